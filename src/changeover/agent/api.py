@@ -1,0 +1,110 @@
+"""Control API routes (HTTP/JSON over the agent's unix socket); thin: parse, call, encode.
+
+Invariant: every error reaches the client as JSON `{"error": ..., "lines": [...]}` with
+400 (bad input), 404 (unknown thing) or 409 (conflicting rollout); never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from changeover.agent.core import Agent, BadRequest, Busy
+from changeover.agent.logs import follow_logs, log_files
+from changeover.agent.releases import DeployRequest, UndoRequest
+from changeover.agent.status import event_doc, history_document, rollout_doc, status_document
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def error(status: int, *lines: str) -> JSONResponse:
+    return JSONResponse({"error": lines[0] if lines else "", "lines": list(lines)}, status)
+
+
+def guarded(handler: Handler) -> Handler:
+    async def wrapper(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except BadRequest as exc:
+            return error(400, *exc.lines)
+        except Busy as exc:
+            return error(409, str(exc))
+        except KeyError as exc:
+            return error(404, str(exc.args[0]) if exc.args else "not found")
+
+    return wrapper
+
+
+async def parse(request: Request, model: type[M]) -> M:
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        lines = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()]
+        raise BadRequest(*lines) from None
+
+
+def create_app(agent: Agent) -> Starlette:
+    async def status(request: Request) -> Response:
+        return JSONResponse(status_document(agent))
+
+    async def history(request: Request) -> Response:
+        return JSONResponse(history_document(agent))
+
+    async def deploy(request: Request) -> Response:
+        rollout = agent.deploy(await parse(request, DeployRequest))
+        return JSONResponse(rollout_doc(rollout), 202)
+
+    async def undo(request: Request) -> Response:
+        rollout = agent.undo(await parse(request, UndoRequest))
+        return JSONResponse(rollout_doc(rollout), 202)
+
+    async def rollout(request: Request) -> Response:
+        rollout_id = _int(request.path_params["rollout_id"], "rollout id")
+        active = agent.controller.active
+        if active is not None and active.rollout.id == rollout_id:
+            return JSONResponse(rollout_doc(active.rollout, phase=active.phase.value))
+        return JSONResponse(rollout_doc(agent.store.rollout(rollout_id)))
+
+    async def events(request: Request) -> Response:
+        after = _int(request.query_params.get("after", "0"), "after")
+        wait = min(float(request.query_params.get("wait", "0") or 0), 30.0)
+        found = await agent.events.wait_after(after, wait)
+        return JSONResponse({"events": [event_doc(e) for e in found]})
+
+    async def logs(request: Request) -> Response:
+        replica = request.query_params.get("replica") or None
+        files = log_files(agent.paths.logs, replica, agent.supervisor.replicas())
+        lines = _int(request.query_params.get("lines", "100"), "lines")
+        follow = request.query_params.get("follow") == "1"
+        stream = follow_logs(files, lines, follow, prefix=replica is None, stop=agent.stopping)
+        return StreamingResponse(stream, media_type="text/plain")
+
+    async def down(request: Request) -> Response:
+        agent.stopping.set()
+        return JSONResponse({"stopping": True, "pid": status_document(agent)["agent"]["pid"]}, 202)
+
+    routes = [
+        Route("/v1/status", guarded(status)),
+        Route("/v1/history", guarded(history)),
+        Route("/v1/deploy", guarded(deploy), methods=["POST"]),
+        Route("/v1/undo", guarded(undo), methods=["POST"]),
+        Route("/v1/rollouts/{rollout_id}", guarded(rollout)),
+        Route("/v1/events", guarded(events)),
+        Route("/v1/logs", guarded(logs)),
+        Route("/v1/down", guarded(down), methods=["POST"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def _int(raw: str, what: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"{what}: expected an integer, got {raw!r}") from None

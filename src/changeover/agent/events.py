@@ -1,0 +1,96 @@
+"""Events: every notable change is stored, and waiting readers are woken at once.
+
+Invariant: an event is visible to readers only after it is committed to the store, and
+every committed event wakes every long-poll waiter (no lost wake-ups).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from changeover.store import Event, Store
+from changeover.supervisor.state import ReplicaState
+from changeover.supervisor.supervisor import ReplicaInfo
+
+log = logging.getLogger("changeover.events")
+
+
+class EventLog:
+    def __init__(self, store: Store, wall: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._wall = wall
+        self._changed: asyncio.Future[None] | None = None
+
+    def add(
+        self, kind: str, message: str, *, rollout_id: int | None = None, revision: int | None = None
+    ) -> Event:
+        event = self._store.add_event(
+            kind, message, now=self._wall(), rollout_id=rollout_id, revision=revision
+        )
+        log.info("%s", message)
+        # One future per generation: resolving it wakes every waiter without a lock.
+        changed, self._changed = self._changed, None
+        if changed is not None and not changed.done():
+            changed.set_result(None)
+        return event
+
+    async def wait_after(
+        self,
+        after_id: int,
+        timeout: float,  # noqa: ASYNC109 - a long-poll bound, part of the API
+        limit: int = 200,
+    ) -> list[Event]:
+        """Events with id > after_id, waiting up to `timeout` for the first one."""
+        events = self._store.events(after_id=after_id, limit=limit)
+        if events or timeout <= 0:
+            return events
+        if self._changed is None:
+            self._changed = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._changed)
+        return self._store.events(after_id=after_id, limit=limit)
+
+
+class ReplicaWatcher:
+    """Turns replica state changes into events, by diffing successive snapshots."""
+
+    def __init__(self, log: EventLog) -> None:
+        self._log = log
+        self._seen: dict[str, ReplicaState] = {}
+
+    def update(self, replicas: list[ReplicaInfo]) -> None:
+        for info in replicas:
+            before = self._seen.get(info.id)
+            if before is info.state:
+                continue
+            self._seen[info.id] = info.state
+            message = describe(info, before)
+            if message:
+                self._log.add("replica", message, revision=info.revision)
+        current = {info.id for info in replicas}
+        for gone in set(self._seen) - current:
+            del self._seen[gone]
+
+
+def describe(info: ReplicaInfo, before: ReplicaState | None) -> str:
+    state = info.state
+    if state is ReplicaState.STARTING:
+        pid = f" (pid {info.pid})" if info.pid else ""
+        return f"{info.id} starting{pid}" + (f", restart {info.restarts}" if info.restarts else "")
+    if state is ReplicaState.READY:
+        return f"{info.id} ready"
+    if state is ReplicaState.NOT_READY:
+        return f"{info.id} not ready" if before is ReplicaState.READY else ""
+    if state is ReplicaState.BACKOFF:
+        return f"{info.id} failed: {info.last_error or 'exited'}; restarting after backoff"
+    if state is ReplicaState.DRAINING:
+        return f"{info.id} draining"
+    if state is ReplicaState.EXITED:
+        reason = f" ({info.last_error})" if info.last_error else ""
+        return f"{info.id} stopped{reason}"
+    return ""

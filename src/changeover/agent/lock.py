@@ -1,0 +1,71 @@
+"""One agent per state directory, enforced with an flock held for the agent's lifetime.
+
+Invariant: the lock is released by the kernel when the agent dies, even by SIGKILL,
+so a stale pid file never blocks the next `up`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+
+class AlreadyRunning(Exception):
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        who = f" (pid {pid})" if pid else ""
+        super().__init__(f"an agent is already running for this state directory{who}")
+
+
+class AgentLock:
+    def __init__(self, lock_path: Path, pid_path: Path) -> None:
+        self._lock_path = lock_path
+        self._pid_path = pid_path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise AlreadyRunning(read_pid(self._pid_path)) from None
+        self._fd = fd
+        write_atomic(self._pid_path, f"{os.getpid()}\n")
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        self._pid_path.unlink(missing_ok=True)
+        os.close(self._fd)  # closing drops the flock
+        self._fd = None
+
+
+def is_locked(lock_path: Path) -> bool:
+    """True while some agent holds the lock (probe without keeping it)."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Temp file + rename, so readers never see a half-written file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

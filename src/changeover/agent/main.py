@@ -1,0 +1,174 @@
+"""The agent's life: lock, store, orphans, listeners, initial revision, serve, shut down.
+
+Invariant: whatever happens after the lock is taken (bad port, failed first revision,
+signal), every replica is stopped, the control socket removed and the lock released
+before `run_agent` returns its exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from changeover.agent.api import create_app
+from changeover.agent.control import ControlServer, bind_control_socket
+from changeover.agent.core import Agent
+from changeover.agent.lock import AgentLock, AlreadyRunning
+from changeover.agent.paths import StatePaths
+from changeover.proxy.config import ProxyConfig
+from changeover.proxy.server import Proxy
+from changeover.rollout.phase import Phase
+from changeover.spec.models import ProxySettings, Spec
+from changeover.spec.types import parse_address
+from changeover.store import Store
+from changeover.supervisor.orphans import kill_orphans
+
+log = logging.getLogger("changeover.agent")
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+ORPHAN_GRACE = 5.0
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    spec: Spec
+    spec_path: Path
+    paths: StatePaths
+    version: str = "v1"
+    on_ready: Callable[[str, int, str], None] = lambda address, revision, version: None
+
+
+def run_agent(options: AgentOptions) -> int:
+    """Run the agent in this process until it is told to stop; return the exit code."""
+    import uvloop
+
+    return uvloop.run(_main(options))
+
+
+async def _main(options: AgentOptions) -> int:
+    paths = options.paths
+    paths.ensure()
+    lock = AgentLock(paths.lock, paths.pid_file)
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        print(f"changeover: {exc}; use `changeover down` first", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        return await _locked(options)
+    finally:
+        lock.release()
+
+
+async def _locked(options: AgentOptions) -> int:
+    paths = options.paths
+    store = Store.open(paths.store)
+    try:
+        await _recover(store)
+        try:
+            public = bind_public(options.spec.proxy.listen)
+        except OSError as exc:
+            print(
+                f"changeover: cannot listen on {options.spec.proxy.listen}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
+        return await _serve(options, store, public)
+    finally:
+        store.close()
+
+
+async def _recover(store: Store) -> None:
+    """Kill replicas a previous agent left behind and close its unfinished rollout."""
+    records = store.recorded_replicas()
+    if records:
+        killed = await kill_orphans(
+            [(r.id, r.pid, r.pgid, r.create_time) for r in records], grace=ORPHAN_GRACE
+        )
+        if killed:
+            log.warning(
+                "stopped %d replica(s) left by a previous agent: %s", len(killed), ", ".join(killed)
+            )
+        for record in records:
+            store.forget_replica(record.id)
+    interrupted = store.interrupt_active(time.time())
+    if interrupted is not None:
+        store.add_event(
+            "rollout",
+            f"rollout {interrupted.id} was interrupted by an agent "
+            "restart; stable revision restored",
+            now=time.time(),
+            rollout_id=interrupted.id,
+        )
+
+
+async def _serve(options: AgentOptions, store: Store, public: socket.socket) -> int:
+    proxy = Proxy(proxy_config(options.spec.proxy))
+    await proxy.serve(public)
+    agent = Agent(
+        paths=options.paths,
+        spec=options.spec,
+        spec_path=options.spec_path,
+        store=store,
+        proxy=proxy,
+    )
+    control = ControlServer(create_app(agent), bind_control_socket(options.paths.control_socket))
+    await control.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, agent.stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP ignored"))
+    controller = asyncio.create_task(agent.controller.run())
+    try:
+        return await _run(options, agent)
+    finally:
+        await agent.shutdown()
+        controller.cancel()
+        await asyncio.gather(controller, return_exceptions=True)
+        await control.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+
+
+async def _run(options: AgentOptions, agent: Agent) -> int:
+    initial = agent.start_initial(options.version)
+    stop: asyncio.Future[Any] = asyncio.ensure_future(agent.stopping.wait())
+    await asyncio.wait([initial, stop], return_when=asyncio.FIRST_COMPLETED)
+    if not initial.done():
+        stop.cancel()
+        return EXIT_OK
+    decision = initial.result()
+    if decision.phase is not Phase.SUCCEEDED:
+        stop.cancel()
+        log.error("the first revision did not become ready: %s", decision.reason)
+        return EXIT_FAILED
+    stable = agent.store.stable_revision()
+    assert stable is not None
+    host, port = agent.proxy.address
+    options.on_ready(f"http://{host}:{port}", stable.id, stable.version)
+    await stop
+    return EXIT_OK
+
+
+def bind_public(listen: str) -> socket.socket:
+    host, port = parse_address(listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=2048)
+
+
+def proxy_config(settings: ProxySettings) -> ProxyConfig:
+    return ProxyConfig(
+        connect_timeout=settings.connect_timeout,
+        header_timeout=settings.header_timeout,
+        idle_timeout=settings.idle_timeout,
+        response_timeout=settings.response_timeout,
+        upstream_idle_timeout=settings.upstream_idle_timeout,
+        max_header_bytes=settings.max_header_size,
+    )

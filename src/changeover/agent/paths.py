@@ -1,0 +1,67 @@
+"""Where an agent keeps its files: one state directory per service.
+
+Invariant: the CLI and the agent derive every path from the state directory alone,
+so they always agree on where the control socket, store, logs and pid file are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+_SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; stay clear of the limit
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    root: Path
+
+    @classmethod
+    def resolve(cls, state_dir: str | os.PathLike[str] | None, spec_file: Path) -> StatePaths:
+        """--state-dir, else $CHANGEOVER_STATE_DIR, else `.changeover/` beside the spec."""
+        chosen = state_dir or os.environ.get("CHANGEOVER_STATE_DIR")
+        root = Path(chosen) if chosen else spec_file.resolve().parent / ".changeover"
+        return cls(root.resolve())
+
+    @property
+    def store(self) -> Path:
+        return self.root / "state.db"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "agent.lock"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "agent.pid"
+
+    @property
+    def agent_log(self) -> Path:
+        return self.root / "agent.log"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def control_socket(self) -> Path:
+        """`agent.sock` in the state dir, or a short private path when that is too long."""
+        direct = self.root / "agent.sock"
+        if len(os.fsencode(direct)) <= _SUN_PATH_MAX:
+            return direct
+        digest = hashlib.sha256(os.fsencode(self.root)).hexdigest()[:20]
+        return short_socket_dir() / f"{digest}.sock"
+
+    def ensure(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.logs.mkdir(exist_ok=True, mode=0o700)
+        sock_dir = self.control_socket.parent
+        if sock_dir != self.root:
+            sock_dir.mkdir(exist_ok=True, mode=0o700)
+
+
+def short_socket_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"changeover-{os.getuid()}"

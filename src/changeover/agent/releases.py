@@ -1,0 +1,120 @@
+"""From a deploy request to a stored revision, and from a revision to what runs.
+
+Invariant: a revision is immutable once stored; everything the supervisor and the
+rollout need (template, rolling parameters) is derived from its stored snapshot, so a
+restarted agent runs exactly what was deployed, whatever changed in the spec file since.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from changeover.rollout.rolling import RollingParams
+from changeover.spec.load import load_spec_data
+from changeover.spec.models import Spec
+from changeover.spec.types import CommandLine
+from changeover.supervisor.supervisor import ReplicaTemplate
+
+SUPPORTED_STRATEGIES = ("rolling",)
+
+
+class BadRequest(Exception):
+    """The request cannot be carried out as given; `lines` say what to fix."""
+
+    def __init__(self, *lines: str) -> None:
+        self.lines = list(lines)
+        super().__init__("\n".join(lines))
+
+
+class DeployRequest(BaseModel):
+    """Body of POST /v1/deploy; the CLI resolves paths to absolute ones before sending."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: str = Field(min_length=1, max_length=128)
+    spec_text: str
+    spec_path: str
+    path: str | None = None
+    command: CommandLine | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    strategy: str | None = None
+
+
+class UndoRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to_revision: int | None = Field(default=None, ge=1)
+
+
+def check_strategy(name: str) -> str:
+    if name not in SUPPORTED_STRATEGIES:
+        raise BadRequest(
+            f"strategy {name!r} is not available in this version of changeover "
+            f"(available: {', '.join(SUPPORTED_STRATEGIES)}); use --strategy rolling"
+        )
+    return name
+
+
+def release_fields(spec: Spec, request: DeployRequest) -> dict[str, Any]:
+    """Version, path, command, env and spec snapshot of the revision to create."""
+    base = Path(request.spec_path).parent
+    workdir = Path(request.path) if request.path else (base / spec.app.workdir)
+    workdir = workdir.resolve()
+    if not workdir.is_dir():
+        raise BadRequest(f"--path: directory {str(workdir)!r} does not exist")
+    bad = [k for k in request.env if not k or "=" in k or not k.replace("_", "a").isalnum()]
+    if bad:
+        raise BadRequest(f"--env: invalid variable name {bad[0]!r}; expected KEY=VALUE")
+    return {
+        "version": request.version,
+        "path": str(workdir),
+        "command": request.command or spec.app.command,
+        "env": {**spec.app.env, **request.env},
+        "spec": spec.model_dump(mode="json"),
+        "replicas": spec.app.replicas,
+    }
+
+
+def revision_spec(revision_id: int, snapshot: dict[str, Any]) -> Spec:
+    return load_spec_data(snapshot, f"revision {revision_id}")
+
+
+def replica_env(release_env: dict[str, str]) -> dict[str, str]:
+    """The agent's environment plus the release's; tools installed beside changeover stay
+    reachable (appended to PATH, so the user's own PATH still wins)."""
+    env = {**os.environ, **release_env}
+    here = os.path.dirname(sys.executable)
+    path = env.get("PATH", os.defpath)
+    if here not in path.split(os.pathsep):
+        env["PATH"] = f"{path}{os.pathsep}{here}" if path else here
+    return env
+
+
+def template_for(
+    revision_id: int, version: str, path: str, command: str, env: dict[str, str], spec: Spec
+) -> ReplicaTemplate:
+    return ReplicaTemplate(
+        revision=revision_id,
+        version=version,
+        command=command,
+        workdir=Path(path),
+        env=replica_env(env),
+        probes=spec.probes,
+        termination=spec.termination,
+    )
+
+
+def rolling_params(spec: Spec, stable_replicas: int | None) -> RollingParams:
+    n = spec.app.replicas
+    strategy = spec.strategy
+    return RollingParams(
+        replicas=n,
+        max_surge=strategy.max_surge.resolve(n, round_up=True),
+        max_unavailable=strategy.max_unavailable.resolve(n, round_up=False),
+        min_ready=strategy.min_ready,
+        progress_deadline=strategy.progress_deadline,
+        stable_replicas=stable_replicas,
+    )

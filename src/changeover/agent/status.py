@@ -1,0 +1,135 @@
+"""The `status --json` and `history --json` documents (a stable, documented contract).
+
+Invariant: these functions only read; every field they emit is listed in
+docs/cli-json.md, and renaming one is a breaking change.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from changeover import __version__
+from changeover.agent.core import Agent
+from changeover.store import Event, Revision, Rollout
+from changeover.supervisor.supervisor import ReplicaInfo
+
+ACTIVE_STATUSES = ("stable", "progressing")
+
+
+def status_document(agent: Agent, events: int = 15) -> dict[str, Any]:
+    metrics = agent.proxy.metrics()
+    per_rev = metrics.get("revisions", {})
+    replicas = agent.supervisor.replicas()
+    stable = agent.store.stable_revision()
+    active = agent.controller.active
+    rollout = active.rollout if active else _last_rollout(agent)
+    shown = {r.revision for r in replicas} | ({stable.id} if stable else set())
+    revisions = [
+        revision_doc(rev, per_rev.get(str(rev.id)), replicas)
+        for rev in agent.store.revisions()
+        if rev.id in shown or rev.status in ACTIVE_STATUSES
+    ]
+    host, port = agent.proxy.address
+    return {
+        "service": agent.spec.app.name,
+        "agent": {
+            "pid": os.getpid(),
+            "version": __version__,
+            "listen": f"{host}:{port}",
+            "state_dir": str(agent.paths.root),
+            "started_at": agent.started_at,
+        },
+        "stable_revision": stable.id if stable else None,
+        "rollout": rollout_doc(rollout, phase=active.phase.value if active else None)
+        if rollout
+        else None,
+        "revisions": revisions,
+        "replicas": [replica_doc(r) for r in replicas],
+        "weights": None,
+        "unrouted": metrics.get("unrouted", 0),
+        "events": [event_doc(e) for e in agent.store.events(after_id=_recent(agent, events))],
+    }
+
+
+def _last_rollout(agent: Agent) -> Rollout | None:
+    rollouts = agent.store.rollouts(limit=1)
+    return rollouts[0] if rollouts else None
+
+
+def _recent(agent: Agent, count: int) -> int:
+    return max(0, agent.store.last_event_id() - count)
+
+
+def revision_doc(
+    rev: Revision, metrics: dict[str, Any] | None, replicas: list[ReplicaInfo]
+) -> dict[str, Any]:
+    mine = [r for r in replicas if r.revision == rev.id]
+    return {
+        "revision": rev.id,
+        "version": rev.version,
+        "status": rev.status.value,
+        "replicas": rev.replicas,
+        "ready": sum(1 for r in mine if r.state.routable),
+        "created_at": rev.created_at,
+        "metrics": metrics,
+    }
+
+
+def rollout_doc(rollout: Rollout, phase: str | None = None) -> dict[str, Any]:
+    return {
+        "id": rollout.id,
+        "kind": rollout.kind.value,
+        "strategy": rollout.strategy,
+        "from_revision": rollout.from_revision,
+        "to_revision": rollout.to_revision,
+        "phase": phase or rollout.phase.value,
+        "reason": rollout.reason,
+        "started_at": rollout.started_at,
+        "finished_at": rollout.finished_at,
+    }
+
+
+def replica_doc(info: ReplicaInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "revision": info.revision,
+        "version": info.version,
+        "state": info.state.value,
+        "pid": info.pid,
+        "port": info.port,
+        "restarts": info.restarts,
+        "last_error": info.last_error,
+    }
+
+
+def event_doc(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "ts": event.ts,
+        "kind": event.kind,
+        "rollout_id": event.rollout_id,
+        "revision": event.revision,
+        "message": event.message,
+    }
+
+
+def history_document(agent: Agent) -> dict[str, Any]:
+    return {
+        "stable_revision": (s.id if (s := agent.store.stable_revision()) else None),
+        "revisions": [
+            {
+                "revision": r.id,
+                "version": r.version,
+                "status": r.status.value,
+                "path": r.path,
+                "command": r.command,
+                "env": r.env,
+                "replicas": r.replicas,
+                "created_at": r.created_at,
+                "source_revision": r.source_revision,
+            }
+            for r in agent.store.revisions()
+        ],
+        "rollouts": [rollout_doc(r) for r in agent.store.rollouts(limit=100)],
+    }

@@ -1,0 +1,79 @@
+"""The CLI's only way to the agent: HTTP/JSON over the control unix socket.
+
+Invariant: a missing or dead agent always surfaces as `Unreachable` (exit 3) and an
+agent-side refusal as `Refused` with the agent's own lines (exit 2); never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from changeover.agent.lock import is_locked
+from changeover.agent.paths import StatePaths
+
+
+class Unreachable(Exception):
+    pass
+
+
+class Refused(Exception):
+    def __init__(self, status: int, lines: list[str]) -> None:
+        self.status = status
+        self.lines = lines or [f"the agent answered {status}"]
+        super().__init__("\n".join(self.lines))
+
+
+class AgentClient:
+    def __init__(self, paths: StatePaths, timeout: float = 10.0) -> None:
+        self.paths = paths
+        transport = httpx.HTTPTransport(uds=str(paths.control_socket))
+        self._http = httpx.Client(transport=transport, base_url="http://agent", timeout=timeout)
+
+    def __enter__(self) -> AgentClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._http.close()
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._request("GET", path, params=params)
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self._request("POST", path, json=body or {})
+
+    def stream(self, path: str, **params: Any) -> Iterator[bytes]:
+        try:
+            with self._http.stream("GET", path, params=params, timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _refused(response)
+                yield from response.iter_bytes()
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from None
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from None
+        if response.status_code >= 400:
+            raise _refused(response)
+        return response.json()
+
+    def _unreachable(self, exc: Exception) -> Unreachable:
+        where = self.paths.root
+        if not is_locked(self.paths.lock):
+            return Unreachable(f"no agent is running for {where} (start one with `changeover up`)")
+        return Unreachable(f"the agent for {where} did not answer: {exc}")
+
+
+def _refused(response: httpx.Response) -> Refused:
+    try:
+        body = response.json()
+        lines = [str(line) for line in body.get("lines") or [body.get("error", "")]]
+    except ValueError:
+        lines = [response.text.strip()]
+    return Refused(response.status_code, lines)

@@ -1,0 +1,65 @@
+"""What every command shares: the -f/--state-dir options, exit codes, output helpers.
+
+Invariant: commands exit only through `Exit` codes of the contract: 0 done, 1 rollout
+failed or rolled back, 2 bad input, 3 agent unreachable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from changeover.agent.paths import StatePaths
+from changeover.spec.load import SpecError, load_spec
+from changeover.spec.models import Spec
+
+OK, FAILED, BAD_INPUT, UNREACHABLE = 0, 1, 2, 3
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+SpecFile = Annotated[Path, typer.Option("-f", "--file", help="Spec file.", show_default=True)]
+StateDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        envvar="CHANGEOVER_STATE_DIR",
+        help="State directory (default: .changeover/ beside the spec).",
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+DEFAULT_SPEC = Path("changeover.toml")
+
+
+def fail(code: int, *lines: str) -> NoReturn:
+    for line in lines:
+        err.print(
+            f"[red]error:[/red] {line}" if line is lines[0] else f"  {line}",
+            markup=True,
+            soft_wrap=True,
+        )
+    raise typer.Exit(code)
+
+
+def spec_path(file: Path) -> Path:
+    if not file.exists():
+        hint = "" if file != DEFAULT_SPEC else " (run in the service's folder, or pass -f FILE)"
+        fail(BAD_INPUT, f"{file}: no such spec file{hint}")
+    return file.resolve()
+
+
+def load(file: Path) -> tuple[Spec, Path]:
+    path = spec_path(file)
+    try:
+        return load_spec(path), path
+    except SpecError as exc:
+        for line in exc.lines():
+            err.print(line, markup=False, soft_wrap=True)
+        raise typer.Exit(BAD_INPUT) from None
+
+
+def state_paths(state_dir: Path | None, file: Path) -> StatePaths:
+    return StatePaths.resolve(state_dir, Path(os.path.abspath(file)))

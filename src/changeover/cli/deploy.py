@@ -1,0 +1,124 @@
+"""`changeover deploy` and `changeover undo`: start a rollout and follow it to its end."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from changeover.cli.client import AgentClient
+from changeover.cli.common import (
+    BAD_INPUT,
+    DEFAULT_SPEC,
+    FAILED,
+    OK,
+    Json,
+    SpecFile,
+    StateDir,
+    fail,
+    out,
+    spec_path,
+    state_paths,
+)
+from changeover.cli.follow import follow_rollout, last_event_id
+from changeover.spec.load import SpecError, load_spec_text
+
+
+def deploy(
+    version: Annotated[str, typer.Option("--version", help="Version label of the release.")],
+    path: Annotated[
+        Path | None, typer.Option("--path", help="Working directory of the release.")
+    ] = None,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", help="KEY=VALUE for this release only; repeatable.")
+    ] = None,
+    command: Annotated[
+        str | None, typer.Option("--command", help="Command line of the release.")
+    ] = None,
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", help="Strategy for this deploy.")
+    ] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Return once the rollout started.")
+    ] = False,
+    file: SpecFile = DEFAULT_SPEC,
+    state_dir: StateDir = None,
+    json: Json = False,
+) -> None:
+    """Create a revision from the spec and roll it out; exit 1 if it is rolled back."""
+    spec_file = spec_path(file)
+    text = spec_file.read_text(encoding="utf-8")
+    try:
+        load_spec_text(text, str(spec_file), base=spec_file.parent)
+    except SpecError as exc:
+        fail(BAD_INPUT, *exc.lines())
+    body = {
+        "version": version,
+        "spec_text": text,
+        "spec_path": str(spec_file),
+        "path": os.path.abspath(path) if path else None,
+        "command": command,
+        "env": parse_env(env or []),
+        "strategy": strategy,
+    }
+    with AgentClient(state_paths(state_dir, spec_file)) as client:
+        run_rollout(client, "/v1/deploy", body, no_wait=no_wait, json=json)
+
+
+def undo(
+    to_revision: Annotated[
+        int | None, typer.Option("--to-revision", help="Revision to return to.")
+    ] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Return once the rollout started.")
+    ] = False,
+    file: SpecFile = DEFAULT_SPEC,
+    state_dir: StateDir = None,
+    json: Json = False,
+) -> None:
+    """Roll back to the previously stable revision (or --to-revision N)."""
+    with AgentClient(state_paths(state_dir, file)) as client:
+        run_rollout(client, "/v1/undo", {"to_revision": to_revision}, no_wait=no_wait, json=json)
+
+
+def run_rollout(
+    client: AgentClient, endpoint: str, body: dict[str, Any], *, no_wait: bool, json: bool
+) -> None:
+    after = last_event_id(client)
+    rollout = client.post(endpoint, body)
+    if no_wait:
+        out.print_json(data=rollout) if json else out.print(
+            f"rollout {rollout['id']} started: revision {rollout['from_revision']} -> "
+            f"{rollout['to_revision']}"
+        )
+        return
+    final = follow_rollout(client, rollout, after, quiet=json)
+    if json:
+        out.print_json(data=final)
+    else:
+        report(final)
+    raise typer.Exit(OK if final["phase"] == "succeeded" else FAILED)
+
+
+def report(rollout: dict[str, Any]) -> None:
+    target, origin = rollout["to_revision"], rollout["from_revision"]
+    if rollout["phase"] == "succeeded":
+        out.print(f"[green]revision {target} is stable[/green] (rollout {rollout['id']})")
+        return
+    serving = f"revision {origin} still serving" if origin else "nothing is serving"
+    out.print(
+        f"[red]rollout {rollout['id']} {rollout['phase']}[/red]: {rollout['reason']}; {serving}",
+        soft_wrap=True,
+    )
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(BAD_INPUT, f"--env {pair!r}: expected KEY=VALUE")
+        env[key] = value
+    return env

@@ -1,0 +1,45 @@
+"""Following a rollout from the CLI: print its events as they happen, return its end.
+
+Invariant: returns only once the agent reports the rollout finished, after printing
+every event recorded for it up to that moment.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from changeover.cli.client import AgentClient
+from changeover.cli.common import out
+
+WAIT = 2.0  # long-poll seconds per request for new events
+
+
+def last_event_id(client: AgentClient) -> int:
+    events = client.get("/v1/status")["events"]
+    return int(events[-1]["id"]) if events else 0
+
+
+def print_event(event: dict[str, Any]) -> None:
+    stamp = time.strftime("%H:%M:%S", time.localtime(event["ts"]))
+    out.print(f"[dim]{stamp}[/dim] {event['message']}", soft_wrap=True)
+
+
+def follow_rollout(
+    client: AgentClient, rollout: dict[str, Any], after: int, *, quiet: bool = False
+) -> dict[str, Any]:
+    rid = rollout["id"]
+    revisions = {rollout["from_revision"], rollout["to_revision"]} - {None}
+    while True:
+        current: dict[str, Any] = client.get(f"/v1/rollouts/{rid}")
+        for event in client.get(
+            "/v1/events", after=after, wait=0 if current["finished_at"] else WAIT
+        )["events"]:
+            after = int(event["id"])
+            mine = event["rollout_id"] == rid or (
+                event["rollout_id"] is None and event["revision"] in revisions
+            )
+            if mine and not quiet:
+                print_event(event)
+        if current["finished_at"] is not None:
+            return current

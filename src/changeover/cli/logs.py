@@ -1,0 +1,35 @@
+"""`changeover logs [REPLICA] [--follow]`: replica output captured by the agent."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from changeover.cli.client import AgentClient
+from changeover.cli.common import DEFAULT_SPEC, SpecFile, StateDir, state_paths
+
+
+def logs(
+    replica: Annotated[
+        str | None, typer.Argument(help="Replica id such as r2-1; default: all running.")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-F", help="Keep printing new lines.")
+    ] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n", help="Lines of history to show.")] = 100,
+    file: SpecFile = DEFAULT_SPEC,
+    state_dir: StateDir = None,
+) -> None:
+    """Print the stdout/stderr of one replica, or of every running replica (prefixed)."""
+    params: dict[str, str | int] = {"lines": lines, "follow": int(follow)}
+    if replica:
+        params["replica"] = replica
+    with AgentClient(state_paths(state_dir, file)) as client:
+        try:
+            for chunk in client.stream("/v1/logs", **params):
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.flush()
+        except KeyboardInterrupt:
+            pass

@@ -1,0 +1,176 @@
+"""`changeover status [--watch] [--json]` and `changeover history [--json]`."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from changeover.cli.client import AgentClient
+from changeover.cli.common import DEFAULT_SPEC, Json, SpecFile, StateDir, out, state_paths
+
+STATE_STYLE = {
+    "ready": "green",
+    "starting": "yellow",
+    "not-ready": "yellow",
+    "backoff": "red",
+    "draining": "cyan",
+    "stopping": "cyan",
+    "exited": "dim",
+}
+
+
+def status(
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
+    file: SpecFile = DEFAULT_SPEC,
+    state_dir: StateDir = None,
+    json: Json = False,
+) -> None:
+    """Revisions, replicas and their states, the rollout phase and recent events."""
+    with AgentClient(state_paths(state_dir, file)) as client:
+        if json:
+            out.print_json(data=client.get("/v1/status"))
+        elif not watch:
+            out.print(render(client.get("/v1/status")))
+        else:
+            with Live(render(client.get("/v1/status")), console=out, auto_refresh=False) as live:
+                try:
+                    while True:
+                        time.sleep(0.5)
+                        live.update(render(client.get("/v1/status")), refresh=True)
+                except KeyboardInterrupt:
+                    pass
+
+
+def render(doc: dict[str, Any]) -> Group:
+    agent = doc["agent"]
+    head = Text.assemble(
+        (doc["service"], "bold"),
+        f"  http://{agent['listen']}  ",
+        (f"stable revision {doc['stable_revision']}", "green"),
+    )
+    parts: list[Any] = [head]
+    if doc["rollout"]:
+        r = doc["rollout"]
+        line = (
+            f"rollout {r['id']} ({r['kind']}, {r['strategy']}): revision "
+            f"{r['from_revision']} -> {r['to_revision']}: {r['phase']}"
+        )
+        parts.append(Text(line + (f" ({r['reason']})" if r["reason"] else "")))
+    parts += [revisions_table(doc["revisions"]), replicas_table(doc["replicas"])]
+    events = Table("time", "event", title="recent events", title_justify="left", box=None)
+    for event in doc["events"]:
+        events.add_row(time.strftime("%H:%M:%S", time.localtime(event["ts"])), event["message"])
+    parts.append(events)
+    return Group(*parts)
+
+
+def revisions_table(revisions: list[dict[str, Any]]) -> Table:
+    table = Table(
+        "rev",
+        "version",
+        "status",
+        "ready",
+        "requests",
+        "2xx",
+        "5xx",
+        "p50",
+        "p99",
+        title="revisions",
+        title_justify="left",
+    )
+    for rev in revisions:
+        m = rev.get("metrics") or {}
+        st, lat = m.get("status", {}), m.get("latency", {})
+        table.add_row(
+            str(rev["revision"]),
+            rev["version"],
+            rev["status"],
+            f"{rev['ready']}/{rev['replicas']}",
+            str(m.get("requests", 0)),
+            str(st.get("2xx", 0)),
+            str(st.get("5xx", 0)),
+            _ms(lat.get("p50")),
+            _ms(lat.get("p99")),
+        )
+    return table
+
+
+def replicas_table(replicas: list[dict[str, Any]]) -> Table:
+    table = Table(
+        "replica",
+        "version",
+        "state",
+        "pid",
+        "port",
+        "restarts",
+        "last error",
+        title="replicas",
+        title_justify="left",
+    )
+    for r in replicas:
+        style = STATE_STYLE.get(r["state"], "")
+        table.add_row(
+            r["id"],
+            r["version"],
+            Text(r["state"], style),
+            str(r["pid"] or "-"),
+            str(r["port"]),
+            str(r["restarts"]),
+            r["last_error"],
+        )
+    return table
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f}ms"
+
+
+def history(file: SpecFile = DEFAULT_SPEC, state_dir: StateDir = None, json: Json = False) -> None:
+    """Revisions (newest first) with their release and status, and past rollouts."""
+    with AgentClient(state_paths(state_dir, file)) as client:
+        doc = client.get("/v1/history")
+    if json:
+        out.print_json(data=doc)
+        return
+    table = Table(
+        "rev",
+        "version",
+        "status",
+        "replicas",
+        "created",
+        "command",
+        "path",
+        title="revisions",
+        title_justify="left",
+    )
+    for r in doc["revisions"]:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"]))
+        table.add_row(
+            str(r["revision"]),
+            r["version"],
+            r["status"],
+            str(r["replicas"]),
+            created,
+            r["command"],
+            r["path"],
+        )
+    rollouts = Table(
+        "id", "kind", "from", "to", "phase", "reason", title="rollouts", title_justify="left"
+    )
+    for r in doc["rollouts"]:
+        rollouts.add_row(
+            str(r["id"]),
+            r["kind"],
+            str(r["from_revision"] or "-"),
+            str(r["to_revision"]),
+            r["phase"],
+            r["reason"],
+        )
+    out.print(table)
+    out.print(rollouts)

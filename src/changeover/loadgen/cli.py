@@ -1,0 +1,79 @@
+"""Command line: `python -m changeover.loadgen URL --rate R ...`.
+
+Invariant: the exit status is 0 only if every request sent was ok (1 otherwise, 2 for
+usage errors), so scripts can gate on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from changeover.loadgen.eventloop import run as run_loop
+from changeover.loadgen.generator import run
+from changeover.loadgen.report import Report
+from changeover.loadgen.template import Template
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m changeover.loadgen",
+        description="Drive an HTTP URL at a fixed rate with keep-alive connections and "
+        "count every outcome; never retries.",
+    )
+    p.add_argument("url", help="http://host:port[/base]")
+    p.add_argument("--rate", type=float, required=True, help="total requests per second")
+    p.add_argument("--connections", type=int, default=20, help="keep-alive workers")
+    p.add_argument("--duration", type=float, help="seconds to run (default 10)")
+    p.add_argument("--requests", type=int, help="stop after this many requests")
+    p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, s")
+    p.add_argument("--post-bytes", type=int, default=0, help="add POSTs of N bytes")
+    p.add_argument("--post-path", default="/echo", help="path for the POSTs")
+    p.add_argument("--check-echo", action="store_true", help="POST bodies must be echoed")
+    p.add_argument("--slow-ms", type=int, default=0, help="add GET /slow?ms=N requests")
+    p.add_argument("--count-header", help="count responses by this header's value")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    return p
+
+
+def templates_from(args: argparse.Namespace) -> list[Template]:
+    """GET / (weight 8), plus POST (weight 1) and slow GET (weight 1) when asked for."""
+    mix = [Template(weight=8)]
+    if args.post_bytes > 0:
+        body = (b"changeover" * (args.post_bytes // 10 + 1))[: args.post_bytes]
+        expect = body if args.check_echo else None
+        mix.append(Template("POST", args.post_path, body, weight=1, expect=expect))
+    if args.slow_ms > 0:
+        mix.append(Template(path=f"/slow?ms={args.slow_ms}", weight=1))
+    return mix
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    duration = args.duration if args.duration is not None or args.requests else 10.0
+    try:
+        report: Report = run_loop(
+            run(
+                args.url,
+                rate=args.rate,
+                connections=args.connections,
+                duration=duration,
+                requests=args.requests,
+                templates=templates_from(args),
+                timeout=args.timeout,
+                count_header=args.count_header,
+                seed=args.seed,
+            )
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Proxy tunables.
+
+Invariant: a ProxyConfig is immutable once built and every value is validated at
+construction, so the hot path can trust it without re-checking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """All times are in seconds."""
+
+    connect_timeout: float = 5.0  # TCP connect to a replica
+    header_timeout: float = 10.0  # full request head must arrive within this
+    idle_timeout: float = 60.0  # idle client keep-alive connection closed after this
+    response_timeout: float = 60.0  # upstream status line must start within this, else 504
+    upstream_idle_timeout: float = 2.0  # pooled idle upstream conns closed after this
+    max_header_bytes: int = 65536  # request head larger than this -> 400
+    max_idle_per_endpoint: int = 64
+    forwarded_proto: str = "http"
+
+    def __post_init__(self) -> None:
+        for name in (
+            "connect_timeout",
+            "header_timeout",
+            "idle_timeout",
+            "response_timeout",
+            "upstream_idle_timeout",
+        ):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0")
+        if self.max_header_bytes < 1024:
+            raise ValueError("max_header_bytes must be >= 1024")
+        if self.max_idle_per_endpoint < 0:
+            raise ValueError("max_idle_per_endpoint must be >= 0")
+        if not self.forwarded_proto.isascii() or not self.forwarded_proto.isalnum():
+            raise ValueError("forwarded_proto must be an ASCII token such as 'http'")
+
+    @property
+    def sweep_interval(self) -> float:
+        """How often the single housekeeping timer runs: fine enough for the smallest timeout."""
+        smallest = min(
+            self.header_timeout,
+            self.idle_timeout,
+            self.response_timeout,
+            self.upstream_idle_timeout,
+        )
+        return max(0.02, min(0.5, smallest / 4))

@@ -1,0 +1,92 @@
+"""Getting an exchange onto an upstream connection: pool, connect, retry.
+
+Invariant: an endpoint's in-flight count is incremented exactly when an exchange is
+assigned to it and decremented exactly once (here on a failed connect, otherwise in
+Exchange.finish). Retries happen only for failures where no request byte was written
+(connect refused / timed out), at most MAX_RETRIES times, same revision first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from changeover.proxy import failures
+from changeover.proxy.upstream import Upstream
+
+if TYPE_CHECKING:
+    from changeover.proxy.endpoint import Endpoint
+    from changeover.proxy.exchange import Exchange
+
+MAX_RETRIES = 2
+
+
+def assign(ex: Exchange, endpoint: Endpoint) -> None:
+    """Count the exchange against `endpoint`, then use an idle connection or open one."""
+    ex.endpoint = endpoint
+    ex.stats = endpoint.stats
+    endpoint.acquire()
+    conn = endpoint.take_idle()
+    if conn is not None:
+        attach(ex, conn)
+        return
+    ctx = ex.ds.ctx
+    assert ctx.loop is not None
+    task = ex.connecting = ctx.loop.create_task(_connect(ex, endpoint))
+    ctx.connecting.add(task)
+    task.add_done_callback(ctx.connecting.discard)
+
+
+async def _connect(ex: Exchange, endpoint: Endpoint) -> None:
+    ctx = ex.ds.ctx
+    assert ctx.loop is not None
+    try:
+        async with asyncio.timeout(ctx.config.connect_timeout):
+            _, conn = await ctx.loop.create_connection(
+                lambda: Upstream(ctx, endpoint), endpoint.host, endpoint.port
+            )
+    except (OSError, TimeoutError) as exc:
+        ex.connecting = None
+        _connect_failed(ex, endpoint, str(exc) or "timed out")
+        return
+    ex.connecting = None
+    if ex.finished:
+        conn.detach(True, True)  # fresh and unused: worth keeping for the next request
+    else:
+        attach(ex, conn)
+
+
+def _connect_failed(ex: Exchange, endpoint: Endpoint, why: str) -> None:
+    if ex.finished:
+        return  # finish() already released the endpoint
+    endpoint.release()
+    ex.endpoint = None
+    tried = ex.tried = ex.tried or []
+    tried.append(endpoint)
+    if len(tried) <= MAX_RETRIES:
+        # Nothing reached an application, so trying elsewhere can't run it twice.
+        retry = ex.ds.ctx.balancer.pick_retry(tried, endpoint.revision)
+        if retry is not None:
+            assign(ex, retry)
+            return
+    failures.reply_error(ex, 502, f"could not connect to upstream {endpoint.replica_id}: {why}")
+
+
+def attach(ex: Exchange, conn: Upstream) -> None:
+    """Bind the connection and write the head plus any body buffered so far."""
+    head = ex.head
+    assert head is not None
+    ex.upstream = conn
+    conn.exchange = ex
+    ds = ex.ds
+    if ds.write_paused:
+        conn.pause_reading()
+    conn.send(head.data)
+    pending = ex.pending
+    if pending is not None:
+        ex.pending = None
+        ex.pending_size = 0
+        conn.send_parts(pending)
+        ds.resume(ds.PAUSE_PENDING)
+    ex.deadline = time.monotonic() + ds.ctx.config.response_timeout

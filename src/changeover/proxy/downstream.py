@@ -1,0 +1,256 @@
+"""Client side: one accepted HTTP/1.1 connection, parsed with httptools callbacks.
+
+Invariant: responses leave in request order. At most one exchange (`current`) is
+active; requests parsed behind it wait in `queue` with client reading paused, so the
+buffered amount stays bounded. A request whose head is malformed is answered 400 in
+its turn and nothing after it is parsed or forwarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
+
+from changeover.proxy import failures, tunnel
+from changeover.proxy.client import ClientConnection
+from changeover.proxy.errors import error_response
+from changeover.proxy.exchange import Exchange
+from changeover.proxy.upstream import set_nodelay
+
+if TYPE_CHECKING:
+    from changeover.proxy.context import Context
+
+
+class _Rejected(Exception):
+    """Raised inside a parser callback to stop parsing a request we refuse."""
+
+
+class Downstream(ClientConnection):
+    __slots__ = (
+        "advancing",
+        "client_ip",
+        "current",
+        "parser",
+        "parsing",
+        "queue",
+        "stash",
+        "tunneled",
+    )
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.parser: Any = HttpRequestParser(self)
+        self.client_ip = b""
+        self.current: Exchange | None = None  # the exchange allowed to write responses
+        self.parsing: Exchange | None = None  # the request the parser is inside of
+        self.queue: deque[Exchange] = deque()
+        self.stash: list[bytes] | None = None  # bytes after an upgrade request
+        self.advancing = self.tunneled = False
+
+    # -- transport events -------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        set_nodelay(transport)
+        peer = transport.get_extra_info("peername")
+        self.client_ip = str(peer[0]).encode() if peer else b"unknown"
+        self.deadline = time.monotonic() + self.ctx.config.header_timeout
+        self.ctx.clients.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.stash is not None:
+            self.stash.append(data)
+            return
+        if self.closed or self.dead:
+            return
+        ex = self.parsing
+        try:
+            self.parser.feed_data(data)
+        except HttpParserUpgrade as exc:
+            self.stash = [data[exc.args[0] :]]
+            self.pause(self.PAUSE_UPGRADE)
+        except HttpParserError as exc:
+            self._bad_request(exc)
+        else:
+            # A whole read spent inside one head: count it, to bound what httptools buffers.
+            if ex is not None and ex is self.parsing and not ex.t0:
+                ex.head_raw += len(data)
+                if ex.head_raw > self.ctx.config.max_header_bytes:
+                    self._bad_request(None)
+
+    def eof_received(self) -> bool | None:
+        # Treated as the client going away, like nginx: in-flight work is aborted.
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.ctx.client_closed(self)
+        self.queue.clear()
+        ex = self.current
+        if ex is not None:
+            self.current = None
+            failures.client_gone(ex)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        ex = self.current
+        if ex is not None and ex.upstream is not None:
+            ex.upstream.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        ex = self.current
+        if ex is not None and ex.upstream is not None:
+            ex.upstream.resume_reading()
+
+    # -- parser callbacks -------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.parsing = Exchange(self)
+        if self.current is None:
+            self.deadline = time.monotonic() + self.ctx.config.header_timeout
+
+    def on_url(self, url: bytes) -> None:
+        ex = cast(Exchange, self.parsing)
+        ex.target += url
+        ex.head_size += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        ex = cast(Exchange, self.parsing)
+        if not ex.t0:  # chunked trailers arrive here after the head: dropped
+            ex.headers.append((name, value))
+            ex.head_size += len(name) + len(value) + 4
+
+    def on_headers_complete(self) -> None:
+        ex = cast(Exchange, self.parsing)
+        parser = self.parser
+        version = parser.get_http_version()
+        limit = self.ctx.config.max_header_bytes
+        if ex.head_size > limit:
+            ex.error = f"request head larger than {limit} bytes"
+            raise _Rejected
+        if version != "1.1" and version != "1.0":
+            ex.error = f"unsupported HTTP version {version}"
+            raise _Rejected
+        ex.prepare(
+            parser.get_method(),
+            version == "1.1",
+            parser.should_keep_alive(),
+            parser.should_upgrade(),
+        )
+        if ex.error is not None:
+            raise _Rejected  # stop here: the framing of what follows can't be trusted
+        if self.closed:
+            return
+        if self.current is None:
+            self.current = ex
+            ex.start()
+        else:
+            self.queue.append(ex)
+            self.pause(self.PAUSE_QUEUE)
+
+    def on_body(self, body: bytes) -> None:
+        cast(Exchange, self.parsing).request_body(body)
+
+    def on_message_complete(self) -> None:
+        ex = cast(Exchange, self.parsing)
+        self.parsing = None
+        ex.request_complete()
+
+    # -- sequencing -------------------------------------------------------------------
+
+    def exchange_done(self, ex: Exchange) -> None:
+        """The current exchange's response is complete: close, or serve the next one."""
+        if self.current is ex:
+            self.current = None
+        if self.closed or self.tunneled:
+            return
+        if not ex.keep_alive or self.ctx.closing:
+            self.close()
+            return
+        self.deadline = time.monotonic() + self.ctx.config.idle_timeout
+        if self.queue or self.stash is not None:
+            self._advance()
+
+    def _advance(self) -> None:
+        if self.advancing:
+            return  # an outer _advance loop is running (an exchange finished synchronously)
+        self.advancing = True
+        while self.current is None and not self.closed:
+            if self.queue:
+                ex = self.current = self.queue.popleft()
+                if not self.queue:
+                    self.resume(self.PAUSE_QUEUE)
+                ex.start()
+            elif self.stash is not None:
+                # Upgrade was refused (no 101): what followed is ordinary HTTP again.
+                data = b"".join(self.stash)
+                self.stash = None
+                self.resume(self.PAUSE_UPGRADE)
+                if data:
+                    self.data_received(data)
+            else:
+                break
+        self.advancing = False
+
+    def _bad_request(self, exc: Exception | None) -> None:
+        self.dead = True
+        self.transport.pause_reading()
+        ex = self.parsing or Exchange(self)
+        self.parsing = None
+        if ex.error is None:
+            limit = self.ctx.config.max_header_bytes
+            ex.error = f"malformed request ({exc})" if exc else f"request head over {limit} bytes"
+        if ex.finished or ex is self.current:
+            failures.client_error(ex, ex.error)  # its body broke after it was forwarded
+        elif ex in self.queue:
+            pass  # answers 400 when its turn comes
+        elif self.current is None:
+            self.current = ex
+            ex.start()
+        else:
+            self.queue.append(ex)
+
+    # -- lifecycle (used by the proxy and the sweep) ----------------------------------
+
+    def close_if_idle(self) -> None:
+        if self.current is None and self.parsing is None and not self.tunneled:
+            self.close(linger=False)
+
+    def check(self, now: float) -> None:
+        """Periodic sweep: response, header and idle timeouts."""
+        ex = self.current
+        if ex is not None:
+            failures.check_deadline(ex, now)
+        elif now < self.deadline or self.tunneled:
+            return
+        elif self.lingering:
+            self.transport.close()
+        elif not self.closed:
+            if self.parsing is None or self.parsing.t0:
+                self.close(linger=False)  # idle keep-alive connection: close quietly
+                return
+            self.ctx.metrics.rejected += 1
+            self.send(error_response(408, "request head not received in time", connection=b"close"))
+            self.close()
+
+    def start_tunnel(
+        self, upstream: asyncio.Transport, upstream_rest: bytes, on_closed: Callable[[], None]
+    ) -> None:
+        self.flush()  # the 101 head must precede any tunneled byte
+        client_rest = b"".join(self.stash or ())
+        self.stash = None
+        self.tunneled = True
+        self.paused = 0
+
+        def closed() -> None:
+            self.closed = True
+            self.ctx.client_closed(self)
+            on_closed()
+
+        tunnel.splice(self.transport, upstream, client_rest, upstream_rest, closed)

@@ -1,0 +1,128 @@
+"""What happens to an exchange when something goes wrong.
+
+Invariant: a failure never produces a response that looks complete but isn't. Before
+the response head reached the client, the client gets a complete canned error
+(502/504/400); after it, the client connection is aborted so the truncation is
+visible. Either way the exchange is finished exactly once and the upstream connection
+involved is never pooled.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from changeover.proxy.errors import error_response
+from changeover.proxy.headers import CLOSE
+
+if TYPE_CHECKING:
+    from changeover.proxy.exchange import Exchange
+
+_PROXY_ERRORS = frozenset({502, 503, 504})
+
+
+def reply_error(ex: Exchange, status: int, detail: str) -> None:
+    """Answer with a canned error response and finish the exchange."""
+    ds = ex.ds
+    if status in _PROXY_ERRORS and ex.stats is not None:
+        ex.stats.errors[str(status)] += 1
+    keep_alive = ex.keep_alive and status != 400 and not ds.ctx.closing
+    if ex.http11:
+        connection = None if keep_alive else b"close"
+    else:
+        connection = b"keep-alive" if keep_alive else b"close"
+    request_id = ex.head.request_id if ex.head is not None else None
+    head_only = ex.method == b"HEAD"
+    ds.send(
+        error_response(
+            status, detail, connection=connection, request_id=request_id, head_only=head_only
+        )
+    )
+    ex.status = status
+    ex.keep_alive = keep_alive
+    ex.head_sent = True
+    ex.finish(True, False)
+
+
+def upstream_failed(ex: Exchange, why: str) -> None:
+    """The upstream misbehaved: drop it, then 502 or abort the client."""
+    conn = ex.upstream
+    if conn is not None:
+        ex.upstream = None
+        conn.detach(False, False)
+    if ex.finished:
+        return
+    if ex.head_sent:
+        abort_client(ex)
+        return
+    name = ex.endpoint.replica_id if ex.endpoint is not None else "?"
+    reply_error(ex, 502, f"upstream {name} {why}")
+
+
+def upstream_lost(ex: Exchange, exc: Exception | None) -> None:
+    """The upstream connection closed (exc None) or broke while this exchange used it."""
+    ex.upstream = None
+    if ex.finished:
+        return
+    if ex.head_sent and exc is None and ex.response_body_mode == CLOSE:
+        ex.response_complete()  # close-delimited body: EOF is its end
+        return
+    if exc is None:
+        upstream_failed(ex, "closed the connection before completing the response")
+    else:
+        upstream_failed(ex, f"broke the connection ({exc})")
+
+
+def abort_client(ex: Exchange) -> None:
+    """Response already started: the client must see it cut off, not silently short."""
+    ex.ds.abort()
+    ex.finish(False, False)
+
+
+def client_gone(ex: Exchange) -> None:
+    """Client disconnected mid-exchange: abort the upstream and finish the accounting."""
+    if ex.finished:
+        return
+    task = ex.connecting
+    if task is not None:
+        ex.connecting = None
+        task.cancel()
+    ex.finish(False, False)
+
+
+def client_error(ex: Exchange, why: str) -> None:
+    """The request body turned out malformed after the exchange had started."""
+    ex.keep_alive = False
+    if ex.finished:
+        ex.ds.close()
+        return
+    task = ex.connecting
+    if task is not None:
+        ex.connecting = None
+        task.cancel()
+    conn = ex.upstream
+    if conn is not None:
+        ex.upstream = None
+        conn.detach(False, False)  # the app got a partial request: it must see a reset
+    if ex.head_sent:
+        abort_client(ex)
+    else:
+        ex.ds.ctx.metrics.rejected += 1
+        reply_error(ex, 400, why)
+
+
+def check_deadline(ex: Exchange, now: float) -> None:
+    """Periodic sweep: 504 if the upstream has not started its response in time."""
+    conn = ex.upstream
+    if conn is None or ex.head_sent:
+        return
+    timeout = ex.ds.ctx.config.response_timeout
+    if ex.progress and not ex.request_done:
+        ex.progress = False  # still uploading: the clock starts when the client is done
+        ex.deadline = now + timeout
+        return
+    if now < ex.deadline:
+        return
+    ex.upstream = None
+    conn.detach(False, False)
+    name = ex.endpoint.replica_id if ex.endpoint is not None else "?"
+    reply_error(ex, 504, f"upstream {name} did not start responding within {timeout:g}s")

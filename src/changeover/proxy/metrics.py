@@ -1,0 +1,143 @@
+"""Per-revision counters and a fixed-bucket latency histogram.
+
+Invariant: recording is O(log buckets) with no allocation (a few integer increments and
+one `bisect`); everything costly (percentiles, dict building) happens only in `snapshot`.
+
+Snapshot shape (all times in seconds, JSON-serialisable)::
+
+    {
+      "revisions": {
+        "3": {
+          "requests": 120,          # exchanges whose response was fully sent (incl. 502/504)
+          "aborted": 1,             # exchanges that ended without a complete response
+          "status": {"1xx": 0, "2xx": 118, "3xx": 0, "4xx": 0, "5xx": 2},
+          "proxy_errors": {"502": 1, "503": 0, "504": 1},
+          "inflight": 4,
+          "latency": {"count": 120, "sum": 1.9, "p50": 0.011, "p90": 0.02,
+                      "p95": 0.03, "p99": 0.05,
+                      "buckets": [[0.00025, 0], [0.000297, 3], ...]},  # cumulative, le
+        }
+      },
+      "unrouted": 0,                # 503s answered before any revision was chosen
+      "rejected": 0,                # malformed requests answered 400/408, never forwarded
+      "endpoints": {"r3-1": {"revision": 3, "routable": true, "inflight": 0,
+                             "idle_connections": 1}},
+    }
+
+Latency runs from the request head being received to the response being fully written.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Any
+
+# Log-spaced upper bounds, 4 per doubling, 0.25 ms .. 60 s (about 19% apart).
+BOUNDS: tuple[float, ...] = tuple(
+    [round(0.00025 * 2 ** (i / 4), 7) for i in range(72) if 0.00025 * 2 ** (i / 4) < 60.0] + [60.0]
+)
+PERCENTILES = (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99))
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+class Histogram:
+    """Counts per bucket; the last slot counts values above the top bound."""
+
+    __slots__ = ("count", "counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BOUNDS) + 1)
+        self.count = 0
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(BOUNDS, value)] += 1
+        self.count += 1
+        self.total += value
+
+    def percentile(self, q: float) -> float:
+        """Value below which a fraction `q` of observations fall, interpolated in-bucket."""
+        return percentile(self.counts, q)
+
+    def cumulative(self) -> list[list[float]]:
+        out: list[list[float]] = []
+        running = 0
+        for bound, n in zip(BOUNDS, self.counts, strict=False):
+            running += n
+            out.append([bound, running])
+        return out
+
+
+def percentile(counts: list[int], q: float) -> float:
+    """Linear interpolation inside the bucket holding rank q*N (0.0 when empty)."""
+    total = sum(counts)
+    if total == 0:
+        return 0.0
+    rank = q * total
+    seen = 0
+    for index, n in enumerate(counts):
+        if n and seen + n >= rank:
+            if index >= len(BOUNDS):
+                return BOUNDS[-1]  # overflow bucket has no upper edge to interpolate to
+            lower = BOUNDS[index - 1] if index else 0.0
+            return lower + (BOUNDS[index] - lower) * max(rank - seen, 0.0) / n
+        seen += n
+    return BOUNDS[-1]
+
+
+class RevisionStats:
+    """Counters for one revision; mutated directly by the data plane."""
+
+    __slots__ = ("aborted", "errors", "inflight", "latency", "requests", "status")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.aborted = 0
+        self.inflight = 0
+        self.status = [0, 0, 0, 0, 0]
+        self.errors = {"502": 0, "503": 0, "504": 0}
+        self.latency = Histogram()
+
+    def completed(self, status: int, elapsed: float) -> None:
+        self.requests += 1
+        self.status[min(max(status // 100, 1), 5) - 1] += 1
+        self.latency.observe(elapsed)
+
+    def snapshot(self) -> dict[str, Any]:
+        hist = self.latency
+        latency: dict[str, Any] = {"count": hist.count, "sum": hist.total}
+        for name, q in PERCENTILES:
+            latency[name] = hist.percentile(q)
+        latency["buckets"] = hist.cumulative()
+        return {
+            "requests": self.requests,
+            "aborted": self.aborted,
+            "status": dict(zip(STATUS_CLASSES, self.status, strict=True)),
+            "proxy_errors": dict(self.errors),
+            "inflight": self.inflight,
+            "latency": latency,
+        }
+
+
+class Metrics:
+    """All revisions' stats plus the counters that belong to no revision."""
+
+    __slots__ = ("rejected", "revisions", "unrouted")
+
+    def __init__(self) -> None:
+        self.revisions: dict[int, RevisionStats] = {}
+        self.unrouted = 0
+        self.rejected = 0
+
+    def revision(self, revision: int) -> RevisionStats:
+        stats = self.revisions.get(revision)
+        if stats is None:
+            stats = self.revisions[revision] = RevisionStats()
+        return stats
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "revisions": {str(rev): s.snapshot() for rev, s in sorted(self.revisions.items())},
+            "unrouted": self.unrouted,
+            "rejected": self.rejected,
+        }

@@ -1,0 +1,138 @@
+"""The `Proxy` facade: the only API the agent and supervisor use.
+
+Invariant: routing state changes (endpoints, routability, weights) take effect for the
+next request and never disturb exchanges already in flight; one periodic sweep (a
+single timer for the whole proxy) enforces every timeout and pool expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Any
+
+from changeover.proxy.config import ProxyConfig
+from changeover.proxy.context import Context
+from changeover.proxy.downstream import Downstream
+from changeover.proxy.endpoint import Endpoint
+
+
+class Proxy:
+    def __init__(self, config: ProxyConfig = ProxyConfig()) -> None:
+        self._ctx = Context(config)
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._address: tuple[str, int] | None = None
+
+    @property
+    def config(self) -> ProxyConfig:
+        return self._ctx.config
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._address is None:
+            raise RuntimeError("proxy is not serving yet")
+        return self._address
+
+    async def serve(self, sock: socket.socket) -> None:
+        """Start accepting on an already bound and listening socket, then return."""
+        ctx = self._ctx
+        if self._server is not None or ctx.closing:
+            raise RuntimeError("a Proxy serves once: it is already serving or shut down")
+        loop = ctx.loop = asyncio.get_running_loop()
+        host, port = sock.getsockname()[:2]
+        self._address = (str(host), int(port))
+        self._server = await loop.create_server(lambda: Downstream(ctx), sock=sock)
+        self._sweeper = loop.call_later(ctx.config.sweep_interval, self._sweep)
+
+    # -- routing table ----------------------------------------------------------------
+
+    def add_endpoint(self, replica_id: str, revision: int, host: str, port: int) -> None:
+        """Register a replica; it receives no traffic until set_routable(id, True)."""
+        ctx = self._ctx
+        if replica_id in ctx.endpoints:
+            raise ValueError(f"endpoint {replica_id!r} already exists")
+        stats = ctx.metrics.revision(revision)
+        ctx.endpoints[replica_id] = Endpoint(replica_id, revision, host, port, stats)
+
+    def set_routable(self, replica_id: str, routable: bool) -> None:
+        ctx = self._ctx
+        ctx.endpoints[replica_id].routable = routable
+        ctx.balancer.rebuild(ctx.endpoints.values())
+
+    def set_weights(self, weights: dict[int, int] | None) -> None:
+        """revision -> weight (ints >= 0; unlisted revisions get 0). None: no weighting."""
+        self._ctx.balancer.set_weights(None if weights is None else dict(weights))
+
+    async def drain(self, replica_id: str, timeout: float) -> bool:  # noqa: ASYNC109 (API)
+        """Wait until the endpoint has nothing in flight (True) or `timeout` passes (False)."""
+        endpoint = self._ctx.endpoints.get(replica_id)
+        if endpoint is None:
+            return True
+        return await endpoint.wait_drained(timeout)
+
+    def remove_endpoint(self, replica_id: str) -> None:
+        """Forget the replica; idle pooled connections close now, busy ones after use."""
+        ctx = self._ctx
+        endpoint = ctx.endpoints.pop(replica_id, None)
+        if endpoint is None:
+            return
+        endpoint.removed = True
+        endpoint.routable = False
+        endpoint.close_idle()
+        ctx.balancer.rebuild(ctx.endpoints.values())
+
+    def inflight(self, replica_id: str) -> int:
+        endpoint = self._ctx.endpoints.get(replica_id)
+        return 0 if endpoint is None else endpoint.inflight
+
+    def metrics(self) -> dict[str, Any]:
+        ctx = self._ctx
+        snapshot = ctx.metrics.snapshot()
+        snapshot["endpoints"] = {rid: ep.describe() for rid, ep in sorted(ctx.endpoints.items())}
+        return snapshot
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109 (API)
+        """Stop accepting, let in-flight exchanges finish (up to timeout), close the rest."""
+        ctx = self._ctx
+        ctx.closing = True
+        server = self._server
+        if server is not None:
+            server.close()
+        for client in tuple(ctx.clients):
+            client.close_if_idle()
+        await ctx.wait_closed(False, timeout)
+        for client in tuple(ctx.clients):
+            client.abort()
+        for endpoint in ctx.endpoints.values():
+            endpoint.close_idle()
+        for task in tuple(ctx.connecting):
+            task.cancel()
+        if ctx.connecting:
+            await asyncio.gather(*ctx.connecting, return_exceptions=True)
+        for conn in tuple(ctx.upstreams):
+            conn.abort()
+        # Aborted transports report connection_lost on the next loop turns.
+        await ctx.wait_closed(True, 1.0)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        if server is not None:
+            self._server = None
+            await server.wait_closed()
+
+    def _sweep(self) -> None:
+        ctx = self._ctx
+        assert ctx.loop is not None
+        # Rescheduled first so one failing check can never stop all timeouts.
+        self._sweeper = ctx.loop.call_later(ctx.config.sweep_interval, self._sweep)
+        now = time.monotonic()
+        for client in tuple(ctx.clients):
+            client.check(now)
+        cutoff = now - ctx.config.upstream_idle_timeout
+        for endpoint in ctx.endpoints.values():
+            if endpoint.idle:
+                endpoint.expire_idle(cutoff)

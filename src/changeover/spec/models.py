@@ -1,0 +1,170 @@
+"""Pydantic models of `changeover.toml`, the user-facing contract of the design brief.
+
+Invariant: a `Spec` instance is fully valid: unknown keys are rejected, every duration
+has a unit, and cross-field rules (surge/unavailable, analysis references) hold.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from changeover.spec.types import Address, CommandLine, Duration, QuantityField, SignalName
+from changeover.spec.units import Quantity
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class App(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=63)
+    command: CommandLine
+    replicas: int = Field(default=1, ge=1, le=256)
+    workdir: str = "."
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for key in env:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise ValueError(f"invalid environment variable name {key!r}")
+        return env
+
+
+class ProxySettings(_Model):
+    listen: Address = "127.0.0.1:8080"
+    connect_timeout: Duration = 5.0
+    header_timeout: Duration = 10.0
+    idle_timeout: Duration = 60.0
+    response_timeout: Duration = 60.0
+    upstream_idle_timeout: Duration = 2.0
+    max_header_size: int = Field(default=65536, ge=1024, le=1048576)
+
+
+class Probe(_Model):
+    path: str = Field(pattern=r"^/", description="request path, starting with /")
+    period: Duration = 1.0
+    timeout: Duration = 1.0
+    initial_delay: Duration = 0.0
+    success_threshold: int = Field(default=1, ge=1)
+    failure_threshold: int = Field(default=3, ge=1)
+
+    @field_validator("period", "timeout")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0s")
+        return value
+
+
+class Probes(_Model):
+    startup: Probe | None = None
+    readiness: Probe | None = None
+    liveness: Probe | None = None
+
+    @field_validator("startup", "liveness")
+    @classmethod
+    def _once(cls, probe: Probe | None) -> Probe | None:
+        # Kubernetes rule: a startup or liveness probe "succeeds" once, by definition.
+        if probe is not None and probe.success_threshold != 1:
+            raise ValueError("success_threshold must be 1 for startup and liveness probes")
+        return probe
+
+
+class Termination(_Model):
+    drain_timeout: Duration = 30.0
+    pre_stop: str = ""
+    stop_signal: SignalName = "SIGTERM"
+    grace_period: Duration = 30.0
+
+
+class CanaryScale(_Model):
+    replicas: int | None = Field(default=None, ge=0)
+    weight: int | None = Field(default=None, ge=0, le=100)
+    match_traffic_weight: bool = False
+
+
+class HeaderRoute(_Model):
+    header: str = Field(min_length=1)
+    value: str | None = None
+    prefix: str | None = None
+    regex: str | None = None
+
+
+class Step(_Model):
+    """One canary step: exactly one of its keys is set."""
+
+    set_weight: int | None = Field(default=None, ge=0, le=100)
+    pause: Duration | dict[str, str] | None = None
+    analysis: str | None = None
+    set_canary_scale: CanaryScale | None = None
+    set_header_route: HeaderRoute | None = None
+
+    @field_validator("pause")
+    @classmethod
+    def _pause_form(cls, value: float | dict[str, str] | None) -> float | dict[str, str] | None:
+        if isinstance(value, dict) and value:
+            raise ValueError('expected a duration like "30s", or {} to wait for promote')
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Step:
+        keys = [k for k in type(self).model_fields if getattr(self, k) is not None]
+        if len(keys) != 1:
+            expected = ", ".join(type(self).model_fields)
+            got = ", ".join(keys) or "nothing"
+            raise ValueError(f"a step needs exactly one of {expected}; got {got}")
+        return self
+
+
+class Strategy(_Model):
+    type: Literal["rolling", "blue-green", "canary"] = "rolling"
+    max_surge: QuantityField = Quantity(1)
+    max_unavailable: QuantityField = Quantity(0)
+    min_ready: Duration = 0.0
+    progress_deadline: Duration = 300.0
+    steps: list[Step] = Field(default_factory=list)
+    background_analysis: str | None = None
+    sticky: str | None = None
+    auto_promote: bool = True
+    auto_promote_delay: Duration = 0.0
+    scale_down_delay: Duration = 30.0
+    pre_promotion_analysis: str | None = None
+    post_promotion_analysis: str | None = None
+    preview_listen: Address | None = None
+
+
+class Metric(_Model):
+    name: str = Field(min_length=1)
+    provider: Literal["builtin", "prometheus", "web", "command"]
+    query: str | None = None
+    address: str | None = None
+    url: str | None = None
+    json_path: str | None = None
+    command: str | None = None
+    min: float | Duration | None = None
+    max: float | Duration | None = None
+    min_requests: int | None = Field(default=None, ge=0)
+
+
+class AnalysisTemplate(_Model):
+    interval: Duration = 10.0
+    count: int = Field(default=1, ge=1)
+    initial_delay: Duration = 0.0
+    failure_limit: int = Field(default=0, ge=0)
+    inconclusive_limit: int = Field(default=0, ge=0)
+    consecutive_error_limit: int = Field(default=4, ge=0)
+    metrics: list[Metric] = Field(min_length=1)
+
+
+class Spec(_Model):
+    app: App
+    proxy: ProxySettings = ProxySettings()
+    probes: Probes = Probes()
+    termination: Termination = Termination()
+    strategy: Strategy = Strategy()
+    analysis: dict[str, AnalysisTemplate] = Field(default_factory=dict)

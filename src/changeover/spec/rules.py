@@ -1,0 +1,104 @@
+"""Rules that span several keys of a spec, checked after the models validate.
+
+Invariant: each rule reports a `Problem` with the key path the user must edit; rules
+never raise, so `check` can print every problem at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from changeover.spec.models import Spec
+from changeover.spec.types import parse_address
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+
+
+_PROVIDER_NEEDS = {
+    "builtin": ("query",),
+    "prometheus": ("address", "query"),
+    "web": ("url",),
+    "command": ("command",),
+}
+
+
+def check_rules(spec: Spec, base: Path | None) -> list[Problem]:
+    return [
+        *_rolling(spec),
+        *_references(spec),
+        *_listeners(spec),
+        *_metrics(spec),
+        *_workdir(spec, base),
+    ]
+
+
+def _rolling(spec: Spec) -> list[Problem]:
+    n = spec.app.replicas
+    surge = spec.strategy.max_surge.resolve(n, round_up=True)
+    unavailable = spec.strategy.max_unavailable.resolve(n, round_up=False)
+    if surge == 0 and unavailable == 0:
+        return [
+            Problem(
+                "strategy.max_surge",
+                (
+                    f"max_surge ({spec.strategy.max_surge}) and max_unavailable "
+                    f"({spec.strategy.max_unavailable}) both resolve to 0 for {n} replica(s), so a "
+                    "rolling deploy could never replace a replica; set max_surge to at least 1"
+                ),
+            )
+        ]
+    return []
+
+
+def _references(spec: Spec) -> list[Problem]:
+    known = set(spec.analysis)
+    defined = ", ".join(sorted(known)) or "none"
+    refs: list[tuple[str, str | None]] = [
+        (f"strategy.steps[{i}].analysis", step.analysis)
+        for i, step in enumerate(spec.strategy.steps)
+    ]
+    refs += [
+        (f"strategy.{key}", getattr(spec.strategy, key))
+        for key in ("background_analysis", "pre_promotion_analysis", "post_promotion_analysis")
+    ]
+    return [
+        Problem(path, f"unknown analysis template {name!r} (defined: {defined})")
+        for path, name in refs
+        if name is not None and name not in known
+    ]
+
+
+def _listeners(spec: Spec) -> list[Problem]:
+    preview = spec.strategy.preview_listen
+    if preview and parse_address(preview) == parse_address(spec.proxy.listen):
+        return [Problem("strategy.preview_listen", "must differ from proxy.listen")]
+    return []
+
+
+def _metrics(spec: Spec) -> list[Problem]:
+    out = []
+    for name, template in spec.analysis.items():
+        for i, metric in enumerate(template.metrics):
+            for key in _PROVIDER_NEEDS[metric.provider]:
+                if getattr(metric, key) is None:
+                    out.append(
+                        Problem(
+                            f"analysis.{name}.metrics[{i}].{key}",
+                            f"required for provider {metric.provider!r}",
+                        )
+                    )
+    return out
+
+
+def _workdir(spec: Spec, base: Path | None) -> list[Problem]:
+    if base is None:
+        return []
+    workdir = (base / spec.app.workdir).resolve()
+    if not workdir.is_dir():
+        return [Problem("app.workdir", f"directory {str(workdir)!r} does not exist")]
+    return []

@@ -1,0 +1,69 @@
+"""The event log and the table of replica processes the agent currently runs.
+
+Invariant: events are append-only with strictly increasing ids, so `events(after_id)`
+is a safe cursor for tailing. The replicas table mirrors running processes (recorded
+after spawn, forgotten after reaping), so an agent restarting after SIGKILL can find
+and stop the orphans of its predecessor, using create_time to avoid killing a reused pid.
+"""
+
+from __future__ import annotations
+
+from changeover.store.models import Event, ReplicaRecord
+from changeover.store.schema import Connected, transaction
+
+
+class JournalMixin(Connected):
+    def add_event(
+        self,
+        kind: str,
+        message: str,
+        *,
+        now: float,
+        rollout_id: int | None = None,
+        revision: int | None = None,
+    ) -> Event:
+        with transaction(self._conn):
+            cursor = self._conn.execute(
+                "INSERT INTO events (ts, rollout_id, revision, kind, message)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (now, rollout_id, revision, kind, message),
+            )
+        assert cursor.lastrowid is not None
+        return Event(cursor.lastrowid, now, rollout_id, revision, kind, message)
+
+    def events(self, after_id: int = 0, limit: int = 100) -> list[Event]:
+        """Events with id > `after_id`, oldest first."""
+        rows = self._all("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", after_id, limit)
+        return [
+            Event(r["id"], r["ts"], r["rollout_id"], r["revision"], r["kind"], r["message"])
+            for r in rows
+        ]
+
+    def last_event_id(self) -> int:
+        """Id of the newest event (0 if none): a cursor for "only what happens next"."""
+        row = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+        return int(row[0])
+
+    def record_replica(
+        self, id: str, *, revision: int, pid: int, pgid: int, create_time: float, now: float
+    ) -> None:
+        with transaction(self._conn):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO replicas (id, revision, pid, pgid, create_time,"
+                " started_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (id, revision, pid, pgid, create_time, now),
+            )
+
+    def forget_replica(self, id: str) -> None:
+        """Drop a replica's record; forgetting an unknown one is a no-op (idempotent)."""
+        with transaction(self._conn):
+            self._conn.execute("DELETE FROM replicas WHERE id = ?", (id,))
+
+    def recorded_replicas(self) -> list[ReplicaRecord]:
+        rows = self._all("SELECT * FROM replicas ORDER BY revision, id")
+        return [
+            ReplicaRecord(
+                r["id"], r["revision"], r["pid"], r["pgid"], r["create_time"], r["started_at"]
+            )
+            for r in rows
+        ]

@@ -1,0 +1,126 @@
+"""Connection setup, transactions and the versioned schema.
+
+Invariant: the schema is exactly ``MIGRATIONS[:user_version]``. Each migration and
+its ``user_version`` bump commit together, and every write goes through
+`transaction` (``BEGIN IMMEDIATE`` ... ``COMMIT``), so a process killed at any point
+leaves either all of a write or none of it. WAL with ``synchronous=NORMAL`` keeps
+that guarantee across SIGKILL (only a power cut may lose the last commits).
+Migrations are append-only: never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from changeover.store.models import StoreError
+
+_V1 = (
+    """CREATE TABLE revisions (
+        id INTEGER PRIMARY KEY,
+        version TEXT NOT NULL,
+        path TEXT NOT NULL,
+        command TEXT NOT NULL,
+        env TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        replicas INTEGER NOT NULL CHECK (replicas >= 0),
+        status TEXT NOT NULL
+            CHECK (status IN ('pending', 'progressing', 'stable', 'failed', 'superseded')),
+        created_at REAL NOT NULL,
+        source_revision INTEGER REFERENCES revisions(id)
+    )""",
+    # at most one stable revision, enforced by the database itself
+    "CREATE UNIQUE INDEX one_stable ON revisions(status) WHERE status = 'stable'",
+    """CREATE TABLE rollouts (
+        id INTEGER PRIMARY KEY,
+        from_revision INTEGER REFERENCES revisions(id),
+        to_revision INTEGER NOT NULL REFERENCES revisions(id),
+        kind TEXT NOT NULL CHECK (kind IN ('initial', 'deploy', 'undo', 'restore')),
+        strategy TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        started_at REAL NOT NULL,
+        finished_at REAL
+    )""",
+    # at most one unfinished rollout
+    "CREATE UNIQUE INDEX one_active ON rollouts((finished_at IS NULL)) WHERE finished_at IS NULL",
+    """CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts REAL NOT NULL,
+        rollout_id INTEGER REFERENCES rollouts(id),
+        revision INTEGER REFERENCES revisions(id),
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL
+    )""",
+    """CREATE TABLE replicas (
+        id TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL REFERENCES revisions(id),
+        pid INTEGER NOT NULL,
+        pgid INTEGER NOT NULL,
+        create_time REAL NOT NULL,
+        started_at REAL NOT NULL
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # autocommit mode: `transaction` issues BEGIN/COMMIT itself, nothing implicit
+    conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """All statements inside commit together or not at all."""
+    # IMMEDIATE takes the write lock up front, so reads inside see what we then write
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> int:
+    """Bring the schema up to date; return the resulting version."""
+    with transaction(conn):
+        version = user_version(conn)
+        if version > len(migrations):
+            raise StoreError(
+                f"database schema version {version} is newer than this changeover "
+                f"understands ({len(migrations)}); upgrade changeover"
+            )
+        for number, statements in enumerate(migrations[version:], start=version + 1):
+            for sql in statements:
+                conn.execute(sql)
+            conn.execute(f"PRAGMA user_version = {number}")
+    return len(migrations)
+
+
+class Connected:
+    """Base of the store's parts: one connection, shared by every mixin."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def _one(self, sql: str, *args: object) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._conn.execute(sql, args).fetchone()
+        return row
+
+    def _all(self, sql: str, *args: object) -> list[sqlite3.Row]:
+        return list(self._conn.execute(sql, args).fetchall())

@@ -1,0 +1,60 @@
+"""Frozen values exchanged with the agent: templates in, replica views out, and the
+effects the supervisor is built with.
+
+Invariant: nothing here is mutable, so a `ReplicaInfo` handed to a callback or to the
+rollout controller never changes under its reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from changeover.spec.models import Probe, Probes, Termination
+from changeover.supervisor.routing import Routing
+from changeover.supervisor.spawn import Spawner
+from changeover.supervisor.state import ReplicaState
+
+Prober = Callable[[str, int, Probe], Awaitable[bool]]  # (host, port, probe) -> passed
+
+
+@dataclass(frozen=True)
+class ReplicaTemplate:
+    """What every replica of one revision runs."""
+
+    revision: int
+    version: str
+    command: str  # shlex-split; "{port}" in it selects port mode (no fd 3)
+    workdir: Path
+    env: dict[str, str]  # the app's complete environment, before the supervisor's additions
+    probes: Probes
+    termination: Termination
+
+
+@dataclass(frozen=True)
+class ReplicaInfo:
+    id: str
+    revision: int
+    version: str
+    state: ReplicaState
+    pid: int | None  # the running process, which also leads its process group (pgid == pid)
+    port: int
+    restarts: int
+    boot_failures: int
+    ready_since: float | None  # clock time it last became READY; None unless READY
+    started_at: float | None  # clock time the running process was spawned
+    last_error: str
+    log_path: Path
+    create_time: float | None = None  # psutil create_time of `pid`, the pid-reuse guard
+
+
+@dataclass(frozen=True)
+class Hooks:
+    routing: Routing
+    spawner: Spawner
+    clock: Callable[[], float]
+    prober: Prober
+    on_change: Callable[[], None]
+    on_started: Callable[[ReplicaInfo], None]
+    on_exited: Callable[[ReplicaInfo], None]

@@ -1,0 +1,141 @@
+"""One replica: its socket, its current process and the counters status shows.
+
+Invariant: `state` changes only through `move` (which applies the shared transition
+table), `ready_since` is set exactly while READY, and the listening socket is bound at
+creation and closed only on the way to EXITED.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+from changeover.supervisor.backoff import Backoff
+from changeover.supervisor.model import Hooks, ReplicaInfo, ReplicaTemplate
+from changeover.supervisor.sockets import HOST, bind_listener, free_port, port_of
+from changeover.supervisor.spawn import Child, SpawnSpec
+from changeover.supervisor.state import ReplicaState, check_transition
+
+log = logging.getLogger(__name__)
+
+_LISTEN_VARS = ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
+
+
+class Replica:
+    """Mutable record of one replica, owned by its run task, then by its termination.
+
+    STARTING lasts from each spawn until the first READY of that process; NOT_READY means
+    the process was ready and its readiness probe has since failed.
+    """
+
+    def __init__(
+        self, template: ReplicaTemplate, index: int, logs_dir: Path, hooks: Hooks, backoff: Backoff
+    ) -> None:
+        self.template = template
+        self.id = f"r{template.revision}-{index}"
+        self.index = index
+        self.hooks = hooks
+        self.backoff = backoff
+        self.host = HOST
+        self.sock: socket.socket | None = None
+        if "{port}" in template.command:
+            self.port = free_port(HOST)
+        else:
+            self.sock = bind_listener(HOST)
+            self.port = port_of(self.sock)
+        self.log_path = logs_dir / f"{self.id}.log"
+        self.state = ReplicaState.STARTING
+        self.child: Child | None = None
+        self.restarts = 0
+        self.boot_failures = 0
+        self.ready_since: float | None = None
+        self.started_at: float | None = None
+        self.ready_this_run = False
+        self.last_error = ""
+
+    def move(self, new: ReplicaState) -> None:
+        old, self.state = self.state, check_transition(self.state, new)
+        now = self.hooks.clock()
+        if new is ReplicaState.READY:
+            self.ready_since, self.boot_failures, self.ready_this_run = now, 0, True
+            self.backoff.ready(now)
+        elif old is ReplicaState.READY:
+            self.ready_since = None
+            self.backoff.unready(now)
+        notify(self.hooks.on_change)
+
+    def set_routable(self, routable: bool) -> None:
+        self.hooks.routing.set_routable(self.id, routable)
+
+    def spawn(self) -> Child:
+        """Start the app (SpawnError if it cannot be); the caller watches it."""
+        child = self.hooks.spawner.spawn(self.app_spec())
+        self.child, self.started_at = child, self.hooks.clock()
+        notify(self.hooks.on_started, self.info())
+        return child
+
+    def process_gone(self) -> None:
+        """The process exited: kill what is left of its group and report it once."""
+        if self.child is None:
+            return
+        # Grandchildren may still hold the listening socket and serve from it.
+        self.child.kill_group()
+        info = self.info()
+        self.child, self.started_at = None, None
+        notify(self.hooks.on_exited, info)
+
+    def close_socket(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def app_spec(self) -> SpawnSpec:
+        argv = [arg.replace("{port}", str(self.port)) for arg in shlex.split(self.template.command)]
+        listen_fd = None if self.sock is None else self.sock.fileno()
+        env = self.env()
+        if listen_fd is not None:
+            env |= {"LISTEN_FDS": "1", "LISTEN_FDNAMES": "http"}
+        return SpawnSpec(argv, self.template.workdir, env, self.log_path, listen_fd)
+
+    def hook_spec(self, command: str) -> SpawnSpec:
+        """A shell command run like the app (workdir, env, log) but without the socket."""
+        argv = ["/bin/sh", "-c", command]
+        return SpawnSpec(argv, self.template.workdir, self.env(), self.log_path)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in self.template.env.items() if k not in _LISTEN_VARS}
+        return env | {
+            "PORT": str(self.port),
+            "CHANGEOVER_REPLICA": self.id,
+            "CHANGEOVER_REVISION": str(self.template.revision),
+            "CHANGEOVER_VERSION": self.template.version,
+        }
+
+    def info(self) -> ReplicaInfo:
+        child = self.child
+        return ReplicaInfo(
+            id=self.id,
+            revision=self.template.revision,
+            version=self.template.version,
+            state=self.state,
+            pid=None if child is None else child.pid,
+            port=self.port,
+            restarts=self.restarts,
+            boot_failures=self.boot_failures,
+            ready_since=self.ready_since,
+            started_at=self.started_at,
+            last_error=self.last_error,
+            log_path=self.log_path,
+            create_time=None if child is None else child.create_time,
+        )
+
+
+def notify(callback: Callable[..., None], *args: object) -> None:
+    """Run an agent callback; its failure is logged, never allowed to stop a replica."""
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("supervisor callback %r failed", callback)

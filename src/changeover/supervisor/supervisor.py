@@ -1,0 +1,159 @@
+"""The supervisor facade: a reconciled set of replicas per revision.
+
+Invariant: every replica has exactly one owner task at a time: its run task while live,
+then its termination task; `scale` only starts replicas or hands them over to
+termination, so calling it again with the same arguments changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from changeover.supervisor import lifecycle, termination
+from changeover.supervisor.backoff import Backoff
+from changeover.supervisor.model import Hooks, Prober, ReplicaInfo, ReplicaTemplate
+from changeover.supervisor.probes import probe_http
+from changeover.supervisor.replica import Replica, notify
+from changeover.supervisor.routing import Routing
+from changeover.supervisor.spawn import PosixSpawner, Spawner
+from changeover.supervisor.state import ReplicaState
+
+__all__ = ["Backoff", "ReplicaInfo", "ReplicaTemplate", "Routing", "Supervisor"]
+
+log = logging.getLogger(__name__)
+
+KEEP_EXITED = 16  # exited replicas kept for status, oldest dropped first
+# Scale-down picks replicas that serve nothing first, in this order.
+_SCALE_DOWN_RANK = {ReplicaState.BACKOFF: 0, ReplicaState.STARTING: 1, ReplicaState.NOT_READY: 2}
+
+
+def _ignore(_: ReplicaInfo) -> None:
+    return None
+
+
+class Supervisor:
+    """Replicas of every revision, reconciled by `scale`; all methods run on the agent's loop.
+
+    Callbacks run synchronously inside the supervisor and must return quickly without
+    calling back into it (set an event instead); their exceptions are logged and ignored.
+    `on_change()` follows every state change; `on_started(info)` follows every spawn, with
+    `info.pid` (which is also the pgid) and `info.create_time` for the orphan records;
+    `on_exited(info)` follows every exit of that process, its group already SIGKILLed.
+    `backoff` makes one `Backoff` per replica; `prober` replaces the HTTP probe in tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        routing: Routing,
+        logs_dir: Path,
+        spawner: Spawner | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        backoff: Callable[[], Backoff] = Backoff,
+        on_change: Callable[[], None] = lambda: None,
+        on_started: Callable[[ReplicaInfo], None] = _ignore,
+        on_exited: Callable[[ReplicaInfo], None] = _ignore,
+        prober: Prober = probe_http,
+    ) -> None:
+        spawner = PosixSpawner() if spawner is None else spawner
+        self._hooks = Hooks(routing, spawner, clock, prober, on_change, on_started, on_exited)
+        self._logs_dir = logs_dir
+        self._backoff = backoff
+        self._replicas: dict[str, Replica] = {}
+        self._runs: dict[str, asyncio.Task[None]] = {}
+        self._stops: dict[str, asyncio.Task[None]] = {}
+        self._next_index: collections.Counter[int] = collections.Counter()
+        self._exited: collections.deque[str] = collections.deque()
+        self._closed = False
+
+    def scale(self, template: ReplicaTemplate, count: int) -> None:
+        """Start or terminate replicas so exactly `count` of the revision are live."""
+        if count < 0:
+            raise ValueError(f"replica count must be >= 0, got {count}")
+        if self._closed:
+            raise RuntimeError("supervisor is stopped; scale() is no longer possible")
+        asyncio.get_running_loop()  # fail here, not later, when called outside the loop
+        live = self._live(template.revision)
+        extra = sorted(live, key=_scale_down_key)[: max(0, len(live) - count)]
+        for _ in range(count - len(live)):
+            self._start(template)
+        for rep in extra:
+            self._terminate(rep)
+
+    def replicas(self) -> list[ReplicaInfo]:
+        return [rep.info() for rep in self._replicas.values()]
+
+    def replica(self, replica_id: str) -> ReplicaInfo:
+        try:
+            return self._replicas[replica_id].info()
+        except KeyError:
+            known = ", ".join(self._replicas) or "none"
+            raise KeyError(f"no replica {replica_id!r} (known: {known})") from None
+
+    async def wait_terminated(self, revision: int | None = None) -> None:
+        """Return once no replica (of `revision`, if given) is being terminated."""
+        while tasks := [
+            task
+            for rid, task in self._stops.items()
+            if revision is None or self._replicas[rid].template.revision == revision
+        ]:
+            await asyncio.wait(tasks)
+
+    async def stop_all(self) -> None:
+        """Terminate every replica in parallel and wait until every process is gone."""
+        self._closed = True
+        for rid in list(self._runs):
+            self._terminate(self._replicas[rid])
+        await self.wait_terminated()
+
+    def _live(self, revision: int) -> list[Replica]:
+        running = (self._replicas[rid] for rid in self._runs)
+        return [rep for rep in running if rep.template.revision == revision]
+
+    def _start(self, template: ReplicaTemplate) -> None:
+        index = self._next_index[template.revision]
+        self._next_index[template.revision] += 1
+        rep = Replica(template, index, self._logs_dir, self._hooks, self._backoff())
+        try:
+            self._hooks.routing.add_endpoint(rep.id, template.revision, rep.host, rep.port)
+        except BaseException:
+            rep.close_socket()
+            raise
+        self._replicas[rep.id] = rep
+        task = asyncio.create_task(lifecycle.run(rep), name=f"changeover-replica-{rep.id}")
+        task.add_done_callback(lambda t: _log_crash(rep, t))
+        self._runs[rep.id] = task
+        notify(self._hooks.on_change)
+
+    def _terminate(self, rep: Replica) -> None:
+        run_task = self._runs.pop(rep.id, None)
+        if run_task is None:
+            return  # an on_change callback re-entered scale() and got here first
+        termination.begin(rep, run_task)
+        stopping = termination.finish(rep, run_task)
+        task = asyncio.create_task(stopping, name=f"changeover-stop-{rep.id}")
+        task.add_done_callback(lambda t: self._terminated(rep, t))
+        self._stops[rep.id] = task
+
+    def _terminated(self, rep: Replica, task: asyncio.Task[None]) -> None:
+        del self._stops[rep.id]
+        _log_crash(rep, task)
+        self._exited.append(rep.id)
+        while len(self._exited) > KEEP_EXITED:
+            del self._replicas[self._exited.popleft()]
+
+
+def _scale_down_key(rep: Replica) -> tuple[int, float, int]:
+    if rep.state is ReplicaState.READY and rep.ready_since is not None:
+        return (len(_SCALE_DOWN_RANK), -rep.ready_since, -rep.index)
+    return (_SCALE_DOWN_RANK.get(rep.state, 0), 0.0, -rep.index)
+
+
+def _log_crash(rep: Replica, task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("replica %s: supervision task failed", rep.id, exc_info=task.exception())

@@ -1,0 +1,62 @@
+"""Property: for any sizes and readiness timings the two invariants hold and it ends."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from changeover.rollout.phase import Phase
+from changeover.rollout.rolling import Decision, RollingParams, RollingUpdate
+
+from ._sim import Behaviour, World, run, seeded, total_available, total_live
+
+DELAYS = st.lists(st.integers(0, 5), min_size=1, max_size=4).map(tuple)
+# None: that replica never becomes ready (hangs in STARTING)
+MAYBE_NEVER = st.lists(st.integers(0, 5) | st.none(), min_size=1, max_size=4).map(tuple)
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[RollingParams, int, Behaviour, Behaviour]:
+    n = draw(st.integers(1, 6))
+    surge = draw(st.integers(0, 3))
+    unav = draw(st.integers(0 if surge else 1, 3))
+    stable_count = draw(st.integers(1, 6))
+    min_ready = float(draw(st.integers(0, 3)))
+    params = RollingParams(n, surge, unav, min_ready, 30.0, stable_replicas=stable_count)
+    stable = Behaviour(ready_after=draw(DELAYS))
+    target = Behaviour(ready_after=draw(MAYBE_NEVER), crash=draw(st.booleans()))
+    return params, stable_count, stable, target
+
+
+def succeeds(p: RollingParams, target: Behaviour) -> bool:
+    """Only N target replicas are ever spawned while progressing: all must get ready."""
+    delays = target.ready_after
+    return not target.crash and all(delays[i % len(delays)] is not None for i in range(p.replicas))
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios())
+def test_invariants_hold_and_rollout_terminates(
+    scenario: tuple[RollingParams, int, Behaviour, Behaviour],
+) -> None:
+    p, stable_count, stable, target = scenario
+    world = seeded({1: stable, 2: target}, stable=1, count=stable_count)
+    machine = RollingUpdate(1, 2, p, started_at=0.0)
+
+    def check(before: World, after: World, d: Decision) -> None:
+        floor = p.replicas - p.max_unavailable if d.phase is Phase.PROGRESSING else stable_count
+        was = total_available(before, p.min_ready)
+        assert total_available(after, p.min_ready) >= min(was, floor)
+        if d.phase in (Phase.PROGRESSING, Phase.SUCCEEDED):
+            assert total_live(after) <= max(total_live(before), p.replicas + p.max_surge)
+
+    end, decisions = run(machine, world, check)
+    final = decisions[-1]
+    if succeeds(p, target):
+        assert final.phase is Phase.SUCCEEDED
+        assert total_available(end, p.min_ready) == p.replicas
+    else:
+        assert final.phase is Phase.FAILED
+        assert final.scale == {1: stable_count, 2: 0}
+        assert total_available(end, p.min_ready) == stable_count
+        assert total_live(end) == stable_count
