@@ -14,6 +14,7 @@ from rich.text import Text
 from changeover.cli.client import AgentClient
 from changeover.cli.common import DEFAULT_SPEC, Json, SpecFile, StateDir, out, state_paths
 
+REFRESH = 0.5  # seconds between status refreshes in --watch
 STATE_STYLE = {
     "ready": "green",
     "starting": "yellow",
@@ -38,13 +39,24 @@ def status(
         elif not watch:
             out.print(render(client.get("/v1/status")))
         else:
-            with Live(render(client.get("/v1/status")), console=out, auto_refresh=False) as live:
-                try:
-                    while True:
-                        time.sleep(0.5)
-                        live.update(render(client.get("/v1/status")), refresh=True)
-                except KeyboardInterrupt:
-                    pass
+            watch_status(client)
+
+
+def watch_status(client: AgentClient) -> None:
+    """A live view on a terminal; a fresh snapshot per refresh when piped."""
+    try:
+        if not out.is_terminal:
+            while True:
+                out.rule(time.strftime("%H:%M:%S"))
+                out.print(render(client.get("/v1/status")))
+                out.file.flush()
+                time.sleep(REFRESH)
+        with Live(render(client.get("/v1/status")), console=out, auto_refresh=False) as live:
+            while True:
+                time.sleep(REFRESH)
+                live.update(render(client.get("/v1/status")), refresh=True)
+    except KeyboardInterrupt:
+        pass
 
 
 def render(doc: dict[str, Any]) -> Group:

@@ -47,7 +47,7 @@ class RollingUpdate:
         self, stable: int | None, target: int, params: RollingParams, started_at: float
     ) -> None:
         if stable == target:
-            raise ValueError(f"cannot roll r{target} over itself")
+            raise ValueError(f"cannot roll revision {target} over itself")
         self.stable, self.target, self.params = stable, target, params
         self._phase = Phase.PROGRESSING
         self._reason = ""
@@ -71,9 +71,9 @@ class RollingUpdate:
             if reason:
                 self._fail(reason, c, events)
             elif c.new_avail >= p.replicas and c.old_live == 0:
-                self._move(Phase.SUCCEEDED, events, f"rollout succeeded: r{self.target} is stable")
+                self._move(Phase.SUCCEEDED, events, f"rollout succeeded: revision {self.target} is stable")
         if self._phase is Phase.ROLLING_BACK and c.old_avail >= self._restore and not c.new_live:
-            self._move(Phase.FAILED, events, f"rollback complete: r{self.stable} restored")
+            self._move(Phase.FAILED, events, f"rollback complete: revision {self.stable} restored")
         scale = self._desired(c)
         events.extend(self._scale_events(scale, c))
         self._note_scale_down(scale, c, now)
@@ -104,7 +104,7 @@ class RollingUpdate:
             self._move(Phase.FAILED, events, f"rollout failed: {reason}")
             return
         self._move(Phase.ROLLING_BACK, events, f"rollout failed: {reason}")
-        events.append(f"rolling back to r{self.stable}")
+        events.append(f"rolling back to revision {self.stable}")
 
     def _move(self, new: Phase, events: list[str], message: str) -> None:
         self._phase = check_transition(self._phase, new)
@@ -132,7 +132,7 @@ class RollingUpdate:
         previous = self._scale or observed  # first step: compare with what runs now
         self._scale = dict(scale)  # the caller may mutate the decision it got
         return [
-            f"scaled r{rev} {'up' if want > previous[rev] else 'down'} to {want}"
+            f"scaled revision {rev} {'up' if want > previous[rev] else 'down'} to {want}"
             for rev, want in scale.items()
             if want != previous[rev]
         ]

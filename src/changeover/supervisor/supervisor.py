@@ -116,8 +116,9 @@ class Supervisor:
         return [rep for rep in running if rep.template.revision == revision]
 
     def _start(self, template: ReplicaTemplate) -> None:
-        index = self._next_index[template.revision]
+        # Indices start at 1 and are never reused: "r3-1" names one process history.
         self._next_index[template.revision] += 1
+        index = self._next_index[template.revision]
         rep = Replica(template, index, self._logs_dir, self._hooks, self._backoff())
         try:
             self._hooks.routing.add_endpoint(rep.id, template.revision, rep.host, rep.port)

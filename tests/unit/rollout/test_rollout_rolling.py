@@ -48,7 +48,7 @@ def test_surge_zero_scales_stable_down_before_target_up() -> None:
     world = seeded({2: Behaviour()}, stable=1, count=3)
     first = RollingUpdate(1, 2, params(3, 0, 1), 0.0).step(observe(world), 0.0)
     assert first.scale == {1: 2, 2: 1}
-    assert first.events == ("scaled r1 down to 2", "scaled r2 up to 1")
+    assert first.events == ("scaled revision 1 down to 2", "scaled revision 2 up to 1")
 
 
 def test_min_ready_delays_counting_a_replica_as_available() -> None:
@@ -105,7 +105,7 @@ def test_first_deploy_succeeds() -> None:
     machine = RollingUpdate(None, 1, params(2, 0, 1), 0.0)
     _, decisions = run(machine, world)
     assert decisions[0].scale == {1: 2}
-    assert decisions[0].events == ("scaled r1 up to 2",)
+    assert decisions[0].events == ("scaled revision 1 up to 2",)
     assert decisions[-1].phase is Phase.SUCCEEDED
 
 
@@ -124,7 +124,7 @@ def test_step_is_idempotent_for_unchanged_observations() -> None:
     machine = RollingUpdate(1, 2, params(3, 1, 0), 0.0)
     first = machine.step(observe(world), 0.5)
     again = machine.step(observe(world), 0.5)
-    assert first.events == ("scaled r2 up to 1",)
+    assert first.events == ("scaled revision 2 up to 1",)
     assert (again.phase, again.scale, again.reason) == (first.phase, first.scale, first.reason)
     assert again.events == ()
 

@@ -66,19 +66,19 @@ def test_boot_failures_count_until_ready(make_template, tmp_path: Path) -> None:
 
 def test_recording_routing_drain_hold_and_release() -> None:
     routing = RecordingRouting()
-    routing.add_endpoint("r1-0", 1, "127.0.0.1", 1234)
-    routing.set_routable("r1-0", True)
+    routing.add_endpoint("r1-1", 1, "127.0.0.1", 1234)
+    routing.set_routable("r1-1", True)
 
     async def main() -> tuple[bool, bool, bool]:
-        quick = await routing.drain("r1-0", 1.0)
-        routing.held.add("r1-0")
-        timed_out = await routing.drain("r1-0", 0.01)
-        waiting = asyncio.create_task(routing.drain("r1-0", 10.0))
-        await until(lambda: len(routing.calls_for("r1-0")) == 5)
-        routing.release("r1-0")
+        quick = await routing.drain("r1-1", 1.0)
+        routing.held.add("r1-1")
+        timed_out = await routing.drain("r1-1", 0.01)
+        waiting = asyncio.create_task(routing.drain("r1-1", 10.0))
+        await until(lambda: len(routing.calls_for("r1-1")) == 5)
+        routing.release("r1-1")
         return quick, timed_out, await waiting
 
     assert run(main()) == (True, False, True)
-    routing.remove_endpoint("r1-0")
+    routing.remove_endpoint("r1-1")
     assert routing.routable == set()
     assert routing.endpoints == {}

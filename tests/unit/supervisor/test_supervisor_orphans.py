@@ -34,13 +34,13 @@ def test_kills_recorded_orphans_but_not_reused_pids(tmp_path: Path, token: str) 
         await until(lambda: all("armed" in p.read_text() for p in tmp_path.glob("*.log")))
         try:
             records = [
-                record("r1-0", polite),
-                record("r1-1", stubborn),
-                record("r1-2", stranger, skew=-3600.0),  # same pid, different process
-                ("r1-3", 4_000_001, 4_000_001, 0.0),  # long gone
+                record("r1-1", polite),
+                record("r1-2", stubborn),
+                record("r1-3", stranger, skew=-3600.0),  # same pid, different process
+                ("r1-4", 4_000_001, 4_000_001, 0.0),  # long gone
             ]
             killed = await kill_orphans(records, grace=0.3)
-            assert sorted(killed) == ["r1-0", "r1-1"]
+            assert sorted(killed) == ["r1-1", "r1-2"]
             assert await polite.wait() == -signal.SIGTERM
             assert await stubborn.wait() == -signal.SIGKILL
             assert stranger.returncode is None

@@ -57,17 +57,17 @@ def test_scale_up_down_is_idempotent_and_picks_victims(make_template, tmp_path: 
         sup.scale(template, 3)
         assert len(sup.replicas()) == 3
         assert [i.ready_since for i in sup.replicas()] == [1.0, 2.0, 3.0]
-        spawner.of("r1-1")[0].exit(1)  # r1-1 crashes and waits 100 s in BACKOFF
-        await until(lambda: by_state(sup)["r1-1"] is S.BACKOFF)
+        spawner.of("r1-2")[0].exit(1)  # r1-2 crashes and waits 100 s in BACKOFF
+        await until(lambda: by_state(sup)["r1-2"] is S.BACKOFF)
         sup.scale(template, 1)
         # Not serving goes first, then the newest ready; the oldest ready stays.
-        assert by_state(sup) == {"r1-0": S.READY, "r1-1": S.BACKOFF, "r1-2": S.DRAINING}
+        assert by_state(sup) == {"r1-1": S.READY, "r1-2": S.BACKOFF, "r1-3": S.DRAINING}
         await sup.wait_terminated(1)
-        assert by_state(sup) == {"r1-0": S.READY, "r1-1": S.EXITED, "r1-2": S.EXITED}
+        assert by_state(sup) == {"r1-1": S.READY, "r1-2": S.EXITED, "r1-3": S.EXITED}
         sup.scale(template, 1)
         sup.scale(template, 2)
-        assert [i.id for i in sup.replicas() if not i.state.terminating] == ["r1-0", "r1-3"]
-        assert routing.endpoints.keys() == {"r1-0", "r1-3"}
+        assert [i.id for i in sup.replicas() if not i.state.terminating] == ["r1-1", "r1-4"]
+        assert routing.endpoints.keys() == {"r1-1", "r1-4"}
         assert changes
         await sup.stop_all()
         assert all(c.returncode is not None for c in spawner.children)
@@ -85,16 +85,16 @@ def test_scale_down_keeps_other_revisions(make_template, tmp_path: Path) -> None
         await until(lambda: all(s is S.READY for s in by_state(sup).values()))
         sup.scale(v2, 0)
         assert by_state(sup) == {
-            "r1-0": S.READY,
             "r1-1": S.READY,
-            "r2-0": S.DRAINING,
+            "r1-2": S.READY,
             "r2-1": S.DRAINING,
+            "r2-2": S.DRAINING,
         }
         await sup.wait_terminated(2)
         sup.scale(v1, 3)  # the new one is STARTING until its first loop turn
-        assert by_state(sup)["r1-2"] is S.STARTING
+        assert by_state(sup)["r1-3"] is S.STARTING
         sup.scale(v1, 2)
-        assert by_state(sup)["r1-2"] is S.DRAINING
+        assert by_state(sup)["r1-3"] is S.DRAINING
         await sup.stop_all()
         assert set(by_state(sup).values()) == {S.EXITED}
         with pytest.raises(RuntimeError, match="stopped"):
@@ -114,9 +114,9 @@ def test_exited_replicas_are_dropped_after_a_while(make_template, tmp_path: Path
         await sup.wait_terminated()
         ids = [i.id for i in sup.replicas()]
         assert len(ids) == KEEP_EXITED
-        assert ids[-1] == f"r1-{KEEP_EXITED + 2}"
-        with pytest.raises(KeyError, match="no replica 'r1-0' \\(known: r1-3, "):
-            sup.replica("r1-0")
+        assert ids[-1] == f"r1-{KEEP_EXITED + 3}"
+        with pytest.raises(KeyError, match="no replica 'r1-1' \\(known: r1-4, "):
+            sup.replica("r1-1")
 
     run(main())
 
@@ -130,15 +130,15 @@ def test_termination_of_backoff_and_kill_when_signal_ignored(make_template, tmp_
     async def main() -> None:
         sup.scale(template, 2)
         await until(lambda: list(by_state(sup).values()) == [S.READY, S.READY])
-        spawner.of("r1-0")[0].exit(0)
-        await until(lambda: by_state(sup)["r1-0"] is S.BACKOFF)
+        spawner.of("r1-1")[0].exit(0)
+        await until(lambda: by_state(sup)["r1-1"] is S.BACKOFF)
         await sup.stop_all()
-        assert [c[0] for c in routing.calls_for("r1-0")][-2:] == ["set_routable", "remove_endpoint"]
-        r1 = spawner.of("r1-1")[0]
+        assert [c[0] for c in routing.calls_for("r1-1")][-2:] == ["set_routable", "remove_endpoint"]
+        r1 = spawner.of("r1-2")[0]
         assert r1.signals == [signal.SIGINT]
         assert r1.returncode == -signal.SIGKILL
-        assert sup.replica("r1-1").last_error == "did not exit within grace period 0.1s; killed"
-        assert sup.replica("r1-0").last_error == "exited with code 0"
+        assert sup.replica("r1-2").last_error == "did not exit within grace period 0.1s; killed"
+        assert sup.replica("r1-1").last_error == "exited with code 0"
 
     run(main())
 
