@@ -71,7 +71,9 @@ class RollingUpdate:
             if reason:
                 self._fail(reason, c, events)
             elif c.new_avail >= p.replicas and c.old_live == 0:
-                self._move(Phase.SUCCEEDED, events, f"rollout succeeded: revision {self.target} is stable")
+                self._move(
+                    Phase.SUCCEEDED, events, f"rollout succeeded: revision {self.target} is stable"
+                )
         if self._phase is Phase.ROLLING_BACK and c.old_avail >= self._restore and not c.new_live:
             self._move(Phase.FAILED, events, f"rollback complete: revision {self.stable} restored")
         scale = self._desired(c)
