@@ -88,8 +88,10 @@ def test_undo_returns_to_previous_revision_without_failures(service: Service) ->
     url = service.up()
     with load(url) as gen:
         assert deploy(service, "v2")[0] == 0
-        result = service.cli("undo")
+        assert deploy(service, "v3", "CRASH_AT_BOOT=1")[0] == 1
+        result = service.cli("undo")  # skips the failed revision 3: back to 1
         assert result.returncode == 0, result.stdout + result.stderr
+        assert "revision 1 is stable" in result.stdout
         wait_for(lambda: service.status()["stable_revision"] == 1, 10, "revision 1 stable")
     assert_no_failures(gen.report)
     after = burst(url, 50)

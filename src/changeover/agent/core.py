@@ -54,6 +54,7 @@ class Agent:
         self.started_at = wall()
         self.events = EventLog(store, wall)
         self.stopping = asyncio.Event()
+        self.failure = ""  # set when the agent must stop because a part of it broke
         self._templates: dict[int, ReplicaTemplate] = {}
         self.supervisor = Supervisor(
             routing=proxy,

@@ -126,8 +126,10 @@ async def _serve(options: AgentOptions, store: Store, public: socket.socket) -> 
         loop.add_signal_handler(sig, agent.stopping.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP ignored"))
     controller = asyncio.create_task(agent.controller.run())
+    controller.add_done_callback(lambda task: _controller_ended(task, agent))
     try:
-        return await _run(options, agent)
+        code = await _run(options, agent)
+        return EXIT_FAILED if agent.failure else code
     finally:
         await agent.shutdown()
         controller.cancel()
@@ -135,6 +137,15 @@ async def _serve(options: AgentOptions, store: Store, public: socket.socket) -> 
         await control.stop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+
+
+def _controller_ended(task: asyncio.Task[None], agent: Agent) -> None:
+    """The controller never returns; if it raised, stop cleanly rather than run blind."""
+    if task.cancelled() or task.exception() is None:
+        return
+    log.error("rollout controller crashed; stopping the agent", exc_info=task.exception())
+    agent.failure = f"rollout controller crashed: {task.exception()!r}"
+    agent.stopping.set()
 
 
 async def _run(options: AgentOptions, agent: Agent) -> int:

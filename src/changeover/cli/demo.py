@@ -107,8 +107,6 @@ def summary(steps: list[tuple[str, dict[str, Any]]], load: Report) -> None:
         table.add_row(name, rollout["phase"], rollout["reason"] or "-")
     out.print(table)
     out.print(load.summary())
-    versions = ", ".join(f"{k}: {v}" for k, v in sorted(load.header_counts.items()))
-    out.print(f"responses by version: {versions}")
     colour = "green" if load.failed == 0 else "red"
     out.print(f"[{colour}]failed requests: {load.failed}[/{colour}] of {load.sent} sent")
 
