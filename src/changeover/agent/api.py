@@ -6,6 +6,7 @@ Invariant: every error reaches the client as JSON `{"error": ..., "lines": [...]
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -74,7 +75,7 @@ def create_app(agent: Agent) -> Starlette:
 
     async def events(request: Request) -> Response:
         after = _int(request.query_params.get("after", "0"), "after")
-        wait = min(float(request.query_params.get("wait", "0") or 0), 30.0)
+        wait = _seconds(request.query_params.get("wait", "0"), "wait", cap=30.0)
         found = await agent.events.wait_after(after, wait)
         return JSONResponse({"events": [event_doc(e) for e in found]})
 
@@ -101,6 +102,16 @@ def create_app(agent: Agent) -> Starlette:
         Route("/v1/down", guarded(down), methods=["POST"]),
     ]
     return Starlette(routes=routes)
+
+
+def _seconds(raw: str, what: str, *, cap: float) -> float:
+    try:
+        value = float(raw or 0)
+    except ValueError:
+        value = math.nan
+    if math.isnan(value) or value < 0:  # +inf is fine: "as long as allowed"
+        raise BadRequest(f"{what}: expected a number of seconds >= 0, got {raw!r}")
+    return min(value, cap)
 
 
 def _int(raw: str, what: str) -> int:

@@ -105,7 +105,8 @@ class Controller:
                     rollout.id, phase=decision.phase.value, reason=decision.reason, now=self._wall()
                 )
                 self.active = None
-                active.done.set_result(decision)
+                if not active.done.done():  # a caller may have given up waiting
+                    active.done.set_result(decision)
             else:
                 self._store.set_rollout_phase(rollout.id, decision.phase.value)
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from changeover.agent.releases import BadRequest
+from changeover.supervisor.state import ReplicaState
 from changeover.supervisor.supervisor import ReplicaInfo
 
 POLL = 0.2  # seconds between checks for new log lines when following
@@ -26,30 +27,43 @@ def log_files(logs_dir: Path, replica: str | None, running: list[ReplicaInfo]) -
                 f"no logs for replica {replica!r} (known: {', '.join(known) or 'none'})"
             )
         return {replica: path}
-    return {info.id: info.log_path for info in running if info.log_path.exists()}
+    return {
+        info.id: info.log_path
+        for info in running
+        if info.state is not ReplicaState.EXITED and info.log_path.exists()
+    }
 
 
 def tail_lines(path: Path, count: int) -> tuple[list[bytes], int]:
-    """Last `count` lines of the file and the offset where following resumes."""
+    """Last `count` lines (the last may lack its newline) and the offset where following
+    resumes."""
+    block = 8192
     with path.open("rb") as fh:
-        end = fh.seek(0, 2)
-        start = max(0, end - max(count, 1) * 512)
-        fh.seek(start)
-        lines = fh.read(end - start).splitlines(keepends=True)
-    if start > 0 and lines:
-        lines = lines[1:]  # the first line is probably cut
-    return lines[-count:] if count > 0 else [], end
+        end = start = fh.seek(0, 2)
+        data = b""
+        # Read backwards until the data holds more newlines than lines asked for.
+        while start > 0 and data.count(b"\n") <= count:
+            start = max(0, start - block)
+            fh.seek(start)
+            data = fh.read(end - start)
+            block *= 2
+    lines = data.splitlines(keepends=True)
+    if start > 0:
+        lines = lines[1:]  # may be cut; enough complete lines follow it
+    return (lines[-count:] if count > 0 else []), end
 
 
 async def follow_logs(
     files: dict[str, Path], lines: int, follow: bool, *, prefix: bool, stop: asyncio.Event
 ) -> AsyncIterator[bytes]:
     offsets: dict[str, int] = {}
+    partial: dict[str, bytes] = {}
     for name, path in files.items():
         chunk, offsets[name] = tail_lines(path, lines)
+        if follow and chunk and not chunk[-1].endswith(b"\n"):
+            partial[name] = chunk.pop()  # completed by what gets written next
         for line in chunk:
             yield _prefixed(name, line, prefix)
-    partial: dict[str, bytes] = {}
     while follow and not stop.is_set():
         await asyncio.sleep(POLL)
         for name, path in files.items():

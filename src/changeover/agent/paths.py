@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,20 @@ class StatePaths:
         self.logs.mkdir(exist_ok=True, mode=0o700)
         sock_dir = self.control_socket.parent
         if sock_dir != self.root:
-            sock_dir.mkdir(exist_ok=True, mode=0o700)
+            private_dir(sock_dir)
+
+
+def private_dir(path: Path) -> None:
+    """A shared-tmp folder we own with mode 0700; anything else could let others swap
+    the control socket, so refuse it."""
+    path.mkdir(exist_ok=True, mode=0o700)
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise PermissionError(
+            f"{path} is not a folder owned by you; remove it, or use a shorter --state-dir"
+        )
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(path, 0o700)
 
 
 def short_socket_dir() -> Path:

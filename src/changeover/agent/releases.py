@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from changeover.rollout.rolling import RollingParams
 from changeover.spec.load import load_spec_data
 from changeover.spec.models import Spec
-from changeover.spec.types import CommandLine
+from changeover.spec.types import ENV_NAME, CommandLine
 from changeover.supervisor.supervisor import ReplicaTemplate
 
 SUPPORTED_STRATEGIES = ("rolling",)
@@ -65,7 +65,7 @@ def release_fields(spec: Spec, request: DeployRequest) -> dict[str, Any]:
     workdir = workdir.resolve()
     if not workdir.is_dir():
         raise BadRequest(f"--path: directory {str(workdir)!r} does not exist")
-    bad = [k for k in request.env if not k or "=" in k or not k.replace("_", "a").isalnum()]
+    bad = [k for k in request.env if not ENV_NAME.fullmatch(k)]
     if bad:
         raise BadRequest(f"--env: invalid variable name {bad[0]!r}; expected KEY=VALUE")
     return {

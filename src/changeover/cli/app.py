@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from changeover.cli import check, demo, deploy, down, logs, status, up
 from changeover.cli.client import Refused, Unreachable
@@ -37,10 +38,10 @@ def main() -> None:
     try:
         app()
     except Unreachable as exc:
-        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         sys.exit(UNREACHABLE)
     except Refused as exc:
-        err.print(f"[red]error:[/red] {exc.lines[0]}", soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(exc.lines[0])}", soft_wrap=True)
         for line in exc.lines[1:]:
             err.print(f"  {line}", markup=False, soft_wrap=True)
         sys.exit(BAD_INPUT)

@@ -73,7 +73,7 @@ class AgentClient:
 def _refused(response: httpx.Response) -> Refused:
     try:
         body = response.json()
-        lines = [str(line) for line in body.get("lines") or [body.get("error", "")]]
+        lines = [str(line) for line in body.get("lines") or [body.get("error", "")] if line]
     except ValueError:
-        lines = [response.text.strip()]
+        lines = [response.text.strip()] if response.text.strip() else []
     return Refused(response.status_code, lines)

@@ -12,6 +12,8 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from changeover.agent.paths import StatePaths
 from changeover.spec.load import SpecError, load_spec
@@ -34,13 +36,15 @@ Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 DEFAULT_SPEC = Path("changeover.toml")
 
 
+def plain(*values: object) -> list[Text]:
+    """Table cells shown literally: user text such as "v2[/rc]" is not rich markup."""
+    return [value if isinstance(value, Text) else Text(str(value)) for value in values]
+
+
 def fail(code: int, *lines: str) -> NoReturn:
-    for line in lines:
-        err.print(
-            f"[red]error:[/red] {line}" if line is lines[0] else f"  {line}",
-            markup=True,
-            soft_wrap=True,
-        )
+    for index, line in enumerate(lines):
+        head = "[red]error:[/red] " if index == 0 else "  "
+        err.print(head + escape(line), soft_wrap=True)
     raise typer.Exit(code)
 
 

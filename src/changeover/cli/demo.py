@@ -17,7 +17,7 @@ from rich.table import Table
 
 from changeover.agent.paths import StatePaths
 from changeover.cli.client import AgentClient
-from changeover.cli.common import FAILED, OK, out
+from changeover.cli.common import FAILED, OK, out, plain
 from changeover.cli.deploy import report
 from changeover.cli.follow import follow_rollout, last_event_id
 from changeover.cli.up import start_detached
@@ -104,7 +104,7 @@ def summary(steps: list[tuple[str, dict[str, Any]]], load: Report) -> None:
     out.rule("what happened")
     table = Table("step", "result", "reason")
     for name, rollout in steps:
-        table.add_row(name, rollout["phase"], rollout["reason"] or "-")
+        table.add_row(*plain(name, rollout["phase"], rollout["reason"] or "-"))
     out.print(table)
     out.print(load.summary())
     colour = "green" if load.failed == 0 else "red"

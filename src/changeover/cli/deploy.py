@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from changeover.cli.client import AgentClient
 from changeover.cli.common import (
@@ -109,7 +110,8 @@ def report(rollout: dict[str, Any]) -> None:
         return
     serving = f"revision {origin} still serving" if origin else "nothing is serving"
     out.print(
-        f"[red]rollout {rollout['id']} {rollout['phase']}[/red]: {rollout['reason']}; {serving}",
+        f"[red]rollout {rollout['id']} {rollout['phase']}[/red]: {escape(rollout['reason'])}; "
+        f"{serving}",
         soft_wrap=True,
     )
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.markup import escape
+
 from changeover.cli.client import AgentClient
 from changeover.cli.common import out
 
@@ -22,7 +24,7 @@ def last_event_id(client: AgentClient) -> int:
 
 def print_event(event: dict[str, Any]) -> None:
     stamp = time.strftime("%H:%M:%S", time.localtime(event["ts"]))
-    out.print(f"[dim]{stamp}[/dim] {event['message']}", soft_wrap=True)
+    out.print(f"[dim]{stamp}[/dim] {escape(event['message'])}", soft_wrap=True)
 
 
 def follow_rollout(

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from changeover.cli.client import AgentClient
-from changeover.cli.common import DEFAULT_SPEC, Json, SpecFile, StateDir, out, state_paths
+from changeover.cli.common import DEFAULT_SPEC, Json, SpecFile, StateDir, out, plain, state_paths
 
 REFRESH = 0.5  # seconds between status refreshes in --watch
 STATE_STYLE = {
@@ -64,7 +64,7 @@ def render(doc: dict[str, Any]) -> Group:
     head = Text.assemble(
         (doc["service"], "bold"),
         f"  http://{agent['listen']}  ",
-        (f"stable revision {doc['stable_revision']}", "green"),
+        stable_label(doc["stable_revision"]),
     )
     parts: list[Any] = [head]
     if doc["rollout"]:
@@ -77,7 +77,8 @@ def render(doc: dict[str, Any]) -> Group:
     parts += [revisions_table(doc["revisions"]), replicas_table(doc["replicas"])]
     events = Table("time", "event", title="recent events", title_justify="left", box=None)
     for event in doc["events"]:
-        events.add_row(time.strftime("%H:%M:%S", time.localtime(event["ts"])), event["message"])
+        stamp = time.strftime("%H:%M:%S", time.localtime(event["ts"]))
+        events.add_row(*plain(stamp, event["message"]))
     parts.append(events)
     return Group(*parts)
 
@@ -100,15 +101,17 @@ def revisions_table(revisions: list[dict[str, Any]]) -> Table:
         m = rev.get("metrics") or {}
         st, lat = m.get("status", {}), m.get("latency", {})
         table.add_row(
-            str(rev["revision"]),
-            rev["version"],
-            rev["status"],
-            f"{rev['ready']}/{rev['replicas']}",
-            str(m.get("requests", 0)),
-            str(st.get("2xx", 0)),
-            str(st.get("5xx", 0)),
-            _ms(lat.get("p50")),
-            _ms(lat.get("p99")),
+            *plain(
+                str(rev["revision"]),
+                rev["version"],
+                rev["status"],
+                f"{rev['ready']}/{rev['replicas']}",
+                str(m.get("requests", 0)),
+                str(st.get("2xx", 0)),
+                str(st.get("5xx", 0)),
+                _ms(lat.get("p50")),
+                _ms(lat.get("p99")),
+            )
         )
     return table
 
@@ -128,15 +131,23 @@ def replicas_table(replicas: list[dict[str, Any]]) -> Table:
     for r in replicas:
         style = STATE_STYLE.get(r["state"], "")
         table.add_row(
-            r["id"],
-            r["version"],
-            Text(r["state"], style),
-            str(r["pid"] or "-"),
-            str(r["port"]),
-            str(r["restarts"]),
-            r["last_error"],
+            *plain(
+                r["id"],
+                r["version"],
+                Text(r["state"], style),
+                str(r["pid"] or "-"),
+                str(r["port"]),
+                str(r["restarts"]),
+                r["last_error"],
+            )
         )
     return table
+
+
+def stable_label(revision: int | None) -> tuple[str, str]:
+    if revision is None:
+        return ("no stable revision yet", "yellow")
+    return (f"stable revision {revision}", "green")
 
 
 def _ms(seconds: float | None) -> str:
@@ -164,25 +175,29 @@ def history(file: SpecFile = DEFAULT_SPEC, state_dir: StateDir = None, json: Jso
     for r in doc["revisions"]:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"]))
         table.add_row(
-            str(r["revision"]),
-            r["version"],
-            r["status"],
-            str(r["replicas"]),
-            created,
-            r["command"],
-            r["path"],
+            *plain(
+                r["revision"],
+                r["version"],
+                r["status"],
+                r["replicas"],
+                created,
+                r["command"],
+                r["path"],
+            )
         )
     rollouts = Table(
         "id", "kind", "from", "to", "phase", "reason", title="rollouts", title_justify="left"
     )
     for r in doc["rollouts"]:
         rollouts.add_row(
-            str(r["id"]),
-            r["kind"],
-            str(r["from_revision"] or "-"),
-            str(r["to_revision"]),
-            r["phase"],
-            r["reason"],
+            *plain(
+                r["id"],
+                r["kind"],
+                r["from_revision"] or "-",
+                r["to_revision"],
+                r["phase"],
+                r["reason"],
+            )
         )
     out.print(table)
     out.print(rollouts)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from changeover.agent.lock import is_locked, read_pid
 from changeover.agent.main import AgentOptions, run_agent
@@ -60,7 +61,7 @@ def up(
 
 
 def announce(url: str, revision: int, version: str) -> None:
-    out.print(f"[green]ready[/green]: revision {revision} ({version}) serving on {url}")
+    out.print(f"[green]ready[/green]: revision {revision} ({escape(version)}) serving on {url}")
 
 
 def start_detached(spec: Path, paths: StatePaths, version: str) -> int:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, cast, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from changeover.spec.models import Spec
 from changeover.spec.rules import Problem, check_rules
@@ -52,11 +52,29 @@ def load_spec_data(data: dict[str, Any], source: str, *, base: Path | None = Non
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(source, _problems(exc)) from None
+        raise SpecError(source, _problems(exc) + _partial_rules(data, base)) from None
     problems = check_rules(spec, base)
     if problems:
         raise SpecError(source, problems)
     return spec
+
+
+def _partial_rules(data: dict[str, Any], base: Path | None) -> list[Problem]:
+    """Cross-key problems among the sections that are valid on their own, so one pass of
+    `check` reports them next to the schema problems of other sections."""
+    valid: dict[str, Any] = {}
+    for name, field in Spec.model_fields.items():
+        if name not in data and field.is_required():
+            continue
+        raw = data[name] if name in data else field.get_default(call_default_factory=True)
+        model = _model_in(field.annotation)
+        if _is_model(model) and isinstance(raw, dict):
+            raw = {k: v for k, v in raw.items() if k in model.model_fields}  # already reported
+        try:
+            valid[name] = TypeAdapter(cast(Any, field.annotation)).validate_python(raw)
+        except ValidationError:
+            continue
+    return check_rules(Spec.model_construct(**valid), base, valid=valid)
 
 
 def _problems(exc: ValidationError) -> list[Problem]:

@@ -6,12 +6,18 @@ has a unit, and cross-field rules (surge/unavailable, analysis references) hold.
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from changeover.spec.types import Address, CommandLine, Duration, QuantityField, SignalName
+from changeover.spec.types import (
+    ENV_NAME,
+    Address,
+    CommandLine,
+    Duration,
+    QuantityField,
+    SignalName,
+)
 from changeover.spec.units import Quantity
 
 
@@ -30,7 +36,7 @@ class App(_Model):
     @classmethod
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
         for key in env:
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            if not ENV_NAME.fullmatch(key):
                 raise ValueError(f"invalid environment variable name {key!r}")
         return env
 

@@ -6,6 +6,7 @@ never raise, so `check` can print every problem at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,17 +28,18 @@ _PROVIDER_NEEDS = {
 }
 
 
-def check_rules(spec: Spec, base: Path | None) -> list[Problem]:
-    return [
-        *_rolling(spec),
-        *_references(spec),
-        *_listeners(spec),
-        *_metrics(spec),
-        *_workdir(spec, base),
-    ]
+def check_rules(
+    spec: Spec, base: Path | None, valid: Collection[str] | None = None
+) -> list[Problem]:
+    """Problems from every rule whose sections are all in `valid` (default: all)."""
+    out: list[Problem] = []
+    for rule, needs in RULES:
+        if valid is None or needs <= set(valid):
+            out += rule(spec, base)
+    return out
 
 
-def _rolling(spec: Spec) -> list[Problem]:
+def _rolling(spec: Spec, base: Path | None) -> list[Problem]:
     n = spec.app.replicas
     surge = spec.strategy.max_surge.resolve(n, round_up=True)
     unavailable = spec.strategy.max_unavailable.resolve(n, round_up=False)
@@ -55,7 +57,7 @@ def _rolling(spec: Spec) -> list[Problem]:
     return []
 
 
-def _references(spec: Spec) -> list[Problem]:
+def _references(spec: Spec, base: Path | None) -> list[Problem]:
     known = set(spec.analysis)
     defined = ", ".join(sorted(known)) or "none"
     refs: list[tuple[str, str | None]] = [
@@ -73,14 +75,14 @@ def _references(spec: Spec) -> list[Problem]:
     ]
 
 
-def _listeners(spec: Spec) -> list[Problem]:
+def _listeners(spec: Spec, base: Path | None) -> list[Problem]:
     preview = spec.strategy.preview_listen
     if preview and parse_address(preview) == parse_address(spec.proxy.listen):
         return [Problem("strategy.preview_listen", "must differ from proxy.listen")]
     return []
 
 
-def _metrics(spec: Spec) -> list[Problem]:
+def _metrics(spec: Spec, base: Path | None) -> list[Problem]:
     out = []
     for name, template in spec.analysis.items():
         for i, metric in enumerate(template.metrics):
@@ -102,3 +104,13 @@ def _workdir(spec: Spec, base: Path | None) -> list[Problem]:
     if not workdir.is_dir():
         return [Problem("app.workdir", f"directory {str(workdir)!r} does not exist")]
     return []
+
+
+Rule = Callable[[Spec, Path | None], list[Problem]]
+RULES: tuple[tuple[Rule, frozenset[str]], ...] = (
+    (_rolling, frozenset({"app", "strategy"})),
+    (_references, frozenset({"strategy", "analysis"})),
+    (_listeners, frozenset({"strategy", "proxy"})),
+    (_metrics, frozenset({"analysis"})),
+    (_workdir, frozenset({"app"})),
+)

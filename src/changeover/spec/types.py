@@ -17,6 +17,8 @@ from pydantic import BeforeValidator, PlainSerializer
 from changeover.spec.units import DURATION_HINT, Quantity, format_duration, parse_duration
 from changeover.spec.units import parse_quantity as _parse_quantity
 
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
 
 def _duration(raw: Any) -> float:
     if isinstance(raw, str):

@@ -1,0 +1,66 @@
+"""Fixtures for the agent tests: a real store, short socket folders, spec files."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from changeover.spec.load import load_spec
+from changeover.spec.models import Spec
+from changeover.store import Store
+
+SPEC = """\
+[app]
+name = "svc"
+command = "python -m app"
+replicas = {replicas}
+workdir = "{workdir}"
+env = {{ A = "from-spec", B = "from-spec" }}
+
+[strategy]
+max_surge = "{surge}"
+max_unavailable = "{unavailable}"
+min_ready = "2s"
+progress_deadline = "45s"
+"""
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path / "state.db") as s:
+        yield s
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A private folder with a short path: unix socket paths must stay under 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="co-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path) -> Callable[..., tuple[Spec, Path]]:
+    """Write `svc.toml` in a fresh folder (creating its workdir) and load it."""
+
+    def write(
+        *,
+        replicas: int = 3,
+        workdir: str = ".",
+        surge: str = "1",
+        unavailable: str = "0",
+        folder: str = "service",
+    ) -> tuple[Spec, Path]:
+        base = tmp_path / folder
+        (base / workdir).mkdir(parents=True, exist_ok=True)
+        path = base / "svc.toml"
+        path.write_text(
+            SPEC.format(replicas=replicas, workdir=workdir, surge=surge, unavailable=unavailable)
+        )
+        return load_spec(path), path
+
+    return write

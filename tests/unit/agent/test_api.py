@@ -1,0 +1,259 @@
+"""The control API through Starlette's TestClient, against a fake agent."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+from starlette.exceptions import StarletteDeprecationWarning
+
+from changeover.agent.api import create_app
+from changeover.agent.core import Agent, BadRequest, Busy
+from changeover.agent.releases import DeployRequest, UndoRequest
+from changeover.rollout.phase import Phase
+from changeover.store import Event, RevisionStatus, Rollout
+
+from ._fakes import FakeAgent, MemoryStore, replica_info, revision, rollout
+
+with warnings.catch_warnings():
+    # Starlette 1.x nudges towards the httpx2 fork at import; the project ships httpx.
+    warnings.filterwarnings(
+        "ignore", "Using `httpx` with `starlette.testclient`", StarletteDeprecationWarning
+    )
+    from starlette.testclient import TestClient
+
+BODY = {"version": "v2", "spec_text": "[app]", "spec_path": "/srv/svc.toml"}
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> FakeAgent:
+    store = MemoryStore(
+        revision_list=[revision(1, RevisionStatus.STABLE), revision(2, RevisionStatus.FAILED)],
+        rollout_list=[rollout(1, None, 1), rollout(2, 1, 2, Phase.FAILED, "boot failures")],
+    )
+    return FakeAgent(store, tmp_path / "state")
+
+
+@pytest.fixture
+def client(agent: FakeAgent) -> Iterator[TestClient]:
+    # One portal (one loop) for the whole test, as the agent has one loop.
+    with TestClient(create_app(cast(Agent, agent)), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_deploy_parses_the_body_and_answers_202_with_the_rollout(
+    agent: FakeAgent, client: TestClient
+) -> None:
+    started = rollout(3, 1, 3, Phase.PROGRESSING)
+    agent.on_deploy = lambda request: started
+    response = client.post("/v1/deploy", json={**BODY, "env": {"K": "V"}, "strategy": "rolling"})
+    assert response.status_code == 202
+    assert response.json() == {
+        "id": 3,
+        "kind": "deploy",
+        "strategy": "rolling",
+        "from_revision": 1,
+        "to_revision": 3,
+        "phase": "progressing",
+        "reason": "",
+        "started_at": 2003.0,
+        "finished_at": None,
+    }
+    assert agent.requests == [DeployRequest(**BODY, env={"K": "V"}, strategy="rolling")]
+
+
+def test_bad_request_is_400_with_every_line(agent: FakeAgent, client: TestClient) -> None:
+    def refuse(request: DeployRequest) -> Rollout:
+        raise BadRequest("svc.toml: app.replicas: must be >= 1", "svc.toml: app.name: missing")
+
+    agent.on_deploy = refuse
+    response = client.post("/v1/deploy", json=BODY)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "svc.toml: app.replicas: must be >= 1",
+        "lines": ["svc.toml: app.replicas: must be >= 1", "svc.toml: app.name: missing"],
+    }
+
+
+def test_busy_is_409(agent: FakeAgent, client: TestClient) -> None:
+    def busy(request: UndoRequest) -> Rollout:
+        raise Busy("rollout 7 (revision 1 -> 2) is still in progress; wait for it to finish")
+
+    agent.on_undo = busy
+    response = client.post("/v1/undo", json={"to_revision": 1})
+    assert response.status_code == 409
+    assert response.json()["lines"] == [
+        "rollout 7 (revision 1 -> 2) is still in progress; wait for it to finish"
+    ]
+    assert agent.requests == [UndoRequest(to_revision=1)]
+
+
+def test_unknown_things_are_404(client: TestClient) -> None:
+    response = client.get("/v1/rollouts/42")
+    assert response.status_code == 404
+    assert response.json() == {"error": "no rollout #42", "lines": ["no rollout #42"]}
+
+
+def test_a_bare_key_error_is_404_too(agent: FakeAgent, client: TestClient) -> None:
+    def missing(request: UndoRequest) -> Rollout:
+        raise KeyError("revision 9")
+
+    agent.on_undo = missing
+    response = client.post("/v1/undo", json={})
+    assert (response.status_code, response.json()["lines"]) == (404, ["revision 9"])
+
+
+def test_unknown_deploy_fields_are_400_naming_them(agent: FakeAgent, client: TestClient) -> None:
+    response = client.post("/v1/deploy", json={**BODY, "replicas": 3, "colour": "blue"})
+    assert response.status_code == 400
+    assert response.json()["lines"] == [
+        "replicas: Extra inputs are not permitted",
+        "colour: Extra inputs are not permitted",
+    ]
+    assert agent.requests == []  # never reached the agent
+
+
+def test_missing_fields_and_broken_json_are_400(client: TestClient) -> None:
+    response = client.post("/v1/deploy", json={"version": "v2"})
+    assert response.status_code == 400
+    assert response.json()["lines"] == ["spec_text: Field required", "spec_path: Field required"]
+    response = client.post("/v1/deploy", content=b"{not json")
+    assert response.status_code == 400
+    assert response.json()["lines"][0].startswith("body: Invalid JSON")
+    response = client.post("/v1/undo", json={"to_revision": 0})
+    assert response.status_code == 400
+    assert response.json()["lines"][0].startswith("to_revision: ")
+
+
+def test_rollout_by_id(agent: FakeAgent, client: TestClient) -> None:
+    response = client.get("/v1/rollouts/2")
+    assert response.status_code == 200
+    assert (response.json()["phase"], response.json()["reason"]) == ("failed", "boot failures")
+    active = rollout(3, 1, 2, Phase.PROGRESSING)
+    agent.controller = SimpleNamespace(active=SimpleNamespace(rollout=active, phase=Phase.PAUSED))
+    assert client.get("/v1/rollouts/3").json()["phase"] == "paused"  # live phase of the active one
+
+
+@pytest.mark.parametrize("raw", ["abc", "1.5", "%20", "0x1"])
+def test_a_non_integer_rollout_id_is_400(client: TestClient, raw: str) -> None:
+    response = client.get(f"/v1/rollouts/{raw}")
+    assert response.status_code == 400
+    assert response.json()["lines"][0].startswith("rollout id: expected an integer, got ")
+
+
+def test_events_after_a_cursor(agent: FakeAgent, client: TestClient) -> None:
+    agent.events.add("rollout", "one", rollout_id=2, revision=None)
+    agent.events.add("replica", "r2-1 ready", revision=2)
+    response = client.get("/v1/events", params={"after": 1, "wait": 0})
+    assert response.status_code == 200
+    assert response.json() == {
+        "events": [
+            {
+                "id": 2,
+                "ts": agent.started_at + 1,
+                "kind": "replica",
+                "rollout_id": None,
+                "revision": 2,
+                "message": "r2-1 ready",
+            }
+        ]
+    }
+    assert [e["id"] for e in client.get("/v1/events").json()["events"]] == [1, 2]
+    # With events waiting, even a long wait answers at once.
+    assert len(client.get("/v1/events", params={"after": 0, "wait": 30}).json()["events"]) == 2
+
+
+def test_events_long_poll_times_out_empty(client: TestClient) -> None:
+    response = client.get("/v1/events", params={"after": 0, "wait": 0.05})
+    assert (response.status_code, response.json()) == (200, {"events": []})
+
+
+class RecordingEvents:
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, float]] = []
+
+    async def wait_after(self, after_id: int, timeout: float) -> list[Event]:  # noqa: ASYNC109
+        self.calls.append((after_id, timeout))
+        return []
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({}, (0, 0.0)),
+        ({"after": "7", "wait": "2.5"}, (7, 2.5)),
+        ({"wait": ""}, (0, 0.0)),
+        ({"wait": "999"}, (0, 30.0)),  # capped
+        ({"wait": "inf"}, (0, 30.0)),
+    ],
+)
+def test_events_parameters(
+    agent: FakeAgent, client: TestClient, query: dict[str, str], expected: tuple[int, float]
+) -> None:
+    agent.events = RecordingEvents()  # type: ignore[assignment]
+    assert client.get("/v1/events", params=query).status_code == 200
+    assert agent.events.calls == [expected]  # type: ignore[attr-defined]
+
+
+def test_events_with_a_bad_cursor_is_400(client: TestClient) -> None:
+    response = client.get("/v1/events", params={"after": "x"})
+    assert response.status_code == 400
+    assert response.json()["lines"] == ["after: expected an integer, got 'x'"]
+
+
+def test_events_with_a_bad_wait_is_400(client: TestClient) -> None:
+    response = client.get("/v1/events", params={"wait": "abc"})
+    assert response.status_code == 400
+    assert response.json()["lines"][0].startswith("wait: ")
+
+
+def test_events_wait_nan_is_capped(agent: FakeAgent, client: TestClient) -> None:
+    agent.events = RecordingEvents()  # type: ignore[assignment]
+    response = client.get("/v1/events", params={"wait": "nan"})
+    assert response.status_code in (200, 400)
+    for _, timeout in agent.events.calls:  # type: ignore[attr-defined]
+        assert not math.isnan(timeout)
+        assert 0 <= timeout <= 30
+
+
+def test_status_and_history_documents(agent: FakeAgent, client: TestClient) -> None:
+    agent.supervisor.infos = [replica_info("r1-1")]
+    status = client.get("/v1/status")
+    assert status.status_code == 200
+    assert status.json()["stable_revision"] == 1
+    assert [r["id"] for r in status.json()["replicas"]] == ["r1-1"]
+    history = client.get("/v1/history").json()
+    assert [r["revision"] for r in history["revisions"]] == [2, 1]
+    assert [r["id"] for r in history["rollouts"]] == [2, 1]
+
+
+def test_logs_tail_and_unknown_replica(agent: FakeAgent, client: TestClient) -> None:
+    agent.paths.logs.mkdir(parents=True)
+    (agent.paths.logs / "r1-1.log").write_bytes(b"a\nb\nc\n")
+    agent.supervisor.infos = [replica_info("r1-1", log_path=agent.paths.logs / "r1-1.log")]
+    assert client.get("/v1/logs", params={"lines": 2}).text == "r1-1 | b\nr1-1 | c\n"
+    assert client.get("/v1/logs", params={"replica": "r1-1", "lines": 1}).text == "c\n"
+    response = client.get("/v1/logs", params={"replica": "r7-1"})
+    assert response.status_code == 400
+    assert response.json()["lines"] == ["no logs for replica 'r7-1' (known: r1-1)"]
+    response = client.get("/v1/logs", params={"lines": "many"})
+    assert response.status_code == 400
+
+
+def test_down_sets_stopping(agent: FakeAgent, client: TestClient) -> None:
+    assert not agent.stopping.is_set()
+    response = client.post("/v1/down")
+    assert response.status_code == 202
+    assert response.json()["stopping"] is True
+    assert isinstance(response.json()["pid"], int)
+    assert agent.stopping.is_set()
+
+
+def test_methods_are_enforced(client: TestClient) -> None:
+    assert client.get("/v1/deploy").status_code == 405
+    assert client.post("/v1/status").status_code == 405

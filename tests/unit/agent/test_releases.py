@@ -1,0 +1,189 @@
+"""From a deploy request to revision fields, replica environments and rolling parameters."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from changeover.agent.releases import (
+    BadRequest,
+    DeployRequest,
+    UndoRequest,
+    check_strategy,
+    release_fields,
+    replica_env,
+    revision_spec,
+    rolling_params,
+)
+from changeover.spec.models import Spec
+
+WriteSpec = Callable[..., tuple[Spec, Path]]
+HERE = os.path.dirname(sys.executable)
+
+
+def request(spec_path: Path, **kw: Any) -> DeployRequest:
+    return DeployRequest(version="v2", spec_text="", spec_path=str(spec_path), **kw)
+
+
+def test_release_fields_resolve_the_workdir_beside_the_spec(write_spec: WriteSpec) -> None:
+    spec, path = write_spec(workdir="app/src")
+    fields = release_fields(spec, request(path))
+    assert fields["path"] == str(path.parent / "app" / "src")
+    assert fields["version"] == "v2"
+    assert fields["command"] == "python -m app"
+    assert fields["replicas"] == 3
+    assert fields["spec"] == spec.model_dump(mode="json")
+    assert revision_spec(7, fields["spec"]) == spec  # the snapshot loads back unchanged
+
+
+def test_release_fields_path_and_command_overrides(write_spec: WriteSpec, tmp_path: Path) -> None:
+    spec, path = write_spec()
+    other = tmp_path / "release-2"
+    other.mkdir()
+    fields = release_fields(spec, request(path, path=str(other), command="./serve --fast"))
+    assert fields["path"] == str(other)
+    assert fields["command"] == "./serve --fast"
+
+
+def test_release_fields_normalise_the_path(write_spec: WriteSpec, tmp_path: Path) -> None:
+    spec, path = write_spec()
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    fields = release_fields(spec, request(path, path=str(tmp_path / "a" / "b" / "..")))
+    assert fields["path"] == str(tmp_path / "a")
+
+
+def test_a_missing_directory_is_a_bad_request(write_spec: WriteSpec, tmp_path: Path) -> None:
+    spec, path = write_spec()
+    missing = tmp_path / "no-such-release"
+    with pytest.raises(BadRequest) as exc:
+        release_fields(spec, request(path, path=str(missing)))
+    assert exc.value.lines == [f"--path: directory {str(missing)!r} does not exist"]
+    (tmp_path / "file").write_text("")
+    with pytest.raises(BadRequest, match="does not exist"):
+        release_fields(spec, request(path, path=str(tmp_path / "file")))
+
+
+def test_release_env_overrides_the_spec_env(write_spec: WriteSpec) -> None:
+    spec, path = write_spec()
+    fields = release_fields(spec, request(path, env={"B": "release", "C": "x=y", "D": ""}))
+    assert fields["env"] == {"A": "from-spec", "B": "release", "C": "x=y", "D": ""}
+    assert spec.app.env == {"A": "from-spec", "B": "from-spec"}  # the spec is not changed
+
+
+@pytest.mark.parametrize("name", ["", "A=B", "MY-VAR", "SP ACE", "DOT.TED", "$X"])
+def test_invalid_env_names_are_bad_requests(write_spec: WriteSpec, name: str) -> None:
+    spec, path = write_spec()
+    with pytest.raises(BadRequest) as exc:
+        release_fields(spec, request(path, env={"OK_1": "1", name: "v"}))
+    assert exc.value.lines == [f"--env: invalid variable name {name!r}; expected KEY=VALUE"]
+
+
+@pytest.mark.parametrize("name", ["_X", "lower", "A1_B2"])
+def test_valid_env_names_pass(write_spec: WriteSpec, name: str) -> None:
+    spec, path = write_spec()
+    assert release_fields(spec, request(path, env={name: "v"}))["env"][name] == "v"
+
+
+@pytest.mark.parametrize("name", ["1ABC", "CAFÉ"])
+def test_env_names_follow_the_spec_rule(write_spec: WriteSpec, name: str) -> None:
+    spec, path = write_spec()
+    with pytest.raises(BadRequest, match="invalid variable name"):
+        release_fields(spec, request(path, env={name: "v"}))
+
+
+def test_check_strategy() -> None:
+    assert check_strategy("rolling") == "rolling"
+    for name in ("canary", "blue-green", "Rolling"):
+        with pytest.raises(BadRequest) as exc:
+            check_strategy(name)
+        assert exc.value.lines == [
+            f"strategy {name!r} is not available in this version of changeover "
+            "(available: rolling); use --strategy rolling"
+        ]
+
+
+def test_replica_env_appends_the_interpreter_folder_to_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin")
+    monkeypatch.setenv("AGENT_ONLY", "agent")
+    monkeypatch.setenv("SHARED", "agent")
+    env = replica_env({"SHARED": "release", "NEW": "1"})
+    assert env["PATH"] == f"/usr/local/bin:/usr/bin{os.pathsep}{HERE}"
+    assert (env["AGENT_ONLY"], env["SHARED"], env["NEW"]) == ("agent", "release", "1")
+    assert os.environ["PATH"] == "/usr/local/bin:/usr/bin"  # the agent's own env is untouched
+
+
+def test_replica_env_keeps_a_path_that_already_has_the_interpreter_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", f"{HERE}{os.pathsep}/usr/bin")
+    assert replica_env({})["PATH"] == f"{HERE}{os.pathsep}/usr/bin"
+    env = replica_env({"PATH": f"/opt/x{os.pathsep}{HERE}"})
+    assert env["PATH"].split(os.pathsep).count(HERE) == 1
+    assert env["PATH"] == f"/opt/x{os.pathsep}{HERE}"
+
+
+def test_replica_env_puts_the_release_path_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin")
+    assert replica_env({"PATH": "/opt/tools"})["PATH"] == f"/opt/tools{os.pathsep}{HERE}"
+    assert replica_env({"PATH": ""})["PATH"] == HERE
+
+
+def test_replica_env_without_any_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PATH", raising=False)
+    assert replica_env({})["PATH"].split(os.pathsep) == [*os.defpath.split(os.pathsep), HERE]
+
+
+@pytest.mark.parametrize(
+    ("replicas", "surge", "unavailable", "expected"),
+    [
+        (3, "50%", "50%", (2, 1)),  # 1.5: surge rounds up, unavailable down
+        (4, "25%", "25%", (1, 1)),
+        (3, "10%", "90%", (1, 2)),
+        (2, "0%", "99%", (0, 1)),
+        (10, "100%", "0%", (10, 0)),
+        (5, "2", "1", (2, 1)),  # plain counts are taken as they are
+    ],
+)
+def test_rolling_params_round_surge_up_and_unavailable_down(
+    write_spec: WriteSpec, replicas: int, surge: str, unavailable: str, expected: tuple[int, int]
+) -> None:
+    spec, _ = write_spec(replicas=replicas, surge=surge, unavailable=unavailable)
+    params = rolling_params(spec, stable_replicas=None)
+    assert (params.max_surge, params.max_unavailable) == expected
+    assert params.replicas == replicas
+
+
+def test_rolling_params_carry_timings_and_the_stable_size(write_spec: WriteSpec) -> None:
+    spec, _ = write_spec()
+    params = rolling_params(spec, stable_replicas=5)
+    assert (params.min_ready, params.progress_deadline, params.stable_replicas) == (2.0, 45.0, 5)
+    assert rolling_params(spec, None).stable_replicas is None
+
+
+def test_deploy_request_rejects_unknown_fields() -> None:
+    body = {"version": "v2", "spec_text": "", "spec_path": "/x.toml", "replicas": 3}
+    with pytest.raises(ValidationError) as exc:
+        DeployRequest.model_validate(body)
+    assert [(e["loc"], e["type"]) for e in exc.value.errors()] == [
+        (("replicas",), "extra_forbidden")
+    ]
+    with pytest.raises(ValidationError, match="extra"):
+        UndoRequest.model_validate({"to_revision": 1, "force": True})
+
+
+def test_deploy_request_defaults_and_limits() -> None:
+    req = DeployRequest.model_validate_json('{"version": "v", "spec_text": "", "spec_path": "/s"}')
+    assert (req.path, req.command, req.env, req.strategy) == (None, None, {}, None)
+    for bad in ({"version": ""}, {"version": "v" * 129}, {"command": "   "}):
+        with pytest.raises(ValidationError):
+            DeployRequest.model_validate({"version": "v", "spec_text": "", "spec_path": "/s"} | bad)
+    with pytest.raises(ValidationError):
+        UndoRequest(to_revision=0)

@@ -1,0 +1,112 @@
+"""`changeover check` through the real console entry point, in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+VALID = """\
+[app]
+name = "svc"
+command = "python -m app"
+replicas = 2
+"""
+
+
+def check(spec: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHANGEOVER_")}
+    return subprocess.run(
+        [sys.executable, "-m", "changeover", "check", "-f", str(spec)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env | {"COLUMNS": "250"},
+        cwd=cwd,
+        check=False,
+    )
+
+
+def write(tmp_path: Path, text: str, name: str = "svc.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path.resolve()
+
+
+def test_a_valid_spec_is_ok(tmp_path: Path) -> None:
+    spec = write(tmp_path, VALID)
+    result = check(spec)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"{spec}: ok (svc: 2 replica(s), strategy rolling, listening on 127.0.0.1:8080)"
+    )
+    assert result.stderr == ""
+
+
+def test_every_schema_problem_is_listed_with_file_and_key(tmp_path: Path) -> None:
+    spec = write(
+        tmp_path,
+        VALID + 'colour = "blue"\n[termination]\ndrain_timeout = "30"\n',
+    )
+    result = check(spec)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{spec}: app.colour: unknown key; expected one of: name, command, replicas, workdir, env",
+        f"{spec}: termination.drain_timeout: expected a duration with a unit, like "
+        '"250ms", "5s", "2m" or "1m30s", got \'30\'',
+    ]
+
+
+def test_surge_and_unavailable_both_zero_is_a_problem(tmp_path: Path) -> None:
+    spec = write(tmp_path, VALID + "[strategy]\nmax_surge = 0\nmax_unavailable = 0\n")
+    result = check(spec)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{spec}: strategy.max_surge: max_surge (0) and max_unavailable (0) both resolve to 0 "
+        "for 2 replica(s), so a rolling deploy could never replace a replica; set max_surge "
+        "to at least 1"
+    ]
+
+
+def test_rule_problems_are_listed_with_schema_problems(tmp_path: Path) -> None:
+    spec = write(
+        tmp_path,
+        VALID
+        + 'colour = "blue"\n[termination]\ndrain_timeout = "30"\n'
+        + "[strategy]\nmax_surge = 0\nmax_unavailable = 0\n",
+    )
+    result = check(spec)
+    assert result.returncode == 2
+    keys = [line.split(": ")[1] for line in result.stderr.splitlines()]
+    assert keys == ["app.colour", "termination.drain_timeout", "strategy.max_surge"]
+
+
+def test_a_missing_file_exits_2_with_a_clear_message(tmp_path: Path) -> None:
+    result = check(tmp_path / "nope.toml")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip() == f"error: {tmp_path / 'nope.toml'}: no such spec file"
+
+
+def test_the_default_spec_missing_hints_at_f(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "changeover", "check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "changeover.toml: no such spec file (run in the service's folder, or pass -f FILE)" in (
+        " ".join(result.stderr.split())
+    )
+
+
+def test_invalid_toml_exits_2(tmp_path: Path) -> None:
+    spec = write(tmp_path, "[app\nname = 1\n")
+    result = check(spec)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{spec}: (toml): invalid TOML: ")
