@@ -166,3 +166,37 @@ server.server_address = server.socket.getsockname()
 print("stubborn serving on fd 3", flush=True)
 server.serve_forever()
 """
+
+
+def test_sigkill_mid_rollout_then_up_restores_the_stable_revision(service: Service) -> None:
+    service.up()
+    started = service.cli(
+        "deploy",
+        "--version",
+        "v2",
+        "--env",
+        "HELLO_VERSION=v2",
+        "--env",
+        "BOOT_DELAY=30",
+        "--no-wait",
+    )
+    assert started.returncode == 0, started.stderr
+    wait_for(
+        lambda: any(r["revision"] == 2 for r in service.status()["replicas"]),
+        30,
+        "a replica of revision 2",
+    )
+    pids = service.replica_pids()
+    agent = service.agent_pid()
+    assert agent
+    os.kill(agent, signal.SIGKILL)
+    wait_for(lambda: gone(agent), 10, "agent to die")
+    url = service.up()
+    for replica, pid in pids.items():
+        assert gone(pid), f"orphaned replica {replica} (pid {pid}) still running"
+    doc = service.status()
+    assert doc["stable_revision"] == 1
+    assert {r["revision"] for r in doc["replicas"] if r["state"] == "ready"} == {1}
+    history = service.cli("history", "--json").stdout
+    assert '"phase": "interrupted"' in history
+    assert burst(url, 20).header_counts == {"v1": 20}

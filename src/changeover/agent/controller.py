@@ -132,6 +132,7 @@ def observe(replicas: list[ReplicaInfo], revisions: Iterable[int]) -> dict[int, 
                 state=info.state,
                 ready_since=info.ready_since,
                 boot_failures=info.boot_failures,
+                last_error=info.last_error,
             )
         )
     return {rev: RevisionObs(revision=rev, replicas=tuple(obs)) for rev, obs in grouped.items()}

@@ -99,7 +99,8 @@ def revisions_table(revisions: list[dict[str, Any]]) -> Table:
     )
     for rev in revisions:
         m = rev.get("metrics") or {}
-        st, lat = m.get("status", {}), m.get("latency", {})
+        st = m.get("status", {})
+        lat = m.get("latency", {}) if m.get("requests") else {}  # no requests: no latency
         table.add_row(
             *plain(
                 str(rev["revision"]),

@@ -18,6 +18,7 @@ class ReplicaObs:
     state: ReplicaState
     ready_since: float | None  # monotonic time it last became READY; None if not ready
     boot_failures: int  # exits before becoming ready since its last ready period
+    last_error: str = ""  # why its last process ended, for the failure reason
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,8 @@ class RollingUpdate:
         limit = self.params.boot_failure_limit
         for r in target.replicas:
             if r.boot_failures >= limit:
-                return f"replica {r.id} failed at boot {r.boot_failures} times"
+                why = f": {r.last_error}" if r.last_error else ""
+                return f"replica {r.id} failed at boot {r.boot_failures} times{why}"
         deadline = self.params.progress_deadline
         if now - self._last_progress > deadline:
             return f"progress deadline exceeded: no progress for {deadline:g}s"

@@ -219,7 +219,7 @@ def test_a_failing_deploy_rolls_back_and_records_each_phase(
             decision = await second
             assert h.live() == {"r1-1": S.READY, "r1-2": S.READY}
         assert decision.phase is Phase.FAILED
-        assert decision.reason == "replica r2-1 failed at boot 3 times"
+        assert decision.reason == "replica r2-1 failed at boot 3 times: command not found: app"
         assert phases == ["rolling-back"]
         stored = store.rollout(rollout.id)
         assert (stored.phase, stored.reason) == (Phase.FAILED, decision.reason)

@@ -154,3 +154,16 @@ def test_terminal_machine_keeps_answering_without_events() -> None:
 def test_rolling_a_revision_over_itself_is_refused() -> None:
     with pytest.raises(ValueError, match="over itself"):
         RollingUpdate(2, 2, params(1, 1, 0), 0.0)
+
+
+def test_boot_failure_reason_says_why_the_replica_failed() -> None:
+    from changeover.rollout.observe import ReplicaObs, RevisionObs
+    from changeover.supervisor.state import ReplicaState
+
+    machine = RollingUpdate(None, 2, params(1, 1, 0), started_at=0.0)
+    crashing = ReplicaObs(
+        "r2-1", ReplicaState.BACKOFF, None, 3, last_error='command not found: "uvicornx"'
+    )
+    decision = machine.step({2: RevisionObs(2, (crashing,))}, now=1.0)
+    assert decision.phase is Phase.FAILED
+    assert decision.reason == ('replica r2-1 failed at boot 3 times: command not found: "uvicornx"')
