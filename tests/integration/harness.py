@@ -83,7 +83,9 @@ def burst(url: str, requests: int) -> Report:
 class Service:
     def __init__(self, root: Path) -> None:
         self.dir = root / "hello"
-        shutil.copytree(EXAMPLE, self.dir, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            EXAMPLE, self.dir, ignore=shutil.ignore_patterns("__pycache__", ".changeover")
+        )
         self.spec = self.dir / "changeover.toml"
         self.tracked: set[int] = set()
         self.write_spec()

@@ -17,7 +17,7 @@ class ProxyConfig:
     header_timeout: float = 10.0  # full request head must arrive within this
     idle_timeout: float = 60.0  # idle client keep-alive connection closed after this
     response_timeout: float = 60.0  # upstream status line must start within this, else 504
-    upstream_idle_timeout: float = 2.0  # pooled idle upstream conns closed after this
+    upstream_idle_timeout: float = 1.0  # below every common app keep-alive (gunicorn: 2 s)
     max_header_bytes: int = 65536  # request head larger than this -> 400
     max_idle_per_endpoint: int = 64
     forwarded_proto: str = "http"

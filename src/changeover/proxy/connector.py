@@ -3,7 +3,8 @@
 Invariant: an endpoint's in-flight count is incremented exactly when an exchange is
 assigned to it and decremented exactly once (here on a failed connect, otherwise in
 Exchange.finish). Retries happen only for failures where no request byte was written
-(connect refused / timed out), at most MAX_RETRIES times, same revision first.
+(connect refused / timed out, or the new connection already closed before the request
+could be written), at most MAX_RETRIES times, same revision first.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ def assign(ex: Exchange, endpoint: Endpoint) -> None:
     ex.endpoint = endpoint
     ex.stats = endpoint.stats
     endpoint.acquire()
-    conn = endpoint.take_idle()
+    ctx = ex.ds.ctx
+    conn = endpoint.take_idle(time.monotonic() - ctx.config.upstream_idle_timeout)
     if conn is not None:
         attach(ex, conn)
         return
-    ctx = ex.ds.ctx
     assert ctx.loop is not None
     task = ex.connecting = ctx.loop.create_task(_connect(ex, endpoint))
     ctx.connecting.add(task)
@@ -41,20 +42,35 @@ def assign(ex: Exchange, endpoint: Endpoint) -> None:
 async def _connect(ex: Exchange, endpoint: Endpoint) -> None:
     ctx = ex.ds.ctx
     assert ctx.loop is not None
+    conn = Upstream(ctx, endpoint)
     try:
         async with asyncio.timeout(ctx.config.connect_timeout):
-            _, conn = await ctx.loop.create_connection(
-                lambda: Upstream(ctx, endpoint), endpoint.host, endpoint.port
-            )
-    except (OSError, TimeoutError) as exc:
+            await ctx.loop.create_connection(lambda: conn, endpoint.host, endpoint.port)
+    except Exception as exc:  # OSError, TimeoutError, or anything else: never hang
+        _abandon(conn)
         ex.connecting = None
-        _connect_failed(ex, endpoint, str(exc) or "timed out")
+        _connect_failed(ex, endpoint, str(exc) or type(exc).__name__)
         return
+    except asyncio.CancelledError:
+        _abandon(conn)
+        raise
     ex.connecting = None
-    if ex.finished:
+    if not conn.usable():
+        # Closed (or sent unasked bytes) before we wrote anything: a failed connect.
+        conn.abort()
+        _connect_failed(ex, endpoint, "closed the connection before the request was sent")
+    elif ex.finished:
         conn.detach(True, True)  # fresh and unused: worth keeping for the next request
     else:
         attach(ex, conn)
+
+
+def _abandon(conn: Upstream) -> None:
+    """Cancelled (or timed out) just after connection_made: uvloop closes the socket but
+    never reports connection_lost, so drop the connection from the live set here."""
+    if conn in conn.ctx.upstreams:
+        conn.abort()
+        conn.ctx.upstream_closed(conn)
 
 
 def _connect_failed(ex: Exchange, endpoint: Endpoint, why: str) -> None:

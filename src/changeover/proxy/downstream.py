@@ -63,10 +63,10 @@ class Downstream(ClientConnection):
         self.ctx.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.closed or self.dead:
+            return  # lingering or refused: discard, never stash
         if self.stash is not None:
             self.stash.append(data)
-            return
-        if self.closed or self.dead:
             return
         ex = self.parsing
         try:
@@ -74,14 +74,20 @@ class Downstream(ClientConnection):
         except HttpParserUpgrade as exc:
             self.stash = [data[exc.args[0] :]]
             self.pause(self.PAUSE_UPGRADE)
+            if self.current is None:
+                self._advance()  # already answered (e.g. 503): nothing else would replay
         except HttpParserError as exc:
             self._bad_request(exc)
         else:
-            # A whole read spent inside one head: count it, to bound what httptools buffers.
-            if ex is not None and ex is self.parsing and not ex.t0:
-                ex.head_raw += len(data)
-                if ex.head_raw > self.ctx.config.max_header_bytes:
-                    self._bad_request(None)
+            # httptools buffers each header line whole, trailers too: bound the reads one
+            # message spends without a body byte (its head, chunk framing, trailers).
+            if ex is not None and ex is self.parsing:
+                if ex.head_raw < 0:
+                    ex.head_raw = 0  # on_body ran during this read
+                else:
+                    ex.head_raw += len(data)
+                    if ex.head_raw > self.ctx.config.max_header_bytes:
+                        self._bad_request(None)
 
     def eof_received(self) -> bool | None:
         # Treated as the client going away, like nginx: in-flight work is aborted.
@@ -155,7 +161,9 @@ class Downstream(ClientConnection):
             self.pause(self.PAUSE_QUEUE)
 
     def on_body(self, body: bytes) -> None:
-        cast(Exchange, self.parsing).request_body(body)
+        ex = cast(Exchange, self.parsing)
+        ex.head_raw = -1  # body moved: see data_received
+        ex.request_body(body)
 
     def on_message_complete(self) -> None:
         ex = cast(Exchange, self.parsing)
@@ -173,7 +181,10 @@ class Downstream(ClientConnection):
         if not ex.keep_alive or self.ctx.closing:
             self.close()
             return
-        self.deadline = time.monotonic() + self.ctx.config.idle_timeout
+        config = self.ctx.config
+        head_started = self.parsing is not None and not self.parsing.t0
+        timeout = config.header_timeout if head_started else config.idle_timeout
+        self.deadline = time.monotonic() + timeout
         if self.queue or self.stash is not None:
             self._advance()
 
@@ -205,7 +216,8 @@ class Downstream(ClientConnection):
         self.parsing = None
         if ex.error is None:
             limit = self.ctx.config.max_header_bytes
-            ex.error = f"malformed request ({exc})" if exc else f"request head over {limit} bytes"
+            part = "trailers" if ex.t0 else "head"
+            ex.error = f"malformed request ({exc})" if exc else f"request {part} over {limit} bytes"
         if ex.finished or ex is self.current:
             failures.client_error(ex, ex.error)  # its body broke after it was forwarded
         elif ex in self.queue:

@@ -73,12 +73,13 @@ class Endpoint:
                 self._waiters.remove(waiter)
         return True
 
-    def take_idle(self) -> Upstream | None:
-        """Most recently used idle connection that has not seen EOF, if any."""
+    def take_idle(self, cutoff: float) -> Upstream | None:
+        """Most recently used idle connection that has not seen EOF and was parked after
+        `cutoff`; older ones may be closing on the app's side, so they are never reused."""
         idle = self.idle
         while idle:
             conn = idle.pop()
-            if conn.usable():
+            if conn.usable() and conn.idle_since > cutoff:
                 return conn
             conn.abort()
         return None

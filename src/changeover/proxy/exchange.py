@@ -88,7 +88,8 @@ class Exchange:
         self.upgrade_head = b""
         self.status = self.response_body_mode = 0
         self.t0 = self.deadline = 0.0  # t0 stays 0 until the head is complete
-        self.head_size = self.head_raw = 0  # two lower bounds on the head's size
+        self.head_size = 0  # lower bound on the head's size
+        self.head_raw = 0  # bytes read with no body byte among them (-1: body just moved)
 
     # -- request side (driven by Downstream) ------------------------------------------
 

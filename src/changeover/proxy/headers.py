@@ -92,9 +92,9 @@ def rewrite_request(
         elif lname == b"content-length":
             if length is not None:
                 return "multiple Content-Length headers"
-            if not value.isdigit():
+            length = value.rstrip(b" \t")  # llhttp keeps trailing OWS in the value
+            if not length.isdigit():
                 return "invalid Content-Length"
-            length = value
         elif lname == b"transfer-encoding":
             if encoding is not None:
                 return "multiple Transfer-Encoding headers"

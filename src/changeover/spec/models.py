@@ -47,7 +47,7 @@ class ProxySettings(_Model):
     header_timeout: Duration = 10.0
     idle_timeout: Duration = 60.0
     response_timeout: Duration = 60.0
-    upstream_idle_timeout: Duration = 2.0
+    upstream_idle_timeout: Duration = 1.0
     max_header_size: int = Field(default=65536, ge=1024, le=1048576)
 
 

@@ -228,7 +228,9 @@ def test_a_failing_deploy_rolls_back_and_records_each_phase(
             2: RevisionStatus.FAILED,
         }
         messages = rollout_messages(store, rollout.id)
-        failed = messages.index("rollout failed: replica r2-1 failed at boot 3 times")
+        failed = messages.index(
+            "rollout failed: replica r2-1 failed at boot 3 times: command not found: app"
+        )
         assert messages[failed + 1] == "rolling back to revision 1"
         assert messages[-1] == "rollback complete: revision 1 restored"
 

@@ -6,12 +6,15 @@ import itertools
 from collections import Counter
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from changeover.proxy.router import WeightedRouter
 
 weight_maps = st.dictionaries(st.integers(0, 50), st.integers(0, 100), min_size=1, max_size=8)
+# Pure and fast, but thousands of picks per example: no per-example deadline, so a busy
+# machine cannot turn a passing property into a DeadlineExceeded flake.
+no_deadline = settings(deadline=None)
 
 
 def picks(router: WeightedRouter, available: object, n: int) -> Counter[int | None]:
@@ -31,6 +34,7 @@ def test_picks_are_interleaved_not_bunched() -> None:
     assert max(b - a for a, b in itertools.pairwise(positions)) <= 11
 
 
+@no_deadline
 @given(weight_maps, st.integers(1, 4))
 def test_every_full_cycle_gives_exact_proportions(weights: dict[int, int], cycles: int) -> None:
     total = sum(weights.values())
@@ -42,6 +46,7 @@ def test_every_full_cycle_gives_exact_proportions(weights: dict[int, int], cycle
     assert counts == {rev: w * cycles for rev, w in weights.items() if w > 0}
 
 
+@no_deadline
 @given(weight_maps)
 def test_any_prefix_stays_close_to_the_exact_share(weights: dict[int, int]) -> None:
     total = sum(weights.values())
@@ -56,6 +61,7 @@ def test_any_prefix_stays_close_to_the_exact_share(weights: dict[int, int]) -> N
             assert abs(counts[rev] - n * weights[rev] / total) < max(len(positive), 2)
 
 
+@no_deadline
 @given(weight_maps, st.data())
 def test_revisions_without_endpoints_are_skipped(
     weights: dict[int, int], data: st.DataObject
