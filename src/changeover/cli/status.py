@@ -74,6 +74,7 @@ def render(doc: dict[str, Any]) -> Group:
             f"{r['from_revision']} -> {r['to_revision']}: {r['phase']}"
         )
         parts.append(Text(line + (f" ({r['reason']})" if r["reason"] else "")))
+    parts.append(Text(traffic_line(doc)))
     parts += [revisions_table(doc["revisions"]), replicas_table(doc["replicas"])]
     events = Table("time", "event", title="recent events", title_justify="left", box=None)
     for event in doc["events"]:
@@ -143,6 +144,15 @@ def replicas_table(replicas: list[dict[str, Any]]) -> Table:
             )
         )
     return table
+
+
+def traffic_line(doc: dict[str, Any]) -> str:
+    weights = doc.get("weights")
+    if weights:
+        shares = ", ".join(f"revision {rev}: {w}" for rev, w in sorted(weights.items()))
+        return f"traffic weights: {shares}"
+    ready = sum(1 for r in doc["replicas"] if r["state"] == "ready")
+    return f"traffic: spread over {ready} ready replica(s), least in-flight first"
 
 
 def stable_label(revision: int | None) -> tuple[str, str]:

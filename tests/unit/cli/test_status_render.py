@@ -85,3 +85,17 @@ def test_render_shows_user_text_literally(tmp_path: Path, version: str) -> None:
     agent.supervisor.infos = [replica_info("r2-1", version=version)]
     text = as_text(status_document(cast(Agent, agent)))
     assert text.count(version) == 3  # revisions table, replicas table, events
+
+
+def test_render_says_how_traffic_is_spread(tmp_path: Path) -> None:
+    store = MemoryStore(revision_list=[revision(2, RevisionStatus.STABLE)])
+    agent = agent_with(store, tmp_path)
+    agent.supervisor.infos = [
+        replica_info("r2-1"),
+        replica_info("r2-2"),
+        replica_info("r2-3", ReplicaState.STARTING),
+    ]
+    doc = status_document(cast(Agent, agent))
+    assert "traffic: spread over 2 ready replica(s), least in-flight first" in as_text(doc)
+    doc["weights"] = {"2": 90, "3": 10}
+    assert "traffic weights: revision 2: 90, revision 3: 10" in as_text(doc)
