@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,14 +31,6 @@ progress_deadline = "45s"
 def store(tmp_path: Path) -> Iterator[Store]:
     with Store.open(tmp_path / "state.db") as s:
         yield s
-
-
-@pytest.fixture
-def short_tmp() -> Iterator[Path]:
-    """A private folder with a short path: unix socket paths must stay under 108 bytes."""
-    path = Path(tempfile.mkdtemp(prefix="co-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
