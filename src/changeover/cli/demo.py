@@ -75,8 +75,9 @@ def tour(client: AgentClient, spec: Path, rate: float) -> int:
     url = f"http://{client.get('/v1/status')['agent']['listen']}"
     out.print(f"generating {rate:g} requests/s on {url} (GETs, 2 KB POSTs, 400 ms requests)")
     steps: list[tuple[str, dict[str, Any]]] = []
+    # Enough connections that 400 ms requests do not hold workers behind their schedule.
     with BackgroundLoad(
-        url, rate=rate, connections=16, templates=MIX, count_header="X-Version"
+        url, rate=rate, connections=48, templates=MIX, count_header="X-Version"
     ) as load:
         out.rule("2. deploy v2: a rolling deploy under load")
         steps.append(("deploy v2", deploy(client, spec, "v2", {"HELLO_VERSION": "v2"})))
