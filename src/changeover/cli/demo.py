@@ -19,6 +19,7 @@ from changeover.agent.paths import StatePaths
 from changeover.cli.client import AgentClient
 from changeover.cli.common import FAILED, OK, out, plain
 from changeover.cli.deploy import report
+from changeover.cli.down import wait_stopped
 from changeover.cli.follow import follow_rollout, last_event_id
 from changeover.cli.up import start_detached
 from changeover.loadgen import BackgroundLoad, Report, Template
@@ -68,7 +69,7 @@ def run_demo(work: Path, rate: float) -> int:
             return tour(client, spec, rate)
         finally:
             client.post("/v1/down")
-            wait_stopped(paths)
+            wait_stopped(paths, timeout=120)
 
 
 def tour(client: AgentClient, spec: Path, rate: float) -> int:
@@ -110,13 +111,3 @@ def summary(steps: list[tuple[str, dict[str, Any]]], load: Report) -> None:
     out.print(load.summary())
     colour = "green" if load.failed == 0 else "red"
     out.print(f"[{colour}]failed requests: {load.failed}[/{colour}] of {load.sent} sent")
-
-
-def wait_stopped(paths: StatePaths) -> None:
-    import time
-
-    from changeover.agent.lock import is_locked
-
-    deadline = time.monotonic() + 120
-    while is_locked(paths.lock) and time.monotonic() < deadline:
-        time.sleep(0.1)

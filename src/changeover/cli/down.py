@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from changeover.agent.lock import is_locked
+from changeover.agent.paths import StatePaths
 from changeover.cli.client import AgentClient
 from changeover.cli.common import DEFAULT_SPEC, FAILED, SpecFile, StateDir, fail, out, state_paths
 
@@ -26,9 +27,16 @@ def down(
         return
     with AgentClient(paths) as client:
         pid = client.post("/v1/down")["pid"]
+    if not wait_stopped(paths, timeout):
+        fail(FAILED, f"the agent (pid {pid}) is still stopping after {timeout:g}s")
+    out.print(f"stopped (agent pid {pid})")
+
+
+def wait_stopped(paths: StatePaths, timeout: float) -> bool:
+    """True once the agent released its lock (it has fully stopped), False at timeout."""
     deadline = time.monotonic() + timeout
     while is_locked(paths.lock):
         if time.monotonic() > deadline:
-            fail(FAILED, f"the agent (pid {pid}) is still stopping after {timeout:g}s")
+            return False
         time.sleep(0.1)
-    out.print(f"stopped (agent pid {pid})")
+    return True
