@@ -18,11 +18,14 @@ test: lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff check src tests examples bench
 	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+bench: $(STAMP)
+	$(BIN)/python bench/nagle.py --rounds 2 --seconds 3 --rate 200
 
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
