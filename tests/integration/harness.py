@@ -30,7 +30,7 @@ FAST_SPEC = """
 name = "hello"
 command = "{command}"
 replicas = {replicas}
-env = {{ HELLO_VERSION = "v1" }}
+env = {{ HELLO_VERSION = "v1"{env} }}
 
 [proxy]
 listen = "127.0.0.1:0"
@@ -98,9 +98,13 @@ class Service:
         grace: str = "10s",
         deadline: str = "20s",
         extra: str = "",
+        env: dict[str, str] | None = None,
     ) -> None:
+        pairs = "".join(f", {k} = {json.dumps(v)}" for k, v in (env or {}).items())
         self.spec.write_text(
-            FAST_SPEC.format(command=command, replicas=replicas, grace=grace, deadline=deadline)
+            FAST_SPEC.format(
+                command=command, replicas=replicas, grace=grace, deadline=deadline, env=pairs
+            )
             + extra
         )
 

@@ -20,6 +20,7 @@ from changeover.agent.core import Agent, BadRequest, Busy
 from changeover.agent.logs import follow_logs, log_files
 from changeover.agent.releases import DeployRequest, UndoRequest
 from changeover.agent.status import event_doc, history_document, rollout_doc, status_document
+from changeover.rollout.decision import Command, CommandRefused
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -35,7 +36,7 @@ def guarded(handler: Handler) -> Handler:
             return await handler(request)
         except BadRequest as exc:
             return error(400, *exc.lines)
-        except Busy as exc:
+        except (Busy, CommandRefused) as exc:
             return error(409, str(exc))
         except KeyError as exc:
             return error(404, str(exc.args[0]) if exc.args else "not found")
@@ -59,12 +60,27 @@ def create_app(agent: Agent) -> Starlette:
         return JSONResponse(history_document(agent))
 
     async def deploy(request: Request) -> Response:
-        rollout = agent.deploy(await parse(request, DeployRequest))
+        rollout = await agent.deploy(await parse(request, DeployRequest))
         return JSONResponse(rollout_doc(rollout), 202)
 
     async def undo(request: Request) -> Response:
-        rollout = agent.undo(await parse(request, UndoRequest))
+        rollout = await agent.undo(await parse(request, UndoRequest))
         return JSONResponse(rollout_doc(rollout), 202)
+
+    async def retry(request: Request) -> Response:
+        return JSONResponse(rollout_doc(await agent.retry()), 202)
+
+    def command(name: Command) -> Handler:
+        async def handler(request: Request) -> Response:
+            if name is Command.PROMOTE and request.query_params.get("full") == "1":
+                message = agent.command(Command.PROMOTE_FULL)
+            else:
+                message = agent.command(name)
+            active = agent.controller.active
+            doc = None if active is None else rollout_doc(active.rollout, phase=active.phase.value)
+            return JSONResponse({"message": message, "rollout": doc})
+
+        return handler
 
     async def rollout(request: Request) -> Response:
         rollout_id = _int(request.path_params["rollout_id"], "rollout id")
@@ -96,6 +112,11 @@ def create_app(agent: Agent) -> Starlette:
         Route("/v1/history", guarded(history)),
         Route("/v1/deploy", guarded(deploy), methods=["POST"]),
         Route("/v1/undo", guarded(undo), methods=["POST"]),
+        Route("/v1/retry", guarded(retry), methods=["POST"]),
+        *(
+            Route(f"/v1/{c.value}", guarded(command(c)), methods=["POST"])
+            for c in (Command.PROMOTE, Command.ABORT, Command.PAUSE, Command.RESUME)
+        ),
         Route("/v1/rollouts/{rollout_id}", guarded(rollout)),
         Route("/v1/events", guarded(events)),
         Route("/v1/logs", guarded(logs)),

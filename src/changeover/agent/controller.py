@@ -1,8 +1,12 @@
 """The rollout controller: the thin layer that carries out what a pure strategy decides.
 
-Invariant: at most one rollout is active; each tick observes the supervisor, asks the
-strategy, applies its decision (replica counts, traffic weights) and records every
-phase change in the store before anyone is told the rollout finished.
+Invariant: at most one rollout is active; each tick observes the supervisor and the
+analysis runs, asks the strategy, applies its decision (traffic first, so no new request
+goes where replicas are about to leave; then replica counts; then analysis runs) and
+records every phase change in the store before anyone is told the rollout finished.
+Between rollouts, traffic goes to every ready replica unless a revision is being kept
+warm after a blue-green switch (`linger`), which gets no traffic and is scaled down
+when its time is up or when another rollout starts.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from changeover.agent.events import EventLog, ReplicaWatcher
+from changeover.rollout.decision import NO_RUNS, AnalysisObs, Command, Decision, Traffic
 from changeover.rollout.observe import ReplicaObs, RevisionObs
 from changeover.rollout.phase import Phase
-from changeover.rollout.rolling import Decision
 from changeover.store import Rollout, Store
 from changeover.supervisor.supervisor import ReplicaInfo, ReplicaTemplate, Supervisor
 
@@ -29,11 +33,32 @@ class Strategy(Protocol):
     @property
     def phase(self) -> Phase: ...
 
-    def step(self, obs: Mapping[int, RevisionObs], now: float) -> Decision: ...
+    def step(
+        self, obs: Mapping[int, RevisionObs], now: float, runs: Mapping[str, AnalysisObs]
+    ) -> Decision: ...
+
+    def command(self, command: Command, now: float) -> str: ...
+
+
+class TrafficSink(Protocol):
+    def apply(self, traffic: Traffic) -> bool: ...
+
+
+class AnalysisRuns(Protocol):
+    def sync(self, rollout_id: int, requests: Any, templates: Any) -> None: ...
+    def observe(self) -> dict[str, AnalysisObs]: ...
+    def reset(self) -> None: ...
+
+
+Notifier = Callable[[str, Rollout, str], None]  # (kind, rollout, message)
 
 
 class Busy(Exception):
     pass
+
+
+class NoRollout(Exception):
+    """A command needs an active rollout and there is none."""
 
 
 @dataclass
@@ -43,6 +68,7 @@ class Active:
     revisions: tuple[int, ...]
     done: asyncio.Future[Decision] = field(default_factory=lambda: asyncio.Future())
     phase: Phase = Phase.PROGRESSING
+    decision: Decision | None = None  # the latest, for status
 
 
 class Controller:
@@ -55,6 +81,10 @@ class Controller:
         templates: Callable[[int], ReplicaTemplate],
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        traffic: TrafficSink | None = None,
+        analyses: AnalysisRuns | None = None,
+        analysis_templates: Callable[[int], Mapping[str, Any]] = lambda rev: {},
+        notifier: Notifier | None = None,
     ) -> None:
         self._store = store
         self._supervisor = supervisor
@@ -62,9 +92,15 @@ class Controller:
         self._templates = templates
         self._clock = clock
         self._wall = wall
+        self._traffic = traffic
+        self._analyses = analyses
+        self._analysis_templates = analysis_templates
+        self._notifier = notifier
         self._wake = asyncio.Event()
         self._watcher = ReplicaWatcher(events)
         self.active: Active | None = None
+        self.linger: dict[int, float] = {}  # warm revision -> when to scale it down
+        self._resting = Traffic()  # traffic between rollouts
 
     def notify(self) -> None:
         """Wake the loop now; the supervisor calls this on every replica change."""
@@ -76,14 +112,37 @@ class Controller:
         if self.active is not None:
             raise Busy(f"rollout {self.active.rollout.id} is still in progress")
         self.active = Active(rollout, strategy, tuple(r for r in revisions if r is not None))
+        for revision in list(self.linger):
+            # a warm revision the new rollout does not use would share traffic: stop it now
+            del self.linger[revision]
+            if revision not in self.active.revisions:
+                self._scale_down_warm(revision)
+        self._resting = Traffic()
+        self._notify("started", rollout, "")
         self.notify()
         return self.active.done
+
+    def command(self, command: Command) -> str:
+        """Hand an operator command to the active strategy; the next tick carries it out."""
+        active = self.active
+        if active is None:
+            raise NoRollout(f"no rollout is in progress: nothing to {command.value}")
+        message = active.strategy.command(command, self._clock())
+        phase = active.strategy.phase
+        if phase is not active.phase and phase not in TERMINAL:
+            # record it now: the next step may move on again (paused -> ... -> succeeded)
+            active.phase = phase
+            self._store.set_rollout_phase(active.rollout.id, phase.value)
+        self.notify()
+        return message
 
     async def run(self) -> None:
         while True:
             self._watcher.update(self._supervisor.replicas())
             if self.active is not None:
                 self._tick(self.active)
+            else:
+                self._rest()
             # asyncio.timeout awaits in place; 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(TICK):
@@ -92,27 +151,75 @@ class Controller:
 
     def _tick(self, active: Active) -> None:
         obs = observe(self._supervisor.replicas(), active.revisions)
-        decision = active.strategy.step(obs, self._clock())
+        runs = self._analyses.observe() if self._analyses is not None else NO_RUNS
+        decision = active.strategy.step(obs, self._clock(), runs)
+        active.decision = decision
+        rollout = active.rollout
+        if self._traffic is not None and self._traffic.apply(decision.traffic):
+            weights = decision.traffic.weights
+            if weights is not None:
+                split = ", ".join(f"revision {r}: {w}%" for r, w in sorted(weights.items()))
+                self._events.add("traffic", f"traffic: {split}", rollout_id=rollout.id)
         for revision, count in decision.scale.items():
             self._supervisor.scale(self._templates(revision), count)
-        rollout = active.rollout
+        if self._analyses is not None and decision.phase not in TERMINAL:
+            templates = self._analysis_templates(rollout.to_revision)
+            self._analyses.sync(rollout.id, decision.analyses, templates)
         for message in decision.events:
             self._events.add("rollout", message, rollout_id=rollout.id)
+        for kind in decision.notices:
+            self._notify(kind, rollout, next(iter(decision.events), ""))
         if decision.phase is not active.phase:
             active.phase = decision.phase
             if decision.phase in TERMINAL:
-                self._store.finish_rollout(
-                    rollout.id, phase=decision.phase.value, reason=decision.reason, now=self._wall()
-                )
-                self.active = None
-                if not active.done.done():  # a caller may have given up waiting
-                    active.done.set_result(decision)
+                self._finish(active, decision)
             else:
                 self._store.set_rollout_phase(rollout.id, decision.phase.value)
+                if decision.phase is Phase.PAUSED:
+                    self._notify("paused", rollout, decision.events[-1] if decision.events else "")
+
+    def _finish(self, active: Active, decision: Decision) -> None:
+        rollout = active.rollout
+        self._store.finish_rollout(
+            rollout.id, phase=decision.phase.value, reason=decision.reason, now=self._wall()
+        )
+        self.active = None
+        if self._analyses is not None:
+            self._analyses.reset()
+        self.linger = dict(decision.linger)
+        if self.linger:  # the warm revision must keep getting no traffic
+            self._resting = Traffic(weights={rollout.to_revision: 100})
+        kind = decision.phase.value
+        if decision.phase is Phase.FAILED and rollout.from_revision is not None:
+            kind = "rolled-back"
+        self._notify(kind, rollout, decision.reason)
+        if not active.done.done():  # a caller may have given up waiting
+            active.done.set_result(decision)
+
+    def _rest(self) -> None:
+        now = self._clock()
+        for revision, until in list(self.linger.items()):
+            if now >= until:
+                del self.linger[revision]
+                self._scale_down_warm(revision)
+        if not self.linger:
+            self._resting = Traffic()
+        if self._traffic is not None:
+            self._traffic.apply(self._resting)
+
+    def _scale_down_warm(self, revision: int) -> None:
+        self._supervisor.scale(self._templates(revision), 0)
+        self._events.add("rollout", f"scaled down warm revision {revision}", revision=revision)
+
+    def _notify(self, kind: str, rollout: Rollout, message: str) -> None:
+        if self._notifier is not None:
+            self._notifier(kind, rollout, message)
 
     def cancel(self, reason: str) -> None:
         """Agent shutting down mid-rollout: record it as interrupted."""
         active, self.active = self.active, None
+        if self._analyses is not None:
+            self._analyses.reset()
         if active is None:
             return
         self._store.finish_rollout(

@@ -1,4 +1,4 @@
-"""The agent's operations: deploy, undo, initial start, shutdown; wiring of its parts.
+"""The agent's operations: deploy, undo, retry, commands, start, shutdown; wiring.
 
 Invariant: every rollout starts from the store's stable revision and is recorded before
 its first replica starts, so a crash at any point leaves a state `up` can restore.
@@ -7,29 +7,38 @@ its first replica starts, so a crash at any point leaves a state `up` can restor
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from changeover.agent.controller import Busy, Controller
+from changeover.agent import strategies
+from changeover.agent.analyses import Analyses
+from changeover.agent.controller import Busy, Controller, NoRollout
 from changeover.agent.events import EventLog
+from changeover.agent.notify import Notifier
 from changeover.agent.paths import StatePaths
 from changeover.agent.releases import (
     BadRequest,
     DeployRequest,
     UndoRequest,
-    check_strategy,
     release_fields,
     revision_spec,
-    rolling_params,
     template_for,
 )
+from changeover.agent.traffic import LiveTraffic, TrafficApplier
+from changeover.analysis.model import Measurement
+from changeover.analysis.runner import Runner
 from changeover.proxy.server import Proxy
-from changeover.rollout.rolling import Decision, RollingUpdate
+from changeover.rollout.decision import AnalysisRequest, Command, Decision
+from changeover.rollout.phase import Phase
 from changeover.spec.load import SpecError, load_spec_text
-from changeover.spec.models import Spec
+from changeover.spec.models import AnalysisTemplate, Notify, Spec
+from changeover.spec.types import parse_address
 from changeover.store import Revision, RevisionStatus, Rollout, Store
 from changeover.supervisor.supervisor import ReplicaInfo, ReplicaTemplate, Supervisor
+
+RETRYABLE = (Phase.ABORTED, Phase.FAILED)
 
 
 class Agent:
@@ -56,6 +65,24 @@ class Agent:
         self.stopping = asyncio.Event()
         self.failure = ""  # set when the agent must stop because a part of it broke
         self._templates: dict[int, ReplicaTemplate] = {}
+        self._specs: dict[int, Spec] = {}
+        self.traffic = TrafficApplier(proxy)
+        self.live = LiveTraffic(proxy.metrics, clock)
+        self.analyses = Analyses(
+            store=store,
+            events=self.events,
+            factory=self._runner,
+            wall=wall,
+            on_change=self._on_change,
+        )
+        self.notifier = Notifier(
+            service=spec.app.name,
+            events=self.events,
+            settings=self._notify_settings,
+            wall=wall,
+            version=lambda rev: self.store.revision(rev).version,
+        )
+        self._preview: str | None = None  # address the preview listener is bound to
         self.supervisor = Supervisor(
             routing=proxy,
             logs_dir=paths.logs,
@@ -71,6 +98,10 @@ class Agent:
             templates=self.template,
             clock=clock,
             wall=wall,
+            traffic=self.traffic,
+            analyses=self.analyses,
+            analysis_templates=lambda rev: self.revision_spec(rev).analysis,
+            notifier=self.notifier,
         )
 
     # --- wiring -----------------------------------------------------------------------
@@ -94,11 +125,52 @@ class Agent:
     def template(self, revision_id: int) -> ReplicaTemplate:
         if revision_id not in self._templates:
             rev = self.store.revision(revision_id)
-            spec = revision_spec(rev.id, rev.spec)
             self._templates[revision_id] = template_for(
-                rev.id, rev.version, rev.path, rev.command, rev.env, spec
+                rev.id, rev.version, rev.path, rev.command, rev.env, self.revision_spec(rev.id)
             )
         return self._templates[revision_id]
+
+    def revision_spec(self, revision_id: int) -> Spec:
+        if revision_id not in self._specs:
+            rev = self.store.revision(revision_id)
+            self._specs[revision_id] = revision_spec(rev.id, rev.spec)
+        return self._specs[revision_id]
+
+    def _notify_settings(self, rollout: Rollout) -> Notify:
+        return self.revision_spec(rollout.to_revision).notify
+
+    def _runner(
+        self,
+        request: AnalysisRequest,
+        template: AnalysisTemplate,
+        record: Callable[[Measurement], None],
+    ) -> Runner:
+        rev = self.store.revision(request.canary)
+        env = {
+            **rev.env,
+            "CHANGEOVER_CANARY_REVISION": str(request.canary),
+            "CHANGEOVER_STABLE_REVISION": str(request.baseline or ""),
+            "CHANGEOVER_PUBLIC_URL": "http://{}:{}".format(*self.proxy.address),
+        }
+        return Runner(
+            request.template,
+            template,
+            canary=request.canary,
+            baseline=request.baseline,
+            sample=self.proxy.metrics,
+            clock=self.clock,
+            wall=self.wall,
+            workdir=rev.path,
+            env=env,
+            on_measurement=record,
+            background=request.key == "background",
+        )
+
+    async def sample_traffic(self, every: float = 1.0) -> None:
+        """Feed the live per-revision view of `status` (runs until cancelled)."""
+        while True:
+            self.live.tick()
+            await asyncio.sleep(every)
 
     # --- operations -------------------------------------------------------------------
     def start_initial(self, version: str) -> asyncio.Future[Decision]:
@@ -111,7 +183,7 @@ class Agent:
         target = self.store.create_revision(**release_fields(self.spec, request), now=self.wall())
         return self._begin(target, kind="initial", from_revision=None)
 
-    def deploy(self, request: DeployRequest) -> Rollout:
+    async def deploy(self, request: DeployRequest) -> Rollout:
         self._ensure_idle()
         try:
             spec = load_spec_text(
@@ -119,14 +191,15 @@ class Agent:
             )
         except SpecError as exc:
             raise BadRequest(*exc.lines()) from None
-        check_strategy(request.strategy or spec.strategy.type)
+        name = strategies.check_strategy(request.strategy or spec.strategy.type)
         stable = self._stable()
         fields = release_fields(spec, request)
+        await self._ensure_preview(name, spec)
         target = self.store.create_revision(**fields, now=self.wall())
-        self._begin(target, kind="deploy", from_revision=stable.id)
+        self._begin(target, kind="deploy", from_revision=stable.id, strategy=name)
         return self._current_rollout()
 
-    def undo(self, request: UndoRequest) -> Rollout:
+    async def undo(self, request: UndoRequest) -> Rollout:
         self._ensure_idle()
         stable = self._stable()
         if request.to_revision is None:
@@ -137,35 +210,105 @@ class Agent:
             target = self._revision(request.to_revision)
         if target.id == stable.id:
             raise BadRequest(f"revision {target.id} is already the stable revision")
-        self._begin(target, kind="undo", from_revision=stable.id)
+        # blue-green switches back at once (the old revision may still be warm)
+        bluegreen = self.revision_spec(stable.id).strategy.type == "blue-green"
+        name = "blue-green" if bluegreen else "rolling"
+        self._begin(target, kind="undo", from_revision=stable.id, strategy=name, instant=True)
         return self._current_rollout()
+
+    async def retry(self) -> Rollout:
+        """Roll out again the revision of the last rollout, if it was aborted or failed."""
+        self._ensure_idle()
+        stable = self._stable()
+        last = next(iter(self.store.rollouts(limit=1)), None)
+        if last is None or last.phase not in RETRYABLE or last.kind.value != "deploy":
+            what = (
+                "none"
+                if last is None
+                else f"rollout {last.id} is {last.phase.value} ({last.kind.value})"
+            )
+            raise BadRequest(
+                f"nothing to retry: the last rollout must be an aborted or failed deploy ({what})"
+            )
+        if last.from_revision != stable.id:
+            raise BadRequest(
+                f"rollout {last.id} started from revision {last.from_revision}, but the "
+                f"stable revision is now {stable.id}; deploy again instead"
+            )
+        target = self.store.revision(last.to_revision)
+        await self._ensure_preview(last.strategy, self.revision_spec(target.id))
+        self._begin(target, kind="deploy", from_revision=stable.id, strategy=last.strategy)
+        self.events.add(
+            "rollout", f"retry of rollout {last.id}", rollout_id=self._current_rollout().id
+        )
+        return self._current_rollout()
+
+    def command(self, command: Command) -> str:
+        try:
+            return self.controller.command(command)
+        except NoRollout as exc:
+            raise BadRequest(str(exc)) from None
 
     async def shutdown(self) -> None:
         self.controller.cancel("agent stopped")
+        await self.analyses.close()
         await self.proxy.shutdown(timeout=self._drain_timeout())
         await self.supervisor.stop_all()
+        await self.notifier.close()
 
     # --- helpers ----------------------------------------------------------------------
     def _begin(
-        self, target: Revision, *, kind: str, from_revision: int | None
+        self,
+        target: Revision,
+        *,
+        kind: str,
+        from_revision: int | None,
+        strategy: str = "rolling",
+        instant: bool = False,
     ) -> asyncio.Future[Decision]:
-        spec = revision_spec(target.id, target.spec)
+        spec = self.revision_spec(target.id)
         stable_replicas = None
         if from_revision is not None:
             stable_replicas = self.store.revision(from_revision).replicas
-        params = rolling_params(spec, stable_replicas)
+        machine = strategies.build(
+            strategy,
+            stable=from_revision,
+            target=target.id,
+            spec=spec,
+            stable_replicas=stable_replicas,
+            now=self.clock(),
+            instant=instant,
+        )
         rollout = self.store.start_rollout(
             from_revision=from_revision,
             to_revision=target.id,
             kind=kind,
-            strategy="rolling",
+            strategy=strategy if from_revision is not None else "rolling",
             now=self.wall(),
         )
         self.events.add(
             "rollout", _started_message(rollout, target), rollout_id=rollout.id, revision=target.id
         )
-        strategy = RollingUpdate(from_revision, target.id, params, started_at=self.clock())
-        return self.controller.begin(rollout, strategy, (from_revision, target.id))
+        return self.controller.begin(rollout, machine, (from_revision, target.id))
+
+    async def _ensure_preview(self, strategy: str, spec: Spec) -> None:
+        """Bind the blue-green preview listener the spec asks for (once per address)."""
+        listen = spec.strategy.preview_listen
+        if strategy != "blue-green" or listen is None or listen == self._preview:
+            return
+        host, port = parse_address(listen)
+        try:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.create_server((host, port), family=family, backlog=1024)
+        except OSError as exc:
+            raise BadRequest(
+                f"strategy.preview_listen: cannot listen on {listen}: {exc.strerror or exc}"
+            ) from None
+        if self._preview is not None:
+            await self.proxy.close_preview()
+        await self.proxy.serve_preview(sock)
+        self._preview = listen
+        self.events.add("agent", f"preview listener on http://{host}:{sock.getsockname()[1]}")
 
     def _ensure_idle(self) -> None:
         active = self.controller.active

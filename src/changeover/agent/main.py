@@ -127,13 +127,15 @@ async def _serve(options: AgentOptions, store: Store, public: socket.socket) -> 
     loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP ignored"))
     controller = asyncio.create_task(agent.controller.run())
     controller.add_done_callback(lambda task: _controller_ended(task, agent))
+    sampler = asyncio.create_task(agent.sample_traffic())
     try:
         code = await _run(options, agent)
         return EXIT_FAILED if agent.failure else code
     finally:
+        sampler.cancel()
         await agent.shutdown()
         controller.cancel()
-        await asyncio.gather(controller, return_exceptions=True)
+        await asyncio.gather(controller, sampler, return_exceptions=True)
         await control.stop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)

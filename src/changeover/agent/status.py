@@ -7,10 +7,13 @@ docs/cli-json.md, and renaming one is a breaking change.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from changeover import __version__
 from changeover.agent.core import Agent
+from changeover.rollout.canary import describe_step
+from changeover.rollout.decision import Decision
 from changeover.store import Event, Revision, Rollout
 from changeover.supervisor.supervisor import ReplicaInfo
 
@@ -46,9 +49,72 @@ def status_document(agent: Agent, events: int = 15) -> dict[str, Any]:
         else None,
         "revisions": revisions,
         "replicas": [replica_doc(r) for r in replicas],
-        "weights": None,
+        "weights": _weights(agent.traffic.current.weights),
+        "traffic": traffic_doc(agent),
+        "live": agent.live.view(sorted(shown)),
+        "progress": progress_doc(agent, rollout, active.decision if active else None)
+        if rollout
+        else None,
         "unrouted": metrics.get("unrouted", 0),
         "events": [event_doc(e) for e in agent.store.events(after_id=_recent(agent, events))],
+    }
+
+
+def _weights(weights: Mapping[int, int] | None) -> dict[str, int] | None:
+    return None if weights is None else {str(rev): w for rev, w in sorted(weights.items())}
+
+
+def traffic_doc(agent: Agent) -> dict[str, Any]:
+    t = agent.traffic.current
+    route = t.header_route
+    preview = agent.proxy.preview_address
+    return {
+        "weights": _weights(t.weights),
+        "header_route": None
+        if route is None
+        else {**route.model_dump(exclude_none=True), "revision": t.header_revision},
+        "sticky": t.sticky,
+        "preview_revision": t.preview,
+        "preview_listen": None if preview is None else f"{preview[0]}:{preview[1]}",
+        "warm": {
+            str(rev): round(until - agent.clock(), 1)
+            for rev, until in agent.controller.linger.items()
+        },
+    }
+
+
+def progress_doc(agent: Agent, rollout: Rollout, decision: Decision | None) -> dict[str, Any]:
+    """Steps, the current one, and every analysis run with its latest measurements."""
+    spec = agent.revision_spec(rollout.to_revision)
+    steps = [describe_step(s) for s in spec.strategy.steps] if rollout.strategy == "canary" else []
+    runs = []
+    measurements = agent.store.measurements(rollout.id)
+    for run in agent.store.runs(rollout.id):
+        mine = [m for m in measurements if m.run_key == run.key]
+        runs.append(
+            {
+                "key": run.key,
+                "template": run.template,
+                "status": run.status,
+                "summary": run.summary,
+                "started_at": run.started_at,
+                "finished_at": run.finished_at,
+                "measurements": [
+                    {
+                        "metric": m.metric,
+                        "outcome": m.outcome,
+                        "value": m.value,
+                        "message": m.message,
+                        "ts": m.ts,
+                    }
+                    for m in mine[-12:]
+                ],
+            }
+        )
+    return {
+        "steps": steps,
+        "step": None if decision is None else decision.step,
+        "analysis": runs,
     }
 
 

@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from changeover.cli import check, demo, deploy, down, logs, status, up
+from changeover.cli import check, control, demo, deploy, down, logs, status, up
 from changeover.cli.client import Refused, Unreachable
 from changeover.cli.common import BAD_INPUT, UNREACHABLE, err
 
@@ -27,6 +27,11 @@ app.command()(check.check)
 app.command()(up.up)
 app.command()(deploy.deploy)
 app.command()(deploy.undo)
+app.command()(control.promote)
+app.command()(control.abort)
+app.command()(control.pause)
+app.command()(control.resume)
+app.command()(control.retry)
 app.command()(status.status)
 app.command()(status.history)
 app.command()(logs.logs)

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from changeover.cli.client import AgentClient
 from changeover.cli.common import DEFAULT_SPEC, Json, SpecFile, StateDir, out, plain, state_paths
+from changeover.cli.progress import progress_parts
 
 REFRESH = 0.5  # seconds between status refreshes in --watch
 STATE_STYLE = {
@@ -75,6 +76,7 @@ def render(doc: dict[str, Any]) -> Group:
         )
         parts.append(Text(line + (f" ({r['reason']})" if r["reason"] else "")))
     parts.append(Text(traffic_line(doc)))
+    parts += progress_parts(doc)
     parts += [revisions_table(doc["revisions"]), replicas_table(doc["replicas"])]
     events = Table("time", "event", title="recent events", title_justify="left", box=None)
     for event in doc["events"]:

@@ -1,10 +1,11 @@
-"""Getting an exchange onto an upstream connection: pool, connect, retry.
+"""Getting an exchange onto an upstream connection: route, pool, connect, retry.
 
 Invariant: an endpoint's in-flight count is incremented exactly when an exchange is
 assigned to it and decremented exactly once (here on a failed connect, otherwise in
 Exchange.finish). Retries happen only for failures where no request byte was written
 (connect refused / timed out, or the new connection already closed before the request
-could be written), at most MAX_RETRIES times, same revision first.
+could be written), at most MAX_RETRIES times, same revision first, and only on the same
+revision for a pinned exchange (preview listener or header route).
 """
 
 from __future__ import annotations
@@ -21,6 +22,33 @@ if TYPE_CHECKING:
     from changeover.proxy.exchange import Exchange
 
 MAX_RETRIES = 2
+
+
+def dispatch(ex: Exchange) -> None:
+    """Choose the endpoint for a new exchange (or answer 503) and assign it."""
+    ds = ex.ds
+    balancer = ds.ctx.balancer
+    if ds.preview:
+        ex.pinned = True
+        endpoint = balancer.pick_preview()
+    elif balancer.routes and (endpoint := balancer.pick_routed(ex.headers)) is not None:
+        ex.pinned = True
+    else:
+        endpoint = balancer.pick(ex.headers)
+    if endpoint is None:
+        ds.ctx.metrics.unrouted += 1
+        failures.reply_error(ex, 503, _unrouted_reason(ex))
+        return
+    assign(ex, endpoint)
+
+
+def _unrouted_reason(ex: Exchange) -> str:
+    if not ex.ds.preview:
+        return "no replica is available to serve this request"
+    revision = ex.ds.ctx.balancer.preview
+    if revision is None:
+        return "no preview revision"
+    return f"no replica of preview revision {revision} is available"
 
 
 def assign(ex: Exchange, endpoint: Endpoint) -> None:
@@ -82,7 +110,7 @@ def _connect_failed(ex: Exchange, endpoint: Endpoint, why: str) -> None:
     tried.append(endpoint)
     if len(tried) <= MAX_RETRIES:
         # Nothing reached an application, so trying elsewhere can't run it twice.
-        retry = ex.ds.ctx.balancer.pick_retry(tried, endpoint.revision)
+        retry = ex.ds.ctx.balancer.pick_retry(tried, endpoint.revision, ex.pinned)
         if retry is not None:
             assign(ex, retry)
             return

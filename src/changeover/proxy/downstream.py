@@ -3,7 +3,9 @@
 Invariant: responses leave in request order. At most one exchange (`current`) is
 active; requests parsed behind it wait in `queue` with client reading paused, so the
 buffered amount stays bounded. A request whose head is malformed is answered 400 in
-its turn and nothing after it is parsed or forwarded.
+its turn and nothing after it is parsed or forwarded. A connection accepted on the
+preview listener (`preview`) sends its requests only to the preview revision; once
+`retire`d it closes as soon as no response is in progress.
 """
 
 from __future__ import annotations
@@ -37,13 +39,17 @@ class Downstream(ClientConnection):
         "current",
         "parser",
         "parsing",
+        "preview",
         "queue",
+        "retired",
         "stash",
         "tunneled",
     )
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, preview: bool = False) -> None:
         super().__init__(ctx)
+        self.preview = preview  # accepted on the preview listener
+        self.retired = False  # its listener closed: no keep-alive after the current response
         self.parser: Any = HttpRequestParser(self)
         self.client_ip = b""
         self.current: Exchange | None = None  # the exchange allowed to write responses
@@ -146,7 +152,7 @@ class Downstream(ClientConnection):
         ex.prepare(
             parser.get_method(),
             version == "1.1",
-            parser.should_keep_alive(),
+            parser.should_keep_alive() and not self.retired,
             parser.should_upgrade(),
         )
         if ex.error is not None:
@@ -233,6 +239,14 @@ class Downstream(ClientConnection):
     def close_if_idle(self) -> None:
         if self.current is None and self.parsing is None and not self.tunneled:
             self.close(linger=False)
+
+    def retire(self) -> None:
+        """Close now if idle, else right after the response in progress (like shutdown)."""
+        self.retired = True
+        if self.current is not None:
+            self.current.keep_alive = False
+        else:
+            self.close_if_idle()
 
     def check(self, now: float) -> None:
         """Periodic sweep: response, header and idle timeouts."""

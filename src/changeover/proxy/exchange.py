@@ -4,7 +4,8 @@ Invariant: an exchange assigned to an endpoint is finished exactly once (`finish
 which releases the endpoint's in-flight slot, records metrics and hands the upstream
 connection back (pooled only if the whole exchange was clean). A request is retried on
 another endpoint only when no byte of it was ever written to an application (connect
-refused or timed out); after that, failures become 502/504 or an aborted client.
+refused or timed out), and never off its revision when `pinned`; after that, failures
+become 502/504 or an aborted client.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Exchange:
         "method",
         "pending",
         "pending_size",
+        "pinned",
         "progress",
         "request_done",
         "response_body_mode",
@@ -82,6 +84,7 @@ class Exchange:
         self.upstream: Upstream | None = None
         self.connecting: asyncio.Task[None] | None = None
         self.tried: list[Endpoint] | None = None
+        self.pinned = False  # routed to one revision (preview, header route): retries stay
         self.pending: list[bytes] | None = None
         self.pending_size = 0
         self.progress = False  # request body moved since the last sweep
@@ -124,12 +127,7 @@ class Exchange:
             ctx.metrics.rejected += 1
             failures.reply_error(self, 400, self.error)
             return
-        endpoint = ctx.balancer.pick()
-        if endpoint is None:
-            ctx.metrics.unrouted += 1
-            failures.reply_error(self, 503, "no replica is available to serve this request")
-            return
-        connector.assign(self, endpoint)
+        connector.dispatch(self)
 
     def request_body(self, data: bytes) -> None:
         if self.finished:

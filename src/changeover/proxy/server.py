@@ -1,8 +1,11 @@
 """The `Proxy` facade: the only API the agent and supervisor use.
 
-Invariant: routing state changes (endpoints, routability, weights) take effect for the
-next request and never disturb exchanges already in flight; one periodic sweep (a
-single timer for the whole proxy) enforces every timeout and pool expiry.
+Invariant: routing state changes (endpoints, routability, traffic policy, preview
+revision) take effect for the next request and never disturb exchanges already in
+flight; one periodic sweep (a single timer for the whole proxy, started by whichever
+listener starts first) enforces every timeout and pool expiry for both listeners. The
+public listener serves once; the preview listener (blue-green) may be opened and closed
+repeatedly, and `shutdown` closes both.
 """
 
 from __future__ import annotations
@@ -14,16 +17,17 @@ from typing import Any
 
 from changeover.proxy.config import ProxyConfig
 from changeover.proxy.context import Context
-from changeover.proxy.downstream import Downstream
 from changeover.proxy.endpoint import Endpoint
+from changeover.proxy.listener import Listener
+from changeover.proxy.policy import TrafficPolicy
 
 
 class Proxy:
     def __init__(self, config: ProxyConfig = ProxyConfig()) -> None:
         self._ctx = Context(config)
-        self._server: asyncio.Server | None = None
+        self._server: Listener | None = None
+        self._preview: Listener | None = None
         self._sweeper: asyncio.TimerHandle | None = None
-        self._address: tuple[str, int] | None = None
 
     @property
     def config(self) -> ProxyConfig:
@@ -31,20 +35,43 @@ class Proxy:
 
     @property
     def address(self) -> tuple[str, int]:
-        if self._address is None:
+        if self._server is None:
             raise RuntimeError("proxy is not serving yet")
-        return self._address
+        return self._server.address
+
+    @property
+    def preview_address(self) -> tuple[str, int] | None:
+        return None if self._preview is None else self._preview.address
 
     async def serve(self, sock: socket.socket) -> None:
         """Start accepting on an already bound and listening socket, then return."""
-        ctx = self._ctx
-        if self._server is not None or ctx.closing:
+        if self._server is not None or self._ctx.closing:
             raise RuntimeError("a Proxy serves once: it is already serving or shut down")
+        self._server = await self._listen(sock, preview=False)
+
+    async def serve_preview(self, sock: socket.socket) -> None:
+        """Open the preview listener: its requests go only to the preview revision."""
+        if self._preview is not None or self._ctx.closing:
+            raise RuntimeError("the preview listener is already open or the proxy shut down")
+        self._preview = await self._listen(sock, preview=True)
+
+    async def close_preview(self) -> None:
+        """Stop accepting previews; idle preview connections close now, busy ones after
+        their current response. A no-op when the preview listener is not open."""
+        listener, self._preview = self._preview, None
+        if listener is None:
+            return
+        listener.close()
+        listener.retire_connections()
+        await listener.wait_closed()
+
+    async def _listen(self, sock: socket.socket, preview: bool) -> Listener:
+        ctx = self._ctx
         loop = ctx.loop = asyncio.get_running_loop()
-        host, port = sock.getsockname()[:2]
-        self._address = (str(host), int(port))
-        self._server = await loop.create_server(lambda: Downstream(ctx), sock=sock)
-        self._sweeper = loop.call_later(ctx.config.sweep_interval, self._sweep)
+        listener = await Listener.start(ctx, sock, preview)
+        if self._sweeper is None:
+            self._sweeper = loop.call_later(ctx.config.sweep_interval, self._sweep)
+        return listener
 
     # -- routing table ----------------------------------------------------------------
 
@@ -62,8 +89,28 @@ class Proxy:
         ctx.balancer.rebuild(ctx.endpoints.values())
 
     def set_weights(self, weights: dict[int, int] | None) -> None:
-        """revision -> weight (ints >= 0; unlisted revisions get 0). None: no weighting."""
-        self._ctx.balancer.set_weights(None if weights is None else dict(weights))
+        """revision -> weight (ints >= 0; unlisted revisions get 0). None: no weighting.
+
+        A shortcut for `set_traffic(TrafficPolicy(weights))`: routes and stickiness go."""
+        self.set_traffic(TrafficPolicy(weights))
+
+    def set_traffic(self, policy: TrafficPolicy) -> None:
+        """Replace how public traffic is split (weights, header routes, sticky key)."""
+        if not isinstance(policy, TrafficPolicy):
+            raise TypeError(f"set_traffic needs a TrafficPolicy, got {type(policy).__name__}")
+        self._ctx.balancer.set_policy(policy)
+
+    @property
+    def traffic(self) -> TrafficPolicy:
+        return self._ctx.balancer.policy
+
+    def set_preview(self, revision: int | None) -> None:
+        """The revision the preview listener serves (None: it answers 503)."""
+        self._ctx.balancer.preview = revision
+
+    @property
+    def preview(self) -> int | None:
+        return self._ctx.balancer.preview
 
     async def drain(self, replica_id: str, timeout: float) -> bool:  # noqa: ASYNC109 (API)
         """Wait until the endpoint has nothing in flight (True) or `timeout` passes (False)."""
@@ -100,8 +147,10 @@ class Proxy:
         ctx = self._ctx
         ctx.closing = True
         server = self._server
-        if server is not None:
-            server.close()
+        preview, self._preview = self._preview, None
+        for listener in (server, preview):
+            if listener is not None:
+                listener.close()
         for client in tuple(ctx.clients):
             client.close_if_idle()
         await ctx.wait_closed(False, timeout)
@@ -120,9 +169,9 @@ class Proxy:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        if server is not None:
-            self._server = None
-            await server.wait_closed()
+        for listener in (server, preview):
+            if listener is not None:
+                await listener.wait_closed()
 
     def _sweep(self) -> None:
         ctx = self._ctx

@@ -1,8 +1,9 @@
 """Rollout strategies as pure state machines: observations and `now` in, decisions out."""
 
+from changeover.rollout.decision import Decision
 from changeover.rollout.observe import ReplicaObs, RevisionObs
 from changeover.rollout.phase import TRANSITIONS, IllegalTransition, Phase, check_transition
-from changeover.rollout.rolling import Decision, RollingParams, RollingUpdate
+from changeover.rollout.rolling import RollingParams, RollingUpdate
 
 __all__ = [
     "TRANSITIONS",

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from changeover.rollout.decision import NO_RUNS, AnalysisObs, Command, CommandRefused, Decision
 from changeover.rollout.observe import RevisionObs, revision_obs
 from changeover.rollout.phase import Phase, check_transition
 from changeover.rollout.plan import Counts, count, plan_progress, plan_rollback
@@ -34,14 +35,6 @@ class RollingParams:
     stable_replicas: int | None = None  # stable size to restore on rollback (default: replicas)
 
 
-@dataclass(frozen=True)
-class Decision:
-    phase: Phase
-    scale: dict[int, int]  # desired live replicas per revision (draining ones never counted)
-    events: tuple[str, ...]  # what changed since the previous step, human-readable
-    reason: str = ""  # why the rollout failed, one line (ROLLING_BACK and FAILED)
-
-
 class RollingUpdate:
     def __init__(
         self, stable: int | None, target: int, params: RollingParams, started_at: float
@@ -56,15 +49,39 @@ class RollingUpdate:
         self._lowest_old: int | None = None
         self._hold = 0  # cap on target replicas kept while rolling back
         self._scale: dict[int, int] | None = None
+        self._pending: list[str] = []  # events of commands, reported by the next step
+        self._aborted = False
 
     @property
     def phase(self) -> Phase:
         return self._phase
 
-    def step(self, obs: Mapping[int, RevisionObs], now: float) -> Decision:
+    def command(self, command: Command, now: float) -> str:
+        """Abort, pause or resume; promote does not apply to a rolling update."""
+        phase = self._phase
+        if command is Command.ABORT and phase in (Phase.PROGRESSING, Phase.PAUSED):
+            if self.stable is None:
+                raise CommandRefused("the first rollout has no stable revision to go back to")
+            self._aborted, self._reason, self._hold = True, "aborted by operator", 0
+            self._move(Phase.ROLLING_BACK, self._pending, "rollout aborted by operator")
+            self._pending.append(f"rolling back to revision {self.stable}")
+        elif command is Command.PAUSE and phase is Phase.PROGRESSING:
+            self._move(Phase.PAUSED, self._pending, "rollout paused by operator")
+        elif command is Command.RESUME and phase is Phase.PAUSED:
+            self._last_progress = now  # time spent paused is not lack of progress
+            self._move(Phase.PROGRESSING, self._pending, "rollout resumed by operator")
+        elif command in (Command.PROMOTE, Command.PROMOTE_FULL):
+            raise CommandRefused("a rolling update has no steps to promote; use resume or abort")
+        else:
+            raise CommandRefused(f"cannot {command.value} a rollout that is {phase.value}")
+        return self._pending[-1]
+
+    def step(
+        self, obs: Mapping[int, RevisionObs], now: float, runs: Mapping[str, AnalysisObs] = NO_RUNS
+    ) -> Decision:
         p = self.params
         c = count(obs, self.stable, self.target, now, p.min_ready)
-        events: list[str] = []
+        events, self._pending = self._pending, []
         if self._phase is Phase.PROGRESSING:
             self._note_availability(c, now)
             reason = self._failure(revision_obs(obs, self.target), now)
@@ -75,7 +92,8 @@ class RollingUpdate:
                     Phase.SUCCEEDED, events, f"rollout succeeded: revision {self.target} is stable"
                 )
         if self._phase is Phase.ROLLING_BACK and c.old_avail >= self._restore and not c.new_live:
-            self._move(Phase.FAILED, events, f"rollback complete: revision {self.stable} restored")
+            end = Phase.ABORTED if self._aborted else Phase.FAILED
+            self._move(end, events, f"rollback complete: revision {self.stable} restored")
         scale = self._desired(c)
         events.extend(self._scale_events(scale, c))
         self._note_scale_down(scale, c, now)
@@ -120,8 +138,10 @@ class RollingUpdate:
         if phase is Phase.ROLLING_BACK:
             self._hold = min(self._hold, c.new_ready)
             old, new = plan_rollback(c, self._restore, self._hold)
-        elif phase is Phase.FAILED:
+        elif phase in (Phase.FAILED, Phase.ABORTED):
             old, new = self._restore, 0
+        elif phase is Phase.PAUSED and self._scale is not None:
+            return dict(self._scale)
         elif phase is Phase.SUCCEEDED:
             old, new = 0, p.replicas
         else:

@@ -6,7 +6,8 @@ has a unit, and cross-field rules (surge/unavailable, analysis references) hold.
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -88,6 +89,9 @@ class Termination(_Model):
     grace_period: Duration = 30.0
 
 
+_STICKY = re.compile(r"(cookie|header):[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
 class CanaryScale(_Model):
     replicas: int | None = Field(default=None, ge=0)
     weight: int | None = Field(default=None, ge=0, le=100)
@@ -143,6 +147,13 @@ class Strategy(_Model):
     post_promotion_analysis: str | None = None
     preview_listen: Address | None = None
 
+    @field_validator("sticky")
+    @classmethod
+    def _sticky(cls, value: str | None) -> str | None:
+        if value is not None and not _STICKY.fullmatch(value):
+            raise ValueError(f'expected "cookie:NAME" or "header:NAME", got {value!r}')
+        return value
+
 
 class Metric(_Model):
     name: str = Field(min_length=1)
@@ -167,6 +178,39 @@ class AnalysisTemplate(_Model):
     metrics: list[Metric] = Field(min_length=1)
 
 
+NOTIFY_EVENTS = (
+    "started",
+    "step",
+    "paused",
+    "promoted",
+    "aborted",
+    "rolled-back",
+    "succeeded",
+    "failed",
+)
+NotifyEvent = Literal[
+    "started", "step", "paused", "promoted", "aborted", "rolled-back", "succeeded", "failed"
+]
+
+
+class Notify(_Model):
+    """Where rollout events are sent: a webhook (JSON POST) and/or a shell command."""
+
+    webhook: str | None = None
+    command: str | None = Field(default=None, min_length=1)
+    events: list[NotifyEvent] = Field(
+        default_factory=lambda: cast(list[NotifyEvent], list(NOTIFY_EVENTS))
+    )
+    timeout: Duration = 5.0
+
+    @field_validator("webhook")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value
+
+
 class Spec(_Model):
     app: App
     proxy: ProxySettings = ProxySettings()
@@ -174,3 +218,4 @@ class Spec(_Model):
     termination: Termination = Termination()
     strategy: Strategy = Strategy()
     analysis: dict[str, AnalysisTemplate] = Field(default_factory=dict)
+    notify: Notify = Notify()

@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from changeover.analysis.builtin import check_query
 from changeover.spec.models import Spec
 from changeover.spec.types import parse_address
 
@@ -94,6 +95,11 @@ def _metrics(spec: Spec, base: Path | None) -> list[Problem]:
                             f"required for provider {metric.provider!r}",
                         )
                     )
+            if metric.provider == "builtin" and metric.query is not None:
+                try:
+                    check_query(metric.query)
+                except ValueError as exc:
+                    out.append(Problem(f"analysis.{name}.metrics[{i}].query", str(exc)))
     return out
 
 

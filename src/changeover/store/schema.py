@@ -64,7 +64,32 @@ _V1 = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+_V2 = (
+    # one row per analysis run of a rollout; `status` follows the run to its end
+    """CREATE TABLE analysis_runs (
+        rollout_id INTEGER NOT NULL REFERENCES rollouts(id),
+        key TEXT NOT NULL,
+        template TEXT NOT NULL,
+        status TEXT NOT NULL,
+        summary TEXT NOT NULL DEFAULT '',
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        PRIMARY KEY (rollout_id, key)
+    )""",
+    """CREATE TABLE measurements (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        rollout_id INTEGER NOT NULL REFERENCES rollouts(id),
+        run_key TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        value REAL,
+        message TEXT NOT NULL,
+        ts REAL NOT NULL
+    )""",
+    "CREATE INDEX measurements_by_run ON measurements(rollout_id, run_key, id)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 
 
 def connect(path: Path) -> sqlite3.Connection:

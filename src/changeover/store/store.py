@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import TracebackType
 
+from changeover.store.analysis import AnalysisMixin
 from changeover.store.journal import JournalMixin
 from changeover.store.rollouts import RolloutsMixin
 from changeover.store.schema import connect, migrate, user_version
@@ -18,7 +19,7 @@ from changeover.store.schema import connect, migrate, user_version
 DB_NAME = "changeover.db"
 
 
-class Store(RolloutsMixin, JournalMixin):
+class Store(RolloutsMixin, JournalMixin, AnalysisMixin):
     @classmethod
     def open(cls, path: Path) -> Store:
         """Open (creating and migrating as needed) the database file at `path`."""

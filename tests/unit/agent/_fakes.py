@@ -17,6 +17,7 @@ from typing import Any
 from changeover.agent.events import EventLog
 from changeover.agent.paths import StatePaths
 from changeover.agent.releases import DeployRequest, UndoRequest
+from changeover.rollout.decision import Traffic
 from changeover.rollout.phase import Phase
 from changeover.store import Event, NotFound, Revision, RevisionStatus, Rollout, RolloutKind
 from changeover.supervisor.state import ReplicaState
@@ -97,6 +98,12 @@ class MemoryStore:
     def revisions(self) -> list[Revision]:
         return sorted(self.revision_list, key=lambda r: -r.id)
 
+    def runs(self, rollout_id: int) -> list[Any]:
+        return []
+
+    def measurements(self, rollout_id: int, limit: int = 200) -> list[Any]:
+        return []
+
     def stable_revision(self) -> Revision | None:
         found = [r for r in self.revision_list if r.status is RevisionStatus.STABLE]
         return found[0] if found else None
@@ -134,6 +141,7 @@ class MemoryStore:
 class FakeProxy:
     metrics_doc: dict[str, Any] = field(default_factory=dict)
     address: tuple[str, int] = ("127.0.0.1", 8080)
+    preview_address: tuple[str, int] | None = None
 
     def metrics(self) -> dict[str, Any]:
         return self.metrics_doc
@@ -164,7 +172,10 @@ class FakeAgent:
         self.spec = SimpleNamespace(app=SimpleNamespace(name=name))
         self.proxy = FakeProxy()
         self.supervisor = FakeSupervisor()
-        self.controller = SimpleNamespace(active=None)
+        self.controller = SimpleNamespace(active=None, linger={})
+        self.traffic = SimpleNamespace(current=Traffic())
+        self.live = SimpleNamespace(view=lambda revisions: {})
+        self.clock = lambda: 100.0
         self.events = EventLog(store, wall=lambda: STARTED_AT + 1)
         self.stopping = asyncio.Event()
         self.started_at = STARTED_AT
@@ -172,10 +183,13 @@ class FakeAgent:
         self.on_deploy: Callable[[DeployRequest], Rollout] = _refuse
         self.on_undo: Callable[[UndoRequest], Rollout] = _refuse
 
-    def deploy(self, request: DeployRequest) -> Rollout:
+    def revision_spec(self, revision: int) -> Any:
+        return SimpleNamespace(strategy=SimpleNamespace(steps=[]))
+
+    async def deploy(self, request: DeployRequest) -> Rollout:
         self.requests.append(request)
         return self.on_deploy(request)
 
-    def undo(self, request: UndoRequest) -> Rollout:
+    async def undo(self, request: UndoRequest) -> Rollout:
         self.requests.append(request)
         return self.on_undo(request)

@@ -16,9 +16,10 @@ import pytest
 
 from changeover.agent.controller import Busy, Controller, observe
 from changeover.agent.events import EventLog
+from changeover.rollout.decision import Decision
 from changeover.rollout.observe import ReplicaObs, RevisionObs
 from changeover.rollout.phase import Phase
-from changeover.rollout.rolling import Decision, RollingParams, RollingUpdate
+from changeover.rollout.rolling import RollingParams, RollingUpdate
 from changeover.spec.models import Probes, Termination
 from changeover.store import Revision, RevisionStatus, Rollout, RolloutKind, Store
 from changeover.supervisor import Backoff, ReplicaState, ReplicaTemplate, Supervisor

@@ -18,6 +18,9 @@ from changeover.supervisor.state import ReplicaState
 from ._fakes import STARTED_AT, FakeAgent, replica_info
 
 TOP = {
+    "traffic",
+    "live",
+    "progress",
     "service",
     "agent",
     "stable_revision",
@@ -185,7 +188,8 @@ def test_status_document_shows_the_active_rollout_and_its_live_phase(
         from_revision=1, to_revision=r4, kind="deploy", strategy="rolling", now=50.0
     )
     agent.controller = SimpleNamespace(
-        active=SimpleNamespace(rollout=active, phase=Phase.ROLLING_BACK)
+        active=SimpleNamespace(rollout=active, phase=Phase.ROLLING_BACK, decision=None),
+        linger={},
     )
     doc = document(agent)
     assert doc["rollout"]["id"] == active.id

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+from changeover.rollout.decision import Decision
 from changeover.rollout.observe import ReplicaObs, RevisionObs, available, live, removal_order
-from changeover.rollout.rolling import Decision, RollingUpdate
+from changeover.rollout.rolling import RollingUpdate
 from changeover.supervisor.state import ReplicaState
 
 S = ReplicaState

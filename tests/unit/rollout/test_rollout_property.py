@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from changeover.rollout.decision import Decision
 from changeover.rollout.phase import Phase
-from changeover.rollout.rolling import Decision, RollingParams, RollingUpdate
+from changeover.rollout.rolling import RollingParams, RollingUpdate
 
 from ._sim import Behaviour, World, run, seeded, total_available, total_live
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from changeover.rollout.decision import Decision
 from changeover.rollout.phase import Phase
-from changeover.rollout.rolling import Decision, RollingParams, RollingUpdate
+from changeover.rollout.rolling import RollingParams, RollingUpdate
 
 from ._sim import Behaviour, Check, World, observe, run, seeded, total_available, total_live
 

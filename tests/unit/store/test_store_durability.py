@@ -19,7 +19,7 @@ from ._helpers import db_path, new_revision, roll
 
 def test_open_creates_and_versions_the_schema(tmp_path: Path) -> None:
     with Store.open(db_path(tmp_path)) as store:
-        assert store.schema_version == len(MIGRATIONS) == 1
+        assert store.schema_version == len(MIGRATIONS) == 2
     raw = sqlite3.connect(db_path(tmp_path))
     assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     raw.close()
@@ -55,7 +55,7 @@ def test_reopen_after_close_keeps_everything(tmp_path: Path) -> None:
         before = (store.revisions(), store.rollouts(), store.events(), store.recorded_replicas())
     with Store.open(db_path(tmp_path)) as store:
         after = (store.revisions(), store.rollouts(), store.events(), store.recorded_replicas())
-        assert store.schema_version == 1
+        assert store.schema_version == len(MIGRATIONS)
     assert after == before
     assert after[0][0].status is RevisionStatus.STABLE
 

@@ -64,3 +64,38 @@ def test_last_event_id_is_a_cursor_for_what_comes_next(tmp_path: Path) -> None:
         third = store.add_event("agent", "three", now=3.0)
         assert [e.message for e in store.events(after_id=cursor)] == ["three"]
         assert store.last_event_id() == third.id
+
+
+def test_analysis_runs_and_measurements_are_kept_per_rollout(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "db") as store:
+        rev = store.create_revision(
+            version="v1", path="/", command="x", env={}, spec={}, replicas=1, now=1.0
+        )
+        rollout = store.start_rollout(
+            from_revision=None, to_revision=rev.id, kind="initial", strategy="canary", now=1.0
+        )
+        store.start_run(rollout.id, "step-1", "slo", now=2.0)
+        for i in range(3):
+            store.add_measurement(
+                rollout.id,
+                "step-1",
+                metric="success",
+                outcome="passed",
+                value=0.99 + i / 1000,
+                message=f"round {i}",
+                now=3.0 + i,
+            )
+        store.end_run(rollout.id, "step-1", status="successful", summary="ok", now=9.0)
+        (run,) = store.runs(rollout.id)
+        assert (run.key, run.status, run.summary, run.finished_at) == (
+            "step-1",
+            "successful",
+            "ok",
+            9.0,
+        )
+        assert [m.message for m in store.measurements(rollout.id, limit=2)] == [
+            "round 1",
+            "round 2",
+        ]
+        with pytest.raises(sqlite3.IntegrityError):
+            store.start_run(rollout.id, "step-1", "slo", now=10.0)

@@ -1,0 +1,87 @@
+"""`changeover promote | abort | pause | resume | retry`: steer the active rollout.
+
+Invariant: these commands only send the operator's intent; the agent's strategy decides
+what it means in the rollout's current state, and a command that does not apply is
+refused by the agent with the reason (exit 2), never half-applied.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from changeover.cli.client import AgentClient
+from changeover.cli.common import DEFAULT_SPEC, OK, Json, SpecFile, StateDir, out, state_paths
+from changeover.cli.deploy import run_rollout
+from changeover.cli.follow import follow_rollout, last_event_id
+
+NoWait = Annotated[bool, typer.Option("--no-wait", help="Return once the agent accepted it.")]
+
+
+def promote(
+    full: Annotated[
+        bool, typer.Option("--full", help="Skip every remaining step and analysis.")
+    ] = False,
+    file: SpecFile = DEFAULT_SPEC,
+    state_dir: StateDir = None,
+    json: Json = False,
+) -> None:
+    """Move the rollout past its current step or pause (--full: straight to 100%)."""
+    _send("/v1/promote?full=1" if full else "/v1/promote", file, state_dir, json)
+
+
+def abort(
+    no_wait: NoWait = False,
+    file: SpecFile = DEFAULT_SPEC,
+    state_dir: StateDir = None,
+    json: Json = False,
+) -> None:
+    """Send all traffic back to the stable revision now and scale the new one down."""
+    with AgentClient(state_paths(state_dir, file)) as client:
+        after = last_event_id(client)
+        answer = client.post("/v1/abort")
+        rollout = answer["rollout"]
+        if no_wait or rollout is None:
+            _print(answer, json)
+            return
+        final = follow_rollout(client, rollout, after, quiet=json)
+        if json:
+            out.print_json(data=final)
+        else:
+            out.print(f"rollout {final['id']} {final['phase']}: {escape(final['reason'])}")
+
+
+def pause(file: SpecFile = DEFAULT_SPEC, state_dir: StateDir = None, json: Json = False) -> None:
+    """Hold the rollout where it is (traffic and replicas stay as they are)."""
+    _send("/v1/pause", file, state_dir, json)
+
+
+def resume(file: SpecFile = DEFAULT_SPEC, state_dir: StateDir = None, json: Json = False) -> None:
+    """Continue a paused rollout."""
+    _send("/v1/resume", file, state_dir, json)
+
+
+def retry(
+    no_wait: NoWait = False,
+    file: SpecFile = DEFAULT_SPEC,
+    state_dir: StateDir = None,
+    json: Json = False,
+) -> None:
+    """Start the last aborted or failed deploy again, with the same revision and strategy."""
+    with AgentClient(state_paths(state_dir, file)) as client:
+        run_rollout(client, "/v1/retry", {}, no_wait=no_wait, json=json)
+
+
+def _send(path: str, file: Any, state_dir: Any, json: bool) -> None:
+    with AgentClient(state_paths(state_dir, file)) as client:
+        _print(client.post(path), json)
+    raise typer.Exit(OK)
+
+
+def _print(answer: dict[str, Any], json: bool) -> None:
+    if json:
+        out.print_json(data=answer)
+    else:
+        out.print(escape(answer["message"]), soft_wrap=True)

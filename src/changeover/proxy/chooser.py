@@ -1,0 +1,100 @@
+"""Pure revision choice for one request: header routes, then sticky users, then WRR.
+
+Invariant: given the revisions with a routable endpoint (`available`: revision -> count
+of routable endpoints) and the request's headers, `choose` returns
+  1. the revision of the first header route that matches and is available; else
+  2. for a request carrying the sticky key, the revision owning the key's bucket in
+     [0, BUCKETS), where the weighted revisions are laid out as consecutive intervals,
+     newest first, each sized by its share of the weight. The bucket comes from a
+     stable, unsalted hash (blake2b), so with weights fixed a user always lands on the
+     same revision, and a user inside the newest revision's interval stays inside it as
+     that revision's share grows (monotone canary). An unavailable owner falls through;
+  3. else the smooth weighted round-robin (exact proportions), or None.
+With weights None, `share` returns None for "no preference: any routable endpoint", and
+sticky users are laid out by routable endpoint counts instead of weights.
+The request's headers are read only when the policy has routes or a sticky key.
+No sockets, clocks or asyncio.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Mapping
+from hashlib import blake2b
+
+from changeover.proxy.policy import Headers, TrafficPolicy
+from changeover.proxy.router import WeightedRouter
+
+BUCKETS = 10_000
+
+Layout = tuple[list[int], list[int]]  # revisions newest first, exclusive upper bucket bounds
+
+
+def sticky_bucket(key: bytes) -> int:
+    """Stable across processes and runs (unlike the salted built-in hash)."""
+    return int.from_bytes(blake2b(key, digest_size=8).digest(), "big") % BUCKETS
+
+
+def layout(weights: Mapping[int, int]) -> Layout:
+    """Consecutive bucket intervals, newest revision first, sized by share of the weight."""
+    order = sorted((rev for rev, w in weights.items() if w > 0), reverse=True)
+    total = sum(weights[rev] for rev in order)
+    bounds: list[int] = []
+    running = 0
+    for rev in order:
+        running += weights[rev]
+        bounds.append(running * BUCKETS // total)  # integer maths: no float drift at edges
+    return order, bounds
+
+
+def owner(plan: Layout, bucket: int) -> int | None:
+    order, bounds = plan
+    index = bisect_right(bounds, bucket)
+    return order[index] if index < len(order) else None
+
+
+class Chooser:
+    """Stateful only through the round-robin counters; rebuilt when the policy changes."""
+
+    __slots__ = ("_layout", "_routes", "_sticky", "policy", "router")
+
+    def __init__(self, policy: TrafficPolicy) -> None:
+        self.policy = policy
+        self._routes = policy.header_routes
+        self._sticky = policy.sticky
+        weights = policy.weights
+        self.router = None if weights is None else WeightedRouter(weights)
+        self._layout = layout(weights) if weights is not None else None
+
+    @property
+    def weighted(self) -> bool:
+        return self.router is not None
+
+    def shares(self, revision: int) -> bool:
+        """Whether unrouted traffic may go to `revision` (a positive weight, or no weights)."""
+        weights = self.policy.weights
+        return weights is None or weights.get(revision, 0) > 0
+
+    def choose(self, available: Mapping[int, int], headers: Headers) -> int | None:
+        revision = self.route(available, headers)
+        return revision if revision is not None else self.share(available, headers)
+
+    def route(self, available: Mapping[int, int], headers: Headers) -> int | None:
+        """The first header route that matches and has a routable endpoint, or None."""
+        for route in self._routes:
+            if route.revision in available and route.matches(headers):
+                return route.revision
+        return None
+
+    def share(self, available: Mapping[int, int], headers: Headers) -> int | None:
+        """Sticky bucket if the request has a key, else weighted round-robin."""
+        sticky = self._sticky
+        if sticky is not None:
+            key = sticky.key(headers)
+            if key is not None:
+                plan = self._layout if self._layout is not None else layout(available)
+                revision = owner(plan, sticky_bucket(key))
+                if revision is not None and revision in available:
+                    return revision
+        router = self.router
+        return None if router is None else router.choose(available)

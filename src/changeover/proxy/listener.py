@@ -1,0 +1,51 @@
+"""One accepting socket of a Proxy: the public listener or the blue-green preview one.
+
+Invariant: every connection a listener accepts shares the Proxy's one Context (config,
+timeouts, routing table, metrics, live connection sets); a listener only decides
+whether its connections are preview ones. Closing it stops accepting and retires its
+own connections (idle ones close now, busy ones after their current response), never
+touching the other listener's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import TYPE_CHECKING
+
+from changeover.proxy.downstream import Downstream
+
+if TYPE_CHECKING:
+    from changeover.proxy.context import Context
+
+
+class Listener:
+    __slots__ = ("_server", "address", "ctx", "preview")
+
+    def __init__(
+        self, ctx: Context, server: asyncio.Server, address: tuple[str, int], preview: bool
+    ) -> None:
+        self.ctx = ctx
+        self._server = server
+        self.address = address
+        self.preview = preview
+
+    @classmethod
+    async def start(cls, ctx: Context, sock: socket.socket, preview: bool) -> Listener:
+        """Accept on an already bound and listening socket."""
+        loop = asyncio.get_running_loop()
+        host, port = sock.getsockname()[:2]
+        server = await loop.create_server(lambda: Downstream(ctx, preview), sock=sock)
+        return cls(ctx, server, (str(host), int(port)), preview)
+
+    def close(self) -> None:
+        """Stop accepting (the listening socket closes now)."""
+        self._server.close()
+
+    def retire_connections(self) -> None:
+        for client in tuple(self.ctx.clients):
+            if client.preview == self.preview:
+                client.retire()
+
+    async def wait_closed(self) -> None:
+        await self._server.wait_closed()

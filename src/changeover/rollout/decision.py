@@ -1,0 +1,86 @@
+"""What a strategy returns and what it is told: decisions, traffic, analysis, commands.
+
+Invariant: a `Decision` is absolute desired state (replica counts per revision, the whole
+traffic policy, the set of analysis runs that should be running), never a delta, so the
+controller can apply the same decision twice with no effect the second time.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from changeover.rollout.phase import Phase
+from changeover.spec.models import HeaderRoute
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """The proxy's routing for one tick. Default: every routable replica shares traffic."""
+
+    weights: Mapping[int, int] | None = None  # percent per revision; None: by replica
+    header_route: HeaderRoute | None = None  # matching requests go to `header_revision`
+    header_revision: int | None = None
+    sticky: str | None = None  # "cookie:NAME" or "header:NAME"
+    preview: int | None = None  # the revision the preview listener serves
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    """An analysis run that should be running now; `key` is unique within a rollout."""
+
+    key: str  # "step-2", "background", "pre-promotion", "post-promotion"
+    template: str
+    canary: int
+    baseline: int | None
+
+
+class RunState(enum.Enum):
+    RUNNING = "running"
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    INCONCLUSIVE = "inconclusive"
+    ERROR = "error"
+
+    def __repr__(self) -> str:
+        return f"<RunState {self.value}>"
+
+
+@dataclass(frozen=True)
+class AnalysisObs:
+    """What the strategy sees of one requested run."""
+
+    state: RunState
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    phase: Phase
+    scale: dict[int, int]  # desired live replicas per revision (draining ones never counted)
+    events: tuple[str, ...]  # what changed since the previous step, human-readable
+    reason: str = ""  # why the rollout failed, one line (ROLLING_BACK and FAILED)
+    traffic: Traffic = field(default_factory=Traffic)
+    analyses: tuple[AnalysisRequest, ...] = ()
+    step: int | None = None  # index of the current canary step; len(steps) when promoting
+    notices: tuple[str, ...] = ()  # notification kinds beyond phase changes: step, promoted
+    linger: Mapping[int, float] = field(default_factory=dict)  # revision -> scale down at
+
+
+class Command(enum.Enum):
+    PROMOTE = "promote"
+    PROMOTE_FULL = "promote --full"
+    ABORT = "abort"
+    PAUSE = "pause"
+    RESUME = "resume"
+
+    def __repr__(self) -> str:
+        return f"<Command {self.value}>"
+
+
+class CommandRefused(Exception):
+    """The command does not apply to the rollout in its current state; says why."""
+
+
+NO_RUNS: Mapping[str, AnalysisObs] = {}
