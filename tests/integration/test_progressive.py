@@ -81,6 +81,9 @@ def test_healthy_canary_with_analysis_completes_with_zero_failures(service: Serv
     assert runs["step-1"]["status"] == "successful"
     assert runs["step-1"]["measurements"]
     assert all(m["outcome"] == "passed" for m in runs["step-1"]["measurements"])
+    idle = service.cli("promote")
+    assert idle.returncode == 2
+    assert "no rollout is in progress" in idle.stderr
 
 
 def test_canary_answering_30_percent_5xx_is_aborted_by_analysis(service: Service) -> None:
