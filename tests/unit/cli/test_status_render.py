@@ -99,3 +99,61 @@ def test_render_says_how_traffic_is_spread(tmp_path: Path) -> None:
     assert "traffic: spread over 2 ready replica(s), least in-flight first" in as_text(doc)
     doc["weights"] = {"2": 90, "3": 10}
     assert "traffic weights: revision 2: 90, revision 3: 10" in as_text(doc)
+
+
+def test_render_shows_steps_routing_live_traffic_and_measurements() -> None:
+    from changeover.cli.progress import progress_parts
+
+    doc = {
+        "rollout": {"finished_at": None},
+        "traffic": {
+            "weights": {"1": 90, "2": 10},
+            "header_route": {"header": "x-canary", "value": "1", "revision": 2},
+            "sticky": "cookie:user",
+            "preview_revision": None,
+            "preview_listen": None,
+            "warm": {"1": 42.0},
+        },
+        "live": {
+            "1": {
+                "window": 10.0,
+                "request_rate": 90.0,
+                "success_rate": 1.0,
+                "latency_p95": 0.002,
+                "latency_p99": 0.004,
+            }
+        },
+        "progress": {
+            "steps": ["set_weight 10%", "analysis slo", "set_weight 50%"],
+            "step": 1,
+            "analysis": [
+                {
+                    "key": "step-1",
+                    "template": "slo",
+                    "status": "failed",
+                    "summary": "metric [b]success[/b] failed",
+                    "measurements": [
+                        {
+                            "metric": "success",
+                            "outcome": "failed",
+                            "value": 0.7,
+                            "message": "success_rate 0.70 < min 0.99",
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    for part in progress_parts(doc):
+        console.print(part)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "1. set_weight 10% > 2. analysis slo > 3. set_weight 50%" in text
+    assert "header x-canary value '1' -> revision 2" in text
+    assert "sticky users by cookie:user" in text
+    assert "revision 1 kept warm for 42s" in text
+    assert "90.0" in text
+    assert "100.00%" in text
+    assert "2.0ms" in text
+    assert "success_rate 0.70 < min 0.99" in text
+    assert "[b]success[/b]" in text  # user text is never markup
