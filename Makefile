@@ -25,6 +25,9 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 bench: $(STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python bench/flags_eval.py
+	$(BIN)/python bench/run.py --rounds 3 --seconds 5
 	$(BIN)/python bench/nagle.py --rounds 2 --seconds 3 --rate 200
 
 integration: $(STAMP)

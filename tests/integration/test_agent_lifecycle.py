@@ -95,7 +95,7 @@ def test_bad_deploy_and_undo_requests_exit_2(service: Service) -> None:
         (["undo", "--to-revision", "99"], "revision 99 does not exist"),
         (["deploy", "--version", "v2", "--env", "NOEQUALS"], "expected KEY=VALUE"),
         (["deploy", "--version", "v2", "--path", "/no/such/dir"], "does not exist"),
-        (["deploy", "--version", "v2", "--strategy", "canary"], "not available"),
+        (["deploy", "--version", "v2", "--strategy", "bogus"], "unknown strategy"),
         (["logs", "r99-1"], "no logs for replica"),
     ]
     for args, message in cases:

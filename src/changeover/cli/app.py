@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from changeover.cli import check, control, demo, deploy, down, logs, status, up
+from changeover.cli import check, control, demo, deploy, down, logs, status, up, verify
 from changeover.cli.client import Refused, Unreachable
 from changeover.cli.common import BAD_INPUT, UNREACHABLE, err
 
@@ -36,6 +36,7 @@ app.command()(status.status)
 app.command()(status.history)
 app.command()(logs.logs)
 app.command()(down.down)
+app.command()(verify.verify)
 app.command()(demo.demo)
 
 

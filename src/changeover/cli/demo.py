@@ -68,8 +68,8 @@ def run_demo(work: Path, rate: float) -> int:
         try:
             return tour(client, spec, rate)
         finally:
-            client.post("/v1/down")
-            wait_stopped(paths, timeout=120)
+            pid = client.post("/v1/down")["pid"]
+            wait_stopped(paths, timeout=120, pid=pid)
 
 
 def tour(client: AgentClient, spec: Path, rate: float) -> int:

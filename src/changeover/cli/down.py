@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
+import psutil
 import typer
 
 from changeover.agent.lock import is_locked
@@ -27,16 +28,24 @@ def down(
         return
     with AgentClient(paths) as client:
         pid = client.post("/v1/down")["pid"]
-    if not wait_stopped(paths, timeout):
+    if not wait_stopped(paths, timeout, pid):
         fail(FAILED, f"the agent (pid {pid}) is still stopping after {timeout:g}s")
     out.print(f"stopped (agent pid {pid})")
 
 
-def wait_stopped(paths: StatePaths, timeout: float) -> bool:
-    """True once the agent released its lock (it has fully stopped), False at timeout."""
+def wait_stopped(paths: StatePaths, timeout: float, pid: int | None = None) -> bool:
+    """True once the agent released its lock and (given its pid) its process has exited."""
     deadline = time.monotonic() + timeout
-    while is_locked(paths.lock):
+    # the lock goes a moment before the process: interpreter teardown still runs after it
+    while is_locked(paths.lock) or (pid is not None and _running(pid)):
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.1)
+        time.sleep(0.05)
     return True
+
+
+def _running(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False

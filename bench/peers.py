@@ -1,0 +1,88 @@
+"""HAProxy and nginx in front of one backend, each with upstream keep-alive, one worker.
+
+Invariant: both peers get the settings changeover's proxy has by default (HTTP/1.1 to
+the backend with pooled keep-alive connections, one thread or worker process, no access
+log), so the comparison measures the proxies and not their configuration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from procs import Started, free_port, wait_listening
+from tools import find
+
+HAPROXY = """\
+global
+    nbthread 1
+    maxconn 8192
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+frontend bench
+    bind 127.0.0.1:{port}
+    default_backend app
+backend app
+    http-reuse always
+    server app1 127.0.0.1:{backend}
+"""
+
+NGINX = """\
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile 8192;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    upstream app {{ server 127.0.0.1:{backend}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        keepalive_timeout 75s;
+        keepalive_requests 1000000;
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def haproxy(backend: int, work: Path) -> Iterator[tuple[int, int]]:
+    """(pid, port) of an HAProxy forwarding to 127.0.0.1:backend."""
+    port = free_port()
+    config = work / "haproxy.cfg"
+    config.write_text(HAPROXY.format(port=port, backend=backend))
+    argv = [find("haproxy") or "haproxy", "-db", "-f", str(config)]
+    with Started(argv, log=work / "haproxy.log") as proc:
+        wait_listening(port, proc=proc.proc)
+        yield proc.pid, port
+
+
+@contextlib.contextmanager
+def nginx(backend: int, work: Path) -> Iterator[tuple[int, int]]:
+    """(pid of the master, port) of an nginx forwarding to 127.0.0.1:backend."""
+    port = free_port()
+    prefix = work / "nginx"
+    prefix.mkdir(exist_ok=True)
+    config = prefix / "nginx.conf"
+    config.write_text(NGINX.format(port=port, backend=backend, dir=prefix))
+    log = prefix / "error.log"
+    argv = [find("nginx") or "nginx", "-p", str(prefix), "-e", str(log), "-c", str(config)]
+    with Started(argv, log=work / "nginx.out") as proc:
+        wait_listening(port, proc=proc.proc)
+        yield proc.pid, port

@@ -1,0 +1,203 @@
+"""`changeover verify`: deploy a release (or the stable one again) under generated load,
+then report every failed request against the rollout's events, and a verdict.
+
+Invariant: the load runs from before the deploy until after the rollout has finished
+(warm-up and cool-down included) and is stopped whatever happens; the exit code is the
+verdict's (0 only with zero failed requests and a succeeded rollout), 2 for bad input,
+3 when the agent cannot be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress
+
+from changeover.cli.client import AgentClient
+from changeover.cli.common import (
+    BAD_INPUT,
+    DEFAULT_SPEC,
+    Json,
+    SpecFile,
+    StateDir,
+    fail,
+    out,
+    spec_path,
+    state_paths,
+)
+from changeover.cli.deploy import parse_env
+from changeover.cli.follow import last_event_id
+from changeover.loadgen import BackgroundLoad, Report, Template
+from changeover.spec.load import SpecError, load_spec_text
+from changeover.verify import (
+    NothingToRedeploy,
+    ReleaseOptions,
+    RequestSpecError,
+    RolloutEvent,
+    Samples,
+    Settings,
+    attach,
+    build_report,
+    deploy_body,
+    format_request,
+    parse_requests,
+)
+from changeover.verify.progress import counts, new_progress, rollout_line
+from changeover.verify.render import render
+from changeover.verify.requests import check_load
+
+POLL = 0.2  # seconds between progress refreshes while the rollout runs
+MAX_FAILURE_RECORDS = 100_000  # every failure keeps its timestamp, within reason
+Opt = typer.Option
+Version = Annotated[
+    str | None, Opt("--version", help="Version to deploy; default: the stable one again.")
+]
+ReleasePath = Annotated[Path | None, Opt("--path", help="Working directory of the release.")]
+Env = Annotated[list[str] | None, Opt("--env", help="KEY=VALUE for this release; repeatable.")]
+Command = Annotated[str | None, Opt("--command", help="Command line of the release.")]
+Strategy = Annotated[str | None, Opt("--strategy", help="Strategy for this deploy.")]
+Rate = Annotated[float, Opt("--rate", help="Requests per second of generated load.")]
+Connections = Annotated[int, Opt("--connections", help="Keep-alive connections.")]
+Warmup = Annotated[float, Opt("--warmup", help="Seconds of load before the deploy.")]
+Cooldown = Annotated[float, Opt("--cooldown", help="Seconds of load after the rollout.")]
+Requests = Annotated[
+    list[str] | None,
+    Opt("--request", help="'[METHOD] /path [weight=W] [body=BYTES]'; repeatable (default: GET /)."),
+]
+Timeout = Annotated[float, Opt("--timeout", help="Seconds before a request times out.")]
+
+
+def verify(
+    version: Version = None,
+    path: ReleasePath = None,
+    env: Env = None,
+    command: Command = None,
+    strategy: Strategy = None,
+    rate: Rate = 1000.0,
+    connections: Connections = 20,
+    warmup: Warmup = 2.0,
+    cooldown: Cooldown = 2.0,
+    request: Requests = None,
+    timeout: Timeout = 10.0,
+    file: SpecFile = DEFAULT_SPEC,
+    state_dir: StateDir = None,
+    json: Json = False,
+) -> None:
+    """Deploy under generated load and report every failed request; exit 1 if any failed."""
+    problem = check_load(
+        rate=rate, connections=connections, warmup=warmup, cooldown=cooldown, timeout=timeout
+    )
+    if problem:
+        fail(BAD_INPUT, problem)
+    try:
+        templates = parse_requests(request or [])
+    except RequestSpecError as exc:
+        fail(BAD_INPUT, str(exc))
+    spec_file, text = read_spec(file)
+    where = os.path.abspath(path) if path else None
+    options = ReleaseOptions(version, where, command, parse_env(env or []), strategy)
+    with AgentClient(state_paths(state_dir, spec_file)) as client:
+        url = public_url(client.get("/v1/status")["agent"]["listen"])
+        try:
+            body, redeploy = deploy_body(options, text, str(spec_file), client.get("/v1/history"))
+        except NothingToRedeploy as exc:
+            fail(BAD_INPUT, str(exc))
+        settings = Settings(
+            url, rate, connections, tuple(map(format_request, templates)), warmup, cooldown,
+            timeout, str(body["version"]), redeploy, strategy,
+        )  # fmt: skip
+        rollout, events, load, samples, start = drive(client, body, settings, templates, json)
+    report = build_report(settings, rollout, events, load, samples, start)
+    if json:
+        out.print_json(data=report.to_dict())
+    else:
+        out.print(render(report))
+    raise typer.Exit(report.exit_code)
+
+
+def read_spec(file: Path) -> tuple[Path, str]:
+    """The spec file's path and text, validated as `deploy` does (exit 2 on problems)."""
+    spec_file = spec_path(file)
+    text = spec_file.read_text(encoding="utf-8")
+    try:
+        load_spec_text(text, str(spec_file), base=spec_file.parent)
+    except SpecError as exc:
+        fail(BAD_INPUT, *exc.lines())
+    return spec_file, text
+
+
+def public_url(listen: str) -> str:
+    """URL of the public listener from status' `host:port` (IPv6 hosts get brackets)."""
+    host, _, port = listen.rpartition(":")
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{listen}"
+
+
+Run = tuple[dict[str, Any], list[RolloutEvent], Report, Samples, float]
+
+
+def drive(
+    client: AgentClient, body: dict[str, Any], s: Settings, templates: list[Template], quiet: bool
+) -> Run:
+    """Warm-up, deploy and follow the rollout, cool-down, all under one continuous load."""
+    load = BackgroundLoad(
+        s.url, rate=s.rate, connections=s.connections, templates=templates,
+        timeout=s.timeout, max_failure_records=MAX_FAILURE_RECORDS,
+    )  # fmt: skip
+    recorder = attach(load)
+    with new_progress(out, disable=quiet) as progress, load:
+        start = recorder.wall_start()
+        hold(progress, load, "warm-up", s.warmup)
+        after = last_event_id(client)
+        rollout = client.post("/v1/deploy", body)
+        final, events = follow(client, rollout, after, progress, load)
+        hold(progress, load, "cool-down", s.cooldown)
+    return final, events, load.report, recorder.samples, start
+
+
+def hold(progress: Progress, load: BackgroundLoad, what: str, seconds: float) -> None:
+    """Keep the load running for `seconds`, refreshing the bar."""
+    task = progress.add_task(what, total=seconds or 1, counts="")
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        progress.update(task, completed=seconds - left, counts=counts(load.snapshot()))
+        time.sleep(min(POLL, left))
+    progress.update(task, completed=seconds or 1, counts=counts(load.snapshot()))
+
+
+def follow(
+    client: AgentClient,
+    rollout: dict[str, Any],
+    after: int,
+    progress: Progress,
+    load: BackgroundLoad,
+) -> tuple[dict[str, Any], list[RolloutEvent]]:
+    """Poll the rollout to its end, collecting its events; the bar shows the latest one."""
+    rid = rollout["id"]
+    revisions = {rollout["from_revision"], rollout["to_revision"]} - {None}
+    task = progress.add_task(f"rollout {rid}", total=None, counts="")
+    events: list[RolloutEvent] = []
+    while True:
+        current: dict[str, Any] = client.get(f"/v1/rollouts/{rid}")
+        done = current["finished_at"] is not None
+        while batch := client.get("/v1/events", after=after, wait=0 if done else POLL)["events"]:
+            after = int(batch[-1]["id"])
+            events += [RolloutEvent.from_doc(d) for d in batch if _mine(d, rid, revisions)]
+            if not done:
+                break  # refresh the bar; once done, read on until every event is in
+        latest = events[-1].message if events and not done else None
+        line = rollout_line(rid, current["phase"], latest)
+        progress.update(task, description=line, counts=counts(load.snapshot()))
+        if done:
+            progress.update(task, total=1, completed=1)
+            return current, events
+
+
+def _mine(event: dict[str, Any], rollout_id: int, revisions: set[int]) -> bool:
+    """An event of this rollout, or of one of its revisions' replicas (as `deploy` shows)."""
+    if event["rollout_id"] is not None:
+        return bool(event["rollout_id"] == rollout_id)
+    return event["revision"] in revisions

@@ -1,0 +1,138 @@
+"""changeover.runtime under real servers: SIGTERM with a request in flight, WebSockets,
+keep-alive, shutdown hooks and exit codes (uvicorn, hypercorn, granian, gunicorn)."""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.unit.runtime.runtime_procs import Server, WebSocketClient, wait_for
+
+pytestmark = pytest.mark.integration
+HOLDING = {"uvicorn", "gunicorn-uvicorn", "gunicorn-wsgi"}  # servers whose stop the runtime holds
+ALL = ["uvicorn", "hypercorn", "granian", "granian-wsgi", "gunicorn-uvicorn", "gunicorn-wsgi"]
+GRACE = 10.0
+
+
+def installed(kind: str) -> bool:
+    return importlib.util.find_spec(kind.split("-")[0]) is not None
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[object]:
+    servers: list[Server] = []
+
+    def starter(kind: str, grace: float = GRACE) -> Server:
+        if not installed(kind):
+            pytest.skip(f"{kind} is not installed")
+        server = Server(kind, tmp_path, grace)
+        servers.append(server)
+        server.wait_ready()
+        return server
+
+    yield starter
+    survivors = [pid for server in servers for pid in server.cleanup()]
+    assert not survivors, f"processes left behind: {survivors}"
+
+
+class SlowRequest(threading.Thread):
+    def __init__(self, server: Server, seconds: float = 2.0) -> None:
+        super().__init__(daemon=True)
+        self.server, self.seconds = server, seconds
+        self.result: tuple[int, dict[str, str], bytes] | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.server.get(f"/slow?seconds={self.seconds:g}", timeout=30)
+        except BaseException as exc:
+            self.error = exc
+
+
+@pytest.mark.parametrize("kind", ALL)
+def test_sigterm_with_a_request_in_flight(kind: str, start) -> None:  # type: ignore[no-untyped-def]
+    server: Server = start(kind)
+    slow = SlowRequest(server)
+    slow.start()
+    wait_for(lambda: server.in_flight() >= 1, 10, "the slow request to be in flight", server)
+    began = time.monotonic()
+    server.terminate()
+    polls: list[tuple[float, int | None]] = []
+    while slow.is_alive():  # readiness must fail at once and stay failed while it runs
+        polls.append((time.monotonic() - began, server.status("/readyz")))
+        time.sleep(0.05)
+    failed = [i for i, (_, status) in enumerate(polls) if status != 200]
+    assert failed, f"readiness never failed while the request ran: {polls}"
+    # A master process (gunicorn, granian) relays the signal: allow it a moment.
+    assert polls[failed[0]][0] < 0.5, f"readiness failed late: {polls}"
+    assert all(status != 200 for _, status in polls[failed[0] :]), polls
+    if kind in HOLDING:
+        assert 503 in {status for _, status in polls}, polls  # still accepting: 503
+    assert slow.error is None, f"the in-flight request failed: {slow.error!r}"
+    assert slow.result is not None
+    assert (slow.result[0], slow.result[2]) == (200, b"slept 2s\n")
+    code = server.proc.wait(timeout=GRACE)
+    assert time.monotonic() - began < GRACE
+    assert code == 0, server.describe()
+    assert server.shutdown_steps()[-2:] == ["flush_metrics", "close_database"]
+
+
+# Not granian: its worker drops WebSocket connections itself as soon as SIGTERM arrives,
+# before the app can send a close frame (docs/runtime.md, "granian").
+@pytest.mark.parametrize("kind", ["uvicorn", "hypercorn", "gunicorn-uvicorn"])
+def test_websocket_gets_1001_on_drain(kind: str, start) -> None:  # type: ignore[no-untyped-def]
+    server: Server = start(kind)
+    client = WebSocketClient(server.port)
+    try:
+        client.send_text("hello")
+        assert client.read_frame() == (0x1, b"hello")
+        server.terminate()
+        assert client.close_code() == 1001
+    finally:
+        client.close()
+    assert server.proc.wait(timeout=GRACE) == 0, server.describe()
+    assert "websocket" in server.shutdown_steps()
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "gunicorn-uvicorn"])
+def test_keep_alive_responses_during_drain_carry_connection_close(kind: str, start) -> None:  # type: ignore[no-untyped-def]
+    server: Server = start(kind)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", "/")
+        first = conn.getresponse()
+        first.read()
+        assert first.getheader("connection") is None  # kept alive before the drain
+        slow = SlowRequest(server)  # keeps the server draining (held) for 2 s
+        slow.start()
+        wait_for(lambda: server.in_flight() >= 1, 10, "the slow request", server)
+        server.terminate()
+        wait_for(lambda: server.status("/readyz") == 503, 5, "the drain", server)
+        conn.request("GET", "/")
+        second = conn.getresponse()
+        assert second.read() == b"hello\n"
+        assert second.getheader("connection") == "close"
+    finally:
+        conn.close()
+    slow.join(timeout=30)
+    assert server.proc.wait(timeout=GRACE) == 0
+
+
+def test_request_past_the_deadline_is_cut_with_exit_80(start) -> None:  # type: ignore[no-untyped-def]
+    server: Server = start("uvicorn", grace=3.0)
+    slow = SlowRequest(server, seconds=60)
+    slow.start()
+    wait_for(lambda: server.in_flight() >= 1, 10, "the slow request", server)
+    began = time.monotonic()
+    server.terminate()
+    code = server.proc.wait(timeout=10)
+    assert time.monotonic() - began < 3.0
+    assert code == 80, server.describe()
+    slow.join(timeout=10)
+    assert slow.error is not None  # cut: the client saw the connection end without a response

@@ -1,0 +1,85 @@
+"""`changeover verify` against a real agent on the bundled example, with a small load."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.integration.harness import Service
+
+pytestmark = pytest.mark.integration
+
+SMALL = ("--rate", "100", "--connections", "4", "--warmup", "1", "--cooldown", "1")
+
+
+def entry() -> list[str]:
+    return [sys.executable, "-m", "changeover", "verify"]
+
+
+def verify(service: Service, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    result = subprocess.run(
+        [*entry(), *args],
+        cwd=service.dir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    service.track_agent()
+    return result
+
+
+def report_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(result.stdout)
+    assert sum(w["requests"] for w in doc["windows"]) == doc["load"]["sent"]
+    return doc
+
+
+def test_redeploy_of_the_stable_release_passes_with_zero_failures(service: Service) -> None:
+    service.up()
+    result = verify(service, *SMALL, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = report_of(result)
+    assert (doc["verdict"], doc["passed"], doc["exit_code"]) == ("passed", True, 0)
+    assert doc["release"] == {"version": "v1", "redeploy": True, "strategy": None}
+    assert doc["rollout"]["phase"] == "succeeded"
+    assert doc["rollout"]["to_revision"] == 2
+    load = doc["load"]
+    assert load["failed"] == 0
+    assert load["ok"] == load["sent"] >= 200  # 1 s warm-up + rollout + 1 s cool-down at 100/s
+    assert doc["failures"] == []
+    assert all(w["requests"] > 0 and w["latency"]["p50"] for w in doc["windows"])
+    assert any("rollout succeeded" in e["message"] for e in doc["events"])
+    revision = next(r for r in service.status()["revisions"] if r["revision"] == 2)
+    assert (revision["version"], revision["status"]) == ("v1", "stable")
+
+
+def test_a_release_crashing_at_boot_exits_1_with_zero_failed_requests(service: Service) -> None:
+    service.write_spec(deadline="6s")
+    service.up()
+    result = verify(service, *SMALL, "--version", "v2", "--env", "CRASH_AT_BOOT=1", "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    doc = report_of(result)
+    assert doc["verdict"] == "rollout-failed"
+    assert doc["rollout"]["phase"] == "failed"
+    assert "boot" in doc["rollout"]["reason"]
+    assert doc["load"]["failed"] == 0
+    assert doc["load"]["ok"] == doc["load"]["sent"] > 0
+    assert service.status()["stable_revision"] == 1
+
+
+def test_human_report_and_a_refused_strategy(service: Service) -> None:
+    service.up()
+    refused = verify(service, *SMALL, "--strategy", "no-such-strategy")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "no-such-strategy" in refused.stderr
+    result = verify(service, *SMALL, "--version", "v2", "--env", "HELLO_VERSION=v2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for text in ("deploy of v2", "rollout succeeded", "before", "during", "verdict: passed"):
+        assert text in result.stdout
