@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from changeover.cli import check, control, demo, deploy, down, logs, status, up, verify
+from changeover.cli import check, control, demo, deploy, down, logs, run, status, up, verify
 from changeover.cli.client import Refused, Unreachable
 from changeover.cli.common import BAD_INPUT, UNREACHABLE, err
 
@@ -37,6 +37,7 @@ app.command()(status.history)
 app.command()(logs.logs)
 app.command()(down.down)
 app.command()(verify.verify)
+app.command()(run.run)
 app.command()(demo.demo)
 
 
