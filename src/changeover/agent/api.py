@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from changeover.agent.core import Agent, BadRequest, Busy
+from changeover.agent.flags import flag_routes
 from changeover.agent.logs import follow_logs, log_files
 from changeover.agent.releases import DeployRequest, UndoRequest
 from changeover.agent.status import event_doc, history_document, rollout_doc, status_document
@@ -121,6 +122,10 @@ def create_app(agent: Agent) -> Starlette:
         Route("/v1/events", guarded(events)),
         Route("/v1/logs", guarded(logs)),
         Route("/v1/down", guarded(down), methods=["POST"]),
+        *(
+            Route(path, guarded(handler), methods=methods)
+            for path, handler, methods in flag_routes(lambda: agent.flags)
+        ),
     ]
     return Starlette(routes=routes)
 

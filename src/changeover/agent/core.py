@@ -16,6 +16,7 @@ from changeover.agent import strategies
 from changeover.agent.analyses import Analyses
 from changeover.agent.controller import Busy, Controller, NoRollout
 from changeover.agent.events import EventLog
+from changeover.agent.flags import FlagService
 from changeover.agent.notify import Notifier
 from changeover.agent.paths import StatePaths
 from changeover.agent.releases import (
@@ -63,6 +64,7 @@ class Agent:
         self.started_at = wall()
         self.events = EventLog(store, wall)
         self.stopping = asyncio.Event()
+        self.flags = FlagService(store, self.events, wall=wall, stopping=self.stopping)
         self.failure = ""  # set when the agent must stop because a part of it broke
         self._templates: dict[int, ReplicaTemplate] = {}
         self._specs: dict[int, Spec] = {}

@@ -101,7 +101,8 @@ def template_for(
         version=version,
         command=command,
         workdir=Path(path),
-        env=replica_env(env),
+        # changeover.runtime in the app exits before this deadline (docs/runtime.md)
+        env={**replica_env(env), "CHANGEOVER_GRACE_PERIOD": f"{spec.termination.grace_period:g}"},
         probes=spec.probes,
         termination=spec.termination,
     )

@@ -11,7 +11,19 @@ import sys
 import typer
 from rich.markup import escape
 
-from changeover.cli import check, control, demo, deploy, down, logs, run, status, up, verify
+from changeover.cli import (
+    check,
+    control,
+    demo,
+    deploy,
+    down,
+    flags,
+    logs,
+    run,
+    status,
+    up,
+    verify,
+)
 from changeover.cli.client import Refused, Unreachable
 from changeover.cli.common import BAD_INPUT, UNREACHABLE, err
 
@@ -38,6 +50,7 @@ app.command()(logs.logs)
 app.command()(down.down)
 app.command()(verify.verify)
 app.command()(run.run)
+app.add_typer(flags.app, name="flags")
 app.command()(demo.demo)
 
 

@@ -89,7 +89,29 @@ _V2 = (
     "CREATE INDEX measurements_by_run ON measurements(rollout_id, run_key, id)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+_V3 = (
+    # feature flags the agent serves: one Unleash feature object per row, archived kept
+    """CREATE TABLE flags (
+        name TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        archived INTEGER NOT NULL DEFAULT 0 CHECK (archived IN (0, 1)),
+        created_at REAL NOT NULL,
+        created_by TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        updated_by TEXT NOT NULL
+    )""",
+    # the segments flags refer to by id (Unleash client API `segments`)
+    """CREATE TABLE flag_segments (
+        id INTEGER PRIMARY KEY,
+        definition TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        created_by TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        updated_by TEXT NOT NULL
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 from changeover.store.analysis import AnalysisMixin
+from changeover.store.flags import FlagsMixin
 from changeover.store.journal import JournalMixin
 from changeover.store.rollouts import RolloutsMixin
 from changeover.store.schema import connect, migrate, user_version
@@ -19,7 +20,7 @@ from changeover.store.schema import connect, migrate, user_version
 DB_NAME = "changeover.db"
 
 
-class Store(RolloutsMixin, JournalMixin, AnalysisMixin):
+class Store(RolloutsMixin, JournalMixin, AnalysisMixin, FlagsMixin):
     @classmethod
     def open(cls, path: Path) -> Store:
         """Open (creating and migrating as needed) the database file at `path`."""
