@@ -16,7 +16,9 @@ from tests.unit.runtime.runtime_procs import Server, WebSocketClient, wait_for
 
 pytestmark = pytest.mark.integration
 HOLDING = {"uvicorn", "gunicorn-uvicorn", "gunicorn-wsgi"}  # servers whose stop the runtime holds
-ALL = ["uvicorn", "hypercorn", "granian", "granian-wsgi", "gunicorn-uvicorn", "gunicorn-wsgi"]
+# Not granian's WSGI interface: it replaces the runtime's signal handler, so readiness cannot
+# fail early there, and it was seen to keep answering 200 while draining (docs/runtime.md).
+ALL = ["uvicorn", "hypercorn", "granian", "gunicorn-uvicorn", "gunicorn-wsgi"]
 GRACE = 10.0
 
 
