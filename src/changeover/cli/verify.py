@@ -40,11 +40,11 @@ from changeover.verify import (
     RolloutEvent,
     Samples,
     Settings,
-    attach,
     build_report,
     deploy_body,
     format_request,
     parse_requests,
+    recorded_load,
 )
 from changeover.verify.progress import counts, new_progress, rollout_line
 from changeover.verify.render import render
@@ -143,11 +143,10 @@ def drive(
     client: AgentClient, body: dict[str, Any], s: Settings, templates: list[Template], quiet: bool
 ) -> Run:
     """Warm-up, deploy and follow the rollout, cool-down, all under one continuous load."""
-    load = BackgroundLoad(
+    load, recorder = recorded_load(
         s.url, rate=s.rate, connections=s.connections, templates=templates,
         timeout=s.timeout, max_failure_records=MAX_FAILURE_RECORDS,
     )  # fmt: skip
-    recorder = attach(load)
     with new_progress(out, disable=quiet) as progress, load:
         start = recorder.wall_start()
         hold(progress, load, "warm-up", s.warmup)

@@ -18,6 +18,7 @@ from types import TracebackType
 from changeover.loadgen.eventloop import new_event_loop
 from changeover.loadgen.generator import LoadGenerator
 from changeover.loadgen.report import Report
+from changeover.loadgen.tally import Tally
 from changeover.loadgen.template import Template
 
 
@@ -37,6 +38,7 @@ class BackgroundLoad:
         count_header: str | None = None,
         seed: int = 0,
         max_failure_records: int = 1000,
+        tally: Tally | None = None,
     ) -> None:
         # Built here so that bad options raise in the caller's thread.
         self._gen = LoadGenerator(
@@ -50,6 +52,7 @@ class BackgroundLoad:
             count_header=count_header,
             seed=seed,
             max_failure_records=max_failure_records,
+            tally=tally,
         )
         self._thread = threading.Thread(target=self._main, name="loadgen", daemon=True)
         self._started = threading.Event()

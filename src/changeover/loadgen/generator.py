@@ -36,12 +36,14 @@ class LoadGenerator:
         count_header: str | None = None,
         seed: int = 0,
         max_failure_records: int = 1000,
+        tally: Tally | None = None,
     ) -> None:
         _validate(rate, connections, duration, requests, templates, timeout)
         self.target = parse_url(url)
         self._templates = [_prepare(t, self.target) for t in templates]
         self._schedule = Schedule(rate, duration, requests)
-        self._tally = Tally(count_header, max_failure_records)
+        # an injected tally (a subclass that also records, say) counts in its place
+        self._tally = tally if tally is not None else Tally(count_header, max_failure_records)
         self._options = (connections, timeout, count_header, seed)
         self._live: set[Connection] = set()
         self._tasks: list[asyncio.Task[None]] = []

@@ -6,7 +6,7 @@ Invariant kept by the package: nothing here opens a socket or reads a clock, exc
 report is computed from finished inputs by pure functions.
 """
 
-from changeover.verify.recorder import RecordingTally, attach
+from changeover.verify.recorder import RecordingTally, recorded_load
 from changeover.verify.release import NothingToRedeploy, ReleaseOptions, deploy_body
 from changeover.verify.report import Settings, VerifyReport, build_report
 from changeover.verify.requests import (
@@ -30,11 +30,11 @@ __all__ = [
     "Verdict",
     "VerifyReport",
     "Window",
-    "attach",
     "build_report",
     "decide",
     "deploy_body",
     "format_request",
     "parse_request",
     "parse_requests",
+    "recorded_load",
 ]

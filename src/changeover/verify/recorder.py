@@ -5,13 +5,14 @@ counts is also recorded once as (finish time since the load started, latency), o
 generator's own clock, so the samples line up with its failure records.
 
 `loadgen` keeps only a latency histogram for the whole run; the windows before, during
-and after a rollout need each request's finish time. Until `loadgen` offers a hook, this
-replaces the generator's tally by a subclass before the run starts.
+and after a rollout need each request's finish time, so the load is given a tally that
+also records them.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from changeover.loadgen import BackgroundLoad
 from changeover.loadgen.tally import Tally
@@ -36,12 +37,7 @@ class RecordingTally(Tally):
         return time.time() - (time.perf_counter() - self.started)
 
 
-def attach(load: BackgroundLoad) -> RecordingTally:
-    """Make a not-yet-started `BackgroundLoad` record samples; returns the recorder."""
-    gen = load._gen
-    old = gen._tally
-    if old.started is not None:
-        raise RuntimeError("attach the recorder before the load starts")
-    tally = RecordingTally(old.count_header, old.max_failure_records)
-    gen._tally = tally
-    return tally
+def recorded_load(url: str, **options: Any) -> tuple[BackgroundLoad, RecordingTally]:
+    """A `BackgroundLoad` (same options) whose ok requests are also sampled."""
+    tally = RecordingTally(options.get("count_header"), options.get("max_failure_records", 1000))
+    return BackgroundLoad(url, tally=tally, **options), tally

@@ -7,16 +7,17 @@ import time
 import pytest
 from tests.unit.verify._server import TinyServer
 
-from changeover.loadgen import BackgroundLoad, Template
-from changeover.verify.recorder import RecordingTally, attach
+from changeover.loadgen import Template
+from changeover.verify.recorder import RecordingTally, recorded_load
 
 
 def test_every_ok_request_is_sampled_with_its_finish_time() -> None:
     before = time.time()
     with TinyServer() as server:
         mix = (Template(path="/", weight=3), Template(path="/missing", weight=1))
-        load = BackgroundLoad(server.url, rate=200, connections=2, requests=60, templates=mix)
-        recorder = attach(load)
+        load, recorder = recorded_load(
+            server.url, rate=200, connections=2, requests=60, templates=mix
+        )
         with load:
             start = recorder.wall_start()
             load.wait_until(lambda r: r.sent == 60 and r.in_flight == 0, timeout=30)
@@ -31,15 +32,12 @@ def test_every_ok_request_is_sampled_with_its_finish_time() -> None:
     assert before <= start <= time.time()
 
 
-def test_attaching_after_the_start_or_reading_before_it_is_refused() -> None:
+def test_reading_the_start_before_the_load_started_is_refused() -> None:
     with TinyServer() as server:
-        load = BackgroundLoad(server.url, rate=50, connections=1, requests=5)
-        recorder = attach(load)
+        load, recorder = recorded_load(server.url, rate=50, connections=1, requests=5)
         assert isinstance(recorder, RecordingTally)
         with pytest.raises(RuntimeError, match="has not started yet"):
             recorder.wall_start()
         with load:
-            with pytest.raises(RuntimeError, match="before the load starts"):
-                attach(load)
             load.wait_until(lambda r: r.sent == 5 and r.in_flight == 0, timeout=30)
     assert len(recorder.samples) == load.report.ok == 5
