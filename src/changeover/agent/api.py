@@ -108,7 +108,15 @@ def create_app(agent: Agent) -> Starlette:
         agent.stopping.set()
         return JSONResponse({"stopping": True, "pid": status_document(agent)["agent"]["pid"]}, 202)
 
+    async def reload(request: Request) -> Response:
+        timeout = _seconds(request.query_params.get("timeout", "30"), "timeout", cap=600.0)
+        if agent.reloader is None or timeout <= 0:
+            raise BadRequest("timeout: expected a number of seconds > 0")
+        outcome = await agent.reloader(timeout)
+        return JSONResponse(outcome.doc())
+
     routes = [
+        Route("/v1/reload", guarded(reload), methods=["POST"]),
         Route("/v1/status", guarded(status)),
         Route("/v1/history", guarded(history)),
         Route("/v1/deploy", guarded(deploy), methods=["POST"]),

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from changeover.agent import strategies
 from changeover.agent.analyses import Analyses
@@ -66,6 +67,8 @@ class Agent:
         self.stopping = asyncio.Event()
         self.flags = FlagService(store, self.events, wall=wall, stopping=self.stopping)
         self.failure = ""  # set when the agent must stop because a part of it broke
+        # hands over to a new agent (set by `main`): timeout -> outcome; Busy if refused
+        self.reloader: Callable[[float], Awaitable[Any]] | None = None
         self._templates: dict[int, ReplicaTemplate] = {}
         self._specs: dict[int, Spec] = {}
         self.traffic = TrafficApplier(proxy)

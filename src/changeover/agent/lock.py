@@ -1,7 +1,8 @@
 """One agent per state directory, enforced with an flock held for the agent's lifetime.
 
 Invariant: the lock is released by the kernel when the agent dies, even by SIGKILL,
-so a stale pid file never blocks the next `up`.
+so a stale pid file never blocks the next `up`; on a handover the new agent inherits the
+same open file, so the lock is never free between the two agents.
 """
 
 from __future__ import annotations
@@ -33,6 +34,26 @@ class AgentLock:
             raise AlreadyRunning(read_pid(self._pid_path)) from None
         self._fd = fd
         write_atomic(self._pid_path, f"{os.getpid()}\n")
+
+    def adopt(self, fd: int) -> None:
+        """Hold the lock through an fd inherited from the previous agent (same open file,
+        so the same flock: no moment without an owner). The pid file is written later."""
+        os.set_inheritable(fd, False)
+        self._fd = fd
+
+    def fileno(self) -> int:
+        if self._fd is None:
+            raise RuntimeError("the agent lock is not held")
+        return self._fd
+
+    def write_pid(self) -> None:
+        write_atomic(self._pid_path, f"{os.getpid()}\n")
+
+    def hand_over(self) -> None:
+        """Drop our fd only: the next agent holds the same lock and owns the pid file."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def release(self) -> None:
         if self._fd is None:

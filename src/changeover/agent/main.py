@@ -2,7 +2,8 @@
 
 Invariant: whatever happens after the lock is taken (bad port, failed first revision,
 signal), every replica is stopped, the control socket removed and the lock released
-before `run_agent` returns its exit code.
+before `run_agent` returns its exit code; except after a handover, when replicas, socket
+file and lock belong to the next agent, which started by adopting them.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from changeover.agent import takeover
 from changeover.agent.api import create_app
-from changeover.agent.control import ControlServer, bind_control_socket
+from changeover.agent.control import bind_control_socket
 from changeover.agent.core import Agent
 from changeover.agent.lock import AgentLock, AlreadyRunning
+from changeover.agent.manifest import ManifestError
 from changeover.agent.paths import StatePaths
+from changeover.agent.reload import Reloader, step_down
 from changeover.proxy.config import ProxyConfig
 from changeover.proxy.server import Proxy
 from changeover.rollout.phase import Phase
@@ -34,6 +38,7 @@ from changeover.supervisor.orphans import kill_orphans
 log = logging.getLogger("changeover.agent")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 ORPHAN_GRACE = 5.0
+HANDOVER_TIMEOUT = 30.0  # SIGHUP's; `changeover reload --timeout` chooses its own
 
 
 @dataclass(frozen=True)
@@ -57,20 +62,41 @@ async def _main(options: AgentOptions) -> int:
     paths.ensure()
     lock = AgentLock(paths.lock, paths.pid_file)
     try:
-        lock.acquire()
-    except AlreadyRunning as exc:
-        print(f"changeover: {exc}; use `changeover down` first", file=sys.stderr)
+        handed = takeover.inherited()
+    except (ManifestError, OSError) as exc:
+        print(f"changeover: cannot take over from the previous agent: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if handed is not None:
+        lock.adopt(handed.manifest.lock_fd)  # the same flock: held without a gap
+    else:
+        try:
+            lock.acquire()
+        except AlreadyRunning as exc:
+            print(f"changeover: {exc}; use `changeover down` first", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    life = _Life(lock, handed)
     try:
-        return await _locked(options)
+        return await _locked(options, life)
     finally:
-        lock.release()
+        if life.reloader is not None and life.reloader.handed_over:
+            lock.hand_over()
+        else:
+            lock.release()
 
 
-async def _locked(options: AgentOptions) -> int:
+@dataclass
+class _Life:
+    lock: AgentLock
+    handed: takeover.Inherited | None
+    reloader: Reloader | None = None
+
+
+async def _locked(options: AgentOptions, life: _Life) -> int:
     paths = options.paths
     store = Store.open(paths.store)
     try:
+        if life.handed is not None:
+            return await _serve(options, store, life.handed.public, life)
         await _recover(store)
         try:
             public = bind_public(options.spec.proxy.listen)
@@ -80,7 +106,7 @@ async def _locked(options: AgentOptions) -> int:
                 file=sys.stderr,
             )
             return EXIT_BAD_INPUT
-        return await _serve(options, store, public)
+        return await _serve(options, store, public, life)
     finally:
         store.close()
 
@@ -109,9 +135,8 @@ async def _recover(store: Store) -> None:
         )
 
 
-async def _serve(options: AgentOptions, store: Store, public: socket.socket) -> int:
+async def _serve(options: AgentOptions, store: Store, public: socket.socket, life: _Life) -> int:
     proxy = Proxy(proxy_config(options.spec.proxy))
-    await proxy.serve(public)
     agent = Agent(
         paths=options.paths,
         spec=options.spec,
@@ -119,26 +144,70 @@ async def _serve(options: AgentOptions, store: Store, public: socket.socket) -> 
         store=store,
         proxy=proxy,
     )
-    control = ControlServer(create_app(agent), bind_control_socket(options.paths.control_socket))
+    handed = life.handed
+    if handed is not None:
+        takeover.adopt_replicas(agent, handed.manifest)  # endpoints first, then accept
+    await proxy.serve(public)
+    control_sock = handed.control if handed else bind_control_socket(options.paths.control_socket)
+    reloader = life.reloader = Reloader(
+        agent=agent,
+        state_dir=options.paths.root,
+        public=public,
+        control=control_sock,
+        lock=life.lock,
+    )
+    agent.reloader = reloader.reload
+    control = takeover.SharedControlServer(create_app(agent), control_sock)
     await control.start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, agent.stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP ignored"))
+    loop.add_signal_handler(signal.SIGHUP, lambda: _on_sighup(reloader))
     controller = asyncio.create_task(agent.controller.run())
     controller.add_done_callback(lambda task: _controller_ended(task, agent))
     sampler = asyncio.create_task(agent.sample_traffic())
     try:
-        code = await _run(options, agent)
+        if handed is not None:
+            code = await _take_over(agent, handed, life.lock)
+        else:
+            code = await _run(options, agent)
         return EXIT_FAILED if agent.failure else code
     finally:
         sampler.cancel()
-        await agent.shutdown()
+        if reloader.handed_over:
+            control.keep_path()
+            await control.stop()  # no control request may reach a stepping-down agent
+            await step_down(agent, public)
+        else:
+            await agent.shutdown()
         controller.cancel()
         await asyncio.gather(controller, sampler, return_exceptions=True)
         await control.stop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _on_sighup(reloader: Reloader) -> None:
+    log.info("SIGHUP: reloading the agent")
+    task = asyncio.ensure_future(reloader.reload_logged(HANDOVER_TIMEOUT))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def _take_over(agent: Agent, handed: takeover.Inherited, lock: AgentLock) -> int:
+    hook = takeover.test_hook()
+    if hook == "fail":
+        log.error("%s=fail: exiting before ready", takeover.TEST_HOOK_ENV)
+        return EXIT_FAILED
+    if hook != "hang":
+        lock.write_pid()
+        takeover.announce_ready(handed.channel)
+        log.info("took over from agent pid %d", handed.manifest.old_pid)
+    await agent.stopping.wait()
+    return EXIT_OK
 
 
 def _controller_ended(task: asyncio.Task[None], agent: Agent) -> None:

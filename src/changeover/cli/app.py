@@ -19,6 +19,7 @@ from changeover.cli import (
     down,
     flags,
     logs,
+    reload,
     run,
     status,
     up,
@@ -48,6 +49,7 @@ app.command()(status.status)
 app.command()(status.history)
 app.command()(logs.logs)
 app.command()(down.down)
+app.command()(reload.reload)
 app.command()(verify.verify)
 app.command()(run.run)
 app.add_typer(flags.app, name="flags")

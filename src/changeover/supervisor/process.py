@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.05
 # Exit status stand-in when something else in the agent reaped our child first.
 UNKNOWN_STATUS = 255
+# Exit status of an adopted replica: not our child, so its exit code cannot be read.
+ADOPTED_EXIT = 1 << 16
 
 
 class ChildProcess:
@@ -90,6 +92,8 @@ class ChildProcess:
 
 def describe_exit(returncode: int) -> str:
     """One line for `last_error`: "exited with code 3" or "killed by SIGKILL"."""
+    if returncode == ADOPTED_EXIT:
+        return "exited (adopted; code unknown)"
     if returncode >= 0:
         return f"exited with code {returncode}"
     try:

@@ -32,7 +32,13 @@ class Replica:
     """
 
     def __init__(
-        self, template: ReplicaTemplate, index: int, logs_dir: Path, hooks: Hooks, backoff: Backoff
+        self,
+        template: ReplicaTemplate,
+        index: int,
+        logs_dir: Path,
+        hooks: Hooks,
+        backoff: Backoff,
+        adopted: tuple[int, socket.socket | None] | None = None,
     ) -> None:
         self.template = template
         self.id = f"r{template.revision}-{index}"
@@ -41,7 +47,9 @@ class Replica:
         self.backoff = backoff
         self.host = HOST
         self.sock: socket.socket | None = None
-        if "{port}" in template.command:
+        if adopted is not None:  # (port, listening socket) handed over by a previous agent
+            self.port, self.sock = adopted
+        elif "{port}" in template.command:
             self.port = free_port(HOST)
         else:
             self.sock = bind_listener(HOST)

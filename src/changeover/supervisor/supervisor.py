@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from changeover.supervisor import lifecycle, termination
+from changeover.supervisor import adopt, lifecycle, termination
+from changeover.supervisor.adopt import AdoptedProcess, Adoptee, Verdict
 from changeover.supervisor.backoff import Backoff
 from changeover.supervisor.model import Hooks, Prober, ReplicaInfo, ReplicaTemplate
 from changeover.supervisor.probes import probe_http
@@ -23,7 +25,7 @@ from changeover.supervisor.routing import Routing
 from changeover.supervisor.spawn import PosixSpawner, Spawner
 from changeover.supervisor.state import ReplicaState
 
-__all__ = ["Backoff", "ReplicaInfo", "ReplicaTemplate", "Routing", "Supervisor"]
+__all__ = ["Adoptee", "Backoff", "ReplicaInfo", "ReplicaTemplate", "Routing", "Supervisor"]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,51 @@ class Supervisor:
         for rid in list(self._runs):
             self._terminate(self._replicas[rid])
         await self.wait_terminated()
+
+    def adopt(self, template: ReplicaTemplate, entry: Adoptee) -> Verdict:
+        """Take over a replica a previous agent ran (its process, port and socket)."""
+        index = int(entry.replica_id.rsplit("-", 1)[1])
+        self._next_index[template.revision] = max(self._next_index[template.revision], index)
+        verdict, child = Verdict.GONE, None
+        if entry.pid is not None:
+            verdict, child = AdoptedProcess.open(entry.pid, entry.create_time)
+        if verdict is Verdict.REUSED:
+            log.warning("replica %s: pid %d was reused; not adopted", entry.replica_id, entry.pid)
+        adopted = (entry.port, entry.sock)
+        rep = Replica(template, index, self._logs_dir, self._hooks, self._backoff(), adopted)
+        self._hooks.routing.add_endpoint(rep.id, template.revision, rep.host, rep.port)
+        self._replicas[rep.id] = rep
+        if child is None:
+            run = lifecycle.run(rep)  # gone since: start it again, as a restart would
+        else:
+            rep.child, rep.started_at = child, self._hooks.clock()
+            if entry.ready:  # routable at once: the previous agent still routes to it
+                rep.move(ReplicaState.READY)
+                rep.set_routable(True)
+            run = adopt.run_adopted(rep, child, entry.ready)
+        task = asyncio.create_task(run, name=f"changeover-replica-{rep.id}")
+        task.add_done_callback(lambda t: _log_crash(rep, t))
+        self._runs[rep.id] = task
+        notify(self._hooks.on_change)
+        return verdict
+
+    def handover(self) -> list[tuple[ReplicaInfo, socket.socket | None]]:
+        """Every live replica with the listening socket a next agent must keep."""
+        return [(self._replicas[rid].info(), self._replicas[rid].sock) for rid in self._runs]
+
+    async def detach(self) -> None:
+        """Stop supervising without touching any process: a new agent has adopted them."""
+        self._closed = True
+        tasks = [*self._runs.values(), *self._stops.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for rep in self._replicas.values():
+            if rep.child is not None and hasattr(rep.child, "close"):
+                rep.child.close()  # stop watching; the process is the new agent's now
+            rep.close_socket()
+        self._runs.clear()
+        self._stops.clear()
 
     def _live(self, revision: int) -> list[Replica]:
         running = (self._replicas[rid] for rid in self._runs)

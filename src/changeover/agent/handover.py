@@ -1,0 +1,122 @@
+"""The old agent's side of a handover, as a pure state machine with an injected clock.
+
+Invariant: at most one handover runs at a time; the old agent stops serving only after
+the new agent said it serves (HANDED_OVER), and a new agent that exits, says something
+else, or stays silent past the deadline is killed while the old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from changeover.supervisor.state import ReplicaState
+
+
+class Stage(enum.Enum):
+    IDLE = "idle"
+    STARTING = "starting"  # the new agent runs; the old one still serves alone or both do
+    HANDED_OVER = "handed-over"  # terminal: the old agent drains and exits
+    FAILED = "failed"  # the new agent is gone; the old one serves on
+
+    def __repr__(self) -> str:
+        return f"<Stage {self.value}>"
+
+
+TRANSITIONS: dict[Stage, frozenset[Stage]] = {
+    Stage.IDLE: frozenset({Stage.STARTING}),
+    Stage.STARTING: frozenset({Stage.HANDED_OVER, Stage.FAILED}),
+    Stage.HANDED_OVER: frozenset(),
+    Stage.FAILED: frozenset({Stage.STARTING}),
+}
+
+
+class Action(enum.Enum):
+    WAIT = "wait"
+    KILL_NEW = "kill-new"  # and keep serving
+    FORGET_NEW = "forget-new"  # it already exited: reap it and keep serving
+    STEP_DOWN = "step-down"  # stop accepting, drain, exit without stopping replicas
+
+    def __repr__(self) -> str:
+        return f"<Action {self.value}>"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str = ""
+
+
+WAIT = Decision(Action.WAIT)
+
+
+class Refused(Exception):
+    """A handover is not possible now (the API answers 409)."""
+
+
+def refusal(
+    *, stage: Stage, rollout: str | None, lingering: Iterable[int], states: Iterable[ReplicaState]
+) -> str | None:
+    """Why a handover cannot start now, or None. `rollout` describes the active one."""
+    if stage is Stage.STARTING:
+        return "a reload is already in progress"
+    if stage is Stage.HANDED_OVER:
+        return "this agent has already handed over; retry against the new agent"
+    if rollout is not None:
+        return f"{rollout} is in progress; reload when it has finished"
+    warm = sorted(lingering)
+    if warm:
+        return f"revision {warm[0]} is kept warm after a blue-green switch; reload after that"
+    if any(s in _STOPPING for s in states):
+        return "replicas are still being stopped; reload when they are gone"
+    return None
+
+
+_STOPPING = frozenset({ReplicaState.DRAINING, ReplicaState.STOPPING})
+
+
+class Handover:
+    def __init__(self, timeout: float) -> None:
+        if timeout <= 0:
+            raise ValueError(f"handover timeout must be > 0 seconds, got {timeout}")
+        self.timeout = timeout
+        self.stage = Stage.IDLE
+        self.deadline = 0.0
+        self.new_pid: int | None = None
+
+    def start(self, now: float, new_pid: int) -> None:
+        self._move(Stage.STARTING)
+        self.deadline, self.new_pid = now + self.timeout, new_pid
+
+    def message(self, line: str) -> Decision:
+        """A line from the new agent: `ready <pid>` is the only good one."""
+        if self.stage is not Stage.STARTING:
+            return WAIT
+        if line.strip() == f"ready {self.new_pid}":
+            self._move(Stage.HANDED_OVER)
+            return Decision(Action.STEP_DOWN)
+        return self._fail(Action.KILL_NEW, f"the new agent said {line.strip()[:80]!r}")
+
+    def exited(self, code: int | None) -> Decision:
+        """The new agent's channel closed or its process ended."""
+        if self.stage is not Stage.STARTING:
+            return WAIT
+        how = "its channel closed" if code is None else f"it exited with code {code}"
+        action = Action.KILL_NEW if code is None else Action.FORGET_NEW
+        return self._fail(action, f"the new agent (pid {self.new_pid}) failed: {how}")
+
+    def tick(self, now: float) -> Decision:
+        if self.stage is not Stage.STARTING or now < self.deadline:
+            return WAIT
+        reason = f"the new agent (pid {self.new_pid}) was not ready within {self.timeout:g}s"
+        return self._fail(Action.KILL_NEW, reason)
+
+    def _fail(self, action: Action, reason: str) -> Decision:
+        self._move(Stage.FAILED)
+        return Decision(action, reason)
+
+    def _move(self, new: Stage) -> None:
+        if new not in TRANSITIONS[self.stage]:
+            raise RuntimeError(f"handover cannot go from {self.stage.value} to {new.value}")
+        self.stage = new
