@@ -7,6 +7,7 @@ its first replica starts, so a crash at any point leaves a state `up` can restor
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -130,8 +131,16 @@ class Agent:
     def template(self, revision_id: int) -> ReplicaTemplate:
         if revision_id not in self._templates:
             rev = self.store.revision(revision_id)
-            self._templates[revision_id] = template_for(
+            template = template_for(
                 rev.id, rev.version, rev.path, rev.command, rev.env, self.revision_spec(rev.id)
+            )
+            # how `changeover.flags.Client.from_env()` in the app finds this agent
+            flags = {
+                "CHANGEOVER_FLAGS_SOCKET": str(self.paths.control_socket),
+                "CHANGEOVER_FLAGS_URL": "http://agent/v1/flags",
+            }
+            self._templates[revision_id] = dataclasses.replace(
+                template, env={**template.env, **flags}
             )
         return self._templates[revision_id]
 

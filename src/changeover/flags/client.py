@@ -108,6 +108,15 @@ class Client:
     def status(self) -> Status | None:
         return self._refresher.status() if self._refresher is not None else None
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Client:
+        """The client for the agent that runs this process (CHANGEOVER_FLAGS_URL and
+        CHANGEOVER_FLAGS_SOCKET, set for every replica); offline if neither is set."""
+        env = os.environ if environ is None else environ
+        uds = env.get("CHANGEOVER_FLAGS_SOCKET") or None
+        url = env.get("CHANGEOVER_FLAGS_URL") or ("http://agent/v1/flags" if uds else None)
+        return cls(url, uds=uds, **options)
+
     def close(self) -> None:
         if self._refresher is not None:
             self._refresher.stop()

@@ -238,3 +238,14 @@ def _reap(pid: int) -> None:
         time.sleep(0.01)
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
+
+
+def test_from_env_finds_the_agent_over_its_socket(short_tmp: Path) -> None:
+    sock = str(short_tmp / "agent.sock")
+    with FlagServer(_doc(), uds=sock):
+        env = {"CHANGEOVER_FLAGS_SOCKET": sock, "CHANGEOVER_FLAGS_URL": "http://agent/"}
+        with Client.from_env(env, poll_interval=60) as client:
+            assert client.wait_until_ready(20)
+            assert client.is_enabled("steady")
+    with Client.from_env({}) as offline:  # no agent: an offline client, never an error
+        assert not offline.wait_until_ready(0)
