@@ -68,7 +68,8 @@ class Balancer:
             return None if revision is None else self._least_loaded(self._by_revision[revision])
         chooser = self._chooser
         if chooser is None:
-            return self._least_loaded(self._all)
+            endpoints = self._all
+            return endpoints[0] if len(endpoints) == 1 else self._least_loaded(endpoints)
         revision = chooser.share(self._counts, headers)
         if revision is None:
             return None if chooser.weighted else self._least_loaded(self._all)

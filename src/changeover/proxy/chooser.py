@@ -26,6 +26,7 @@ from changeover.proxy.policy import Headers, TrafficPolicy
 from changeover.proxy.router import WeightedRouter
 
 BUCKETS = 10_000
+BUCKET_CACHE = 8192  # sticky keys whose bucket is remembered (a user sends many requests)
 
 Layout = tuple[list[int], list[int]]  # revisions newest first, exclusive upper bucket bounds
 
@@ -54,9 +55,10 @@ def owner(plan: Layout, bucket: int) -> int | None:
 
 
 class Chooser:
-    """Stateful only through the round-robin counters; rebuilt when the policy changes."""
+    """Stateful only through the round-robin counters and a bounded memo of sticky
+    buckets (results of the pure `sticky_bucket`); rebuilt when the policy changes."""
 
-    __slots__ = ("_layout", "_routes", "_sticky", "policy", "router")
+    __slots__ = ("_buckets", "_layout", "_routes", "_sticky", "policy", "router")
 
     def __init__(self, policy: TrafficPolicy) -> None:
         self.policy = policy
@@ -65,6 +67,17 @@ class Chooser:
         weights = policy.weights
         self.router = None if weights is None else WeightedRouter(weights)
         self._layout = layout(weights) if weights is not None else None
+        self._buckets: dict[bytes, int] = {}  # key -> sticky_bucket(key), bounded
+
+    def bucket(self, key: bytes) -> int:
+        """`sticky_bucket(key)`, remembered: hashing costs more than a dict lookup."""
+        buckets = self._buckets
+        found = buckets.get(key)
+        if found is None:
+            if len(buckets) >= BUCKET_CACHE:
+                buckets.clear()  # simple bound; a miss only costs one hash
+            found = buckets[key] = sticky_bucket(key)
+        return found
 
     @property
     def weighted(self) -> bool:
@@ -93,7 +106,7 @@ class Chooser:
             key = sticky.key(headers)
             if key is not None:
                 plan = self._layout if self._layout is not None else layout(available)
-                revision = owner(plan, sticky_bucket(key))
+                revision = owner(plan, self.bucket(key))
                 if revision is not None and revision in available:
                     return revision
         router = self.router

@@ -37,7 +37,9 @@ class ClientConnection(asyncio.Protocol):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.transport = cast(asyncio.Transport, None)
-        self.out: list[bytes] | None = None  # corked output, flushed as one writev
+        # Corked output: a list while corked (Upstream.data_received sets it, so a response
+        # head and body leave in one writev), flushed by flush().
+        self.out: list[bytes] | None = None
         self.paused = 0
         self.write_paused = self.closed = self.lingering = False
         self.dead = False  # parser failed or closing: input is read and discarded
@@ -60,13 +62,6 @@ class ClientConnection(asyncio.Protocol):
         transport = self.transport
         if not transport.is_closing():
             transport.writelines(parts)
-
-    def cork(self) -> bool:
-        """Collect writes until flush(): a response head and body leave in one syscall."""
-        if self.out is not None:
-            return False
-        self.out = []
-        return True
 
     def flush(self) -> None:
         out = self.out

@@ -57,7 +57,7 @@ def assign(ex: Exchange, endpoint: Endpoint) -> None:
     ex.stats = endpoint.stats
     endpoint.acquire()
     ctx = ex.ds.ctx
-    conn = endpoint.take_idle(time.monotonic() - ctx.config.upstream_idle_timeout)
+    conn = endpoint.take_idle(ctx.now - ctx.config.upstream_idle_timeout)
     if conn is not None:
         attach(ex, conn)
         return
@@ -75,6 +75,7 @@ async def _connect(ex: Exchange, endpoint: Endpoint) -> None:
         async with asyncio.timeout(ctx.config.connect_timeout):
             await ctx.loop.create_connection(lambda: conn, endpoint.host, endpoint.port)
     except Exception as exc:  # OSError, TimeoutError, or anything else: never hang
+        ctx.now = time.monotonic()
         _abandon(conn)
         ex.connecting = None
         _connect_failed(ex, endpoint, str(exc) or type(exc).__name__)
@@ -82,6 +83,7 @@ async def _connect(ex: Exchange, endpoint: Endpoint) -> None:
     except asyncio.CancelledError:
         _abandon(conn)
         raise
+    ctx.now = time.monotonic()  # an entry point: see Context.now
     ex.connecting = None
     if not conn.usable():
         # Closed (or sent unasked bytes) before we wrote anything: a failed connect.
@@ -126,11 +128,12 @@ def attach(ex: Exchange, conn: Upstream) -> None:
     ds = ex.ds
     if ds.write_paused:
         conn.pause_reading()
-    conn.send(head.data)
+    conn.transport.write(head.data)  # open: usable() was checked by whoever handed it over
     pending = ex.pending
     if pending is not None:
         ex.pending = None
         ex.pending_size = 0
         conn.send_parts(pending)
         ds.resume(ds.PAUSE_PENDING)
-    ex.deadline = time.monotonic() + ds.ctx.config.response_timeout
+    ctx = ds.ctx
+    ex.deadline = ctx.now + ctx.config.response_timeout

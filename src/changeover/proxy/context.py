@@ -2,13 +2,17 @@
 
 Invariant: `clients` and `upstreams` hold exactly the connections whose transports
 are still open (added in connection_made, removed in connection_lost), so shutdown can
-wait for them to reach empty instead of guessing with sleeps.
+wait for them to reach empty instead of guessing with sleeps. `now` is the monotonic
+time of the event being handled: every entry point that may set a deadline or finish an
+exchange (both protocols' data_received and connection_lost, the connect task, the
+sweep) refreshes it first, so the hot path reads the clock once per event, not per use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import TYPE_CHECKING
 
 from changeover.proxy.balancer import Balancer
@@ -32,6 +36,7 @@ class Context:
         self.upstreams: set[Upstream] = set()
         self.connecting: set[asyncio.Task[None]] = set()
         self.closing = False
+        self.now = time.monotonic()
         self.proto = config.forwarded_proto.encode()
         # Per-process random prefix + counter: unique ids without a uuid per request.
         self._id_prefix = os.urandom(5).hex().encode()

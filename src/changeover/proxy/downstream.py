@@ -11,14 +11,14 @@ preview listener (`preview`) sends its requests only to the preview revision; on
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Callable
+from time import monotonic
 from typing import TYPE_CHECKING, Any, cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
-from changeover.proxy import failures, tunnel
+from changeover.proxy import connector, failures, tunnel
 from changeover.proxy.client import ClientConnection
 from changeover.proxy.errors import error_response
 from changeover.proxy.exchange import Exchange
@@ -32,11 +32,23 @@ class _Rejected(Exception):
     """Raised inside a parser callback to stop parsing a request we refuse."""
 
 
+class _Sink(list[tuple[bytes, bytes]]):
+    """Where header callbacks go once a head is complete: chunked trailers are dropped."""
+
+    def append(self, item: tuple[bytes, bytes]) -> None:
+        pass
+
+
+_TRAILERS = _Sink()
+
+
 class Downstream(ClientConnection):
     __slots__ = (
         "advancing",
+        "chunk",
         "client_ip",
         "current",
+        "fields",
         "parser",
         "parsing",
         "preview",
@@ -57,6 +69,8 @@ class Downstream(ClientConnection):
         self.queue: deque[Exchange] = deque()
         self.stash: list[bytes] | None = None  # bytes after an upgrade request
         self.advancing = self.tunneled = False
+        self.fields: list[tuple[bytes, bytes]] = _TRAILERS  # the parsing head's header list
+        self.chunk = 0  # size of the read being parsed: bounds the head size cheaply
 
     # -- transport events -------------------------------------------------------------
 
@@ -65,7 +79,7 @@ class Downstream(ClientConnection):
         set_nodelay(transport)
         peer = transport.get_extra_info("peername")
         self.client_ip = str(peer[0]).encode() if peer else b"unknown"
-        self.deadline = time.monotonic() + self.ctx.config.header_timeout
+        self.deadline = monotonic() + self.ctx.config.header_timeout
         self.ctx.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -74,7 +88,10 @@ class Downstream(ClientConnection):
         if self.stash is not None:
             self.stash.append(data)
             return
+        ctx = self.ctx
+        ctx.now = monotonic()
         ex = self.parsing
+        self.chunk = len(data)
         try:
             self.parser.feed_data(data)
         except HttpParserUpgrade as exc:
@@ -92,7 +109,7 @@ class Downstream(ClientConnection):
                     ex.head_raw = 0  # on_body ran during this read
                 else:
                     ex.head_raw += len(data)
-                    if ex.head_raw > self.ctx.config.max_header_bytes:
+                    if ex.head_raw > ctx.config.max_header_bytes:
                         self._bad_request(None)
 
     def eof_received(self) -> bool | None:
@@ -123,27 +140,28 @@ class Downstream(ClientConnection):
     # -- parser callbacks -------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self.parsing = Exchange(self)
+        self.parsing = ex = Exchange(self, self.chunk)
+        self.fields = ex.headers
         if self.current is None:
-            self.deadline = time.monotonic() + self.ctx.config.header_timeout
+            ctx = self.ctx
+            self.deadline = ctx.now + ctx.config.header_timeout
 
     def on_url(self, url: bytes) -> None:
-        ex = cast(Exchange, self.parsing)
+        ex = self.parsing
+        assert ex is not None
         ex.target += url
-        ex.head_size += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        ex = cast(Exchange, self.parsing)
-        if not ex.t0:  # chunked trailers arrive here after the head: dropped
-            ex.headers.append((name, value))
-            ex.head_size += len(name) + len(value) + 4
+        self.fields.append((name, value))
 
     def on_headers_complete(self) -> None:
-        ex = cast(Exchange, self.parsing)
+        ex = self.parsing
+        assert ex is not None
+        self.fields = _TRAILERS
         parser = self.parser
         version = parser.get_http_version()
         limit = self.ctx.config.max_header_bytes
-        if ex.head_size > limit:
+        if ex.head_first + ex.head_raw + self.chunk > limit and ex.head_size() > limit:
             ex.error = f"request head larger than {limit} bytes"
             raise _Rejected
         if version != "1.1" and version != "1.0":
@@ -161,18 +179,20 @@ class Downstream(ClientConnection):
             return
         if self.current is None:
             self.current = ex
-            ex.start()
+            connector.dispatch(ex)  # its error is None: what `ex.start()` would do
         else:
             self.queue.append(ex)
             self.pause(self.PAUSE_QUEUE)
 
     def on_body(self, body: bytes) -> None:
-        ex = cast(Exchange, self.parsing)
+        ex = self.parsing
+        assert ex is not None
         ex.head_raw = -1  # body moved: see data_received
         ex.request_body(body)
 
     def on_message_complete(self) -> None:
-        ex = cast(Exchange, self.parsing)
+        ex = self.parsing
+        assert ex is not None
         self.parsing = None
         ex.request_complete()
 
@@ -190,7 +210,7 @@ class Downstream(ClientConnection):
         config = self.ctx.config
         head_started = self.parsing is not None and not self.parsing.t0
         timeout = config.header_timeout if head_started else config.idle_timeout
-        self.deadline = time.monotonic() + timeout
+        self.deadline = self.ctx.now + timeout
         if self.queue or self.stash is not None:
             self._advance()
 
@@ -275,6 +295,7 @@ class Downstream(ClientConnection):
         self.paused = 0
 
         def closed() -> None:
+            self.ctx.now = monotonic()  # an entry point: see Context.now
             self.closed = True
             self.ctx.client_closed(self)
             on_closed()

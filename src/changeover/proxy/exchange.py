@@ -11,7 +11,6 @@ become 502/504 or an aborted client.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING
 
 from changeover.proxy import connector, failures
@@ -45,9 +44,9 @@ class Exchange:
         "error",
         "finished",
         "head",
+        "head_first",
         "head_raw",
         "head_sent",
-        "head_size",
         "headers",
         "http11",
         "keep_alive",
@@ -69,7 +68,7 @@ class Exchange:
         "upstream",
     )
 
-    def __init__(self, ds: Downstream) -> None:
+    def __init__(self, ds: Downstream, first: int = 0) -> None:
         self.ds = ds
         self.target = b""
         self.headers: Headers = []
@@ -91,8 +90,12 @@ class Exchange:
         self.upgrade_head = b""
         self.status = self.response_body_mode = 0
         self.t0 = self.deadline = 0.0  # t0 stays 0 until the head is complete
-        self.head_size = 0  # lower bound on the head's size
-        self.head_raw = 0  # bytes read with no body byte among them (-1: body just moved)
+        self.head_first = first  # size of the read it began in: a bound on its bytes there
+        self.head_raw = 0  # later reads with no body byte among them (-1: body just moved)
+
+    def head_size(self) -> int:
+        """The head as parsed: target plus each header line (name, ': ', value, CRLF)."""
+        return len(self.target) + sum(len(n) + len(v) + 4 for n, v in self.headers)
 
     # -- request side (driven by Downstream) ------------------------------------------
 
@@ -102,9 +105,9 @@ class Exchange:
         self.http11 = http11
         self.keep_alive = keep_alive
         self.upgrade = upgrade
-        self.t0 = time.monotonic()
         ds = self.ds
         ctx = ds.ctx
+        self.t0 = ctx.now
         head = rewrite_request(
             method,
             self.target,
@@ -151,7 +154,8 @@ class Exchange:
             else:
                 self._buffer((_CHUNK_END,), 0)
         if self.upstream is not None and not self.head_sent:
-            self.deadline = time.monotonic() + self.ds.ctx.config.response_timeout
+            ctx = self.ds.ctx
+            self.deadline = ctx.now + ctx.config.response_timeout
 
     def _buffer(self, parts: tuple[bytes, ...], size: int) -> None:
         """No upstream yet (connecting or queued): hold the body, bounded by pausing reads."""
@@ -200,14 +204,9 @@ class Exchange:
             return MODE_UPGRADE
         if self.http11:
             self.ds.send(interim_head(status, reason, headers))
-        self.deadline = time.monotonic() + self.ds.ctx.config.response_timeout
+        ctx = self.ds.ctx
+        self.deadline = ctx.now + ctx.config.response_timeout
         return MODE_INTERIM
-
-    def response_body(self, data: bytes) -> None:
-        if self.chunked:
-            self.ds.send_parts((b"%x\r\n" % len(data), data, b"\r\n"))
-        else:
-            self.ds.send(data)
 
     def response_complete(self) -> None:
         if self.chunked:
@@ -261,7 +260,7 @@ class Exchange:
         stats = self.stats
         if stats is not None:
             if complete:
-                stats.completed(self.status, time.monotonic() - self.t0)
+                stats.completed(self.status, ds.ctx.now - self.t0)
             else:
                 stats.aborted += 1
         if complete:

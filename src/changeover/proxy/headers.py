@@ -9,6 +9,7 @@ ambiguous is returned as an error string (answered 400) instead of being forward
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -38,27 +39,50 @@ _RESPONSE_SPECIAL = HOP_BY_HOP | {b"content-length", b"x-request-id"}
 _CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive", b"upgrade", b""})
 
 
-class RequestHead:
+# Names most requests and responses carry that need no special handling, in their usual
+# spellings: found with one set lookup, without lowercasing the name first.
+_PLAIN = frozenset(
+    spelling
+    for name in (
+        "Accept",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Authorization",
+        "Cache-Control",
+        "Content-Type",
+        "Cookie",
+        "Date",
+        "ETag",
+        "Last-Modified",
+        "Location",
+        "Origin",
+        "Referer",
+        "Server",
+        "Set-Cookie",
+        "User-Agent",
+        "Vary",
+    )
+    for spelling in (name.encode(), name.lower().encode())
+)
+_STATUS_LINE = [b"HTTP/1.1 %d " % status for status in range(1000)]  # llhttp: 3 digits
+_new = tuple.__new__  # builds a NamedTuple without a Python-level __new__ call
+
+
+class RequestHead(NamedTuple):
     """A rebuilt request head ready to write upstream."""
 
-    __slots__ = ("body", "data", "request_id")
-
-    def __init__(self, data: bytes, body: int, request_id: bytes) -> None:
-        self.data = data
-        self.body = body
-        self.request_id = request_id
+    data: bytes
+    body: int
+    request_id: bytes
 
 
-class ResponseHead:
+class ResponseHead(NamedTuple):
     """A rebuilt response head plus how to frame its body towards the client."""
 
-    __slots__ = ("chunked", "data", "keep_alive", "upstream_body")
-
-    def __init__(self, data: bytes, upstream_body: int, chunked: bool, keep_alive: bool) -> None:
-        self.data = data
-        self.upstream_body = upstream_body
-        self.chunked = chunked
-        self.keep_alive = keep_alive
+    data: bytes
+    upstream_body: int
+    chunked: bool
+    keep_alive: bool
 
 
 def rewrite_request(
@@ -81,6 +105,9 @@ def rewrite_request(
     upgrade_to: bytes | None = None
     connection: list[bytes] = []
     for name, value in headers:
+        if name in _PLAIN:
+            parts += (name, b": ", value, b"\r\n")
+            continue
         lname = name.lower()
         if lname not in _REQUEST_SPECIAL:
             parts += (name, b": ", value, b"\r\n")
@@ -109,14 +136,19 @@ def rewrite_request(
             request_id = request_id or value
     if connection:
         _drop_connection_named(parts, connection, 4)
-    problem = _framing_problem(method, length, encoding, upgrade, host is not None or not http11)
-    if problem is not None:
-        return problem
-    if host is None:
-        parts.append(b"Host: \r\n")  # HTTP/1.1 upstream requires one; empty is legal
-    body = _add_request_framing(parts, length, encoding)
-    if upgrade and upgrade_to is not None:
-        parts += (b"Connection: upgrade\r\nUpgrade: ", upgrade_to, b"\r\n")
+    if host is None or length is not None or encoding is not None or upgrade:
+        problem = _framing_problem(
+            method, length, encoding, upgrade, host is not None or not http11
+        )
+        if problem is not None:
+            return problem
+        if host is None:
+            parts.append(b"Host: \r\n")  # HTTP/1.1 upstream requires one; empty is legal
+        body = _add_request_framing(parts, length, encoding)
+        if upgrade and upgrade_to is not None:
+            parts += (b"Connection: upgrade\r\nUpgrade: ", upgrade_to, b"\r\n")
+    else:
+        body = NONE  # the common case: a Host, no body, no upgrade
     forwarded = client_ip if forwarded is None else forwarded + b", " + client_ip
     parts += (b"X-Forwarded-For: ", forwarded, b"\r\nX-Forwarded-Proto: ", proto, b"\r\n")
     if host is not None:
@@ -124,7 +156,7 @@ def rewrite_request(
     if request_id is None:
         request_id = new_request_id()
     parts += (b"X-Request-Id: ", request_id, b"\r\n\r\n")
-    return RequestHead(b"".join(parts), body, request_id)
+    return _new(RequestHead, (b"".join(parts), body, request_id))
 
 
 def _add_request_framing(parts: list[bytes], length: bytes | None, encoding: bytes | None) -> int:
@@ -180,12 +212,16 @@ def rewrite_response(
     keep_alive: bool,
 ) -> ResponseHead | str:
     """Rebuild a final (or 101) response head for the client, or return why it is invalid."""
-    parts = [b"HTTP/1.1 %d " % status, reason, b"\r\n"]
+    line = _STATUS_LINE[status] if status < 1000 else b"HTTP/1.1 %d " % status
+    parts = [line, reason, b"\r\n"]
     length: bytes | None = None
     encoding: bytes | None = None
     upgrade_to: bytes | None = None
     connection: list[bytes] = []
     for name, value in headers:
+        if name in _PLAIN:
+            parts += (name, b": ", value, b"\r\n")
+            continue
         lname = name.lower()
         if lname not in _RESPONSE_SPECIAL:
             parts += (name, b": ", value, b"\r\n")
@@ -216,9 +252,10 @@ def rewrite_response(
         parts.append(b"Transfer-Encoding: chunked\r\n")
     else:
         keep_alive = False  # an HTTP/1.0 client can only see the end as a close
-    _add_connection(parts, status, upgrade_to, client11, keep_alive)
+    if status == 101 or not client11 or not keep_alive:
+        _add_connection(parts, status, upgrade_to, client11, keep_alive)
     parts += (b"X-Request-Id: ", request_id, b"\r\n\r\n")
-    return ResponseHead(b"".join(parts), mode, chunked, keep_alive)
+    return _new(ResponseHead, (b"".join(parts), mode, chunked, keep_alive))
 
 
 def _add_connection(

@@ -1,7 +1,8 @@
 """Per-revision counters and a fixed-bucket latency histogram.
 
-Invariant: recording is O(log buckets) with no allocation (a few integer increments and
-one `bisect`); everything costly (percentiles, dict building) happens only in `snapshot`.
+Invariant: recording a request is one `bisect` and one integer increment (plus the
+latency sum); everything costly (sums, percentiles, dict building) happens only when a
+snapshot is read.
 
 Snapshot shape (all times in seconds, JSON-serialisable)::
 
@@ -38,6 +39,9 @@ BOUNDS: tuple[float, ...] = tuple(
 )
 PERCENTILES = (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99))
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+_WIDTH = len(BOUNDS) + 1  # latency buckets per status class, the overflow one included
+# status // 100 -> offset of its status class's row in RevisionStats.cells (1xx..5xx, clamped)
+_ROW = tuple(_WIDTH * index for index in (0, 0, 1, 2, 3, 4, 4, 4, 4, 4))
 
 
 class Histogram:
@@ -86,22 +90,44 @@ def percentile(counts: list[int], q: float) -> float:
 
 
 class RevisionStats:
-    """Counters for one revision; mutated directly by the data plane."""
+    """Counters for one revision; mutated directly by the data plane.
 
-    __slots__ = ("aborted", "errors", "inflight", "latency", "requests", "status")
+    One request is one increment of one cell (status class x latency bucket) plus the
+    latency sum: request counts, status classes and the histogram are sums of cells,
+    computed only when read.
+    """
+
+    __slots__ = ("aborted", "cells", "errors", "inflight", "total")
 
     def __init__(self) -> None:
-        self.requests = 0
         self.aborted = 0
         self.inflight = 0
-        self.status = [0, 0, 0, 0, 0]
+        self.cells = [0] * (len(STATUS_CLASSES) * _WIDTH)
         self.errors = {"502": 0, "503": 0, "504": 0}
-        self.latency = Histogram()
+        self.total = 0.0
 
     def completed(self, status: int, elapsed: float) -> None:
-        self.requests += 1
-        self.status[min(max(status // 100, 1), 5) - 1] += 1
-        self.latency.observe(elapsed)
+        row = _ROW[status // 100] if status < 1000 else _ROW[-1]
+        self.cells[row + bisect_left(BOUNDS, elapsed)] += 1
+        self.total += elapsed
+
+    @property
+    def requests(self) -> int:
+        return sum(self.cells)
+
+    @property
+    def status(self) -> list[int]:
+        cells = self.cells
+        return [sum(cells[row : row + _WIDTH]) for row in range(0, len(cells), _WIDTH)]
+
+    @property
+    def latency(self) -> Histogram:
+        hist = Histogram()
+        cells = self.cells
+        hist.counts = [sum(cells[i::_WIDTH]) for i in range(_WIDTH)]
+        hist.count = sum(hist.counts)
+        hist.total = self.total
+        return hist
 
     def snapshot(self) -> dict[str, Any]:
         hist = self.latency
@@ -110,7 +136,7 @@ class RevisionStats:
             latency[name] = hist.percentile(q)
         latency["buckets"] = hist.cumulative()
         return {
-            "requests": self.requests,
+            "requests": hist.count,
             "aborted": self.aborted,
             "status": dict(zip(STATUS_CLASSES, self.status, strict=True)),
             "proxy_errors": dict(self.errors),

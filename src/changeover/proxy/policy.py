@@ -120,13 +120,22 @@ def _header_value(headers: Headers, lname: bytes) -> bytes | None:
 
 
 def _cookie_value(headers: Headers, cname: bytes) -> bytes | None:
+    """The value of the first `name=value` pair (of the `;`-separated pairs, whitespace
+    around each part ignored) whose name is `cname`, in the first Cookie line having one.
+
+    Found by searching for the name instead of splitting every pair: a browser's Cookie
+    line often carries dozens of pairs, and only the sticky one matters."""
+    size = len(cname)
     for name, value in headers:
         if len(name) != 6 or name.lower() != b"cookie":
             continue
-        for pair in value.split(b";"):
-            key, sep, found = pair.strip(_OWS).partition(b"=")
-            if sep and key.rstrip(_OWS) == cname:
-                return found.strip(_OWS) or None
+        at = value.find(cname)
+        while at >= 0:
+            before = value[:at].rstrip(_OWS)
+            after = value[at + size :].lstrip(_OWS)
+            if (not before or before.endswith(b";")) and after.startswith(b"="):
+                return after[1:].split(b";", 1)[0].strip(_OWS) or None
+            at = value.find(cname, at + 1)
     return None
 
 

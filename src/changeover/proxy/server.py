@@ -178,7 +178,7 @@ class Proxy:
         assert ctx.loop is not None
         # Rescheduled first so one failing check can never stop all timeouts.
         self._sweeper = ctx.loop.call_later(ctx.config.sweep_interval, self._sweep)
-        now = time.monotonic()
+        ctx.now = now = time.monotonic()
         for client in tuple(ctx.clients):
             client.check(now)
         cutoff = now - ctx.config.upstream_idle_timeout

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
+from time import monotonic
 from typing import TYPE_CHECKING, Any, cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
@@ -75,12 +75,15 @@ class Upstream(asyncio.Protocol):
         self.ctx.upstreams.add(self)
 
     def data_received(self, data: bytes) -> None:
+        self.ctx.now = monotonic()
         ex = self.exchange
         if ex is None:
             self.abort()  # bytes nobody asked for: this connection can't be trusted
             return
         ds = ex.ds
-        corked = ds.cork()
+        corked = ds.out is None  # cork: the response head and body leave in one writev
+        if corked:
+            ds.out = []
         try:
             self.parser.feed_data(data)
         except HttpParserUpgrade as exc:
@@ -90,7 +93,10 @@ class Upstream(asyncio.Protocol):
             self._invalid(ex, exc)
         else:
             if self.state == DONE and self.exchange is ex:
-                self._complete(ex)
+                self.state = HEAD  # _complete(ex), inlined: this runs once per request
+                if self.skip:
+                    self._fresh_parser()
+                ex.response_complete()
         finally:
             if corked:
                 ds.flush()
@@ -100,6 +106,7 @@ class Upstream(asyncio.Protocol):
         return None  # let the transport close; connection_lost reports it
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.ctx.now = monotonic()
         self.ctx.upstream_closed(self)
         ex = self.exchange
         if ex is None:
@@ -153,10 +160,12 @@ class Upstream(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         ex = self.exchange
-        if self.state == BODY and ex is not None:
-            ex.response_body(body)
-        else:
+        if self.state != BODY or ex is None:
             self.reusable = False
+        elif ex.chunked:
+            ex.ds.send_parts((b"%x\r\n" % len(body), body, b"\r\n"))
+        else:
+            ex.ds.send(body)
 
     def on_message_complete(self) -> None:
         if self.state == BODY:
@@ -169,10 +178,13 @@ class Upstream(asyncio.Protocol):
     def _complete(self, ex: Exchange) -> None:
         self.state = HEAD
         if self.skip:
-            # httptools can't be told a HEAD response has no body: start a fresh parser.
-            self.skip = False
-            self.parser = HttpResponseParser(self)
+            self._fresh_parser()
         ex.response_complete()
+
+    def _fresh_parser(self) -> None:
+        # httptools can't be told a HEAD response has no body: start a fresh parser.
+        self.skip = False
+        self.parser = HttpResponseParser(self)
 
     def _invalid(self, ex: Exchange, exc: Exception) -> None:
         if self.exchange is not ex:
@@ -209,10 +221,18 @@ class Upstream(asyncio.Protocol):
     def detach(self, reuse: bool, clean: bool) -> None:
         """Exchange is over: park the connection if reusable, else close (or abort) it."""
         self.exchange = None
-        self.resume_reading()
-        if reuse and self.reusable and self.state == HEAD and self.usable():
+        if self.read_paused:
+            self.resume_reading()
+        # usable() inlined: this runs once per request
+        if (
+            reuse
+            and self.reusable
+            and self.state == HEAD
+            and not self.eof
+            and not self.transport.is_closing()
+        ):
             limit = self.ctx.config.max_idle_per_endpoint
-            if self.endpoint.put_idle(self, time.monotonic(), limit):
+            if self.endpoint.put_idle(self, self.ctx.now, limit):
                 return
         if clean:
             self.close()
