@@ -32,6 +32,7 @@ log = logging.getLogger("changeover.agent")
 HANDOVER_ENV = "CHANGEOVER_HANDOVER_FD"  # set only in the new agent: its channel fd
 TICK = 0.1  # seconds between deadline checks while waiting for the new agent
 REAP_WAIT = 5.0
+IDLE_GRACE = 1.0  # seconds idle keep-alive connections stay open while the old agent drains
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,7 @@ async def step_down(agent: Agent, public: socket.socket) -> None:
     drain = agent.spec.termination.drain_timeout
     if stable is not None:
         drain = agent.revision_spec(stable.id).termination.drain_timeout
-    await agent.proxy.shutdown(timeout=drain)
+    # keep-alive clients get one more answer (Connection: close) instead of a racing close
+    await agent.proxy.shutdown(timeout=drain, idle_grace=IDLE_GRACE)
     public.close()
     await agent.notifier.close()

@@ -142,8 +142,13 @@ class Proxy:
 
     # -- lifecycle --------------------------------------------------------------------
 
-    async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109 (API)
-        """Stop accepting, let in-flight exchanges finish (up to timeout), close the rest."""
+    async def shutdown(self, timeout: float, idle_grace: float = 0.0) -> None:  # noqa: ASYNC109
+        """Stop accepting, let in-flight exchanges finish (up to timeout), close the rest.
+
+        With `idle_grace`, idle keep-alive connections stay open that long first: a client's
+        next request is still served (with `Connection: close`), so a client never races the
+        close when another process keeps accepting on the same socket (agent handover).
+        """
         ctx = self._ctx
         ctx.closing = True
         server = self._server
@@ -151,9 +156,13 @@ class Proxy:
         for listener in (server, preview):
             if listener is not None:
                 listener.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if idle_grace > 0:
+            await ctx.wait_closed(False, min(idle_grace, timeout))
         for client in tuple(ctx.clients):
             client.close_if_idle()
-        await ctx.wait_closed(False, timeout)
+        await ctx.wait_closed(False, max(0.0, deadline - loop.time()))
         for client in tuple(ctx.clients):
             client.abort()
         for endpoint in ctx.endpoints.values():

@@ -190,3 +190,23 @@ def test_listening_address_is_reported() -> None:
             assert port > 0
 
     run(main)
+
+
+def test_shutdown_with_idle_grace_still_serves_a_keep_alive_clients_next_request() -> None:
+    async def main() -> None:
+        backend = Backend()
+        async with serving(backend) as proxy:
+            client = await Client.connect(proxy.address)
+            assert (await client.request("GET", "/")).status == 200
+            stopping = asyncio.ensure_future(proxy.shutdown(10.0, idle_grace=5.0))
+            await eventually(lambda: proxy._ctx.closing, "shutdown started")
+            # the idle connection was not closed: its next request is answered, then closed
+            resp = await client.request("GET", "/")
+            assert resp.status == 200
+            assert resp.header("connection") == "close"
+            assert await client.at_eof()
+            await client.close()
+            async with asyncio.timeout(5):  # no client left: the grace ends early
+                await stopping
+
+    run(main)
