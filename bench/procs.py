@@ -39,25 +39,25 @@ def wait_listening(
         time.sleep(0.05)
 
 
-def tree(pid: int) -> list[psutil.Process]:
+def tree(pid: int, descendants: bool = True) -> list[psutil.Process]:
     root = psutil.Process(pid)
-    return [root, *root.children(recursive=True)]
+    return [root, *root.children(recursive=True)] if descendants else [root]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its descendants."""
+def cpu_seconds(pid: int, descendants: bool = True) -> float:
+    """User + system CPU time of a process and (unless told not to) its descendants."""
     total = 0.0
-    for proc in tree(pid):
+    for proc in tree(pid, descendants):
         with contextlib.suppress(psutil.NoSuchProcess):
             times = proc.cpu_times()
             total += times.user + times.system
     return total
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of a process and its descendants."""
+def rss_bytes(pid: int, descendants: bool = True) -> int:
+    """Resident memory of a process and (unless told not to) its descendants."""
     total = 0
-    for proc in tree(pid):
+    for proc in tree(pid, descendants):
         with contextlib.suppress(psutil.NoSuchProcess):
             total += proc.memory_info().rss
     return total

@@ -73,10 +73,11 @@ def latency(port: int, rate: float, seconds: float, connections: int) -> tuple[f
 
 def measure(target: str, rnd: int, port: int, pid: int | None, o: Options) -> Sample:
     """Throughput with CPU accounting, then latency, on one target."""
-    cpu_before = cpu_seconds(pid) if pid else 0.0
+    own = workers(target)
+    cpu_before = cpu_seconds(pid, own) if pid else 0.0
     tool = "wrk" if find("wrk") else "loadgen"
     rps, total, errors = (wrk if tool == "wrk" else loadgen_max)(port, o.seconds, o.connections)
-    cpu = (cpu_seconds(pid) - cpu_before) / total if pid and total else None
+    cpu = (cpu_seconds(pid, own) - cpu_before) / total if pid and total else None
     p50, p99, failed = latency(port, o.latency_rate, o.seconds, o.latency_connections)
     return Sample(target, rnd, rps, p50, p99, cpu, errors + failed, tool)
 
@@ -89,20 +90,26 @@ class Options:
     latency_connections: int
 
 
-def idle_rss(pid: int, port: int, count: int) -> tuple[int, int]:
-    """RSS of the proxy's process tree before and with `count` idle keep-alive clients."""
-    before = rss_bytes(pid)
-    return before, uvloop.run(_with_idle_clients(pid, port, count))
+def workers(target: str) -> bool:
+    """Whether the target's child processes are part of the proxy (HAProxy, nginx workers);
+    the changeover agent's children are the replicas, i.e. the backend, not the proxy."""
+    return target != "changeover"
 
 
-async def _with_idle_clients(pid: int, port: int, count: int) -> int:
+def idle_rss(target: str, pid: int, port: int, count: int) -> tuple[int, int]:
+    """RSS of the proxy's processes before and with `count` idle keep-alive clients."""
+    before = rss_bytes(pid, workers(target))
+    return before, uvloop.run(_with_idle_clients(target, pid, port, count))
+
+
+async def _with_idle_clients(target: str, pid: int, port: int, count: int) -> int:
     clients: list[asyncio.StreamWriter] = []
     try:
         for start in range(0, count, 50):  # batches: the proxy never needs 1,000 upstreams
             batch = await asyncio.gather(*(_one(port) for _ in range(min(50, count - start))))
             clients.extend(batch)
         await asyncio.sleep(0.5)  # let the proxy settle: pools trimmed, buffers freed
-        return rss_bytes(pid)
+        return rss_bytes(pid, workers(target))
     finally:
         for writer in clients:
             writer.close()

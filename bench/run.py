@@ -71,7 +71,7 @@ def proxy_part(
                 samples.append(s)
                 print(f"bench: round {rnd + 1} {summary.sample_line(s)}", flush=True)
         memory = {
-            n: proxies.idle_rss(pid, port, a.idle) for n, (pid, port) in targets.items() if pid
+            n: proxies.idle_rss(n, pid, port, a.idle) for n, (pid, port) in targets.items() if pid
         }
     return samples, memory
 
