@@ -124,7 +124,11 @@ class Canary(Progressive):
                 self.fail(reason, c)
             elif self._background == "on" and self._inconclusive(runs.get("background")):
                 self._background = "dropped"  # the operator's promote accepts it
-                self.pause("analysis", now, "rollout paused: background analysis inconclusive")
+                self.pause(
+                    "analysis",
+                    now,
+                    "rollout paused: background analysis inconclusive; promote or abort",
+                )
         if self.phase is Phase.PROGRESSING:
             self._advance(c, now, runs)
         self.rollback_step(c)
