@@ -11,6 +11,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from changeover.analysis.model import RunStatus
 from changeover.rollout.phase import Phase
 from changeover.spec.models import HeaderRoute
 
@@ -36,15 +37,8 @@ class AnalysisRequest:
     baseline: int | None
 
 
-class RunState(enum.Enum):
-    RUNNING = "running"
-    SUCCESSFUL = "successful"
-    FAILED = "failed"
-    INCONCLUSIVE = "inconclusive"
-    ERROR = "error"
-
-    def __repr__(self) -> str:
-        return f"<RunState {self.value}>"
+# an analysis run's state, as the analysis package defines it (one enum, one table)
+RunState = RunStatus
 
 
 @dataclass(frozen=True)
