@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from changeover.supervisor.process import ChildProcess
-from changeover.supervisor.spawn import Child, SpawnError, resolve_command
+from changeover.supervisor.spawn import Child, SpawnError, resolve_command, spawn_group_leader
 
 FIRST_FD = 3
 _SHELL = "/bin/sh"
@@ -61,16 +60,7 @@ class PosixLauncher:
         floor = FIRST_FD + len(launch.fds) + 7
         sources = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in launch.fds]
         try:
-            pid = os.posix_spawn(
-                _SHELL,
-                argv,
-                dict(launch.env),
-                file_actions=_file_actions(sources),
-                setpgroup=0,
-                setsigmask=(),
-                # Python ignores SIGPIPE and SIGXFSZ; the app must get the defaults.
-                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
-            )
+            pid = spawn_group_leader(argv, launch.env, _file_actions(sources))
         finally:
             for fd in sources:
                 os.close(fd)

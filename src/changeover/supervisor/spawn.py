@@ -91,20 +91,27 @@ class PosixSpawner:
             if spec.listen_fd is not None:
                 sources.append(fcntl.fcntl(spec.listen_fd, fcntl.F_DUPFD_CLOEXEC, _HIGH_FD))
             sources[0] = _move_high(sources[0])
-            pid = os.posix_spawn(
-                _SHELL,
-                argv,
-                dict(spec.env),
-                file_actions=_file_actions(sources),
-                setpgroup=0,
-                setsigmask=(),
-                # Python ignores SIGPIPE and SIGXFSZ; the app must get the defaults.
-                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
-            )
+            pid = spawn_group_leader(argv, spec.env, _file_actions(sources))
         finally:
             for fd in sources:
                 os.close(fd)
         return ChildProcess(pid, _create_time(pid))
+
+
+def spawn_group_leader(
+    argv: Sequence[str], env: Mapping[str, str], file_actions: Sequence[tuple[Any, ...]]
+) -> int:
+    """posix_spawn `argv` (a `sh -c` trampoline) as the leader of a new process group."""
+    return os.posix_spawn(
+        _SHELL,
+        list(argv),
+        dict(env),
+        file_actions=list(file_actions),
+        setpgroup=0,
+        setsigmask=(),
+        # Python ignores SIGPIPE and SIGXFSZ; the app must get the defaults.
+        setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+    )
 
 
 def _move_high(fd: int) -> int:
