@@ -39,6 +39,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from haproxy_variants import VARIANTS
+from haproxy_variants import config as haproxy_config
+
 HERE = Path(__file__).resolve()
 PY = sys.executable
 LOCAL = "127.0.0.1"
@@ -52,21 +55,6 @@ REQUEST = (
     b"Accept: application/json\r\nAccept-Encoding: gzip, deflate\r\n"
     b"Accept-Language: en-GB,en;q=0.9\r\nCookie: session=abc123; user=u%d\r\n\r\n"
 )
-HAPROXY = """global
-    nbthread 1
-    maxconn 8192
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-frontend f
-    bind 127.0.0.1:{port}
-    default_backend b
-backend b
-    http-reuse always
-    server s1 127.0.0.1:{backend}
-"""
 
 
 def nodelay(transport: Any) -> None:
@@ -293,6 +281,30 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     await reader.readexactly(int(length.group(1)))
 
 
+class LogSink(asyncio.DatagramProtocol):
+    """What an agent reading HAProxy's request log would do per line: parse status and
+    latency, count them into changeover's histogram cells."""
+
+    def __init__(self) -> None:
+        from changeover.proxy.metrics import RevisionStats
+
+        self.stats = RevisionStats()
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        # "<134>Nov 21 10:00:00 haproxy[42]: b s1 200 3"
+        _, status, elapsed = data.rsplit(b" ", 2)
+        self.stats.completed(int(status), int(elapsed) / 1000)
+
+
+async def log_sink(path: str) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.bind(path)
+    await asyncio.get_running_loop().create_datagram_endpoint(LogSink, sock=sock)
+    print(0, flush=True)
+    await until_signalled()
+
+
 async def idle_clients(port: int, count: int) -> None:
     """`count` keep-alive connections, each after one request, idle until SIGTERM."""
     kept: list[Any] = []
@@ -320,6 +332,7 @@ def internal(o: argparse.Namespace) -> None:
             "proxy": lambda: serve_proxy(o.backend, o.policy[0], o.profile),
             "client": lambda: drive(o.port, o.requests, o.connections),
             "idle": lambda: idle_clients(o.port, o.idle),
+            "logsink": lambda: log_sink(o.log_socket),
         }[o.mode]()
     )
 
@@ -392,6 +405,11 @@ def count(o: argparse.Namespace) -> None:
                 runs = [instructions(argv, o) for _ in range(o.repeat)]
                 spread = ", ".join(f"{r:,.0f}" for r in runs)
                 print(f"{policy:7} {name:10} {statistics.median(runs):10,.0f}   runs: {spread}")
+        for variant in o.haproxy or []:  # the peer's own process; its log sink is not counted
+            runs = [haproxy_instructions(backend, variant, o) for _ in range(o.repeat)]
+            spread = ", ".join(f"{r:,.0f}" for r in runs)
+            name = haproxy_name(variant)
+            print(f"{'-':7} {name:10} {statistics.median(runs):10,.0f}   runs: {spread}")
 
 
 def instructions(argv: list[str], o: argparse.Namespace) -> float:
@@ -399,11 +417,31 @@ def instructions(argv: list[str], o: argparse.Namespace) -> float:
         vg = ["valgrind", "-q", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg"]
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         with started([*vg, "--dump-instr=no", *argv], env) as (pid, port):
-            run_client(port, o.warmup, o.connections)
-            callgrind(pid, "--zero")
-            run_client(port, o.requests, o.connections)
-            callgrind(pid, "--dump")
-            dump = sorted(Path(tmp).glob("cg.*"))[-1].read_text()
+            dump = measured_dump(pid, port, Path(tmp), o)
+    return per_request(dump, o)
+
+
+def haproxy_instructions(backend: int, variant: str, o: argparse.Namespace) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        vg = ("valgrind", "-q", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg")
+        with haproxy(backend, variant, (*vg, "--dump-instr=no")) as found:
+            if found is None:
+                raise SystemExit("count --haproxy needs haproxy (apt-get install -y haproxy)")
+            (pid, *_), port = found
+            dump = measured_dump(pid, port, Path(tmp), o)
+    return per_request(dump, o)
+
+
+def measured_dump(pid: int, port: int, tmp: Path, o: argparse.Namespace) -> str:
+    """Warm up, zero callgrind's counters, run the measured requests, dump the counters."""
+    run_client(port, o.warmup, o.connections)
+    callgrind(pid, "--zero")
+    run_client(port, o.requests, o.connections)
+    callgrind(pid, "--dump")
+    return sorted(tmp.glob("cg.*"))[-1].read_text()
+
+
+def per_request(dump: str, o: argparse.Namespace) -> float:
     total = re.search(r"^(?:totals|summary): (\d+)", dump, re.MULTILINE)
     if total is None:
         raise RuntimeError("callgrind dump without totals")
@@ -478,20 +516,30 @@ def backend_process(kind: str) -> Iterator[tuple[int, int]]:
 
 
 @contextlib.contextmanager
-def haproxy(backend: int) -> Iterator[tuple[int, int] | None]:
+def haproxy(
+    backend: int, variant: str = "plain", wrap: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[int, ...], int] | None]:
+    """((pids...), port) of one HAProxy variant (and its log sink), or None without it."""
     path = shutil.which("haproxy", path=os.environ.get("PATH", "") + ":/usr/sbin")
     if path is None:
         yield None
         return
-    with tempfile.TemporaryDirectory() as tmp, socket.socket() as probe:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        probe = stack.enter_context(socket.socket())
         probe.bind((LOCAL, 0))
         port = probe.getsockname()[1]
         probe.close()  # HAProxy binds it next: a race only a busy machine could lose
-        Path(tmp, "h.cfg").write_text(HAPROXY.format(port=port, backend=backend))
-        proc = subprocess.Popen([path, "-db", "-f", f"{tmp}/h.cfg"])
+        log = f"{tmp}/log.sock"
+        pids: tuple[int, ...] = ()
+        if variant.startswith("features-log"):
+            sink, _ = stack.enter_context(started(me("logsink", "--log-socket", log)))
+            pids = (sink,)
+        Path(tmp, "h.cfg").write_text(haproxy_config(variant, port, backend, log))
+        proc = subprocess.Popen([*wrap, path, "-db", "-f", f"{tmp}/h.cfg"])
         try:
             wait_listening(port, proc)
-            yield proc.pid, port
+            yield (proc.pid, *pids), port
         finally:
             stop(proc)
 
@@ -507,13 +555,15 @@ def wait_listening(port: int, proc: subprocess.Popen[Any]) -> None:
     raise TimeoutError(f"nothing listens on {LOCAL}:{port}")
 
 
-def cpu_seconds(pid: int | None) -> tuple[float, float]:
-    """(user, system) CPU time of a process (zeros for direct, which has no proxy)."""
-    if pid is None:
-        return 0.0, 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pids: int | tuple[int, ...] | None) -> tuple[float, float]:
+    """(user, system) CPU time of the processes (zeros for direct, which has no proxy)."""
+    user = system = 0.0
     tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
+    for pid in (pids,) if isinstance(pids, int) else pids or ():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        user += int(fields[11]) / tick
+        system += int(fields[12]) / tick
+    return user, system
 
 
 def run_wrk(port: int, seconds: float, connections: int) -> tuple[float, int, int]:
@@ -548,12 +598,13 @@ def wall(o: argparse.Namespace) -> None:
         raise SystemExit("wall needs wrk (apt-get install -y wrk)")
     rows: dict[str, list[dict[str, float]]] = {}
     with backend_process(o.backend_kind) as (_, port), contextlib.ExitStack() as stack:
-        live: dict[str, tuple[int | None, int]] = {"direct": (None, port)}
+        live: dict[str, tuple[int | tuple[int, ...] | None, int]] = {"direct": (None, port)}
         for name, argv in targets(o, port, o.policy[0]).items():
             live[name] = stack.enter_context(started(argv))
-        peer = None if o.no_haproxy else stack.enter_context(haproxy(port))
-        if peer is not None:
-            live["haproxy"] = peer
+        for variant in [] if o.no_haproxy else o.haproxy or ["plain"]:
+            peer = stack.enter_context(haproxy(port, variant))
+            if peer is not None:
+                live[haproxy_name(variant)] = peer
         for _, target in live.values():
             run_wrk(target, 1, o.wrk_connections)  # warm-up: pools filled, code paths hot
         for rnd in range(o.rounds):
@@ -563,7 +614,11 @@ def wall(o: argparse.Namespace) -> None:
     print_wall(rows, o)
 
 
-def sample(pid: int | None, port: int, o: argparse.Namespace) -> dict[str, float]:
+def haproxy_name(variant: str) -> str:
+    return "haproxy" if variant == "plain" else f"haproxy+{variant}"
+
+
+def sample(pid: int | tuple[int, ...] | None, port: int, o: argparse.Namespace) -> dict[str, float]:
     user, system = cpu_seconds(pid)
     rps, total, errors = run_wrk(port, o.seconds, o.wrk_connections)
     user_after, system_after = cpu_seconds(pid)
@@ -647,7 +702,8 @@ def memory(o: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     modes = {"count": count, "profile": profile, "wall": wall, "memory": memory}
-    parser.add_argument("mode", choices=[*modes, "backend", "floor", "proxy", "client", "idle"])
+    internals = ["backend", "floor", "proxy", "client", "idle", "logsink"]
+    parser.add_argument("mode", choices=[*modes, *internals])
     add = parser.add_argument
     add("--impl", action="append", default=[], help="NAME=DIR, repeatable (default: current=)")
     add("--floor", action="store_true", help="also measure the bare uvloop+httptools relay")
@@ -664,6 +720,8 @@ def main() -> None:
     add("--rate", type=float, default=500.0, help="wall: latency run, requests/s")
     add("--backend-kind", choices=("uvicorn", "raw"), default="uvicorn", help="wall backend")
     add("--no-haproxy", action="store_true", help="wall: leave HAProxy out")
+    add("--haproxy", action="append", choices=VARIANTS, help="HAProxy variants (wall: plain)")
+    add("--log-socket", help=argparse.SUPPRESS)
     add("--idle", type=int, default=1000, help="memory: idle keep-alive clients")
     for hidden in ("--backend", "--port"):
         add(hidden, type=int, help=argparse.SUPPRESS)
