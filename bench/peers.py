@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import haproxy_variants
 from procs import Started, free_port, wait_listening
 from tools import find
 
@@ -69,6 +70,19 @@ def haproxy(backend: int, work: Path) -> Iterator[tuple[int, int]]:
     config.write_text(HAPROXY.format(port=port, backend=backend))
     argv = [find("haproxy") or "haproxy", "-db", "-f", str(config)]
     with Started(argv, log=work / "haproxy.log") as proc:
+        wait_listening(port, proc=proc.proc)
+        yield proc.pid, port
+
+
+@contextlib.contextmanager
+def haproxy_features(backend: int, work: Path) -> Iterator[tuple[int, int]]:
+    """(pid, port) of an HAProxy doing changeover's per-request header work as well
+    (X-Forwarded-*, request ids, retries; `haproxy_variants.py`), to price it in C."""
+    port = free_port()
+    config = work / "haproxy-features.cfg"
+    config.write_text(haproxy_variants.config("features", port, backend, ""))
+    argv = [find("haproxy") or "haproxy", "-db", "-f", str(config)]
+    with Started(argv, log=work / "haproxy-features.log") as proc:
         wait_listening(port, proc=proc.proc)
         yield proc.pid, port
 

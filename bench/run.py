@@ -3,7 +3,7 @@ on a tiny ASGI backend, and failed requests during deploys against other ways to
 a service. Prints markdown tables to paste into docs/benchmarks.md.
 
 Run: .venv/bin/python bench/run.py [--rounds 3] [--seconds 5] [--strategies rolling,...]
-Invariant: the proxy targets run interleaved (direct, changeover, haproxy, nginx, repeat)
+Invariant: the proxy targets run interleaved (direct, changeover, the peers, repeat)
 against one backend process, and every process the suite starts is stopped before it
 exits; a peer that is missing is skipped with a message, never faked.
 """
@@ -51,6 +51,13 @@ def parse() -> argparse.Namespace:
     return p.parse_args()
 
 
+PEERS = (
+    ("haproxy", peers.haproxy),
+    ("haproxy+features", peers.haproxy_features),
+    ("nginx", peers.nginx),
+)
+
+
 def proxy_part(
     a: argparse.Namespace, missing: dict[str, str], work: Path
 ) -> tuple[list[proxies.Sample], dict[str, tuple[int, int]]]:
@@ -59,9 +66,9 @@ def proxy_part(
         backend = ag.replica_ports()[0]
         targets: dict[str, tuple[int | None, int]] = {"direct": (None, backend)}
         targets["changeover"] = (ag.pid, ag.port)
-        for name, start in (("haproxy", peers.haproxy), ("nginx", peers.nginx)):
-            if name in missing:
-                print(f"bench: skipping {name}: {missing[name]}", flush=True)
+        for name, start in PEERS:
+            if name.partition("+")[0] in missing:
+                print(f"bench: skipping {name}: {missing[name.partition('+')[0]]}", flush=True)
                 continue
             targets[name] = stack.enter_context(start(backend, work))
         samples = []
