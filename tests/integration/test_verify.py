@@ -83,3 +83,46 @@ def test_human_report_and_a_refused_strategy(service: Service) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     for text in ("deploy of v2", "rollout succeeded", "before", "during", "verdict: passed"):
         assert text in result.stdout
+
+
+PAUSING = "[{ set_weight = 50 }, { pause = {} }]"  # step 2 waits for `changeover promote`
+TINY = ("--rate", "50", "--connections", "4", "--warmup", "0.5", "--cooldown", "0.5")
+
+
+def test_a_paused_canary_is_aborted_after_max_wait_with_zero_failures(service: Service) -> None:
+    service.write_spec(extra=f'type = "canary"\nsteps = {PAUSING}\n')
+    service.up()
+    args = ("--version", "v2", "--env", "HELLO_VERSION=v2", "--max-wait", "3", "--json")
+    result = verify(service, *TINY, *args)
+    assert result.returncode == 1, result.stdout + result.stderr
+    doc = report_of(result)
+    assert doc["verdict"] == "rollout-failed"
+    assert doc["aborted_by_verify"]["max_wait"] == 3.0
+    assert doc["aborted_by_verify"]["after"] >= 3.0
+    assert any(r.startswith("the rollout was aborted by verify") for r in doc["reasons"])
+    assert [(a["action"], a["accepted"]) for a in doc["actions"]] == [("abort", True)]
+    texts = [row["text"] for row in doc["timeline"]]
+    verify_line = next(i for i, t in enumerate(texts) if t.startswith("verify aborted"))
+    assert verify_line < texts.index("rollout aborted by operator: traffic back to stable")
+    assert doc["rollout"]["phase"] == "aborted"
+    assert doc["load"]["failed"] == 0
+    assert doc["load"]["ok"] == doc["load"]["sent"] > 0
+    status = service.status()
+    assert status["stable_revision"] == 1
+    ready = [r["revision"] for r in status["replicas"] if r["state"] == "ready"]
+    assert ready == [1, 1]  # revision 2's replica may still be draining, out of routing
+
+
+def test_a_paused_canary_is_promoted_with_promote(service: Service) -> None:
+    service.write_spec(extra=f'type = "canary"\nsteps = {PAUSING}\n')
+    service.up()
+    result = verify(service, *TINY, "--version", "v2", "--env", "HELLO_VERSION=v2", "--promote",
+                    "--json")  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = report_of(result)
+    assert (doc["verdict"], doc["rollout"]["phase"]) == ("passed", "succeeded")
+    assert doc["aborted_by_verify"] is None
+    assert [a["message"] for a in doc["actions"]] == ["verify promoted step 2"]
+    assert "verify promoted step 2" in [row["text"] for row in doc["timeline"]]
+    assert doc["load"]["failed"] == 0
+    assert service.status()["stable_revision"] == 2

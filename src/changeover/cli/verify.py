@@ -2,9 +2,11 @@
 then report every failed request against the rollout's events, and a verdict.
 
 Invariant: the load runs from before the deploy until after the rollout has finished
-(warm-up and cool-down included) and is stopped whatever happens; the exit code is the
-verdict's (0 only with zero failed requests and a succeeded rollout), 2 for bad input,
-3 when the agent cannot be reached.
+(warm-up and cool-down included) and is stopped whatever happens; while following, verify
+only carries out what `next_action` decides (promote a pause once with `--promote`, abort
+once past `--max-wait` and follow the rollback to its end); the exit code is the
+verdict's (0 only with zero failed requests and a succeeded rollout verify did not
+abort), 2 for bad input, 3 when the agent cannot be reached.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress
 
-from changeover.cli.client import AgentClient
+from changeover.cli.client import AgentClient, Refused
 from changeover.cli.common import (
     BAD_INPUT,
     DEFAULT_SPEC,
@@ -32,21 +34,29 @@ from changeover.cli.common import (
 from changeover.cli.deploy import parse_env
 from changeover.cli.follow import last_event_id
 from changeover.loadgen import BackgroundLoad, Report, Template
+from changeover.rollout.phase import Phase
 from changeover.spec.load import SpecError, load_spec_text
 from changeover.verify import (
+    Action,
     NothingToRedeploy,
     ReleaseOptions,
     RequestSpecError,
     RolloutEvent,
     Samples,
+    Seen,
     Settings,
+    VerifyAction,
+    WaitOptions,
+    abort_action,
     build_report,
     deploy_body,
     format_request,
+    next_action,
     parse_requests,
+    promote_action,
     recorded_load,
 )
-from changeover.verify.progress import counts, new_progress, rollout_line
+from changeover.verify.progress import counts, new_progress, paused_line, rollout_line
 from changeover.verify.render import render
 from changeover.verify.requests import check_load
 
@@ -69,6 +79,14 @@ Requests = Annotated[
     Opt("--request", help="'[METHOD] /path [weight=W] [body=BYTES]'; repeatable (default: GET /)."),
 ]
 Timeout = Annotated[float, Opt("--timeout", help="Seconds before a request times out.")]
+MaxWait = Annotated[
+    float | None,
+    Opt("--max-wait", help="Abort the rollout if it has not finished this many seconds after "
+        "the deploy (default: wait as long as it takes)."),
+]  # fmt: skip
+Promote = Annotated[
+    bool, Opt("--promote", help="Promote the rollout (one step) each time it pauses.")
+]
 
 
 def verify(
@@ -83,14 +101,17 @@ def verify(
     cooldown: Cooldown = 2.0,
     request: Requests = None,
     timeout: Timeout = 10.0,
+    max_wait: MaxWait = None,
+    promote: Promote = False,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
     json: Json = False,
 ) -> None:
     """Deploy under generated load and report every failed request; exit 1 if any failed."""
     problem = check_load(
-        rate=rate, connections=connections, warmup=warmup, cooldown=cooldown, timeout=timeout
-    )
+        rate=rate, connections=connections, warmup=warmup, cooldown=cooldown, timeout=timeout,
+        max_wait=max_wait,
+    )  # fmt: skip
     if problem:
         fail(BAD_INPUT, problem)
     try:
@@ -108,10 +129,11 @@ def verify(
             fail(BAD_INPUT, str(exc))
         settings = Settings(
             url, rate, connections, tuple(map(format_request, templates)), warmup, cooldown,
-            timeout, str(body["version"]), redeploy, strategy,
+            timeout, str(body["version"]), redeploy, strategy, max_wait, promote,
         )  # fmt: skip
-        rollout, events, load, samples, start = drive(client, body, settings, templates, json)
-    report = build_report(settings, rollout, events, load, samples, start)
+        run = drive(client, body, settings, templates, json)
+    rollout, events, actions, load, samples, start = run
+    report = build_report(settings, rollout, events, load, samples, start, actions)
     if json:
         out.print_json(data=report.to_dict())
     else:
@@ -136,7 +158,8 @@ def public_url(listen: str) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{listen}"
 
 
-Run = tuple[dict[str, Any], list[RolloutEvent], Report, Samples, float]
+Followed = tuple[dict[str, Any], list[RolloutEvent], list[VerifyAction]]
+Run = tuple[dict[str, Any], list[RolloutEvent], list[VerifyAction], Report, Samples, float]
 
 
 def drive(
@@ -151,10 +174,12 @@ def drive(
         start = recorder.wall_start()
         hold(progress, load, "warm-up", s.warmup)
         after = last_event_id(client)
+        posted = time.monotonic()
         rollout = client.post("/v1/deploy", body)
-        final, events = follow(client, rollout, after, progress, load)
+        wait = WaitOptions(s.max_wait, s.promote)
+        final, events, actions = follow(client, rollout, after, progress, load, wait, posted)
         hold(progress, load, "cool-down", s.cooldown)
-    return final, events, load.report, recorder.samples, start
+    return final, events, actions, load.report, recorder.samples, start
 
 
 def hold(progress: Progress, load: BackgroundLoad, what: str, seconds: float) -> None:
@@ -173,26 +198,86 @@ def follow(
     after: int,
     progress: Progress,
     load: BackgroundLoad,
-) -> tuple[dict[str, Any], list[RolloutEvent]]:
-    """Poll the rollout to its end, collecting its events; the bar shows the latest one."""
+    wait: WaitOptions,
+    posted: float,
+) -> Followed:
+    """Poll the rollout to its end, doing what `next_action` says (`posted`: monotonic time
+    of the deploy) and collecting its events; the bar shows the latest one or the pause."""
     rid = rollout["id"]
     revisions = {rollout["from_revision"], rollout["to_revision"]} - {None}
     task = progress.add_task(f"rollout {rid}", total=None, counts="")
     events: list[RolloutEvent] = []
+    actions: list[VerifyAction] = []
+    promoted = False  # verify already promoted the pause the rollout is in
     while True:
         current: dict[str, Any] = client.get(f"/v1/rollouts/{rid}")
-        done = current["finished_at"] is not None
-        while batch := client.get("/v1/events", after=after, wait=0 if done else POLL)["events"]:
-            after = int(batch[-1]["id"])
-            events += [RolloutEvent.from_doc(d) for d in batch if _mine(d, rid, revisions)]
-            if not done:
-                break  # refresh the bar; once done, read on until every event is in
-        latest = events[-1].message if events and not done else None
-        line = rollout_line(rid, current["phase"], latest)
+        done, phase = current["finished_at"] is not None, Phase(current["phase"])
+        promoted = promoted and phase is Phase.PAUSED
+        aborting = any(a.action is Action.ABORT for a in actions)
+        seen = Seen(phase, done, time.monotonic() - posted, promoted, aborting)
+        action = next_action(seen, wait)
+        if action is Action.PROMOTE:
+            record, promoted = _promote(client, rid, seen.elapsed)
+            actions.append(record)
+        elif action is Action.ABORT:
+            actions.append(_abort(client, seen.elapsed, wait.max_wait or 0.0))
+        after = _read_events(client, after, events, rid, revisions, done)
+        if action is Action.WAIT and phase is Phase.PAUSED:
+            line = paused_line(rid, wait.max_wait, seen.elapsed)
+        else:
+            latest = events[-1].message if events and not done else None
+            line = rollout_line(rid, current["phase"], latest)
         progress.update(task, description=line, counts=counts(load.snapshot()))
         if done:
             progress.update(task, total=1, completed=1)
-            return current, events
+            return current, events, actions
+
+
+def _read_events(
+    client: AgentClient,
+    after: int,
+    events: list[RolloutEvent],
+    rid: int,
+    revisions: set[int],
+    done: bool,
+) -> int:
+    """Add the rollout's new events (waiting up to POLL for one; once done, every one left)."""
+    while batch := client.get("/v1/events", after=after, wait=0 if done else POLL)["events"]:
+        after = int(batch[-1]["id"])
+        events += [RolloutEvent.from_doc(d) for d in batch if _mine(d, rid, revisions)]
+        if not done:
+            break  # refresh the bar; once done, read on until every event is in
+    return after
+
+
+def _promote(client: AgentClient, rid: int, elapsed: float) -> tuple[VerifyAction, bool]:
+    """Promote one step, as `changeover promote` does; whether the rollout is still paused
+    (a refused promote leaves it paused, and verify does not try that pause again)."""
+    step, sent = _canary_step(client, rid), time.time()  # before the agent's own events
+    try:
+        answer = client.post("/v1/promote")
+    except Refused as exc:
+        return promote_action(sent, elapsed, step, "; ".join(exc.lines)), True
+    after = answer.get("rollout") or {}
+    return promote_action(sent, elapsed, step), after.get("phase") == Phase.PAUSED.value
+
+
+def _abort(client: AgentClient, elapsed: float, max_wait: float) -> VerifyAction:
+    """Abort, as `changeover abort` does; refused when the rollout ended meanwhile."""
+    sent = time.time()  # before the agent's own events, on the timeline
+    try:
+        client.post("/v1/abort")
+    except Refused as exc:
+        return abort_action(sent, elapsed, max_wait, "; ".join(exc.lines))
+    return abort_action(sent, elapsed, max_wait)
+
+
+def _canary_step(client: AgentClient, rid: int) -> int | None:
+    """The 1-based canary step rollout `rid` is at, from `status`; None if it has none."""
+    doc = client.get("/v1/status")
+    rollout, progress = doc.get("rollout") or {}, doc.get("progress") or {}
+    step = progress.get("step")
+    return int(step) + 1 if rollout.get("id") == rid and step is not None else None
 
 
 def _mine(event: dict[str, Any], rollout_id: int, revisions: set[int]) -> bool:

@@ -1,7 +1,8 @@
 """The progress display of a verify run: one bar per stage, with live request counts.
 
 Invariant: the display only shows what it is given (stage, rollout phase, latest event,
-counts of a load snapshot); it never decides anything and can be disabled for `--json`.
+counts of a load snapshot, time left before `--max-wait`); it never decides anything and
+can be disabled for `--json`.
 """
 
 from __future__ import annotations
@@ -39,3 +40,11 @@ def rollout_line(rollout_id: int, phase: str, latest: str | None) -> str:
     if len(text) > DESCRIPTION_WIDTH:
         text = text[: DESCRIPTION_WIDTH - 1] + "…"
     return escape(text)
+
+
+def paused_line(rollout_id: int, max_wait: float | None, elapsed: float) -> str:
+    """What a human watching a paused rollout can do (never cut: it is the point)."""
+    text = f"rollout {rollout_id} paused: waiting for `changeover promote`"
+    if max_wait is None:
+        return text + " (or use --max-wait)"
+    return text + f" or --max-wait (abort in {max(0.0, max_wait - elapsed):.0f}s)"

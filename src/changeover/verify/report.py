@@ -13,7 +13,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from changeover.loadgen import Report
-from changeover.loadgen.outcome import FAILURES
+from changeover.verify.actions import VerifyAction, aborted_by_verify
+from changeover.verify.sections import (
+    Settings,
+    follow_dict,
+    load_dict,
+    release_dict,
+    target_dict,
+)
 from changeover.verify.timeline import (
     Clock,
     RolloutEvent,
@@ -26,22 +33,7 @@ from changeover.verify.verdict import Decision, decide
 from changeover.verify.windows import Bounds, Samples, Window, WindowStats, window_stats
 
 SCHEMA = 1
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """What was asked for: where the load went, how much, and what was deployed."""
-
-    url: str
-    rate: float
-    connections: int
-    requests: tuple[str, ...]
-    warmup: float
-    cooldown: float
-    timeout: float
-    version: str
-    redeploy: bool
-    strategy: str | None
+__all__ = ["SCHEMA", "Settings", "VerifyReport", "build_report", "load_dict"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +48,7 @@ class VerifyReport:
     timeline: tuple[TimelineRow, ...]
     decision: Decision
     clock: Clock
+    actions: tuple[VerifyAction, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -69,15 +62,24 @@ class VerifyReport:
             "passed": verdict.exit_code == 0,
             "exit_code": verdict.exit_code,
             "reasons": list(self.decision.reasons),
-            "target": _target(self.settings),
-            "release": _release(self.settings),
+            "target": target_dict(self.settings),
+            "release": release_dict(self.settings),
             "rollout": self.rollout,
             "load": load_dict(self.load),
             "windows": [self._window(w) for w in self.windows],
             "events": [self._event(e) for e in self.events],
             "failures": [asdict(f) for f in self.failures],
             "timeline": [{**asdict(r), "source": r.source.value} for r in self.timeline],
+            "follow": follow_dict(self.settings),
+            "actions": [a.to_dict(self.clock.from_wall(a.ts)) for a in self.actions],
+            "aborted_by_verify": self._aborted(),
         }
+
+    def _aborted(self) -> dict[str, Any] | None:
+        abort = aborted_by_verify(self.actions)
+        if abort is None:
+            return None
+        return {"after": abort.elapsed, "max_wait": self.settings.max_wait}
 
     def _window(self, stats: WindowStats) -> dict[str, Any]:
         start, end = self.spans[stats.window]
@@ -104,8 +106,10 @@ def build_report(
     load: Report,
     samples: Samples,
     load_start: float,
+    actions: Sequence[VerifyAction] = (),
 ) -> VerifyReport:
-    """Assemble the report of a finished run; `load_start` is the Unix time of load t=0."""
+    """Assemble the report of a finished run; `load_start` is the Unix time of load t=0;
+    `actions`: what verify itself did to the rollout (shown on the timeline)."""
     started, finished = float(rollout["started_at"]), rollout["finished_at"]
     if finished is None:
         raise ValueError(f"rollout {rollout['id']} has not finished: no report yet")
@@ -120,13 +124,17 @@ def build_report(
         Window.DURING: (0.0, during),
         Window.AFTER: (during, max(during, end)),
     }
+    abort = aborted_by_verify(actions)
     decision = decide(
         failed=load.failed,
         in_flight=load.in_flight,
         sent=load.sent,
         rollout_phase=str(rollout["phase"]),
         rollout_reason=str(rollout.get("reason") or ""),
+        aborted_after=None if abort is None else abort.elapsed,
     )
+    own = [a.as_event(i) for i, a in enumerate(actions)]
+    shown = tuple(sorted([*ordered, *own], key=lambda e: (e.ts, e.id)))
     return VerifyReport(
         settings=settings,
         rollout=rollout,
@@ -135,40 +143,8 @@ def build_report(
         spans=spans,
         events=ordered,
         failures=failures,
-        timeline=tuple(merge(ordered, failures, clock)),
+        timeline=tuple(merge(shown, failures, clock)),
         decision=decision,
         clock=clock,
+        actions=tuple(actions),
     )
-
-
-def load_dict(load: Report) -> dict[str, Any]:
-    """The load's totals: every failure kind listed, zeros included."""
-    return {
-        "sent": load.sent,
-        "ok": load.ok,
-        "failed": load.failed,
-        "in_flight": load.in_flight,
-        "failures_by_kind": {kind.value: getattr(load, kind.value) for kind in FAILURES},
-        "failures_dropped": load.failures_dropped,
-        "status_codes": dict(load.status_codes),
-        "late": load.late,
-        "connections_opened": load.connections_opened,
-        "elapsed": load.elapsed,
-        "rps": load.rps,
-    }
-
-
-def _target(s: Settings) -> dict[str, Any]:
-    return {
-        "url": s.url,
-        "rate": s.rate,
-        "connections": s.connections,
-        "requests": list(s.requests),
-        "warmup": s.warmup,
-        "cooldown": s.cooldown,
-        "timeout": s.timeout,
-    }
-
-
-def _release(s: Settings) -> dict[str, Any]:
-    return {"version": s.version, "redeploy": s.redeploy, "strategy": s.strategy}

@@ -63,7 +63,13 @@ def format_request(template: Template) -> str:
 
 
 def check_load(
-    *, rate: float, connections: int, warmup: float, cooldown: float, timeout: float
+    *,
+    rate: float,
+    connections: int,
+    warmup: float,
+    cooldown: float,
+    timeout: float,
+    max_wait: float | None = None,
 ) -> str | None:
     """The first load option out of range, as an error line; None when all are fine."""
     checks = [
@@ -73,6 +79,8 @@ def check_load(
         ("--cooldown", cooldown, 0 <= cooldown < math.inf, "seconds >= 0"),
         ("--timeout", timeout, 0 < timeout < math.inf, "seconds > 0"),
     ]
+    if max_wait is not None:  # not given: follow the rollout for as long as it takes
+        checks.append(("--max-wait", max_wait, 0 < max_wait < math.inf, "seconds > 0"))
     for name, value, ok, expected in checks:
         if not ok:
             return f"{name} {value:g}: expected {expected}"

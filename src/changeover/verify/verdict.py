@@ -1,8 +1,8 @@
 """The verdict of a verify run, decided from the failed-request count and the rollout.
 
 Invariant: the verdict is PASSED exactly when no request failed, none was left
-unaccounted for and the rollout succeeded; every other verdict exits 1 and carries at
-least one human reason.
+unaccounted for and the rollout succeeded without verify aborting it; every other verdict
+exits 1 and carries at least one human reason.
 """
 
 from __future__ import annotations
@@ -43,9 +43,16 @@ class Decision:
 
 
 def decide(
-    *, failed: int, in_flight: int, sent: int, rollout_phase: str, rollout_reason: str = ""
+    *,
+    failed: int,
+    in_flight: int,
+    sent: int,
+    rollout_phase: str,
+    rollout_reason: str = "",
+    aborted_after: float | None = None,
 ) -> Decision:
-    """Judge a finished run: failed/in-flight requests, and the rollout's final phase."""
+    """Judge a finished run: failed/in-flight requests, and the rollout's final phase;
+    `aborted_after`: seconds after the deploy at which verify aborted it (`--max-wait`)."""
     reasons: list[str] = []
     if failed:
         reasons.append(f"{failed} of {sent} requests failed")
@@ -53,10 +60,15 @@ def decide(
         reasons.append(f"{in_flight} requests never finished")  # a report taken too early
     if sent == 0:
         reasons.append("no request was sent, so nothing was verified")
-    rollout_ok = rollout_phase == SUCCEEDED
-    if not rollout_ok:
+    if aborted_after is not None:
+        reasons.append(
+            f"the rollout was aborted by verify after {aborted_after:.1f} s: "
+            "it had not finished within --max-wait"
+        )
+    if rollout_phase != SUCCEEDED:
         why = f": {rollout_reason}" if rollout_reason else ""
         reasons.append(f"the rollout ended {rollout_phase}{why}")
+    rollout_ok = rollout_phase == SUCCEEDED and aborted_after is None
     requests_ok = not (failed or in_flight or sent == 0)
     verdict = TABLE[(requests_ok, rollout_ok)]
     if verdict is Verdict.PASSED:

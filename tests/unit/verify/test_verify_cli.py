@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from changeover.cli.verify import public_url, verify
 from changeover.loadgen import Report
-from changeover.verify.progress import counts, rollout_line
+from changeover.verify.progress import counts, paused_line, rollout_line
 
 ROOT = Path(__file__).resolve().parents[3]
 APP = typer.Typer()
@@ -41,6 +41,10 @@ def invoke(spec: Path, *args: str) -> tuple[int, str]:
         (["--warmup", "-1"], "error: --warmup -1: expected seconds >= 0"),
         (["--request", "GET nowhere"], "error: --request 'GET nowhere': a path starting"),
         (["--env", "NOEQUALS"], "error: --env 'NOEQUALS': expected KEY=VALUE"),
+        (["--max-wait", "0"], "error: --max-wait 0: expected seconds > 0"),
+        (["--max-wait", "-5"], "error: --max-wait -5: expected seconds > 0"),
+        (["--max-wait", "nan"], "error: --max-wait nan: expected seconds > 0"),
+        (["--max-wait", "soon"], "Invalid value for '--max-wait'"),
     ],
 )
 def test_bad_options_exit_2_with_a_clear_message(spec: Path, args: list[str], message: str) -> None:
@@ -84,3 +88,13 @@ def test_progress_lines_are_short_and_literal() -> None:
     assert line.endswith("…")
     assert "failed 0" in counts(Report(sent=5))
     assert "[red]failed 2[/red]" in counts(Report(sent=5, failed=2))
+
+
+def test_a_paused_line_tells_the_watcher_what_ends_the_pause() -> None:
+    assert paused_line(3, None, 12.0) == (
+        "rollout 3 paused: waiting for `changeover promote` (or use --max-wait)"
+    )
+    assert paused_line(3, 10.0, 2.6) == (
+        "rollout 3 paused: waiting for `changeover promote` or --max-wait (abort in 7s)"
+    )
+    assert paused_line(3, 10.0, 12.0).endswith("(abort in 0s)")

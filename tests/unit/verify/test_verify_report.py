@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from changeover.loadgen import FailureRecord, Report
+from changeover.verify.actions import abort_action, promote_action
 from changeover.verify.render import render
 from changeover.verify.report import Settings, VerifyReport, build_report
 from changeover.verify.timeline import RolloutEvent
@@ -58,8 +60,11 @@ def test_the_json_shape_is_the_documented_one() -> None:
     json.dumps(doc)  # serialisable as is
     assert list(doc) == [
         "schema", "verdict", "passed", "exit_code", "reasons", "target", "release",
-        "rollout", "load", "windows", "events", "failures", "timeline",
+        "rollout", "load", "windows", "events", "failures", "timeline", "follow", "actions",
+        "aborted_by_verify",
     ]  # fmt: skip
+    assert doc["follow"] == {"max_wait": None, "promote": False}
+    assert (doc["actions"], doc["aborted_by_verify"]) == ([], None)
     assert (doc["schema"], doc["verdict"], doc["passed"], doc["exit_code"]) == (
         1,
         "requests-failed",
@@ -126,3 +131,48 @@ def test_rendering_shows_counts_windows_timeline_and_verdict() -> None:
     for window in ("before", "during", "after"):
         assert window in shown
     assert "verdict: passed" in text_of(make())
+
+
+def test_actions_of_verify_are_on_the_timeline_but_not_among_the_agents_events() -> None:
+    load = Report(sent=70, ok=70, elapsed=7.0)
+    actions = [promote_action(1003.5, 1.4, 2)]
+    settings = dataclasses.replace(SETTINGS, promote=True)
+    report = build_report(settings, rollout(), EVENTS, load, Samples(), LOAD_START, actions)
+    doc = report.to_dict()
+    assert [e["id"] for e in doc["events"]] == [5, 6, 7]
+    texts = [(row["t"], row["text"]) for row in doc["timeline"]]
+    assert (1.5, "verify promoted step 2") in texts
+    assert texts.index((1.5, "verify promoted step 2")) == 2  # between the events at 1.0 and 3.0
+    assert doc["actions"] == [
+        {"t": 1.5, "elapsed": 1.4, "action": "promote", "accepted": True,
+         "message": "verify promoted step 2"}
+    ]  # fmt: skip
+    assert doc["follow"] == {"max_wait": None, "promote": True}
+    assert (doc["verdict"], doc["aborted_by_verify"]) == ("passed", None)
+    assert "+1.500s  verify promoted step 2" in text_of(report)
+
+
+def test_a_rollout_aborted_by_verify_fails_even_with_zero_failed_requests() -> None:
+    load = Report(sent=70, ok=70, elapsed=7.0)
+    aborted = {**rollout(phase="aborted"), "reason": "aborted by operator"}
+    actions = [abort_action(1005.0, 3.02, 3.0)]
+    settings = dataclasses.replace(SETTINGS, max_wait=3.0)
+    report = build_report(settings, aborted, EVENTS, load, Samples(), LOAD_START, actions)
+    doc = report.to_dict()
+    assert (doc["verdict"], doc["passed"], doc["exit_code"]) == ("rollout-failed", False, 1)
+    assert doc["aborted_by_verify"] == {"after": 3.02, "max_wait": 3.0}
+    assert doc["reasons"][0] == (
+        "the rollout was aborted by verify after 3.0 s: it had not finished within --max-wait"
+    )
+    assert doc["follow"] == {"max_wait": 3.0, "promote": False}
+    assert doc["actions"][0]["action"] == "abort"
+    assert "aborted by verify after 3.0 s" in text_of(report)
+
+
+def test_a_refused_abort_is_recorded_but_is_not_an_abort_by_verify() -> None:
+    load = Report(sent=70, ok=70, elapsed=7.0)
+    actions = [abort_action(1005.0, 3.0, 3.0, "cannot abort a rollout that is succeeded")]
+    report = build_report(SETTINGS, rollout(), EVENTS, load, Samples(), LOAD_START, actions)
+    doc = report.to_dict()
+    assert (doc["verdict"], doc["aborted_by_verify"]) == ("passed", None)
+    assert doc["actions"][0]["accepted"] is False

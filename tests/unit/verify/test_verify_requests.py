@@ -101,6 +101,8 @@ GOOD = {"rate": 100.0, "connections": 4, "warmup": 0.0, "cooldown": 2.0, "timeou
 
 def test_sane_load_options_pass() -> None:
     assert check_load(**GOOD) is None  # type: ignore[arg-type]
+    assert check_load(**GOOD, max_wait=None) is None  # type: ignore[arg-type]
+    assert check_load(**GOOD, max_wait=0.5) is None  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -114,6 +116,10 @@ def test_sane_load_options_pass() -> None:
         ("warmup", -1.0, "--warmup -1: expected seconds >= 0"),
         ("cooldown", math.inf, "--cooldown inf: expected seconds >= 0"),
         ("timeout", 0.0, "--timeout 0: expected seconds > 0"),
+        ("max_wait", 0.0, "--max-wait 0: expected seconds > 0"),
+        ("max_wait", -2.0, "--max-wait -2: expected seconds > 0"),
+        ("max_wait", math.nan, "--max-wait nan: expected seconds > 0"),
+        ("max_wait", math.inf, "--max-wait inf: expected seconds > 0"),
     ],
 )
 def test_out_of_range_load_options_are_named(name: str, value: float, message: str) -> None:

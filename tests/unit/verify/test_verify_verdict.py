@@ -50,3 +50,20 @@ def test_unfinished_or_missing_requests_never_pass() -> None:
     assert nothing.verdict is Verdict.REQUESTS_FAILED
     assert "no request was sent, so nothing was verified" in nothing.reasons
     assert repr(Verdict.PASSED) == "Verdict.PASSED"
+
+
+@pytest.mark.parametrize("phase", ["aborted", "succeeded"])
+def test_a_rollout_aborted_by_verify_never_passes(phase: str) -> None:
+    decision = decide(
+        failed=0, in_flight=0, sent=10, rollout_phase=phase, rollout_reason="aborted by operator",
+        aborted_after=3.04,
+    )  # fmt: skip
+    assert decision.verdict is Verdict.ROLLOUT_FAILED
+    assert decision.verdict.exit_code == 1
+    assert decision.reasons[0] == (
+        "the rollout was aborted by verify after 3.0 s: it had not finished within --max-wait"
+    )
+    ended = [r for r in decision.reasons if r.startswith("the rollout ended")]
+    assert ended == (
+        [] if phase == "succeeded" else ["the rollout ended aborted: aborted by operator"]
+    )
