@@ -3,7 +3,9 @@
 Invariant: bytes reach the client in the order they were sent (corked output is
 flushed before any close, half-close or tunnel); reading stays paused while any pause
 reason is set and resumes only when none is; and closing after a response never turns
-into a RST that destroys that response (lingering half-close).
+into a RST that destroys that response (lingering half-close). While `write_paused`,
+`write_paused_at` is when the pause began, so the sweep can tell a client that stopped
+reading (paused longer than write_timeout) from a slow one.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class ClientConnection(asyncio.Protocol):
         "paused",
         "transport",
         "write_paused",
+        "write_paused_at",
     )
 
     def __init__(self, ctx: Context) -> None:
@@ -44,6 +47,16 @@ class ClientConnection(asyncio.Protocol):
         self.write_paused = self.closed = self.lingering = False
         self.dead = False  # parser failed or closing: input is read and discarded
         self.deadline = 0.0
+        self.write_paused_at = 0.0
+
+    def write_stalled(self, now: float) -> bool:
+        """Writes have been paused (the client not reading) for longer than write_timeout."""
+        return self.write_paused and now - self.write_paused_at > self.ctx.config.write_timeout
+
+    def note_write_pause(self, paused: bool) -> None:
+        self.write_paused = paused
+        if paused:
+            self.write_paused_at = time.monotonic()
 
     def send(self, data: bytes) -> None:
         out = self.out

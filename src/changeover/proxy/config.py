@@ -17,6 +17,7 @@ class ProxyConfig:
     header_timeout: float = 10.0  # full request head must arrive within this
     idle_timeout: float = 60.0  # idle client keep-alive connection closed after this
     response_timeout: float = 60.0  # upstream status line must start within this, else 504
+    write_timeout: float = 30.0  # a client whose writes stay paused this long is aborted
     upstream_idle_timeout: float = 1.0  # below every common app keep-alive (gunicorn: 2 s)
     max_header_bytes: int = 65536  # request head larger than this -> 400
     max_idle_per_endpoint: int = 64
@@ -29,9 +30,12 @@ class ProxyConfig:
             "idle_timeout",
             "response_timeout",
             "upstream_idle_timeout",
+            "write_timeout",
         ):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0")
+            value = getattr(self, name)
+            # bool is an int to Python, and NaN fails every comparison: both are refused.
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"{name} must be > 0 (a number of seconds), got {value!r}")
         if self.max_header_bytes < 1024:
             raise ValueError("max_header_bytes must be >= 1024")
         if self.max_idle_per_endpoint < 0:
@@ -47,5 +51,6 @@ class ProxyConfig:
             self.idle_timeout,
             self.response_timeout,
             self.upstream_idle_timeout,
+            self.write_timeout,
         )
         return max(0.02, min(0.5, smallest / 4))

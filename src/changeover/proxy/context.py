@@ -1,8 +1,10 @@
 """State shared by every connection of one Proxy: config, routing, metrics, live sets.
 
 Invariant: `clients` and `upstreams` hold exactly the connections whose transports
-are still open (added in connection_made, removed in connection_lost), so shutdown can
-wait for them to reach empty instead of guessing with sleeps. `now` is the monotonic
+are still open (added in connection_made, removed in connection_lost), and `tunnels`
+exactly the open 101 tunnels (a tunnel's client stays in `clients` until both its sides
+are gone), so shutdown can close tunnels first and wait for the rest to reach empty
+instead of guessing with sleeps. `now` is the monotonic
 time of the event being handled: every entry point that may set a deadline or finish an
 exchange (both protocols' data_received and connection_lost, the connect task, the
 sweep) refreshes it first, so the hot path reads the clock once per event, not per use.
@@ -22,6 +24,7 @@ from changeover.proxy.metrics import Metrics
 if TYPE_CHECKING:
     from changeover.proxy.downstream import Downstream
     from changeover.proxy.endpoint import Endpoint
+    from changeover.proxy.tunnel import Tunnel
     from changeover.proxy.upstream import Upstream
 
 
@@ -34,6 +37,7 @@ class Context:
         self.endpoints: dict[str, Endpoint] = {}
         self.clients: set[Downstream] = set()
         self.upstreams: set[Upstream] = set()
+        self.tunnels: set[Tunnel] = set()
         self.connecting: set[asyncio.Task[None]] = set()
         self.closing = False
         self.now = time.monotonic()

@@ -5,7 +5,9 @@ active; requests parsed behind it wait in `queue` with client reading paused, so
 buffered amount stays bounded. A request whose head is malformed is answered 400 in
 its turn and nothing after it is parsed or forwarded. A connection accepted on the
 preview listener (`preview`) sends its requests only to the preview revision; once
-`retire`d it closes as soon as no response is in progress.
+`retire`d it closes as soon as no response is in progress. A client whose writes stay
+paused longer than write_timeout (it stopped reading) is aborted by the sweep, tunnel
+or not, so it can never hold an exchange, and with it a drain, forever.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ class Downstream(ClientConnection):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self.write_paused_at = monotonic()
         ex = self.current
         if ex is not None and ex.upstream is not None:
             ex.upstream.pause_reading()
@@ -269,7 +272,10 @@ class Downstream(ClientConnection):
             self.close_if_idle()
 
     def check(self, now: float) -> None:
-        """Periodic sweep: response, header and idle timeouts."""
+        """Periodic sweep: write, response, header and idle timeouts."""
+        if self.write_stalled(now):
+            self._stalled()
+            return
         ex = self.current
         if ex is not None:
             failures.check_deadline(ex, now)
@@ -285,6 +291,14 @@ class Downstream(ClientConnection):
             self.send(error_response(408, "request head not received in time", connection=b"close"))
             self.close()
 
+    def _stalled(self) -> None:
+        """The client stopped reading: cut it; its exchange ends aborted, upstream unpooled."""
+        self.write_paused = False  # act once: connection_lost follows on a later loop turn
+        ex = self.current
+        self.abort()
+        if ex is not None:
+            failures.client_gone(ex)
+
     def start_tunnel(
         self, upstream: asyncio.Transport, upstream_rest: bytes, on_closed: Callable[[], None]
     ) -> None:
@@ -294,10 +308,20 @@ class Downstream(ClientConnection):
         self.tunneled = True
         self.paused = 0
 
+        ctx = self.ctx
+
         def closed() -> None:
-            self.ctx.now = monotonic()  # an entry point: see Context.now
+            ctx.now = monotonic()  # an entry point: see Context.now
             self.closed = True
-            self.ctx.client_closed(self)
+            ctx.tunnels.discard(spliced)
+            ctx.client_closed(self)
             on_closed()
 
-        tunnel.splice(self.transport, upstream, client_rest, upstream_rest, closed)
+        spliced = tunnel.splice(
+            self.transport, upstream, client_rest, upstream_rest, closed, self.note_write_pause
+        )
+        ctx.tunnels.add(spliced)
+        if self.write_paused:
+            upstream.pause_reading()  # the client is already backed up: no more from upstream
+        if ctx.closing:
+            spliced.close()  # upgraded while shutting down: shutdown closed the others already

@@ -1,7 +1,9 @@
 """One replica as the data plane sees it: address, routability, load and idle pool.
 
-Invariant: `inflight` equals the number of exchanges assigned to this endpoint that
+Invariant: `inflight` equals the number of HTTP exchanges assigned to this endpoint that
 have not yet finished or failed; drain waiters are woken exactly when it reaches 0.
+`tunnels` counts the upgraded (101) connections still open to it, apart: a long-lived
+WebSocket never holds a drain, the replica closes it itself once told to stop.
 The idle list holds only connections with no exchange attached, most recent last
 (LIFO reuse keeps the hot connections hot and lets the cold ones expire).
 """
@@ -28,6 +30,7 @@ class Endpoint:
         "revision",
         "routable",
         "stats",
+        "tunnels",
     )
 
     def __init__(
@@ -41,6 +44,7 @@ class Endpoint:
         self.routable = False
         self.removed = False
         self.inflight = 0
+        self.tunnels = 0
         self.idle: list[Upstream] = []
         self._waiters: list[asyncio.Future[None]] = []
 
@@ -57,8 +61,15 @@ class Endpoint:
                 if not waiter.done():
                     waiter.set_result(None)
 
+    def tunnel_opened(self) -> None:
+        self.tunnels += 1
+
+    def tunnel_closed(self) -> None:
+        self.tunnels -= 1
+
     async def wait_drained(self, within: float) -> bool:
-        """True once nothing is in flight, False if `within` seconds pass first."""
+        """True once no HTTP exchange is in flight (open tunnels don't count), False if
+        `within` seconds pass first."""
         if not self.inflight:
             return True
         waiter = asyncio.get_running_loop().create_future()
@@ -117,5 +128,6 @@ class Endpoint:
             "revision": self.revision,
             "routable": self.routable,
             "inflight": self.inflight,
+            "tunnels": self.tunnels,
             "idle_connections": len(self.idle),
         }

@@ -2,7 +2,9 @@
 
 Invariant: an exchange assigned to an endpoint is finished exactly once (`finish`),
 which releases the endpoint's in-flight slot, records metrics and hands the upstream
-connection back (pooled only if the whole exchange was clean). A request is retried on
+connection back (pooled only if the whole exchange was clean). An upgrade finishes its
+exchange when the 101 is relayed: the tunnel that follows is counted on the endpoint
+apart (`tunnels`), so it never holds a drain. A request is retried on
 another endpoint only when no byte of it was ever written to an application (connect
 refused or timed out), and never off its revision when `pinned`; after that, failures
 become 502/504 or an aborted client.
@@ -222,10 +224,11 @@ class Exchange:
         self.status = 101
         self.head_sent = True
         self.ds.send(self.upgrade_head)
-        self.ds.start_tunnel(conn.release_to_tunnel(), rest, self._tunnel_closed)
-
-    def _tunnel_closed(self) -> None:
-        self.finish(True, False)
+        endpoint = self.endpoint
+        assert endpoint is not None  # attached upstreams always have one
+        endpoint.tunnel_opened()
+        self.ds.start_tunnel(conn.release_to_tunnel(), rest, endpoint.tunnel_closed)
+        self.finish(True, False)  # after start_tunnel: a tunneled client is not reused
 
     # -- failure entry points (logic lives in failures.py) ----------------------------
 

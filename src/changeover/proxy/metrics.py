@@ -13,7 +13,7 @@ Snapshot shape (all times in seconds, JSON-serialisable)::
           "aborted": 1,             # exchanges that ended without a complete response
           "status": {"1xx": 0, "2xx": 118, "3xx": 0, "4xx": 0, "5xx": 2},
           "proxy_errors": {"502": 1, "503": 0, "504": 1},
-          "inflight": 4,
+          "inflight": 4,           # HTTP exchanges in flight (open tunnels are not)
           "latency": {"count": 120, "sum": 1.9, "p50": 0.011, "p90": 0.02,
                       "p95": 0.03, "p99": 0.05,
                       "buckets": [[0.00025, 0], [0.000297, 3], ...]},  # cumulative, le
@@ -22,10 +22,12 @@ Snapshot shape (all times in seconds, JSON-serialisable)::
       "unrouted": 0,                # 503s answered before any revision was chosen
       "rejected": 0,                # malformed requests answered 400/408, never forwarded
       "endpoints": {"r3-1": {"revision": 3, "routable": true, "inflight": 0,
-                             "idle_connections": 1}},
+                             "tunnels": 2, "idle_connections": 1}},
     }
 
-Latency runs from the request head being received to the response being fully written.
+Latency runs from the request head being received to the response being fully written;
+for an upgrade (101), to the 101 being relayed: the tunnel after it is not a request.
+`tunnels` counts the upgraded connections (WebSockets) open to the endpoint.
 """
 
 from __future__ import annotations

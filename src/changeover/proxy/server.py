@@ -5,7 +5,9 @@ revision) take effect for the next request and never disturb exchanges already i
 flight; one periodic sweep (a single timer for the whole proxy, started by whichever
 listener starts first) enforces every timeout and pool expiry for both listeners. The
 public listener serves once; the preview listener (blue-green) may be opened and closed
-repeatedly, and `shutdown` closes both.
+repeatedly, and `shutdown` closes both. A drain waits only for HTTP exchanges: upgraded
+connections (WebSockets) end when the replica, stopped right after its drain, closes
+them, or at `shutdown`, which closes them first.
 """
 
 from __future__ import annotations
@@ -113,14 +115,16 @@ class Proxy:
         return self._ctx.balancer.preview
 
     async def drain(self, replica_id: str, timeout: float) -> bool:  # noqa: ASYNC109 (API)
-        """Wait until the endpoint has nothing in flight (True) or `timeout` passes (False)."""
+        """Wait until the endpoint has no HTTP exchange in flight (True) or `timeout`
+        passes (False). Open tunnels don't count: the replica closes them once stopped."""
         endpoint = self._ctx.endpoints.get(replica_id)
         if endpoint is None:
             return True
         return await endpoint.wait_drained(timeout)
 
     def remove_endpoint(self, replica_id: str) -> None:
-        """Forget the replica; idle pooled connections close now, busy ones after use."""
+        """Forget the replica; idle pooled connections close now, busy ones after use, and
+        open tunnels stay until their upstream (or client) closes them."""
         ctx = self._ctx
         endpoint = ctx.endpoints.pop(replica_id, None)
         if endpoint is None:
@@ -131,8 +135,10 @@ class Proxy:
         ctx.balancer.rebuild(ctx.endpoints.values())
 
     def inflight(self, replica_id: str) -> int:
+        """Client connections using the replica: HTTP exchanges in flight plus open tunnels
+        (`drain` waits only for the former; `metrics()["endpoints"]` has both apart)."""
         endpoint = self._ctx.endpoints.get(replica_id)
-        return 0 if endpoint is None else endpoint.inflight
+        return 0 if endpoint is None else endpoint.inflight + endpoint.tunnels
 
     def metrics(self) -> dict[str, Any]:
         ctx = self._ctx
@@ -143,7 +149,8 @@ class Proxy:
     # -- lifecycle --------------------------------------------------------------------
 
     async def shutdown(self, timeout: float, idle_grace: float = 0.0) -> None:  # noqa: ASYNC109
-        """Stop accepting, let in-flight exchanges finish (up to timeout), close the rest.
+        """Stop accepting, close every tunnel (both sides), let in-flight exchanges finish
+        (up to timeout), close the rest.
 
         With `idle_grace`, idle keep-alive connections stay open that long first: a client's
         next request is still served (with `Connection: close`), so a client never races the
@@ -156,6 +163,9 @@ class Proxy:
         for listener in (server, preview):
             if listener is not None:
                 listener.close()
+        # Tunnels first: they are long-lived and would hold the wait below to its timeout.
+        for tunnel in tuple(ctx.tunnels):
+            tunnel.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         if idle_grace > 0:

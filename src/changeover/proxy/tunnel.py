@@ -2,7 +2,9 @@
 
 Invariant: bytes are relayed unchanged in both directions with backpressure (a side
 whose writes back up pauses reads on the other), and when either side closes the other
-is closed too; `on_closed` runs exactly once, after both transports are gone.
+is closed too; `on_closed` runs exactly once, after both transports are gone. The
+client side reports its write pauses (`client_paused`), so the sweep can cut a client
+that stopped reading, as it does for ordinary responses.
 """
 
 from __future__ import annotations
@@ -13,12 +15,18 @@ from typing import cast
 
 
 class _Side(asyncio.Protocol):
-    __slots__ = ("peer", "transport", "tunnel")
+    __slots__ = ("on_pause", "peer", "transport", "tunnel")
 
-    def __init__(self, tunnel: Tunnel, transport: asyncio.Transport) -> None:
+    def __init__(
+        self,
+        tunnel: Tunnel,
+        transport: asyncio.Transport,
+        on_pause: Callable[[bool], None] | None = None,
+    ) -> None:
         self.tunnel = tunnel
         self.transport = transport
         self.peer = cast("_Side", None)
+        self.on_pause = on_pause  # told when writes to this side pause (True) and resume
 
     def data_received(self, data: bytes) -> None:
         peer = self.peer.transport
@@ -30,9 +38,13 @@ class _Side(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.peer.transport.pause_reading()
+        if self.on_pause is not None:
+            self.on_pause(True)
 
     def resume_writing(self) -> None:
         self.peer.transport.resume_reading()
+        if self.on_pause is not None:
+            self.on_pause(False)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.tunnel.side_lost(self, exc)
@@ -58,6 +70,12 @@ class Tunnel:
         if not self._open:
             self._on_closed()
 
+    def close(self) -> None:
+        """Close both sides after what each was already sent (each then sees EOF)."""
+        for side in (self.client, self.upstream):
+            if not side.transport.is_closing():
+                side.transport.close()
+
 
 def splice(
     client: asyncio.Transport,
@@ -65,10 +83,11 @@ def splice(
     client_rest: bytes,
     upstream_rest: bytes,
     on_closed: Callable[[], None],
+    client_paused: Callable[[bool], None] | None = None,
 ) -> Tunnel:
     """Hand both transports to a tunnel, first relaying bytes that arrived early."""
     tunnel = Tunnel(on_closed)
-    a = tunnel.client = _Side(tunnel, client)
+    a = tunnel.client = _Side(tunnel, client, client_paused)
     b = tunnel.upstream = _Side(tunnel, upstream)
     a.peer, b.peer = b, a
     client.set_protocol(a)

@@ -179,6 +179,7 @@ def test_metrics_count_statuses_and_latency() -> None:
             "revision": 3,
             "routable": True,
             "inflight": 0,
+            "tunnels": 0,
             "idle_connections": 0,
         }
 
