@@ -1,12 +1,14 @@
 """Replica log files: which ones to show, and streaming them (tail, then follow).
 
 Invariant: reading logs never blocks the agent's loop for long: files are read in
-bounded chunks and `follow` polls with a short sleep until the agent stops.
+bounded chunks and `follow` polls with a short sleep until the agent stops. A file that
+shrank was truncated by rotation, so following goes on from its start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -67,7 +69,14 @@ async def follow_logs(
     while follow and not stop.is_set():
         await asyncio.sleep(POLL)
         for name, path in files.items():
-            with path.open("rb") as fh:
+            try:
+                fh = path.open("rb")
+            except FileNotFoundError:
+                offsets[name] = 0  # deleted by retention (its replica stopped long ago)
+                continue
+            with fh:
+                if os.fstat(fh.fileno()).st_size < offsets[name]:
+                    offsets[name] = 0  # rotated (copy-truncate): new lines start at 0
                 fh.seek(offsets[name])
                 data = partial.pop(name, b"") + fh.read(1 << 20)
                 offsets[name] = fh.tell()

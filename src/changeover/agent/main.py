@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from changeover.agent import takeover
+from changeover.agent import retention_task, takeover
 from changeover.agent.api import create_app
 from changeover.agent.control import bind_control_socket
 from changeover.agent.core import Agent
@@ -166,6 +166,7 @@ async def _serve(options: AgentOptions, store: Store, public: socket.socket, lif
     controller = asyncio.create_task(agent.controller.run())
     controller.add_done_callback(lambda task: _controller_ended(task, agent))
     sampler = asyncio.create_task(agent.sample_traffic())
+    keeper = asyncio.create_task(retention_task.for_agent(agent).run())  # logs, events
     try:
         if handed is not None:
             code = await _take_over(agent, handed, life.lock)
@@ -174,6 +175,7 @@ async def _serve(options: AgentOptions, store: Store, public: socket.socket, lif
         return EXIT_FAILED if agent.failure else code
     finally:
         sampler.cancel()
+        keeper.cancel()
         if reloader.handed_over:
             control.keep_path()
             await control.stop()  # no control request may reach a stepping-down agent
@@ -181,7 +183,7 @@ async def _serve(options: AgentOptions, store: Store, public: socket.socket, lif
         else:
             await agent.shutdown()
         controller.cancel()
-        await asyncio.gather(controller, sampler, return_exceptions=True)
+        await asyncio.gather(controller, sampler, keeper, return_exceptions=True)
         await control.stop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
@@ -252,5 +254,6 @@ def proxy_config(settings: ProxySettings) -> ProxyConfig:
         idle_timeout=settings.idle_timeout,
         response_timeout=settings.response_timeout,
         upstream_idle_timeout=settings.upstream_idle_timeout,
+        write_timeout=settings.write_timeout,
         max_header_bytes=settings.max_header_size,
     )

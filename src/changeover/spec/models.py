@@ -7,9 +7,9 @@ has a unit, and cross-field rules (surge/unavailable, analysis references) hold.
 from __future__ import annotations
 
 import re
-from typing import Literal, cast
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from changeover.spec.types import (
     ENV_NAME,
@@ -49,7 +49,22 @@ class ProxySettings(_Model):
     idle_timeout: Duration = 60.0
     response_timeout: Duration = 60.0
     upstream_idle_timeout: Duration = 1.0
+    write_timeout: Duration = 30.0
     max_header_size: int = Field(default=65536, ge=1024, le=1048576)
+
+    @field_validator(
+        "connect_timeout",
+        "header_timeout",
+        "idle_timeout",
+        "response_timeout",
+        "upstream_idle_timeout",
+        "write_timeout",
+    )
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0s")
+        return value
 
 
 class Probe(_Model):
@@ -211,6 +226,39 @@ class Notify(_Model):
         return value
 
 
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB)?\s*", re.IGNORECASE)
+SIZE_HINT = 'a number of bytes, or a size like "512KB", "10MB" or "1GB" (1KB = 1024 bytes)'
+
+
+def parse_size(raw: Any) -> int:
+    """Bytes in `raw` (an int, or a string with an optional B/KB/MB/GB unit); at least 1."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        size = raw
+    elif isinstance(raw, str) and (m := _SIZE.fullmatch(raw)):
+        size = int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "").upper()])
+    else:
+        raise ValueError(f"expected {SIZE_HINT}, got {raw!r}")
+    if size < 1:
+        raise ValueError(f"expected a size of at least 1 byte, got {raw!r}")
+    return size
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+
+
+class LogSettings(_Model):
+    """Replica log files: rotated by size, removed a while after their replica is gone."""
+
+    max_size: ByteSize = 10 * 1024**2
+    keep: int = Field(default=3, ge=0, le=1000)
+    retain_stopped: Duration = 7 * 86400.0
+
+
+class EventSettings(_Model):
+    keep: int = Field(default=100_000, ge=1)
+
+
 class Spec(_Model):
     app: App
     proxy: ProxySettings = ProxySettings()
@@ -219,3 +267,5 @@ class Spec(_Model):
     strategy: Strategy = Strategy()
     analysis: dict[str, AnalysisTemplate] = Field(default_factory=dict)
     notify: Notify = Notify()
+    logs: LogSettings = LogSettings()
+    events: EventSettings = EventSettings()

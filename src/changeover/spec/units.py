@@ -10,10 +10,10 @@ import math
 import re
 from dataclasses import dataclass
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+")
-DURATION_HINT = 'a duration with a unit, like "250ms", "5s", "2m" or "1m30s"'
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
+DURATION_HINT = 'a duration with a unit, like "250ms", "5s", "2m", "1m30s" or "7d"'
 
 
 def parse_duration(text: str) -> float:
@@ -35,7 +35,7 @@ def format_duration(seconds: float) -> str:
         return f"{int(ms)}ms"
     if seconds == int(seconds):
         whole = int(seconds)
-        for unit, size in (("h", 3600), ("m", 60)):
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
             if whole % size == 0:
                 return f"{whole // size}{unit}"
         return f"{whole}s"

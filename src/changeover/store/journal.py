@@ -1,9 +1,10 @@
 """The event log and the table of replica processes the agent currently runs.
 
-Invariant: events are append-only with strictly increasing ids, so `events(after_id)`
-is a safe cursor for tailing. The replicas table mirrors running processes (recorded
-after spawn, forgotten after reaping), so an agent restarting after SIGKILL can find
-and stop the orphans of its predecessor, using create_time to avoid killing a reused pid.
+Invariant: events are appended with strictly increasing ids, never reused even after
+the oldest are trimmed, so `events(after_id)` is a safe cursor for tailing. The replicas
+table mirrors running processes (recorded after spawn, forgotten after reaping), so an
+agent restarting after SIGKILL can find and stop the orphans of its predecessor, using
+create_time to avoid killing a reused pid.
 """
 
 from __future__ import annotations
@@ -43,6 +44,19 @@ class JournalMixin(Connected):
         """Id of the newest event (0 if none): a cursor for "only what happens next"."""
         row = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
         return int(row[0])
+
+    def trim_events(self, keep: int) -> int:
+        """Delete all but the newest `keep` events in one transaction; return how many went.
+        Ids stay monotonic (AUTOINCREMENT never reuses one), so cursors remain valid."""
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
+        with transaction(self._conn):
+            cursor = self._conn.execute(
+                "DELETE FROM events WHERE id <="
+                " (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (keep,),
+            )
+        return cursor.rowcount
 
     def record_replica(
         self, id: str, *, revision: int, pid: int, pgid: int, create_time: float, now: float

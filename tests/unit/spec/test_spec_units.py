@@ -21,13 +21,15 @@ from changeover.spec.units import Quantity, format_duration, parse_duration, par
         ("0", 0.0),
         (" 10s ", 10.0),
         ("1h2m3s4ms", 3723.004),
+        ("7d", 604800.0),
+        ("1d12h", 129600.0),
     ],
 )
 def test_parse_duration_accepts_units(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["5", "5 s", "s", "", "-1s", "5 minutes", "1d", "1.s", "ms"])
+@pytest.mark.parametrize("text", ["5", "5 s", "s", "", "-1s", "5 minutes", "1w", "1.s", "ms"])
 def test_parse_duration_rejects_without_a_unit(text: str) -> None:
     with pytest.raises(ValueError, match="duration with a unit"):
         parse_duration(text)
@@ -83,3 +85,8 @@ def test_percent_resolution_rounds_like_kubernetes(total: int, pct: int) -> None
     assert down <= total * pct / 100 <= up
     assert up - down in (0, 1)
     assert Quantity(pct).resolve(total, round_up=True) == pct
+
+
+def test_format_duration_uses_days_when_exact() -> None:
+    assert format_duration(604800.0) == "7d"
+    assert format_duration(129600.0) == "36h"
