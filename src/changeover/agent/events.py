@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from changeover.store import Event, Store
 from changeover.supervisor.state import ReplicaState
@@ -31,12 +31,17 @@ class EventLog:
         event = self._store.add_event(
             kind, message, now=self._wall(), rollout_id=rollout_id, revision=revision
         )
-        log.info("%s", message)
+        self.committed([event])
+        return event
+
+    def committed(self, events: Sequence[Event]) -> None:
+        """Log and announce events a store write already committed (with its change)."""
+        for event in events:
+            log.info("%s", event.message)
         # One future per generation: resolving it wakes every waiter without a lock.
         changed, self._changed = self._changed, None
         if changed is not None and not changed.done():
             changed.set_result(None)
-        return event
 
     async def wait_after(
         self,

@@ -23,6 +23,7 @@ from changeover.agent import retention_task, takeover
 from changeover.agent.api import create_app
 from changeover.agent.control import bind_control_socket
 from changeover.agent.core import Agent
+from changeover.agent.flags.listener import FlagsListener, ListenerError
 from changeover.agent.lock import AgentLock, AlreadyRunning
 from changeover.agent.manifest import ManifestError
 from changeover.agent.paths import StatePaths
@@ -34,6 +35,7 @@ from changeover.spec.models import ProxySettings, Spec
 from changeover.spec.types import parse_address
 from changeover.store import Store
 from changeover.supervisor.orphans import kill_orphans
+from changeover.supervisor.subreaper import become_subreaper
 
 log = logging.getLogger("changeover.agent")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -92,6 +94,7 @@ class _Life:
 
 
 async def _locked(options: AgentOptions, life: _Life) -> int:
+    become_subreaper()  # orphaned replica descendants come to us, so they can be killed
     paths = options.paths
     store = Store.open(paths.store)
     try:
@@ -136,6 +139,11 @@ async def _recover(store: Store) -> None:
 
 
 async def _serve(options: AgentOptions, store: Store, public: socket.socket, life: _Life) -> int:
+    try:
+        flags_net = FlagsListener.open(options.spec.flags, options.spec_path)  # [flags] listen
+    except ListenerError as exc:
+        print(f"changeover: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     proxy = Proxy(proxy_config(options.spec.proxy))
     agent = Agent(
         paths=options.paths,
@@ -159,6 +167,7 @@ async def _serve(options: AgentOptions, store: Store, public: socket.socket, lif
     agent.reloader = reloader.reload
     control = takeover.SharedControlServer(create_app(agent), control_sock)
     await control.start()
+    await flags_net.start(agent.flags, agent.events)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, agent.stopping.set)
@@ -176,6 +185,7 @@ async def _serve(options: AgentOptions, store: Store, public: socket.socket, lif
     finally:
         sampler.cancel()
         keeper.cancel()
+        await flags_net.close()
         if reloader.handed_over:
             control.keep_path()
             await control.stop()  # no control request may reach a stepping-down agent

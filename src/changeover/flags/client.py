@@ -46,12 +46,14 @@ class Client:
         wait: float = 30.0,
         timeout: float = 10.0,
         headers: dict[str, str] | None = None,
+        token: str | None = None,
         effects: Effects | None = None,
     ) -> None:
-        """`url=None` makes an offline client that only serves `bootstrap`.
+        """`url=None` makes an offline client that only serves `bootstrap`; `token` is
+        sent as `Authorization: Bearer <token>` (the agent's `[flags] listen` needs it).
 
-        Raises FlagStateError if the bootstrap is invalid, ValueError for a bad url or
-        interval: configuration errors surface at start, never during evaluation.
+        Raises FlagStateError if the bootstrap is invalid, ValueError for a bad url, token
+        or interval: configuration errors surface at start, never during evaluation.
         """
         self._effects = effects if effects is not None else SystemEffects()
         self._state = EMPTY_STATE
@@ -63,7 +65,7 @@ class Client:
             self._ready.set()
         self._refresher: Refresher | None = None
         if url is not None:
-            fetcher = Fetcher(url, uds=uds, timeout=timeout, headers=headers)
+            fetcher = Fetcher(url, uds=uds, timeout=timeout, headers=_with_token(headers, token))
             poller = Poller(poll_interval=poll_interval, long_poll=long_poll, wait=wait)
             self._refresher = Refresher(fetcher, poller, self._install)
             self._refresher.start()
@@ -111,10 +113,14 @@ class Client:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Client:
         """The client for the agent that runs this process (CHANGEOVER_FLAGS_URL and
-        CHANGEOVER_FLAGS_SOCKET, set for every replica); offline if neither is set."""
+        CHANGEOVER_FLAGS_SOCKET, set for every replica), or for an agent's TCP listener
+        (CHANGEOVER_FLAGS_URL `http://host:port/v1/flags` with CHANGEOVER_FLAGS_TOKEN and
+        no socket); offline if neither URL nor socket is set."""
         env = os.environ if environ is None else environ
         uds = env.get("CHANGEOVER_FLAGS_SOCKET") or None
         url = env.get("CHANGEOVER_FLAGS_URL") or ("http://agent/v1/flags" if uds else None)
+        if uds is None and url is not None and url.startswith(("http://", "https://")):
+            options.setdefault("token", env.get("CHANGEOVER_FLAGS_TOKEN") or None)
         return cls(url, uds=uds, **options)
 
     def close(self) -> None:
@@ -156,6 +162,14 @@ def _after_fork(ref: weakref.ref[Client]) -> None:
     client = ref()
     if client is not None:
         client._restart_after_fork()
+
+
+def _with_token(headers: dict[str, str] | None, token: str | None) -> dict[str, str] | None:
+    if token is None:
+        return headers
+    if not token or not all(33 <= ord(c) <= 126 for c in token):
+        raise ValueError("token: expected one word of visible ASCII characters (no spaces)")
+    return {**(headers or {}), "Authorization": f"Bearer {token}"}
 
 
 def _bootstrap(source: Path | Mapping[str, Any]) -> State:

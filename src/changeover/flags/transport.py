@@ -83,6 +83,8 @@ class Fetcher:
             reply = conn.getresponse()
             body = reply.read()
         except BaseException:
+            # close() may have dropped this conn and http.client then dialed it again.
+            conn.close()
             self._drop()
             raise
         if reply.will_close:

@@ -9,7 +9,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from changeover.spec.types import (
     ENV_NAME,
@@ -259,6 +267,25 @@ class EventSettings(_Model):
     keep: int = Field(default=100_000, ge=1)
 
 
+class FlagsSettings(_Model):
+    """The `[flags]` section: an optional TCP listener serving the flag document to other
+    services, with the bearer token they must send (read at agent start)."""
+
+    listen: Address | None = None
+    # relative to the spec file; checked (exists, 0600, not empty) when the agent starts
+    token_file: str | None = Field(default=None, min_length=1, validate_default=True)
+
+    @field_validator("token_file")
+    @classmethod
+    def _required_with_listen(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("listen") is not None:
+            raise ValueError(
+                "required when listen is set: a file (mode 0600) holding the token "
+                "clients send as `Authorization: Bearer <token>`"
+            )
+        return value
+
+
 class Spec(_Model):
     app: App
     proxy: ProxySettings = ProxySettings()
@@ -269,3 +296,4 @@ class Spec(_Model):
     notify: Notify = Notify()
     logs: LogSettings = LogSettings()
     events: EventSettings = EventSettings()
+    flags: FlagsSettings = FlagsSettings()

@@ -4,7 +4,8 @@ Invariant: a row holds one Unleash object as JSON (a feature, named by its `name
 segment, by its `id`), and the served document is exactly the live flags by name plus the
 segments by id, so the same rows always give the same document. Archiving keeps the row
 (its history and name stay), and `save_flags` brings an archived flag back. Every write
-is one transaction.
+is one transaction, and `change_flags` writes a change and its `flags` events in the same
+one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from changeover.store.models import Conflict, NotFound
+from changeover.store.journal import insert_event
+from changeover.store.models import Conflict, Event, NotFound
 from changeover.store.schema import Connected, transaction
 
 DOCUMENT_VERSION = 2  # the Unleash client API document version served
@@ -90,6 +92,25 @@ class FlagsMixin(Connected):
         now: float,
     ) -> None:
         """Insert or replace flags (by name; archived ones come back) and segments (by id)."""
+        self.change_flags(features, segments, by=by, now=now)
+
+    def archive_flag(self, name: str, *, by: str, now: float) -> None:
+        """Stop serving a flag; its row stays, so `save_flags` can bring it back."""
+        self.change_flags(archive=name, by=by, now=now)
+
+    def change_flags(
+        self,
+        features: Sequence[Mapping[str, Any]] = (),
+        segments: Sequence[Mapping[str, Any]] = (),
+        *,
+        archive: str | None = None,
+        messages: Sequence[str] = (),
+        by: str,
+        now: float,
+    ) -> list[Event]:
+        """Save `features` and `segments`, archive the flag named `archive`, and append
+        `messages` as `flags` events, all in one transaction: a change is never stored
+        without its events, nor an event without its change."""
         with transaction(self._conn):
             for feature in features:
                 self._conn.execute(
@@ -108,17 +129,17 @@ class FlagsMixin(Connected):
                     " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
                     (int(segment["id"]), _encode(segment), now, by, now, by),
                 )
+            if archive is not None:
+                self._archive(archive, by=by, now=now)
+            return [insert_event(self._conn, "flags", m, now=now) for m in messages]
 
-    def archive_flag(self, name: str, *, by: str, now: float) -> None:
-        """Stop serving a flag; its row stays, so `save_flags` can bring it back."""
-        with transaction(self._conn):
-            record = self.flag(name)
-            if record.archived:
-                raise Conflict(f"flag {name!r} is already archived")
-            self._conn.execute(
-                "UPDATE flags SET archived = 1, updated_at = ?, updated_by = ? WHERE name = ?",
-                (now, by, name),
-            )
+    def _archive(self, name: str, *, by: str, now: float) -> None:
+        if self.flag(name).archived:
+            raise Conflict(f"flag {name!r} is already archived")
+        self._conn.execute(
+            "UPDATE flags SET archived = 1, updated_at = ?, updated_by = ? WHERE name = ?",
+            (now, by, name),
+        )
 
 
 def _encode(definition: Mapping[str, Any]) -> str:

@@ -9,8 +9,28 @@ create_time to avoid killing a reused pid.
 
 from __future__ import annotations
 
+import sqlite3
+
 from changeover.store.models import Event, ReplicaRecord
 from changeover.store.schema import Connected, transaction
+
+
+def insert_event(
+    conn: sqlite3.Connection,
+    kind: str,
+    message: str,
+    *,
+    now: float,
+    rollout_id: int | None = None,
+    revision: int | None = None,
+) -> Event:
+    """Append one event inside the caller's transaction (so it commits with its change)."""
+    cursor = conn.execute(
+        "INSERT INTO events (ts, rollout_id, revision, kind, message) VALUES (?, ?, ?, ?, ?)",
+        (now, rollout_id, revision, kind, message),
+    )
+    assert cursor.lastrowid is not None
+    return Event(cursor.lastrowid, now, rollout_id, revision, kind, message)
 
 
 class JournalMixin(Connected):
@@ -24,13 +44,9 @@ class JournalMixin(Connected):
         revision: int | None = None,
     ) -> Event:
         with transaction(self._conn):
-            cursor = self._conn.execute(
-                "INSERT INTO events (ts, rollout_id, revision, kind, message)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (now, rollout_id, revision, kind, message),
+            return insert_event(
+                self._conn, kind, message, now=now, rollout_id=rollout_id, revision=revision
             )
-        assert cursor.lastrowid is not None
-        return Event(cursor.lastrowid, now, rollout_id, revision, kind, message)
 
     def events(self, after_id: int = 0, limit: int = 100) -> list[Event]:
         """Events with id > `after_id`, oldest first."""

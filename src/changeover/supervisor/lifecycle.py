@@ -100,6 +100,7 @@ async def _restart(rep: Replica, child: Child, reason: str) -> str:
     if rep.state is ReplicaState.READY:
         rep.move(ReplicaState.NOT_READY)
     term = rep.template.termination
+    rep.hooks.escapes.record(rep.id, child)
     await stop_child(child, signal.Signals[term.stop_signal], term.grace_period)
     rep.process_gone()
     return reason

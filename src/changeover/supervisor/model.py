@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from changeover.spec.models import Probe, Probes, Termination
 from changeover.supervisor.routing import Routing
-from changeover.supervisor.spawn import Spawner
+from changeover.supervisor.spawn import Child, Spawner
 from changeover.supervisor.state import ReplicaState
 
 Prober = Callable[[str, int, Probe], Awaitable[bool]]  # (host, port, probe) -> passed
@@ -49,6 +50,13 @@ class ReplicaInfo:
     create_time: float | None = None  # psutil create_time of `pid`, the pid-reuse guard
 
 
+class Escapes(Protocol):
+    """Descendants that left a replica's process group (`escapes.EscapeGuard`)."""
+
+    def record(self, replica_id: str, child: Child) -> None: ...
+    def kill(self, replica_id: str, child: Child) -> list[int]: ...
+
+
 @dataclass(frozen=True)
 class Hooks:
     routing: Routing
@@ -58,3 +66,4 @@ class Hooks:
     on_change: Callable[[], None]
     on_started: Callable[[ReplicaInfo], None]
     on_exited: Callable[[ReplicaInfo], None]
+    escapes: Escapes

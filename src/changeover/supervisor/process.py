@@ -2,7 +2,8 @@
 
 Invariant: the pid is reaped exactly once, by this object, and never signalled after it
 was reaped (a reaped pid may already belong to someone else). The process group, which
-outlives the leader while grandchildren run, may be signalled at any time.
+outlives the leader while grandchildren run, may be signalled at any time. Until it is
+reaped, the pid is in `owned_pids()`, so the agent's orphan reaper never takes it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ POLL_INTERVAL = 0.05
 UNKNOWN_STATUS = 255
 # Exit status of an adopted replica: not our child, so its exit code cannot be read.
 ADOPTED_EXIT = 1 << 16
+_OWNED: set[int] = set()  # pids of ChildProcess objects not yet reaped
+
+
+def owned_pids() -> frozenset[int]:
+    """Children this module waits for: nobody else may reap them."""
+    return frozenset(_OWNED)
 
 
 class ChildProcess:
@@ -35,6 +42,7 @@ class ChildProcess:
         self._done: asyncio.Future[int] = self._loop.create_future()
         self._pidfd: int | None = None
         self._poller: asyncio.Handle | None = None
+        _OWNED.add(pid)
         try:
             self._pidfd = os.pidfd_open(pid)
         except (AttributeError, OSError):
@@ -75,6 +83,7 @@ class ChildProcess:
 
     def _finish(self, returncode: int) -> None:
         self.returncode = returncode
+        _OWNED.discard(self.pid)
         self.close()
         if not self._done.done():
             self._done.set_result(returncode)

@@ -86,11 +86,13 @@ class Replica:
         return child
 
     def process_gone(self) -> None:
-        """The process exited: kill what is left of its group and report it once."""
+        """The process exited: kill what is left of its group, and the descendants that
+        left the group, then report it once."""
         if self.child is None:
             return
         # Grandchildren may still hold the listening socket and serve from it.
         self.child.kill_group()
+        self.hooks.escapes.kill(self.id, self.child)
         info = self.info()
         self.child, self.started_at = None, None
         notify(self.hooks.on_exited, info)

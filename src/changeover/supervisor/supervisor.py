@@ -18,11 +18,12 @@ from pathlib import Path
 from changeover.supervisor import adopt, lifecycle, termination
 from changeover.supervisor.adopt import AdoptedProcess, Adoptee, Verdict
 from changeover.supervisor.backoff import Backoff
+from changeover.supervisor.escapes import EscapeGuard
 from changeover.supervisor.model import Hooks, Prober, ReplicaInfo, ReplicaTemplate
 from changeover.supervisor.probes import probe_http
 from changeover.supervisor.replica import Replica, notify
 from changeover.supervisor.routing import Routing
-from changeover.supervisor.spawn import PosixSpawner, Spawner
+from changeover.supervisor.spawn import Child, PosixSpawner, Spawner
 from changeover.supervisor.state import ReplicaState
 
 __all__ = ["Adoptee", "Backoff", "ReplicaInfo", "ReplicaTemplate", "Routing", "Supervisor"]
@@ -30,6 +31,7 @@ __all__ = ["Adoptee", "Backoff", "ReplicaInfo", "ReplicaTemplate", "Routing", "S
 log = logging.getLogger(__name__)
 
 KEEP_EXITED = 16  # exited replicas kept for status, oldest dropped first
+SETTLE = 1.0  # how long stop_all waits for killed escapees to be reaped
 # Scale-down picks replicas that serve nothing first, in this order.
 _SCALE_DOWN_RANK = {ReplicaState.BACKOFF: 0, ReplicaState.STARTING: 1, ReplicaState.NOT_READY: 2}
 
@@ -47,6 +49,8 @@ class Supervisor:
     `info.pid` (which is also the pgid) and `info.create_time` for the orphan records;
     `on_exited(info)` follows every exit of that process, its group already SIGKILLed.
     `backoff` makes one `Backoff` per replica; `prober` replaces the HTTP probe in tests.
+    Once a second it also records each running replica's descendants and reaps orphans the
+    agent adopted (`escapes`); descendants that left a replica's group die with it.
     """
 
     def __init__(
@@ -63,7 +67,10 @@ class Supervisor:
         prober: Prober = probe_http,
     ) -> None:
         spawner = PosixSpawner() if spawner is None else spawner
-        self._hooks = Hooks(routing, spawner, clock, prober, on_change, on_started, on_exited)
+        self._escapes = EscapeGuard(self._processes)
+        self._hooks = Hooks(
+            routing, spawner, clock, prober, on_change, on_started, on_exited, self._escapes
+        )
         self._logs_dir = logs_dir
         self._backoff = backoff
         self._replicas: dict[str, Replica] = {}
@@ -112,6 +119,7 @@ class Supervisor:
         for rid in list(self._runs):
             self._terminate(self._replicas[rid])
         await self.wait_terminated()
+        await self._escapes.close(settle=SETTLE)
 
     def adopt(self, template: ReplicaTemplate, entry: Adoptee) -> Verdict:
         """Take over a replica a previous agent ran (its process, port and socket)."""
@@ -137,6 +145,7 @@ class Supervisor:
         task = asyncio.create_task(run, name=f"changeover-replica-{rep.id}")
         task.add_done_callback(lambda t: _log_crash(rep, t))
         self._runs[rep.id] = task
+        self._escapes.start()
         notify(self._hooks.on_change)
         return verdict
 
@@ -151,12 +160,17 @@ class Supervisor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._escapes.close()
         for rep in self._replicas.values():
             if rep.child is not None and hasattr(rep.child, "close"):
                 rep.child.close()  # stop watching; the process is the new agent's now
             rep.close_socket()
         self._runs.clear()
         self._stops.clear()
+
+    def _processes(self) -> list[tuple[str, Child]]:
+        """Every replica's current process, terminating ones included."""
+        return [(r.id, r.child) for r in self._replicas.values() if r.child is not None]
 
     def _live(self, revision: int) -> list[Replica]:
         running = (self._replicas[rid] for rid in self._runs)
@@ -176,6 +190,7 @@ class Supervisor:
         task = asyncio.create_task(lifecycle.run(rep), name=f"changeover-replica-{rep.id}")
         task.add_done_callback(lambda t: _log_crash(rep, t))
         self._runs[rep.id] = task
+        self._escapes.start()
         notify(self._hooks.on_change)
 
     def _terminate(self, rep: Replica) -> None:

@@ -1,8 +1,9 @@
 """Taking a replica out of service without dropping a request.
 
 Invariant: the steps run in this order, each bounded in time: unroutable and DRAINING,
-drain in-flight requests, remove the endpoint, STOPPING, pre_stop, stop signal, grace,
-SIGKILL the group, close the socket, EXITED. Steps that do not apply are skipped.
+drain in-flight requests, remove the endpoint, STOPPING, pre_stop, record the descendants,
+stop signal, grace, SIGKILL the group and, with it, every descendant that left the group
+(`escapes`), close the socket, EXITED. Steps that do not apply are skipped.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ async def _stop(rep: Replica, child: Child) -> None:
     if term.pre_stop:
         await run_hook(rep, term.pre_stop, term.grace_period)
     remaining = max(0.0, term.grace_period - (loop.time() - started))
+    rep.hooks.escapes.record(rep.id, child)  # the stop signal may orphan some of them
     if not await stop_child(child, signal.Signals[term.stop_signal], remaining):
         rep.last_error = f"did not exit within grace period {term.grace_period:g}s; killed"
 

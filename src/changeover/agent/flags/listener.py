@@ -1,0 +1,88 @@
+"""The flags TCP listener (`[flags] listen`): the flag document for services that cannot
+reach the agent's 0600 control socket, behind a bearer token.
+
+Invariant: the token file is checked and the address bound before the agent starts a
+replica, so bad input fails the start with a message naming the key; the listener serves
+only what `gate` allows, and `close` leaves nothing listening (held long-polls end at once
+on the agent's `stopping` event, which the service already waits on).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from changeover.agent.control import ControlServer
+from changeover.agent.events import EventLog
+from changeover.agent.flags.gate import tcp_app
+from changeover.agent.flags.routes import DOCUMENT_PATH, document_handler
+from changeover.agent.flags.service import FlagService
+from changeover.agent.flags.token import TokenFileError, read_token
+from changeover.spec.models import FlagsSettings
+from changeover.spec.types import parse_address
+
+BACKLOG = 128
+
+
+class ListenerError(Exception):
+    """The listener cannot start: a bad token file or an address that cannot be bound."""
+
+
+class FlagsListener:
+    def __init__(self, sock: socket.socket | None = None, token: str = "") -> None:
+        self._sock = sock  # None: `[flags] listen` is not set, nothing to serve
+        self._token = token
+        self._server: ControlServer | None = None
+
+    @classmethod
+    def open(cls, settings: FlagsSettings, spec_path: Path) -> FlagsListener:
+        """Read the token and bind the address the spec gives (an idle listener if none)."""
+        if settings.listen is None or settings.token_file is None:
+            return cls()
+        try:
+            token = read_token(spec_path.parent / settings.token_file)
+        except TokenFileError as exc:
+            raise ListenerError(f"{spec_path}: flags.token_file: {exc}") from None
+        try:
+            sock = bind(settings.listen)
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)  # not the bound tuple
+            raise ListenerError(
+                f"{spec_path}: flags.listen: cannot listen on {settings.listen}: {reason}"
+            ) from None
+        return cls(sock, token)
+
+    @property
+    def address(self) -> str | None:
+        """`host:port` as bound (the port chosen when the spec says 0), or None."""
+        if self._sock is None:
+            return None
+        host, port = self._sock.getsockname()[:2]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    async def start(self, service: FlagService, events: EventLog) -> None:
+        if self._sock is None:
+            return
+        app = tcp_app(document_handler(lambda: service), self._token)
+        self._server = ControlServer(app, self._sock)
+        await self._server.start()
+        events.add(
+            "agent", f"flags listener on http://{self.address}{DOCUMENT_PATH} (bearer token)"
+        )
+
+    async def close(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop()  # closes the socket too
+        elif self._sock is not None:
+            self._sock.close()  # bound but never served (the start failed)
+        self._sock = None
+
+
+def bind(listen: str) -> socket.socket:
+    """A listening TCP socket; SO_REUSEPORT lets the next agent bind it during a handover
+    (`changeover reload`) while this one still serves (Linux allows it only to the same user)."""
+    host, port = parse_address(listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=BACKLOG, reuse_port=True)
