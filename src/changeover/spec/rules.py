@@ -77,9 +77,32 @@ def _references(spec: Spec, base: Path | None) -> list[Problem]:
 
 
 def _listeners(spec: Spec, base: Path | None) -> list[Problem]:
+    out = []
+    public = parse_address(spec.proxy.listen)
     preview = spec.strategy.preview_listen
-    if preview and parse_address(preview) == parse_address(spec.proxy.listen):
-        return [Problem("strategy.preview_listen", "must differ from proxy.listen")]
+    if preview and parse_address(preview) == public:
+        out.append(Problem("strategy.preview_listen", "must differ from proxy.listen"))
+    flags = spec.flags.listen
+    if flags and parse_address(flags)[1] != 0:
+        for key, other in (
+            ("proxy.listen", spec.proxy.listen),
+            ("strategy.preview_listen", preview),
+        ):
+            if other and parse_address(flags) == parse_address(other):
+                out.append(Problem("flags.listen", f"must differ from {key}"))
+    return out
+
+
+def _flags_token(spec: Spec, base: Path | None) -> list[Problem]:
+    token_file = spec.flags.token_file
+    if base is None or token_file is None:
+        return []
+    from changeover.agent.flags.token import TokenFileError, read_token  # server side only
+
+    try:
+        read_token(base / token_file)
+    except TokenFileError as exc:
+        return [Problem("flags.token_file", str(exc))]
     return []
 
 
@@ -116,7 +139,8 @@ Rule = Callable[[Spec, Path | None], list[Problem]]
 RULES: tuple[tuple[Rule, frozenset[str]], ...] = (
     (_rolling, frozenset({"app", "strategy"})),
     (_references, frozenset({"strategy", "analysis"})),
-    (_listeners, frozenset({"strategy", "proxy"})),
+    (_listeners, frozenset({"strategy", "proxy", "flags"})),
+    (_flags_token, frozenset({"flags"})),
     (_metrics, frozenset({"analysis"})),
     (_workdir, frozenset({"app"})),
 )

@@ -183,7 +183,7 @@ def test_a_token_file_open_to_others_fails_the_start(folder: Path, tracked: list
     token = folder / "token"
     assert code == 2
     assert (
-        f"changeover: {folder / 'svc.toml'}: flags.token_file: {token} is open to group or "
+        f"{folder / 'svc.toml'}: flags.token_file: {token} is open to group or "
         f"others (mode 0644), so other users could read the token; run `chmod 600 {token}`"
     ) in log
     assert os.stat(token).st_mode & 0o777 == 0o644  # never changed behind the user's back

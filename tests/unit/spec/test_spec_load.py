@@ -209,3 +209,31 @@ def test_unreadable_file(tmp_path: Path) -> None:
     assert info.value.lines() == [
         f"{tmp_path / 'none.toml'}: (file): cannot read: No such file or directory"
     ]
+
+
+FLAGS_APP = '[app]\nname = "a"\ncommand = "x"\n'
+
+
+def test_flags_listener_must_not_take_the_public_address(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    token.chmod(0o600)
+    text = FLAGS_APP + '[flags]\nlisten = "127.0.0.1:8080"\ntoken_file = "token"\n'
+    assert problems(text, base=tmp_path) == [
+        "svc.toml: flags.listen: must differ from proxy.listen"
+    ]
+
+
+def test_flags_token_file_is_checked_with_the_spec(tmp_path: Path) -> None:
+    text = FLAGS_APP + '[flags]\nlisten = "127.0.0.1:8090"\ntoken_file = "token"\n'
+    (missing,) = problems(text, base=tmp_path)
+    assert missing.startswith(f"svc.toml: flags.token_file: {tmp_path / 'token'} does not exist")
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    token.chmod(0o644)
+    (loose,) = problems(text, base=tmp_path)
+    assert "open to group or others (mode 0644)" in loose
+    assert "chmod 600" in loose
+    token.chmod(0o600)
+    spec = load_spec_text(text, "svc.toml", base=tmp_path)
+    assert spec.flags.token_file == "token"
