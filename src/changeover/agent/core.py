@@ -64,6 +64,7 @@ class Agent:
         self.clock = clock
         self.wall = wall
         self.started_at = wall()
+        self.flags_listen: str | None = None  # the [flags] TCP listener, once it serves
         self.events = EventLog(store, wall)
         self.stopping = asyncio.Event()
         self.flags = FlagService(store, self.events, wall=wall, stopping=self.stopping)

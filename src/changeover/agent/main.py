@@ -168,6 +168,7 @@ async def _serve(options: AgentOptions, store: Store, public: socket.socket, lif
     control = takeover.SharedControlServer(create_app(agent), control_sock)
     await control.start()
     await flags_net.start(agent.flags, agent.events)
+    agent.flags_listen = flags_net.address
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, agent.stopping.set)

@@ -42,6 +42,7 @@ def status_document(agent: Agent, events: int = 15) -> dict[str, Any]:
             "listen": f"{host}:{port}",
             "state_dir": str(agent.paths.root),
             "started_at": agent.started_at,
+            "flags_listen": agent.flags_listen,
         },
         "stable_revision": stable.id if stable else None,
         "rollout": rollout_doc(rollout, phase=active.phase.value if active else None)

@@ -179,6 +179,7 @@ class FakeAgent:
         self.events = EventLog(store, wall=lambda: STARTED_AT + 1)
         self.stopping = asyncio.Event()
         self.started_at = STARTED_AT
+        self.flags_listen: str | None = None
         self.requests: list[DeployRequest | UndoRequest] = []
         self.on_deploy: Callable[[DeployRequest], Rollout] = _refuse
         self.on_undo: Callable[[UndoRequest], Rollout] = _refuse

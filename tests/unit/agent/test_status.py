@@ -31,7 +31,7 @@ TOP = {
     "unrouted",
     "events",
 }
-AGENT = {"pid", "version", "listen", "state_dir", "started_at"}
+AGENT = {"pid", "version", "listen", "state_dir", "started_at", "flags_listen"}
 ROLLOUT = {
     "id",
     "kind",
@@ -129,6 +129,7 @@ def test_status_document_values(store: Store, tmp_path: Path) -> None:
         "listen": "127.0.0.1:18080",
         "state_dir": str(tmp_path / ".changeover"),
         "started_at": STARTED_AT,
+        "flags_listen": None,
     }
     assert doc["stable_revision"] == 1
     assert (doc["weights"], doc["unrouted"]) == (None, 4)

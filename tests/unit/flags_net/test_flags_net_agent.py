@@ -125,6 +125,7 @@ def test_a_real_agent_serves_flags_over_tcp_until_it_stops(
     agent.spec.write_text(SPEC.format(listen="127.0.0.1:0"))
     proc = agent.start()
     url = agent.ready()
+    assert f"http://{agent.status()['agent']['flags_listen']}/v1/flags" == url
     with agent.control() as control, httpx.Client(timeout=GUARD) as tcp:
         put = {"document": rollout_flag(), "by": "ann"}
         control.post("/v1/admin/flags", json=put).raise_for_status()
