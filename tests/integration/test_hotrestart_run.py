@@ -216,19 +216,24 @@ def test_five_hot_restarts_under_load_fail_no_request(start: Any, server: str) -
     inst = start(server)
     url = inst.url()
     slow: list[tuple[str, SlowRequest]] = []
-    with load(url) as gen:
-        for _ in range(5):
-            label = f"g{inst.serving()['serving']['generation']}"
-            slow.append((label, SlowRequest(url, inst)))
-            result = inst.reload()
-            assert result.returncode == 0, result.stdout + result.stderr + inst.output()
-            assert "is serving" in result.stdout
-        sent = gen.snapshot().sent
-        gen.wait_until(lambda r: r.sent > sent + 100, 30)
-    report = no_failures(gen)
-    assert set(report.header_counts) == {f"g{n}" for n in range(1, 7)}, report.header_counts
-    for label, request in slow:  # each old generation finished its slow request
-        assert request.finish() == (200, f"slow hello from {label}\n".encode())
+    try:
+        with load(url) as gen:
+            for _ in range(5):
+                label = f"g{inst.serving()['serving']['generation']}"
+                slow.append((label, SlowRequest(url, inst)))
+                result = inst.reload()
+                assert result.returncode == 0, result.stdout + result.stderr + inst.output()
+                assert "is serving" in result.stdout
+            sent = gen.snapshot().sent
+            gen.wait_until(lambda r: r.sent > sent + 100, 30)
+        report = no_failures(gen)
+        assert set(report.header_counts) == {f"g{n}" for n in range(1, 7)}, report.header_counts
+        finished = [(label, request.finish()) for label, request in slow]
+    finally:  # a failed assertion must not leave sockets for a later test's GC to report
+        for _, request in slow:
+            request.finish()
+    for label, answer in finished:  # each old generation finished its slow request
+        assert answer == (200, f"slow hello from {label}\n".encode())
     assert inst.serving()["serving"]["generation"] == 6
     assert inst.stop() == 0
 
