@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import pytest
 
-from changeover.agent.main import _controller_ended, bind_public
+from changeover.agent.main import bind_public, controller_ended
 
 
 def test_a_crashed_controller_stops_the_agent_with_a_reason() -> None:
@@ -20,7 +20,7 @@ def test_a_crashed_controller_stops_the_agent_with_a_reason() -> None:
 
         task = asyncio.create_task(boom())
         await asyncio.gather(task, return_exceptions=True)
-        _controller_ended(task, cast(Any, agent))
+        controller_ended(task, cast(Any, agent))
         return agent
 
     agent = asyncio.run(main())
@@ -35,7 +35,7 @@ def test_a_cancelled_controller_is_a_normal_stop() -> None:
         await asyncio.sleep(0)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        _controller_ended(task, cast(Any, agent))
+        controller_ended(task, cast(Any, agent))
         return agent
 
     agent = asyncio.run(main())

@@ -1,0 +1,182 @@
+"""The agent while it serves: proxy, control socket, flags listener, controller and the
+background tasks, from the first accepted request to shutdown or handover.
+
+Invariant: every task and listener started here is stopped (or handed to the next agent)
+before `serve` returns, whatever ended it: a signal, a failed first revision, a crashed
+controller or a handover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from changeover.agent import retention_task, takeover
+from changeover.agent.api import create_app
+from changeover.agent.control import bind_control_socket
+from changeover.agent.core import Agent
+from changeover.agent.flags.listener import FlagsListener, ListenerError
+from changeover.agent.lock import AgentLock
+from changeover.agent.paths import StatePaths
+from changeover.agent.reload import Reloader, step_down
+from changeover.proxy.config import ProxyConfig
+from changeover.proxy.server import Proxy
+from changeover.rollout.phase import Phase
+from changeover.spec.models import ProxySettings, Spec
+from changeover.store import Store
+
+log = logging.getLogger("changeover.agent")
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+HANDOVER_TIMEOUT = 30.0  # SIGHUP's; `changeover reload --timeout` chooses its own
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    spec: Spec
+    spec_path: Path
+    paths: StatePaths
+    version: str = "v1"
+    on_ready: Callable[[str, int, str], None] = lambda address, revision, version: None
+
+
+@dataclass
+class Life:
+    """What outlives serving: the lock, what a previous agent handed over, the reloader."""
+
+    lock: AgentLock
+    handed: takeover.Inherited | None
+    reloader: Reloader | None = None
+
+
+async def serve(options: AgentOptions, store: Store, public: socket.socket, life: Life) -> int:
+    """Serve on `public` until told to stop (or handed over); the exit code."""
+    try:
+        flags_net = FlagsListener.open(options.spec.flags, options.spec_path)  # [flags] listen
+    except ListenerError as exc:
+        print(f"changeover: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    proxy = Proxy(proxy_config(options.spec.proxy))
+    agent = Agent(
+        paths=options.paths,
+        spec=options.spec,
+        spec_path=options.spec_path,
+        store=store,
+        proxy=proxy,
+    )
+    handed = life.handed
+    if handed is not None:
+        takeover.adopt_replicas(agent, handed.manifest)  # endpoints first, then accept
+    await proxy.serve(public)
+    control_sock = handed.control if handed else bind_control_socket(options.paths.control_socket)
+    reloader = life.reloader = Reloader(
+        agent=agent,
+        state_dir=options.paths.root,
+        public=public,
+        control=control_sock,
+        lock=life.lock,
+    )
+    agent.reloader = reloader.reload
+    control = takeover.SharedControlServer(create_app(agent), control_sock)
+    await control.start()
+    await flags_net.start(agent.flags, agent.events)
+    agent.flags_listen = flags_net.address
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, agent.stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: _on_sighup(reloader))
+    controller = asyncio.create_task(agent.controller.run())
+    controller.add_done_callback(lambda task: controller_ended(task, agent))
+    sampler = asyncio.create_task(agent.sample_traffic())
+    keeper = asyncio.create_task(retention_task.for_agent(agent).run())  # logs, events
+    try:
+        if handed is not None:
+            code = await _take_over(agent, handed, life.lock)
+        else:
+            code = await _run(options, agent)
+        return EXIT_FAILED if agent.failure else code
+    finally:
+        sampler.cancel()
+        keeper.cancel()
+        await flags_net.close()
+        if reloader.handed_over:
+            control.keep_path()
+            await control.stop()  # no control request may reach a stepping-down agent
+            await step_down(agent, public)
+        else:
+            await agent.shutdown()
+        controller.cancel()
+        await asyncio.gather(controller, sampler, keeper, return_exceptions=True)
+        await control.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _on_sighup(reloader: Reloader) -> None:
+    log.info("SIGHUP: reloading the agent")
+    task = asyncio.ensure_future(reloader.reload_logged(HANDOVER_TIMEOUT))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def _take_over(agent: Agent, handed: takeover.Inherited, lock: AgentLock) -> int:
+    hook = takeover.test_hook()
+    if hook == "fail":
+        log.error("%s=fail: exiting before ready", takeover.TEST_HOOK_ENV)
+        return EXIT_FAILED
+    if hook != "hang":
+        lock.write_pid()
+        takeover.announce_ready(handed.channel)
+        log.info("took over from agent pid %d", handed.manifest.old_pid)
+    await agent.stopping.wait()
+    return EXIT_OK
+
+
+def controller_ended(task: asyncio.Task[None], agent: Agent) -> None:
+    """The controller never returns; if it raised, stop cleanly rather than run blind."""
+    if task.cancelled() or task.exception() is None:
+        return
+    log.error("rollout controller crashed; stopping the agent", exc_info=task.exception())
+    agent.failure = f"rollout controller crashed: {task.exception()!r}"
+    agent.stopping.set()
+
+
+async def _run(options: AgentOptions, agent: Agent) -> int:
+    initial = agent.start_initial(options.version)
+    stop: asyncio.Future[Any] = asyncio.ensure_future(agent.stopping.wait())
+    await asyncio.wait([initial, stop], return_when=asyncio.FIRST_COMPLETED)
+    if not initial.done():
+        stop.cancel()
+        return EXIT_OK
+    decision = initial.result()
+    if decision.phase is not Phase.SUCCEEDED:
+        stop.cancel()
+        log.error("the first revision did not become ready: %s", decision.reason)
+        return EXIT_FAILED
+    stable = agent.store.stable_revision()
+    assert stable is not None
+    host, port = agent.proxy.address
+    options.on_ready(f"http://{host}:{port}", stable.id, stable.version)
+    await stop
+    return EXIT_OK
+
+
+def proxy_config(settings: ProxySettings) -> ProxyConfig:
+    return ProxyConfig(
+        connect_timeout=settings.connect_timeout,
+        header_timeout=settings.header_timeout,
+        idle_timeout=settings.idle_timeout,
+        response_timeout=settings.response_timeout,
+        upstream_idle_timeout=settings.upstream_idle_timeout,
+        write_timeout=settings.write_timeout,
+        max_header_bytes=settings.max_header_size,
+    )
