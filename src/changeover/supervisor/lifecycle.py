@@ -42,6 +42,9 @@ async def run(rep: Replica) -> None:
         rep.last_error = reason
         if not rep.ready_this_run:
             rep.boot_failures += 1
+            port = rep.new_port_after_failed_start()
+            if port is not None:
+                log.info("replica %s: next start on port %d", rep.id, port)
         rep.move(ReplicaState.BACKOFF)
         delay = rep.backoff.failure(rep.hooks.clock())
         log.info("replica %s: %s; restarting in %.2fs", rep.id, reason, delay)

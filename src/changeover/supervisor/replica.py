@@ -97,6 +97,18 @@ class Replica:
         self.child, self.started_at = None, None
         notify(self.hooks.on_exited, info)
 
+    def new_port_after_failed_start(self) -> int | None:
+        """Port mode: a run that never got ready may have lost the race for its port
+        (`free_port` can only say it was free a moment ago), so the next run gets a
+        fresh one. Safe now: a replica that never got ready is not routable."""
+        if self.sock is not None or "{port}" not in self.template.command:
+            return None
+        routing = self.hooks.routing
+        routing.remove_endpoint(self.id)
+        self.port = free_port(self.host)
+        routing.add_endpoint(self.id, self.template.revision, self.host, self.port)
+        return self.port
+
     def close_socket(self) -> None:
         if self.sock is not None:
             self.sock.close()

@@ -178,3 +178,48 @@ def ignored_signals(pid: int) -> int:
     match = re.search(r"SigIgn:\s*([0-9a-f]+)", status)
     assert match is not None
     return int(match.group(1), 16)
+
+
+def test_port_mode_moves_to_a_fresh_port_after_losing_the_race(
+    make_template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process takes the port between the supervisor's choice and the app's bind:
+    the app fails at boot, and the next start gets a new port instead of failing forever."""
+    import socket
+
+    from changeover.supervisor import replica, sockets
+
+    taken = socket.create_server(("127.0.0.1", 0))  # the process that won the race
+    choices = iter([port_of(taken)])
+    monkeypatch.setattr(
+        replica, "free_port", lambda host: next(choices, None) or sockets.free_port(host)
+    )
+    routing = RecordingRouting()
+    template = make_template(
+        command=f"{sys.executable} {TINYAPP} --port={{port}}",
+        probes=Probes(readiness=fast_probe("/readyz")),
+    )
+
+    async def main() -> None:
+        fast = lambda: Backoff(initial=0.05)  # noqa: E731
+        sup = Supervisor(routing=routing, logs_dir=tmp_path / "logs", backoff=fast)
+        sup.scale(template, 1)
+        try:
+            ready = await until(
+                lambda: [i for i in sup.replicas() if i.state is ReplicaState.READY]
+            )
+            info = ready[0]
+            assert info.port != port_of(taken)
+            assert info.boot_failures == 0
+            assert info.restarts >= 1
+            assert f"hello from {info.pid}" in await http_get(info.port)
+        finally:
+            await sup.stop_all()
+        added = [call[4] for call in routing.calls if call[0] == "add_endpoint"]
+        assert added[0] == port_of(taken)
+        assert added[-1] == info.port
+
+    try:
+        run(main())
+    finally:
+        taken.close()
