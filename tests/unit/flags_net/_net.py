@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import httpx
+from tests.unit.flags_serving._helpers import GUARD, run
 
 from changeover.agent.api import create_app
 from changeover.agent.control import ControlServer, bind_control_socket
@@ -20,8 +20,8 @@ from changeover.agent.flags import FlagService
 from changeover.agent.flags.listener import FlagsListener
 from changeover.spec.models import FlagsSettings
 
-T = TypeVar("T")
-GUARD = 20.0  # seconds; only reached when a test is about to fail (or the machine stalls)
+__all__ = ["BEARER", "GUARD", "TOKEN", "rollout_flag", "run"]
+
 TOKEN = "s3cret-token-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -33,14 +33,6 @@ def rollout_flag(name: str = "checkout", percent: int = 10) -> dict[str, Any]:
         "enabled": True,
         "strategies": [{"name": "flexibleRollout", "parameters": params}],
     }
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    async def bounded() -> T:
-        async with asyncio.timeout(GUARD):
-            return await coro
-
-    return asyncio.run(bounded())
 
 
 @dataclass(frozen=True)
