@@ -7,6 +7,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
+from tests.unit import bounded
 
 from changeover.agent.events import EventLog, ReplicaWatcher, describe
 from changeover.store import Store
@@ -20,11 +21,7 @@ GUARD = 10.0  # seconds; only ever reached when a test is about to fail
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    async def bounded() -> T:
-        async with asyncio.timeout(GUARD):
-            return await coro
-
-    return asyncio.run(bounded())
+    return bounded.run(coro, GUARD)
 
 
 async def settle(condition: Callable[[], bool], turns: int = 50) -> None:

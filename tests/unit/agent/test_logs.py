@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pytest
+from tests.unit import bounded
 
 from changeover.agent import logs
 from changeover.agent.logs import follow_logs, log_files, tail_lines
@@ -26,11 +27,7 @@ def fast_poll(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    async def bounded() -> T:
-        async with asyncio.timeout(GUARD):
-            return await coro
-
-    return asyncio.run(bounded())
+    return bounded.run(coro, GUARD)
 
 
 def numbered(path: Path, count: int, width: int = 0) -> list[bytes]:

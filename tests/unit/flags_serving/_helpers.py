@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+from tests.unit import bounded
 
 T = TypeVar("T")
 GUARD = 20.0  # seconds; only reached when a test is about to fail (or the machine stalls)
@@ -22,8 +23,4 @@ def rollout_flag(name: str = "checkout", percent: int = 10, **extra: Any) -> dic
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    async def bounded() -> T:
-        async with asyncio.timeout(GUARD):
-            return await coro
-
-    return asyncio.run(bounded())
+    return bounded.run(coro, GUARD)

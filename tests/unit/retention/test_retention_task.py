@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
 import pytest
+from tests.unit import bounded
 from tests.unit.agent._fakes import replica_info
 
 from changeover.agent import retention_files
@@ -32,11 +33,7 @@ SETTINGS = Settings(Limits(max_size=100, keep=2, retain_stopped=7 * DAY), events
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    async def bounded() -> T:
-        async with asyncio.timeout(GUARD):
-            return await coro
-
-    return asyncio.run(bounded())
+    return bounded.run(coro, GUARD)
 
 
 @pytest.fixture
