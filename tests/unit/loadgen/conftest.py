@@ -14,14 +14,21 @@ LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "uvloop": uvloop.new_event_loop,
 }
 
+GUARD = 30.0
+"""Seconds before a hung scenario fails; only a test that is about to fail reaches it."""
+
 
 @pytest.fixture(params=sorted(LOOPS))
 def arun(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, Any]], Any]:
     """Run a coroutine to completion on a fresh loop of the parametrised kind."""
     factory = LOOPS[request.param]
 
+    async def guarded(coro: Coroutine[Any, Any, Any]) -> Any:
+        async with asyncio.timeout(GUARD):
+            return await coro
+
     def run(coro: Coroutine[Any, Any, Any]) -> Any:
         with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(coro)
+            return runner.run(guarded(coro))
 
     return run

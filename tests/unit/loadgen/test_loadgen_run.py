@@ -33,14 +33,18 @@ def test_keep_alive_serves_many_requests_per_connection(arun: Arun) -> None:
 
 
 def test_rate_is_honoured_over_the_duration(arun: Arun) -> None:
-    report, srv = arun(_against(Server(), rate=300, connections=5, duration=1.0))
-    assert 295 <= report.sent <= 300
+    async def scenario() -> tuple[float, Report, Server]:
+        before = asyncio.get_running_loop().time()  # the schedule starts no earlier
+        return (before, *await _against(Server(), rate=300, connections=5, duration=1.0))
+
+    before, report, srv = arun(scenario())
+    assert 0 < report.sent <= 300  # a slow machine sends fewer, never more
     assert report.ok == report.sent == len(srv.received)
-    assert report.late <= 3
-    assert 0.98 <= report.elapsed < 1.5
-    start = min(r.at for r in srv.received)
-    first_half = sum(r.at - start < 0.5 for r in srv.received)
-    assert 120 <= first_half <= 180  # spread evenly, not sent in a burst
+    assert report.elapsed >= 0.98
+    # Request k is due at t0 + k/300 and never sent before: a burst would break this at any load.
+    arrivals = sorted(r.at - before for r in srv.received)
+    early = [(k, at) for k, at in enumerate(arrivals) if at < k / 300 - 0.005]
+    assert early == []
 
 
 def test_overload_shows_as_late_requests(arun: Arun) -> None:
@@ -145,19 +149,15 @@ def test_stop_lets_the_in_flight_request_finish_and_counts_it(arun: Arun) -> Non
 
 
 def test_stop_wakes_a_worker_waiting_for_its_next_slot(arun: Arun) -> None:
-    async def scenario() -> tuple[Report, float]:
+    async def scenario() -> Report:
         async with Server() as srv:
-            gen = LoadGenerator(srv.url, rate=0.5, connections=1)  # next slot in 2 s
+            gen = LoadGenerator(srv.url, rate=0.001, connections=1)  # next slot in 1000 s
             await gen.start()
             await _until(lambda: gen.snapshot().ok == 1)
-            loop = asyncio.get_running_loop()
-            began = loop.time()
-            report = await gen.stop()
-            return report, loop.time() - began
+            return await gen.stop()  # the fixture's guard fails the test if stop() waits
 
-    report, took = arun(scenario())
+    report = arun(scenario())
     assert (report.sent, report.ok) == (1, 1)
-    assert took < 1.0
 
 
 def test_failure_records_are_bounded(arun: Arun) -> None:
