@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from changeover import shell
 from changeover.agent.events import EventLog
 from changeover.spec.models import Notify
 from changeover.store import Rollout
@@ -90,21 +91,12 @@ async def _post(url: str, body: dict[str, Any], limit: float) -> None:
 
 async def _run(command: str, body: dict[str, Any], limit: float) -> None:
     env = {**os.environ, **{f"CHANGEOVER_{k.upper()}": str(v) for k, v in body.items()}}
-    proc = await asyncio.create_subprocess_shell(
-        command,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-        start_new_session=True,
-    )
+    argv, data = ("/bin/sh", "-c", command), json.dumps(body).encode()
     try:
-        async with asyncio.timeout(limit):
-            _, err = await proc.communicate(json.dumps(body).encode())
+        async with asyncio.timeout(limit):  # the hook's process group dies on the timeout
+            code, _, err = await shell.run(argv, env=env, stdin=data, stdout=shell.DEVNULL)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
         raise RuntimeError(f"timed out after {limit:g}s") from None
-    if proc.returncode:
+    if code:
         last = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
-        raise RuntimeError(f"exit {proc.returncode} {last[0]}".strip())
+        raise RuntimeError(f"exit {code} {last[0]}".strip())

@@ -11,14 +11,12 @@ The message carries the last line of stderr.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from changeover import shell
 from changeover.analysis.model import Measurement, Outcome, one_line
 from changeover.analysis.verdict import judge, measurement, where
 
@@ -35,21 +33,7 @@ async def run(
     command: str, workdir: str | Path, env: Mapping[str, str] | None
 ) -> tuple[int, bytes, bytes]:
     """Exit status, stdout and stderr of `command`; its process group dies with it."""
-    proc = await asyncio.create_subprocess_exec(
-        "/bin/sh", "-c", command, cwd=workdir, env=None if env is None else dict(env),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
-    try:
-        out, err = await proc.communicate()
-    finally:
-        # also after a clean exit: a background grandchild must not outlive the measurement
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        if proc.returncode is None:
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, out, err
+    return await shell.run(("/bin/sh", "-c", command), cwd=workdir, env=env)
 
 
 async def measure(

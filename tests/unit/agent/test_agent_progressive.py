@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from tests.unit import bounded
+from tests.unit.procs import wait_gone
 
 from changeover.agent.analyses import Analyses
 from changeover.agent.events import EventLog
@@ -147,6 +149,28 @@ def test_notifications_reach_a_webhook_and_a_command(tmp_path: Path) -> None:
         "aborted by operator",
     )
     assert json.loads(out.read_text())["event"] == "aborted"
+
+
+def test_a_hook_past_its_timeout_is_killed_with_its_background_children(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    hook = f"sleep 60 & echo $! > {pidfile}; wait"
+
+    async def scenario() -> list[str]:
+        with Store.open(tmp_path / "db") as store:
+            notifier = Notifier(
+                service="hello",
+                events=EventLog(store),
+                settings=lambda _: Notify(command=hook, timeout="0.3s"),
+                wall=lambda: 9.0,
+                version=lambda rev: "v1",
+            )
+            notifier("failed", rollout(store), "x")
+            await notifier.close()
+            return [e.message for e in store.events()]
+
+    messages = bounded.run(scenario())
+    assert "notification failed to command failed: timed out after 0.3s" in messages
+    assert wait_gone(int(pidfile.read_text()))
 
 
 def test_policy_for_carries_routes_and_sticky_to_the_proxy() -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
+from tests.unit.procs import wait_gone
 
 from changeover.analysis.fakes import FakeProxy
 from changeover.analysis.model import Measurement, Outcome
@@ -31,22 +30,6 @@ def run_command(
         return await measure(metric(provider="command", command=command, **bounds), context)
 
     return asyncio.run(main())
-
-
-def gone(pid: int) -> bool:
-    try:
-        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return True
-
-
-def wait_gone(pid: int, deadline: float = 10.0) -> bool:
-    end = time.monotonic() + deadline
-    while not gone(pid):
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 @pytest.mark.parametrize(

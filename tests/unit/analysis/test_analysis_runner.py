@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.unit.procs import wait_gone
 
 from changeover.analysis.fakes import FakeProxy, FakeTime, Traffic
 from changeover.analysis.model import IllegalUse, Measurement, Outcome, RunStatus
@@ -18,7 +19,6 @@ from changeover.analysis.runner import Runner
 from changeover.spec.models import AnalysisTemplate
 
 from ._helpers import SUCCESS, closed_port, http_server, template
-from .test_analysis_command import wait_gone
 
 GOOD, BAD = Traffic(ok=100, latency=0.05), Traffic(ok=70, errors=30, latency=0.05)
 SLO = (
