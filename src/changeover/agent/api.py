@@ -7,6 +7,7 @@ Invariant: every error reaches the client as JSON `{"error": ..., "lines": [...]
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -25,6 +26,7 @@ from changeover.rollout.decision import Command, CommandRefused
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[Response]]
+BY = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:()-]{0,39}")
 
 
 def error(status: int, *lines: str) -> JSONResponse:
@@ -73,10 +75,11 @@ def create_app(agent: Agent) -> Starlette:
 
     def command(name: Command) -> Handler:
         async def handler(request: Request) -> Response:
+            by = _by(request.query_params.get("by", "operator"))
             if name is Command.PROMOTE and request.query_params.get("full") == "1":
-                message = agent.command(Command.PROMOTE_FULL)
+                message = agent.command(Command.PROMOTE_FULL, by)
             else:
-                message = agent.command(name)
+                message = agent.command(name, by)
             active = agent.controller.active
             doc = None if active is None else rollout_doc(active.rollout, phase=active.phase.value)
             return JSONResponse({"message": message, "rollout": doc})
@@ -146,6 +149,15 @@ def _seconds(raw: str, what: str, *, cap: float) -> float:
     if math.isnan(value) or value < 0:  # +inf is fine: "as long as allowed"
         raise BadRequest(f"{what}: expected a number of seconds >= 0, got {raw!r}")
     return min(value, cap)
+
+
+def _by(raw: str) -> str:
+    """Who sent a command, as the rollout's events will name it ("operator", "verify")."""
+    if not BY.fullmatch(raw):
+        raise BadRequest(
+            f"by: expected 1-40 letters, digits, spaces or -_.:() naming who asks, got {raw!r}"
+        )
+    return raw
 
 
 def _int(raw: str, what: str) -> int:

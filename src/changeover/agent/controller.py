@@ -37,7 +37,7 @@ class Strategy(Protocol):
         self, obs: Mapping[int, RevisionObs], now: float, runs: Mapping[str, AnalysisObs]
     ) -> Decision: ...
 
-    def command(self, command: Command, now: float) -> str: ...
+    def command(self, command: Command, now: float, by: str = "operator") -> str: ...
 
 
 class TrafficSink(Protocol):
@@ -122,12 +122,12 @@ class Controller:
         self.notify()
         return self.active.done
 
-    def command(self, command: Command) -> str:
+    def command(self, command: Command, by: str = "operator") -> str:
         """Hand an operator command to the active strategy; the next tick carries it out."""
         active = self.active
         if active is None:
             raise NoRollout(f"no rollout is in progress: nothing to {command.value}")
-        message = active.strategy.command(command, self._clock())
+        message = active.strategy.command(command, self._clock(), by)
         phase = active.strategy.phase
         if phase is not active.phase and phase not in TERMINAL:
             # record it now: the next step may move on again (paused -> ... -> succeeded)

@@ -258,9 +258,9 @@ class Agent:
         )
         return self._current_rollout()
 
-    def command(self, command: Command) -> str:
+    def command(self, command: Command, by: str = "operator") -> str:
         try:
-            return self.controller.command(command)
+            return self.controller.command(command, by)
         except NoRollout as exc:
             raise BadRequest(str(exc)) from None
 

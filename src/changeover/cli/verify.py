@@ -15,6 +15,7 @@ import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 from rich.progress import Progress
@@ -255,7 +256,7 @@ def _promote(client: AgentClient, rid: int, elapsed: float) -> tuple[VerifyActio
     (a refused promote leaves it paused, and verify does not try that pause again)."""
     step, sent = _canary_step(client, rid), time.time()  # before the agent's own events
     try:
-        answer = client.post("/v1/promote")
+        answer = client.post("/v1/promote?by=verify")
     except Refused as exc:
         return promote_action(sent, elapsed, step, "; ".join(exc.lines)), True
     after = answer.get("rollout") or {}
@@ -266,7 +267,7 @@ def _abort(client: AgentClient, elapsed: float, max_wait: float) -> VerifyAction
     """Abort, as `changeover abort` does; refused when the rollout ended meanwhile."""
     sent = time.time()  # before the agent's own events, on the timeline
     try:
-        client.post("/v1/abort")
+        client.post("/v1/abort?by=" + quote(f"verify (--max-wait {max_wait:g}s)"))
     except Refused as exc:
         return abort_action(sent, elapsed, max_wait, "; ".join(exc.lines))
     return abort_action(sent, elapsed, max_wait)

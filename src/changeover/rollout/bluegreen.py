@@ -59,28 +59,29 @@ class BlueGreen(Progressive):
         self.stage = Stage.PREVIEW
         self._ready_at = started_at
         self._promote = False  # the operator asked to switch as soon as the preview is ready
+        self._promoted_by = "operator"
 
     # --- commands -------------------------------------------------------------------
-    def command(self, command: Command, now: float) -> str:
+    def command(self, command: Command, now: float, by: str = "operator") -> str:
         phase = self.phase
         if command is Command.ABORT:
-            return self.abort()
+            return self.abort(by)
         if command is Command.PAUSE and phase is Phase.PROGRESSING:
-            self.pause("operator", now, "rollout paused by operator")
+            self.pause("operator", now, f"rollout paused by {by}")
         elif command is Command.RESUME and phase is Phase.PAUSED:
             if self.paused_by == "analysis":
                 raise CommandRefused(
                     "the analysis was inconclusive: `promote` accepts it, `abort` rolls back"
                 )
             self._promote = self.paused_by == "step"  # resuming a manual gate promotes
-            self.unpause("rollout resumed by operator")
+            self.unpause(f"rollout resumed by {by}")
         elif command in (Command.PROMOTE, Command.PROMOTE_FULL) and phase.active:
             if phase is Phase.ROLLING_BACK:
                 raise self.refuse(command)
-            self._promote = True
+            self._promote, self._promoted_by = True, by
             if phase is Phase.PAUSED:
-                self.unpause("rollout resumed by operator")
-            self.pending.append("promotion requested by operator")
+                self.unpause(f"rollout resumed by {by}")
+            self.pending.append(f"promotion requested by {by}")
         else:
             raise self.refuse(command)
         return self.pending[-1]
@@ -140,7 +141,7 @@ class BlueGreen(Progressive):
                 self.move(Phase.SUCCEEDED, f"rollout succeeded: revision {self.target} is stable")
             elif self._promote and self.phase is Phase.PROGRESSING:
                 self.stage = Stage.DONE
-                self.move(Phase.SUCCEEDED, "rollout succeeded: promoted by operator")
+                self.move(Phase.SUCCEEDED, f"rollout succeeded: promoted by {self._promoted_by}")
 
     def _await_promotion(self, now: float) -> None:
         p = self.params

@@ -65,28 +65,28 @@ class Canary(Progressive):
         self._switched = False  # full promotion: all public traffic on the canary
 
     # --- commands -------------------------------------------------------------------
-    def command(self, command: Command, now: float) -> str:
+    def command(self, command: Command, now: float, by: str = "operator") -> str:
         if command is Command.ABORT:
-            return self.abort()
+            return self.abort(by)
         if command is Command.PAUSE and self.phase is Phase.PROGRESSING:
-            self.pause("operator", now, "rollout paused by operator")
+            self.pause("operator", now, f"rollout paused by {by}")
         elif command is Command.RESUME and self.phase is Phase.PAUSED:
             if self.paused_by == "analysis":
                 raise CommandRefused(
                     "the analysis was inconclusive: `promote` accepts it, `abort` rolls back"
                 )
-            self._resume(now, "rollout resumed by operator")
+            self._resume(now, f"rollout resumed by {by}")
         elif command is Command.PROMOTE and self.phase in (Phase.PROGRESSING, Phase.PAUSED):
             if self.index >= len(self.params.steps):
                 raise CommandRefused("the canary is already being promoted to 100%")
             if self.paused_by == "analysis" and self.params.steps[self.index].analysis is None:
-                self.unpause("inconclusive background analysis accepted by operator")
+                self.unpause(f"inconclusive background analysis accepted by {by}")
                 return self.pending[-1]
-            self._skip(now, f"step {self.index + 1} skipped by operator (promote)")
+            self._skip(now, f"step {self.index + 1} skipped by {by} (promote)", by)
         elif command is Command.PROMOTE_FULL and self.phase in (Phase.PROGRESSING, Phase.PAUSED):
-            self._unpause_if_paused(now)
+            self._unpause_if_paused(now, by)
             self.index = len(self.params.steps)
-            self.pending.append("full promotion requested by operator: skipping remaining steps")
+            self.pending.append(f"full promotion requested by {by}: skipping remaining steps")
         else:
             raise self.refuse(command)
         return self.pending[-1]
@@ -98,18 +98,18 @@ class Canary(Progressive):
         if by == "step":
             self._next_step(now)
 
-    def _skip(self, now: float, message: str) -> None:
-        self._unpause_if_paused(now)
+    def _skip(self, now: float, message: str, by: str) -> None:
+        self._unpause_if_paused(now, by)
         step = self.params.steps[self.index]
         if step.set_weight is not None:
             self.weight = step.set_weight
         self.pending.append(message)
         self._next_step(now)
 
-    def _unpause_if_paused(self, now: float) -> None:
+    def _unpause_if_paused(self, now: float, by: str) -> None:
         if self.phase is Phase.PAUSED:
             self.paused_by = ""
-            self.unpause("rollout resumed by operator")
+            self.unpause(f"rollout resumed by {by}")
 
     # --- stepping -------------------------------------------------------------------
     def step(

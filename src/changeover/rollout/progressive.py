@@ -85,11 +85,11 @@ class Progressive:
         return ""
 
     # --- commands -------------------------------------------------------------------
-    def abort(self) -> str:
+    def abort(self, by: str = "operator") -> str:
         if self._phase not in (Phase.PROGRESSING, Phase.PAUSED):
             raise CommandRefused(f"cannot abort a rollout that is {self._phase.value}")
-        self.aborted, self.reason, self._hold = True, "aborted by operator", 0
-        self.move(Phase.ROLLING_BACK, "rollout aborted by operator: traffic back to stable")
+        self.aborted, self.reason, self._hold = True, f"aborted by {by}", 0
+        self.move(Phase.ROLLING_BACK, f"rollout aborted by {by}: traffic back to stable")
         self.pending.append(f"rolling back to revision {self.stable}")
         return self.pending[-2]
 

@@ -56,20 +56,20 @@ class RollingUpdate:
     def phase(self) -> Phase:
         return self._phase
 
-    def command(self, command: Command, now: float) -> str:
+    def command(self, command: Command, now: float, by: str = "operator") -> str:
         """Abort, pause or resume; promote does not apply to a rolling update."""
         phase = self._phase
         if command is Command.ABORT and phase in (Phase.PROGRESSING, Phase.PAUSED):
             if self.stable is None:
                 raise CommandRefused("the first rollout has no stable revision to go back to")
-            self._aborted, self._reason, self._hold = True, "aborted by operator", 0
-            self._move(Phase.ROLLING_BACK, self._pending, "rollout aborted by operator")
+            self._aborted, self._reason, self._hold = True, f"aborted by {by}", 0
+            self._move(Phase.ROLLING_BACK, self._pending, f"rollout aborted by {by}")
             self._pending.append(f"rolling back to revision {self.stable}")
         elif command is Command.PAUSE and phase is Phase.PROGRESSING:
-            self._move(Phase.PAUSED, self._pending, "rollout paused by operator")
+            self._move(Phase.PAUSED, self._pending, f"rollout paused by {by}")
         elif command is Command.RESUME and phase is Phase.PAUSED:
             self._last_progress = now  # time spent paused is not lack of progress
-            self._move(Phase.PROGRESSING, self._pending, "rollout resumed by operator")
+            self._move(Phase.PROGRESSING, self._pending, f"rollout resumed by {by}")
         elif command in (Command.PROMOTE, Command.PROMOTE_FULL):
             raise CommandRefused("a rolling update has no steps to promote; use resume or abort")
         else:

@@ -17,7 +17,7 @@ from typing import Any
 from changeover.agent.events import EventLog
 from changeover.agent.paths import StatePaths
 from changeover.agent.releases import DeployRequest, UndoRequest
-from changeover.rollout.decision import Traffic
+from changeover.rollout.decision import Command, Traffic
 from changeover.rollout.phase import Phase
 from changeover.store import Event, NotFound, Revision, RevisionStatus, Rollout, RolloutKind
 from changeover.supervisor.state import ReplicaState
@@ -183,6 +183,7 @@ class FakeAgent:
         self.requests: list[DeployRequest | UndoRequest] = []
         self.on_deploy: Callable[[DeployRequest], Rollout] = _refuse
         self.on_undo: Callable[[UndoRequest], Rollout] = _refuse
+        self.commands: list[tuple[Command, str]] = []
 
     def revision_spec(self, revision: int) -> Any:
         return SimpleNamespace(strategy=SimpleNamespace(steps=[]))
@@ -194,3 +195,7 @@ class FakeAgent:
     async def undo(self, request: UndoRequest) -> Rollout:
         self.requests.append(request)
         return self.on_undo(request)
+
+    def command(self, command: Command, by: str) -> str:
+        self.commands.append((command, by))
+        return f"{command.value} by {by}"

@@ -15,6 +15,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from changeover.agent.api import create_app
 from changeover.agent.core import Agent, BadRequest, Busy
 from changeover.agent.releases import DeployRequest, UndoRequest
+from changeover.rollout.decision import Command
 from changeover.rollout.phase import Phase
 from changeover.store import Event, RevisionStatus, Rollout
 
@@ -257,3 +258,25 @@ def test_down_sets_stopping(agent: FakeAgent, client: TestClient) -> None:
 def test_methods_are_enforced(client: TestClient) -> None:
     assert client.get("/v1/deploy").status_code == 405
     assert client.post("/v1/status").status_code == 405
+
+
+def test_commands_name_who_sent_them(agent: FakeAgent, client: TestClient) -> None:
+    assert client.post("/v1/pause").json()["message"] == "pause by operator"
+    answer = client.post("/v1/abort", params={"by": "verify (--max-wait 3s)"})
+    assert answer.status_code == 200
+    assert client.post("/v1/promote", params={"full": "1", "by": "ci"}).status_code == 200
+    assert agent.commands == [
+        (Command.PAUSE, "operator"),
+        (Command.ABORT, "verify (--max-wait 3s)"),
+        (Command.PROMOTE_FULL, "ci"),
+    ]
+
+
+@pytest.mark.parametrize("by", ["", " x", "a\nb", "x" * 41, "<script>"])
+def test_a_bad_sender_name_is_400_and_sends_nothing(
+    agent: FakeAgent, client: TestClient, by: str
+) -> None:
+    answer = client.post("/v1/abort", params={"by": by})
+    assert answer.status_code == 400
+    assert "by: expected 1-40 letters" in answer.json()["error"]
+    assert agent.commands == []

@@ -98,6 +98,19 @@ def test_abort_before_the_switch() -> None:
     _, ds = drive(machine, world)
     assert active(ds[0]) == [1]
     assert ds[-1].phase is Phase.ABORTED
+    assert ds[-1].reason == "aborted by operator"
+
+
+def test_events_and_reason_name_who_sent_the_command() -> None:
+    machine = BlueGreen(1, 2, params(auto_promote=False), 0.0)
+    world, _ = drive(machine, WORLD, until=lambda d: d.phase is Phase.PAUSED)
+    assert machine.command(Command.PROMOTE, 10.0, by="ci") == "promotion requested by ci"
+    _, ds = drive(machine, world)
+    assert ds[-1].phase is Phase.SUCCEEDED
+    aborted = BlueGreen(1, 2, params(auto_promote=False), 0.0)
+    drive(aborted, WORLD, until=lambda d: d.phase is Phase.PAUSED)
+    message = aborted.command(Command.ABORT, 10.0, by="verify (--max-wait 3s)")
+    assert message == "rollout aborted by verify (--max-wait 3s): traffic back to stable"
 
 
 def test_an_already_ready_target_switches_in_the_first_decision() -> None:

@@ -106,8 +106,9 @@ def test_pause_until_promote() -> None:
 def test_abort_sends_traffic_to_stable_in_the_next_decision() -> None:
     machine = Canary(1, 2, params(W(30), Step(pause={})), 0.0)
     world, _ = drive(machine, WORLD, until=lambda d: d.phase is Phase.PAUSED)
-    assert "aborted" in machine.command(Command.ABORT, 50.0)
+    assert "aborted by verify" in machine.command(Command.ABORT, 50.0, by="verify")
     _, ds = drive(machine, world)
+    assert ds[-1].reason == "aborted by verify"
     assert weights(ds[0]) == {1: 100}
     assert ds[0].scale == {1: 4, 2: 0}
     assert ds[-1].phase is Phase.ABORTED

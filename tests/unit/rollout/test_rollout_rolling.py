@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from changeover.rollout.decision import Decision
+from changeover.rollout.decision import Command, Decision
 from changeover.rollout.phase import Phase
 from changeover.rollout.rolling import RollingParams, RollingUpdate
 
@@ -168,3 +168,18 @@ def test_boot_failure_reason_says_why_the_replica_failed() -> None:
     decision = machine.step({2: RevisionObs(2, (crashing,))}, now=1.0)
     assert decision.phase is Phase.FAILED
     assert decision.reason == ('replica r2-1 failed at boot 3 times: command not found: "uvicornx"')
+
+
+def test_an_abort_names_who_sent_it_and_ends_aborted() -> None:
+    world = seeded({1: Behaviour(), 2: Behaviour(ready_after=(None,))}, stable=1, count=3)
+    machine = RollingUpdate(1, 2, params(3, 1, 0, deadline=60.0), 0.0)
+    assert machine.command(Command.PAUSE, 0.0, by="ci") == "rollout paused by ci"
+    assert machine.command(Command.ABORT, 0.0, by="verify") == "rolling back to revision 1"
+    _, decisions = run(machine, world)
+    assert decisions[0].events[:3] == (
+        "rollout paused by ci",
+        "rollout aborted by verify",
+        "rolling back to revision 1",
+    )
+    assert decisions[-1].phase is Phase.ABORTED
+    assert decisions[-1].reason == "aborted by verify"
