@@ -13,6 +13,7 @@ import pytest
 
 from changeover.agent.events import EventLog
 from changeover.agent.flags import FlagService
+from changeover.agent.flags.gate import WHERE
 from changeover.agent.flags.listener import FlagsListener, ListenerError
 from changeover.spec.models import FlagsSettings
 from changeover.store import Store
@@ -89,7 +90,7 @@ def test_without_the_right_token_it_is_401_with_a_bearer_challenge(
     for answer in run(scenario()):
         assert answer.status_code == 401
         assert answer.headers["www-authenticate"] == challenge
-        assert answer.json() == {"error": message, "lines": [message]}
+        assert answer.json() == {"error": message, "lines": [message, WHERE]}
         assert "features" not in answer.text
 
 

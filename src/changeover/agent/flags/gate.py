@@ -17,6 +17,10 @@ from changeover.agent.flags.routes import DOCUMENT_PATH, Handler
 from changeover.agent.releases import BadRequest
 
 REALM = 'Bearer realm="changeover flags"'
+WHERE = (
+    "the token is the content of the agent's [flags] token_file; the Python client reads it"
+    " from CHANGEOVER_FLAGS_TOKEN or Client(token=...)"
+)
 
 
 def tcp_app(document: Handler, token: str) -> ASGIApp:
@@ -35,9 +39,9 @@ def tcp_app(document: Handler, token: str) -> ASGIApp:
 async def respond(request: Request, document: Handler, expected: bytes) -> Response:
     header = request.headers.get("authorization")
     if header is None:
-        return _unauthorized(REALM, "missing `Authorization: Bearer <token>`")
+        return _unauthorized(REALM, "missing `Authorization: Bearer <token>`", WHERE)
     if not authorized(header, expected):
-        return _unauthorized(f'{REALM}, error="invalid_token"', "wrong bearer token")
+        return _unauthorized(f'{REALM}, error="invalid_token"', "wrong bearer token", WHERE)
     if request.url.path != DOCUMENT_PATH:
         return error(404, f"not found: {request.url.path}; this listener serves GET /v1/flags")
     if request.method != "GET":
@@ -61,5 +65,5 @@ def error(status: int, *lines: str, headers: dict[str, str] | None = None) -> JS
     return JSONResponse({"error": lines[0], "lines": list(lines)}, status, headers=headers)
 
 
-def _unauthorized(challenge: str, message: str) -> JSONResponse:
-    return error(401, message, headers={"WWW-Authenticate": challenge})
+def _unauthorized(challenge: str, *lines: str) -> JSONResponse:
+    return error(401, *lines, headers={"WWW-Authenticate": challenge})
