@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 
+from changeover.runtime.accepting import listeners, stop_accepting
 from changeover.runtime.background import TaskWorkers, ThreadWorkers
 from changeover.runtime.drain import Drain
 from changeover.runtime.driver import Driver
@@ -35,6 +36,7 @@ class Engine:
         registry: Registry,
         effects: Effects,
         signals: tuple[int, ...] = STOP_SIGNALS,
+        handover: bool = False,
     ) -> None:
         self.drain = drain
         self.registry = registry
@@ -44,6 +46,7 @@ class Engine:
         self.driver = Driver(self._step)
         self.relay = SignalRelay(self.driver.wake)
         self.signals = signals
+        self.handover = handover  # a successor accepts on our socket: stop accepting at once
         self.mode = ""  # "asgi" or "wsgi", set by the adapter
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: TaskWorkers | None = None
@@ -87,6 +90,9 @@ class Engine:
         log.info("changeover.runtime: draining (%s)", "signal" if by_signal else "stop()")
         self.stopping.set()
         self.fx.notify("STOPPING=1")
+        if self.handover:
+            closed = stop_accepting(listeners(self.relay.previous.values()))
+            log.info("changeover.runtime: a successor accepts; %d listener(s) closed", closed)
         self.driver.start()
         self.driver.wake()
         return True

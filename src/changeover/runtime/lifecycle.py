@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
+from changeover.runtime.accepting import successor_shares_listener
 from changeover.runtime.asgi import RuntimeASGI
 from changeover.runtime.asgi_types import ASGIApp, StreamPredicate, WSGIApp, is_event_stream
 from changeover.runtime.config import DEFAULT_GRACE, ConfigError, Timing, timing_from
@@ -51,7 +52,10 @@ class Lifecycle:
         env = os.environ if environ is None else environ
         self.timing: Timing = timing_from(env, grace_period, drain_delay, drain_timeout)
         self.registry = Registry()
-        self._engine = Engine(Drain(self.timing), self.registry, effects or Effects(), signals)
+        self._engine = Engine(
+            Drain(self.timing), self.registry, effects or Effects(), signals,
+            handover=successor_shares_listener(env),
+        )  # fmt: skip
         self._paths = (liveness_path, readiness_path)
         self._end_on_drain = end_on_drain
 

@@ -28,6 +28,7 @@ class FakeAgent:
         self.posts: list[str] = []
         self.events: list[dict[str, Any]] = []
         self.ticks_paused = 0
+        self.gets = 0
 
     def doc(self) -> dict[str, Any]:
         return {"id": 3, "from_revision": 1, "to_revision": 2, "phase": self.phase,
@@ -53,6 +54,8 @@ class FakeAgent:
 
     def get(self, path: str, **params: Any) -> Any:
         if path == "/v1/rollouts/3":
+            self.gets += 1
+            assert self.gets < 1000, "follow() never ended"  # fails a broken loop, not CI's clock
             self.tick()
             return self.doc()
         if path == "/v1/events":
@@ -63,6 +66,8 @@ class FakeAgent:
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         self.posts.append(path)
+        path, _, query = path.partition("?")
+        assert query.startswith("by=verify")  # the agent's events name verify as the sender
         if path == "/v1/promote" and not self.refuse_promote and self.phase == "paused":
             self.phase = "progressing"
         elif path == "/v1/abort" and self.phase in ("progressing", "paused"):
@@ -90,7 +95,7 @@ def test_consecutive_pauses_are_each_promoted_once() -> None:
     agent = FakeAgent([2, 3])
     final, events, actions = run(agent, WaitOptions(promote=True))
     assert final["phase"] == "succeeded"
-    assert agent.posts == ["/v1/promote", "/v1/promote"]
+    assert agent.posts == ["/v1/promote?by=verify", "/v1/promote?by=verify"]
     assert [a.message for a in actions] == ["verify promoted step 2", "verify promoted step 3"]
     assert [e.message for e in events] == [
         "step 2: paused until promote",
@@ -102,7 +107,7 @@ def test_a_refused_promote_is_recorded_once_and_not_repeated() -> None:
     agent = FakeAgent([2], refuse_promote=True)
     final, _, actions = run(agent, WaitOptions(promote=True))
     assert final["phase"] == "succeeded"
-    assert agent.posts == ["/v1/promote"]
+    assert agent.posts == ["/v1/promote?by=verify"]
     assert [(a.action, a.accepted) for a in actions] == [(Action.PROMOTE, False)]
     assert "cannot promote a rollout that is paused" in actions[0].message
 
@@ -111,7 +116,7 @@ def test_past_max_wait_the_rollout_is_aborted_once_and_followed_to_its_end() -> 
     agent = FakeAgent([2])
     final, _, actions = run(agent, WaitOptions(max_wait=3.0), elapsed=3.5)
     assert final["phase"] == "aborted"
-    assert agent.posts == ["/v1/abort"]
+    assert agent.posts == ["/v1/abort?by=verify%20%28--max-wait%203s%29"]
     assert [(a.action, a.accepted) for a in actions] == [(Action.ABORT, True)]
     assert actions[0].elapsed >= 3.5
 
