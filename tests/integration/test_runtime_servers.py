@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import http.client
 import importlib.util
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,10 +32,10 @@ def installed(kind: str) -> bool:
 def start(tmp_path: Path) -> Iterator[object]:
     servers: list[Server] = []
 
-    def starter(kind: str, grace: float = GRACE) -> Server:
+    def starter(kind: str, grace: float = GRACE, **options: Any) -> Server:
         if not installed(kind):
             pytest.skip(f"{kind} is not installed")
-        server = Server(kind, tmp_path, grace)
+        server = Server(kind, tmp_path, grace, **options)
         servers.append(server)
         server.wait_ready()
         return server
@@ -137,3 +139,35 @@ def test_request_past_the_deadline_is_cut_with_exit_80(start) -> None:  # type: 
     assert code == 80, server.describe()
     slow.join(timeout=10)
     assert slow.error is not None  # cut: the client saw the connection end without a response
+
+
+def left_for_the_successor(listener: socket.socket) -> bool:
+    """A new connection with a request on it that the server did not take: we accept it."""
+    with socket.create_connection(listener.getsockname(), timeout=5) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.settimeout(1.0)
+        try:
+            if client.recv(1024):
+                return False  # the server took it and answered
+        except TimeoutError:
+            pass
+        listener.setblocking(False)
+        try:
+            accepted, peer = listener.accept()
+        except BlockingIOError:
+            return False  # taken by the server, only slow to answer
+        accepted.close()
+        return bool(peer == client.getsockname())
+
+
+def test_under_changeover_run_uvicorn_stops_accepting_at_sigterm(start) -> None:  # type: ignore[no-untyped-def]
+    """The next generation shares the socket: new connections must wait for it, not go to
+    the old one, whose shutdown could close one it took before reading its request."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        handover = {"CHANGEOVER_GENERATION": "2", "CHANGEOVER_DRAIN_DELAY": "6"}
+        server: Server = start("uvicorn", listener=listener, extra_env=handover)
+        assert server.get("/")[0] == 200
+        server.terminate()
+        wait_for(lambda: left_for_the_successor(listener), 4.5, "a connection left to us", server)
+        # kept from the old one though still in its 6 s drain delay; it then exits cleanly
+        assert server.proc.wait(timeout=GRACE) == 0

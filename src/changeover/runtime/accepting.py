@@ -16,6 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+
+class Listener(Protocol):
+    """An accept loop: asyncio's `Server`, or uvloop's (not an `asyncio.AbstractServer`)."""
+
+    def close(self) -> None: ...
+    def get_loop(self) -> asyncio.AbstractEventLoop: ...
+
 
 HANDOVER_ENV = "CHANGEOVER_GENERATION"  # set by `changeover run` for every generation
 
@@ -24,18 +33,19 @@ def successor_shares_listener(env: Mapping[str, str]) -> bool:
     return bool(env.get(HANDOVER_ENV))
 
 
-def listeners(handlers: Iterable[object]) -> list[asyncio.AbstractServer]:
+def listeners(handlers: Iterable[object]) -> list[Listener]:
     """The asyncio servers of the server whose signal handler we chained (uvicorn's
     `Server.handle_exit` is a bound method, and its `servers` are the accept loops)."""
-    found: list[asyncio.AbstractServer] = []
+    found: list[Listener] = []
     for handler in handlers:
         servers = getattr(getattr(handler, "__self__", None), "servers", None)
         if isinstance(servers, list):
-            found += [s for s in servers if isinstance(s, asyncio.AbstractServer)]
+            found += [s for s in servers if callable(getattr(s, "close", None))
+                      and callable(getattr(s, "get_loop", None))]  # fmt: skip
     return found
 
 
-def stop_accepting(servers: Iterable[asyncio.AbstractServer]) -> int:
+def stop_accepting(servers: Iterable[Listener]) -> int:
     """Close each listener on its own loop (we run on the drain thread); how many."""
     closed = 0
     for server in servers:

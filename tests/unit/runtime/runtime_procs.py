@@ -59,10 +59,24 @@ COMMANDS: dict[str, Callable[[int], list[str]]] = {
     ],
 }  # fmt: skip
 
+ON_FD: dict[str, Callable[[int], list[str]]] = {
+    "uvicorn": lambda fd: [str(BIN / "uvicorn"), "starlette_app:app", "--fd", str(fd)],
+}  # servers that can take a listening socket we made, as under `changeover run`
+
 
 class Server:
-    def __init__(self, kind: str, tmp: Path, grace: float = 10.0) -> None:
-        self.port = free_port()
+    """One server process; with `listener` it serves on that socket, which this process
+    keeps too (as `changeover run` does), with `extra_env` added to its environment."""
+
+    def __init__(
+        self,
+        kind: str,
+        tmp: Path,
+        grace: float = 10.0,
+        listener: socket.socket | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.port = free_port() if listener is None else listener.getsockname()[1]
         self.log = tmp / "shutdown.log"
         self.output = tmp / "server.out"
         env = {
@@ -70,11 +84,14 @@ class Server:
             "CHANGEOVER_GRACE_PERIOD": f"{grace:g}",
             "SHUTDOWN_LOG": str(self.log),
             "PYTHONPATH": str(EXAMPLES),
+            **(extra_env or {}),
         }
+        argv = COMMANDS[kind](self.port) if listener is None else ON_FD[kind](listener.fileno())
+        fds = () if listener is None else (listener.fileno(),)
         with self.output.open("w") as out:
             self.proc = subprocess.Popen(
-                COMMANDS[kind](self.port), cwd=EXAMPLES, env=env, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                argv, cwd=EXAMPLES, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True, pass_fds=fds,
             )  # fmt: skip
 
     def get(self, path: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:

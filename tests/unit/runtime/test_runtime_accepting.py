@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 import pytest
+import uvloop
 from tests.unit.runtime.runtime_helpers import eventually, start_lifespan
 
 from changeover.runtime import Lifecycle
@@ -88,7 +89,12 @@ def test_elsewhere_it_keeps_accepting_through_the_drain_delay(restore_sig: None)
     assert server.exits == []
 
 
-def test_listeners_are_found_only_behind_a_bound_handler_with_servers() -> None:
+@pytest.mark.parametrize("loop", [asyncio.new_event_loop, uvloop.new_event_loop])
+def test_listeners_are_found_only_behind_a_bound_handler_with_servers(
+    loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    """uvicorn runs on uvloop when it is installed: its servers are not asyncio's class."""
+
     async def scenario() -> None:
         listener = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
         try:
@@ -100,5 +106,6 @@ def test_listeners_are_found_only_behind_a_bound_handler_with_servers() -> None:
         finally:
             listener.close()
 
-    asyncio.run(scenario())
+    with asyncio.Runner(loop_factory=loop) as runner:
+        runner.run(scenario())
     assert not successor_shares_listener({"CHANGEOVER_GENERATION": ""})
