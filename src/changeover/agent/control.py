@@ -39,7 +39,9 @@ class _Server(uvicorn.Server):
 
 
 class ControlServer:
-    def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
+    def __init__(
+        self, app: ASGIApp, sock: socket.socket, *, max_connections: int | None = None
+    ) -> None:
         config = uvicorn.Config(
             app,
             lifespan="off",
@@ -47,6 +49,7 @@ class ControlServer:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=1,
+            limit_concurrency=max_connections,  # past it, uvicorn answers 503 at once
         )
         self._server = _Server(config)
         self._sock = sock

@@ -243,3 +243,29 @@ def test_an_ipv6_address_is_shown_in_brackets(token_file: Path) -> None:
         assert re.fullmatch(r"\[::1\]:\d+", listener.address or "")
     finally:
         run(listener.close())
+
+
+def test_past_its_connection_cap_it_answers_503_until_a_connection_closes(
+    store: Store, service: FlagService, token_file: Path
+) -> None:
+    settings = FlagsSettings(listen="127.0.0.1:0", token_file=token_file.name)
+
+    async def scenario() -> tuple[int, int]:
+        listener = FlagsListener.open(settings, token_file.parent / "svc.toml", max_connections=2)
+        await listener.start(service, EventLog(store))
+        host, port = (listener.address or "").rsplit(":", 1)
+        try:
+            idle = [await asyncio.open_connection(host, int(port)) for _ in range(2)]
+            async with httpx.AsyncClient(headers=BEARER) as tcp:
+                url = f"http://{listener.address}/v1/flags"
+                over = (await tcp.get(url)).status_code  # accepted after the two idle ones
+                for _, writer in idle:
+                    writer.close()
+                    await writer.wait_closed()
+                while (after := (await tcp.get(url)).status_code) == 503:
+                    await asyncio.sleep(0.01)  # until the server saw the two closes
+        finally:
+            await listener.close()
+        return over, after
+
+    assert run(scenario()) == (503, 200)

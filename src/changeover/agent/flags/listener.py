@@ -23,6 +23,7 @@ from changeover.spec.models import FlagsSettings
 from changeover.spec.types import parse_address
 
 BACKLOG = 128
+MAX_CONNECTIONS = 1000  # open connections (each service process holds one long-poll); then 503
 
 
 class ListenerError(Exception):
@@ -30,13 +31,21 @@ class ListenerError(Exception):
 
 
 class FlagsListener:
-    def __init__(self, sock: socket.socket | None = None, token: str = "") -> None:
+    def __init__(
+        self,
+        sock: socket.socket | None = None,
+        token: str = "",
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self._sock = sock  # None: `[flags] listen` is not set, nothing to serve
         self._token = token
+        self._max_connections = max_connections
         self._server: ControlServer | None = None
 
     @classmethod
-    def open(cls, settings: FlagsSettings, spec_path: Path) -> FlagsListener:
+    def open(
+        cls, settings: FlagsSettings, spec_path: Path, max_connections: int = MAX_CONNECTIONS
+    ) -> FlagsListener:
         """Read the token and bind the address the spec gives (an idle listener if none)."""
         if settings.listen is None or settings.token_file is None:
             return cls()
@@ -51,7 +60,7 @@ class FlagsListener:
             raise ListenerError(
                 f"{spec_path}: flags.listen: cannot listen on {settings.listen}: {reason}"
             ) from None
-        return cls(sock, token)
+        return cls(sock, token, max_connections)
 
     @property
     def address(self) -> str | None:
@@ -65,7 +74,7 @@ class FlagsListener:
         if self._sock is None:
             return
         app = tcp_app(document_handler(lambda: service), self._token)
-        self._server = ControlServer(app, self._sock)
+        self._server = ControlServer(app, self._sock, max_connections=self._max_connections)
         await self._server.start()
         events.add(
             "agent", f"flags listener on http://{self.address}{DOCUMENT_PATH} (bearer token)"
