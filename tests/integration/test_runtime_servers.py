@@ -160,12 +160,13 @@ def left_for_the_successor(listener: socket.socket) -> bool:
         return bool(peer == client.getsockname())
 
 
-def test_under_changeover_run_uvicorn_stops_accepting_at_sigterm(start) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("kind", ["uvicorn", "gunicorn-uvicorn"])
+def test_under_changeover_run_uvicorn_stops_accepting_at_sigterm(kind: str, start) -> None:  # type: ignore[no-untyped-def]
     """The next generation shares the socket: new connections must wait for it, not go to
     the old one, whose shutdown could close one it took before reading its request."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         handover = {"CHANGEOVER_GENERATION": "2", "CHANGEOVER_DRAIN_DELAY": "6"}
-        server: Server = start("uvicorn", listener=listener, extra_env=handover)
+        server: Server = start(kind, listener=listener, extra_env=handover)
         assert server.get("/")[0] == 200
         server.terminate()
         wait_for(lambda: left_for_the_successor(listener), 4.5, "a connection left to us", server)

@@ -8,7 +8,8 @@ process keeps accepting for `drain_delay`, because nothing else may be serving y
 
 Invariant: only this process's listeners are closed (its own descriptors: the socket stays
 open in every process that shares it), each on the loop that owns it; a server we cannot
-find (any but uvicorn today) is left alone and the drain goes on as before.
+find (any but uvicorn's, alone or in gunicorn's UvicornWorker) is left alone and the
+drain goes on as before.
 """
 
 from __future__ import annotations

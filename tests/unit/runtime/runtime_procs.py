@@ -61,6 +61,16 @@ COMMANDS: dict[str, Callable[[int], list[str]]] = {
 
 ON_FD: dict[str, Callable[[int], list[str]]] = {
     "uvicorn": lambda fd: [str(BIN / "uvicorn"), "starlette_app:app", "--fd", str(fd)],
+    "gunicorn-uvicorn": lambda fd: [
+        str(BIN / "gunicorn"),
+        "-k",
+        "uvicorn.workers.UvicornWorker",
+        "-b",
+        f"fd://{fd}",
+        "--graceful-timeout",
+        "20",
+        "starlette_app:app",
+    ],
 }  # servers that can take a listening socket we made, as under `changeover run`
 
 
