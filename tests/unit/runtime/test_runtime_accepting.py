@@ -55,7 +55,7 @@ async def refused(port: int) -> bool:
     return False
 
 
-async def stop_with_signal(environ: dict[str, str]) -> tuple[bool, UvicornLike, int]:
+async def stop_with_signal(environ: dict[str, str]) -> tuple[bool, UvicornLike]:
     """Serve, get SIG, and report whether the listener still serves during the drain delay."""
     listener = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
@@ -71,20 +71,20 @@ async def stop_with_signal(environ: dict[str, str]) -> tuple[bool, UvicornLike, 
         if successor_shares_listener(environ):
             await eventually(lambda: not listener.is_serving(), "the listener to close")
             assert await refused(port)
-        return listener.is_serving(), server, port
+        return listener.is_serving(), server
     finally:
         lifecycle._engine.relay.restore()
         listener.close()
 
 
 def test_a_generation_of_changeover_run_stops_accepting_at_the_signal(restore_sig: None) -> None:
-    serving, server, _ = asyncio.run(stop_with_signal({"CHANGEOVER_GENERATION": "2"}))
+    serving, server = asyncio.run(stop_with_signal({"CHANGEOVER_GENERATION": "2"}))
     assert not serving
     assert server.exits == []  # the fake clock holds the drain delay: closed at the signal
 
 
 def test_elsewhere_it_keeps_accepting_through_the_drain_delay(restore_sig: None) -> None:
-    serving, server, _ = asyncio.run(stop_with_signal({}))
+    serving, server = asyncio.run(stop_with_signal({}))
     assert serving  # load balancers may still send new connections during the delay
     assert server.exits == []
 
