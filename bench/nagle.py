@@ -19,7 +19,8 @@ from pathlib import Path
 import uvloop
 
 from changeover.loadgen import run
-from changeover.proxy import Proxy, ProxyConfig
+from changeover.proxy.config import ProxyConfig
+from changeover.proxy.server import Proxy
 
 APP = Path(__file__).resolve().parents[1] / "examples" / "hello"
 

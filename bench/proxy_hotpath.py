@@ -191,7 +191,8 @@ class FloorDown(asyncio.Protocol):
 
 
 async def serve_proxy(backend: int, policy: str, profile: str | None) -> None:
-    from changeover.proxy import HeaderRoute, Proxy, Sticky, TrafficPolicy
+    from changeover.proxy.policy import HeaderRoute, Sticky, TrafficPolicy
+    from changeover.proxy.server import Proxy
 
     proxy = Proxy()
     sock = socket.socket()

@@ -47,9 +47,7 @@ class Table(Generic[S, E]):
 
     __slots__ = ("_moves", "machine", "states")
 
-    def __init__(
-        self, machine: str, states: Iterable[S], moves: Mapping[S, Mapping[E, S]]
-    ) -> None:
+    def __init__(self, machine: str, states: Iterable[S], moves: Mapping[S, Mapping[E, S]]) -> None:
         self.machine = machine
         self.states: tuple[S, ...] = tuple(states)
         missing = [label(s) for s in self.states if s not in moves]

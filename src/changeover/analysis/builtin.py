@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING
 from changeover.analysis.model import Measurement, Outcome
 from changeover.analysis.verdict import fmt, judge, measurement
 from changeover.analysis.window import Window
+from changeover.spec import queries
+from changeover.spec.queries import check_query
 
-if TYPE_CHECKING:  # runtime import would cycle: spec.rules imports analysis.builtin
+if TYPE_CHECKING:
     from changeover.spec.models import Metric
 
 
@@ -44,15 +46,9 @@ _COMPARED: dict[str, tuple[_Of, str, Callable[[float, float], float | None]]] = 
     "success_rate_diff": (lambda w: w.success_rate, "", lambda c, s: c - s),
 }
 BUILTIN_QUERIES: tuple[str, ...] = (*_SINGLE, *_COMPARED)
-
-
-def check_query(query: str | None) -> str:
-    """`query` if it is a builtin query, else ValueError listing the valid ones."""
-    if query not in BUILTIN_QUERIES:
-        raise ValueError(
-            f"unknown builtin query {query!r}; expected one of: {', '.join(BUILTIN_QUERIES)}"
-        )
-    return query
+if BUILTIN_QUERIES != queries.BUILTIN_QUERIES:  # the spec validates names with its own list
+    raise ImportError("spec.queries and analysis.builtin name different builtin queries")
+__all__ = ["BUILTIN_QUERIES", "check_query", "evaluate"]
 
 
 def evaluate(metric: Metric, canary: Window, baseline: Window | None, at: float) -> Measurement:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from changeover.proxy.metrics import BOUNDS, percentile
+from changeover.histogram import BOUNDS, percentile
 
 _ZERO = (0, 0, 0, (0,) * (len(BOUNDS) + 1))
 Counters = tuple[int, int, int, tuple[int, ...]]  # requests, 5xx, aborted, latency per bucket

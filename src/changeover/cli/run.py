@@ -22,8 +22,8 @@ from changeover.hotrestart.ready import ReadyMode, parse_ready
 from changeover.hotrestart.reload import ReloadError, request_reload
 from changeover.hotrestart.report import PidFileBusy, claim_check
 from changeover.hotrestart.runner import RunConfig, Runner
-from changeover.spec.units import DURATION_HINT, parse_duration
 from changeover.supervisor.spawn import SpawnError, resolve_command
+from changeover.units import DURATION_HINT, parse_duration
 
 
 def run(

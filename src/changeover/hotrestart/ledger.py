@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from changeover.hotrestart.actions import Action, KillGroup, Log, Signal, Spawn
 from changeover.hotrestart.generation import Generation, Role, Timing
-from changeover.spec.units import format_duration
+from changeover.units import format_duration
 
 
 class Ledger:

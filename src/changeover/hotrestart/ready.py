@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from changeover.spec.units import format_duration, parse_duration
+from changeover.units import format_duration, parse_duration
 
 READY_HINT = (
     'expected "notify", "http:/PATH" (like http:/readyz) or "delay:DURATION" (like delay:2s)'

@@ -1,7 +1,6 @@
-"""changeover's data plane: an HTTP/1.1 reverse proxy with zero-drop routing changes."""
+"""changeover's data plane: an HTTP/1.1 reverse proxy with zero-drop routing changes.
 
-from changeover.proxy.config import ProxyConfig
-from changeover.proxy.policy import HeaderRoute, Sticky, TrafficPolicy
-from changeover.proxy.server import Proxy
-
-__all__ = ["HeaderRoute", "Proxy", "ProxyConfig", "Sticky", "TrafficPolicy"]
+Import from the modules (`proxy.server.Proxy`, `proxy.config.ProxyConfig`,
+`proxy.policy.TrafficPolicy`): this file re-exports nothing, so reading `proxy.metrics`
+or `proxy.policy` never loads the server and httptools.
+"""

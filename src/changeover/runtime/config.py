@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from changeover.spec.units import DURATION_HINT, parse_duration
+from changeover.units import DURATION_HINT, parse_duration
 
 ENV_GRACE = "CHANGEOVER_GRACE_PERIOD"
 ENV_DRAIN_DELAY = "CHANGEOVER_DRAIN_DELAY"

@@ -1,6 +1,5 @@
-"""The service spec (`changeover.toml`): pydantic models, durations, quantities, loading."""
+"""The service spec (`changeover.toml`): pydantic models, field types, cross-key rules, loading.
 
-from changeover.spec.load import SpecError, load_spec, load_spec_text
-from changeover.spec.models import Spec
-
-__all__ = ["Spec", "SpecError", "load_spec", "load_spec_text"]
+Import from the modules (`spec.load.load_spec`, `spec.models.Spec`): this file re-exports
+nothing, so `import changeover.spec.strategy` or `.queries` stays free of pydantic.
+"""

@@ -27,7 +27,7 @@ from changeover.spec.types import (
     QuantityField,
     SignalName,
 )
-from changeover.spec.units import Quantity
+from changeover.units import Quantity
 
 
 class _Model(BaseModel):

@@ -10,9 +10,10 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from changeover.analysis.builtin import check_query
 from changeover.spec.models import Spec
+from changeover.spec.queries import check_query
 from changeover.spec.types import parse_address
+from changeover.tokenfile import TokenFileError, read_token
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,6 @@ def _flags_token(spec: Spec, base: Path | None) -> list[Problem]:
     token_file = spec.flags.token_file
     if base is None or token_file is None:
         return []
-    from changeover.agent.flags.token import TokenFileError, read_token  # server side only
-
     try:
         read_token(base / token_file)
     except TokenFileError as exc:

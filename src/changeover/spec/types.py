@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
 
-from changeover.spec.units import DURATION_HINT, Quantity, format_duration, parse_duration
-from changeover.spec.units import parse_quantity as _parse_quantity
+from changeover.units import DURATION_HINT, Quantity, format_duration, parse_duration
+from changeover.units import parse_quantity as _parse_quantity
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

@@ -1,25 +1,6 @@
-"""Replica processes: spawn, probes, restarts with backoff, graceful termination."""
+"""Replica processes: spawn, probes, restarts with backoff, graceful termination.
 
-from changeover.supervisor.backoff import Backoff
-from changeover.supervisor.model import Prober, ReplicaInfo, ReplicaTemplate
-from changeover.supervisor.orphans import OrphanRecord, kill_orphans
-from changeover.supervisor.routing import Routing
-from changeover.supervisor.spawn import PosixSpawner, Spawner, SpawnError, SpawnSpec
-from changeover.supervisor.state import ReplicaState
-from changeover.supervisor.supervisor import Supervisor
-
-__all__ = [
-    "Backoff",
-    "OrphanRecord",
-    "PosixSpawner",
-    "Prober",
-    "ReplicaInfo",
-    "ReplicaState",
-    "ReplicaTemplate",
-    "Routing",
-    "SpawnError",
-    "SpawnSpec",
-    "Spawner",
-    "Supervisor",
-    "kill_orphans",
-]
+Import from the modules (`supervisor.supervisor.Supervisor`, `supervisor.state.ReplicaState`):
+this file re-exports nothing, so the pure rollout machines can read `supervisor.state`
+without loading psutil, pydantic or the process layer.
+"""

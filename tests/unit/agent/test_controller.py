@@ -22,8 +22,11 @@ from changeover.rollout.phase import Phase
 from changeover.rollout.rolling import RollingParams, RollingUpdate
 from changeover.spec.models import Probes, Termination
 from changeover.store import Revision, RevisionStatus, Rollout, RolloutKind, Store
-from changeover.supervisor import Backoff, ReplicaState, ReplicaTemplate, Supervisor
+from changeover.supervisor.backoff import Backoff
 from changeover.supervisor.fakes import FakeSpawner, RecordingRouting
+from changeover.supervisor.model import ReplicaTemplate
+from changeover.supervisor.state import ReplicaState
+from changeover.supervisor.supervisor import Supervisor
 
 from ._fakes import replica_info
 

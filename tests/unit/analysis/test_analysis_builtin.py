@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from tests.unit.analysis.fake_proxy import FakeProxy, Traffic
 
 from changeover.analysis.builtin import BUILTIN_QUERIES, check_query, evaluate
-from changeover.analysis.fakes import FakeProxy, Traffic
 from changeover.analysis.model import Outcome
 from changeover.analysis.verdict import fmt, judge
 from changeover.analysis.window import Window

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.unit.analysis.fake_proxy import FakeProxy
 from tests.unit.procs import wait_gone
 
-from changeover.analysis.fakes import FakeProxy
 from changeover.analysis.model import Measurement, Outcome
 from changeover.analysis.providers import Context, measure
 from changeover.analysis.window import Window

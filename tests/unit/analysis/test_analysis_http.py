@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.unit.analysis.fake_proxy import FakeProxy
 
-from changeover.analysis.fakes import FakeProxy
 from changeover.analysis.model import Measurement, Outcome
 from changeover.analysis.providers import Context, measure
 from changeover.analysis.window import Window

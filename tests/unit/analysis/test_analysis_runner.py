@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.unit.analysis.fake_proxy import FakeProxy, FakeTime, Traffic
 from tests.unit.procs import wait_gone
 
-from changeover.analysis.fakes import FakeProxy, FakeTime, Traffic
 from changeover.analysis.model import IllegalUse, Measurement, Outcome, RunStatus
 from changeover.analysis.runner import Runner
 from changeover.spec.models import AnalysisTemplate

@@ -8,10 +8,10 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.unit.analysis.fake_proxy import FakeProxy, Traffic
 
-from changeover.analysis.fakes import FakeProxy, Traffic
 from changeover.analysis.window import SnapshotError, Window
-from changeover.proxy.metrics import BOUNDS, Histogram
+from changeover.histogram import BOUNDS, Histogram
 
 
 def test_window_counts_only_what_happened_between_the_snapshots() -> None:

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from changeover.agent.flags.gate import authorized
 from changeover.agent.flags.listener import FlagsListener, ListenerError
-from changeover.agent.flags.token import TokenFileError, read_token, user_name
 from changeover.spec.load import SpecError, load_spec_text
 from changeover.spec.models import FlagsSettings
+from changeover.tokenfile import TokenFileError, read_token, user_name
 
 from ._net import TOKEN
 

@@ -57,8 +57,11 @@ def test_every_pair_answers_as_the_table_says() -> None:
 
 
 def test_refusal_names_machine_state_event_and_what_is_accepted() -> None:
-    with pytest.raises(IllegalTransition, match=r"lamp cannot take surge when off "
-                       r"\(it accepts Smashed, press\)"):
+    with pytest.raises(
+        IllegalTransition,
+        match=r"lamp cannot take surge when off "
+        r"\(it accepts Smashed, press\)",
+    ):
         TABLE.transition(Light.OFF, Flip.SURGE)
     with pytest.raises(IllegalTransition, match="it accepts nothing: it is final"):
         TABLE.transition(Light.BROKEN, Flip.PRESS)

@@ -19,7 +19,8 @@ from typing import TypeVar
 
 import uvloop
 
-from changeover.proxy import Proxy, ProxyConfig
+from changeover.proxy.config import ProxyConfig
+from changeover.proxy.server import Proxy
 
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"

@@ -6,7 +6,7 @@ import asyncio
 
 from proxy_kit import Backend, Client, build, eventually, read_head, respond, run, serving
 
-from changeover.proxy import ProxyConfig
+from changeover.proxy.config import ProxyConfig
 
 
 def test_response_before_the_body_is_read_keeps_the_client_connection() -> None:

@@ -16,7 +16,8 @@ from proxy_kit import (
     serving,
 )
 
-from changeover.proxy import Proxy, ProxyConfig
+from changeover.proxy.config import ProxyConfig
+from changeover.proxy.server import Proxy
 
 
 def test_no_endpoints_gives_503_and_counts_unrouted() -> None:

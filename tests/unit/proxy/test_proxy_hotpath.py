@@ -11,10 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from proxy_kit import Backend, Client, Message, respond, run, serving
 
-from changeover.proxy import ProxyConfig
+from changeover.histogram import BOUNDS, STATUS_CLASSES
 from changeover.proxy.chooser import BUCKET_CACHE, Chooser, sticky_bucket
+from changeover.proxy.config import ProxyConfig
 from changeover.proxy.headers import _PLAIN, _REQUEST_SPECIAL, _RESPONSE_SPECIAL
-from changeover.proxy.metrics import BOUNDS, STATUS_CLASSES, RevisionStats
+from changeover.proxy.metrics import RevisionStats
 from changeover.proxy.policy import Sticky, TrafficPolicy, _cookie_value
 
 HOST = b"Host: example.test\r\n"

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from changeover.proxy.metrics import BOUNDS, Histogram, Metrics, percentile
+from changeover.histogram import BOUNDS, Histogram, percentile
+from changeover.proxy.metrics import Metrics
 
 
 def test_bounds_are_log_spaced_from_quarter_millisecond_to_a_minute() -> None:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from changeover.proxy import HeaderRoute, Sticky, TrafficPolicy
 from changeover.proxy.chooser import BUCKETS, Chooser, layout, owner, sticky_bucket
+from changeover.proxy.policy import HeaderRoute, Sticky, TrafficPolicy
 
 no_deadline = settings(deadline=None)
 # RFC 6265 cookie-octets (no ; , space, quote or backslash), also valid header values.

@@ -7,7 +7,7 @@ import socket
 
 from proxy_kit import LOOPBACK, Backend, Client, build, eventually, run, serving
 
-from changeover.proxy import HeaderRoute, Sticky, TrafficPolicy
+from changeover.proxy.policy import HeaderRoute, Sticky, TrafficPolicy
 
 CANARY_ROUTE = HeaderRoute("X-Canary", 2, value="always")
 STICKY = Sticky.parse("cookie:sid")

@@ -19,7 +19,9 @@ from proxy_kit import (
     serving,
 )
 
-from changeover.proxy import HeaderRoute, Proxy, ProxyConfig, TrafficPolicy
+from changeover.proxy.config import ProxyConfig
+from changeover.proxy.policy import HeaderRoute, TrafficPolicy
+from changeover.proxy.server import Proxy
 
 
 async def get(address: tuple[str, int], path: str = "/") -> Message:

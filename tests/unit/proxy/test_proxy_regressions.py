@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from proxy_kit import LOOPBACK, Backend, Client, build, eventually, run, serving
 
-from changeover.proxy import ProxyConfig
+from changeover.proxy.config import ProxyConfig
 from changeover.proxy.downstream import Downstream
 from changeover.proxy.headers import LENGTH, RequestHead, rewrite_request
 from changeover.proxy.upstream import Upstream

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from proxy_kit import Backend, Client, run, serving
 
-from changeover.proxy import ProxyConfig
+from changeover.proxy.config import ProxyConfig
 
 HOST = b"Host: example.test\r\n"
 CASES = {

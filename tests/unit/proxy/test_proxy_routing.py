@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from proxy_kit import Backend, Client, build, eventually, run, serving
 
-from changeover.proxy import ProxyConfig
+from changeover.proxy.config import ProxyConfig
 
 
 async def revisions_seen(address: tuple[str, int], count: int, clients: int = 4) -> Counter[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.unit.proxy.proxy_kit import Backend, Client, Message, build
 
-from changeover.proxy import Proxy
+from changeover.proxy.server import Proxy
 
 UPGRADE = {"Connection": "Upgrade", "Upgrade": "echo"}
 FLOOD = 256 * 1024  # bytes per write of the flooding tunnel upstream

@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from changeover.agent.main import proxy_config
-from changeover.proxy import ProxyConfig
-from changeover.spec import SpecError, load_spec_text
-from changeover.spec.units import format_duration
+from changeover.proxy.config import ProxyConfig
+from changeover.spec.load import SpecError, load_spec_text
+from changeover.units import format_duration
 
 APP = '[app]\nname = "a"\ncommand = "x"\n'
 

@@ -6,7 +6,7 @@ import asyncio
 
 from tests.unit.proxy.proxy_kit import Backend, Client, build, eventually, run, serving
 
-from changeover.proxy import ProxyConfig
+from changeover.proxy.config import ProxyConfig
 
 from .drain_kit import (
     UPGRADE,

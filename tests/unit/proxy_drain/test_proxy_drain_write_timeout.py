@@ -8,7 +8,7 @@ import time
 import pytest
 from tests.unit.proxy.proxy_kit import Backend, build, eventually, read_head, run, serving
 
-from changeover.proxy import ProxyConfig
+from changeover.proxy.config import ProxyConfig
 from changeover.proxy.downstream import Downstream
 
 from .drain_kit import endpoint, read_until_closed, small_window_socket

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from changeover.spec import SpecError, load_spec_text
-from changeover.spec.load import load_spec_data
+from changeover.spec.load import SpecError, load_spec_data, load_spec_text
 from changeover.spec.models import SIZE_HINT, parse_size
 
 BASE = '[app]\nname = "a"\ncommand = "x"\n'

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from changeover.spec import SpecError, load_spec, load_spec_text
-from changeover.spec.load import load_spec_data
+from changeover.spec.load import SpecError, load_spec, load_spec_data, load_spec_text
 
 ROOT = Path(__file__).resolve().parents[3]
 

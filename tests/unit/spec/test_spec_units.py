@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from changeover.spec.units import Quantity, format_duration, parse_duration, parse_quantity
+from changeover.units import Quantity, format_duration, parse_duration, parse_quantity
 
 
 @pytest.mark.parametrize(

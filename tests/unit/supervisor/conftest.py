@@ -18,7 +18,7 @@ import pytest
 from supervisor_helpers import TINYAPP, TOKEN_VAR, tagged
 
 from changeover.spec.models import Probes, Termination
-from changeover.supervisor import ReplicaTemplate
+from changeover.supervisor.model import ReplicaTemplate
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ import psutil
 import uvloop
 
 from changeover.spec.models import Probe
-from changeover.supervisor import Backoff, ReplicaState
+from changeover.supervisor.backoff import Backoff
 from changeover.supervisor.probes import probe_http
+from changeover.supervisor.state import ReplicaState
 
 T = TypeVar("T")
 TINYAPP = Path(__file__).with_name("tinyapp.py")

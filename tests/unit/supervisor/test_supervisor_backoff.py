@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from changeover.supervisor import Backoff
+from changeover.supervisor.backoff import Backoff
 
 
 def test_delays_double_up_to_the_cap() -> None:

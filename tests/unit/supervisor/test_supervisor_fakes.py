@@ -8,8 +8,10 @@ from pathlib import Path
 from supervisor_helpers import fast_probe, run, until
 
 from changeover.spec.models import Probe, Probes
-from changeover.supervisor import Backoff, ReplicaState, Supervisor
+from changeover.supervisor.backoff import Backoff
 from changeover.supervisor.fakes import FakeSpawner, RecordingRouting
+from changeover.supervisor.state import ReplicaState
+from changeover.supervisor.supervisor import Supervisor
 
 S = ReplicaState
 

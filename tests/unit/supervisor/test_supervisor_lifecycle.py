@@ -8,8 +8,11 @@ from typing import Any
 from supervisor_helpers import RecordingBackoff, RecordingProber, fast_probe, gone, run, until
 
 from changeover.spec.models import Probes
-from changeover.supervisor import Backoff, ReplicaInfo, ReplicaState, Supervisor
+from changeover.supervisor.backoff import Backoff
 from changeover.supervisor.fakes import RecordingRouting
+from changeover.supervisor.model import ReplicaInfo
+from changeover.supervisor.state import ReplicaState
+from changeover.supervisor.supervisor import Supervisor
 
 READY, NOT_READY = ReplicaState.READY, ReplicaState.NOT_READY
 

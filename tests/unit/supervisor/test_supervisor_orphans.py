@@ -8,8 +8,9 @@ from pathlib import Path
 
 from supervisor_helpers import TOKEN_VAR, gone, run, until
 
-from changeover.supervisor import OrphanRecord, PosixSpawner, SpawnSpec, kill_orphans
+from changeover.supervisor.orphans import OrphanRecord, kill_orphans
 from changeover.supervisor.process import ChildProcess
+from changeover.supervisor.spawn import PosixSpawner, SpawnSpec
 
 
 def spawn_sleeper(tmp_path: Path, token: str, script: str) -> ChildProcess:

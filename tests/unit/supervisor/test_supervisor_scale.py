@@ -10,9 +10,10 @@ import pytest
 from supervisor_helpers import fast_probe, gone, run, tagged, until
 
 from changeover.spec.models import Probes, Termination
-from changeover.supervisor import Backoff, ReplicaState, Supervisor
+from changeover.supervisor.backoff import Backoff
 from changeover.supervisor.fakes import FakeSpawner, RecordingRouting
-from changeover.supervisor.supervisor import KEEP_EXITED
+from changeover.supervisor.state import ReplicaState
+from changeover.supervisor.supervisor import KEEP_EXITED, Supervisor
 
 S = ReplicaState
 

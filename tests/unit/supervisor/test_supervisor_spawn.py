@@ -13,17 +13,12 @@ import pytest
 from supervisor_helpers import TINYAPP, TOKEN_VAR, fast_probe, gone, run, until
 
 from changeover.spec.models import Probes
-from changeover.supervisor import (
-    Backoff,
-    PosixSpawner,
-    ReplicaState,
-    SpawnError,
-    SpawnSpec,
-    Supervisor,
-)
+from changeover.supervisor.backoff import Backoff
 from changeover.supervisor.fakes import RecordingRouting
 from changeover.supervisor.sockets import bind_listener, port_of
-from changeover.supervisor.spawn import Child, resolve_command
+from changeover.supervisor.spawn import Child, PosixSpawner, SpawnError, SpawnSpec, resolve_command
+from changeover.supervisor.state import ReplicaState
+from changeover.supervisor.supervisor import Supervisor
 
 
 async def http_get(port: int, path: str = "/") -> str:

@@ -8,8 +8,10 @@ from pathlib import Path
 from supervisor_helpers import fast_probe, gone, run, until
 
 from changeover.spec.models import Probes, Termination
-from changeover.supervisor import ReplicaInfo, ReplicaState, Supervisor
 from changeover.supervisor.fakes import RecordingRouting
+from changeover.supervisor.model import ReplicaInfo
+from changeover.supervisor.state import ReplicaState
+from changeover.supervisor.supervisor import Supervisor
 
 S = ReplicaState
 

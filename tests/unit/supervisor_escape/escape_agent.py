@@ -19,9 +19,9 @@ from typing import Any
 import psutil
 from tests.unit.supervisor_escape.escape_kit import exists, read_pid, template, until
 
-from changeover.supervisor import Supervisor
 from changeover.supervisor.fakes import RecordingRouting
 from changeover.supervisor.subreaper import become_subreaper, is_subreaper
+from changeover.supervisor.supervisor import Supervisor
 
 TOKEN = os.environ.get("CHANGEOVER_ESCAPE_TEST_TOKEN", "")
 

@@ -17,7 +17,7 @@ import psutil
 import uvloop
 
 from changeover.spec.models import Probes, Termination
-from changeover.supervisor import ReplicaTemplate
+from changeover.supervisor.model import ReplicaTemplate
 
 T = TypeVar("T")
 HERE = Path(__file__).parent

@@ -11,11 +11,13 @@ from pathlib import Path
 import psutil
 from tests.unit.supervisor_escape.escape_kit import gone, read_pid, run, template, until
 
-from changeover.supervisor import Backoff, ReplicaState, Supervisor
 from changeover.supervisor.adopt import Adoptee, Verdict
+from changeover.supervisor.backoff import Backoff
 from changeover.supervisor.fakes import RecordingRouting
 from changeover.supervisor.sockets import HOST, free_port
+from changeover.supervisor.state import ReplicaState
 from changeover.supervisor.subreaper import is_subreaper
+from changeover.supervisor.supervisor import Supervisor
 
 
 def test_setsid_grandchild_dies_when_the_replica_is_stopped(tmp_path: Path, token: str) -> None:

@@ -18,9 +18,9 @@ from changeover.agent.events import EventLog
 from changeover.agent.flags.gate import tcp_app
 from changeover.agent.flags.routes import DOCUMENT_PATH, document_handler
 from changeover.agent.flags.service import FlagService
-from changeover.agent.flags.token import TokenFileError, read_token
 from changeover.spec.models import FlagsSettings
 from changeover.spec.types import parse_address
+from changeover.tokenfile import TokenFileError, read_token
 
 BACKLOG = 128
 MAX_CONNECTIONS = 1000  # open connections (each service process holds one long-poll); then 503

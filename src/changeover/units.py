@@ -2,6 +2,8 @@
 
 Invariant: every value accepted here round-trips: `parse(format(parse(x))) == parse(x)`,
 so a spec stored as JSON in a revision snapshot validates to the same model again.
+A leaf module (the standard library only): the spec, the app-side runtime and
+`changeover run` share one grammar of durations.
 """
 
 from __future__ import annotations

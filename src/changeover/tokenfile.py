@@ -1,4 +1,7 @@
-"""The read token of the flags TCP listener, from the file `[flags] token_file` names.
+"""A bearer token read from a file (`[flags] token_file`).
+
+A leaf module (the standard library only): `spec.rules` checks the file while the
+spec is validated, and the agent reads the token the same way when it serves.
 
 Invariant: a token comes only from a regular file no one but its owner may access
 (mode & 0o077 == 0) that holds one word of visible ASCII; anything else is a
