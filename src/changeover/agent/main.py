@@ -19,7 +19,7 @@ from changeover.agent.serve import (
     EXIT_BAD_INPUT,
     AgentOptions,
     Life,
-    controller_ended,
+    guarded,
     log,
     proxy_config,
     serve,
@@ -29,7 +29,7 @@ from changeover.store import Store
 from changeover.supervisor.orphans import kill_orphans
 from changeover.supervisor.subreaper import become_subreaper
 
-__all__ = ["AgentOptions", "bind_public", "controller_ended", "proxy_config", "run_agent"]
+__all__ = ["AgentOptions", "bind_public", "guarded", "proxy_config", "run_agent"]
 ORPHAN_GRACE = 5.0
 HANDOVER_TIMEOUT = 30.0  # SIGHUP's; `changeover reload --timeout` chooses its own
 

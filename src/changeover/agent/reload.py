@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ HANDOVER_ENV = "CHANGEOVER_HANDOVER_FD"  # set only in the new agent: its channe
 TICK = 0.1  # seconds between deadline checks while waiting for the new agent
 REAP_WAIT = 5.0
 IDLE_GRACE = 1.0  # seconds idle keep-alive connections stay open while the old agent drains
+AGENT_PROGRAM = (sys.executable, "-m", "changeover.agent")  # tests give a misbehaving one
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,12 @@ class Reloader:
         control: socket.socket,
         lock: AgentLock,
         clock: Callable[[], float] = time.monotonic,
+        program: Sequence[str] = AGENT_PROGRAM,
     ) -> None:
         self.agent, self.state_dir = agent, state_dir
         self.public, self.control, self.lock = public, control, lock
         self.clock = clock
+        self.program = tuple(program)
         self.stage = Stage.IDLE
 
     @property
@@ -140,8 +143,8 @@ class Reloader:
         )
 
     def _spawn(self, child: socket.socket, manifest: Manifest) -> subprocess.Popen[bytes]:
-        argv = [sys.executable, "-m", "changeover.agent"]
-        argv += ["--spec", str(self.agent.spec_path), "--state-dir", str(self.state_dir)]
+        spec, state = str(self.agent.spec_path), str(self.state_dir)
+        argv = [*self.program, "--spec", spec, "--state-dir", state]
         env = {**os.environ, HANDOVER_ENV: str(child.fileno())}
         # stdout and stderr stay ours: the agent log when started by `up --detach`
         return subprocess.Popen(

@@ -13,7 +13,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,31 +91,36 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, agent.stopping.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: _on_sighup(reloader))
-    controller = asyncio.create_task(agent.controller.run())
-    controller.add_done_callback(lambda task: controller_ended(task, agent))
-    sampler = asyncio.create_task(agent.sample_traffic())
-    keeper = asyncio.create_task(retention_task.for_agent(agent).run())  # logs, events
-    try:
-        if handed is not None:
-            code = await _take_over(agent, handed, life.lock)
-        else:
-            code = await _run(options, agent)
-        return EXIT_FAILED if agent.failure else code
-    finally:
-        sampler.cancel()
-        keeper.cancel()
-        await flags_net.close()
-        if reloader.handed_over:
-            control.keep_path()
-            await control.stop()  # no control request may reach a stepping-down agent
-            await step_down(agent, public)
-        else:
-            await agent.shutdown()
-        controller.cancel()
-        await asyncio.gather(controller, sampler, keeper, return_exceptions=True)
-        await control.stop()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
+    async with asyncio.TaskGroup() as background:
+        controller = background.create_task(
+            guarded("rollout controller", agent.controller.run(), agent)
+        )
+        helpers = [
+            background.create_task(guarded("traffic sampler", agent.sample_traffic(), agent)),
+            background.create_task(  # logs and events
+                guarded("retention", retention_task.for_agent(agent).run(), agent)
+            ),
+        ]
+        try:
+            if handed is not None:
+                code = await _take_over(agent, handed, life.lock)
+            else:
+                code = await _run(options, agent)
+            return EXIT_FAILED if agent.failure else code
+        finally:
+            for task in helpers:
+                task.cancel()
+            await flags_net.close()
+            if reloader.handed_over:
+                control.keep_path()
+                await control.stop()  # no control request may reach a stepping-down agent
+                await step_down(agent, public)
+            else:
+                await agent.shutdown()
+            controller.cancel()  # after the shutdown, which records the rollout interrupted
+            await control.stop()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
 
 
 _background: set[asyncio.Task[None]] = set()
@@ -129,25 +134,23 @@ def _on_sighup(reloader: Reloader) -> None:
 
 
 async def _take_over(agent: Agent, handed: takeover.Inherited, lock: AgentLock) -> int:
-    hook = takeover.test_hook()
-    if hook == "fail":
-        log.error("%s=fail: exiting before ready", takeover.TEST_HOOK_ENV)
-        return EXIT_FAILED
-    if hook != "hang":
-        lock.write_pid()
-        takeover.announce_ready(handed.channel)
-        log.info("took over from agent pid %d", handed.manifest.old_pid)
+    lock.write_pid()
+    takeover.announce_ready(handed.channel)
+    log.info("took over from agent pid %d", handed.manifest.old_pid)
     await agent.stopping.wait()
     return EXIT_OK
 
 
-def controller_ended(task: asyncio.Task[None], agent: Agent) -> None:
-    """The controller never returns; if it raised, stop cleanly rather than run blind."""
-    if task.cancelled() or task.exception() is None:
-        return
-    log.error("rollout controller crashed; stopping the agent", exc_info=task.exception())
-    agent.failure = f"rollout controller crashed: {task.exception()!r}"
-    agent.stopping.set()
+async def guarded(name: str, work: Coroutine[Any, Any, None], agent: Agent) -> None:
+    """Run a task that should only end by cancellation; if it raises, stop the agent
+    cleanly with the reason rather than serve on blind (and keep the error out of the
+    task group, which would cancel the shutdown sequence itself)."""
+    try:
+        await work
+    except Exception as exc:
+        log.error("%s crashed; stopping the agent", name, exc_info=exc)
+        agent.failure = f"{name} crashed: {exc!r}"
+        agent.stopping.set()
 
 
 async def _run(options: AgentOptions, agent: Agent) -> int:

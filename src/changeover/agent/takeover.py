@@ -21,7 +21,6 @@ from changeover.supervisor.adopt import Adoptee, Verdict
 
 log = logging.getLogger("changeover.agent")
 
-TEST_HOOK_ENV = "CHANGEOVER_TEST_HANDOVER"  # "fail" or "hang": a misbehaving new agent, for tests
 READ_TIMEOUT = 10.0
 MAX_MANIFEST = 4 << 20
 
@@ -60,11 +59,6 @@ def _read_line(channel: socket.socket) -> str:
             raise ManifestError("handover manifest: the previous agent sent no complete line")
         buf += chunk
     return buf.split(b"\n", 1)[0].decode()
-
-
-def test_hook() -> str:
-    """`fail` or `hang` when a test asks this new agent to misbehave, else ''."""
-    return os.environ.get(TEST_HOOK_ENV, "")
 
 
 def adopt_replicas(agent: Agent, manifest: Manifest) -> None:

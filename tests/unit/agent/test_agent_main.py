@@ -1,4 +1,4 @@
-"""The agent's life: a crashed controller stops the agent instead of leaving it blind."""
+"""The agent's life: a crashed background task stops the agent instead of leaving it blind."""
 
 from __future__ import annotations
 
@@ -8,34 +8,34 @@ from typing import Any, cast
 
 import pytest
 
-from changeover.agent.main import bind_public, controller_ended
+from changeover.agent.main import bind_public, guarded
 
 
-def test_a_crashed_controller_stops_the_agent_with_a_reason() -> None:
+def test_a_crashed_background_task_stops_the_agent_with_a_reason() -> None:
+    async def boom() -> None:
+        raise RuntimeError("store is gone")
+
     async def main() -> Any:
         agent = SimpleNamespace(failure="", stopping=asyncio.Event())
-
-        async def boom() -> None:
-            raise RuntimeError("store is gone")
-
-        task = asyncio.create_task(boom())
-        await asyncio.gather(task, return_exceptions=True)
-        controller_ended(task, cast(Any, agent))
+        async with asyncio.TaskGroup() as group:  # the error does not escape into the group
+            group.create_task(guarded("rollout controller", boom(), cast(Any, agent)))
         return agent
 
     agent = asyncio.run(main())
     assert agent.stopping.is_set()
-    assert "store is gone" in agent.failure
+    assert agent.failure == "rollout controller crashed: RuntimeError('store is gone')"
 
 
-def test_a_cancelled_controller_is_a_normal_stop() -> None:
+def test_a_cancelled_background_task_is_a_normal_stop() -> None:
     async def main() -> Any:
         agent = SimpleNamespace(failure="", stopping=asyncio.Event())
-        task = asyncio.create_task(asyncio.Event().wait())
-        await asyncio.sleep(0)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        controller_ended(task, cast(Any, agent))
+        async with asyncio.TaskGroup() as group:
+            task = group.create_task(
+                guarded("traffic sampler", asyncio.Event().wait(), cast(Any, agent))
+            )
+            await asyncio.sleep(0)
+            task.cancel()
+        assert task.cancelled()
         return agent
 
     agent = asyncio.run(main())
