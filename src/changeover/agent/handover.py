@@ -1,8 +1,9 @@
 """The old agent's side of a handover, as a pure state machine with an injected clock.
 
-Invariant: at most one handover runs at a time; the old agent stops serving only after
-the new agent said it serves (HANDED_OVER), and a new agent that exits, says something
-else, or stays silent past the deadline is killed while the old one keeps serving.
+Invariant: the stage changes only through `TABLE`; at most one handover runs at a time;
+the old agent stops serving only after the new agent said it serves (HANDED_OVER), and a
+new agent that exits, says something else, or stays silent past the deadline is killed
+while the old one keeps serving.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from changeover.machine import Table
 from changeover.supervisor.state import ReplicaState
 
 
@@ -24,12 +26,30 @@ class Stage(enum.Enum):
         return f"<Stage {self.value}>"
 
 
-TRANSITIONS: dict[Stage, frozenset[Stage]] = {
-    Stage.IDLE: frozenset({Stage.STARTING}),
-    Stage.STARTING: frozenset({Stage.HANDED_OVER, Stage.FAILED}),
-    Stage.HANDED_OVER: frozenset(),
-    Stage.FAILED: frozenset({Stage.STARTING}),
-}
+class StageEvent(enum.Enum):
+    """What the new agent did; the table turns it into the next stage."""
+
+    NEW_STARTED = "new-started"  # spawned with the manifest
+    NEW_READY = "new-ready"  # it said `ready <pid>`: it serves
+    NEW_FAILED = "new-failed"  # it exited, said something else, or stayed silent too long
+
+    def __repr__(self) -> str:
+        return f"<StageEvent {self.value}>"
+
+
+TABLE: Table[Stage, StageEvent] = Table(
+    "handover",
+    Stage,
+    {
+        Stage.IDLE: {StageEvent.NEW_STARTED: Stage.STARTING},
+        Stage.STARTING: {
+            StageEvent.NEW_READY: Stage.HANDED_OVER,
+            StageEvent.NEW_FAILED: Stage.FAILED,
+        },
+        Stage.HANDED_OVER: {},
+        Stage.FAILED: {StageEvent.NEW_STARTED: Stage.STARTING},  # a failed handover may be retried
+    },
+)
 
 
 class Action(enum.Enum):
@@ -86,7 +106,7 @@ class Handover:
         self.new_pid: int | None = None
 
     def start(self, now: float, new_pid: int) -> None:
-        self._move(Stage.STARTING)
+        self._move(StageEvent.NEW_STARTED)
         self.deadline, self.new_pid = now + self.timeout, new_pid
 
     def message(self, line: str) -> Decision:
@@ -94,7 +114,7 @@ class Handover:
         if self.stage is not Stage.STARTING:
             return WAIT
         if line.strip() == f"ready {self.new_pid}":
-            self._move(Stage.HANDED_OVER)
+            self._move(StageEvent.NEW_READY)
             return Decision(Action.STEP_DOWN)
         return self._fail(Action.KILL_NEW, f"the new agent said {line.strip()[:80]!r}")
 
@@ -113,10 +133,8 @@ class Handover:
         return self._fail(Action.KILL_NEW, reason)
 
     def _fail(self, action: Action, reason: str) -> Decision:
-        self._move(Stage.FAILED)
+        self._move(StageEvent.NEW_FAILED)
         return Decision(action, reason)
 
-    def _move(self, new: Stage) -> None:
-        if new not in TRANSITIONS[self.stage]:
-            raise RuntimeError(f"handover cannot go from {self.stage.value} to {new.value}")
-        self.stage = new
+    def _move(self, event: StageEvent) -> None:
+        self.stage = TABLE.transition(self.stage, event)

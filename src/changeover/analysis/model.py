@@ -1,8 +1,11 @@
-"""Outcomes of one measurement, statuses of a run, and the frozen `Measurement` record.
+"""Outcomes of one measurement, statuses of a run (and the table that moves them), and
+the frozen `Measurement` record.
 
-Invariant: a `Measurement` is immutable, JSON-round-trippable through `to_dict` /
-`from_dict`, and its message is one human line (no newline), so it can be shown in an
-event, a status table or a log line as it is.
+Invariant: a run's status changes only through `TABLE.transition(status, event)`: RUNNING
+takes a round or an ending, every other status takes nothing, so a run ends once. A
+`Measurement` is immutable, JSON-round-trippable through `to_dict` / `from_dict`, and its
+message is one human line (no newline), so it can be shown in an event, a status table or
+a log line as it is.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import enum
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from changeover.machine import Table
 
 
 class Outcome(enum.Enum):
@@ -35,29 +40,46 @@ class RunStatus(enum.Enum):
 
     @property
     def terminal(self) -> bool:
-        return not TRANSITIONS[self]
+        return TABLE.terminal(self)
 
 
-_S = RunStatus
-# The one table of legal status moves: a run only ever leaves RUNNING, once.
-TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
-    _S.RUNNING: frozenset({_S.SUCCESSFUL, _S.FAILED, _S.INCONCLUSIVE, _S.ERROR}),
-    _S.SUCCESSFUL: frozenset(),
-    _S.FAILED: frozenset(),
-    _S.INCONCLUSIVE: frozenset(),
-    _S.ERROR: frozenset(),
-}
+class RunEvent(enum.Enum):
+    """What a round (or `stop`) showed; the table turns it into the run's status."""
+
+    ROUND_RECORDED = "round-recorded"  # one measurement per metric taken (only while running)
+    FAILURE_LIMIT_CROSSED = "failure-limit-crossed"
+    ERROR_LIMIT_CROSSED = "error-limit-crossed"  # consecutive errors
+    INCONCLUSIVE_LIMIT_CROSSED = "inconclusive-limit-crossed"
+    ALL_PASSED = "all-passed"  # the rounds are done (or stopped): every metric passed once
+    NOT_ALL_PASSED = "not-all-passed"  # the rounds are done (or stopped): one never passed
+
+    def __repr__(self) -> str:
+        return f"<RunEvent {self.value}>"
+
+
+_S, _E = RunStatus, RunEvent
+TABLE: Table[RunStatus, RunEvent] = Table(
+    "analysis run",
+    RunStatus,
+    {
+        _S.RUNNING: {
+            _E.ROUND_RECORDED: _S.RUNNING,
+            _E.FAILURE_LIMIT_CROSSED: _S.FAILED,
+            _E.ERROR_LIMIT_CROSSED: _S.ERROR,
+            _E.INCONCLUSIVE_LIMIT_CROSSED: _S.INCONCLUSIVE,
+            _E.ALL_PASSED: _S.SUCCESSFUL,
+            _E.NOT_ALL_PASSED: _S.INCONCLUSIVE,
+        },
+        _S.SUCCESSFUL: {},
+        _S.FAILED: {},
+        _S.INCONCLUSIVE: {},
+        _S.ERROR: {},
+    },
+)
 
 
 class IllegalUse(RuntimeError):
-    """An analysis run was driven in a way its rules forbid (e.g. recorded after it ended)."""
-
-
-def check_transition(old: RunStatus, new: RunStatus) -> RunStatus:
-    """Return `new` if `old -> new` is in the table, else raise IllegalUse."""
-    if new not in TRANSITIONS[old]:
-        raise IllegalUse(f"an analysis run cannot go from {old.value} to {new.value}")
-    return new
+    """An analysis run was driven in a way its rules forbid (e.g. a round before it was due)."""
 
 
 def one_line(text: str, limit: int = 300) -> str:

@@ -1,7 +1,8 @@
 """The analysis run as a pure state machine: rounds of measurements in, a verdict out.
 
-Invariant: the status leaves RUNNING once, through `model.TRANSITIONS`, and only `record`
-or `stop` move it; the machine reads no clock (times are passed in).
+Invariant: the status changes only through `model.TABLE`, fed by `record` (a round, then
+maybe an ending) and `stop` (an ending); it leaves RUNNING once, and a round after that is
+refused by the table. The machine reads no clock (times are passed in).
 
 Semantics (those of Argo Rollouts' AnalysisRun, with "no data is never a pass"):
 
@@ -27,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from changeover.analysis.model import IllegalUse, Measurement, Outcome, RunStatus, check_transition
+from changeover.analysis.model import TABLE, IllegalUse, Measurement, Outcome, RunEvent, RunStatus
 
 if TYPE_CHECKING:  # runtime import would cycle: spec.rules imports analysis.builtin
     from changeover.spec.models import AnalysisTemplate
@@ -102,8 +103,7 @@ class AnalysisRun:
 
     def record(self, measurements: Sequence[Measurement], now: float) -> None:
         """Take one round (one measurement per metric) recorded at monotonic time `now`."""
-        if self._status.terminal:
-            raise IllegalUse(f"the analysis run already ended ({self._status.value})")
+        self._status = TABLE.transition(self._status, RunEvent.ROUND_RECORDED)
         got = [m.metric for m in measurements]
         if sorted(got) != sorted(self._names):
             raise IllegalUse(f"a round needs one measurement per metric {self._names}; got {got}")
@@ -133,38 +133,39 @@ class AnalysisRun:
             "measurements": [m.to_dict() for m in self._measurements],
         }
 
-    def _finish(self, status: RunStatus, summary: str) -> None:
-        self._status = check_transition(self._status, status)
+    def _finish(self, event: RunEvent, summary: str) -> None:
+        self._status = TABLE.transition(self._status, event)
         self._summary = summary
 
-    def _limit_crossed(self) -> tuple[RunStatus, str] | None:
-        t = self.template
-        rules: list[tuple[RunStatus, Outcome, Callable[[Tally], int], int, str]] = [
-            (RunStatus.FAILED, Outcome.FAILED, lambda y: y.counts[Outcome.FAILED],
+    def _limit_crossed(self) -> tuple[RunEvent, str] | None:
+        t, e = self.template, RunEvent
+        rules: list[tuple[RunEvent, Outcome, Callable[[Tally], int], int, str]] = [
+            (e.FAILURE_LIMIT_CROSSED, Outcome.FAILED, lambda y: y.counts[Outcome.FAILED],
              t.failure_limit, "failed {n}"),
-            (RunStatus.ERROR, Outcome.ERROR, lambda y: y.consecutive_errors,
+            (e.ERROR_LIMIT_CROSSED, Outcome.ERROR, lambda y: y.consecutive_errors,
              t.consecutive_error_limit, "had an error {n} in a row"),
-            (RunStatus.INCONCLUSIVE, Outcome.INCONCLUSIVE, lambda y: y.counts[Outcome.INCONCLUSIVE],
+            (e.INCONCLUSIVE_LIMIT_CROSSED, Outcome.INCONCLUSIVE,
+             lambda y: y.counts[Outcome.INCONCLUSIVE],
              t.inconclusive_limit, "was inconclusive {n}"),
         ]  # fmt: skip
-        for status, outcome, count, limit, verb in rules:
+        for event, outcome, count, limit, verb in rules:
             for name in self._names:
                 tally = self._tallies[name]
                 if (n := count(tally)) > limit:
                     what = verb.format(n=_plural(n, "time"))
                     message = tally.last[outcome].message
-                    return status, f'metric "{name}" {what} (limit {limit}): {message}'
+                    return event, f'metric "{name}" {what} (limit {limit}): {message}'
         return None
 
-    def _verdict(self) -> tuple[RunStatus, str]:
+    def _verdict(self) -> tuple[RunEvent, str]:
         for name in self._names:
             tally = self._tallies[name]
             if tally.counts[Outcome.PASSED] == 0:
                 why = tally.latest.message if tally.latest else "no measurement was taken"
                 return (
-                    RunStatus.INCONCLUSIVE,
+                    RunEvent.NOT_ALL_PASSED,
                     f'metric "{name}" never passed in {_plural(self._rounds, "round")}: {why}',
                 )
         n = len(self._names)
         metrics = "the metric" if n == 1 else f"all {n} metrics"
-        return RunStatus.SUCCESSFUL, f"{metrics} passed in {_plural(self._rounds, 'round')}"
+        return RunEvent.ALL_PASSED, f"{metrics} passed in {_plural(self._rounds, 'round')}"

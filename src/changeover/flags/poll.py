@@ -4,14 +4,17 @@ Invariant: `Poller` is pure; the shell reports each outcome (with how long the r
 measured on its own clock) and gets back the delay before the next request. Long-poll is
 used only while the server shows it holds requests (a 304 that arrives no earlier than half
 the asked wait); a server that answers a wait at once is polled every `poll_interval`, so
-no server can make the client spin. Failures back off from `min_backoff` doubling up to
-`poll_interval`, and never touch the state already held.
+no server can make the client spin. The mode changes only through `TABLE`, fed what each
+answer showed about the server. Failures back off from `min_backoff` doubling up to
+`poll_interval`, and never touch the state already held (nor the mode).
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+
+from changeover.machine import Table
 
 
 class PollMode(enum.Enum):
@@ -23,11 +26,45 @@ class PollMode(enum.Enum):
         return f"<PollMode {self.value}>"
 
 
-TRANSITIONS: dict[PollMode, frozenset[PollMode]] = {
-    PollMode.PROBING: frozenset({PollMode.LONG_POLL, PollMode.INTERVAL}),
-    PollMode.LONG_POLL: frozenset({PollMode.INTERVAL}),
-    PollMode.INTERVAL: frozenset({PollMode.LONG_POLL}),
-}
+class PollEvent(enum.Enum):
+    """What an answer showed about the server; the table turns it into the next mode."""
+
+    CHANGED = "changed"  # a new document: says nothing about holding
+    ETAG_IGNORED = "etag-ignored"  # If-None-Match not honoured: holding is impossible
+    HELD = "held"  # a 304 no earlier than half the asked wait: the server holds
+    ANSWERED_AT_ONCE = "answered-at-once"  # a 304 sooner than that: it does not
+
+    def __repr__(self) -> str:
+        return f"<PollEvent {self.value}>"
+
+
+_M, _E = PollMode, PollEvent
+# Each answer decides afresh (PROBING is only where long-poll starts): a server that
+# holds again is long-polled again, and one that stops is polled every interval.
+TABLE: Table[PollMode, PollEvent] = Table(
+    "poller",
+    PollMode,
+    {
+        _M.PROBING: {
+            _E.CHANGED: _M.PROBING,
+            _E.ETAG_IGNORED: _M.INTERVAL,
+            _E.HELD: _M.LONG_POLL,
+            _E.ANSWERED_AT_ONCE: _M.INTERVAL,
+        },
+        _M.LONG_POLL: {
+            _E.CHANGED: _M.LONG_POLL,
+            _E.ETAG_IGNORED: _M.INTERVAL,
+            _E.HELD: _M.LONG_POLL,
+            _E.ANSWERED_AT_ONCE: _M.INTERVAL,
+        },
+        _M.INTERVAL: {
+            _E.CHANGED: _M.INTERVAL,
+            _E.ETAG_IGNORED: _M.INTERVAL,
+            _E.HELD: _M.LONG_POLL,
+            _E.ANSWERED_AT_ONCE: _M.INTERVAL,
+        },
+    },
+)
 
 
 class Outcome(enum.Enum):
@@ -82,22 +119,14 @@ class Poller:
             self.etag = etag
         if not self.long_poll:
             return self.poll_interval
-        self._move(self._mode_after(outcome, elapsed))
+        self.mode = TABLE.transition(self.mode, self._seen(outcome, elapsed))
         if self.mode is PollMode.INTERVAL:
             return self.poll_interval
         return 0.0
 
-    def _mode_after(self, outcome: Outcome, elapsed: float) -> PollMode:
+    def _seen(self, outcome: Outcome, elapsed: float) -> PollEvent:
         if outcome is Outcome.SAME:
-            return PollMode.INTERVAL  # no conditional requests: holding is impossible
+            return PollEvent.ETAG_IGNORED
         if outcome is Outcome.UNCHANGED:
-            held = elapsed >= self.wait / 2
-            return PollMode.LONG_POLL if held else PollMode.INTERVAL
-        return self.mode  # a change says nothing about holding
-
-    def _move(self, new: PollMode) -> None:
-        if new is self.mode:
-            return
-        if new not in TRANSITIONS[self.mode]:
-            raise RuntimeError(f"poller cannot go from {self.mode.value} to {new.value}")
-        self.mode = new
+            return PollEvent.HELD if elapsed >= self.wait / 2 else PollEvent.ANSWERED_AT_ONCE
+        return PollEvent.CHANGED

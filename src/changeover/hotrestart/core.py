@@ -3,7 +3,9 @@
 Invariant: the serving generation is told to stop only once its successor is ready or
 the whole service stops; a failed candidate never disturbs it. At most one upgrade runs
 at a time (a reload in any phase but SERVING is answered "refused"), and every reload
-gets exactly one `Outcome`. Pure: time comes in as `now`, effects go out as actions.
+gets exactly one `Outcome`. The core sorts each raw event by the generation it concerns
+into a `PhaseEvent`; `state.TABLE` alone decides the next phase, and the effects follow
+from where it leads. Pure: time comes in as `now`, effects go out as actions.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from changeover.hotrestart.actions import Action, Notify, Outcome
 from changeover.hotrestart.events import Event, Exited, Ready, Reload, Terminate, Tick
 from changeover.hotrestart.generation import Generation, Role, Timing, describe, exit_code_of
 from changeover.hotrestart.ledger import Ledger
-from changeover.hotrestart.state import Phase, check_transition
+from changeover.hotrestart.state import TABLE, Phase, PhaseEvent
 
 _REFUSED = {
     Phase.STARTING: "the first generation is not ready yet",
@@ -58,7 +60,7 @@ class HotRestart:
                 pass
         self._expire(now)
         if self.phase is Phase.STOPPING and not self.gens:
-            self._move(Phase.EXITED)
+            self._move(PhaseEvent.ALL_EXITED)
             code = exit_code_of(self._child_code, self.timing.stop_signal)
             self.exit_code = 1 if self._failed else code
         return self.book.flush()
@@ -70,28 +72,31 @@ class HotRestart:
 
     def _on_reload(self, now: float) -> None:
         self.reloads += 1
-        if self.phase is not Phase.SERVING:
+        if self.phase.busy:
             why = _REFUSED.get(self.phase, "an upgrade is already in progress")
             self.book.emit(Outcome(self.reloads, False, f"reload refused: {why}"))
             return
         self._pending = self.reloads
-        self._move(Phase.UPGRADING)
+        self._move(PhaseEvent.RELOAD_REQUESTED)
         self.book.emit(Notify(("RELOADING=1", "STATUS=upgrading")))
         self.candidate = self.book.spawn(now)
 
     def _on_ready(self, gen: int, now: float) -> None:
-        if gen != self.candidate or self.phase not in (Phase.STARTING, Phase.UPGRADING):
+        if gen != self.candidate:
             return  # stale: that generation already failed or left
         old, self.serving, self.candidate = self.serving, gen, None
         self.gens[gen].role, self.gens[gen].deadline = Role.SERVING, None
-        if self.phase is Phase.STARTING:
-            self._now_serving(f"generation {gen} is ready")
-        elif old is None:
-            self._finish(True, f"generation {gen} is serving (the old one had exited)")
-        else:
+        if old is not None:
+            self._move(PhaseEvent.SUCCESSOR_READY)
             self.book.log(f"generation {gen} is ready; stopping generation {old}")
             self.book.leave(old, now)
-            self._move(Phase.RETIRING)
+            return
+        first = self.phase is Phase.STARTING
+        self._move(PhaseEvent.CANDIDATE_READY)
+        if first:
+            self._now_serving(f"generation {gen} is ready")
+        else:
+            self._finish(True, f"generation {gen} is serving (the old one had exited)")
 
     def _on_exited(self, gen: int, code: int, reason: str, now: float) -> None:
         if not self.book.exited(gen):
@@ -99,21 +104,21 @@ class HotRestart:
         if gen == self._exit_from:
             self._child_code = code
         what = f"generation {gen} {reason or describe(code)}"
-        if self.phase is Phase.STOPPING:
-            self.book.log(what)
-        elif gen == self.candidate:
+        if gen == self.candidate:
             self.candidate = None
-            self._candidate_failed(f"{what} before it was ready", now)
+            self._candidate_exited(f"{what} before it was ready", now)
         elif gen == self.serving:
             self.serving = None
             self._serving_exited(what, now)
-        elif self.phase is Phase.RETIRING:
-            self._finish(True, f"generation {self.serving} is serving; {what}")
-        else:  # ABORTING: the failed candidate is gone
-            self._finish(False, self._failure)
+        else:  # told to leave: the old generation, a failed candidate, or any while stopping
+            self._leaver_exited(what)
 
     def _on_terminate(self, now: float) -> None:
-        if self.phase in (Phase.STOPPING, Phase.EXITED):
+        if TABLE.terminal(self.phase):
+            return  # nothing is left to stop
+        was = self.phase
+        self._move(PhaseEvent.STOP_REQUESTED)
+        if was is Phase.STOPPING:
             for g in self.gens.values():
                 self.book.kill(g, "asked again to stop")
             return
@@ -123,17 +128,28 @@ class HotRestart:
 
     # failures and deadlines
 
-    def _candidate_failed(self, message: str, now: float) -> None:
-        if self.phase is Phase.UPGRADING and self.serving is not None:
-            self._finish(False, f"{message}; generation {self.serving} keeps serving")
-        else:
+    def _candidate_exited(self, message: str, now: float) -> None:
+        if self.serving is None:
+            self._move(PhaseEvent.LONE_CANDIDATE_FAILED)
             self._fail(message, now)
+            return
+        self._move(PhaseEvent.CANDIDATE_EXITED)
+        self._finish(False, f"{message}; generation {self.serving} keeps serving")
 
     def _serving_exited(self, what: str, now: float) -> None:
-        if self.phase is Phase.UPGRADING:
-            self.book.log(f"{what} while generation {self.candidate} starts", error=True)
-        else:
+        if self._move(PhaseEvent.SERVING_EXITED) is Phase.STOPPING:
             self._fail(f"{what} while serving", now)
+        else:
+            self.book.log(f"{what} while generation {self.candidate} starts", error=True)
+
+    def _leaver_exited(self, what: str) -> None:
+        was = self.phase
+        if self._move(PhaseEvent.LEAVER_EXITED) is Phase.STOPPING:
+            self.book.log(what)
+        elif was is Phase.RETIRING:
+            self._finish(True, f"generation {self.serving} is serving; {what}")
+        else:  # ABORTING: the failed candidate is gone
+            self._finish(False, self._failure)
 
     def _expire(self, now: float) -> None:
         for g in self.book.overdue(now):
@@ -143,12 +159,13 @@ class HotRestart:
             message = f"generation {g.gen} was not ready within {self.book.ready_text()}"
             self.candidate = None
             self.book.leave(g.gen, now)
-            if self.phase is Phase.UPGRADING and self.serving is not None:
+            if self.serving is None:
+                self._move(PhaseEvent.LONE_CANDIDATE_FAILED)
+                self._fail(message, now)
+            else:
+                self._move(PhaseEvent.CANDIDATE_LATE)
                 self._failure = f"{message}; generation {self.serving} keeps serving"
                 self.book.log(f"{message}; stopping it", error=True)
-                self._move(Phase.ABORTING)
-            else:
-                self._fail(message, now)
 
     def _fail(self, message: str, now: float) -> None:
         self.book.log(message, error=True)
@@ -156,10 +173,10 @@ class HotRestart:
         self._stop_all(f"upgrade failed: {message}", now)
 
     def _stop_all(self, reason: str, now: float) -> None:
+        """The effects of entering STOPPING: answer the pending reload, drain everyone."""
         if self._pending is not None:
             self.book.emit(Outcome(self._pending, False, reason))
             self._pending = None
-        self._move(Phase.STOPPING)
         self.book.emit(Notify(("STOPPING=1",)))
         for g in list(self.gens.values()):
             if g.role is not Role.LEAVING:
@@ -175,9 +192,10 @@ class HotRestart:
         self._now_serving(message if upgraded else f"upgrade failed: {message}", not upgraded)
 
     def _now_serving(self, message: str, error: bool = False) -> None:
+        """The effects of entering SERVING."""
         self.book.log(message, error=error)
-        self._move(Phase.SERVING)
         self.book.emit(Notify(("READY=1", f"STATUS=generation {self.serving} serving")))
 
-    def _move(self, phase: Phase) -> None:
-        self.phase = check_transition(self.phase, phase)
+    def _move(self, event: PhaseEvent) -> Phase:
+        self.phase = TABLE.transition(self.phase, event)
+        return self.phase

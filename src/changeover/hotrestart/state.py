@@ -1,13 +1,16 @@
-"""Phases of a hot-restarting service and the one table of legal moves between them.
+"""Phases of a hot-restarting service, the events that move them, and the one table.
 
-Invariant: the phase only changes through `check_transition`; EXITED has no way out, and
-every phase with two generations alive (upgrading, retiring, aborting) can only be left
-towards one generation serving or towards stopping, so at most one upgrade runs at a time.
+Invariant: the phase changes only through `TABLE.transition(phase, event)`; EXITED takes
+nothing, and every phase with two generations alive (upgrading, retiring, aborting) is
+left only towards one generation serving or towards stopping, so at most one upgrade runs
+at a time. A reload is taken in SERVING alone (`busy` reads the table).
 """
 
 from __future__ import annotations
 
 import enum
+
+from changeover.machine import Table
 
 
 class Phase(enum.Enum):
@@ -25,29 +28,67 @@ class Phase(enum.Enum):
     @property
     def busy(self) -> bool:
         """True while a reload would have to be refused."""
-        return self is not Phase.SERVING
+        return not TABLE.can(self, PhaseEvent.RELOAD_REQUESTED)
 
 
-_P = Phase
-TRANSITIONS: dict[Phase, frozenset[Phase]] = {
-    _P.STARTING: frozenset({_P.SERVING, _P.STOPPING}),
-    _P.SERVING: frozenset({_P.UPGRADING, _P.STOPPING}),
-    # UPGRADING -> SERVING: the candidate was ready after the old one had died, or the
-    # candidate died at once (nothing left to abort).
-    _P.UPGRADING: frozenset({_P.SERVING, _P.RETIRING, _P.ABORTING, _P.STOPPING}),
-    _P.RETIRING: frozenset({_P.SERVING, _P.STOPPING}),
-    _P.ABORTING: frozenset({_P.SERVING, _P.STOPPING}),
-    _P.STOPPING: frozenset({_P.EXITED}),
-    _P.EXITED: frozenset(),
-}
+class PhaseEvent(enum.Enum):
+    """What happened, as the core sorts the raw `events` by the generation they concern."""
+
+    RELOAD_REQUESTED = "reload-requested"  # SIGHUP or --reload
+    CANDIDATE_READY = "candidate-ready"  # the candidate is ready; no other generation serves
+    SUCCESSOR_READY = "successor-ready"  # the candidate is ready; the old one still serves
+    CANDIDATE_EXITED = "candidate-exited"  # before it was ready; the old one serves on
+    CANDIDATE_LATE = "candidate-late"  # not ready in time; the old one serves on
+    LONE_CANDIDATE_FAILED = "lone-candidate-failed"  # exited or late, and nothing else serves
+    SERVING_EXITED = "serving-exited"  # the serving generation's process ended
+    LEAVER_EXITED = "leaver-exited"  # a generation told to stop has exited
+    STOP_REQUESTED = "stop-requested"  # SIGTERM or SIGINT
+    ALL_EXITED = "all-exited"  # while stopping, the last generation is gone
+
+    def __repr__(self) -> str:
+        return f"<PhaseEvent {self.value}>"
 
 
-class IllegalTransition(RuntimeError):
-    """The service was asked to move between two phases the table does not connect."""
-
-
-def check_transition(old: Phase, new: Phase) -> Phase:
-    """Return `new` if `old -> new` is legal, else raise IllegalTransition."""
-    if new not in TRANSITIONS[old]:
-        raise IllegalTransition(f"hot restart cannot go from {old.value} to {new.value}")
-    return new
+_P, _E = Phase, PhaseEvent
+TABLE: Table[Phase, PhaseEvent] = Table(
+    "hot restart",
+    Phase,
+    {
+        _P.STARTING: {
+            _E.CANDIDATE_READY: _P.SERVING,
+            _E.LONE_CANDIDATE_FAILED: _P.STOPPING,
+            _E.STOP_REQUESTED: _P.STOPPING,
+        },
+        _P.SERVING: {
+            _E.RELOAD_REQUESTED: _P.UPGRADING,
+            _E.SERVING_EXITED: _P.STOPPING,
+            _E.STOP_REQUESTED: _P.STOPPING,
+        },
+        _P.UPGRADING: {
+            _E.SUCCESSOR_READY: _P.RETIRING,
+            _E.CANDIDATE_READY: _P.SERVING,  # the old one had exited meanwhile
+            _E.CANDIDATE_EXITED: _P.SERVING,  # nothing is left to abort
+            _E.CANDIDATE_LATE: _P.ABORTING,
+            _E.LONE_CANDIDATE_FAILED: _P.STOPPING,
+            _E.SERVING_EXITED: _P.UPGRADING,  # the candidate may still take over
+            _E.STOP_REQUESTED: _P.STOPPING,
+        },
+        _P.RETIRING: {
+            _E.LEAVER_EXITED: _P.SERVING,  # the old generation is gone: upgraded
+            _E.SERVING_EXITED: _P.STOPPING,
+            _E.STOP_REQUESTED: _P.STOPPING,
+        },
+        _P.ABORTING: {
+            _E.LEAVER_EXITED: _P.SERVING,  # the failed candidate is gone: not upgraded
+            _E.SERVING_EXITED: _P.STOPPING,
+            _E.STOP_REQUESTED: _P.STOPPING,
+        },
+        # Asked again to stop: the leavers are killed; exits are only reported.
+        _P.STOPPING: {
+            _E.STOP_REQUESTED: _P.STOPPING,
+            _E.LEAVER_EXITED: _P.STOPPING,
+            _E.ALL_EXITED: _P.EXITED,
+        },
+        _P.EXITED: {},
+    },
+)

@@ -1,15 +1,16 @@
 """The drain state machine: phases, in-flight count and deadlines, with no I/O and no clock.
 
-Invariant: the in-flight count is exact (never negative, every start has one finish), and
-the server is released exactly once: when nothing is in flight after `drain_delay`, or at
-`release_after` whatever is in flight. Callers pass `now`; the machine never reads a clock.
+Invariant: the phase moves only through `phase.TABLE`; the in-flight count is exact
+(never negative, every start has one finish), and the server is released exactly once:
+when nothing is in flight after `drain_delay`, or at `release_after` whatever is in
+flight. Callers pass `now`; the machine never reads a clock.
 """
 
 from __future__ import annotations
 
 from changeover.runtime.config import Timing
 from changeover.runtime.outcome import Outcome
-from changeover.runtime.phase import Phase, check_move
+from changeover.runtime.phase import TABLE, Phase, PhaseEvent
 
 
 class Drain:
@@ -26,19 +27,20 @@ class Drain:
     def __repr__(self) -> str:
         return f"<Drain {self.phase.value} in_flight={self.in_flight} asked_at={self.asked_at}>"
 
-    def _move(self, new: Phase) -> None:
-        self.phase = check_move(self.phase, new)
+    def _move(self, event: PhaseEvent) -> None:
+        self.phase = TABLE.transition(self.phase, event)
 
     def started(self) -> None:
-        """Startup finished: serve (ignored once a stop was asked during startup)."""
-        if self.phase is Phase.STARTING:
-            self._move(Phase.SERVING)
+        """Startup finished: serve. Only STARTING takes it: once a stop was asked (startup
+        may end after that), and on a repeated call, it is ignored."""
+        if TABLE.can(self.phase, PhaseEvent.STARTUP_FINISHED):
+            self._move(PhaseEvent.STARTUP_FINISHED)
 
     def stop(self, now: float) -> bool:
         """Ask for the stop; True only for the call that began the drain."""
         if self.phase.draining:
             return False
-        self._move(Phase.DRAINING)
+        self._move(PhaseEvent.STOP_ASKED)
         self.asked_at = now
         return True
 
@@ -71,11 +73,8 @@ class Drain:
 
     def released(self, now: float) -> None:
         """The server was released (or is shutting down on its own): wind down."""
-        if self.phase is Phase.STOPPING:
-            return
-        if not self.phase.draining:
-            self.stop(now)
-        self._move(Phase.STOPPING)
+        self.stop(now)  # a server shutting down on its own was never asked to stop
+        self._move(PhaseEvent.RELEASED)
 
     def exit_at(self) -> float | None:
         """Absolute time by which the process must be gone (None: no stop asked)."""
@@ -85,6 +84,6 @@ class Drain:
 
     def finish(self, hooks_failed: tuple[str, ...], background: tuple[str, ...]) -> Outcome:
         """Close the books: the outcome (and so the exit code) of this drain."""
-        self._move(Phase.STOPPED)
+        self._move(PhaseEvent.FINISHED)
         self.outcome = Outcome(self.cut + self.in_flight, hooks_failed, background)
         return self.outcome

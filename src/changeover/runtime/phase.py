@@ -1,12 +1,15 @@
-"""The application's lifecycle phases and the one table of legal moves between them.
+"""The application's lifecycle phases, the events that move them, and the one table.
 
-Invariant: the phase only changes through `check_move`, so the runtime can never go back
-from draining to serving, nor skip from starting straight to stopped without stopping.
+Invariant: the phase changes only through `TABLE.transition(phase, event)`, so the
+runtime can never go back from draining to serving, nor reach stopped without stopping.
+A phase that no longer takes `stop-asked` is draining (`draining` reads the table).
 """
 
 from __future__ import annotations
 
 import enum
+
+from changeover.machine import Table
 
 
 class Phase(enum.Enum):
@@ -27,25 +30,30 @@ class Phase(enum.Enum):
     @property
     def draining(self) -> bool:
         """Whether a stop has been asked: responses carry `Connection: close`."""
-        return self in (Phase.DRAINING, Phase.STOPPING, Phase.STOPPED)
+        return not TABLE.can(self, PhaseEvent.STOP_ASKED)
 
 
-_P = Phase
-MOVES: dict[Phase, frozenset[Phase]] = {
-    _P.STARTING: frozenset({_P.SERVING, _P.DRAINING}),
-    _P.SERVING: frozenset({_P.DRAINING}),
-    _P.DRAINING: frozenset({_P.STOPPING}),
-    _P.STOPPING: frozenset({_P.STOPPED}),
-    _P.STOPPED: frozenset(),
-}
+class PhaseEvent(enum.Enum):
+    """What happened to the process; the table turns it into the next phase."""
+
+    STARTUP_FINISHED = "startup-finished"  # lifespan startup done (or nothing to start)
+    STOP_ASKED = "stop-asked"  # a signal or `stop()`: begin the drain
+    RELEASED = "released"  # the server was told to stop accepting and shut down
+    FINISHED = "finished"  # background work and hooks are done: the exit code is known
+
+    def __repr__(self) -> str:
+        return f"<PhaseEvent {self.value}>"
 
 
-class IllegalMove(RuntimeError):
-    """The lifecycle was asked to move between two phases the table does not connect."""
-
-
-def check_move(old: Phase, new: Phase) -> Phase:
-    """Return `new` if `old -> new` is in the table, else raise IllegalMove."""
-    if new not in MOVES[old]:
-        raise IllegalMove(f"lifecycle cannot go from {old.value} to {new.value}")
-    return new
+_P, _E = Phase, PhaseEvent
+TABLE: Table[Phase, PhaseEvent] = Table(
+    "lifecycle",
+    Phase,
+    {
+        _P.STARTING: {_E.STARTUP_FINISHED: _P.SERVING, _E.STOP_ASKED: _P.DRAINING},
+        _P.SERVING: {_E.STOP_ASKED: _P.DRAINING},
+        _P.DRAINING: {_E.RELEASED: _P.STOPPING},
+        _P.STOPPING: {_E.RELEASED: _P.STOPPING, _E.FINISHED: _P.STOPPED},  # released twice
+        _P.STOPPED: {},
+    },
+)

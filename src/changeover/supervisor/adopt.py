@@ -25,7 +25,7 @@ from changeover.supervisor.orphans import CREATE_TIME_TOLERANCE
 from changeover.supervisor.probes import ProbeTracker
 from changeover.supervisor.process import ADOPTED_EXIT
 from changeover.supervisor.replica import Replica
-from changeover.supervisor.state import ReplicaState
+from changeover.supervisor.state import ReplicaEvent
 
 log = logging.getLogger(__name__)
 
@@ -146,12 +146,12 @@ async def run_adopted(rep: Replica, child: AdoptedProcess, ready: bool) -> None:
     """Supervise the adopted process until it exits, then restart it like any replica."""
     reason = await _watch(rep, child, ready)
     rep.last_error = reason
-    rep.move(ReplicaState.BACKOFF)
+    rep.move(ReplicaEvent.RUN_ENDED)
     delay = rep.backoff.failure(rep.hooks.clock())
     log.info("replica %s: %s; restarting in %.2fs", rep.id, reason, delay)
     await asyncio.sleep(delay)
     rep.restarts += 1
-    rep.move(ReplicaState.STARTING)
+    rep.move(ReplicaEvent.BACKOFF_ELAPSED)
     await lifecycle.run(rep)
 
 

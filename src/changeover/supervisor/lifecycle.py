@@ -17,7 +17,7 @@ from changeover.supervisor.health import Action, Health, Kind
 from changeover.supervisor.process import describe_exit
 from changeover.supervisor.replica import Replica
 from changeover.supervisor.spawn import Child, SpawnError
-from changeover.supervisor.state import ReplicaState
+from changeover.supervisor.state import ReplicaEvent
 from changeover.supervisor.termination import stop_child
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,12 @@ async def run(rep: Replica) -> None:
             port = rep.new_port_after_failed_start()
             if port is not None:
                 log.info("replica %s: next start on port %d", rep.id, port)
-        rep.move(ReplicaState.BACKOFF)
+        rep.move(ReplicaEvent.RUN_ENDED)
         delay = rep.backoff.failure(rep.hooks.clock())
         log.info("replica %s: %s; restarting in %.2fs", rep.id, reason, delay)
         await asyncio.sleep(delay)
         rep.restarts += 1
-        rep.move(ReplicaState.STARTING)
+        rep.move(ReplicaEvent.BACKOFF_ELAPSED)
 
 
 async def _run_once(rep: Replica) -> str:
@@ -90,18 +90,17 @@ async def _supervise(
 
 def _apply(rep: Replica, action: Action) -> None:
     if action is Action.READY:
-        rep.move(ReplicaState.READY)
+        rep.move(ReplicaEvent.BECAME_READY)
         rep.set_routable(True)
     elif action is Action.NOT_READY:
         rep.set_routable(False)
-        rep.move(ReplicaState.NOT_READY)
+        rep.move(ReplicaEvent.BECAME_UNREADY)
 
 
 async def _restart(rep: Replica, child: Child, reason: str) -> str:
     """A probe asked for a restart: out of routing, then stop signal, grace, SIGKILL."""
     rep.set_routable(False)
-    if rep.state is ReplicaState.READY:
-        rep.move(ReplicaState.NOT_READY)
+    rep.move(ReplicaEvent.RESTART_ORDERED)
     term = rep.template.termination
     rep.hooks.escapes.record(rep.id, child)
     await stop_child(child, signal.Signals[term.stop_signal], term.grace_period)

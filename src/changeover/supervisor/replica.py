@@ -1,8 +1,9 @@
 """One replica: its socket, its current process and the counters status shows.
 
-Invariant: `state` changes only through `move` (which applies the shared transition
-table), `ready_since` is set exactly while READY, and the listening socket is bound at
-creation and closed only on the way to EXITED.
+Invariant: `state` changes only through `move(event)`, whose next state is the entry of
+`state.TABLE` (an event the state does not take raises); `ready_since` is set exactly
+while READY, and the listening socket is bound at creation and closed only on the way to
+EXITED.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from changeover.supervisor.backoff import Backoff
 from changeover.supervisor.model import Hooks, ReplicaInfo, ReplicaTemplate
 from changeover.supervisor.sockets import HOST, bind_listener, free_port, port_of
 from changeover.supervisor.spawn import Child, SpawnSpec
-from changeover.supervisor.state import ReplicaState, check_transition
+from changeover.supervisor.state import TABLE, ReplicaEvent, ReplicaState
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,12 @@ class Replica:
         self.ready_this_run = False
         self.last_error = ""
 
-    def move(self, new: ReplicaState) -> None:
-        old, self.state = self.state, check_transition(self.state, new)
+    def move(self, event: ReplicaEvent) -> ReplicaState:
+        """Apply `event` through the table; on a change, keep the books and tell the agent."""
+        old = self.state
+        self.state = new = TABLE.transition(old, event)
+        if new is old:
+            return new
         now = self.hooks.clock()
         if new is ReplicaState.READY:
             self.ready_since, self.boot_failures, self.ready_this_run = now, 0, True
@@ -74,6 +79,7 @@ class Replica:
             self.ready_since = None
             self.backoff.unready(now)
         notify(self.hooks.on_change)
+        return new
 
     def set_routable(self, routable: bool) -> None:
         self.hooks.routing.set_routable(self.id, routable)

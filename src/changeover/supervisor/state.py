@@ -1,12 +1,17 @@
-"""Replica lifecycle states and the one table of legal transitions between them.
+"""Replica lifecycle states, the events that move them, and the one table that decides.
 
-Invariant: a replica's state only changes through `check_transition`, so an illegal
-move (for example `exited -> ready`) raises instead of silently corrupting routing.
+Invariant: a replica's state changes only through `TABLE.transition(state, event)`; the
+table's entry is the next state, and an event the state does not take (for example
+`became-ready` once `exited`) raises `IllegalTransition` instead of corrupting routing.
+Only `became-ready` leads to READY, and every way out of service passes DRAINING or
+BACKOFF (no process) before EXITED, which takes nothing.
 """
 
 from __future__ import annotations
 
 import enum
+
+from changeover.machine import Table
 
 
 class ReplicaState(enum.Enum):
@@ -30,26 +35,45 @@ class ReplicaState(enum.Enum):
         return self in (ReplicaState.DRAINING, ReplicaState.STOPPING, ReplicaState.EXITED)
 
 
-_S = ReplicaState
-TRANSITIONS: dict[ReplicaState, frozenset[ReplicaState]] = {
-    _S.STARTING: frozenset(
-        {_S.READY, _S.NOT_READY, _S.BACKOFF, _S.DRAINING, _S.STOPPING, _S.EXITED}
-    ),
-    _S.READY: frozenset({_S.NOT_READY, _S.BACKOFF, _S.DRAINING, _S.EXITED}),
-    _S.NOT_READY: frozenset({_S.READY, _S.BACKOFF, _S.DRAINING, _S.EXITED}),
-    _S.BACKOFF: frozenset({_S.STARTING, _S.EXITED}),
-    _S.DRAINING: frozenset({_S.STOPPING, _S.EXITED}),
-    _S.STOPPING: frozenset({_S.EXITED}),
-    _S.EXITED: frozenset(),
+class ReplicaEvent(enum.Enum):
+    """What happened to a replica; the table turns it into the next state."""
+
+    BECAME_READY = "became-ready"  # started and readiness passing (or adopted while routed)
+    BECAME_UNREADY = "became-unready"  # readiness failed after the process was ready
+    RESTART_ORDERED = "restart-ordered"  # a startup or liveness probe failed: stop it, restart
+    RUN_ENDED = "run-ended"  # the process exited, was stopped for a restart, or never spawned
+    BACKOFF_ELAPSED = "backoff-elapsed"  # the restart delay is over: spawn again
+    TERMINATION_BEGAN = "termination-began"  # scaled down or stopped: out of routing for good
+    DRAINED = "drained"  # in-flight requests done (or timed out), the process still runs
+    STOPPED = "stopped"  # nothing is left of the process and its socket is closed
+
+    def __repr__(self) -> str:
+        return f"<ReplicaEvent {self.value}>"
+
+
+_S, _E = ReplicaState, ReplicaEvent
+_RUNNING = {  # while a process runs (or is being spawned)
+    _E.RUN_ENDED: _S.BACKOFF,
+    _E.TERMINATION_BEGAN: _S.DRAINING,
 }
-
-
-class IllegalTransition(RuntimeError):
-    """A replica was asked to move between two states the table does not connect."""
-
-
-def check_transition(old: ReplicaState, new: ReplicaState) -> ReplicaState:
-    """Return `new` if `old -> new` is legal, else raise IllegalTransition."""
-    if new not in TRANSITIONS[old]:
-        raise IllegalTransition(f"replica cannot go from {old.value} to {new.value}")
-    return new
+TABLE: Table[ReplicaState, ReplicaEvent] = Table(
+    "replica",
+    ReplicaState,
+    {
+        # A failed startup or liveness probe takes a ready replica out of routing while
+        # its process is stopped; one that never got ready stays STARTING.
+        _S.STARTING: {_E.BECAME_READY: _S.READY, _E.RESTART_ORDERED: _S.STARTING, **_RUNNING},
+        _S.READY: {_E.BECAME_UNREADY: _S.NOT_READY, _E.RESTART_ORDERED: _S.NOT_READY, **_RUNNING},
+        _S.NOT_READY: {_E.BECAME_READY: _S.READY, _E.RESTART_ORDERED: _S.NOT_READY, **_RUNNING},
+        # No process to drain or stop: termination goes straight on to EXITED.
+        _S.BACKOFF: {
+            _E.BACKOFF_ELAPSED: _S.STARTING,
+            _E.TERMINATION_BEGAN: _S.BACKOFF,
+            _E.STOPPED: _S.EXITED,
+        },
+        # The process may exit on its own while draining: then nothing is left to stop.
+        _S.DRAINING: {_E.DRAINED: _S.STOPPING, _E.STOPPED: _S.EXITED},
+        _S.STOPPING: {_E.STOPPED: _S.EXITED},
+        _S.EXITED: {},
+    },
+)

@@ -24,7 +24,7 @@ from changeover.supervisor.probes import probe_http
 from changeover.supervisor.replica import Replica, notify
 from changeover.supervisor.routing import Routing
 from changeover.supervisor.spawn import Child, PosixSpawner, Spawner
-from changeover.supervisor.state import ReplicaState
+from changeover.supervisor.state import ReplicaEvent, ReplicaState
 
 __all__ = ["Adoptee", "Backoff", "ReplicaInfo", "ReplicaTemplate", "Routing", "Supervisor"]
 
@@ -139,7 +139,7 @@ class Supervisor:
         else:
             rep.child, rep.started_at = child, self._hooks.clock()
             if entry.ready:  # routable at once: the previous agent still routes to it
-                rep.move(ReplicaState.READY)
+                rep.move(ReplicaEvent.BECAME_READY)
                 rep.set_routable(True)
             run = adopt.run_adopted(rep, child, entry.ready)
         task = asyncio.create_task(run, name=f"changeover-replica-{rep.id}")

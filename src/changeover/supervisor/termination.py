@@ -15,7 +15,7 @@ import signal
 
 from changeover.supervisor.replica import Replica
 from changeover.supervisor.spawn import Child, SpawnError
-from changeover.supervisor.state import ReplicaState
+from changeover.supervisor.state import ReplicaEvent, ReplicaState
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,7 @@ def begin(rep: Replica, run_task: asyncio.Task[None] | None) -> None:
     if run_task is not None:
         run_task.cancel()
     rep.set_routable(False)
-    if rep.state is not ReplicaState.BACKOFF:
-        rep.move(ReplicaState.DRAINING)
+    rep.move(ReplicaEvent.TERMINATION_BEGAN)  # DRAINING, or BACKOFF: nothing to drain
 
 
 async def finish(rep: Replica, run_task: asyncio.Task[None] | None) -> None:
@@ -41,11 +40,11 @@ async def finish(rep: Replica, run_task: asyncio.Task[None] | None) -> None:
     rep.hooks.routing.remove_endpoint(rep.id)
     child = rep.child
     if child is not None and child.returncode is None:
-        rep.move(ReplicaState.STOPPING)
+        rep.move(ReplicaEvent.DRAINED)
         await _stop(rep, child)
     rep.process_gone()
     rep.close_socket()
-    rep.move(ReplicaState.EXITED)
+    rep.move(ReplicaEvent.STOPPED)
 
 
 async def _drain(rep: Replica) -> None:

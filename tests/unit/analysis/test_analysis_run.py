@@ -9,14 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from changeover.analysis.model import (
-    TRANSITIONS,
+    TABLE,
     IllegalUse,
     Measurement,
     Outcome,
+    RunEvent,
     RunStatus,
-    check_transition,
 )
 from changeover.analysis.run import AnalysisRun
+from changeover.machine import IllegalTransition
 
 from ._helpers import m, template
 
@@ -145,7 +146,7 @@ def test_illegal_use_raises() -> None:
     with pytest.raises(IllegalUse, match=r"before it was due at 10\.000"):
         run.record([m("a", PASS), m("b", PASS)], 9.0)
     run.record([m("a", PASS), m("b", PASS)], 10.0)
-    with pytest.raises(IllegalUse, match="already ended"):
+    with pytest.raises(IllegalTransition, match="cannot take round-recorded when successful"):
         run.record([m("a", PASS), m("b", PASS)], 20.0)
     with pytest.raises(ValueError, match=r"repeated: \['a'\]"):
         AnalysisRun(template(TWO[0], TWO[0]), 0.0)
@@ -154,10 +155,33 @@ def test_illegal_use_raises() -> None:
 def test_status_table_reprs_and_terminal() -> None:
     assert repr(RunStatus.FAILED) == "<RunStatus failed>"
     assert repr(Outcome.INCONCLUSIVE) == "<Outcome inconclusive>"
+    assert repr(RunEvent.ALL_PASSED) == "<RunEvent all-passed>"
     assert [s for s in RunStatus if not s.terminal] == [RunStatus.RUNNING]
-    assert all(not TRANSITIONS[s] for s in RunStatus if s.terminal)
-    with pytest.raises(IllegalUse, match="from failed to successful"):
-        check_transition(RunStatus.FAILED, RunStatus.SUCCESSFUL)
+
+
+# Where each event leads from RUNNING; every ended status takes nothing.
+ENDINGS = {
+    RunEvent.ROUND_RECORDED: RunStatus.RUNNING,
+    RunEvent.FAILURE_LIMIT_CROSSED: RunStatus.FAILED,
+    RunEvent.ERROR_LIMIT_CROSSED: RunStatus.ERROR,
+    RunEvent.INCONCLUSIVE_LIMIT_CROSSED: RunStatus.INCONCLUSIVE,
+    RunEvent.ALL_PASSED: RunStatus.SUCCESSFUL,
+    RunEvent.NOT_ALL_PASSED: RunStatus.INCONCLUSIVE,
+}
+
+
+@pytest.mark.parametrize("event", list(RunEvent))
+@pytest.mark.parametrize("status", list(RunStatus))
+def test_table_answers_every_event_in_every_status(status: RunStatus, event: RunEvent) -> None:
+    if status is RunStatus.RUNNING:
+        assert TABLE.transition(status, event) is ENDINGS[event]
+        return
+    with pytest.raises(
+        IllegalTransition,
+        match=f"^analysis run cannot take {event.value} when {status.value} "
+        r"\(it accepts nothing: it is final\)",
+    ):
+        TABLE.transition(status, event)
 
 
 def test_measurement_round_trips_through_json_and_is_one_line() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from changeover.flags.poll import TRANSITIONS, Outcome, Poller, PollMode, Request
+from changeover.flags.poll import TABLE, Outcome, Poller, PollEvent, PollMode, Request
 
 
 def _poller(long_poll: bool = True) -> Poller:
@@ -65,13 +65,27 @@ def test_without_long_poll_there_is_no_wait_and_a_fixed_interval() -> None:
     assert p.request() == Request('"e"', None)
 
 
-def test_transition_table_covers_every_mode_and_refuses_the_rest() -> None:
-    assert set(TRANSITIONS) == set(PollMode)
-    p = _poller()
-    p.mode = PollMode.LONG_POLL
-    with pytest.raises(RuntimeError, match="long-poll to probing"):
-        p._move(PollMode.PROBING)
+# What each answer leads to, whatever the mode: only a change keeps the mode as it is.
+AFTER = {
+    PollEvent.ETAG_IGNORED: PollMode.INTERVAL,
+    PollEvent.HELD: PollMode.LONG_POLL,
+    PollEvent.ANSWERED_AT_ONCE: PollMode.INTERVAL,
+}
+
+
+@pytest.mark.parametrize("event", list(PollEvent))
+@pytest.mark.parametrize("mode", list(PollMode))
+def test_table_answers_every_event_in_every_mode(mode: PollMode, event: PollEvent) -> None:
+    assert TABLE.transition(mode, event) is AFTER.get(event, mode)
+    assert not TABLE.terminal(mode)
+
+
+def test_nothing_leads_back_to_probing() -> None:
+    assert all(
+        PollMode.PROBING not in TABLE.targets(m) for m in PollMode if m is not PollMode.PROBING
+    )
     assert repr(PollMode.PROBING) == "<PollMode probing>"
+    assert repr(PollEvent.HELD) == "<PollEvent held>"
 
 
 def test_bad_settings_are_refused() -> None:

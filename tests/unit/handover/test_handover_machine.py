@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from changeover.agent.handover import Action, Handover, Stage, refusal
+from changeover.agent.handover import TABLE, Action, Handover, Stage, StageEvent, refusal
+from changeover.machine import IllegalTransition
 from changeover.supervisor.state import ReplicaState
 
 READY = ReplicaState.READY
@@ -55,8 +56,27 @@ def test_a_failed_handover_can_be_tried_again_but_not_a_finished_one() -> None:
     machine.exited(1)
     machine.start(200.0, new_pid=43)
     assert machine.message("ready 43").action is Action.STEP_DOWN
-    with pytest.raises(RuntimeError, match="handed-over to starting"):
+    with pytest.raises(IllegalTransition, match="cannot take new-started when handed-over"):
         machine.start(300.0, new_pid=44)
+
+
+# Read by event (the table reads by stage); every pair not listed is refused.
+EXPECTED: dict[StageEvent, dict[Stage, Stage]] = {
+    StageEvent.NEW_STARTED: {Stage.IDLE: Stage.STARTING, Stage.FAILED: Stage.STARTING},
+    StageEvent.NEW_READY: {Stage.STARTING: Stage.HANDED_OVER},
+    StageEvent.NEW_FAILED: {Stage.STARTING: Stage.FAILED},
+}
+
+
+@pytest.mark.parametrize("event", list(StageEvent))
+@pytest.mark.parametrize("stage", list(Stage))
+def test_table_answers_every_event_in_every_stage(stage: Stage, event: StageEvent) -> None:
+    expected = EXPECTED[event].get(stage)
+    if expected is not None:
+        assert TABLE.transition(stage, event) is expected
+        return
+    with pytest.raises(IllegalTransition, match=f"^handover cannot take {event.value} when "):
+        TABLE.transition(stage, event)
 
 
 def test_timeout_must_be_positive() -> None:

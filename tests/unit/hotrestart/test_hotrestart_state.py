@@ -12,20 +12,48 @@ from changeover.hotrestart.actions import Action, KillGroup, Outcome, Signal, Sp
 from changeover.hotrestart.core import HotRestart
 from changeover.hotrestart.events import Event, Exited, Ready, Reload, Terminate, Tick
 from changeover.hotrestart.generation import Timing
-from changeover.hotrestart.state import TRANSITIONS, IllegalTransition, Phase, check_transition
+from changeover.hotrestart.state import TABLE, Phase, PhaseEvent
+from changeover.machine import IllegalTransition
+
+P, E = Phase, PhaseEvent
+
+# Read by event (the table reads by phase): where each event leads from each phase that
+# takes it. Every pair not listed is refused.
+EXPECTED: dict[PhaseEvent, dict[Phase, Phase]] = {
+    E.RELOAD_REQUESTED: {P.SERVING: P.UPGRADING},
+    E.CANDIDATE_READY: {P.STARTING: P.SERVING, P.UPGRADING: P.SERVING},
+    E.SUCCESSOR_READY: {P.UPGRADING: P.RETIRING},
+    E.CANDIDATE_EXITED: {P.UPGRADING: P.SERVING},
+    E.CANDIDATE_LATE: {P.UPGRADING: P.ABORTING},
+    E.LONE_CANDIDATE_FAILED: {P.STARTING: P.STOPPING, P.UPGRADING: P.STOPPING},
+    E.SERVING_EXITED: {
+        P.SERVING: P.STOPPING,
+        P.UPGRADING: P.UPGRADING,
+        P.RETIRING: P.STOPPING,
+        P.ABORTING: P.STOPPING,
+    },
+    E.LEAVER_EXITED: {P.RETIRING: P.SERVING, P.ABORTING: P.SERVING, P.STOPPING: P.STOPPING},
+    E.STOP_REQUESTED: {p: P.STOPPING for p in P if p is not P.EXITED},
+    E.ALL_EXITED: {P.STOPPING: P.EXITED},
+}
 
 
-def test_exited_is_terminal_and_every_phase_can_stop() -> None:
-    assert TRANSITIONS[Phase.EXITED] == frozenset()
-    for phase in Phase:
-        if phase not in (Phase.STOPPING, Phase.EXITED):
-            assert Phase.STOPPING in TRANSITIONS[phase]
-    assert repr(Phase.RETIRING) == "<Phase retiring>"
+@pytest.mark.parametrize("event", list(PhaseEvent))
+@pytest.mark.parametrize("phase", list(Phase))
+def test_table_answers_every_event_in_every_phase(phase: Phase, event: PhaseEvent) -> None:
+    expected = EXPECTED[event].get(phase)
+    if expected is not None:
+        assert TABLE.transition(phase, event) is expected
+        return
+    with pytest.raises(IllegalTransition, match=f"^hot restart cannot take {event.value} when "):
+        TABLE.transition(phase, event)
 
 
-def test_illegal_transition_raises() -> None:
-    with pytest.raises(IllegalTransition, match="from serving to retiring"):
-        check_transition(Phase.SERVING, Phase.RETIRING)
+def test_exited_is_terminal_and_only_serving_takes_a_reload() -> None:
+    assert [p for p in P if TABLE.terminal(p)] == [P.EXITED]
+    assert [p for p in P if not p.busy] == [P.SERVING]
+    assert repr(P.RETIRING) == "<Phase retiring>"
+    assert repr(E.ALL_EXITED) == "<PhaseEvent all-exited>"
 
 
 events = st.one_of(

@@ -6,10 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from changeover.machine import IllegalTransition
 from changeover.runtime.config import Timing
 from changeover.runtime.drain import Drain
 from changeover.runtime.outcome import ExitCode, Outcome
-from changeover.runtime.phase import MOVES, IllegalMove, Phase, check_move
+from changeover.runtime.phase import TABLE, Phase, PhaseEvent
 
 
 def serving(**timing: float) -> Drain:
@@ -18,12 +19,40 @@ def serving(**timing: float) -> Drain:
     return drain
 
 
-def test_every_phase_has_a_row_and_stopped_is_terminal() -> None:
-    assert set(MOVES) == set(Phase)
-    assert MOVES[Phase.STOPPED] == frozenset()
-    with pytest.raises(IllegalMove, match="draining to serving"):
-        check_move(Phase.DRAINING, Phase.SERVING)
-    assert repr(Phase.DRAINING) == "<Phase draining>"
+P, E = Phase, PhaseEvent
+# Read by event (the table reads by phase); every pair not listed is refused.
+EXPECTED: dict[PhaseEvent, dict[Phase, Phase]] = {
+    E.STARTUP_FINISHED: {P.STARTING: P.SERVING},
+    E.STOP_ASKED: {P.STARTING: P.DRAINING, P.SERVING: P.DRAINING},
+    E.RELEASED: {P.DRAINING: P.STOPPING, P.STOPPING: P.STOPPING},
+    E.FINISHED: {P.STOPPING: P.STOPPED},
+}
+
+
+@pytest.mark.parametrize("event", list(PhaseEvent))
+@pytest.mark.parametrize("phase", list(Phase))
+def test_table_answers_every_event_in_every_phase(phase: Phase, event: PhaseEvent) -> None:
+    expected = EXPECTED[event].get(phase)
+    if expected is not None:
+        assert TABLE.transition(phase, event) is expected
+        return
+    with pytest.raises(IllegalTransition, match=f"^lifecycle cannot take {event.value} when "):
+        TABLE.transition(phase, event)
+
+
+def test_stopped_is_terminal_and_the_machine_refuses_going_back() -> None:
+    assert [p for p in P if TABLE.terminal(p)] == [P.STOPPED]
+    assert repr(P.DRAINING) == "<Phase draining>"
+    assert repr(E.RELEASED) == "<PhaseEvent released>"
+    drain = serving()
+    drain.stop(now=0.0)
+    drain.started()  # a late startup is ignored: still draining
+    assert drain.phase is P.DRAINING
+    drain.released(now=1.0)
+    drain.released(now=2.0)  # the server may be released twice (signal, then lifespan)
+    drain.finish((), ())
+    with pytest.raises(IllegalTransition, match="lifecycle cannot take released when stopped"):
+        drain.released(now=3.0)
 
 
 def test_only_serving_is_ready_and_draining_phases_close_connections() -> None:
