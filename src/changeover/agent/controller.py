@@ -22,22 +22,12 @@ from changeover.agent.events import EventLog, ReplicaWatcher
 from changeover.rollout.decision import NO_RUNS, AnalysisObs, Command, Decision, Traffic
 from changeover.rollout.observe import ReplicaObs, RevisionObs
 from changeover.rollout.phase import Phase
+from changeover.rollout.strategy import Strategy
 from changeover.store import Rollout, Store
 from changeover.supervisor.supervisor import ReplicaInfo, ReplicaTemplate, Supervisor
 
 TERMINAL = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED, Phase.INTERRUPTED})
 TICK = 0.1  # seconds between observations when nothing wakes the loop earlier
-
-
-class Strategy(Protocol):
-    @property
-    def phase(self) -> Phase: ...
-
-    def step(
-        self, obs: Mapping[int, RevisionObs], now: float, runs: Mapping[str, AnalysisObs]
-    ) -> Decision: ...
-
-    def command(self, command: Command, now: float, by: str = "operator") -> str: ...
 
 
 class TrafficSink(Protocol):
@@ -127,7 +117,7 @@ class Controller:
         active = self.active
         if active is None:
             raise NoRollout(f"no rollout is in progress: nothing to {command.value}")
-        message = active.strategy.command(command, self._clock(), by)
+        message = active.strategy.command(command.event(by), self._clock())
         phase = active.strategy.phase
         if phase is not active.phase and phase not in TERMINAL:
             # record it now: the next step may move on again (paused -> ... -> succeeded)
@@ -167,8 +157,8 @@ class Controller:
             self._analyses.sync(rollout.id, decision.analyses, templates)
         for message in decision.events:
             self._events.add("rollout", message, rollout_id=rollout.id)
-        for kind in decision.notices:
-            self._notify(kind, rollout, next(iter(decision.events), ""))
+        for notice in decision.notices:
+            self._notify(notice.value, rollout, next(iter(decision.events), ""))
         if decision.phase is not active.phase:
             active.phase = decision.phase
             if decision.phase in TERMINAL:

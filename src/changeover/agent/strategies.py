@@ -2,20 +2,22 @@
 
 Invariant: the machine's parameters come only from stored revision snapshots (the
 target's spec; the stable's replica count), so a rollout behaves the same whichever
-spec file the operator has on disk now.
+spec file the operator has on disk now. This is where the spec's pydantic models become
+the rollout layer's own frozen values (`rollout.steps`).
 """
 
 from __future__ import annotations
 
 from dataclasses import fields
 
-from changeover.agent.controller import Strategy
 from changeover.agent.releases import BadRequest, rolling_params
+from changeover.rollout import steps
 from changeover.rollout.bluegreen import BlueGreen, BlueGreenParams
 from changeover.rollout.canary import Canary, CanaryParams
 from changeover.rollout.progressive import ProgressiveParams
 from changeover.rollout.rolling import RollingUpdate
-from changeover.spec.models import Spec
+from changeover.rollout.strategy import Strategy
+from changeover.spec import models
 
 STRATEGIES = ("rolling", "blue-green", "canary")
 
@@ -33,7 +35,7 @@ def build(
     *,
     stable: int | None,
     target: int,
-    spec: Spec,
+    spec: models.Spec,
     stable_replicas: int | None,
     now: float,
     instant: bool = False,
@@ -52,7 +54,7 @@ def build(
     if name == "canary":
         params = CanaryParams(
             **common,
-            steps=tuple(s.steps),
+            steps=canary_steps(spec),
             background_analysis=s.background_analysis,
             sticky=s.sticky,
         )
@@ -66,3 +68,27 @@ def build(
         post_promotion_analysis=None if instant else s.post_promotion_analysis,
     )
     return BlueGreen(stable, target, bg, now)
+
+
+def canary_steps(spec: models.Spec) -> tuple[steps.Step, ...]:
+    return tuple(step_of(s) for s in spec.strategy.steps)
+
+
+def step_of(step: models.Step) -> steps.Step:
+    """The rollout's value for one validated spec step (exactly one key is set)."""
+    if step.set_weight is not None:
+        return steps.SetWeight(step.set_weight)
+    if step.pause is not None:
+        return steps.Pause(None if isinstance(step.pause, dict) else step.pause)
+    if step.analysis is not None:
+        return steps.Analysis(step.analysis)
+    if step.set_canary_scale is not None:
+        scale = step.set_canary_scale
+        return steps.SetCanaryScale(
+            steps.CanaryScale(scale.replicas, scale.weight, scale.match_traffic_weight)
+        )
+    route = step.set_header_route
+    assert route is not None, "a validated step sets exactly one key"
+    return steps.SetHeaderRoute(
+        steps.HeaderRoute(route.header, route.value, route.prefix, route.regex)
+    )

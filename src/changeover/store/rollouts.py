@@ -1,7 +1,8 @@
 """Rollouts: one row per attempt to move from a revision to another.
 
 Invariant: at most one rollout is unfinished (a unique partial index enforces it),
-its phase only moves along `rollout.phase.TRANSITIONS`, and a rollout's end and the
+its phase only moves where the rollout phase table leads (`Phase.can_become`: some
+events lead there, since one decision may take several), and a rollout's end and the
 revision statuses it implies are written in one transaction: SUCCEEDED makes the
 target stable and supersedes the old one; FAILED, ABORTED and INTERRUPTED mark the
 target failed and leave the stable revision alone. RESTORE rollouts re-launch the
@@ -10,7 +11,7 @@ already-stable revision and never change revision statuses.
 
 from __future__ import annotations
 
-from changeover.rollout.phase import IllegalTransition, Phase, check_transition
+from changeover.rollout.phase import Phase
 from changeover.store.models import Conflict, NotFound, RevisionStatus, Rollout, RolloutKind
 from changeover.store.revisions import RevisionsMixin
 from changeover.store.schema import transaction
@@ -97,10 +98,10 @@ class RolloutsMixin(RevisionsMixin):
             self._set_status(rollout.to_revision, RevisionStatus.FAILED)
 
     def _move(self, r: Rollout, phase: Phase, reason: str, *, finished_at: float | None) -> None:
-        try:
-            check_transition(r.phase, phase)
-        except IllegalTransition as e:
-            raise Conflict(f"rollout #{r.id}: {e}") from e
+        if not r.phase.can_become(phase):
+            raise Conflict(
+                f"rollout #{r.id}: rollout cannot go from {r.phase.value} to {phase.value}"
+            )
         self._conn.execute(
             "UPDATE rollouts SET phase = ?, reason = ?, finished_at = ? WHERE id = ?",
             (phase.value, reason, finished_at, r.id),

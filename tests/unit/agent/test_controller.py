@@ -16,7 +16,7 @@ import pytest
 
 from changeover.agent.controller import Busy, Controller, observe
 from changeover.agent.events import EventLog
-from changeover.rollout.decision import Decision
+from changeover.rollout.decision import Command, CommandRefused, Decision
 from changeover.rollout.observe import ReplicaObs, RevisionObs
 from changeover.rollout.phase import Phase
 from changeover.rollout.rolling import RollingParams, RollingUpdate
@@ -338,6 +338,25 @@ def test_a_caller_giving_up_on_its_future_does_not_kill_the_controller(
             loop_task.cancel()
             await asyncio.gather(loop_task, return_exceptions=True)
             await h.supervisor.stop_all()
+
+    run(main())
+
+
+def test_a_command_reaches_the_strategy_as_its_event(tmp_path: Path, store: Store) -> None:
+    v1, v2 = new_revision(store, "v1", 1), new_revision(store, "v2", 1)
+
+    async def main() -> None:
+        h = Harness(tmp_path, store)
+        async with h.running():
+            _, first = h.start(None, v1.id, "initial")
+            await first
+            rollout, done = h.start(v1.id, v2.id, "deploy")
+            assert h.controller.command(Command.PAUSE, "ci") == "rollout paused by ci"
+            assert store.rollout(rollout.id).phase is Phase.PAUSED  # stored at once
+            with pytest.raises(CommandRefused, match=r"^cannot pause a rollout that is paused$"):
+                h.controller.command(Command.PAUSE)
+            assert h.controller.command(Command.RESUME, "ci") == "rollout resumed by ci"
+            assert (await done).phase is Phase.SUCCEEDED
 
     run(main())
 

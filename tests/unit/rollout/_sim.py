@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from changeover.rollout.decision import Decision
 from changeover.rollout.observe import ReplicaObs, RevisionObs, available, live, removal_order
-from changeover.rollout.rolling import RollingUpdate
+from changeover.rollout.strategy import Strategy
 from changeover.supervisor.state import ReplicaState
 
 S = ReplicaState
@@ -120,12 +120,12 @@ Check = Callable[[World, World, Decision], None]
 
 
 def run(
-    machine: RollingUpdate, world: World, check: Check | None = None, max_ticks: int = 5000
+    machine: Strategy, world: World, check: Check | None = None, max_ticks: int = 5000
 ) -> tuple[World, list[Decision]]:
     """Step, apply and tick until the machine reaches a terminal phase."""
     decisions: list[Decision] = []
     for _ in range(max_ticks):
-        decision = machine.step(observe(world), world.now)
+        decision = machine.step(observe(world), world.now, {})
         after = apply(world, decision)
         if check is not None:
             check(world, after, decision)

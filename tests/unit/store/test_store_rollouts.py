@@ -168,3 +168,12 @@ def test_start_rollout_is_all_or_nothing(store: Store, tmp_path: Path) -> None:
         )
     assert store.active_rollout() is None
     assert len(store.rollouts()) == 2
+
+
+def test_a_recorded_move_may_span_several_events_of_one_decision(store: Store) -> None:
+    """Paused, then a boot failure and an immediate end of the rollback: paused -> failed."""
+    store.set_rollout_phase(2, Phase.PAUSED)
+    store.finish_rollout(2, phase=Phase.FAILED, reason="replica r2-1 failed at boot", now=30.0)
+    assert store.rollout(2).phase is Phase.FAILED
+    with pytest.raises(Conflict, match="rollout #2: rollout cannot go from failed to progressing"):
+        store.set_rollout_phase(2, Phase.PROGRESSING)
