@@ -2,8 +2,10 @@
 
 Invariant: at most one rollout is active; each tick observes the supervisor and the
 analysis runs, asks the strategy, applies its decision (traffic first, so no new request
-goes where replicas are about to leave; then replica counts; then analysis runs) and
-records every phase change in the store before anyone is told the rollout finished.
+goes where replicas are about to leave; then replica counts, stopping exactly the
+replicas the decision names; then analysis runs) and records every phase change in the
+store before anyone is told the rollout finished. Observation, decision and application
+happen in one synchronous stretch, so the replicas a decision names are those it saw.
 Between rollouts, traffic goes to every ready replica unless a revision is being kept
 warm after a blue-green switch (`linger`), which gets no traffic and is scaled down
 when its time is up or when another rollout starts.
@@ -151,7 +153,8 @@ class Controller:
                 split = ", ".join(f"revision {r}: {w}%" for r, w in sorted(weights.items()))
                 self._events.add("traffic", f"traffic: {split}", rollout_id=rollout.id)
         for revision, count in decision.scale.items():
-            self._supervisor.scale(self._templates(revision), count)
+            remove = decision.remove.get(revision, ())
+            self._supervisor.scale(self._templates(revision), count, remove=remove)
         if self._analyses is not None and decision.phase not in TERMINAL:
             templates = self._analysis_templates(rollout.to_revision)
             self._analyses.sync(rollout.id, decision.analyses, templates)

@@ -1,5 +1,5 @@
 """What every strategy shares: the phase, operator commands, failure, pauses, rollback, and
-the events and notices of each decision.
+the events, notices and removals of each decision.
 
 Invariant: the phase changes only in `Core.apply`, which asks the phase table; the rest
 of this class (and of each strategy) only produces events. Messages of commands and of
@@ -36,7 +36,7 @@ from changeover.rollout.events import (
     Resumed,
     RollbackComplete,
 )
-from changeover.rollout.observe import RevisionObs, revision_obs
+from changeover.rollout.observe import RevisionObs, removals, revision_obs
 from changeover.rollout.phase import EVENT_TRIGGERED_TRANSITIONS, Phase, refusal
 from changeover.rollout.plan import Counts, count, plan_rollback
 
@@ -205,7 +205,7 @@ class Core(abc.ABC):
         step: int | None = None,
         linger: Mapping[int, float] | None = None,
     ) -> Decision:
-        """The decision for `scale`: pending messages, then scale events; notices."""
+        """The decision for `scale`: pending messages, then scale events; notices; removals."""
         events = (*self.pending, *self._scale_events(scale, c))
         notices = tuple(n for n in Notice if n in self._notices)
         self.pending, self._notices = [], set()
@@ -219,6 +219,7 @@ class Core(abc.ABC):
             step=step,
             notices=notices,
             linger={} if linger is None else linger,
+            remove=removals(obs, scale),
         )
 
     def _scale_events(self, scale: dict[int, int], c: Counts) -> list[str]:

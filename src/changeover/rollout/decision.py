@@ -2,7 +2,10 @@
 
 Invariant: a `Decision` is absolute desired state (replica counts per revision, the whole
 traffic policy, the set of analysis runs that should be running), never a delta, so the
-controller can apply the same decision twice with no effect the second time.
+controller can apply the same decision twice with no effect the second time. The
+replicas it names for removal (`remove`) are chosen by `observe.removal_order` from the
+observation the decision was made on; the supervisor stops exactly those, and skips
+those already stopping, so a second application stops nothing more.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ class Decision:
     step: int | None = None  # index of the current canary step; len(steps) when promoting
     notices: tuple[Notice, ...] = ()  # notification kinds beyond phase changes, each once
     linger: Mapping[int, float] = field(default_factory=dict)  # revision -> scale down at
+    # revision -> live replicas to stop to reach `scale`, in `observe.removal_order`
+    remove: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 class Command(enum.Enum):
