@@ -15,6 +15,7 @@ from changeover.agent.core import Agent
 from changeover.agent.strategies import canary_steps
 from changeover.rollout.decision import Decision
 from changeover.rollout.steps import describe_step
+from changeover.spec.strategy import StrategyName
 from changeover.store import Event, Revision, Rollout
 from changeover.supervisor.supervisor import ReplicaInfo
 
@@ -88,7 +89,7 @@ def traffic_doc(agent: Agent) -> dict[str, Any]:
 def progress_doc(agent: Agent, rollout: Rollout, decision: Decision | None) -> dict[str, Any]:
     """Steps, the current one, and every analysis run with its latest measurements."""
     spec = agent.revision_spec(rollout.to_revision)
-    canary = rollout.strategy == "canary"
+    canary = rollout.strategy is StrategyName.CANARY
     steps = [describe_step(s) for s in canary_steps(spec)] if canary else []
     runs = []
     measurements = agent.store.measurements(rollout.id)

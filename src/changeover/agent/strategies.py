@@ -1,4 +1,4 @@
-"""From a revision's spec and a rollout kind to the pure strategy machine that runs it.
+"""From a revision's spec and a strategy name to the pure strategy machine that runs it.
 
 Invariant: the machine's parameters come only from stored revision snapshots (the
 target's spec; the stable's replica count), so a rollout behaves the same whichever
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from changeover.agent.releases import BadRequest, rolling_params
+from changeover.agent.releases import rolling_params
 from changeover.rollout import steps
 from changeover.rollout.bluegreen import BlueGreen, BlueGreenParams
 from changeover.rollout.canary import Canary, CanaryParams
@@ -18,20 +18,11 @@ from changeover.rollout.progressive import ProgressiveParams
 from changeover.rollout.rolling import RollingUpdate
 from changeover.rollout.strategy import Strategy
 from changeover.spec import models
-
-STRATEGIES = ("rolling", "blue-green", "canary")
-
-
-def check_strategy(name: str) -> str:
-    if name not in STRATEGIES:
-        raise BadRequest(
-            f"--strategy: unknown strategy {name!r}; expected one of rolling, blue-green, canary"
-        )
-    return name
+from changeover.spec.strategy import StrategyName
 
 
 def build(
-    name: str,
+    name: StrategyName,
     *,
     stable: int | None,
     target: int,
@@ -41,7 +32,7 @@ def build(
     instant: bool = False,
 ) -> Strategy:
     """The machine for `name`; `instant` (undo) skips analysis and promotion gates."""
-    if name == "rolling" or stable is None:
+    if name is StrategyName.ROLLING or stable is None:
         return RollingUpdate(stable, target, rolling_params(spec, stable_replicas), started_at=now)
     s, n = spec.strategy, spec.app.replicas
     base = ProgressiveParams(
@@ -51,7 +42,7 @@ def build(
         progress_deadline=s.progress_deadline,
     )
     common = {f.name: getattr(base, f.name) for f in fields(base)}
-    if name == "canary":
+    if name is StrategyName.CANARY:
         params = CanaryParams(
             **common,
             steps=canary_steps(spec),

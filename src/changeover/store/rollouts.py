@@ -12,6 +12,7 @@ already-stable revision and never change revision statuses.
 from __future__ import annotations
 
 from changeover.rollout.phase import Phase
+from changeover.spec.strategy import StrategyName
 from changeover.store.models import Conflict, NotFound, RevisionStatus, Rollout, RolloutKind
 from changeover.store.revisions import RevisionsMixin
 from changeover.store.schema import transaction
@@ -24,10 +25,10 @@ class RolloutsMixin(RevisionsMixin):
         from_revision: int | None,
         to_revision: int,
         kind: RolloutKind | str,
-        strategy: str,
+        strategy: StrategyName | str,
         now: float,
     ) -> Rollout:
-        kind = RolloutKind(kind)
+        kind, strategy = RolloutKind(kind), StrategyName(strategy)
         if from_revision == to_revision:
             raise Conflict(f"r{to_revision} cannot replace itself")
         with transaction(self._conn):
@@ -40,7 +41,7 @@ class RolloutsMixin(RevisionsMixin):
             cursor = self._conn.execute(
                 "INSERT INTO rollouts (from_revision, to_revision, kind, strategy, phase,"
                 " started_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (from_revision, to_revision, kind, strategy, Phase.PROGRESSING.value, now),
+                (from_revision, to_revision, kind, strategy.value, Phase.PROGRESSING.value, now),
             )
             if kind is not RolloutKind.RESTORE:
                 self._set_status(to_revision, RevisionStatus.PROGRESSING)

@@ -20,6 +20,7 @@ from changeover.rollout.steps import (
 )
 from changeover.spec.load import load_spec_text
 from changeover.spec.models import Spec
+from changeover.spec.strategy import StrategyName
 
 SPEC = """
 [app]
@@ -86,20 +87,20 @@ def test_a_canary_scale_and_a_header_route_read_as_the_spec_wrote_them(spec: Spe
 
 
 def test_build_picks_the_machine_by_name(spec: Spec) -> None:
-    def made(name: str, stable: int | None = 1, instant: bool = False) -> object:
+    def made(name: StrategyName, stable: int | None = 1, instant: bool = False) -> object:
         return build(
             name, stable=stable, target=2, spec=spec, stable_replicas=3, now=0.0, instant=instant
         )
 
-    assert isinstance(made("rolling"), RollingUpdate)
-    assert isinstance(made("canary", stable=None), RollingUpdate)  # a first rollout
-    canary = made("canary")
+    assert isinstance(made(StrategyName.ROLLING), RollingUpdate)
+    assert isinstance(made(StrategyName.CANARY, stable=None), RollingUpdate)  # a first rollout
+    canary = made(StrategyName.CANARY)
     assert isinstance(canary, Canary)
     assert canary.params.steps == canary_steps(spec)
     assert canary.params.stable_replicas == 3
-    gated = made("blue-green")
+    gated = made(StrategyName.BLUE_GREEN)
     assert isinstance(gated, BlueGreen)
     assert (gated.params.auto_promote, gated.params.pre_promotion_analysis) == (False, "slo")
-    instant = made("blue-green", instant=True)  # undo: no gates
+    instant = made(StrategyName.BLUE_GREEN, instant=True)  # undo: no gates
     assert isinstance(instant, BlueGreen)
     assert (instant.params.auto_promote, instant.params.pre_promotion_analysis) == (True, None)
