@@ -38,6 +38,11 @@ def loaded_after(module: str) -> tuple[list[str], list[str]]:
         "changeover.supervisor.state",
         "changeover.analysis.model",
         "changeover.proxy.metrics",
+        "changeover.rollout",
+        "changeover.rollout.canary",
+        "changeover.rollout.bluegreen",
+        "changeover.rollout.strategy",
+        "changeover.spec.strategy",
     ],
 )
 def test_light_modules_load_nothing_heavy(module: str) -> None:
@@ -60,3 +65,9 @@ def test_the_runtime_loads_only_itself_and_the_leaves() -> None:
 def test_leaves_import_no_other_changeover_module(leaf: str) -> None:
     _, ours = loaded_after(f"changeover.{leaf}")
     assert sorted(ours) == ["changeover", f"changeover.{leaf}"]
+
+
+def test_the_rollout_machines_load_no_spec_models() -> None:
+    _, ours = loaded_after("changeover.rollout")
+    assert "changeover.spec.models" not in ours
+    assert [m for m in ours if m.startswith(("changeover.spec", "changeover.proxy"))] == []

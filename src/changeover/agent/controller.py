@@ -2,8 +2,10 @@
 
 Invariant: at most one rollout is active; each tick observes the supervisor and the
 analysis runs, asks the strategy, applies its decision (traffic first, so no new request
-goes where replicas are about to leave; then replica counts; then analysis runs) and
-records every phase change in the store before anyone is told the rollout finished.
+goes where replicas are about to leave; then replica counts, stopping exactly the
+replicas the decision names; then analysis runs) and records every phase change in the
+store before anyone is told the rollout finished. Observation, decision and application
+happen in one synchronous stretch, so the replicas a decision names are those it saw.
 Between rollouts, traffic goes to every ready replica unless a revision is being kept
 warm after a blue-green switch (`linger`), which gets no traffic and is scaled down
 when its time is up or when another rollout starts.
@@ -22,22 +24,12 @@ from changeover.agent.events import EventLog, ReplicaWatcher
 from changeover.rollout.decision import NO_RUNS, AnalysisObs, Command, Decision, Traffic
 from changeover.rollout.observe import ReplicaObs, RevisionObs
 from changeover.rollout.phase import Phase
+from changeover.rollout.strategy import Strategy
 from changeover.store import Rollout, Store
 from changeover.supervisor.supervisor import ReplicaInfo, ReplicaTemplate, Supervisor
 
 TERMINAL = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED, Phase.INTERRUPTED})
 TICK = 0.1  # seconds between observations when nothing wakes the loop earlier
-
-
-class Strategy(Protocol):
-    @property
-    def phase(self) -> Phase: ...
-
-    def step(
-        self, obs: Mapping[int, RevisionObs], now: float, runs: Mapping[str, AnalysisObs]
-    ) -> Decision: ...
-
-    def command(self, command: Command, now: float, by: str = "operator") -> str: ...
 
 
 class TrafficSink(Protocol):
@@ -127,7 +119,7 @@ class Controller:
         active = self.active
         if active is None:
             raise NoRollout(f"no rollout is in progress: nothing to {command.value}")
-        message = active.strategy.command(command, self._clock(), by)
+        message = active.strategy.command(command.event(by), self._clock())
         phase = active.strategy.phase
         if phase is not active.phase and phase not in TERMINAL:
             # record it now: the next step may move on again (paused -> ... -> succeeded)
@@ -161,14 +153,15 @@ class Controller:
                 split = ", ".join(f"revision {r}: {w}%" for r, w in sorted(weights.items()))
                 self._events.add("traffic", f"traffic: {split}", rollout_id=rollout.id)
         for revision, count in decision.scale.items():
-            self._supervisor.scale(self._templates(revision), count)
+            remove = decision.remove.get(revision, ())
+            self._supervisor.scale(self._templates(revision), count, remove=remove)
         if self._analyses is not None and decision.phase not in TERMINAL:
             templates = self._analysis_templates(rollout.to_revision)
             self._analyses.sync(rollout.id, decision.analyses, templates)
         for message in decision.events:
             self._events.add("rollout", message, rollout_id=rollout.id)
-        for kind in decision.notices:
-            self._notify(kind, rollout, next(iter(decision.events), ""))
+        for notice in decision.notices:
+            self._notify(notice.value, rollout, next(iter(decision.events), ""))
         if decision.phase is not active.phase:
             active.phase = decision.phase
             if decision.phase in TERMINAL:

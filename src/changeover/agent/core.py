@@ -37,6 +37,7 @@ from changeover.rollout.decision import AnalysisRequest, Command, Decision
 from changeover.rollout.phase import Phase
 from changeover.spec.load import SpecError, load_spec_text
 from changeover.spec.models import AnalysisTemplate, Notify, Spec
+from changeover.spec.strategy import StrategyName
 from changeover.spec.types import parse_address
 from changeover.store import Revision, RevisionStatus, Rollout, Store
 from changeover.supervisor.supervisor import ReplicaInfo, ReplicaTemplate, Supervisor
@@ -206,7 +207,7 @@ class Agent:
             )
         except SpecError as exc:
             raise BadRequest(*exc.lines()) from None
-        name = strategies.check_strategy(request.strategy or spec.strategy.type)
+        name = request.strategy or spec.strategy.type
         stable = self._stable()
         fields = release_fields(spec, request)
         await self._ensure_preview(name, spec)
@@ -226,8 +227,8 @@ class Agent:
         if target.id == stable.id:
             raise BadRequest(f"revision {target.id} is already the stable revision")
         # blue-green switches back at once (the old revision may still be warm)
-        bluegreen = self.revision_spec(stable.id).strategy.type == "blue-green"
-        name = "blue-green" if bluegreen else "rolling"
+        bluegreen = self.revision_spec(stable.id).strategy.type is StrategyName.BLUE_GREEN
+        name = StrategyName.BLUE_GREEN if bluegreen else StrategyName.ROLLING
         self._begin(target, kind="undo", from_revision=stable.id, strategy=name, instant=True)
         return self._current_rollout()
 
@@ -278,7 +279,7 @@ class Agent:
         *,
         kind: str,
         from_revision: int | None,
-        strategy: str = "rolling",
+        strategy: StrategyName = StrategyName.ROLLING,
         instant: bool = False,
     ) -> asyncio.Future[Decision]:
         spec = self.revision_spec(target.id)
@@ -298,7 +299,7 @@ class Agent:
             from_revision=from_revision,
             to_revision=target.id,
             kind=kind,
-            strategy=strategy if from_revision is not None else "rolling",
+            strategy=strategy if from_revision is not None else StrategyName.ROLLING,
             now=self.wall(),
         )
         self.events.add(
@@ -306,10 +307,10 @@ class Agent:
         )
         return self.controller.begin(rollout, machine, (from_revision, target.id))
 
-    async def _ensure_preview(self, strategy: str, spec: Spec) -> None:
+    async def _ensure_preview(self, strategy: StrategyName, spec: Spec) -> None:
         """Bind the blue-green preview listener the spec asks for (once per address)."""
         listen = spec.strategy.preview_listen
-        if strategy != "blue-green" or listen is None or listen == self._preview:
+        if strategy is not StrategyName.BLUE_GREEN or listen is None or listen == self._preview:
             return
         host, port = parse_address(listen)
         try:

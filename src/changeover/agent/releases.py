@@ -17,10 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from changeover.rollout.rolling import RollingParams
 from changeover.spec.load import load_spec_data
 from changeover.spec.models import Spec
+from changeover.spec.strategy import StrategyName
 from changeover.spec.types import ENV_NAME, CommandLine
 from changeover.supervisor.supervisor import ReplicaTemplate
-
-SUPPORTED_STRATEGIES = ("rolling",)
 
 
 class BadRequest(Exception):
@@ -41,21 +40,12 @@ class DeployRequest(BaseModel):
     path: str | None = None
     command: CommandLine | None = None
     env: dict[str, str] = Field(default_factory=dict)
-    strategy: str | None = None
+    strategy: StrategyName | None = None  # None: the spec's `strategy.type`
 
 
 class UndoRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to_revision: int | None = Field(default=None, ge=1)
-
-
-def check_strategy(name: str) -> str:
-    if name not in SUPPORTED_STRATEGIES:
-        raise BadRequest(
-            f"strategy {name!r} is not available in this version of changeover "
-            f"(available: {', '.join(SUPPORTED_STRATEGIES)}); use --strategy rolling"
-        )
-    return name
 
 
 def release_fields(spec: Spec, request: DeployRequest) -> dict[str, Any]:

@@ -12,8 +12,10 @@ from typing import Any
 
 from changeover import __version__
 from changeover.agent.core import Agent
-from changeover.rollout.canary import describe_step
+from changeover.agent.strategies import canary_steps
 from changeover.rollout.decision import Decision
+from changeover.rollout.steps import describe_step
+from changeover.spec.strategy import StrategyName
 from changeover.store import Event, Revision, Rollout
 from changeover.supervisor.supervisor import ReplicaInfo
 
@@ -73,7 +75,7 @@ def traffic_doc(agent: Agent) -> dict[str, Any]:
         "weights": _weights(t.weights),
         "header_route": None
         if route is None
-        else {**route.model_dump(exclude_none=True), "revision": t.header_revision},
+        else {**route.as_dict(), "revision": t.header_revision},
         "sticky": t.sticky,
         "preview_revision": t.preview,
         "preview_listen": None if preview is None else f"{preview[0]}:{preview[1]}",
@@ -87,7 +89,8 @@ def traffic_doc(agent: Agent) -> dict[str, Any]:
 def progress_doc(agent: Agent, rollout: Rollout, decision: Decision | None) -> dict[str, Any]:
     """Steps, the current one, and every analysis run with its latest measurements."""
     spec = agent.revision_spec(rollout.to_revision)
-    steps = [describe_step(s) for s in spec.strategy.steps] if rollout.strategy == "canary" else []
+    canary = rollout.strategy is StrategyName.CANARY
+    steps = [describe_step(s) for s in canary_steps(spec)] if canary else []
     runs = []
     measurements = agent.store.measurements(rollout.id)
     for run in agent.store.runs(rollout.id):

@@ -1,45 +1,38 @@
-"""From a revision's spec and a rollout kind to the pure strategy machine that runs it.
+"""From a revision's spec and a strategy name to the pure strategy machine that runs it.
 
 Invariant: the machine's parameters come only from stored revision snapshots (the
 target's spec; the stable's replica count), so a rollout behaves the same whichever
-spec file the operator has on disk now.
+spec file the operator has on disk now. This is where the spec's pydantic models become
+the rollout layer's own frozen values (`rollout.steps`).
 """
 
 from __future__ import annotations
 
 from dataclasses import fields
 
-from changeover.agent.controller import Strategy
-from changeover.agent.releases import BadRequest, rolling_params
+from changeover.agent.releases import rolling_params
+from changeover.rollout import steps
 from changeover.rollout.bluegreen import BlueGreen, BlueGreenParams
 from changeover.rollout.canary import Canary, CanaryParams
 from changeover.rollout.progressive import ProgressiveParams
 from changeover.rollout.rolling import RollingUpdate
-from changeover.spec.models import Spec
-
-STRATEGIES = ("rolling", "blue-green", "canary")
-
-
-def check_strategy(name: str) -> str:
-    if name not in STRATEGIES:
-        raise BadRequest(
-            f"--strategy: unknown strategy {name!r}; expected one of rolling, blue-green, canary"
-        )
-    return name
+from changeover.rollout.strategy import Strategy
+from changeover.spec import models
+from changeover.spec.strategy import StrategyName
 
 
 def build(
-    name: str,
+    name: StrategyName,
     *,
     stable: int | None,
     target: int,
-    spec: Spec,
+    spec: models.Spec,
     stable_replicas: int | None,
     now: float,
     instant: bool = False,
 ) -> Strategy:
     """The machine for `name`; `instant` (undo) skips analysis and promotion gates."""
-    if name == "rolling" or stable is None:
+    if name is StrategyName.ROLLING or stable is None:
         return RollingUpdate(stable, target, rolling_params(spec, stable_replicas), started_at=now)
     s, n = spec.strategy, spec.app.replicas
     base = ProgressiveParams(
@@ -49,10 +42,10 @@ def build(
         progress_deadline=s.progress_deadline,
     )
     common = {f.name: getattr(base, f.name) for f in fields(base)}
-    if name == "canary":
+    if name is StrategyName.CANARY:
         params = CanaryParams(
             **common,
-            steps=tuple(s.steps),
+            steps=canary_steps(spec),
             background_analysis=s.background_analysis,
             sticky=s.sticky,
         )
@@ -66,3 +59,27 @@ def build(
         post_promotion_analysis=None if instant else s.post_promotion_analysis,
     )
     return BlueGreen(stable, target, bg, now)
+
+
+def canary_steps(spec: models.Spec) -> tuple[steps.Step, ...]:
+    return tuple(step_of(s) for s in spec.strategy.steps)
+
+
+def step_of(step: models.Step) -> steps.Step:
+    """The rollout's value for one validated spec step (exactly one key is set)."""
+    if step.set_weight is not None:
+        return steps.SetWeight(step.set_weight)
+    if step.pause is not None:
+        return steps.Pause(None if isinstance(step.pause, dict) else step.pause)
+    if step.analysis is not None:
+        return steps.Analysis(step.analysis)
+    if step.set_canary_scale is not None:
+        scale = step.set_canary_scale
+        return steps.SetCanaryScale(
+            steps.CanaryScale(scale.replicas, scale.weight, scale.match_traffic_weight)
+        )
+    route = step.set_header_route
+    assert route is not None, "a validated step sets exactly one key"
+    return steps.SetHeaderRoute(
+        steps.HeaderRoute(route.header, route.value, route.prefix, route.regex)
+    )

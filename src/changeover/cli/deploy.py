@@ -25,6 +25,9 @@ from changeover.cli.common import (
 )
 from changeover.cli.follow import follow_rollout, last_event_id
 from changeover.spec.load import SpecError, load_spec_text
+from changeover.spec.strategy import StrategyName
+
+StrategyOption = Annotated[str | None, typer.Option("--strategy", help="Strategy for this deploy.")]
 
 
 def deploy(
@@ -38,9 +41,7 @@ def deploy(
     command: Annotated[
         str | None, typer.Option("--command", help="Command line of the release.")
     ] = None,
-    strategy: Annotated[
-        str | None, typer.Option("--strategy", help="Strategy for this deploy.")
-    ] = None,
+    strategy: StrategyOption = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once the rollout started.")
     ] = False,
@@ -49,6 +50,7 @@ def deploy(
     json: Json = False,
 ) -> None:
     """Create a revision from the spec and roll it out; exit 1 if it is rolled back."""
+    name = parse_strategy(strategy)
     spec_file = spec_path(file)
     text = spec_file.read_text(encoding="utf-8")
     try:
@@ -62,7 +64,7 @@ def deploy(
         "path": os.path.abspath(path) if path else None,
         "command": command,
         "env": parse_env(env or []),
-        "strategy": strategy,
+        "strategy": name,
     }
     with AgentClient(state_paths(state_dir, spec_file)) as client:
         run_rollout(client, "/v1/deploy", body, no_wait=no_wait, json=json)
@@ -114,6 +116,16 @@ def report(rollout: dict[str, Any]) -> None:
         f"{serving}",
         soft_wrap=True,
     )
+
+
+def parse_strategy(raw: str | None) -> StrategyName | None:
+    """`--strategy` as the one strategy enum; exit 2 naming the choices otherwise."""
+    if raw is None:
+        return None
+    try:
+        return StrategyName.parse(raw)
+    except ValueError as exc:
+        fail(BAD_INPUT, f"--strategy: {exc}")
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:

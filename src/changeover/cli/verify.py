@@ -32,7 +32,7 @@ from changeover.cli.common import (
     spec_path,
     state_paths,
 )
-from changeover.cli.deploy import parse_env
+from changeover.cli.deploy import StrategyOption, parse_env, parse_strategy
 from changeover.cli.follow import last_event_id
 from changeover.loadgen import BackgroundLoad, Report, Template
 from changeover.rollout.phase import Phase
@@ -70,7 +70,6 @@ Version = Annotated[
 ReleasePath = Annotated[Path | None, Opt("--path", help="Working directory of the release.")]
 Env = Annotated[list[str] | None, Opt("--env", help="KEY=VALUE for this release; repeatable.")]
 Command = Annotated[str | None, Opt("--command", help="Command line of the release.")]
-Strategy = Annotated[str | None, Opt("--strategy", help="Strategy for this deploy.")]
 Rate = Annotated[float, Opt("--rate", help="Requests per second of generated load.")]
 Connections = Annotated[int, Opt("--connections", help="Keep-alive connections.")]
 Warmup = Annotated[float, Opt("--warmup", help="Seconds of load before the deploy.")]
@@ -95,7 +94,7 @@ def verify(
     path: ReleasePath = None,
     env: Env = None,
     command: Command = None,
-    strategy: Strategy = None,
+    strategy: StrategyOption = None,
     rate: Rate = 1000.0,
     connections: Connections = 20,
     warmup: Warmup = 2.0,
@@ -115,13 +114,14 @@ def verify(
     )  # fmt: skip
     if problem:
         fail(BAD_INPUT, problem)
+    name = parse_strategy(strategy)
     try:
         templates = parse_requests(request or [])
     except RequestSpecError as exc:
         fail(BAD_INPUT, str(exc))
     spec_file, text = read_spec(file)
     where = os.path.abspath(path) if path else None
-    options = ReleaseOptions(version, where, command, parse_env(env or []), strategy)
+    options = ReleaseOptions(version, where, command, parse_env(env or []), name)
     with AgentClient(state_paths(state_dir, spec_file)) as client:
         url = public_url(client.get("/v1/status")["agent"]["listen"])
         try:
@@ -130,7 +130,7 @@ def verify(
             fail(BAD_INPUT, str(exc))
         settings = Settings(
             url, rate, connections, tuple(map(format_request, templates)), warmup, cooldown,
-            timeout, str(body["version"]), redeploy, strategy, max_wait, promote,
+            timeout, str(body["version"]), redeploy, name, max_wait, promote,
         )  # fmt: skip
         run = drive(client, body, settings, templates, json)
     rollout, events, actions, load, samples, start = run

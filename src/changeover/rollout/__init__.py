@@ -1,18 +1,22 @@
-"""Rollout strategies as pure state machines: observations and `now` in, decisions out."""
+"""Rollout strategies as pure state machines: observations, events and `now` in, decisions out.
+
+Light by contract (`.importlinter`): nothing here loads pydantic, the proxy or psutil; the
+agent builds the frozen step values (`rollout.steps`) from the spec.
+"""
 
 from changeover.rollout.decision import Decision
 from changeover.rollout.observe import ReplicaObs, RevisionObs
-from changeover.rollout.phase import TRANSITIONS, IllegalTransition, Phase, check_transition
+from changeover.rollout.phase import EVENT_TRIGGERED_TRANSITIONS, Phase
 from changeover.rollout.rolling import RollingParams, RollingUpdate
+from changeover.rollout.strategy import Strategy
 
 __all__ = [
-    "TRANSITIONS",
+    "EVENT_TRIGGERED_TRANSITIONS",
     "Decision",
-    "IllegalTransition",
     "Phase",
     "ReplicaObs",
     "RevisionObs",
     "RollingParams",
     "RollingUpdate",
-    "check_transition",
+    "Strategy",
 ]

@@ -13,15 +13,23 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from changeover.rollout.core import PausedBy
 from changeover.rollout.decision import (
     NO_RUNS,
     AnalysisObs,
     AnalysisRequest,
-    Command,
-    CommandRefused,
     Decision,
+    Notice,
     RunState,
     Traffic,
+)
+from changeover.rollout.events import (
+    AbortRequested,
+    OperatorEvent,
+    Paused,
+    PauseStepReached,
+    Resumed,
+    Succeeded,
 )
 from changeover.rollout.observe import RevisionObs
 from changeover.rollout.phase import Phase
@@ -62,28 +70,18 @@ class BlueGreen(Progressive):
         self._promoted_by = "operator"
 
     # --- commands -------------------------------------------------------------------
-    def command(self, command: Command, now: float, by: str = "operator") -> str:
-        phase = self.phase
-        if command is Command.ABORT:
-            return self.abort(by)
-        if command is Command.PAUSE and phase is Phase.PROGRESSING:
-            self.pause("operator", now, f"rollout paused by {by}")
-        elif command is Command.RESUME and phase is Phase.PAUSED:
-            if self.paused_by == "analysis":
-                raise CommandRefused(
-                    "the analysis was inconclusive: `promote` accepts it, `abort` rolls back"
-                )
-            self._promote = self.paused_by == "step"  # resuming a manual gate promotes
-            self.unpause(f"rollout resumed by {by}")
-        elif command in (Command.PROMOTE, Command.PROMOTE_FULL) and phase.active:
-            if phase is Phase.ROLLING_BACK:
-                raise self.refuse(command)
-            self._promote, self._promoted_by = True, by
-            if phase is Phase.PAUSED:
-                self.unpause(f"rollout resumed by {by}")
-            self.pending.append(f"promotion requested by {by}")
+    def handle(self, event: OperatorEvent, now: float) -> str:
+        if isinstance(event, AbortRequested):
+            return self.abort(event, f"rollout aborted by {event.by}: traffic back to stable")
+        if isinstance(event, Paused):
+            self.pause(event, now, f"rollout paused by {event.by}")
+        elif isinstance(event, Resumed):
+            self._promote = self.paused_by is PausedBy.STEP  # resuming a manual gate promotes
+            self.resume(event, now, f"rollout resumed by {event.by}")
         else:
-            raise self.refuse(command)
+            self._promote, self._promoted_by = True, event.by
+            self.promoted(event, now)
+            self.say(f"promotion requested by {event.by}")
         return self.pending[-1]
 
     # --- stepping -------------------------------------------------------------------
@@ -92,40 +90,35 @@ class BlueGreen(Progressive):
     ) -> Decision:
         c = self.counts(obs, now)
         if self.phase in (Phase.PROGRESSING, Phase.PAUSED):
-            reason = self.boot_failure(obs)
-            if reason:
-                self.fail(reason, c)
+            failure = self.boot_failure(obs)
+            if failure is not None:
+                self.fail(failure, c)
         if self.phase is Phase.PROGRESSING:
             self._advance(c, now, runs)
         self.rollback_step(c)
         scale, traffic = self._plan(c)
-        events = [*self.pending, *self.scale_events(scale, c)]
-        self.pending = []
-        linger = {}
-        if self.phase is Phase.SUCCEEDED:
-            linger = {self.stable: now + self.params.scale_down_delay}
-        return Decision(
-            phase=self.phase,
-            scale=scale,
-            events=tuple(events),
-            reason=self.reason,
+        active = self.phase in (Phase.PROGRESSING, Phase.PAUSED)
+        linger = {self.stable: now + self.params.scale_down_delay}
+        return self.decide(
+            obs,
+            c,
+            scale,
             traffic=traffic,
-            analyses=self._analyses() if self.phase in (Phase.PROGRESSING, Phase.PAUSED) else (),
-            notices=("promoted",) if any(e.startswith("promoted") for e in events) else (),
-            linger=linger,
+            analyses=self._analyses() if active else (),
+            linger=linger if self.phase is Phase.SUCCEEDED else None,
         )
 
     def _advance(self, c: Counts, now: float, runs: Mapping[str, AnalysisObs]) -> None:
         p = self.params
         if self.stage is Stage.PREVIEW:
-            reason = self.waiting(c.new_avail >= p.replicas, now)
-            if reason:
-                self.fail(reason, c)
+            failure = self.waiting(c.new_avail >= p.replicas, now)
+            if failure is not None:
+                self.fail(failure, c)
                 return
             if c.new_avail < p.replicas:
                 return
             self._ready_at = now
-            self.pending.append(f"preview revision {self.target} is ready ({p.replicas} replicas)")
+            self.say(f"preview revision {self.target} is ready ({p.replicas} replicas)")
             self.stage = Stage.PRE_ANALYSIS if p.pre_promotion_analysis else Stage.AWAITING
         pre = runs.get("pre-promotion")
         if self.stage is Stage.PRE_ANALYSIS and (
@@ -138,31 +131,32 @@ class BlueGreen(Progressive):
             post = p.post_promotion_analysis
             if post is None or self._gate(runs.get("post-promotion"), "post-promotion", c, now):
                 self.stage = Stage.DONE
-                self.move(Phase.SUCCEEDED, f"rollout succeeded: revision {self.target} is stable")
+                self.apply(Succeeded(), f"rollout succeeded: revision {self.target} is stable")
             elif self._promote and self.phase is Phase.PROGRESSING:
                 self.stage = Stage.DONE
-                self.move(Phase.SUCCEEDED, f"rollout succeeded: promoted by {self._promoted_by}")
+                self.apply(Succeeded(), f"rollout succeeded: promoted by {self._promoted_by}")
 
     def _await_promotion(self, now: float) -> None:
         p = self.params
         due = p.auto_promote and now >= self._ready_at + p.auto_promote_delay
         if not (due or self._promote):
             if not p.auto_promote:
-                self.pause("step", now, "rollout paused: waiting for `changeover promote`")
+                message = "rollout paused: waiting for `changeover promote`"
+                self.pause(PauseStepReached(), now, message)
             return
         self._promote = False  # consumed by the switch; a later promote skips post-analysis
         self.stage = Stage.SWITCHED
-        self.pending.append(f"promoted: revision {self.target} serves 100% of traffic")
+        self.say(f"promoted: revision {self.target} serves 100% of traffic", Notice.PROMOTED)
 
     def _gate(self, run: AnalysisObs | None, which: str, c: Counts, now: float) -> bool:
         """True once the named analysis passed; fails or pauses the rollout otherwise."""
         what = f"{which} analysis"
-        reason = self.run_failure(run, what)
-        if reason:
-            self.fail(reason, c)
+        failure = self.run_failure(run, what)
+        if failure is not None:
+            self.fail(failure, c)
             return False
-        if run is not None and run.state is RunState.INCONCLUSIVE:
-            self.pause("analysis", now, f"rollout paused: {what} inconclusive; promote or abort")
+        if self.inconclusive_run(run):
+            self.inconclusive(what, now)
             return False
         return run is not None and run.state is RunState.SUCCESSFUL
 

@@ -10,25 +10,46 @@ traffic, and only then is the stable scaled to zero.
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from changeover.rollout.core import PausedBy
 from changeover.rollout.decision import (
     NO_RUNS,
     AnalysisObs,
     AnalysisRequest,
-    Command,
     CommandRefused,
     Decision,
+    Notice,
     RunState,
     Traffic,
+)
+from changeover.rollout.events import (
+    AbortRequested,
+    OperatorEvent,
+    Paused,
+    PauseStepReached,
+    Promoted,
+    Resumed,
+    StepCompleted,
+    Succeeded,
 )
 from changeover.rollout.observe import RevisionObs
 from changeover.rollout.phase import Phase
 from changeover.rollout.plan import Counts
 from changeover.rollout.progressive import Progressive, ProgressiveParams
-from changeover.spec.models import CanaryScale, HeaderRoute, Step
+from changeover.rollout.steps import (
+    Analysis,
+    CanaryScale,
+    HeaderRoute,
+    Pause,
+    SetCanaryScale,
+    SetWeight,
+    Step,
+    describe_step,
+)
 
 
 @dataclass(frozen=True)
@@ -38,17 +59,15 @@ class CanaryParams(ProgressiveParams):
     sticky: str | None = None
 
 
-def describe_step(step: Step) -> str:
-    if step.set_weight is not None:
-        return f"set_weight {step.set_weight}%"
-    if step.pause is not None:
-        return "pause until promote" if isinstance(step.pause, dict) else f"pause {step.pause:g}s"
-    if step.analysis is not None:
-        return f"analysis {step.analysis}"
-    if step.set_canary_scale is not None:
-        return f"set_canary_scale {step.set_canary_scale.model_dump(exclude_defaults=True)}"
-    assert step.set_header_route is not None
-    return f"set_header_route {step.set_header_route.header}"
+class Background(enum.Enum):
+    """The background analysis: it runs once the canary gets traffic."""
+
+    OFF = "off"  # the canary has had no traffic yet
+    ON = "on"  # running (requested in every decision)
+    DROPPED = "dropped"  # it was inconclusive; the operator's promote accepts that
+
+    def __repr__(self) -> str:
+        return f"<Background {self.value}>"
 
 
 class Canary(Progressive):
@@ -61,55 +80,46 @@ class Canary(Progressive):
         self._step_started = started_at
         self._override: CanaryScale | None = None
         self._route: HeaderRoute | None = None
-        self._background = "off"  # "on" once the canary gets traffic; "dropped" if accepted
+        self._background = Background.OFF
         self._switched = False  # full promotion: all public traffic on the canary
 
     # --- commands -------------------------------------------------------------------
-    def command(self, command: Command, now: float, by: str = "operator") -> str:
-        if command is Command.ABORT:
-            return self.abort(by)
-        if command is Command.PAUSE and self.phase is Phase.PROGRESSING:
-            self.pause("operator", now, f"rollout paused by {by}")
-        elif command is Command.RESUME and self.phase is Phase.PAUSED:
-            if self.paused_by == "analysis":
-                raise CommandRefused(
-                    "the analysis was inconclusive: `promote` accepts it, `abort` rolls back"
-                )
-            self._resume(now, f"rollout resumed by {by}")
-        elif command is Command.PROMOTE and self.phase in (Phase.PROGRESSING, Phase.PAUSED):
-            if self.index >= len(self.params.steps):
-                raise CommandRefused("the canary is already being promoted to 100%")
-            if self.paused_by == "analysis" and self.params.steps[self.index].analysis is None:
-                self.unpause(f"inconclusive background analysis accepted by {by}")
-                return self.pending[-1]
-            self._skip(now, f"step {self.index + 1} skipped by {by} (promote)", by)
-        elif command is Command.PROMOTE_FULL and self.phase in (Phase.PROGRESSING, Phase.PAUSED):
-            self._unpause_if_paused(now, by)
+    def handle(self, event: OperatorEvent, now: float) -> str:
+        if isinstance(event, AbortRequested):
+            return self.abort(event, f"rollout aborted by {event.by}: traffic back to stable")
+        if isinstance(event, Paused):
+            self.pause(event, now, f"rollout paused by {event.by}")
+        elif isinstance(event, Resumed):
+            self._resume(event, now)
+        elif event.full:
+            self.promoted(event, now)
             self.index = len(self.params.steps)
-            self.pending.append(f"full promotion requested by {by}: skipping remaining steps")
+            self.say(f"full promotion requested by {event.by}: skipping remaining steps")
         else:
-            raise self.refuse(command)
+            self._promote_step(event, now)
         return self.pending[-1]
 
-    def _resume(self, now: float, message: str) -> None:
-        by = self.paused_by
+    def _resume(self, event: Resumed, now: float) -> None:
+        at_step = self.paused_by is PausedBy.STEP
         self._step_started += now - self.paused_at  # a timed pause does not run while paused
-        self.unpause(message)
-        if by == "step":
+        self.resume(event, now, f"rollout resumed by {event.by}")
+        if at_step:
             self._next_step(now)
 
-    def _skip(self, now: float, message: str, by: str) -> None:
-        self._unpause_if_paused(now, by)
-        step = self.params.steps[self.index]
-        if step.set_weight is not None:
-            self.weight = step.set_weight
-        self.pending.append(message)
+    def _promote_step(self, event: Promoted, now: float) -> None:
+        steps = self.params.steps
+        if self.index >= len(steps):
+            raise CommandRefused("the canary is already being promoted to 100%")
+        step = steps[self.index]
+        if self.paused_by is PausedBy.ANALYSIS and not isinstance(step, Analysis):
+            # the background analysis was inconclusive: accept it, keep the current step
+            self.resume(event, now, f"inconclusive background analysis accepted by {event.by}")
+            return
+        self.promoted(event, now)
+        if isinstance(step, SetWeight):
+            self.weight = step.weight
+        self.say(f"step {self.index + 1} skipped by {event.by} (promote)", Notice.STEP)
         self._next_step(now)
-
-    def _unpause_if_paused(self, now: float, by: str) -> None:
-        if self.phase is Phase.PAUSED:
-            self.paused_by = ""
-            self.unpause(f"rollout resumed by {by}")
 
     # --- stepping -------------------------------------------------------------------
     def step(
@@ -117,35 +127,20 @@ class Canary(Progressive):
     ) -> Decision:
         c = self.counts(obs, now)
         if self.phase in (Phase.PROGRESSING, Phase.PAUSED):
-            reason = self.boot_failure(obs) or self.run_failure(
-                runs.get("background"), "background analysis"
-            )
-            if reason:
-                self.fail(reason, c)
-            elif self._background == "on" and self._inconclusive(runs.get("background")):
-                self._background = "dropped"  # the operator's promote accepts it
-                self.pause(
-                    "analysis",
-                    now,
-                    "rollout paused: background analysis inconclusive; promote or abort",
-                )
+            background = runs.get("background")
+            failure = self.boot_failure(obs) or self.run_failure(background, "background analysis")
+            if failure is not None:
+                self.fail(failure, c)
+            elif self._background is Background.ON and self.inconclusive_run(background):
+                self._background = Background.DROPPED  # the operator's promote accepts it
+                self.inconclusive("background analysis", now)
         if self.phase is Phase.PROGRESSING:
             self._advance(c, now, runs)
         self.rollback_step(c)
         scale, traffic = self._plan(c)
-        events = [*self.pending, *self.scale_events(scale, c)]
-        self.pending = []
-        notices = tuple(e for e in ("step", "promoted") if any(m.startswith(e) for m in events))
-        return Decision(
-            phase=self.phase,
-            scale=scale,
-            events=tuple(events),
-            reason=self.reason,
-            traffic=traffic,
-            analyses=self._analyses() if self.phase in (Phase.PROGRESSING, Phase.PAUSED) else (),
-            step=self.index,
-            notices=notices,
-        )
+        active = self.phase in (Phase.PROGRESSING, Phase.PAUSED)
+        analyses = self._analyses() if active else ()
+        return self.decide(obs, c, scale, traffic=traffic, analyses=analyses, step=self.index)
 
     def _advance(self, c: Counts, now: float, runs: Mapping[str, AnalysisObs]) -> None:
         steps = self.params.steps
@@ -161,54 +156,52 @@ class Canary(Progressive):
 
     def _try(self, step: Step, c: Counts, now: float, runs: Mapping[str, AnalysisObs]) -> bool:
         """Carry out `step` as far as possible; True once it is complete."""
-        if step.set_weight is not None:
-            need = self._count(step.set_weight)
-            if not self._wait(c.new_avail >= need, c, now):
+        if isinstance(step, SetWeight):
+            if not self._wait(c.new_avail >= self._count(step.weight), c, now):
                 return False
-            self.weight = step.set_weight
+            self.weight = step.weight
             if self.weight > 0:
                 self._start_background()
             return True
-        if step.pause is not None:
-            if isinstance(step.pause, dict):
-                self.pause("step", now, f"step {self.index + 1}: paused until promote")
+        if isinstance(step, Pause):
+            if step.seconds is None:
+                message = f"step {self.index + 1}: paused until promote"
+                self.pause(PauseStepReached(), now, message, Notice.STEP)
                 return False
-            return now >= self._step_started + step.pause
-        if step.analysis is not None:
-            return self._analysis_done(runs.get(f"step-{self.index}"), c, now)
-        if step.set_canary_scale is not None:
-            self._override = step.set_canary_scale
+            return now >= self._step_started + step.seconds
+        if isinstance(step, Analysis):
+            return self._analysis_done(runs.get(f"step-{self.index}"), step.template, c, now)
+        if isinstance(step, SetCanaryScale):
+            self._override = step.scale
             return True
-        assert step.set_header_route is not None
-        self._route = step.set_header_route
+        self._route = step.route
         self._start_background()
         return self._wait(c.new_avail >= 1, c, now)
 
-    def _analysis_done(self, run: AnalysisObs | None, c: Counts, now: float) -> bool:
-        what = f"analysis {self.params.steps[self.index].analysis!r}"
-        reason = self.run_failure(run, what)
-        if reason:
-            self.fail(reason, c)
+    def _analysis_done(self, run: AnalysisObs | None, template: str, c: Counts, now: float) -> bool:
+        what = f"analysis {template!r}"
+        failure = self.run_failure(run, what)
+        if failure is not None:
+            self.fail(failure, c)
             return False
-        if self._inconclusive(run):
-            self.pause("analysis", now, f"rollout paused: {what} inconclusive; promote or abort")
+        if self.inconclusive_run(run):
+            self.inconclusive(what, now)
             return False
         return run is not None and run.state is RunState.SUCCESSFUL
 
     def _promote(self, c: Counts, now: float) -> None:
-        n = self.params.replicas
-        if not self._wait(c.new_avail >= n, c, now):
+        if not self._wait(c.new_avail >= self.params.replicas, c, now):
             return
         if not self._switched:
             self._switched, self.weight = True, 100
-            self.pending.append(f"promoted: revision {self.target} serves 100% of traffic")
+            self.say(f"promoted: revision {self.target} serves 100% of traffic", Notice.PROMOTED)
         if not c.old_live:
-            self.move(Phase.SUCCEEDED, f"rollout succeeded: revision {self.target} is stable")
+            self.apply(Succeeded(), f"rollout succeeded: revision {self.target} is stable")
 
     def _wait(self, satisfied: bool, c: Counts, now: float) -> bool:
-        reason = self.waiting(satisfied, now)
-        if reason:
-            self.fail(reason, c)
+        failure = self.waiting(satisfied, now)
+        if failure is not None:
+            self.fail(failure, c)
         return satisfied
 
     def _next_step(self, now: float) -> None:
@@ -216,17 +209,15 @@ class Canary(Progressive):
         self._step_started = now
         steps = self.params.steps
         if self.index < len(steps):
-            self.pending.append(
-                f"step {self.index + 1}/{len(steps)}: {describe_step(steps[self.index])}"
-            )
+            described = describe_step(steps[self.index])
+            message = f"step {self.index + 1}/{len(steps)}: {described}"
+            self.apply(StepCompleted(self.index), message, notice=Notice.STEP)
+        else:
+            self.apply(StepCompleted(self.index))  # next: full promotion
 
     def _start_background(self) -> None:
-        if self._background == "off":
-            self._background = "on"
-
-    @staticmethod
-    def _inconclusive(run: AnalysisObs | None) -> bool:
-        return run is not None and run.state is RunState.INCONCLUSIVE
+        if self._background is Background.OFF:
+            self._background = Background.ON
 
     # --- desired state --------------------------------------------------------------
     def _count(self, weight: int) -> int:
@@ -251,8 +242,8 @@ class Canary(Progressive):
             return {**scale, target: self.params.replicas}, self._traffic()
         want = self._count(self.weight)
         step = self.params.steps[self.index]
-        if step.set_weight is not None and phase is Phase.PROGRESSING:
-            want = max(want, self._count(step.set_weight))  # grow before shifting traffic
+        if isinstance(step, SetWeight) and phase is Phase.PROGRESSING:
+            want = max(want, self._count(step.weight))  # grow before shifting traffic
         return {stable: self.params.stable_replicas, target: want}, self._traffic()
 
     def _traffic(self) -> Traffic:
@@ -267,11 +258,12 @@ class Canary(Progressive):
     def _analyses(self) -> tuple[AnalysisRequest, ...]:
         out = []
         background = self.params.background_analysis
-        if background is not None and self._background == "on":
+        if background is not None and self._background is Background.ON:
             out.append(AnalysisRequest("background", background, self.target, self.stable))
         steps = self.params.steps
-        if self.index < len(steps) and steps[self.index].analysis is not None:
-            name = steps[self.index].analysis
-            assert name is not None
-            out.append(AnalysisRequest(f"step-{self.index}", name, self.target, self.stable))
+        if self.index < len(steps):
+            step = steps[self.index]
+            if isinstance(step, Analysis):
+                key = f"step-{self.index}"
+                out.append(AnalysisRequest(key, step.template, self.target, self.stable))
         return tuple(out)

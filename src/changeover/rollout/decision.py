@@ -2,7 +2,10 @@
 
 Invariant: a `Decision` is absolute desired state (replica counts per revision, the whole
 traffic policy, the set of analysis runs that should be running), never a delta, so the
-controller can apply the same decision twice with no effect the second time.
+controller can apply the same decision twice with no effect the second time. The
+replicas it names for removal (`remove`) are chosen by `observe.removal_order` from the
+observation the decision was made on; the supervisor stops exactly those, and skips
+those already stopping, so a second application stops nothing more.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from changeover.analysis.model import RunStatus
+from changeover.rollout.events import AbortRequested, OperatorEvent, Paused, Promoted, Resumed
 from changeover.rollout.phase import Phase
-from changeover.spec.models import HeaderRoute
+from changeover.rollout.steps import HeaderRoute
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,16 @@ class AnalysisObs:
     summary: str = ""
 
 
+class Notice(enum.Enum):
+    """Notification kinds beyond phase changes, set where the thing happens."""
+
+    STEP = "step"  # a canary step began, was skipped, or waits for promote
+    PROMOTED = "promoted"  # all public traffic moved to the target
+
+    def __repr__(self) -> str:
+        return f"<Notice {self.value}>"
+
+
 @dataclass(frozen=True)
 class Decision:
     phase: Phase
@@ -58,8 +72,10 @@ class Decision:
     traffic: Traffic = field(default_factory=Traffic)
     analyses: tuple[AnalysisRequest, ...] = ()
     step: int | None = None  # index of the current canary step; len(steps) when promoting
-    notices: tuple[str, ...] = ()  # notification kinds beyond phase changes: step, promoted
+    notices: tuple[Notice, ...] = ()  # notification kinds beyond phase changes, each once
     linger: Mapping[int, float] = field(default_factory=dict)  # revision -> scale down at
+    # revision -> live replicas to stop to reach `scale`, in `observe.removal_order`
+    remove: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 class Command(enum.Enum):
@@ -71,6 +87,16 @@ class Command(enum.Enum):
 
     def __repr__(self) -> str:
         return f"<Command {self.value}>"
+
+    def event(self, by: str = "operator") -> OperatorEvent:
+        """The event this command sends the rollout, naming who sent it."""
+        if self is Command.ABORT:
+            return AbortRequested(by)
+        if self is Command.PAUSE:
+            return Paused(by)
+        if self is Command.RESUME:
+            return Resumed(by)
+        return Promoted(by, full=self is Command.PROMOTE_FULL)
 
 
 class CommandRefused(Exception):

@@ -58,7 +58,8 @@ def removal_order(rev: RevisionObs) -> list[ReplicaObs]:
 
     Not-READY replicas go first (they serve nothing), then READY ones newest first
     (the least likely to count as available yet). The rollout machines' availability
-    guarantee assumes the supervisor removes replicas in this order.
+    guarantee rests on this order: a decision names the replicas to stop with it
+    (`removals`), and the supervisor stops exactly those.
     """
     alive = [r for r in rev.replicas if not r.state.terminating]
     return sorted(alive, key=_removal_key)
@@ -68,3 +69,15 @@ def _removal_key(r: ReplicaObs) -> tuple[int, float, str]:
     if r.state is not ReplicaState.READY or r.ready_since is None:
         return (0, 0.0, r.id)
     return (1, -r.ready_since, r.id)
+
+
+def removals(
+    obs: Mapping[int, RevisionObs], scale: Mapping[int, int]
+) -> dict[int, tuple[str, ...]]:
+    """Per revision, the live replicas to stop to reach `scale`, in `removal_order`."""
+    out: dict[int, tuple[str, ...]] = {}
+    for revision, want in scale.items():
+        alive = removal_order(revision_obs(obs, revision))
+        if len(alive) > want:
+            out[revision] = tuple(r.id for r in alive[: len(alive) - want])
+    return out

@@ -1,23 +1,46 @@
-"""Rollout phases and the one table of legal moves between them.
+"""Rollout phases and the one table that moves a rollout between them.
 
-Invariant: a rollout's phase only changes through `check_transition`, and terminal
-phases (succeeded, failed, aborted, interrupted) have no outgoing moves, so a finished
-rollout can never be resumed by accident. Canary and blue-green add steps inside
-PROGRESSING, not new phases, so they reuse this table.
+Invariant: a rollout's phase changes only through
+`EVENT_TRIGGERED_TRANSITIONS.transition(phase, type(event))`: the table is the program,
+not a check of a move decided elsewhere. Terminal phases (succeeded, failed, aborted,
+interrupted) accept no event, so a finished rollout can never be resumed by accident,
+and an operator command whose event the phase does not accept is refused with a
+message derived from the table (`refusal`). Canary and blue-green add steps inside
+PROGRESSING, not new phases, so all three strategies share this table.
 """
 
 from __future__ import annotations
 
 import enum
 
+from changeover.machine import Table
+from changeover.rollout.events import (
+    AbortComplete,
+    AbortRequested,
+    AnalysisFailed,
+    AnalysisInconclusive,
+    BootFailed,
+    DeadlineExceeded,
+    Event,
+    Interrupted,
+    OperatorEvent,
+    Paused,
+    PauseStepReached,
+    Promoted,
+    Resumed,
+    RollbackComplete,
+    StepCompleted,
+    Succeeded,
+)
+
 
 class Phase(enum.Enum):
     PROGRESSING = "progressing"  # moving traffic/replicas towards the target
-    PAUSED = "paused"  # reserved: waiting for a manual promote
-    ROLLING_BACK = "rolling-back"  # target failed; restoring the stable revision
+    PAUSED = "paused"  # waiting for an operator (promote, resume or abort)
+    ROLLING_BACK = "rolling-back"  # target failed or aborted; restoring the stable revision
     SUCCEEDED = "succeeded"  # target fully available, stable scaled to zero
     FAILED = "failed"  # target failed and the stable revision is restored
-    ABORTED = "aborted"  # reserved: stopped by an operator
+    ABORTED = "aborted"  # stopped by an operator and the stable revision is restored
     INTERRUPTED = "interrupted"  # the agent died mid-rollout; set on restart
 
     def __repr__(self) -> str:
@@ -25,33 +48,76 @@ class Phase(enum.Enum):
 
     @property
     def terminal(self) -> bool:
-        return not TRANSITIONS[self]
+        return EVENT_TRIGGERED_TRANSITIONS.terminal(self)
 
     @property
     def active(self) -> bool:
         return not self.terminal
 
+    def can_become(self, other: Phase) -> bool:
+        """Whether some sequence of events leads from this phase to a different `other`."""
+        return other is not self and other in _REACHABLE[self]
+
 
 _P = Phase
-TRANSITIONS: dict[Phase, frozenset[Phase]] = {
-    _P.PROGRESSING: frozenset(
-        {_P.PAUSED, _P.ROLLING_BACK, _P.SUCCEEDED, _P.FAILED, _P.ABORTED, _P.INTERRUPTED}
-    ),
-    _P.PAUSED: frozenset({_P.PROGRESSING, _P.ROLLING_BACK, _P.ABORTED, _P.INTERRUPTED}),
-    _P.ROLLING_BACK: frozenset({_P.FAILED, _P.ABORTED, _P.INTERRUPTED}),
-    _P.SUCCEEDED: frozenset(),
-    _P.FAILED: frozenset(),
-    _P.ABORTED: frozenset(),
-    _P.INTERRUPTED: frozenset(),
+
+# Keyed on event classes, as h11 keys on `type(event)`. Class objects are hashable; mypy
+# checks `type[Event]` against `Hashable` with the instances' `__hash__` and refuses it.
+EventKey = type[Event]
+_MOVES: dict[Phase, dict[EventKey, Phase]] = {
+    _P.PROGRESSING: {
+        StepCompleted: _P.PROGRESSING,
+        Promoted: _P.PROGRESSING,  # skip a step, or request the switch
+        Paused: _P.PAUSED,
+        PauseStepReached: _P.PAUSED,
+        AnalysisInconclusive: _P.PAUSED,
+        DeadlineExceeded: _P.ROLLING_BACK,
+        BootFailed: _P.ROLLING_BACK,
+        AnalysisFailed: _P.ROLLING_BACK,
+        AbortRequested: _P.ROLLING_BACK,
+        Succeeded: _P.SUCCEEDED,
+        Interrupted: _P.INTERRUPTED,
+    },
+    _P.PAUSED: {
+        Resumed: _P.PROGRESSING,
+        Promoted: _P.PROGRESSING,
+        # a background analysis may turn inconclusive during any pause: promote accepts it
+        AnalysisInconclusive: _P.PAUSED,
+        BootFailed: _P.ROLLING_BACK,
+        AnalysisFailed: _P.ROLLING_BACK,
+        AbortRequested: _P.ROLLING_BACK,
+        Interrupted: _P.INTERRUPTED,
+        # no DeadlineExceeded: time spent paused is not lack of progress
+    },
+    _P.ROLLING_BACK: {
+        RollbackComplete: _P.FAILED,
+        AbortComplete: _P.ABORTED,
+        Interrupted: _P.INTERRUPTED,
+    },
+    _P.SUCCEEDED: {},
+    _P.FAILED: {},
+    _P.ABORTED: {},
+    _P.INTERRUPTED: {},
 }
+EVENT_TRIGGERED_TRANSITIONS: Table[Phase, EventKey] = Table(  # type: ignore[type-var]
+    "rollout", Phase, _MOVES
+)
 
 
-class IllegalTransition(RuntimeError):
-    """A rollout was asked to move between two phases the table does not connect."""
+def refusal(phase: Phase, event: OperatorEvent) -> str:
+    """Why `phase` refuses an operator's command, in the words users see."""
+    return f"cannot {event.verb} a rollout that is {phase.value}"
 
 
-def check_transition(old: Phase, new: Phase) -> Phase:
-    """Return `new` if `old -> new` is legal, else raise IllegalTransition."""
-    if new not in TRANSITIONS[old]:
-        raise IllegalTransition(f"rollout cannot go from {old.value} to {new.value}")
-    return new
+def _reachable(start: Phase) -> frozenset[Phase]:
+    seen: set[Phase] = set()
+    todo = [start]
+    while todo:
+        for target in EVENT_TRIGGERED_TRANSITIONS.targets(todo.pop()):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return frozenset(seen)
+
+
+_REACHABLE = {phase: _reachable(phase) for phase in Phase}

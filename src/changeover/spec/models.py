@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from changeover.spec.strategy import StrategyName
 from changeover.spec.types import (
     ENV_NAME,
     Address,
@@ -155,7 +156,7 @@ class Step(_Model):
 
 
 class Strategy(_Model):
-    type: Literal["rolling", "blue-green", "canary"] = "rolling"
+    type: StrategyName = StrategyName.ROLLING
     max_surge: QuantityField = Quantity(1)
     max_unavailable: QuantityField = Quantity(0)
     min_ready: Duration = 0.0

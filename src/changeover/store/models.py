@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from changeover.rollout.phase import Phase
+from changeover.spec.strategy import StrategyName
 
 
 class RevisionStatus(enum.StrEnum):
@@ -81,7 +82,7 @@ class Rollout:
     from_revision: int | None
     to_revision: int
     kind: RolloutKind
-    strategy: str
+    strategy: StrategyName
     phase: Phase
     reason: str
     started_at: float
@@ -98,7 +99,7 @@ class Rollout:
             from_revision=row["from_revision"],
             to_revision=row["to_revision"],
             kind=RolloutKind(row["kind"]),
-            strategy=row["strategy"],
+            strategy=StrategyName(row["strategy"]),
             phase=Phase(row["phase"]),
             reason=row["reason"],
             started_at=row["started_at"],

@@ -1,7 +1,8 @@
 """Rollouts: one row per attempt to move from a revision to another.
 
 Invariant: at most one rollout is unfinished (a unique partial index enforces it),
-its phase only moves along `rollout.phase.TRANSITIONS`, and a rollout's end and the
+its phase only moves where the rollout phase table leads (`Phase.can_become`: some
+events lead there, since one decision may take several), and a rollout's end and the
 revision statuses it implies are written in one transaction: SUCCEEDED makes the
 target stable and supersedes the old one; FAILED, ABORTED and INTERRUPTED mark the
 target failed and leave the stable revision alone. RESTORE rollouts re-launch the
@@ -10,7 +11,8 @@ already-stable revision and never change revision statuses.
 
 from __future__ import annotations
 
-from changeover.rollout.phase import IllegalTransition, Phase, check_transition
+from changeover.rollout.phase import Phase
+from changeover.spec.strategy import StrategyName
 from changeover.store.models import Conflict, NotFound, RevisionStatus, Rollout, RolloutKind
 from changeover.store.revisions import RevisionsMixin
 from changeover.store.schema import transaction
@@ -23,10 +25,10 @@ class RolloutsMixin(RevisionsMixin):
         from_revision: int | None,
         to_revision: int,
         kind: RolloutKind | str,
-        strategy: str,
+        strategy: StrategyName | str,
         now: float,
     ) -> Rollout:
-        kind = RolloutKind(kind)
+        kind, strategy = RolloutKind(kind), StrategyName(strategy)
         if from_revision == to_revision:
             raise Conflict(f"r{to_revision} cannot replace itself")
         with transaction(self._conn):
@@ -39,7 +41,7 @@ class RolloutsMixin(RevisionsMixin):
             cursor = self._conn.execute(
                 "INSERT INTO rollouts (from_revision, to_revision, kind, strategy, phase,"
                 " started_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (from_revision, to_revision, kind, strategy, Phase.PROGRESSING.value, now),
+                (from_revision, to_revision, kind, strategy.value, Phase.PROGRESSING.value, now),
             )
             if kind is not RolloutKind.RESTORE:
                 self._set_status(to_revision, RevisionStatus.PROGRESSING)
@@ -97,10 +99,10 @@ class RolloutsMixin(RevisionsMixin):
             self._set_status(rollout.to_revision, RevisionStatus.FAILED)
 
     def _move(self, r: Rollout, phase: Phase, reason: str, *, finished_at: float | None) -> None:
-        try:
-            check_transition(r.phase, phase)
-        except IllegalTransition as e:
-            raise Conflict(f"rollout #{r.id}: {e}") from e
+        if not r.phase.can_become(phase):
+            raise Conflict(
+                f"rollout #{r.id}: rollout cannot go from {r.phase.value} to {phase.value}"
+            )
         self._conn.execute(
             "UPDATE rollouts SET phase = ?, reason = ?, finished_at = ? WHERE id = ?",
             (phase.value, reason, finished_at, r.id),

@@ -2,7 +2,10 @@
 
 Invariant: every replica has exactly one owner task at a time: its run task while live,
 then its termination task; `scale` only starts replicas or hands them over to
-termination, so calling it again with the same arguments changes nothing.
+termination, so calling it again with the same arguments changes nothing. Where a
+rollout decides, `scale` stops exactly the replicas the decision names (chosen by
+`rollout.observe.removal_order`, which the availability proof assumes); its own order
+serves only where nothing decides (a warm revision's end, `stop_all`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import collections
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from changeover.supervisor import adopt, lifecycle, termination
@@ -32,7 +35,8 @@ log = logging.getLogger(__name__)
 
 KEEP_EXITED = 16  # exited replicas kept for status, oldest dropped first
 SETTLE = 1.0  # how long stop_all waits for killed escapees to be reaped
-# Scale-down picks replicas that serve nothing first, in this order.
+# Where no rollout names the replicas, scale-down picks those that serve nothing first,
+# in this order, then the newest ready.
 _SCALE_DOWN_RANK = {ReplicaState.BACKOFF: 0, ReplicaState.STARTING: 1, ReplicaState.NOT_READY: 2}
 
 
@@ -80,16 +84,27 @@ class Supervisor:
         self._exited: collections.deque[str] = collections.deque()
         self._closed = False
 
-    def scale(self, template: ReplicaTemplate, count: int) -> None:
-        """Start or terminate replicas so exactly `count` of the revision are live."""
+    def scale(
+        self, template: ReplicaTemplate, count: int, *, remove: Sequence[str] | None = None
+    ) -> None:
+        """Start or terminate replicas so exactly `count` of the revision are live.
+
+        `remove` names the replicas to stop (a rollout's decision, made on this
+        supervisor's view): exactly those are stopped, skipping any that are already
+        stopping or gone, and ValueError is raised if that leaves more than `count` live.
+        Without `remove`, the supervisor picks: not serving first, then the newest ready.
+        """
         if count < 0:
             raise ValueError(f"replica count must be >= 0, got {count}")
         if self._closed:
             raise RuntimeError("supervisor is stopped; scale() is no longer possible")
         asyncio.get_running_loop()  # fail here, not later, when called outside the loop
         live = self._live(template.revision)
-        extra = sorted(live, key=_scale_down_key)[: max(0, len(live) - count)]
-        for _ in range(count - len(live)):
+        if remove is None:
+            extra = sorted(live, key=_scale_down_key)[: max(0, len(live) - count)]
+        else:
+            extra = _named(live, remove, count, template.revision)
+        for _ in range(count - (len(live) - len(extra))):
             self._start(template)
         for rep in extra:
             self._terminate(rep)
@@ -209,6 +224,19 @@ class Supervisor:
         self._exited.append(rep.id)
         while len(self._exited) > KEEP_EXITED:
             del self._replicas[self._exited.popleft()]
+
+
+def _named(live: list[Replica], remove: Sequence[str], count: int, revision: int) -> list[Replica]:
+    """The live replicas `remove` names; they must bring the revision down to `count`."""
+    by_id = {rep.id: rep for rep in live}
+    named = [by_id[rid] for rid in dict.fromkeys(remove) if rid in by_id]
+    if len(live) - len(named) > count:
+        kept = ", ".join(sorted(by_id.keys() - {rep.id for rep in named}))
+        raise ValueError(
+            f"scale revision {revision} to {count}: the replicas to stop "
+            f"({', '.join(remove) or 'none'}) would leave {kept} live"
+        )
+    return named
 
 
 def _scale_down_key(rep: Replica) -> tuple[int, float, int]:

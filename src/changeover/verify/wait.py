@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from changeover.rollout.phase import Phase
+from changeover.rollout.events import AbortRequested
+from changeover.rollout.phase import EVENT_TRIGGERED_TRANSITIONS, Phase
 
-ABORTABLE = frozenset({Phase.PROGRESSING, Phase.PAUSED})  # what the agent accepts an abort in
+# the phases the agent accepts an abort in, as its phase table says
+ABORTABLE = frozenset(p for p in Phase if EVENT_TRIGGERED_TRANSITIONS.can(p, AbortRequested))
 
 
 class Action(Enum):

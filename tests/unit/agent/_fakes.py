@@ -19,6 +19,7 @@ from changeover.agent.paths import StatePaths
 from changeover.agent.releases import DeployRequest, UndoRequest
 from changeover.rollout.decision import Command, Traffic
 from changeover.rollout.phase import Phase
+from changeover.spec.strategy import StrategyName
 from changeover.store import Event, NotFound, Revision, RevisionStatus, Rollout, RolloutKind
 from changeover.supervisor.state import ReplicaState
 from changeover.supervisor.supervisor import ReplicaInfo
@@ -79,7 +80,7 @@ def rollout(
         from_revision=frm,
         to_revision=to,
         kind=RolloutKind.DEPLOY if frm else RolloutKind.INITIAL,
-        strategy="rolling",
+        strategy=StrategyName.ROLLING,
         phase=phase,
         reason=reason,
         started_at=2000.0 + rollout_id,

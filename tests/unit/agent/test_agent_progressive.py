@@ -20,7 +20,8 @@ from changeover.agent.traffic import TrafficApplier, policy_for
 from changeover.analysis.model import Measurement, Outcome, RunStatus
 from changeover.proxy.policy import Sticky
 from changeover.rollout.decision import AnalysisRequest, RunState, Traffic
-from changeover.spec.models import AnalysisTemplate, HeaderRoute, Metric, Notify
+from changeover.rollout.steps import HeaderRoute
+from changeover.spec.models import AnalysisTemplate, Metric, Notify
 from changeover.store import Store
 
 TEMPLATE = AnalysisTemplate(metrics=[Metric(name="m", provider="builtin", query="success_rate")])

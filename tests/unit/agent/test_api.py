@@ -17,6 +17,7 @@ from changeover.agent.core import Agent, BadRequest, Busy
 from changeover.agent.releases import DeployRequest, UndoRequest
 from changeover.rollout.decision import Command
 from changeover.rollout.phase import Phase
+from changeover.spec.strategy import StrategyName
 from changeover.store import Event, RevisionStatus, Rollout
 
 from ._fakes import FakeAgent, MemoryStore, replica_info, revision, rollout
@@ -117,6 +118,28 @@ def test_unknown_deploy_fields_are_400_naming_them(agent: FakeAgent, client: Tes
         "colour: Extra inputs are not permitted",
     ]
     assert agent.requests == []  # never reached the agent
+
+
+def test_an_unknown_strategy_is_400_naming_the_choices(
+    agent: FakeAgent, client: TestClient
+) -> None:
+    response = client.post("/v1/deploy", json={**BODY, "strategy": "Rolling"})
+    assert response.status_code == 400
+    assert response.json()["lines"] == [
+        "strategy: Input should be 'rolling', 'blue-green' or 'canary'"
+    ]
+    assert agent.requests == []
+
+
+@pytest.mark.parametrize("name", list(StrategyName))
+def test_the_strategy_reaches_the_agent_as_the_one_enum(
+    agent: FakeAgent, client: TestClient, name: StrategyName
+) -> None:
+    agent.on_deploy = lambda request: rollout(3, 1, 3, Phase.PROGRESSING)
+    assert client.post("/v1/deploy", json={**BODY, "strategy": name.value}).status_code == 202
+    (request,) = agent.requests
+    assert isinstance(request, DeployRequest)
+    assert request.strategy is name
 
 
 def test_missing_fields_and_broken_json_are_400(client: TestClient) -> None:

@@ -16,7 +16,8 @@ import pytest
 
 from changeover.agent.controller import Busy, Controller, observe
 from changeover.agent.events import EventLog
-from changeover.rollout.decision import Decision
+from changeover.rollout.decision import Command, CommandRefused, Decision
+from changeover.rollout.events import OperatorEvent
 from changeover.rollout.observe import ReplicaObs, RevisionObs
 from changeover.rollout.phase import Phase
 from changeover.rollout.rolling import RollingParams, RollingUpdate
@@ -338,6 +339,72 @@ def test_a_caller_giving_up_on_its_future_does_not_kill_the_controller(
             loop_task.cancel()
             await asyncio.gather(loop_task, return_exceptions=True)
             await h.supervisor.stop_all()
+
+    run(main())
+
+
+class Recording:
+    """A strategy that keeps every decision its inner strategy made."""
+
+    def __init__(self, inner: RollingUpdate) -> None:
+        self.inner, self.decisions = inner, list[Decision]()
+
+    @property
+    def phase(self) -> Phase:
+        return self.inner.phase
+
+    def step(self, obs: Any, now: float, runs: Any) -> Decision:
+        self.decisions.append(self.inner.step(obs, now, runs))
+        return self.decisions[-1]
+
+    def command(self, event: OperatorEvent, now: float) -> str:
+        return self.inner.command(event, now)
+
+
+def test_the_supervisor_stops_exactly_the_replicas_decisions_name(
+    tmp_path: Path, store: Store
+) -> None:
+    v1, v2 = new_revision(store, "v1", 3), new_revision(store, "v2", 3)
+
+    async def main() -> list[Decision]:
+        h = Harness(tmp_path, store)
+        async with h.running():
+            _, first = h.start(None, v1.id, "initial")
+            await first
+            rollout = store.start_rollout(
+                from_revision=v1.id, to_revision=v2.id, kind="deploy", strategy="rolling", now=2.0
+            )
+            params = RollingParams(3, 0, 1, 0.0, 30.0)  # surge 0: the stable shrinks first
+            strategy = Recording(RollingUpdate(v1.id, v2.id, params, h.clock()))
+            h.routing.calls.clear()
+            await h.controller.begin(rollout, strategy, (v1.id, v2.id))
+            stopped = [c[1] for c in h.routing.calls if c[0] == "set_routable" and not c[2]]
+        named = [rid for d in strategy.decisions for ids in d.remove.values() for rid in ids]
+        assert stopped == named == ["r1-1", "r1-2", "r1-3"]
+        # all three were ready at the same clock time: the supervisor's own order (newest
+        # index first) would have stopped r1-3 first; removal_order breaks the tie by id
+        return strategy.decisions
+
+    decisions = run(main())
+    assert decisions[0].remove == {v1.id: ("r1-1",)}
+    assert decisions[-1].phase is Phase.SUCCEEDED
+
+
+def test_a_command_reaches_the_strategy_as_its_event(tmp_path: Path, store: Store) -> None:
+    v1, v2 = new_revision(store, "v1", 1), new_revision(store, "v2", 1)
+
+    async def main() -> None:
+        h = Harness(tmp_path, store)
+        async with h.running():
+            _, first = h.start(None, v1.id, "initial")
+            await first
+            rollout, done = h.start(v1.id, v2.id, "deploy")
+            assert h.controller.command(Command.PAUSE, "ci") == "rollout paused by ci"
+            assert store.rollout(rollout.id).phase is Phase.PAUSED  # stored at once
+            with pytest.raises(CommandRefused, match=r"^cannot pause a rollout that is paused$"):
+                h.controller.command(Command.PAUSE)
+            assert h.controller.command(Command.RESUME, "ci") == "rollout resumed by ci"
+            assert (await done).phase is Phase.SUCCEEDED
 
     run(main())
 

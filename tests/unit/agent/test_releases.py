@@ -15,7 +15,6 @@ from changeover.agent.releases import (
     BadRequest,
     DeployRequest,
     UndoRequest,
-    check_strategy,
     release_fields,
     replica_env,
     revision_spec,
@@ -95,17 +94,6 @@ def test_env_names_follow_the_spec_rule(write_spec: WriteSpec, name: str) -> Non
     spec, path = write_spec()
     with pytest.raises(BadRequest, match="invalid variable name"):
         release_fields(spec, request(path, env={name: "v"}))
-
-
-def test_check_strategy() -> None:
-    assert check_strategy("rolling") == "rolling"
-    for name in ("canary", "blue-green", "Rolling"):
-        with pytest.raises(BadRequest) as exc:
-            check_strategy(name)
-        assert exc.value.lines == [
-            f"strategy {name!r} is not available in this version of changeover "
-            "(available: rolling); use --strategy rolling"
-        ]
 
 
 def test_replica_env_appends_the_interpreter_folder_to_path(

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from changeover.rollout.decision import AnalysisObs, Command, Decision, RunState
-from changeover.rollout.observe import RevisionObs
+from changeover.rollout.decision import AnalysisObs, Decision, RunState
+from changeover.rollout.events import OperatorEvent
+from changeover.rollout.strategy import Strategy
 
 from ._sim import World, apply, observe, tick
-
-
-class Machine(Protocol):
-    def step(
-        self, obs: Mapping[int, RevisionObs], now: float, runs: Mapping[str, AnalysisObs]
-    ) -> Decision: ...
-
-    def command(self, command: Command, now: float) -> str: ...
 
 
 @dataclass
@@ -41,10 +33,10 @@ class FakeRuns:
 
 
 def drive(
-    machine: Machine,
+    machine: Strategy,
     world: World,
     runs: FakeRuns | None = None,
-    commands: Mapping[int, Command] | None = None,
+    commands: Mapping[int, OperatorEvent] | None = None,
     until: Callable[[Decision], bool] = lambda d: d.phase.terminal,
     max_ticks: int = 500,
 ) -> tuple[World, list[Decision]]:

@@ -2,7 +2,9 @@
 
 Replicas boot in STARTING, become READY after a per-replica number of ticks (or never),
 may crash-loop at boot, and spend one tick DRAINING when removed. Readiness is never
-lost once gained, so any drop in availability is caused by a decision.
+lost once gained, so any drop in availability is caused by a decision. Like the real
+supervisor, `apply` stops exactly the replicas a decision names (`Decision.remove`)
+and refuses a decision whose named removals do not reach its counts.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from changeover.rollout.decision import Decision
-from changeover.rollout.observe import ReplicaObs, RevisionObs, available, live, removal_order
-from changeover.rollout.rolling import RollingUpdate
+from changeover.rollout.observe import ReplicaObs, RevisionObs, available, live
+from changeover.rollout.strategy import Strategy
 from changeover.supervisor.state import ReplicaState
 
 S = ReplicaState
@@ -68,20 +70,22 @@ def _obs(r: SimReplica) -> ReplicaObs:
 
 
 def apply(world: World, decision: Decision) -> World:
-    """Reconcile to the decision's counts, removing replicas in `removal_order`."""
+    """Reconcile to the decision's counts, stopping exactly the replicas it names."""
     for rev, want in decision.scale.items():
-        world = _reconcile(world, rev, want)
+        world = _reconcile(world, rev, want, decision.remove.get(rev, ()))
     return world
 
 
-def _reconcile(world: World, rev: int, want: int) -> World:
+def _reconcile(world: World, rev: int, want: int, remove: tuple[str, ...]) -> World:
     current = observe(world).get(rev, RevisionObs(rev))
-    have = live(current)
-    doomed = {r.id for r in removal_order(current)[: max(0, have - want)]}
+    alive = {r.id for r in current.replicas if not r.state.terminating}
+    doomed = alive & set(remove)  # as the supervisor: ones already stopping are skipped
+    have = len(alive) - len(doomed)
+    assert have <= want, f"revision {rev}: stopping {remove} leaves {have} live, want {want}"
     replicas = [replace(r, state=S.DRAINING) if r.id in doomed else r for r in world.replicas]
     spawned = dict(world.spawned)
     behaviour = world.behaviours.get(rev, Behaviour())
-    for _ in range(max(0, want - have)):
+    for _ in range(want - have):
         n = spawned.get(rev, 0)
         spawned[rev] = n + 1
         after = behaviour.ready_after[n % len(behaviour.ready_after)]
@@ -120,12 +124,12 @@ Check = Callable[[World, World, Decision], None]
 
 
 def run(
-    machine: RollingUpdate, world: World, check: Check | None = None, max_ticks: int = 5000
+    machine: Strategy, world: World, check: Check | None = None, max_ticks: int = 5000
 ) -> tuple[World, list[Decision]]:
     """Step, apply and tick until the machine reaches a terminal phase."""
     decisions: list[Decision] = []
     for _ in range(max_ticks):
-        decision = machine.step(observe(world), world.now)
+        decision = machine.step(observe(world), world.now, {})
         after = apply(world, decision)
         if check is not None:
             check(world, after, decision)

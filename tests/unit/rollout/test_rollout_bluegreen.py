@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 
 from changeover.rollout.bluegreen import BlueGreen, BlueGreenParams
-from changeover.rollout.decision import Command, CommandRefused, Decision, RunState
+from changeover.rollout.decision import CommandRefused, Decision, Notice, RunState
+from changeover.rollout.events import AbortRequested, Promoted, Resumed
 from changeover.rollout.phase import Phase
 
 from ._drive import FakeRuns, drive
@@ -41,14 +42,14 @@ def test_switches_all_traffic_at_once_when_the_whole_preview_is_ready() -> None:
     assert last.phase is Phase.SUCCEEDED
     assert active(last) == [2]
     assert dict(last.linger) == {1: pytest.approx(switch + 30.0)}
-    assert "promoted" in last.notices or any("promoted" in d.notices for d in ds)
+    assert Notice.PROMOTED in last.notices or any(Notice.PROMOTED in d.notices for d in ds)
 
 
 def test_manual_promotion_pauses_until_promote() -> None:
     machine = BlueGreen(1, 2, params(auto_promote=False), 0.0)
     world, ds = drive(machine, WORLD, until=lambda d: d.phase is Phase.PAUSED)
     assert active(ds[-1]) == [1]
-    machine.command(Command.PROMOTE, 10.0)
+    machine.command(Promoted(), 10.0)
     _, ds = drive(machine, world)
     assert active(ds[0]) == [2]
     assert ds[-1].phase is Phase.SUCCEEDED
@@ -85,8 +86,8 @@ def test_inconclusive_pre_analysis_pauses_and_promote_switches() -> None:
     machine = BlueGreen(1, 2, params(pre_promotion_analysis="smoke"), 0.0)
     world, ds = drive(machine, WORLD, runs, until=lambda d: d.phase is Phase.PAUSED)
     with pytest.raises(CommandRefused, match="inconclusive"):
-        machine.command(Command.RESUME, 9.0)
-    machine.command(Command.PROMOTE, 9.0)
+        machine.command(Resumed(), 9.0)
+    machine.command(Promoted(), 9.0)
     _, ds = drive(machine, world, runs)
     assert ds[-1].phase is Phase.SUCCEEDED
 
@@ -94,7 +95,7 @@ def test_inconclusive_pre_analysis_pauses_and_promote_switches() -> None:
 def test_abort_before_the_switch() -> None:
     machine = BlueGreen(1, 2, params(auto_promote=False), 0.0)
     world, _ = drive(machine, WORLD, until=lambda d: d.phase is Phase.PAUSED)
-    machine.command(Command.ABORT, 10.0)
+    machine.command(AbortRequested(), 10.0)
     _, ds = drive(machine, world)
     assert active(ds[0]) == [1]
     assert ds[-1].phase is Phase.ABORTED
@@ -104,12 +105,12 @@ def test_abort_before_the_switch() -> None:
 def test_events_and_reason_name_who_sent_the_command() -> None:
     machine = BlueGreen(1, 2, params(auto_promote=False), 0.0)
     world, _ = drive(machine, WORLD, until=lambda d: d.phase is Phase.PAUSED)
-    assert machine.command(Command.PROMOTE, 10.0, by="ci") == "promotion requested by ci"
+    assert machine.command(Promoted("ci"), 10.0) == "promotion requested by ci"
     _, ds = drive(machine, world)
     assert ds[-1].phase is Phase.SUCCEEDED
     aborted = BlueGreen(1, 2, params(auto_promote=False), 0.0)
     drive(aborted, WORLD, until=lambda d: d.phase is Phase.PAUSED)
-    message = aborted.command(Command.ABORT, 10.0, by="verify (--max-wait 3s)")
+    message = aborted.command(AbortRequested("verify (--max-wait 3s)"), 10.0)
     assert message == "rollout aborted by verify (--max-wait 3s): traffic back to stable"
 
 

@@ -8,6 +8,7 @@ from changeover.rollout.observe import (
     available,
     live,
     removal_order,
+    removals,
     revision_obs,
 )
 from changeover.rollout.plan import Counts, plan_progress, plan_rollback
@@ -42,6 +43,13 @@ def test_missing_revision_is_empty() -> None:
 
 def test_removal_order_is_not_ready_first_then_newest_ready() -> None:
     assert [r.id for r in removal_order(REV)] == ["r3-3", "r3-5", "r3-2", "r3-1"]
+
+
+def test_removals_name_the_excess_of_each_revision_in_removal_order() -> None:
+    order = [r.id for r in removal_order(REV)]
+    assert removals({3: REV}, {3: 1}) == {3: tuple(order[:3])}
+    assert removals({3: REV}, {3: 4}) == {}  # nothing too many; terminating ones not counted
+    assert removals({3: REV}, {3: 0, 5: 0}) == {3: tuple(order)}  # revision 5: nothing live
 
 
 def test_not_ready_stable_replicas_are_dropped_to_make_room() -> None:

@@ -1,4 +1,9 @@
-"""The phase table: legal moves pass, illegal ones raise, terminal phases are final."""
+"""The phase table: every event fed to every phase, its answer or its refusal.
+
+`GRID` is the table as a reader checks it by eye (events down, active phases across;
+"-" refuses); terminal phases accept nothing. The table in `rollout.phase` must give
+exactly these answers, and refusals of operator commands read as users see them.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +11,93 @@ import itertools
 
 import pytest
 
-from changeover.rollout.phase import TRANSITIONS, IllegalTransition, Phase, check_transition
+from changeover.machine import IllegalTransition
+from changeover.rollout import events
+from changeover.rollout.events import AbortRequested, Event, Promoted
+from changeover.rollout.phase import EVENT_TRIGGERED_TRANSITIONS as TABLE
+from changeover.rollout.phase import Phase, refusal
 
-TERMINAL = {Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED, Phase.INTERRUPTED}
-
-
-def test_table_covers_every_phase() -> None:
-    assert set(TRANSITIONS) == set(Phase)
-
-
-def test_terminal_phases_have_no_moves() -> None:
-    assert {p for p in Phase if p.terminal} == TERMINAL
-    assert all(not TRANSITIONS[p] for p in TERMINAL)
-
-
-@pytest.mark.parametrize(("old", "new"), list(itertools.product(Phase, Phase)))
-def test_check_transition_follows_the_table(old: Phase, new: Phase) -> None:
-    if new in TRANSITIONS[old]:
-        assert check_transition(old, new) is new
-    else:
-        with pytest.raises(IllegalTransition, match=f"from {old.value} to {new.value}"):
-            check_transition(old, new)
-
-
-def test_succeeded_cannot_resume() -> None:
-    with pytest.raises(IllegalTransition):
-        check_transition(Phase.SUCCEEDED, Phase.PROGRESSING)
+GRID = """
+                      progressing   paused        rolling-back
+Promoted              progressing   progressing   -
+AbortRequested        rolling-back  rolling-back  -
+Paused                paused        -             -
+Resumed               -             progressing   -
+StepCompleted         progressing   -             -
+PauseStepReached      paused        -             -
+AnalysisInconclusive  paused        paused        -
+AnalysisFailed        rolling-back  rolling-back  -
+DeadlineExceeded      rolling-back  -             -
+BootFailed            rolling-back  rolling-back  -
+Succeeded             succeeded     -             -
+RollbackComplete      -             -             failed
+AbortComplete         -             -             aborted
+Interrupted           interrupted   interrupted   interrupted
+"""
+TERMINAL = (Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED, Phase.INTERRUPTED)
 
 
-def test_rolling_back_can_only_end() -> None:
-    assert TRANSITIONS[Phase.ROLLING_BACK] == {Phase.FAILED, Phase.ABORTED, Phase.INTERRUPTED}
+def expected() -> dict[tuple[Phase, type[Event]], Phase | None]:
+    header, *rows = GRID.strip().splitlines()
+    phases = [Phase(p) for p in header.split()]
+    out: dict[tuple[Phase, type[Event]], Phase | None] = {}
+    for row in rows:
+        name, *cells = row.split()
+        event = getattr(events, name)
+        for phase, cell in zip(phases, cells, strict=True):
+            out[phase, event] = None if cell == "-" else Phase(cell)
+        for phase in TERMINAL:
+            out[phase, event] = None
+    return out
+
+
+EXPECTED = expected()
+
+
+def test_the_grid_names_every_phase_and_every_event() -> None:
+    assert {phase for phase, _ in EXPECTED} == set(Phase)
+    assert {event for _, event in EXPECTED} == set(events.ALL)
+
+
+@pytest.mark.parametrize(("phase", "event"), list(itertools.product(Phase, events.ALL)))
+def test_every_event_in_every_phase(phase: Phase, event: type[Event]) -> None:
+    target = EXPECTED[phase, event]
+    assert TABLE.can(phase, event) is (target is not None)
+    if target is not None:
+        assert TABLE.transition(phase, event) is target
+        return
+    with pytest.raises(IllegalTransition) as refused:
+        TABLE.transition(phase, event)
+    assert (refused.value.state, refused.value.event) == (phase, event)
+    assert set(refused.value.accepts) == TABLE.accepts(phase)
+
+
+def test_terminal_phases_are_final_and_active_ones_can_be_interrupted() -> None:
+    assert {p for p in Phase if p.terminal} == set(TERMINAL)
+    assert all(TABLE.can(p, events.Interrupted) for p in Phase if p.active)
+
+
+def test_refusals_users_are_told_about() -> None:
+    assert refusal(Phase.SUCCEEDED, AbortRequested()) == "cannot abort a rollout that is succeeded"
+    assert refusal(Phase.ROLLING_BACK, AbortRequested("ci")) == (
+        "cannot abort a rollout that is rolling-back"
+    )
+    assert refusal(Phase.PAUSED, Promoted(full=True)) == (
+        "cannot promote --full a rollout that is paused"
+    )
+
+
+def test_can_become_follows_chains_of_events() -> None:
+    """The store checks recorded moves with it: one decision may take several events."""
+    assert Phase.PAUSED.can_become(Phase.FAILED)  # fails, then the rollback completes
+    assert Phase.PROGRESSING.can_become(Phase.ABORTED)
+    assert {p for p in Phase if Phase.ROLLING_BACK.can_become(p)} == {
+        Phase.FAILED,
+        Phase.ABORTED,
+        Phase.INTERRUPTED,
+    }
+    assert not Phase.PROGRESSING.can_become(Phase.PROGRESSING)  # a move is a change
+    assert not any(t.can_become(p) for t in TERMINAL for p in Phase)
 
 
 def test_repr_is_readable() -> None:

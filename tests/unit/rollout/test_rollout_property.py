@@ -1,4 +1,8 @@
-"""Property: for any sizes and readiness timings the two invariants hold and it ends."""
+"""Property: for any sizes and readiness timings the two invariants hold and it ends.
+
+The fake supervisor stops exactly the replicas each decision names, as the real one
+does, so the availability proven here is that of the removals production carries out.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from changeover.rollout.decision import Decision
+from changeover.rollout.observe import RevisionObs
 from changeover.rollout.phase import Phase
 from changeover.rollout.rolling import RollingParams, RollingUpdate
 
-from ._sim import Behaviour, World, run, seeded, total_available, total_live
+from ._sim import Behaviour, World, observe, run, seeded, total_available, total_live
 
 DELAYS = st.lists(st.integers(0, 5), min_size=1, max_size=4).map(tuple)
 # None: that replica never becomes ready (hangs in STARTING)
@@ -29,6 +34,17 @@ def scenarios(draw: st.DrawFn) -> tuple[RollingParams, int, Behaviour, Behaviour
     return params, stable_count, stable, target
 
 
+def named_removals_are_the_excess(before: World, d: Decision) -> None:
+    """A decision names live replicas of the revision, exactly as many as it has too many."""
+    for rev, want in d.scale.items():
+        alive = {r.id for r in observe(before).get(rev, RevisionObs(rev)).replicas}
+        alive -= {r.id for r in before.replicas if r.state.terminating}
+        named = d.remove.get(rev, ())
+        assert set(named) <= alive, (named, alive)
+        assert len(set(named)) == len(named), named
+        assert len(named) == max(0, len(alive) - want), (rev, named, alive, want)
+
+
 def succeeds(p: RollingParams, target: Behaviour) -> bool:
     """Only N target replicas are ever spawned while progressing: all must get ready."""
     delays = target.ready_after
@@ -45,6 +61,7 @@ def test_invariants_hold_and_rollout_terminates(
     machine = RollingUpdate(1, 2, p, started_at=0.0)
 
     def check(before: World, after: World, d: Decision) -> None:
+        named_removals_are_the_excess(before, d)
         floor = p.replicas - p.max_unavailable if d.phase is Phase.PROGRESSING else stable_count
         was = total_available(before, p.min_ready)
         assert total_available(after, p.min_ready) >= min(was, floor)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from changeover.rollout.decision import Command, Decision
+from changeover.rollout.decision import Decision
+from changeover.rollout.events import AbortRequested, Paused
 from changeover.rollout.phase import Phase
 from changeover.rollout.rolling import RollingParams, RollingUpdate
 
@@ -47,7 +48,7 @@ def test_rolling_keeps_availability_and_surge_bounds(n: int, surge: int, unav: i
 
 def test_surge_zero_scales_stable_down_before_target_up() -> None:
     world = seeded({2: Behaviour()}, stable=1, count=3)
-    first = RollingUpdate(1, 2, params(3, 0, 1), 0.0).step(observe(world), 0.0)
+    first = RollingUpdate(1, 2, params(3, 0, 1), 0.0).step(observe(world), 0.0, {})
     assert first.scale == {1: 2, 2: 1}
     assert first.events == ("scaled revision 1 down to 2", "scaled revision 2 up to 1")
 
@@ -173,8 +174,8 @@ def test_boot_failure_reason_says_why_the_replica_failed() -> None:
 def test_an_abort_names_who_sent_it_and_ends_aborted() -> None:
     world = seeded({1: Behaviour(), 2: Behaviour(ready_after=(None,))}, stable=1, count=3)
     machine = RollingUpdate(1, 2, params(3, 1, 0, deadline=60.0), 0.0)
-    assert machine.command(Command.PAUSE, 0.0, by="ci") == "rollout paused by ci"
-    assert machine.command(Command.ABORT, 0.0, by="verify") == "rolling back to revision 1"
+    assert machine.command(Paused("ci"), 0.0) == "rollout paused by ci"
+    assert machine.command(AbortRequested("verify"), 0.0) == "rolling back to revision 1"
     _, decisions = run(machine, world)
     assert decisions[0].events[:3] == (
         "rollout paused by ci",

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from changeover.rollout.phase import Phase
+from changeover.spec.strategy import StrategyName
 from changeover.store import Conflict, NotFound, RevisionStatus, RolloutKind, Store
 
 from ._helpers import db_path, new_revision, roll
@@ -168,3 +169,22 @@ def test_start_rollout_is_all_or_nothing(store: Store, tmp_path: Path) -> None:
         )
     assert store.active_rollout() is None
     assert len(store.rollouts()) == 2
+
+
+def test_the_strategy_is_stored_as_its_name_and_read_back_as_the_enum(store: Store) -> None:
+    store.finish_rollout(2, phase=Phase.ABORTED, reason="", now=30.0)
+    blue = store.start_rollout(
+        from_revision=1, to_revision=2, kind="deploy", strategy=StrategyName.BLUE_GREEN, now=40.0
+    )
+    assert blue.strategy is StrategyName.BLUE_GREEN
+    raw = store._conn.execute("SELECT strategy FROM rollouts WHERE id = ?", (blue.id,))
+    assert raw.fetchone()[0] == "blue-green"
+
+
+def test_a_recorded_move_may_span_several_events_of_one_decision(store: Store) -> None:
+    """Paused, then a boot failure and an immediate end of the rollback: paused -> failed."""
+    store.set_rollout_phase(2, Phase.PAUSED)
+    store.finish_rollout(2, phase=Phase.FAILED, reason="replica r2-1 failed at boot", now=30.0)
+    assert store.rollout(2).phase is Phase.FAILED
+    with pytest.raises(Conflict, match="rollout #2: rollout cannot go from failed to progressing"):
+        store.set_rollout_phase(2, Phase.PROGRESSING)

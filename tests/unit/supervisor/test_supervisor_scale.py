@@ -76,6 +76,28 @@ def test_scale_up_down_is_idempotent_and_picks_victims(make_template, tmp_path: 
     run(main())
 
 
+def test_scale_stops_exactly_the_replicas_a_rollout_names(make_template, tmp_path: Path) -> None:
+    clock, template = Clock(), make_template()
+    sup, _, _ = fake_supervisor(tmp_path, clock=clock)
+
+    async def main() -> None:
+        sup.scale(template, 3)
+        await until(lambda: list(by_state(sup).values()) == [S.READY] * 3)
+        # its own order would keep the oldest ready, r1-1; the decision keeps r1-2
+        sup.scale(template, 1, remove=["r1-1", "r1-3"])
+        assert by_state(sup) == {"r1-1": S.DRAINING, "r1-2": S.READY, "r1-3": S.DRAINING}
+        sup.scale(template, 1, remove=["r1-1", "r1-3"])  # applied again: nothing more
+        assert by_state(sup) == {"r1-1": S.DRAINING, "r1-2": S.READY, "r1-3": S.DRAINING}
+        sup.scale(template, 2, remove=[])
+        assert by_state(sup)["r1-4"] is S.STARTING
+        with pytest.raises(ValueError, match=r"\(r1-9\) would leave r1-2, r1-4 live"):
+            sup.scale(template, 1, remove=["r1-9"])
+        assert [i.id for i in sup.replicas() if not i.state.terminating] == ["r1-2", "r1-4"]
+        await sup.stop_all()
+
+    run(main())
+
+
 def test_scale_down_keeps_other_revisions(make_template, tmp_path: Path) -> None:
     v1, v2 = make_template(revision=1), make_template(revision=2)
     sup, _, _ = fake_supervisor(tmp_path)

@@ -1,0 +1,235 @@
+"""What every strategy shares: the phase, operator commands, failure, pauses, rollback, and
+the events, notices and removals of each decision.
+
+Invariant: the phase changes only in `Core.apply`, which asks the phase table; the rest
+of this class (and of each strategy) only produces events. Messages of commands and of
+moves wait in `pending` and are reported, in order, by the next decision. Rolling back
+keeps at most the READY target replicas there were when it began, and only until the
+stable revision is fully available again, so traffic always has somewhere to go.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from changeover.rollout.decision import (
+    AnalysisRequest,
+    CommandRefused,
+    Decision,
+    Notice,
+    Traffic,
+)
+from changeover.rollout.events import (
+    AbortComplete,
+    AbortRequested,
+    AnalysisInconclusive,
+    BootFailed,
+    Event,
+    Failure,
+    OperatorEvent,
+    Paused,
+    PauseStepReached,
+    Promoted,
+    Resumed,
+    RollbackComplete,
+)
+from changeover.rollout.observe import RevisionObs, removals, revision_obs
+from changeover.rollout.phase import EVENT_TRIGGERED_TRANSITIONS, Phase, refusal
+from changeover.rollout.plan import Counts, count, plan_rollback
+
+TABLE = EVENT_TRIGGERED_TRANSITIONS
+INCONCLUSIVE = "the analysis was inconclusive: `promote` accepts it, `abort` rolls back"
+
+
+class PausedBy(enum.Enum):
+    """Who holds a PAUSED rollout, which decides what `resume` and `promote` do."""
+
+    OPERATOR = "operator"  # `changeover pause`: resume continues
+    STEP = "step"  # a step waiting for promote: resume or promote continues
+    ANALYSIS = "analysis"  # an inconclusive analysis: only promote accepts it
+
+    def __repr__(self) -> str:
+        return f"<PausedBy {self.value}>"
+
+
+PAUSED_BY: Mapping[type[Event], PausedBy] = {
+    Paused: PausedBy.OPERATOR,
+    PauseStepReached: PausedBy.STEP,
+    AnalysisInconclusive: PausedBy.ANALYSIS,
+}
+
+
+class Sizing(Protocol):
+    """The parameters every strategy has."""
+
+    @property
+    def replicas(self) -> int: ...
+    @property
+    def min_ready(self) -> float: ...
+    @property
+    def boot_failure_limit(self) -> int: ...
+
+
+class Core(abc.ABC):
+    """Phase, pauses, failure and rollback bookkeeping of one stable -> target rollout."""
+
+    def __init__(
+        self, stable: int | None, target: int, params: Sizing, now: float, *, restore: int
+    ) -> None:
+        if stable == target:
+            raise ValueError(f"cannot roll revision {target} over itself")
+        self.stable, self.target, self.params = stable, target, params
+        self.restore = restore  # stable replicas a rollback brings back
+        self._phase = Phase.PROGRESSING
+        self.reason = ""  # why it failed or who aborted it
+        self.paused_by: PausedBy | None = None  # set while PAUSED
+        self.paused_at = now
+        self.aborted = False  # the rollback ends ABORTED, not FAILED
+        self.pending: list[str] = []  # messages for the next decision
+        self._notices: set[Notice] = set()
+        self._hold = 0  # cap on target replicas kept while rolling back
+        self.last_scale: dict[int, int] | None = None
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    def apply(self, event: Event, *messages: str, notice: Notice | None = None) -> None:
+        """Move to the phase the table gives for `event`; report `messages` next."""
+        self._phase = TABLE.transition(self._phase, type(event))
+        self.paused_by = PAUSED_BY.get(type(event)) if self._phase is Phase.PAUSED else None
+        self.pending.extend(messages)
+        if notice is not None:
+            self._notices.add(notice)
+
+    def say(self, message: str, notice: Notice | None = None) -> None:
+        """Report `message` (and `notice`) in the next decision; the phase stays."""
+        self.pending.append(message)
+        if notice is not None:
+            self._notices.add(notice)
+
+    def counts(self, obs: Mapping[int, RevisionObs], now: float) -> Counts:
+        return count(obs, self.stable, self.target, now, self.params.min_ready)
+
+    # --- operator commands ---------------------------------------------------------------
+    def command(self, event: OperatorEvent, now: float) -> str:
+        """Carry out an operator's command, or raise CommandRefused saying why not."""
+        if not TABLE.can(self._phase, type(event)):
+            raise CommandRefused(refusal(self._phase, event))
+        if isinstance(event, Resumed) and self.paused_by is PausedBy.ANALYSIS:
+            raise CommandRefused(INCONCLUSIVE)
+        return self.handle(event, now)
+
+    @abc.abstractmethod
+    def handle(self, event: OperatorEvent, now: float) -> str:
+        """A command the phase accepts; returns the reply (the strategy's part)."""
+
+    def abort(self, event: AbortRequested, message: str) -> str:
+        self.aborted, self.reason, self._hold = True, f"aborted by {event.by}", 0
+        self.apply(event, message, f"rolling back to revision {self.stable}")
+        return message
+
+    def pause(
+        self,
+        event: Paused | PauseStepReached | AnalysisInconclusive,
+        now: float,
+        message: str,
+        notice: Notice | None = None,
+    ) -> None:
+        self.paused_at = now
+        self.apply(event, message, notice=notice)
+
+    def inconclusive(self, what: str, now: float) -> None:
+        self.pause(
+            AnalysisInconclusive(what),
+            now,
+            f"rollout paused: {what} inconclusive; promote or abort",
+        )
+
+    def resume(self, event: Resumed | Promoted, now: float, message: str) -> None:
+        self.apply(event, message)
+        self.restart_deadline(now)
+
+    def promoted(self, event: Promoted, now: float) -> None:
+        """A promote leaves a pause (and says so) or keeps the rollout PROGRESSING."""
+        if self._phase is Phase.PAUSED:
+            self.resume(event, now, f"rollout resumed by {event.by}")
+        else:
+            self.apply(event)
+
+    @abc.abstractmethod
+    def restart_deadline(self, now: float) -> None:
+        """The progress deadline starts again: time spent paused is not lack of progress."""
+
+    # --- failure and rollback ------------------------------------------------------------
+    def boot_failure(self, obs: Mapping[int, RevisionObs]) -> BootFailed | None:
+        limit = self.params.boot_failure_limit
+        for r in revision_obs(obs, self.target).replicas:
+            if r.boot_failures >= limit:
+                why = f": {r.last_error}" if r.last_error else ""
+                return BootFailed(f"replica {r.id} failed at boot {r.boot_failures} times{why}")
+        return None
+
+    def fail(self, event: Failure, c: Counts) -> None:
+        self.reason, self._hold = event.reason, c.new_ready
+        self.apply(event, f"rollout failed: {event.reason}")
+        if self.stable is None:
+            self.apply(RollbackComplete())  # nothing to restore: failed at once
+        else:
+            self.pending.append(f"rolling back to revision {self.stable}")
+
+    def rollback_step(self, c: Counts) -> None:
+        """End the rollback once the stable is fully available and no target replica lives."""
+        if self._phase is Phase.ROLLING_BACK and c.old_avail >= self.restore and not c.new_live:
+            done = AbortComplete() if self.aborted else RollbackComplete()
+            self.apply(done, f"rollback complete: revision {self.stable} restored")
+
+    def rollback_scale(self, c: Counts) -> dict[int, int]:
+        assert self.stable is not None, "a first rollout fails without rolling back"
+        self._hold = min(self._hold, c.new_ready)
+        old, new = plan_rollback(c, self.restore, self._hold)
+        return {self.stable: old, self.target: new}
+
+    # --- the decision --------------------------------------------------------------------
+    def decide(
+        self,
+        obs: Mapping[int, RevisionObs],
+        c: Counts,
+        scale: dict[int, int],
+        *,
+        traffic: Traffic | None = None,
+        analyses: Sequence[AnalysisRequest] = (),
+        step: int | None = None,
+        linger: Mapping[int, float] | None = None,
+    ) -> Decision:
+        """The decision for `scale`: pending messages, then scale events; notices; removals."""
+        events = (*self.pending, *self._scale_events(scale, c))
+        notices = tuple(n for n in Notice if n in self._notices)
+        self.pending, self._notices = [], set()
+        return Decision(
+            phase=self._phase,
+            scale=scale,
+            events=events,
+            reason=self.reason,
+            traffic=Traffic() if traffic is None else traffic,
+            analyses=tuple(analyses),
+            step=step,
+            notices=notices,
+            linger={} if linger is None else linger,
+            remove=removals(obs, scale),
+        )
+
+    def _scale_events(self, scale: dict[int, int], c: Counts) -> list[str]:
+        observed = {self.target: c.new_live}
+        if self.stable is not None:
+            observed[self.stable] = c.old_live
+        previous = self.last_scale or observed  # first step: compare with what runs now
+        self.last_scale = dict(scale)  # the caller may mutate the decision it got
+        return [
+            f"scaled revision {rev} {'up' if want > previous.get(rev, 0) else 'down'} to {want}"
+            for rev, want in scale.items()
+            if want != previous.get(rev, 0)
+        ]
