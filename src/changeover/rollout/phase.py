@@ -61,8 +61,7 @@ class Phase(enum.Enum):
 
 _P = Phase
 
-# Keyed on event classes, as h11 keys on `type(event)`. Class objects are hashable; mypy
-# checks `type[Event]` against `Hashable` with the instances' `__hash__` and refuses it.
+# Keyed on event classes, as h11 keys on `type(event)`.
 EventKey = type[Event]
 _MOVES: dict[Phase, dict[EventKey, Phase]] = {
     _P.PROGRESSING: {
@@ -99,9 +98,7 @@ _MOVES: dict[Phase, dict[EventKey, Phase]] = {
     _P.ABORTED: {},
     _P.INTERRUPTED: {},
 }
-EVENT_TRIGGERED_TRANSITIONS: Table[Phase, EventKey] = Table(  # type: ignore[type-var]
-    "rollout", Phase, _MOVES
-)
+EVENT_TRIGGERED_TRANSITIONS: Table[Phase, EventKey] = Table("rollout", Phase, _MOVES)
 
 
 def refusal(phase: Phase, event: OperatorEvent) -> str:
