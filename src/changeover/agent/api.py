@@ -23,6 +23,7 @@ from changeover.agent.logs import follow_logs, log_files
 from changeover.agent.releases import DeployRequest, UndoRequest
 from changeover.agent.status import event_doc, history_document, rollout_doc, status_document
 from changeover.rollout.decision import Command, CommandRefused
+from changeover.store import Rollout
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -62,27 +63,35 @@ def create_app(agent: Agent) -> Starlette:
     async def history(request: Request) -> Response:
         return JSONResponse(history_document(agent))
 
+    async def started(begin: Callable[[], Awaitable[Rollout]]) -> Response:
+        # the cursor is read first: every event of the new rollout comes after it, so the
+        # CLI follows from here without fetching anything else
+        after = agent.store.last_event_id()
+        rollout = await begin()
+        return JSONResponse({**rollout_doc(rollout), "events_after": after}, 202)
+
     async def deploy(request: Request) -> Response:
-        rollout = await agent.deploy(await parse(request, DeployRequest))
-        return JSONResponse(rollout_doc(rollout), 202)
+        body = await parse(request, DeployRequest)
+        return await started(lambda: agent.deploy(body))
 
     async def undo(request: Request) -> Response:
-        rollout = await agent.undo(await parse(request, UndoRequest))
-        return JSONResponse(rollout_doc(rollout), 202)
+        body = await parse(request, UndoRequest)
+        return await started(lambda: agent.undo(body))
 
     async def retry(request: Request) -> Response:
-        return JSONResponse(rollout_doc(await agent.retry()), 202)
+        return await started(agent.retry)
 
     def command(name: Command) -> Handler:
         async def handler(request: Request) -> Response:
             by = _by(request.query_params.get("by", "operator"))
+            after = agent.store.last_event_id()  # what the command causes comes after it
             if name is Command.PROMOTE and request.query_params.get("full") == "1":
                 message = agent.command(Command.PROMOTE_FULL, by)
             else:
                 message = agent.command(name, by)
             active = agent.controller.active
             doc = None if active is None else rollout_doc(active.rollout, phase=active.phase.value)
-            return JSONResponse({"message": message, "rollout": doc})
+            return JSONResponse({"message": message, "rollout": doc, "events_after": after})
 
         return handler
 

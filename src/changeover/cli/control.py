@@ -15,7 +15,7 @@ from rich.markup import escape
 from changeover.cli.client import AgentClient
 from changeover.cli.common import DEFAULT_SPEC, OK, Json, SpecFile, StateDir, out, state_paths
 from changeover.cli.deploy import run_rollout
-from changeover.cli.follow import follow_rollout, last_event_id
+from changeover.cli.follow import events_after, follow_rollout
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return once the agent accepted it.")]
 
@@ -40,13 +40,12 @@ def abort(
 ) -> None:
     """Send all traffic back to the stable revision now and scale the new one down."""
     with AgentClient(state_paths(state_dir, file)) as client:
-        after = last_event_id(client)
         answer = client.post("/v1/abort")
         rollout = answer["rollout"]
         if no_wait or rollout is None:
             _print(answer, json)
             return
-        final = follow_rollout(client, rollout, after, quiet=json)
+        final = follow_rollout(client, rollout, events_after(answer), quiet=json)
         if json:
             out.print_json(data=final)
         else:

@@ -20,7 +20,7 @@ from changeover.cli.client import AgentClient
 from changeover.cli.common import FAILED, OK, out, plain
 from changeover.cli.deploy import report
 from changeover.cli.down import wait_stopped
-from changeover.cli.follow import follow_rollout, last_event_id
+from changeover.cli.follow import events_after, follow_rollout
 from changeover.cli.up import start_detached
 from changeover.loadgen import BackgroundLoad, Report, Template
 
@@ -96,8 +96,8 @@ def tour(client: AgentClient, spec: Path, rate: float) -> int:
 
 def deploy(client: AgentClient, spec: Path, version: str, env: dict[str, str]) -> dict[str, Any]:
     body = {"version": version, "spec_text": spec.read_text(), "spec_path": str(spec), "env": env}
-    after = last_event_id(client)
-    final = follow_rollout(client, client.post("/v1/deploy", body), after)
+    rollout = client.post("/v1/deploy", body)
+    final = follow_rollout(client, rollout, events_after(rollout))
     report(final)
     return final
 

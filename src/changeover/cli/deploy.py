@@ -23,7 +23,7 @@ from changeover.cli.common import (
     spec_path,
     state_paths,
 )
-from changeover.cli.follow import follow_rollout, last_event_id
+from changeover.cli.follow import events_after, follow_rollout
 from changeover.spec.load import SpecError, load_spec_text
 from changeover.spec.strategy import StrategyName
 
@@ -89,7 +89,6 @@ def undo(
 def run_rollout(
     client: AgentClient, endpoint: str, body: dict[str, Any], *, no_wait: bool, json: bool
 ) -> None:
-    after = last_event_id(client)
     rollout = client.post(endpoint, body)
     if no_wait:
         out.print_json(data=rollout) if json else out.print(
@@ -97,7 +96,7 @@ def run_rollout(
             f"{rollout['to_revision']}"
         )
         return
-    final = follow_rollout(client, rollout, after, quiet=json)
+    final = follow_rollout(client, rollout, events_after(rollout), quiet=json)
     if json:
         out.print_json(data=final)
     else:

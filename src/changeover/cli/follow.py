@@ -17,9 +17,10 @@ from changeover.cli.common import out
 WAIT = 2.0  # long-poll seconds per request for new events
 
 
-def last_event_id(client: AgentClient) -> int:
-    events = client.get("/v1/status")["events"]
-    return int(events[-1]["id"]) if events else 0
+def events_after(answer: dict[str, Any]) -> int:
+    """The event cursor the agent sent with a started rollout or a command: every event
+    of that rollout comes after it."""
+    return int(answer["events_after"])
 
 
 def print_event(event: dict[str, Any]) -> None:

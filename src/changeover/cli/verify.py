@@ -33,7 +33,7 @@ from changeover.cli.common import (
     state_paths,
 )
 from changeover.cli.deploy import StrategyOption, parse_env, parse_strategy
-from changeover.cli.follow import last_event_id
+from changeover.cli.follow import events_after
 from changeover.loadgen import BackgroundLoad, Report, Template
 from changeover.rollout.phase import Phase
 from changeover.spec.load import SpecError, load_spec_text
@@ -174,9 +174,9 @@ def drive(
     with new_progress(out, disable=quiet) as progress, load:
         start = recorder.wall_start()
         hold(progress, load, "warm-up", s.warmup)
-        after = last_event_id(client)
         posted = time.monotonic()
         rollout = client.post("/v1/deploy", body)
+        after = events_after(rollout)
         wait = WaitOptions(s.max_wait, s.promote)
         final, events, actions = follow(client, rollout, after, progress, load, wait, posted)
         hold(progress, load, "cool-down", s.cooldown)

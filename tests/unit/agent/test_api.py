@@ -52,10 +52,12 @@ def test_deploy_parses_the_body_and_answers_202_with_the_rollout(
     agent: FakeAgent, client: TestClient
 ) -> None:
     started = rollout(3, 1, 3, Phase.PROGRESSING)
+    agent.store.add_event("agent", "before", now=1.0)
     agent.on_deploy = lambda request: started
     response = client.post("/v1/deploy", json={**BODY, "env": {"K": "V"}, "strategy": "rolling"})
     assert response.status_code == 202
     assert response.json() == {
+        "events_after": 1,
         "id": 3,
         "kind": "deploy",
         "strategy": "rolling",
@@ -276,6 +278,26 @@ def test_down_sets_stopping(agent: FakeAgent, client: TestClient) -> None:
     assert response.json()["stopping"] is True
     assert isinstance(response.json()["pid"], int)
     assert agent.stopping.is_set()
+
+
+def test_a_started_rollout_names_the_event_cursor_to_follow_it_from(
+    agent: FakeAgent, client: TestClient
+) -> None:
+    agent.store.add_event("agent", "earlier", now=1.0)
+
+    def begin(request: DeployRequest) -> Rollout:
+        agent.store.add_event("rollout", "rollout 3 started", now=2.0, rollout_id=3)
+        return rollout(3, 1, 3, Phase.PROGRESSING)
+
+    agent.on_deploy = begin
+    after = client.post("/v1/deploy", json=BODY).json()["events_after"]
+    followed = client.get("/v1/events", params={"after": after}).json()["events"]
+    assert [e["message"] for e in followed] == ["rollout 3 started"]  # all of it, nothing older
+
+
+def test_a_command_names_the_event_cursor_before_it(agent: FakeAgent, client: TestClient) -> None:
+    agent.store.add_event("agent", "earlier", now=1.0)
+    assert client.post("/v1/abort").json()["events_after"] == 1
 
 
 def test_methods_are_enforced(client: TestClient) -> None:
