@@ -5,11 +5,15 @@ Invariant: an exchange is in exactly one `State`, and every change of it is an e
 every live one, so `state >= DONE` is "finished". The tests run every proxy test with each
 move checked against `MOVES` (`proxy.fakes.CheckedExchange`).
 
-    HEAD ──> QUEUED ──> CONNECTING ──> SENDING ──> AWAITING ──> STREAMING ──> DONE
-      └─────────┴──────────┴─(pooled)─────^            └──> UPGRADING ──> UPGRADED
-    QUEUED and CONNECTING go straight to AWAITING when the request had already ended;
-    any live state may end in DONE (a canned 400/502/503/504) or ABORTED (client gone,
-    response cut off).
+    HEAD        -> QUEUED, CONNECTING, SENDING (on a pooled connection)
+    QUEUED      -> CONNECTING, SENDING, AWAITING (its request had already ended)
+    CONNECTING  -> CONNECTING (a retry), SENDING, AWAITING
+    SENDING     -> AWAITING, STREAMING (the app answered before reading it all)
+    AWAITING    -> STREAMING, UPGRADING (a 101) -> UPGRADED
+    STREAMING   -> DONE
+    Until the response head the proxy may answer itself (400/502/503/504: DONE); from
+    CONNECTING on, a client that leaves or a response cut short ends it in ABORTED. An
+    interim response (a 1xx other than 101) moves nothing.
 
 The hot path stores the target state itself instead of asking `MOVES.transition`: a
 lookup there costs ~2,000 instructions per move (a Python call and two mapping lookups;
@@ -51,7 +55,6 @@ class Event(enum.Enum):
     ATTACH = "attach"  # bound to an upstream connection while its body still arrives
     ATTACH_ENDED = "attach after the request ended"
     REQUEST_END = "request end"  # the client's request ended, all of it forwarded
-    INTERIM = "interim response"  # a 1xx other than 101 relayed: the state stays
     RESPONSE_HEAD = "response head"  # a final response head relayed
     SWITCH = "switch protocols"  # the upstream answered 101
     SPLICE = "splice"  # the 101 relayed and both connections spliced into a tunnel
@@ -81,20 +84,18 @@ MOVES: Table[State, Event] = Table(
         },
         S.SENDING: {
             E.REQUEST_END: S.AWAITING,
-            E.INTERIM: S.SENDING,
             E.RESPONSE_HEAD: S.STREAMING,
             E.REPLY: S.DONE,
             E.ABORT: S.ABORTED,
         },
         S.AWAITING: {
-            E.INTERIM: S.AWAITING,
             E.RESPONSE_HEAD: S.STREAMING,
             E.SWITCH: S.UPGRADING,
             E.REPLY: S.DONE,
             E.ABORT: S.ABORTED,
         },
         S.STREAMING: {E.COMPLETE: S.DONE, E.ABORT: S.ABORTED},
-        S.UPGRADING: {E.SPLICE: S.UPGRADED, E.ABORT: S.ABORTED},
+        S.UPGRADING: {E.SPLICE: S.UPGRADED},  # within one read of the upstream
         S.DONE: {},
         S.UPGRADED: {},
         S.ABORTED: {},
