@@ -52,6 +52,8 @@ class Context:
         # Per-process random prefix + counter: unique ids without a uuid per request.
         self._id_prefix = os.urandom(5).hex().encode()
         self._id_seq = 0
+        # Bound once: `ctx.new_request_id` would make a new method object per request.
+        self.request_ids: Callable[[], bytes] = self.new_request_id
         self._waiter: asyncio.Future[None] | None = None
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:

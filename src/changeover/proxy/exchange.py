@@ -2,7 +2,8 @@
 
 Invariant: the exchange owns its state. `state` (a `proxy.state.State`) changes only in
 this class's methods and only along `proxy.state.MOVES`; connector, failures and
-downstream call these methods and never write the exchange's fields. An exchange
+downstream call these methods and never write the exchange's fields (the parser's header
+callbacks append to `headers`, the list the exchange hands out for them). An exchange
 assigned to an endpoint is finished exactly once (`finish`, into DONE, UPGRADED or
 ABORTED), which releases the endpoint's in-flight slot, records metrics and hands the
 upstream connection back (pooled only if the whole exchange was clean). An upgrade
@@ -133,7 +134,7 @@ class Exchange:
             upgrade,
             ds.client_ip,
             ctx.proto,
-            ctx.new_request_id,
+            ctx.request_ids,
         )
         if isinstance(head, str):
             self.error = head
