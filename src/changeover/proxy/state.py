@@ -16,11 +16,12 @@ move checked against `MOVES` (`proxy.fakes.CheckedExchange`).
     interim response (a 1xx other than 101) moves nothing.
 
 The hot path stores the target state itself instead of asking `MOVES.transition`: a
-lookup there costs ~2,000 instructions per move (a Python call and two mapping lookups;
-~2,900 with plain-Enum events, whose hash is Python code) against ~85 for the store,
-and a request makes four or five moves, so checking in production would add 8-13% to
-the ~109k instructions per request that bench/proxy_hotpath.py counts. What the check
-would catch, a move the table does not list, the tests catch instead.
+lookup there costs ~1,950 instructions per move (a Python call and two mapping lookups;
+~2,850 with plain-Enum events, whose hash is Python code) against ~85 for the store,
+and a request makes four or five moves, so checking in production would add 7-13% to
+the ~109k instructions per request that bench/proxy_hotpath.py counts (figures:
+docs/benchmarks.md, "One owner for the exchange"). What the check would catch, a move
+the table does not list, the tests catch instead.
 
 A leaf of the proxy package: the standard library and `changeover.machine` only.
 """
