@@ -15,8 +15,10 @@ by round (direct, each proxy, HAProxy) and report medians with their range.
 
 `--impl NAME=DIR` runs the proxy from another tree (DIR holds a `changeover` package, for
 example `git archive HEAD src/changeover | tar -x --strip-components=1 -C DIR`); an
-empty DIR is this checkout. `--floor` adds a bare uvloop+httptools relay (no validation,
-routing, pooling rules, timeouts or metrics): the least this design can cost.
+empty DIR is this checkout's src/ (not whatever changeover the venv has installed: a venv
+shared by several worktrees has one editable install, of another tree). `--floor` adds a
+bare uvloop+httptools relay (no validation, routing, pooling rules, timeouts or metrics):
+the least this design can cost.
 Internal modes (backend, proxy, floor, client, idle) are the processes the others start.
 """
 
@@ -43,6 +45,7 @@ from haproxy_variants import VARIANTS
 from haproxy_variants import config as haproxy_config
 
 HERE = Path(__file__).resolve()
+SRC = HERE.parent.parent / "src"  # this checkout's package, for `--impl NAME=`
 PY = sys.executable
 LOCAL = "127.0.0.1"
 RESPONSE = (
@@ -376,10 +379,11 @@ def targets(o: argparse.Namespace, backend: int, policy: str) -> dict[str, list[
         name, sep, path = value.partition("=")
         if not sep or not name:
             raise SystemExit(f"--impl must look like NAME=DIR (DIR may be empty), got {value!r}")
-        if path and not (Path(path) / "changeover" / "proxy").is_dir():
+        path = path or str(SRC)
+        if not (Path(path) / "changeover" / "proxy").is_dir():
             raise SystemExit(f"--impl {name}: {path}/changeover/proxy is not a directory")
         argv = me("proxy", "--backend", str(backend), "--policy", policy)
-        found[name] = [*argv, "--impl-dir", path] if path else argv
+        found[name] = [*argv, "--impl-dir", path]
     if o.floor:
         found["floor"] = me("floor", "--backend", str(backend))
     return found

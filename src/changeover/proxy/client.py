@@ -11,7 +11,6 @@ reading (paused longer than write_timeout) from a slow one.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
@@ -56,7 +55,7 @@ class ClientConnection(asyncio.Protocol):
     def note_write_pause(self, paused: bool) -> None:
         self.write_paused = paused
         if paused:
-            self.write_paused_at = time.monotonic()
+            self.write_paused_at = self.ctx.clock()
 
     def send(self, data: bytes) -> None:
         out = self.out
@@ -104,7 +103,8 @@ class ClientConnection(asyncio.Protocol):
         transport.write_eof()
         self.paused = 0
         transport.resume_reading()
-        self.deadline = time.monotonic() + min(LINGER, self.ctx.config.header_timeout)
+        ctx = self.ctx
+        self.deadline = ctx.clock() + min(LINGER, ctx.config.header_timeout)
 
     def abort(self) -> None:
         self.closed = True

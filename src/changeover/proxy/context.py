@@ -4,10 +4,15 @@ Invariant: `clients` and `upstreams` hold exactly the connections whose transpor
 are still open (added in connection_made, removed in connection_lost), and `tunnels`
 exactly the open 101 tunnels (a tunnel's client stays in `clients` until both its sides
 are gone), so shutdown can close tunnels first and wait for the rest to reach empty
-instead of guessing with sleeps. `now` is the monotonic
-time of the event being handled: every entry point that may set a deadline or finish an
-exchange (both protocols' data_received and connection_lost, the connect task, the
-sweep) refreshes it first, so the hot path reads the clock once per event, not per use.
+instead of guessing with sleeps. `now` is the time of the event being handled: every
+entry point that may set a deadline or finish an exchange (both protocols' data_received
+and connection_lost, the connect task, the sweep) refreshes it first, so the hot path
+reads the clock once per event, not per use.
+
+Time and scheduling go through here and nowhere else in the proxy: the clock is `clock`
+(time.monotonic in production: uvloop's `loop.time()` counts whole milliseconds, too
+coarse for latencies), tasks and timers are made on `loop`. So a virtual clock and loop
+(`proxy.fakes`) can stand in for both.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from changeover.proxy.balancer import Balancer
 from changeover.proxy.config import ProxyConfig
@@ -29,9 +35,10 @@ if TYPE_CHECKING:
 
 
 class Context:
-    def __init__(self, config: ProxyConfig) -> None:
+    def __init__(self, config: ProxyConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.clock = clock
+        self.loop: asyncio.AbstractEventLoop | None = None  # set when the proxy starts
         self.balancer = Balancer()
         self.metrics = Metrics()
         self.endpoints: dict[str, Endpoint] = {}
@@ -40,12 +47,26 @@ class Context:
         self.tunnels: set[Tunnel] = set()
         self.connecting: set[asyncio.Task[None]] = set()
         self.closing = False
-        self.now = time.monotonic()
+        self.now = clock()
         self.proto = config.forwarded_proto.encode()
         # Per-process random prefix + counter: unique ids without a uuid per request.
         self._id_prefix = os.urandom(5).hex().encode()
         self._id_seq = 0
+        # Bound once: `ctx.new_request_id` would make a new method object per request.
+        self.request_ids: Callable[[], bytes] = self.new_request_id
         self._waiter: asyncio.Future[None] | None = None
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `coro` as a task on the proxy's loop (a connect: tracked for shutdown)."""
+        assert self.loop is not None
+        task = self.loop.create_task(coro)
+        self.connecting.add(task)
+        task.add_done_callback(self.connecting.discard)
+        return task
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        assert self.loop is not None
+        return self.loop.call_later(delay, callback)
 
     def new_request_id(self) -> bytes:
         self._id_seq += 1
@@ -66,10 +87,11 @@ class Context:
 
     async def wait_closed(self, upstreams: bool, within: float) -> bool:
         """Wait until no client (and optionally no upstream) connection is open."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
+        loop = self.loop or asyncio.get_running_loop()
+        clock = self.clock
+        deadline = clock() + within
         while self.clients or (upstreams and self.upstreams):
-            remaining = deadline - loop.time()
+            remaining = deadline - clock()
             if remaining <= 0:
                 return False
             self._waiter = waiter = loop.create_future()

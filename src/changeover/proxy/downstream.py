@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from time import monotonic
 from typing import TYPE_CHECKING, Any, cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
@@ -24,6 +23,8 @@ from changeover.proxy import connector, failures, tunnel
 from changeover.proxy.client import ClientConnection
 from changeover.proxy.errors import error_response
 from changeover.proxy.exchange import Exchange
+from changeover.proxy.headers import Headers
+from changeover.proxy.state import State
 from changeover.proxy.upstream import set_nodelay
 
 if TYPE_CHECKING:
@@ -42,6 +43,12 @@ class _Sink(list[tuple[bytes, bytes]]):
 
 
 _TRAILERS = _Sink()
+_HEAD = State.HEAD
+
+
+def head_size(target: bytes, headers: Headers) -> int:
+    """A head as parsed: target plus each header line (name, ': ', value, CRLF)."""
+    return len(target) + sum(len(n) + len(v) + 4 for n, v in headers)
 
 
 class Downstream(ClientConnection):
@@ -51,12 +58,15 @@ class Downstream(ClientConnection):
         "client_ip",
         "current",
         "fields",
+        "head_first",
+        "head_raw",
         "parser",
         "parsing",
         "preview",
         "queue",
         "retired",
         "stash",
+        "target",
         "tunneled",
     )
 
@@ -72,7 +82,11 @@ class Downstream(ClientConnection):
         self.stash: list[bytes] | None = None  # bytes after an upgrade request
         self.advancing = self.tunneled = False
         self.fields: list[tuple[bytes, bytes]] = _TRAILERS  # the parsing head's header list
+        self.target = b""  # the parsing head's request target
         self.chunk = 0  # size of the read being parsed: bounds the head size cheaply
+        # Of the message being parsed: the size of the read it began in (a bound on its
+        # bytes there), then of later reads with no body byte among them (-1: body moved).
+        self.head_first = self.head_raw = 0
 
     # -- transport events -------------------------------------------------------------
 
@@ -81,8 +95,9 @@ class Downstream(ClientConnection):
         set_nodelay(transport)
         peer = transport.get_extra_info("peername")
         self.client_ip = str(peer[0]).encode() if peer else b"unknown"
-        self.deadline = monotonic() + self.ctx.config.header_timeout
-        self.ctx.clients.add(self)
+        ctx = self.ctx
+        self.deadline = ctx.clock() + ctx.config.header_timeout
+        ctx.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
         if self.closed or self.dead:
@@ -91,7 +106,8 @@ class Downstream(ClientConnection):
             self.stash.append(data)
             return
         ctx = self.ctx
-        ctx.now = monotonic()
+        clock = ctx.clock  # a local: an attribute's call can't be specialised, a local's can
+        ctx.now = clock()
         ex = self.parsing
         self.chunk = len(data)
         try:
@@ -107,11 +123,11 @@ class Downstream(ClientConnection):
             # httptools buffers each header line whole, trailers too: bound the reads one
             # message spends without a body byte (its head, chunk framing, trailers).
             if ex is not None and ex is self.parsing:
-                if ex.head_raw < 0:
-                    ex.head_raw = 0  # on_body ran during this read
+                if self.head_raw < 0:
+                    self.head_raw = 0  # on_body ran during this read
                 else:
-                    ex.head_raw += len(data)
-                    if ex.head_raw > ctx.config.max_header_bytes:
+                    self.head_raw += len(data)
+                    if self.head_raw > ctx.config.max_header_bytes:
                         self._bad_request(None)
 
     def eof_received(self) -> bool | None:
@@ -129,7 +145,7 @@ class Downstream(ClientConnection):
 
     def pause_writing(self) -> None:
         self.write_paused = True
-        self.write_paused_at = monotonic()
+        self.write_paused_at = self.ctx.clock()
         ex = self.current
         if ex is not None and ex.upstream is not None:
             ex.upstream.pause_reading()
@@ -143,16 +159,17 @@ class Downstream(ClientConnection):
     # -- parser callbacks -------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self.parsing = ex = Exchange(self, self.chunk)
+        self.parsing = ex = Exchange(self)
         self.fields = ex.headers
+        self.target = b""
+        self.head_first = self.chunk
+        self.head_raw = 0
         if self.current is None:
             ctx = self.ctx
             self.deadline = ctx.now + ctx.config.header_timeout
 
     def on_url(self, url: bytes) -> None:
-        ex = self.parsing
-        assert ex is not None
-        ex.target += url
+        self.target += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.fields.append((name, value))
@@ -164,14 +181,17 @@ class Downstream(ClientConnection):
         parser = self.parser
         version = parser.get_http_version()
         limit = self.ctx.config.max_header_bytes
-        if ex.head_first + ex.head_raw + self.chunk > limit and ex.head_size() > limit:
-            ex.error = f"request head larger than {limit} bytes"
+        if self.head_first + self.head_raw + self.chunk > limit and (
+            head_size(self.target, ex.headers) > limit
+        ):
+            ex.reject(f"request head larger than {limit} bytes")
             raise _Rejected
         if version != "1.1" and version != "1.0":
-            ex.error = f"unsupported HTTP version {version}"
+            ex.reject(f"unsupported HTTP version {version}")
             raise _Rejected
         ex.prepare(
             parser.get_method(),
+            self.target,
             version == "1.1",
             parser.should_keep_alive() and not self.retired,
             parser.should_upgrade(),
@@ -184,13 +204,14 @@ class Downstream(ClientConnection):
             self.current = ex
             connector.dispatch(ex)  # its error is None: what `ex.start()` would do
         else:
+            ex.queued()
             self.queue.append(ex)
             self.pause(self.PAUSE_QUEUE)
 
     def on_body(self, body: bytes) -> None:
         ex = self.parsing
         assert ex is not None
-        ex.head_raw = -1  # body moved: see data_received
+        self.head_raw = -1  # body moved: see data_received
         ex.request_body(body)
 
     def on_message_complete(self) -> None:
@@ -207,13 +228,15 @@ class Downstream(ClientConnection):
             self.current = None
         if self.closed or self.tunneled:
             return
-        if not ex.keep_alive or self.ctx.closing:
+        ctx = self.ctx
+        if not ex.keep_alive or ctx.closing:
             self.close()
             return
-        config = self.ctx.config
-        head_started = self.parsing is not None and not self.parsing.t0
+        config = ctx.config
+        parsing = self.parsing
+        head_started = parsing is not None and parsing.state is _HEAD
         timeout = config.header_timeout if head_started else config.idle_timeout
-        self.deadline = self.ctx.now + timeout
+        self.deadline = ctx.now + timeout
         if self.queue or self.stash is not None:
             self._advance()
 
@@ -243,10 +266,10 @@ class Downstream(ClientConnection):
         self.transport.pause_reading()
         ex = self.parsing or Exchange(self)
         self.parsing = None
-        if ex.error is None:
-            limit = self.ctx.config.max_header_bytes
-            part = "trailers" if ex.t0 else "head"
-            ex.error = f"malformed request ({exc})" if exc else f"request {part} over {limit} bytes"
+        limit = self.ctx.config.max_header_bytes
+        part = "head" if ex.state is _HEAD else "trailers"
+        ex.reject(f"malformed request ({exc})" if exc else f"request {part} over {limit} bytes")
+        assert ex.error is not None
         if ex.finished or ex is self.current:
             failures.client_error(ex, ex.error)  # its body broke after it was forwarded
         elif ex in self.queue:
@@ -255,6 +278,7 @@ class Downstream(ClientConnection):
             self.current = ex
             ex.start()
         else:
+            ex.queued()
             self.queue.append(ex)
 
     # -- lifecycle (used by the proxy and the sweep) ----------------------------------
@@ -267,7 +291,7 @@ class Downstream(ClientConnection):
         """Close now if idle, else right after the response in progress (like shutdown)."""
         self.retired = True
         if self.current is not None:
-            self.current.keep_alive = False
+            self.current.close_after()
         else:
             self.close_if_idle()
 
@@ -284,7 +308,7 @@ class Downstream(ClientConnection):
         elif self.lingering:
             self.transport.close()
         elif not self.closed:
-            if self.parsing is None or self.parsing.t0:
+            if self.parsing is None or self.parsing.state is not _HEAD:
                 self.close(linger=False)  # idle keep-alive connection: close quietly
                 return
             self.ctx.metrics.rejected += 1
@@ -311,7 +335,7 @@ class Downstream(ClientConnection):
         ctx = self.ctx
 
         def closed() -> None:
-            ctx.now = monotonic()  # an entry point: see Context.now
+            ctx.now = ctx.clock()  # an entry point: see Context.now
             self.closed = True
             ctx.tunnels.discard(spliced)
             ctx.client_closed(self)

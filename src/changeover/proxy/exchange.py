@@ -1,18 +1,26 @@
 """One request/response exchange between a client connection and a replica.
 
-Invariant: an exchange assigned to an endpoint is finished exactly once (`finish`),
-which releases the endpoint's in-flight slot, records metrics and hands the upstream
-connection back (pooled only if the whole exchange was clean). An upgrade finishes its
-exchange when the 101 is relayed: the tunnel that follows is counted on the endpoint
-apart (`tunnels`), so it never holds a drain. A request is retried on
-another endpoint only when no byte of it was ever written to an application (connect
-refused or timed out), and never off its revision when `pinned`; after that, failures
-become 502/504 or an aborted client.
+Invariant: the exchange owns its state. `state` (a `proxy.state.State`) changes only in
+this class's methods and only along `proxy.state.MOVES`; connector, failures and
+downstream call these methods and never write the exchange's fields (the parser's header
+callbacks append to `headers`, the list the exchange hands out for them). An exchange
+assigned to an endpoint is finished exactly once (`finish`, into DONE, UPGRADED or
+ABORTED), which releases the endpoint's in-flight slot, records metrics and hands the
+upstream connection back (pooled only if the whole exchange was clean). An upgrade
+finishes its exchange when the 101 is relayed: the tunnel that follows is counted on the
+endpoint apart (`tunnels`), so it never holds a drain. A request is retried on another
+endpoint only when no byte of it was ever written to an application (connect refused or
+timed out), and never off its revision when `pinned`; after that, failures become
+502/504 or an aborted client.
+
+The end of the request (`request_done`) is a fact apart from `state`: an application may
+answer before it has read the whole body, so the response can be STREAMING, or the
+exchange DONE, while the request still arrives. The hot-path methods store states
+directly (why: proxy/state.py) and read them as module constants.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from changeover.proxy import connector, failures
@@ -24,9 +32,12 @@ from changeover.proxy.headers import (
     rewrite_request,
     rewrite_response,
 )
+from changeover.proxy.state import State
 from changeover.proxy.upstream import MODE_FAILED, MODE_INTERIM, MODE_UPGRADE
 
 if TYPE_CHECKING:
+    import asyncio
+
     from changeover.proxy.downstream import Downstream
     from changeover.proxy.endpoint import Endpoint
     from changeover.proxy.metrics import RevisionStats
@@ -35,20 +46,20 @@ if TYPE_CHECKING:
 PENDING_LIMIT = 65536  # request body bytes buffered before an upstream is attached
 _CHUNK_END = b"0\r\n\r\n"
 
+# Module constants: a global load, not an enum class attribute lookup, per use.
+_HEAD, _QUEUED, _CONNECTING = State.HEAD, State.QUEUED, State.CONNECTING
+_SENDING, _AWAITING, _STREAMING = State.SENDING, State.AWAITING, State.STREAMING
+_UPGRADING, _DONE, _UPGRADED, _ABORTED = State.UPGRADING, State.DONE, State.UPGRADED, State.ABORTED
+
 
 class Exchange:
     __slots__ = (
         "chunked",
-        "connecting",
         "deadline",
         "ds",
         "endpoint",
         "error",
-        "finished",
         "head",
-        "head_first",
-        "head_raw",
-        "head_sent",
         "headers",
         "http11",
         "keep_alive",
@@ -60,30 +71,30 @@ class Exchange:
         "request_done",
         "response_body_mode",
         "reuse",
+        "state",
         "stats",
         "status",
         "t0",
-        "target",
+        "task",
         "tried",
         "upgrade",
         "upgrade_head",
         "upstream",
     )
 
-    def __init__(self, ds: Downstream, first: int = 0) -> None:
+    def __init__(self, ds: Downstream) -> None:
         self.ds = ds
-        self.target = b""
-        self.headers: Headers = []
+        self.state = _HEAD
+        self.headers: Headers = []  # filled by the parser's header callbacks (downstream)
         self.method = b""
         self.head: RequestHead | None = None
-        self.error: str | None = None
+        self.error: str | None = None  # why it is answered 400 when its turn comes
         self.http11 = self.keep_alive = True
-        self.upgrade = self.request_done = self.finished = self.head_sent = False
-        self.chunked = self.reuse = False
+        self.upgrade = self.request_done = self.chunked = self.reuse = False
         self.endpoint: Endpoint | None = None
         self.stats: RevisionStats | None = None
         self.upstream: Upstream | None = None
-        self.connecting: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[None] | None = None  # the connect in progress, if any
         self.tried: list[Endpoint] | None = None
         self.pinned = False  # routed to one revision (preview, header route): retries stay
         self.pending: list[bytes] | None = None
@@ -91,17 +102,22 @@ class Exchange:
         self.progress = False  # request body moved since the last sweep
         self.upgrade_head = b""
         self.status = self.response_body_mode = 0
-        self.t0 = self.deadline = 0.0  # t0 stays 0 until the head is complete
-        self.head_first = first  # size of the read it began in: a bound on its bytes there
-        self.head_raw = 0  # later reads with no body byte among them (-1: body just moved)
+        self.t0 = self.deadline = 0.0
 
-    def head_size(self) -> int:
-        """The head as parsed: target plus each header line (name, ': ', value, CRLF)."""
-        return len(self.target) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+    @property
+    def finished(self) -> bool:
+        return self.state >= _DONE
 
     # -- request side (driven by Downstream) ------------------------------------------
 
-    def prepare(self, method: bytes, http11: bool, keep_alive: bool, upgrade: bool) -> None:
+    def reject(self, why: str) -> None:
+        """The request is malformed: it is answered 400 (the first reason given wins)."""
+        if self.error is None:
+            self.error = why
+
+    def prepare(
+        self, method: bytes, target: bytes, http11: bool, keep_alive: bool, upgrade: bool
+    ) -> None:
         """Head complete: validate and rebuild it; on failure `error` says why."""
         self.method = method
         self.http11 = http11
@@ -112,30 +128,37 @@ class Exchange:
         self.t0 = ctx.now
         head = rewrite_request(
             method,
-            self.target,
+            target,
             http11,
             self.headers,
             upgrade,
             ds.client_ip,
             ctx.proto,
-            ctx.new_request_id,
+            ctx.request_ids,
         )
         if isinstance(head, str):
             self.error = head
         else:
             self.head = head
 
+    def queued(self) -> None:
+        """Its head is complete while another exchange holds the connection: it waits."""
+        self.state = _QUEUED
+
+    def close_after(self) -> None:
+        """The client connection closes once this exchange's response is sent."""
+        self.keep_alive = False
+
     def start(self) -> None:
         """Our turn on the client connection: route and send, or answer an error."""
-        ctx = self.ds.ctx
         if self.error is not None:
-            ctx.metrics.rejected += 1
+            self.ds.ctx.metrics.rejected += 1
             failures.reply_error(self, 400, self.error)
             return
         connector.dispatch(self)
 
     def request_body(self, data: bytes) -> None:
-        if self.finished:
+        if self.state >= _DONE:
             return  # answered early: the rest of the body is discarded
         assert self.head is not None
         parts = (b"%x\r\n" % len(data), data, b"\r\n") if self.head.body == CHUNKED else (data,)
@@ -148,16 +171,24 @@ class Exchange:
 
     def request_complete(self) -> None:
         self.request_done = True
-        if self.finished or self.head is None:
+        head = self.head
+        if head is None:
             return
-        if self.head.body == CHUNKED:
-            if self.upstream is not None:
-                self.upstream.send(_CHUNK_END)
-            else:
-                self._buffer((_CHUNK_END,), 0)
-        if self.upstream is not None and not self.head_sent:
+        state = self.state
+        if state is _SENDING:  # the common case first: identity tests are the cheapest
+            if head.body == CHUNKED:
+                conn = self.upstream
+                assert conn is not None  # SENDING: attached
+                conn.send(_CHUNK_END)
+            self.state = _AWAITING
             ctx = self.ds.ctx
             self.deadline = ctx.now + ctx.config.response_timeout
+        elif head.body == CHUNKED and state < _DONE:
+            conn = self.upstream
+            if conn is not None:
+                conn.send(_CHUNK_END)  # an early response is streaming: the app may read on
+            else:
+                self._buffer((_CHUNK_END,), 0)
 
     def _buffer(self, parts: tuple[bytes, ...], size: int) -> None:
         """No upstream yet (connecting or queued): hold the body, bounded by pausing reads."""
@@ -169,28 +200,89 @@ class Exchange:
         if self.pending_size > PENDING_LIMIT:
             self.ds.pause(self.ds.PAUSE_PENDING)
 
+    # -- getting onto an upstream (routed and retried by connector) -------------------
+
+    def assign(self, endpoint: Endpoint, pinned: bool) -> None:
+        """Count the exchange against `endpoint` (released once: by a failed connect or
+        by its exit), then use an idle pooled connection or start opening one."""
+        self.endpoint = endpoint
+        self.stats = endpoint.stats
+        self.pinned = pinned
+        endpoint.acquire()
+        ctx = self.ds.ctx
+        conn = endpoint.take_idle(ctx.now - ctx.config.upstream_idle_timeout)
+        if conn is not None:
+            self.attach(conn)
+            return
+        self.task = ctx.spawn(connector.connect(self, endpoint))
+        self.state = _CONNECTING
+
+    def attach(self, conn: Upstream) -> None:
+        """Bind the connection and write the head plus any body buffered so far."""
+        head = self.head
+        assert head is not None
+        self.state = _AWAITING if self.request_done else _SENDING
+        self.upstream = conn
+        conn.exchange = self
+        ds = self.ds
+        if ds.write_paused:
+            conn.pause_reading()
+        conn.transport.write(head.data)  # open: usable() was checked by whoever handed it over
+        pending = self.pending
+        if pending is not None:
+            self.pending = None
+            self.pending_size = 0
+            conn.send_parts(pending)
+            ds.resume(ds.PAUSE_PENDING)
+        ctx = ds.ctx
+        self.deadline = ctx.now + ctx.config.response_timeout
+
+    def connected(self, conn: Upstream) -> bool:
+        """The connect task got a fresh connection: attach it, unless the exchange ended."""
+        self.task = None
+        if self.state is not _CONNECTING:
+            return False
+        self.attach(conn)
+        return True
+
+    def connect_failed(self) -> list[Endpoint] | None:
+        """The connect failed before any byte was written: give the endpoint back. The
+        endpoints tried so far, or None if the exchange already finished."""
+        self.task = None
+        endpoint = self.endpoint
+        if self.state >= _DONE or endpoint is None:
+            return None  # its exit already released the endpoint
+        endpoint.release()
+        self.endpoint = None
+        tried = self.tried
+        if tried is None:
+            tried = self.tried = []
+        tried.append(endpoint)
+        return tried
+
     # -- response side (driven by Upstream) -------------------------------------------
 
     def response_head(self, status: int, reason: bytes, headers: Headers, reuse: bool) -> int:
         """Relay a response head; returns the body mode the upstream parser should expect."""
-        assert self.head is not None
+        request = self.head
+        assert request is not None
         ds = self.ds
         if status < 200:
             return self._interim(status, reason, headers)
         no_body = status == 204 or status == 304 or self.method == b"HEAD"
         keep_alive = self.keep_alive and not ds.ctx.closing
         head = rewrite_response(
-            status, reason, headers, self.head.request_id, no_body, self.http11, keep_alive
+            status, reason, headers, request.request_id, no_body, self.http11, keep_alive
         )
         if isinstance(head, str):
             failures.upstream_failed(self, head)
             return MODE_FAILED
+        self.state = _STREAMING
         self.status = status
         self.chunked = head.chunked
         self.keep_alive = head.keep_alive
         self.response_body_mode = head.upstream_body
         self.reuse = reuse
-        self.head_sent = True
         ds.send(head.data)
         return head.upstream_body
 
@@ -203,6 +295,7 @@ class Exchange:
             head = rewrite_response(101, reason, headers, self.head.request_id, True, True, True)
             assert not isinstance(head, str)
             self.upgrade_head = head.data
+            self.state = _UPGRADING
             return MODE_UPGRADE
         if self.http11:
             self.ds.send(interim_head(status, reason, headers))
@@ -210,29 +303,24 @@ class Exchange:
         self.deadline = ctx.now + ctx.config.response_timeout
         return MODE_INTERIM
 
-    def response_complete(self) -> None:
-        if self.chunked:
-            self.ds.send(_CHUNK_END)
-        self.finish(True, self.reuse and self.request_done)
-
     def upgraded(self, conn: Upstream, rest: bytes) -> None:
         """Upstream said 101: relay it and splice both connections into a byte tunnel."""
-        if not self.upgrade_head:
+        if self.state is not _UPGRADING:
             failures.upstream_failed(self, "sent an invalid 101 response")
             return
         self.upstream = None
         self.status = 101
-        self.head_sent = True
         self.ds.send(self.upgrade_head)
         endpoint = self.endpoint
         assert endpoint is not None  # attached upstreams always have one
         endpoint.tunnel_opened()
         self.ds.start_tunnel(conn.release_to_tunnel(), rest, endpoint.tunnel_closed)
-        self.finish(True, False)  # after start_tunnel: a tunneled client is not reused
+        self.finish(_UPGRADED)  # after start_tunnel: a tunneled client is not reused
 
-    # -- failure entry points (logic lives in failures.py) ----------------------------
+    # -- failures (the decisions live in failures.py) ---------------------------------
 
     def upstream_lost(self, exc: Exception | None) -> None:
+        self.upstream = None  # the connection is gone: nothing to detach
         failures.upstream_lost(self, exc)
 
     def upstream_failed(self, why: str) -> None:
@@ -245,16 +333,57 @@ class Exchange:
         else:
             ds.resume(ds.PAUSE_UPSTREAM)
 
-    def finish(self, complete: bool, reuse: bool) -> None:
-        """The single exit: release the slot, return the connection, record metrics."""
-        if self.finished:
-            return  # idempotent, so a late event can never release the slot twice
-        self.finished = True
+    def cut_upstream(self) -> None:
+        """Stop using the upstream: cancel a connect in progress, abort a connection in
+        use (its app saw part of an exchange: it must see a reset, never a pool)."""
+        task = self.task
+        if task is not None:
+            self.task = None
+            task.cancel()
         conn = self.upstream
         if conn is not None:
             self.upstream = None
-            conn.detach(reuse, complete and self.request_done)
+            conn.detach(False, False)
+
+    def overdue(self, now: float) -> bool:
+        """Sweep: the response head is late (504). A body still moving restarts the clock:
+        it runs from when the client has sent everything."""
+        state = self.state
+        if state is _SENDING:
+            if self.progress:
+                self.progress = False
+                self.deadline = now + self.ds.ctx.config.response_timeout
+                return False
+        elif state is not _AWAITING:
+            return False
+        return now >= self.deadline
+
+    def answered(self, status: int, keep_alive: bool) -> None:
+        """The proxy sent a complete canned response itself: the exchange is done."""
+        self.status = status
+        self.keep_alive = keep_alive
+        self.finish()
+
+    # The two exits. Each is idempotent, so a late event can never release the slot twice;
+    # `finish` is the hot one, written out in full rather than sharing a helper with `abort`.
+
+    def finish(self, end: State = _DONE) -> None:
+        """Exit with a complete response (into DONE or UPGRADED): end a re-chunked body,
+        release the slot, return the connection (pooled if its response allowed it and the
+        request was wholly read), record metrics, let the client connection go on. Never
+        called while a connect is in progress."""
+        state = self.state
+        if state is not _STREAMING and state >= _DONE:  # an identity test first: cheaper
+            return
+        self.state = end
         ds = self.ds
+        if self.chunked:
+            ds.send(_CHUNK_END)
+        conn = self.upstream
+        if conn is not None:
+            self.upstream = None
+            done = self.request_done
+            conn.detach(self.reuse and done, done)
         if ds.paused:
             ds.resume(ds.PAUSE_UPSTREAM | ds.PAUSE_PENDING)
         endpoint = self.endpoint
@@ -262,9 +391,21 @@ class Exchange:
             endpoint.release()
         stats = self.stats
         if stats is not None:
-            if complete:
-                stats.completed(self.status, ds.ctx.now - self.t0)
-            else:
-                stats.aborted += 1
-        if complete:
-            ds.exchange_done(self)
+            stats.completed(self.status, ds.ctx.now - self.t0)
+        ds.exchange_done(self)
+
+    def abort(self) -> None:
+        """Exit without a complete response (into ABORTED): cancel a connect or abort the
+        upstream connection, release the slot, count it aborted."""
+        if self.state >= _DONE:
+            return
+        self.state = _ABORTED
+        self.cut_upstream()
+        ds = self.ds
+        if ds.paused:
+            ds.resume(ds.PAUSE_UPSTREAM | ds.PAUSE_PENDING)
+        endpoint = self.endpoint
+        if endpoint is not None:
+            endpoint.release()
+        if self.stats is not None:
+            self.stats.aborted += 1

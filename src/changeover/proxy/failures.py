@@ -4,7 +4,8 @@ Invariant: a failure never produces a response that looks complete but isn't. Be
 the response head reached the client, the client gets a complete canned error
 (502/504/400); after it, the client connection is aborted so the truncation is
 visible. Either way the exchange is finished exactly once and the upstream connection
-involved is never pooled.
+involved is never pooled. This module decides; the exchange records the outcome
+through its methods (cut_upstream, answered, abort, close_after).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from changeover.proxy.errors import error_response
 from changeover.proxy.headers import CLOSE
+from changeover.proxy.state import State
 
 if TYPE_CHECKING:
     from changeover.proxy.exchange import Exchange
@@ -37,21 +39,15 @@ def reply_error(ex: Exchange, status: int, detail: str) -> None:
             status, detail, connection=connection, request_id=request_id, head_only=head_only
         )
     )
-    ex.status = status
-    ex.keep_alive = keep_alive
-    ex.head_sent = True
-    ex.finish(True, False)
+    ex.answered(status, keep_alive)
 
 
 def upstream_failed(ex: Exchange, why: str) -> None:
     """The upstream misbehaved: drop it, then 502 or abort the client."""
-    conn = ex.upstream
-    if conn is not None:
-        ex.upstream = None
-        conn.detach(False, False)
+    ex.cut_upstream()
     if ex.finished:
         return
-    if ex.head_sent:
+    if ex.state is State.STREAMING:
         abort_client(ex)
         return
     name = ex.endpoint.replica_id if ex.endpoint is not None else "?"
@@ -60,11 +56,10 @@ def upstream_failed(ex: Exchange, why: str) -> None:
 
 def upstream_lost(ex: Exchange, exc: Exception | None) -> None:
     """The upstream connection closed (exc None) or broke while this exchange used it."""
-    ex.upstream = None
     if ex.finished:
         return
-    if ex.head_sent and exc is None and ex.response_body_mode == CLOSE:
-        ex.response_complete()  # close-delimited body: EOF is its end
+    if exc is None and ex.state is State.STREAMING and ex.response_body_mode == CLOSE:
+        ex.finish()  # close-delimited body: EOF is its end
         return
     if exc is None:
         upstream_failed(ex, "closed the connection before completing the response")
@@ -75,35 +70,23 @@ def upstream_lost(ex: Exchange, exc: Exception | None) -> None:
 def abort_client(ex: Exchange) -> None:
     """Response already started: the client must see it cut off, not silently short."""
     ex.ds.abort()
-    ex.finish(False, False)
+    ex.abort()
 
 
 def client_gone(ex: Exchange) -> None:
-    """Client disconnected mid-exchange: abort the upstream and finish the accounting."""
-    if ex.finished:
-        return
-    task = ex.connecting
-    if task is not None:
-        ex.connecting = None
-        task.cancel()
-    ex.finish(False, False)
+    """Client disconnected mid-exchange: cancel the connect or abort the upstream side,
+    finish the accounting."""
+    ex.abort()
 
 
 def client_error(ex: Exchange, why: str) -> None:
     """The request body turned out malformed after the exchange had started."""
-    ex.keep_alive = False
+    ex.close_after()
     if ex.finished:
         ex.ds.close()
         return
-    task = ex.connecting
-    if task is not None:
-        ex.connecting = None
-        task.cancel()
-    conn = ex.upstream
-    if conn is not None:
-        ex.upstream = None
-        conn.detach(False, False)  # the app got a partial request: it must see a reset
-    if ex.head_sent:
+    ex.cut_upstream()  # the app got a partial request: it must see a reset
+    if ex.state is State.STREAMING:
         abort_client(ex)
     else:
         ex.ds.ctx.metrics.rejected += 1
@@ -112,17 +95,9 @@ def client_error(ex: Exchange, why: str) -> None:
 
 def check_deadline(ex: Exchange, now: float) -> None:
     """Periodic sweep: 504 if the upstream has not started its response in time."""
-    conn = ex.upstream
-    if conn is None or ex.head_sent:
+    if not ex.overdue(now):
         return
-    timeout = ex.ds.ctx.config.response_timeout
-    if ex.progress and not ex.request_done:
-        ex.progress = False  # still uploading: the clock starts when the client is done
-        ex.deadline = now + timeout
-        return
-    if now < ex.deadline:
-        return
-    ex.upstream = None
-    conn.detach(False, False)
+    ex.cut_upstream()
     name = ex.endpoint.replica_id if ex.endpoint is not None else "?"
+    timeout = ex.ds.ctx.config.response_timeout
     reply_error(ex, 504, f"upstream {name} did not start responding within {timeout:g}s")

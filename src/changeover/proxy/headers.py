@@ -36,7 +36,9 @@ _REQUEST_SPECIAL = HOP_BY_HOP | {
     b"x-request-id",
 }
 _RESPONSE_SPECIAL = HOP_BY_HOP | {b"content-length", b"x-request-id"}
-_CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive", b"upgrade", b""})
+# Connection tokens that name no field to drop: the options themselves, and Host, which
+# every HTTP/1.1 request must carry to its end (a client naming it must not strip it).
+_CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive", b"upgrade", b"", b"host"})
 
 
 # Names most requests and responses carry that need no special handling, in their usual

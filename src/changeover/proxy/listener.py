@@ -32,10 +32,10 @@ class Listener:
 
     @classmethod
     async def start(cls, ctx: Context, sock: socket.socket, preview: bool) -> Listener:
-        """Accept on an already bound and listening socket."""
-        loop = asyncio.get_running_loop()
+        """Accept on an already bound and listening socket, on the proxy's loop."""
+        assert ctx.loop is not None
         host, port = sock.getsockname()[:2]
-        server = await loop.create_server(lambda: Downstream(ctx, preview), sock=sock)
+        server = await ctx.loop.create_server(lambda: Downstream(ctx, preview), sock=sock)
         return cls(ctx, server, (str(host), int(port)), preview)
 
     def close(self) -> None:

@@ -7,7 +7,10 @@ listener starts first) enforces every timeout and pool expiry for both listeners
 public listener serves once; the preview listener (blue-green) may be opened and closed
 repeatedly, and `shutdown` closes both. A drain waits only for HTTP exchanges: upgraded
 connections (WebSockets) end when the replica, stopped right after its drain, closes
-them, or at `shutdown`, which closes them first.
+them, or at `shutdown`, which closes them first. Time is read from the clock given at
+construction and timers run on the loop the proxy started on (see Context), and `accept`
+serves a connection whose transport the caller made: tests drive the proxy through
+`proxy.fakes` with a virtual clock and loop, and no socket.
 """
 
 from __future__ import annotations
@@ -15,18 +18,22 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from changeover.proxy.config import ProxyConfig
 from changeover.proxy.context import Context
+from changeover.proxy.downstream import Downstream
 from changeover.proxy.endpoint import Endpoint
 from changeover.proxy.listener import Listener
 from changeover.proxy.policy import TrafficPolicy
 
 
 class Proxy:
-    def __init__(self, config: ProxyConfig = ProxyConfig()) -> None:
-        self._ctx = Context(config)
+    def __init__(
+        self, config: ProxyConfig = ProxyConfig(), clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ctx = Context(config, clock)
         self._server: Listener | None = None
         self._preview: Listener | None = None
         self._sweeper: asyncio.TimerHandle | None = None
@@ -68,12 +75,27 @@ class Proxy:
         await listener.wait_closed()
 
     async def _listen(self, sock: socket.socket, preview: bool) -> Listener:
+        self._start()
+        return await Listener.start(self._ctx, sock, preview)
+
+    def accept(self, transport: asyncio.Transport, preview: bool = False) -> Downstream:
+        """Serve one client connection the caller accepted (the test seam: `proxy.fakes`
+        hands over fake transports). Must run on the loop the proxy serves on."""
+        if self._ctx.closing:
+            raise RuntimeError("the proxy is shut down")
+        self._start()
+        client = Downstream(self._ctx, preview)
+        transport.set_protocol(client)
+        client.connection_made(transport)
+        return client
+
+    def _start(self) -> None:
+        """Bind to the running loop and start the sweep: once, whichever entry comes first."""
         ctx = self._ctx
-        loop = ctx.loop = asyncio.get_running_loop()
-        listener = await Listener.start(ctx, sock, preview)
+        if ctx.loop is None:
+            ctx.loop = asyncio.get_running_loop()
         if self._sweeper is None:
-            self._sweeper = loop.call_later(ctx.config.sweep_interval, self._sweep)
-        return listener
+            self._sweeper = ctx.call_later(ctx.config.sweep_interval, self._sweep)
 
     # -- routing table ----------------------------------------------------------------
 
@@ -166,13 +188,12 @@ class Proxy:
         # Tunnels first: they are long-lived and would hold the wait below to its timeout.
         for tunnel in tuple(ctx.tunnels):
             tunnel.close()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = ctx.clock() + timeout
         if idle_grace > 0:
             await ctx.wait_closed(False, min(idle_grace, timeout))
         for client in tuple(ctx.clients):
             client.close_if_idle()
-        await ctx.wait_closed(False, max(0.0, deadline - loop.time()))
+        await ctx.wait_closed(False, max(0.0, deadline - ctx.clock()))
         for client in tuple(ctx.clients):
             client.abort()
         for endpoint in ctx.endpoints.values():
@@ -194,10 +215,9 @@ class Proxy:
 
     def _sweep(self) -> None:
         ctx = self._ctx
-        assert ctx.loop is not None
         # Rescheduled first so one failing check can never stop all timeouts.
-        self._sweeper = ctx.loop.call_later(ctx.config.sweep_interval, self._sweep)
-        ctx.now = now = time.monotonic()
+        self._sweeper = ctx.call_later(ctx.config.sweep_interval, self._sweep)
+        ctx.now = now = ctx.clock()
         for client in tuple(ctx.clients):
             client.check(now)
         cutoff = now - ctx.config.upstream_idle_timeout

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from time import monotonic
 from typing import TYPE_CHECKING, Any, cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
 from changeover.proxy.headers import NONE, Headers
+from changeover.proxy.state import State
 
 if TYPE_CHECKING:
     from changeover.proxy.context import Context
@@ -75,7 +75,9 @@ class Upstream(asyncio.Protocol):
         self.ctx.upstreams.add(self)
 
     def data_received(self, data: bytes) -> None:
-        self.ctx.now = monotonic()
+        ctx = self.ctx
+        clock = ctx.clock  # a local, as in Downstream.data_received
+        ctx.now = clock()
         ex = self.exchange
         if ex is None:
             self.abort()  # bytes nobody asked for: this connection can't be trusted
@@ -96,7 +98,7 @@ class Upstream(asyncio.Protocol):
                 self.state = HEAD  # _complete(ex), inlined: this runs once per request
                 if self.skip:
                     self._fresh_parser()
-                ex.response_complete()
+                ex.finish()
         finally:
             if corked:
                 ds.flush()
@@ -106,8 +108,9 @@ class Upstream(asyncio.Protocol):
         return None  # let the transport close; connection_lost reports it
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.ctx.now = monotonic()
-        self.ctx.upstream_closed(self)
+        ctx = self.ctx
+        ctx.now = ctx.clock()
+        ctx.upstream_closed(self)
         ex = self.exchange
         if ex is None:
             self.endpoint.forget(self)
@@ -179,7 +182,7 @@ class Upstream(asyncio.Protocol):
         self.state = HEAD
         if self.skip:
             self._fresh_parser()
-        ex.response_complete()
+        ex.finish()
 
     def _fresh_parser(self) -> None:
         # httptools can't be told a HEAD response has no body: start a fresh parser.
@@ -189,7 +192,7 @@ class Upstream(asyncio.Protocol):
     def _invalid(self, ex: Exchange, exc: Exception) -> None:
         if self.exchange is not ex:
             return
-        if self.state == DONE and ex.head_sent:
+        if self.state == DONE and ex.state is State.STREAMING:
             self.reusable = False  # junk after a complete response: finish, don't reuse
             self._complete(ex)
             return

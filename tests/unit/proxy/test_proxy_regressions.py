@@ -269,3 +269,22 @@ def test_partial_head_pipelined_behind_a_request_still_gets_the_header_timeout()
             await client.close()
 
     run(main)
+
+
+@pytest.mark.parametrize("connection", [b"Host", b"keep-alive, host"])
+def test_a_connection_option_naming_host_does_not_strip_the_host(connection: bytes) -> None:
+    """Headers named in Connection are dropped as hop-by-hop; a client naming Host there
+    had its Host removed, and the replica got an HTTP/1.1 request without one (invalid,
+    and routed to whatever the app's default host is). Found by the header fuzz."""
+    head = rewrite_request(
+        b"GET",
+        b"/",
+        True,
+        [(b"Host", b"shop.test"), (b"Connection", connection)],
+        False,
+        b"ip",
+        b"http",
+        lambda: b"id",
+    )
+    assert isinstance(head, RequestHead)
+    assert head.data.startswith(b"GET / HTTP/1.1\r\nHost: shop.test\r\n")
