@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint unit integration bench clean
+.PHONY: demo test lint core io e2e bench clean
 
 $(STAMP): pyproject.toml scripts/venv.sh
 	PYTHON=$(PYTHON) sh scripts/venv.sh $(VENV)
@@ -14,16 +14,26 @@ $(STAMP): pyproject.toml scripts/venv.sh
 demo: $(STAMP)
 	$(BIN)/changeover demo
 
+# Four workers on two cores: most e2e time is waiting on agents and replicas, not CPU;
+# loadgroup keeps the tests that share one agent on one worker.
+XDIST := -n 4 --dist loadgroup
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-unit: $(STAMP)
-	$(BIN)/pytest tests/unit
+core: $(STAMP)
+	$(BIN)/pytest tests/core
+
+io: $(STAMP)
+	$(BIN)/pytest $(XDIST) tests/io
+
+e2e: $(STAMP)
+	$(BIN)/pytest $(XDIST) tests/e2e
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'
@@ -31,8 +41,6 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py --rounds 3 --seconds 5
 	$(BIN)/python bench/nagle.py --rounds 2 --seconds 3 --rate 200
 
-integration: $(STAMP)
-	$(BIN)/pytest tests/integration
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist

@@ -43,7 +43,7 @@ PLAIN = """import os
 os.environ["HELLO_VERSION"] = "g" + os.environ.get("CHANGEOVER_GENERATION", "?")
 from app import app  # noqa: E402
 """
-# As tests/integration/test_hotrestart_run.py: serve with `Connection: close` for 1 s first.
+# As tests/e2e/test_hotrestart_run.py: serve with `Connection: close` for 1 s first.
 WRAPPED = (
     PLAIN
     + """from changeover.runtime import Lifecycle  # noqa: E402

@@ -11,17 +11,17 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
 from changeover.agent.paths import StatePaths
+from changeover.cli.console import LiveConsole
 from changeover.spec.load import SpecError, load_spec
 from changeover.spec.models import Spec
 
 OK, FAILED, BAD_INPUT, UNREACHABLE = 0, 1, 2, 3
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = LiveConsole(highlight=False)
+err = LiveConsole(stderr=True, highlight=False)
 
 SpecFile = Annotated[Path, typer.Option("-f", "--file", help="Spec file.", show_default=True)]
 StateDir = Annotated[

@@ -1,0 +1,232 @@
+"""The `status --json` / `history --json` documents against the contract in docs/cli-json.md."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+from changeover import __version__
+from changeover.agent.core import Agent
+from changeover.agent.status import history_document, status_document
+from changeover.rollout.phase import Phase
+from changeover.store import RevisionStatus, Store
+from changeover.supervisor.state import ReplicaState
+from tests.io.agent._fakes import STARTED_AT, FakeAgent, replica_info
+
+TOP = {
+    "traffic",
+    "live",
+    "progress",
+    "service",
+    "agent",
+    "stable_revision",
+    "rollout",
+    "revisions",
+    "replicas",
+    "weights",
+    "unrouted",
+    "events",
+}
+AGENT = {"pid", "version", "listen", "state_dir", "started_at", "flags_listen"}
+ROLLOUT = {
+    "id",
+    "kind",
+    "strategy",
+    "from_revision",
+    "to_revision",
+    "phase",
+    "reason",
+    "started_at",
+    "finished_at",
+}
+REVISION = {"revision", "version", "status", "replicas", "ready", "created_at", "metrics"}
+REPLICA = {"id", "revision", "version", "state", "pid", "port", "restarts", "last_error"}
+EVENT = {"id", "ts", "kind", "rollout_id", "revision", "message"}
+HISTORY_REVISION = {
+    "revision",
+    "version",
+    "status",
+    "path",
+    "command",
+    "env",
+    "replicas",
+    "created_at",
+    "source_revision",
+}
+METRICS = {
+    "requests": 10,
+    "inflight": 1,
+    "status": {"1xx": 0, "2xx": 9, "3xx": 0, "4xx": 0, "5xx": 1},
+    "latency": {"p50": 0.001, "p99": 0.25},
+}
+
+
+def add_revision(store: Store, version: str, replicas: int = 2) -> int:
+    return store.create_revision(
+        version=version,
+        path=f"/srv/{version}",
+        command="uvicorn app:app --fd 3",
+        env={"HELLO_VERSION": version},
+        spec={},
+        replicas=replicas,
+        now=1000.0,
+    ).id
+
+
+def settled_agent(store: Store, tmp_path: Path) -> FakeAgent:
+    """r1 stable, r2 the target of a finished failed deploy, r3 pending; replicas of r1, r2."""
+    r1, r2, _ = add_revision(store, "v1"), add_revision(store, "v2"), add_revision(store, "v3")
+    first = store.start_rollout(
+        from_revision=None, to_revision=r1, kind="initial", strategy="rolling", now=1.0
+    )
+    store.finish_rollout(first.id, phase="succeeded", reason="", now=2.0)
+    second = store.start_rollout(
+        from_revision=r1, to_revision=r2, kind="deploy", strategy="rolling", now=3.0
+    )
+    store.finish_rollout(second.id, phase="failed", reason="r2-1 failed at boot 3 times", now=4.0)
+    for i in range(20):
+        store.add_event("note", f"event {i}", now=10.0 + i, rollout_id=second.id, revision=r2)
+    agent = FakeAgent(store, tmp_path / ".changeover", name="hello")
+    agent.proxy.metrics_doc = {"revisions": {str(r1): METRICS}, "unrouted": 4}
+    agent.proxy.address = ("127.0.0.1", 18080)
+    agent.supervisor.infos = [
+        replica_info("r1-1", ReplicaState.READY, pid=501, port=40001),
+        replica_info("r1-2", ReplicaState.NOT_READY, pid=502, port=40002, restarts=1),
+        replica_info("r2-1", ReplicaState.EXITED, pid=None, port=40003, last_error="exit 3"),
+    ]
+    return agent
+
+
+def document(agent: FakeAgent) -> dict[str, Any]:
+    doc = status_document(cast(Agent, agent))
+    assert json.loads(json.dumps(doc)) == doc  # plain JSON, nothing lost on the way
+    return doc
+
+
+def test_status_document_has_every_documented_field(store: Store, tmp_path: Path) -> None:
+    doc = document(settled_agent(store, tmp_path))
+    assert set(doc) == TOP
+    assert set(doc["agent"]) == AGENT
+    assert set(doc["rollout"]) == ROLLOUT
+    assert doc["revisions"]
+    assert doc["replicas"]
+    assert doc["events"]
+    assert all(set(r) == REVISION for r in doc["revisions"])
+    assert all(set(r) == REPLICA for r in doc["replicas"])
+    assert all(set(e) == EVENT for e in doc["events"])
+
+
+def test_status_document_values(store: Store, tmp_path: Path) -> None:
+    doc = document(settled_agent(store, tmp_path))
+    assert doc["service"] == "hello"
+    assert doc["agent"] == {
+        "pid": os.getpid(),
+        "version": __version__,
+        "listen": "127.0.0.1:18080",
+        "state_dir": str(tmp_path / ".changeover"),
+        "started_at": STARTED_AT,
+        "flags_listen": None,
+    }
+    assert doc["stable_revision"] == 1
+    assert (doc["weights"], doc["unrouted"]) == (None, 4)
+    # No active rollout: the last one, as stored.
+    assert doc["rollout"] == {
+        "id": 2,
+        "kind": "deploy",
+        "strategy": "rolling",
+        "from_revision": 1,
+        "to_revision": 2,
+        "phase": "failed",
+        "reason": "r2-1 failed at boot 3 times",
+        "started_at": 3.0,
+        "finished_at": 4.0,
+    }
+    # Listed: revisions with replicas (2, failed) and the stable one; not pending 3.
+    assert [(r["revision"], r["status"], r["ready"]) for r in doc["revisions"]] == [
+        (2, "failed", 0),
+        (1, "stable", 1),
+    ]
+    assert doc["revisions"][1]["metrics"] == METRICS
+    assert doc["revisions"][0]["metrics"] is None  # served nothing
+    assert doc["revisions"][1]["replicas"] == 2
+    assert doc["replicas"][1] == {
+        "id": "r1-2",
+        "revision": 1,
+        "version": "v1",
+        "state": "not-ready",
+        "pid": 502,
+        "port": 40002,
+        "restarts": 1,
+        "last_error": "",
+    }
+    assert [(r["id"], r["state"], r["pid"]) for r in doc["replicas"]] == [
+        ("r1-1", "ready", 501),
+        ("r1-2", "not-ready", 502),
+        ("r2-1", "exited", None),
+    ]
+    # The 15 most recent events, oldest first.
+    assert [e["message"] for e in doc["events"]] == [f"event {i}" for i in range(5, 20)]
+    assert doc["events"][-1] == {
+        "id": 20,
+        "ts": 29.0,
+        "kind": "note",
+        "rollout_id": 2,
+        "revision": 2,
+        "message": "event 19",
+    }
+
+
+def test_status_document_shows_the_active_rollout_and_its_live_phase(
+    store: Store, tmp_path: Path
+) -> None:
+    agent = settled_agent(store, tmp_path)
+    r4 = add_revision(store, "v4")
+    active = store.start_rollout(
+        from_revision=1, to_revision=r4, kind="deploy", strategy="rolling", now=50.0
+    )
+    agent.controller = SimpleNamespace(
+        active=SimpleNamespace(rollout=active, phase=Phase.ROLLING_BACK, decision=None),
+        linger={},
+    )
+    doc = document(agent)
+    assert doc["rollout"]["id"] == active.id
+    assert doc["rollout"]["phase"] == "rolling-back"  # the controller's, not yet stored
+    assert doc["rollout"]["finished_at"] is None
+    assert [r["revision"] for r in doc["revisions"]] == [4, 2, 1]  # progressing one listed
+    assert doc["revisions"][0]["status"] == RevisionStatus.PROGRESSING.value
+
+
+def test_status_document_before_anything_happened(store: Store, tmp_path: Path) -> None:
+    doc = document(FakeAgent(store, tmp_path, name="svc"))
+    assert doc["stable_revision"] is None
+    assert doc["rollout"] is None
+    assert (doc["revisions"], doc["replicas"], doc["events"]) == ([], [], [])
+    assert doc["unrouted"] == 0
+
+
+def test_history_document(store: Store, tmp_path: Path) -> None:
+    doc = history_document(cast(Agent, settled_agent(store, tmp_path)))
+    assert json.loads(json.dumps(doc)) == doc
+    assert set(doc) == {"stable_revision", "revisions", "rollouts"}
+    assert doc["stable_revision"] == 1
+    assert [r["revision"] for r in doc["revisions"]] == [3, 2, 1]  # newest first
+    assert all(set(r) == HISTORY_REVISION for r in doc["revisions"])
+    assert doc["revisions"][1] == {
+        "revision": 2,
+        "version": "v2",
+        "status": "failed",
+        "path": "/srv/v2",
+        "command": "uvicorn app:app --fd 3",
+        "env": {"HELLO_VERSION": "v2"},
+        "replicas": 2,
+        "created_at": 1000.0,
+        "source_revision": None,
+    }
+    assert [(r["id"], r["kind"], r["phase"]) for r in doc["rollouts"]] == [
+        (2, "deploy", "failed"),
+        (1, "initial", "succeeded"),
+    ]
+    assert all(set(r) == ROLLOUT for r in doc["rollouts"])

@@ -1,0 +1,128 @@
+"""The phase table, and properties of the core under any sequence of events."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from changeover.hotrestart.actions import Action, KillGroup, Outcome, Signal, Spawn
+from changeover.hotrestart.core import HotRestart
+from changeover.hotrestart.events import Event, Exited, Ready, Reload, Terminate, Tick
+from changeover.hotrestart.generation import Timing
+from changeover.hotrestart.state import TABLE, Phase, PhaseEvent
+from changeover.machine import IllegalTransition
+
+P, E = Phase, PhaseEvent
+
+# Read by event (the table reads by phase): where each event leads from each phase that
+# takes it. Every pair not listed is refused.
+EXPECTED: dict[PhaseEvent, dict[Phase, Phase]] = {
+    E.RELOAD_REQUESTED: {P.SERVING: P.UPGRADING},
+    E.CANDIDATE_READY: {P.STARTING: P.SERVING, P.UPGRADING: P.SERVING},
+    E.SUCCESSOR_READY: {P.UPGRADING: P.RETIRING},
+    E.CANDIDATE_EXITED: {P.UPGRADING: P.SERVING},
+    E.CANDIDATE_LATE: {P.UPGRADING: P.ABORTING},
+    E.LONE_CANDIDATE_FAILED: {P.STARTING: P.STOPPING, P.UPGRADING: P.STOPPING},
+    E.SERVING_EXITED: {
+        P.SERVING: P.STOPPING,
+        P.UPGRADING: P.UPGRADING,
+        P.RETIRING: P.STOPPING,
+        P.ABORTING: P.STOPPING,
+    },
+    E.LEAVER_EXITED: {P.RETIRING: P.SERVING, P.ABORTING: P.SERVING, P.STOPPING: P.STOPPING},
+    E.STOP_REQUESTED: {p: P.STOPPING for p in P if p is not P.EXITED},
+    E.ALL_EXITED: {P.STOPPING: P.EXITED},
+}
+
+
+@pytest.mark.parametrize("event", list(PhaseEvent))
+@pytest.mark.parametrize("phase", list(Phase))
+def test_table_answers_every_event_in_every_phase(phase: Phase, event: PhaseEvent) -> None:
+    expected = EXPECTED[event].get(phase)
+    if expected is not None:
+        assert TABLE.transition(phase, event) is expected
+        return
+    with pytest.raises(IllegalTransition, match=f"^hot restart cannot take {event.value} when "):
+        TABLE.transition(phase, event)
+
+
+def test_exited_is_terminal_and_only_serving_takes_a_reload() -> None:
+    assert [p for p in P if TABLE.terminal(p)] == [P.EXITED]
+    assert [p for p in P if not p.busy] == [P.SERVING]
+    assert repr(P.RETIRING) == "<Phase retiring>"
+    assert repr(E.ALL_EXITED) == "<PhaseEvent all-exited>"
+
+
+events = st.one_of(
+    st.just(Reload()),
+    st.builds(Ready, st.integers(1, 6)),
+    st.builds(Exited, st.integers(1, 6), st.sampled_from([0, 1, -9, -15])),
+    st.just(Terminate(signal.SIGTERM)),
+    st.just(Tick()),
+)
+steps = st.lists(st.tuples(events, st.floats(0, 20)), max_size=40)
+
+
+class Observer:
+    """Feeds events and checks, after each, the invariants the module docstring promises."""
+
+    def __init__(self) -> None:
+        self.core = HotRestart(Timing(ready_timeout=10, grace_period=5))
+        self.now = 0.0
+        self.spawned: set[int] = set()
+        self.exited: set[int] = set()
+        self.answers: list[int] = []
+        self.check(self.core.start(self.now), Tick())
+
+    def feed(self, event: Event, after: float) -> None:
+        self.now += after
+        serving_before = self.core.serving
+        actions = self.core.handle(event, self.now)
+        self.check(actions, event)
+        stopped_serving = any(a == Signal(serving_before or 0, signal.SIGTERM) for a in actions)
+        if stopped_serving:  # only a ready successor or a stop may end the serving one
+            assert isinstance(event, Ready | Terminate) or self.core.phase is Phase.STOPPING
+
+    def check(self, actions: list[Action], event: Event) -> None:
+        just_exited = event.gen if isinstance(event, Exited) and event.gen in self.spawned else None
+        for action in actions:
+            if isinstance(action, Spawn):
+                self.spawned.add(action.gen)
+            elif isinstance(action, Signal):
+                assert action.gen in self.spawned
+                assert action.gen not in self.exited
+            elif isinstance(action, KillGroup):
+                assert action.gen not in self.exited or action.gen == just_exited
+            elif isinstance(action, Outcome):
+                self.answers.append(action.number)
+        if just_exited is not None:
+            self.exited.add(just_exited)
+        assert len(self.spawned - self.exited) <= 2  # at most one upgrade at a time
+        assert set(self.core.gens) == self.spawned - self.exited
+
+    def finish(self) -> None:
+        """Stop, let every process exit, and check each reload got exactly one answer."""
+        self.feed(Terminate(signal.SIGTERM), 0)
+        for gen in sorted(self.spawned - self.exited):
+            self.feed(Exited(gen, 0), 1)
+        assert self.core.phase is Phase.EXITED
+        # a failed upgrade exits 1; otherwise the child's code, shell-style: of the codes
+        # generated (0, 1, -9, -15), dying of the stop signal SIGTERM counts as 0
+        assert self.core.exit_code in (0, 1, 128 + signal.SIGKILL)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps)
+def test_any_event_sequence_keeps_the_invariants(seq: list[tuple[Event, float]]) -> None:
+    observer = Observer()
+    for event, after in seq:
+        if observer.core.phase is Phase.EXITED:
+            break
+        observer.feed(event, after)
+    if observer.core.phase is not Phase.EXITED:
+        observer.finish()
+    assert observer.core.next_deadline() is None
+    assert sorted(observer.answers) == list(range(1, observer.core.reloads + 1))

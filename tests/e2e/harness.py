@@ -1,0 +1,207 @@
+"""A service under test: the bundled example copied to a temp folder, driven by the CLI.
+
+Every process it starts is tracked by pid and killed at teardown if still alive, so a
+failing test never leaves an agent or a replica behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from changeover.loadgen import Report, run
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "hello"
+FAST_SPEC = """
+[app]
+name = "hello"
+command = "{command}"
+replicas = {replicas}
+env = {{ HELLO_VERSION = "v1"{env} }}
+
+[proxy]
+listen = "127.0.0.1:0"
+
+[probes.startup]
+path = "/healthz"
+period = "50ms"
+failure_threshold = 200
+
+[probes.readiness]
+path = "/readyz"
+period = "200ms"
+failure_threshold = 2
+
+[probes.liveness]
+path = "/healthz"
+period = "2s"
+failure_threshold = 3
+
+[termination]
+drain_timeout = "20s"
+grace_period = "{grace}"
+
+[strategy]
+max_surge = 1
+max_unavailable = 0
+min_ready = "200ms"
+progress_deadline = "{deadline}"
+"""
+UVICORN = "uvicorn app:app --fd 3 --no-access-log"
+
+
+def burst(url: str, requests: int) -> Report:
+    """A short, complete run of `requests` GETs counted by X-Version."""
+    return asyncio.run(
+        run(url, rate=200, connections=4, requests=requests, count_header="X-Version")
+    )
+
+
+class Service:
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "hello"
+        shutil.copytree(
+            EXAMPLE, self.dir, ignore=shutil.ignore_patterns("__pycache__", ".changeover")
+        )
+        self.spec = self.dir / "changeover.toml"
+        self.tracked: set[int] = set()
+        self.write_spec()
+
+    def write_spec(
+        self,
+        *,
+        command: str = UVICORN,
+        replicas: int = 2,
+        grace: str = "10s",
+        deadline: str = "20s",
+        extra: str = "",
+        env: dict[str, str] | None = None,
+    ) -> None:
+        pairs = "".join(f", {k} = {json.dumps(v)}" for k, v in (env or {}).items())
+        self.spec.write_text(
+            FAST_SPEC.format(
+                command=command, replicas=replicas, grace=grace, deadline=deadline, env=pairs
+            )
+            + extra
+        )
+
+    @property
+    def state(self) -> Path:
+        return self.dir / ".changeover"
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+        result = subprocess.run(
+            [sys.executable, "-m", "changeover", *args],
+            cwd=self.dir,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
+        self.track_agent()
+        return result
+
+    def up(self) -> str:
+        result = self.cli("up", "--detach")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return self.url()
+
+    def status(self) -> dict[str, Any]:
+        result = self.cli("status", "--json")
+        assert result.returncode == 0, result.stderr
+        doc: dict[str, Any] = json.loads(result.stdout)
+        self.tracked.update(r["pid"] for r in doc["replicas"] if r["pid"])
+        return doc
+
+    def url(self) -> str:
+        return f"http://{self.status()['agent']['listen']}"
+
+    def agent_pid(self) -> int | None:
+        try:
+            return int((self.state / "agent.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def track_agent(self) -> None:
+        pid = self.agent_pid()
+        if pid:
+            self.tracked.add(pid)
+
+    def replica_pids(self) -> dict[str, int]:
+        return {r["id"]: r["pid"] for r in self.status()["replicas"] if r["pid"]}
+
+    def alive(self) -> list[int]:
+        return [pid for pid in self.tracked if _alive(pid)]
+
+    def cleanup(self) -> list[int]:
+        """Stop the agent; kill and report anything that survived."""
+        if self.agent_pid() and _alive(self.agent_pid() or 0):
+            self.cli("down", timeout=180)
+        survivors = self.alive()
+        for pid in survivors:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return survivors
+
+
+def _alive(pid: int) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def spawn(service: Service, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "changeover", *args],
+        cwd=service.dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+class Lines:
+    """Collects a child's output lines in a thread, so waits never block on a pipe."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        assert proc.stdout is not None
+        self._stream = stream = proc.stdout
+        self._thread = threading.Thread(target=lambda: self.lines.extend(stream), daemon=True)
+        self._thread.start()
+
+    def seen(self, text: str) -> bool:
+        return any(text in line for line in list(self.lines))
+
+    def join(self) -> None:
+        self._thread.join(timeout=30)
+        self._stream.close()
+
+
+def stop(proc: subprocess.Popen[str], sig: int = signal.SIGINT) -> int:
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,141 @@
+"""The agent's life: restart after SIGKILL, down leaves nothing, bad input is refused."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+
+from tests.e2e.harness import Service, burst
+from tests.helpers import gone, wait_for
+
+
+def test_sigkill_agent_then_up_restores_service(service: Service) -> None:
+    service.up()
+    assert service.cli("deploy", "--version", "v2", "--env", "HELLO_VERSION=v2").returncode == 0
+    old_replicas = service.replica_pids()
+    agent = service.agent_pid()
+    assert agent
+    assert len(old_replicas) == 2
+    os.kill(agent, signal.SIGKILL)
+    wait_for(lambda: gone(agent), 10, "agent to die")
+    url = service.up()
+    for pid in old_replicas.values():
+        assert gone(pid), f"orphaned replica {pid} still running"
+    doc = service.status()
+    assert doc["stable_revision"] == 2
+    assert sum(1 for r in doc["replicas"] if r["state"] == "ready") == 2
+    load = burst(url, 40)
+    assert load.header_counts == {"v2": 40}
+
+
+def test_down_stops_everything_even_a_replica_ignoring_sigterm(service: Service) -> None:
+    service.write_spec(command="python stubborn.py", grace="1s")
+    (service.dir / "stubborn.py").write_text(STUBBORN)
+    service.up()
+    replicas = service.replica_pids()
+    assert len(replicas) == 2
+    result = service.cli("down")
+    assert result.returncode == 0, result.stderr
+    for pid in [*replicas.values(), *service.tracked]:
+        assert gone(pid), f"process {pid} survived down"
+    assert not (service.state / "agent.sock").exists()
+
+
+def test_port_in_use_is_a_clear_error(service: Service) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        text = service.spec.read_text().replace('"127.0.0.1:0"', f'"127.0.0.1:{port}"')
+        service.spec.write_text(text)
+        result = service.cli("up", "--detach")
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+
+
+def test_commands_without_agent_exit_3(service: Service) -> None:
+    for args in (["status"], ["deploy", "--version", "v9"], ["undo"], ["history"], ["logs"]):
+        result = service.cli(*args)
+        assert result.returncode == 3, (args, result.stderr)
+        assert "no agent is running" in result.stderr
+
+
+def test_missing_command_fails_the_rollout_clearly(service: Service) -> None:
+    service.write_spec(deadline="20s")
+    service.up()
+    result = service.cli("deploy", "--version", "v2", "--command", "no-such-server --fd 3")
+    assert result.returncode == 1
+    assert "command not found" in result.stdout
+    assert service.status()["stable_revision"] == 1
+
+
+STUBBORN = """
+import os, signal, socket, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = b"stubborn\\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Version", os.environ.get("HELLO_VERSION", "?"))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    def server_bind(self):
+        pass
+
+
+assert os.environ["LISTEN_PID"] == str(os.getpid())
+server = Server(("127.0.0.1", 0), Handler, bind_and_activate=False)
+server.socket.close()
+server.socket = socket.socket(fileno=3)
+server.server_address = server.socket.getsockname()
+print("stubborn serving on fd 3", flush=True)
+server.serve_forever()
+"""
+
+
+def test_sigkill_mid_rollout_then_up_restores_the_stable_revision(service: Service) -> None:
+    service.up()
+    started = service.cli(
+        "deploy",
+        "--version",
+        "v2",
+        "--env",
+        "HELLO_VERSION=v2",
+        "--env",
+        "BOOT_DELAY=30",
+        "--no-wait",
+    )
+    assert started.returncode == 0, started.stderr
+    wait_for(
+        lambda: any(r["revision"] == 2 for r in service.status()["replicas"]),
+        30,
+        "a replica of revision 2",
+    )
+    pids = service.replica_pids()
+    agent = service.agent_pid()
+    assert agent
+    os.kill(agent, signal.SIGKILL)
+    wait_for(lambda: gone(agent), 10, "agent to die")
+    url = service.up()
+    for replica, pid in pids.items():
+        assert gone(pid), f"orphaned replica {replica} (pid {pid}) still running"
+    doc = service.status()
+    assert doc["stable_revision"] == 1
+    assert {r["revision"] for r in doc["replicas"] if r["state"] == "ready"} == {1}
+    history = service.cli("history", "--json").stdout
+    assert '"phase": "interrupted"' in history
+    assert burst(url, 20).header_counts == {"v1": 20}

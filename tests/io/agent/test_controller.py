@@ -1,0 +1,420 @@
+"""The rollout controller on a real store, a supervisor of fake processes and RollingUpdate.
+
+Replicas have no probes, so each one is READY as soon as its fake process is spawned;
+every wait below is for a condition (a future, a state), bounded by a guard timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from changeover.agent.controller import Busy, Controller, observe
+from changeover.agent.events import EventLog
+from changeover.rollout.decision import Command, CommandRefused, Decision
+from changeover.rollout.events import OperatorEvent
+from changeover.rollout.observe import ReplicaObs, RevisionObs
+from changeover.rollout.phase import Phase
+from changeover.rollout.rolling import RollingParams, RollingUpdate
+from changeover.spec.models import Probes, Termination
+from changeover.store import Revision, RevisionStatus, Rollout, RolloutKind, Store
+from changeover.supervisor.backoff import Backoff
+from changeover.supervisor.fakes import FakeSpawner, RecordingRouting
+from changeover.supervisor.model import ReplicaTemplate
+from changeover.supervisor.state import ReplicaState
+from changeover.supervisor.supervisor import Supervisor
+from tests.helpers import FakeClock, bounded
+
+from ._fakes import replica_info
+
+S = ReplicaState
+T = TypeVar("T")
+WALL = 5000.0
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return bounded(coro, 10)
+
+
+class Harness:
+    """Controller + Supervisor(FakeSpawner, RecordingRouting) + EventLog over one store."""
+
+    def __init__(self, tmp_path: Path, store: Store, *, backoff: float = 0.001) -> None:
+        self.store = store
+        self.tmp_path = tmp_path
+        self.clock = FakeClock(100.0)
+        self.spawner = FakeSpawner()
+        self.routing = RecordingRouting()
+        self.events = EventLog(store, wall=lambda: WALL)
+        self.supervisor = Supervisor(
+            routing=self.routing,
+            logs_dir=tmp_path / "logs",
+            spawner=self.spawner,
+            clock=self.clock,
+            backoff=lambda: Backoff(initial=backoff, cap=backoff),
+            on_change=lambda: self.controller.notify(),
+        )
+        self.controller = Controller(
+            store=store,
+            supervisor=self.supervisor,
+            events=self.events,
+            templates=self.template,
+            clock=self.clock,
+            wall=lambda: WALL,
+        )
+
+    def template(self, revision: int) -> ReplicaTemplate:
+        return ReplicaTemplate(
+            revision=revision,
+            version=self.store.revision(revision).version,
+            command="app --serve",
+            workdir=self.tmp_path,
+            env={},
+            probes=Probes(),
+            termination=Termination(drain_timeout="1s", grace_period="1s"),
+        )
+
+    def start(self, frm: int | None, to: int, kind: str, *, surge: int = 1) -> tuple[Rollout, Any]:
+        rollout = self.store.start_rollout(
+            from_revision=frm, to_revision=to, kind=kind, strategy="rolling", now=1.0
+        )
+        replicas = self.store.revision(to).replicas
+        stable = None if frm is None else self.store.revision(frm).replicas
+        params = RollingParams(replicas, surge, 0, 0.0, 30.0, stable_replicas=stable)
+        strategy = RollingUpdate(frm, to, params, started_at=self.clock())
+        return rollout, self.controller.begin(rollout, strategy, (frm, to))
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        task = asyncio.create_task(self.controller.run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await self.supervisor.stop_all()
+
+    def live(self) -> dict[str, ReplicaState]:
+        return {i.id: i.state for i in self.supervisor.replicas() if not i.state.terminating}
+
+
+def new_revision(store: Store, version: str, replicas: int) -> Revision:
+    return store.create_revision(
+        version=version, path="/srv", command="app", env={}, spec={}, replicas=replicas, now=1.0
+    )
+
+
+def rollout_messages(store: Store, rollout_id: int) -> list[str]:
+    return [e.message for e in store.events() if e.rollout_id == rollout_id]
+
+
+def test_a_first_deploy_scales_up_and_succeeds(tmp_path: Path, store: Store) -> None:
+    rev = new_revision(store, "v1", replicas=3)
+
+    async def main() -> None:
+        h = Harness(tmp_path, store)
+        rollout, done = h.start(None, rev.id, "initial")
+        assert h.controller.active is not None
+        assert h.controller.active.revisions == (rev.id,)
+        async with h.running():
+            decision: Decision = await done
+            assert h.live() == {"r1-1": S.READY, "r1-2": S.READY, "r1-3": S.READY}
+            assert h.routing.routable == {"r1-1", "r1-2", "r1-3"}
+            assert len(h.spawner.children) == 3
+        assert decision.phase is Phase.SUCCEEDED
+        assert decision.scale == {rev.id: 3}
+        assert h.controller.active is None
+        stored = store.rollout(rollout.id)
+        assert (stored.phase, stored.finished_at, stored.reason) == (Phase.SUCCEEDED, WALL, "")
+        stable = store.stable_revision()
+        assert stable is not None
+        assert stable.id == rev.id
+        assert rollout_messages(store, rollout.id) == [
+            "scaled revision 1 up to 3",
+            "rollout succeeded: revision 1 is stable",
+        ]
+        replica_events = [e.message for e in store.events() if e.kind == "replica"]
+        assert {"r1-1 ready", "r1-2 ready", "r1-3 ready"} <= set(replica_events)
+
+    run(main())
+
+
+def routable_counts(calls: list[tuple[Any, ...]]) -> list[int]:
+    """How many replicas were routable after each routing call, replayed in order."""
+    routable: set[str] = set()
+    counts = []
+    for call in calls:
+        if call[0] == "set_routable":
+            (routable.add if call[2] else routable.discard)(call[1])
+        elif call[0] == "remove_endpoint":
+            routable.discard(call[1])
+        counts.append(len(routable))
+    return counts
+
+
+def test_a_deploy_replaces_the_stable_revision_without_losing_capacity(
+    tmp_path: Path, store: Store
+) -> None:
+    v1, v2 = new_revision(store, "v1", 2), new_revision(store, "v2", 2)
+
+    async def main() -> None:
+        h = Harness(tmp_path, store)
+        async with h.running():
+            _, first = h.start(None, v1.id, "initial")
+            assert (await first).phase is Phase.SUCCEEDED
+            rollout, second = h.start(v1.id, v2.id, "deploy")
+            decision = await second
+            assert h.live() == {"r2-1": S.READY, "r2-2": S.READY}
+            await h.supervisor.wait_terminated(v1.id)
+            states = {i.id: i.state for i in h.supervisor.replicas()}
+            assert states == {"r1-1": S.EXITED, "r1-2": S.EXITED, "r2-1": S.READY, "r2-2": S.READY}
+            calls = list(h.routing.calls)  # before stop_all takes everything down
+        assert decision.phase is Phase.SUCCEEDED
+        assert decision.scale == {v1.id: 0, v2.id: 2}
+        assert store.rollout(rollout.id).phase is Phase.SUCCEEDED
+        assert {r.id: r.status for r in store.revisions()} == {
+            1: RevisionStatus.SUPERSEDED,
+            2: RevisionStatus.STABLE,
+        }
+        counts = routable_counts(calls)
+        full = counts.index(2)  # revision 1 fully up
+        assert min(counts[full:]) >= 2  # max_unavailable = 0 held throughout
+        assert max(counts) <= 3  # max_surge = 1
+        assert rollout_messages(store, rollout.id)[-1] == "rollout succeeded: revision 2 is stable"
+
+    run(main())
+
+
+def test_a_failing_deploy_rolls_back_and_records_each_phase(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v1, v2 = new_revision(store, "v1", 2), new_revision(store, "v2", 2)
+    phases: list[str] = []
+    real = store.set_rollout_phase
+
+    def spy(rollout_id: int, phase: Any, **kw: Any) -> None:
+        phases.append(Phase(phase).value)
+        real(rollout_id, phase, **kw)
+
+    monkeypatch.setattr(store, "set_rollout_phase", spy)
+
+    async def main() -> None:
+        h = Harness(tmp_path, store)
+        async with h.running():
+            _, first = h.start(None, v1.id, "initial")
+            await first
+            h.spawner.fail_with = "command not found: app"
+            rollout, second = h.start(v1.id, v2.id, "deploy")
+            decision = await second
+            assert h.live() == {"r1-1": S.READY, "r1-2": S.READY}
+        assert decision.phase is Phase.FAILED
+        assert decision.reason == "replica r2-1 failed at boot 3 times: command not found: app"
+        assert phases == ["rolling-back"]
+        stored = store.rollout(rollout.id)
+        assert (stored.phase, stored.reason) == (Phase.FAILED, decision.reason)
+        assert {r.id: r.status for r in store.revisions()} == {
+            1: RevisionStatus.STABLE,
+            2: RevisionStatus.FAILED,
+        }
+        messages = rollout_messages(store, rollout.id)
+        failed = messages.index(
+            "rollout failed: replica r2-1 failed at boot 3 times: command not found: app"
+        )
+        assert messages[failed + 1] == "rolling back to revision 1"
+        assert messages[-1] == "rollback complete: revision 1 restored"
+
+    run(main())
+
+
+def test_a_second_rollout_while_one_is_active_is_busy(tmp_path: Path, store: Store) -> None:
+    v1, v2 = new_revision(store, "v1", 1), new_revision(store, "v2", 1)
+
+    async def main() -> None:
+        h = Harness(tmp_path, store)
+        rollout, done = h.start(None, v1.id, "initial")
+        other = Rollout(
+            id=99,
+            from_revision=v1.id,
+            to_revision=v2.id,
+            kind=RolloutKind.DEPLOY,
+            strategy="rolling",
+            phase=Phase.PROGRESSING,
+            reason="",
+            started_at=1.0,
+            finished_at=None,
+        )
+        params = RollingParams(1, 1, 0, 0.0, 30.0)
+        with pytest.raises(Busy, match=rf"^rollout {rollout.id} is still in progress$"):
+            h.controller.begin(other, RollingUpdate(v1.id, v2.id, params, 0.0), (v1.id, v2.id))
+        assert h.controller.active is not None
+        assert h.controller.active.rollout == rollout
+        h.controller.cancel("test over")
+        assert done.cancelled()
+
+    run(main())
+
+
+def test_cancel_marks_the_active_rollout_interrupted(tmp_path: Path, store: Store) -> None:
+    v1 = new_revision(store, "v1", 2)
+
+    async def main() -> None:
+        h = Harness(tmp_path, store)
+        _, done = h.start(None, v1.id, "initial")
+        h.controller.cancel("agent stopped")
+        assert h.controller.active is None
+        assert done.cancelled()
+        h.controller.cancel("again")  # nothing active: a no-op
+        # A new rollout may begin once the old one is recorded as finished.
+        second = store.start_rollout(
+            from_revision=None, to_revision=v1.id, kind="restore", strategy="rolling", now=2.0
+        )
+        params = RollingParams(2, 1, 0, 0.0, 30.0)
+        again = h.controller.begin(second, RollingUpdate(None, v1.id, params, 0.0), (v1.id,))
+        h.controller.cancel("test over")
+        assert again.cancelled()
+
+    run(main())
+    stored = store.rollout(1)
+    assert (stored.phase, stored.reason, stored.finished_at) == (
+        Phase.INTERRUPTED,
+        "agent stopped",
+        WALL,
+    )
+    assert store.revision(v1.id).status is RevisionStatus.FAILED
+    assert store.active_rollout() is None
+
+
+def test_cancel_mid_rollout_stops_driving_the_supervisor(tmp_path: Path, store: Store) -> None:
+    v1 = new_revision(store, "v1", 2)
+
+    async def main() -> None:
+        h = Harness(tmp_path, store, backoff=600)
+        h.spawner.fail_with = "boom"  # one boot failure, then a long backoff: no end in sight
+        async with h.running():
+            rollout, done = h.start(None, v1.id, "initial")
+            while not any(i.state is S.BACKOFF for i in h.supervisor.replicas()):
+                await asyncio.sleep(0.01)
+            assert h.controller.active is not None
+            h.controller.cancel("agent stopped")
+            with pytest.raises(asyncio.CancelledError):
+                await done
+        assert store.rollout(rollout.id).phase is Phase.INTERRUPTED
+
+    run(main())
+
+
+def test_a_caller_giving_up_on_its_future_does_not_kill_the_controller(
+    tmp_path: Path, store: Store
+) -> None:
+    v1, v2 = new_revision(store, "v1", 1), new_revision(store, "v2", 1)
+
+    async def main() -> None:
+        h = Harness(tmp_path, store)
+        loop_task = asyncio.create_task(h.controller.run())
+        try:
+            _, first = h.start(None, v1.id, "initial")
+            first.cancel()  # the caller stopped waiting
+            while h.controller.active is not None and not loop_task.done():
+                await asyncio.sleep(0.01)
+            assert not loop_task.done(), loop_task.exception()
+            _, second = h.start(v1.id, v2.id, "deploy")
+            assert (await second).phase is Phase.SUCCEEDED
+        finally:
+            loop_task.cancel()
+            await asyncio.gather(loop_task, return_exceptions=True)
+            await h.supervisor.stop_all()
+
+    run(main())
+
+
+class Recording:
+    """A strategy that keeps every decision its inner strategy made."""
+
+    def __init__(self, inner: RollingUpdate) -> None:
+        self.inner, self.decisions = inner, list[Decision]()
+
+    @property
+    def phase(self) -> Phase:
+        return self.inner.phase
+
+    def step(self, obs: Any, now: float, runs: Any) -> Decision:
+        self.decisions.append(self.inner.step(obs, now, runs))
+        return self.decisions[-1]
+
+    def command(self, event: OperatorEvent, now: float) -> str:
+        return self.inner.command(event, now)
+
+
+def test_the_supervisor_stops_exactly_the_replicas_decisions_name(
+    tmp_path: Path, store: Store
+) -> None:
+    v1, v2 = new_revision(store, "v1", 3), new_revision(store, "v2", 3)
+
+    async def main() -> list[Decision]:
+        h = Harness(tmp_path, store)
+        async with h.running():
+            _, first = h.start(None, v1.id, "initial")
+            await first
+            rollout = store.start_rollout(
+                from_revision=v1.id, to_revision=v2.id, kind="deploy", strategy="rolling", now=2.0
+            )
+            params = RollingParams(3, 0, 1, 0.0, 30.0)  # surge 0: the stable shrinks first
+            strategy = Recording(RollingUpdate(v1.id, v2.id, params, h.clock()))
+            h.routing.calls.clear()
+            await h.controller.begin(rollout, strategy, (v1.id, v2.id))
+            stopped = [c[1] for c in h.routing.calls if c[0] == "set_routable" and not c[2]]
+        named = [rid for d in strategy.decisions for ids in d.remove.values() for rid in ids]
+        assert stopped == named == ["r1-1", "r1-2", "r1-3"]
+        # all three were ready at the same clock time: the supervisor's own order (newest
+        # index first) would have stopped r1-3 first; removal_order breaks the tie by id
+        return strategy.decisions
+
+    decisions = run(main())
+    assert decisions[0].remove == {v1.id: ("r1-1",)}
+    assert decisions[-1].phase is Phase.SUCCEEDED
+
+
+def test_a_command_reaches_the_strategy_as_its_event(tmp_path: Path, store: Store) -> None:
+    v1, v2 = new_revision(store, "v1", 1), new_revision(store, "v2", 1)
+
+    async def main() -> None:
+        h = Harness(tmp_path, store)
+        async with h.running():
+            _, first = h.start(None, v1.id, "initial")
+            await first
+            rollout, done = h.start(v1.id, v2.id, "deploy")
+            assert h.controller.command(Command.PAUSE, "ci") == "rollout paused by ci"
+            assert store.rollout(rollout.id).phase is Phase.PAUSED  # stored at once
+            with pytest.raises(CommandRefused, match=r"^cannot pause a rollout that is paused$"):
+                h.controller.command(Command.PAUSE)
+            assert h.controller.command(Command.RESUME, "ci") == "rollout resumed by ci"
+            assert (await done).phase is Phase.SUCCEEDED
+
+    run(main())
+
+
+def obs_of(state: ReplicaState, replica_id: str) -> ReplicaObs:
+    info = replica_info(replica_id, state, boot_failures=1 if state is S.BACKOFF else 0)
+    return ReplicaObs(info.id, info.state, info.ready_since, info.boot_failures)
+
+
+def test_observe_groups_by_revision_and_lists_every_requested_one() -> None:
+    infos = [
+        replica_info("r1-1", S.READY),
+        replica_info("r2-1", S.BACKOFF, boot_failures=1),
+        replica_info("r1-2", S.DRAINING),
+        replica_info("r3-1", S.STARTING),  # not asked for: still reported
+    ]
+    assert observe(infos, [1, 2, 4]) == {
+        1: RevisionObs(1, (obs_of(S.READY, "r1-1"), obs_of(S.DRAINING, "r1-2"))),
+        2: RevisionObs(2, (obs_of(S.BACKOFF, "r2-1"),)),
+        3: RevisionObs(3, (obs_of(S.STARTING, "r3-1"),)),
+        4: RevisionObs(4, ()),
+    }
+    assert observe([], [5]) == {5: RevisionObs(5, ())}
+    assert observe([], []) == {}
