@@ -43,12 +43,12 @@ def assert_no_failures(report: Report | None) -> None:
     assert report.failed == 0, report.summary()
 
 
-def test_three_reloads_under_load_keep_replicas_and_fail_nothing(service: Service) -> None:
+def test_ten_reloads_under_load_keep_replicas_and_fail_nothing(service: Service) -> None:
     url = service.up()
     replicas = service.replica_pids()
     agents = [service.agent_pid()]
     with load(url) as gen:
-        for _ in range(3):
+        for _ in range(10):
             result = reload(service)
             assert result.returncode == 0, result.stdout + result.stderr
             assert "reloaded: agent pid" in result.stdout

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from changeover.agent import clients
 from changeover.agent.controller import Busy
 from changeover.agent.core import Agent
 from changeover.agent.handover import WAIT, Action, Decision, Handover, Stage, refusal
@@ -68,6 +69,7 @@ class Reloader:
         self.public, self.control, self.lock = public, control, lock
         self.clock = clock
         self.program = tuple(program)
+        self.channel: socket.socket | None = None  # to the new agent, once it took over
         self.stage = Stage.IDLE
 
     @property
@@ -87,14 +89,20 @@ class Reloader:
         self.stage = Stage.STARTING
         machine.start(self.clock(), proc.pid)
         log.info("reload: started the new agent (pid %d)", proc.pid)
-        with parent:
+        try:
             parent.setblocking(False)
             decision = await self._follow(machine, parent, proc, dump(manifest))
+        except BaseException:
+            parent.close()
+            raise
         self.stage = machine.stage
         if decision.action is Action.STEP_DOWN:
             log.info("reload: the new agent (pid %d) serves; this agent steps down", proc.pid)
+            parent.setblocking(True)
+            self.channel = parent  # step_down sends the idle client connections over it
             self.agent.stopping.set()
             return Outcome(True, os.getpid(), proc.pid)
+        parent.close()
         if decision.action is Action.KILL_NEW:
             proc.kill()
         await _reap(proc)
@@ -195,8 +203,9 @@ async def _reap(proc: subprocess.Popen[bytes]) -> None:
         await asyncio.sleep(0.02)
 
 
-async def step_down(agent: Agent, public: socket.socket) -> None:
-    """Leave without stopping a replica: let go of them, stop accepting, drain, close."""
+async def step_down(agent: Agent, public: socket.socket, channel: socket.socket | None) -> None:
+    """Leave without stopping a replica: let go of them, stop accepting, hand the idle
+    client connections to the new agent over `channel`, drain the busy ones, close."""
     agent.controller.cancel("the agent handed over to a new one")
     await agent.supervisor.detach()  # first: this agent must not restart what it gave away
     await agent.analyses.close()
@@ -204,7 +213,13 @@ async def step_down(agent: Agent, public: socket.socket) -> None:
     drain = agent.spec.termination.drain_timeout
     if stable is not None:
         drain = agent.revision_spec(stable.id).termination.drain_timeout
-    # keep-alive clients get one more answer (Connection: close) instead of a racing close
-    await agent.proxy.shutdown(timeout=drain, idle_grace=IDLE_GRACE)
+    # Idle keep-alive clients go to the new agent as they are: none races a close. Should
+    # the new agent not take them, each gets one more answer here (Connection: close).
+    hand_over = clients.sender(channel) if channel is not None else None
+    try:
+        await agent.proxy.shutdown(timeout=drain, idle_grace=IDLE_GRACE, hand_over=hand_over)
+    finally:
+        if channel is not None:
+            channel.close()  # the new agent's end of the handover
     public.close()
     await agent.notifier.close()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from changeover.agent import retention_task, takeover
+from changeover.agent import clients, retention_task, takeover
 from changeover.agent.api import create_app
 from changeover.agent.control import bind_control_socket
 from changeover.agent.core import Agent
@@ -114,7 +114,7 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
             if reloader.handed_over:
                 control.keep_path()
                 await control.stop()  # no control request may reach a stepping-down agent
-                await step_down(agent, public)
+                await step_down(agent, public, reloader.channel)
             else:
                 await agent.shutdown()
             controller.cancel()  # after the shutdown, which records the rollout interrupted
@@ -137,8 +137,19 @@ async def _take_over(agent: Agent, handed: takeover.Inherited, lock: AgentLock) 
     lock.write_pid()
     takeover.announce_ready(handed.channel)
     log.info("took over from agent pid %d", handed.manifest.old_pid)
-    await agent.stopping.wait()
+    # the old agent now sends its idle client connections, then closes the channel
+    taking = asyncio.create_task(clients.receive(handed.channel, agent.proxy.adopt))
+    taking.add_done_callback(_log_adopted)
+    try:
+        await agent.stopping.wait()
+    finally:
+        taking.cancel()
     return EXIT_OK
+
+
+def _log_adopted(task: asyncio.Task[int]) -> None:
+    if not task.cancelled() and task.exception() is None:
+        log.info("adopted %d idle client connections from the old agent", task.result())
 
 
 async def guarded(name: str, work: Coroutine[Any, Any, None], agent: Agent) -> None:

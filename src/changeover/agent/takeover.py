@@ -85,9 +85,9 @@ def adopt_replicas(agent: Agent, manifest: Manifest) -> None:
 
 
 def announce_ready(channel: socket.socket) -> None:
-    with channel:
-        channel.settimeout(READ_TIMEOUT)
-        channel.sendall(f"ready {os.getpid()}\n".encode())
+    """Say ready; the channel stays open for the idle client connections that follow."""
+    channel.settimeout(READ_TIMEOUT)
+    channel.sendall(f"ready {os.getpid()}\n".encode())
 
 
 class SharedControlServer(ControlServer):

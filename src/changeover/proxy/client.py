@@ -21,7 +21,7 @@ LINGER = 2.0  # seconds to keep reading (and discarding) after half-closing
 
 class ClientConnection(asyncio.Protocol):
     # Reasons for pausing client reads; reading resumes only when none is left.
-    PAUSE_QUEUE, PAUSE_UPSTREAM, PAUSE_PENDING, PAUSE_UPGRADE = 1, 2, 4, 8
+    PAUSE_QUEUE, PAUSE_UPSTREAM, PAUSE_PENDING, PAUSE_UPGRADE, PAUSE_HANDOVER = 1, 2, 4, 8, 16
 
     __slots__ = (
         "closed",

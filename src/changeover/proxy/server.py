@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from changeover.proxy import handoff
 from changeover.proxy.config import ProxyConfig
 from changeover.proxy.context import Context
 from changeover.proxy.downstream import Downstream
@@ -87,6 +88,18 @@ class Proxy:
         client = Downstream(self._ctx, preview)
         transport.set_protocol(client)
         client.connection_made(transport)
+        return client
+
+    async def adopt(self, sock: socket.socket) -> Downstream:
+        """Serve a client connection another process handed over between two requests."""
+        ctx = self._ctx
+        if ctx.closing:
+            raise RuntimeError("the proxy is shut down")
+        self._start()
+        assert ctx.loop is not None
+        sock.setblocking(False)
+        _, client = await ctx.loop.connect_accepted_socket(lambda: Downstream(ctx), sock=sock)
+        client.deadline = ctx.clock() + ctx.config.idle_timeout  # idle, not mid-head
         return client
 
     def _start(self) -> None:
@@ -170,13 +183,20 @@ class Proxy:
 
     # -- lifecycle --------------------------------------------------------------------
 
-    async def shutdown(self, timeout: float, idle_grace: float = 0.0) -> None:  # noqa: ASYNC109
+    async def shutdown(
+        self,
+        timeout: float,  # noqa: ASYNC109 (the drain deadline, not a call timeout)
+        idle_grace: float = 0.0,
+        hand_over: handoff.Send | None = None,
+    ) -> None:
         """Stop accepting, close every tunnel (both sides), let in-flight exchanges finish
         (up to timeout), close the rest.
 
-        With `idle_grace`, idle keep-alive connections stay open that long first: a client's
-        next request is still served (with `Connection: close`), so a client never races the
-        close when another process keeps accepting on the same socket (agent handover).
+        With `hand_over` (agent handover), idle keep-alive connections go to the next
+        agent as they are, so no client ever races a close; busy ones finish here with
+        `Connection: close`. With `idle_grace`, idle connections that could not be handed
+        over stay open that long first: a client's next request is still served (with
+        `Connection: close`).
         """
         ctx = self._ctx
         ctx.closing = True
@@ -189,6 +209,8 @@ class Proxy:
         for tunnel in tuple(ctx.tunnels):
             tunnel.close()
         deadline = ctx.clock() + timeout
+        if hand_over is not None:
+            handoff.hand_over_idle(ctx, hand_over)
         if idle_grace > 0:
             await ctx.wait_closed(False, min(idle_grace, timeout))
         for client in tuple(ctx.clients):

@@ -73,6 +73,10 @@ async def reload_with(mode: str, tmp_path: Path, deadline: float) -> tuple[Outco
             program=(sys.executable, "-c", NEW_AGENT, mode),
         )
         outcome = await reloader.reload(deadline)
+        # kept open on success only: step_down hands the idle client connections over it
+        assert (reloader.channel is not None) == outcome.ok
+        if reloader.channel is not None:
+            reloader.channel.close()
     return outcome, agent, lock
 
 
