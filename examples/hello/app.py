@@ -1,6 +1,7 @@
 """A small ASGI app for trying changeover; its behaviour is set by environment variables.
 
-HELLO_VERSION   label returned by every response (default "v1"), also as X-Version
+HELLO_VERSION   label returned by every response, also as X-Version (default: the
+                release's version label, CHANGEOVER_VERSION, which changeover sets; else "v1")
 BOOT_DELAY      seconds to sleep at start-up before serving (default 0)
 CRASH_AT_BOOT   "1": exit with code 3 during start-up
 NEVER_READY     "1": /readyz always answers 503
@@ -27,7 +28,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-VERSION = os.environ.get("HELLO_VERSION", "v1")
+VERSION = os.environ.get("HELLO_VERSION") or os.environ.get("CHANGEOVER_VERSION", "v1")
 FAILURE_RATE = float(os.environ.get("FAILURE_RATE", "0"))
 LATENCY = float(os.environ.get("LATENCY", "0"))
 NEVER_READY = os.environ.get("NEVER_READY") == "1"

@@ -7,10 +7,12 @@ unreachable agent -> 3, refused request -> 2.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
+from changeover import __version__
 from changeover.cli import (
     check,
     control,
@@ -26,16 +28,35 @@ from changeover.cli import (
     verify,
 )
 from changeover.cli.client import Refused, Unreachable
-from changeover.cli.common import BAD_INPUT, UNREACHABLE, err
+from changeover.cli.common import BAD_INPUT, UNREACHABLE, err, out
 
 app = typer.Typer(
     name="changeover",
     no_args_is_help=True,
-    add_completion=False,
     help="Ship new versions of HTTP services without dropping a single request.",
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"changeover {__version__}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Ship new versions of HTTP services without dropping a single request."""
+
+
 app.command()(check.check)
 app.command()(up.up)
 app.command()(deploy.deploy)

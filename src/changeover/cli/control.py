@@ -13,8 +13,17 @@ import typer
 from rich.markup import escape
 
 from changeover.cli.client import AgentClient
-from changeover.cli.common import DEFAULT_SPEC, OK, Json, SpecFile, StateDir, out, state_paths
-from changeover.cli.deploy import run_rollout
+from changeover.cli.common import (
+    DEFAULT_SPEC,
+    FAILED,
+    OK,
+    Json,
+    SpecFile,
+    StateDir,
+    out,
+    state_paths,
+)
+from changeover.cli.deploy import report, run_rollout
 from changeover.cli.follow import events_after, follow_rollout
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return once the agent accepted it.")]
@@ -24,12 +33,32 @@ def promote(
     full: Annotated[
         bool, typer.Option("--full", help="Skip every remaining step and analysis.")
     ] = False,
+    no_wait: NoWait = False,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
     json: Json = False,
 ) -> None:
-    """Move the rollout past its current step or pause (--full: straight to 100%)."""
-    _send("/v1/promote?full=1" if full else "/v1/promote", file, state_dir, json)
+    """Move the rollout past its current step or pause (--full: straight to 100%), then
+    follow it until it ends or pauses again for a person."""
+    with AgentClient(state_paths(state_dir, file)) as client:
+        answer = client.post("/v1/promote?full=1" if full else "/v1/promote")
+        rollout = answer["rollout"]
+        if no_wait or rollout is None:
+            _print(answer, json)
+            return
+        if not json:
+            out.print(escape(answer["message"]), soft_wrap=True)
+        final = follow_rollout(client, rollout, events_after(answer), quiet=json, pauses=True)
+    if json:
+        out.print_json(data=final)
+    elif final["phase"] == "paused":
+        out.print(
+            f"rollout {final['id']} is paused: `changeover promote` continues it, "
+            "`changeover abort` rolls back"
+        )
+    else:
+        report(final)
+    raise typer.Exit(FAILED if final["phase"] in ("failed", "aborted") else OK)
 
 
 def abort(

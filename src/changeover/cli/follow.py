@@ -1,7 +1,7 @@
 """Following a rollout from the CLI: print its events as they happen, return its end.
 
-Invariant: returns only once the agent reports the rollout finished, after printing
-every event recorded for it up to that moment.
+Invariant: returns only once the agent reports the rollout finished (or, when asked,
+paused for a person), after printing every event recorded for it up to that moment.
 """
 
 from __future__ import annotations
@@ -29,8 +29,15 @@ def print_event(event: dict[str, Any]) -> None:
 
 
 def follow_rollout(
-    client: AgentClient, rollout: dict[str, Any], after: int, *, quiet: bool = False
+    client: AgentClient,
+    rollout: dict[str, Any],
+    after: int,
+    *,
+    quiet: bool = False,
+    pauses: bool = False,
 ) -> dict[str, Any]:
+    """Print the rollout's events until it finishes (or, with `pauses`, until it waits
+    for a person); its last document."""
     rid = rollout["id"]
     revisions = {rollout["from_revision"], rollout["to_revision"]} - {None}
     while True:
@@ -44,5 +51,5 @@ def follow_rollout(
             )
             if mine and not quiet:
                 print_event(event)
-        if current["finished_at"] is not None:
+        if current["finished_at"] is not None or (pauses and current["phase"] == "paused"):
             return current

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -10,7 +11,8 @@ import sys
 import pytest
 
 from changeover.loadgen import BackgroundLoad, Report, worker
-from changeover.loadgen.cli import main
+from changeover.loadgen.cli import build_parser, main
+from tests.helpers import wait_for
 
 from ._checks import assert_exact
 from ._servers import Request, ServerConn, ThreadedServer, response
@@ -87,3 +89,36 @@ def test_cli_rejects_bad_url(capsys: pytest.CaptureFixture[str]) -> None:
         main(["ftp://example", "--rate", "1", "--requests", "1"])
     assert exit_info.value.code == 2
     assert "only http" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_the_command_and_prints_the_report_of_what_ran() -> None:
+    with ThreadedServer() as srv:
+        cmd = [sys.executable, "-m", "changeover.loadgen", srv.url, "--rate", "100"]
+        cmd += ["--duration", "10m", "--json"]  # a duration with a unit, as everywhere
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: len(srv.server.received) >= 20, 30, "requests reaching the server")
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0, err
+    assert "stopped early by SIGINT" in err
+    report = json.loads(out)
+    assert report["sent"] >= 20
+    assert report["ok"] == report["sent"]  # in-flight requests finished, none was cut
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("90", 90.0), ("1.5", 1.5), ("2m", 120.0)])
+def test_durations_take_units_or_bare_seconds(raw: str, seconds: float) -> None:
+    args = build_parser().parse_args(["http://x", "--rate", "1", "--duration", raw])
+    assert args.duration == seconds
+
+
+def test_a_duration_without_a_known_unit_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["http://x", "--rate", "1", "--duration", "5 minutes"])
+    assert exit_info.value.code == 2
+    assert 'a duration with a unit, like "250ms"' in capsys.readouterr().err
