@@ -3,6 +3,7 @@ a busy agent refusing a second deploy, following logs and watching status."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 from pathlib import Path
@@ -97,3 +98,29 @@ def test_logs_follow_streams_new_output(service: Service) -> None:
     finally:
         stop(proc, signal.SIGTERM)
         out.join()
+
+
+def test_ctrl_c_detaches_from_a_deploy_and_events_follow_reattaches(service: Service) -> None:
+    service.up()
+    deploy = spawn(service, "deploy", "--version", "v2", "--env", "BOOT_DELAY=2")
+    deploy_out = Lines(deploy)
+    try:
+        wait_for(lambda: deploy_out.seen("r2-1 starting"), 30, "the rollout under way")
+    finally:
+        code = stop(deploy, signal.SIGINT)
+        deploy_out.join()
+    assert code == 130
+    assert deploy_out.seen("rollout 2 goes on in the agent")
+    assert deploy_out.seen("changeover events --follow")
+    follow = spawn(service, "events", "--follow", "--json", "--lines", "50")
+    follow_out = Lines(follow)
+    try:
+        wait_for(lambda: follow_out.seen("revision 2 is stable"), 60, "the end of the rollout")
+    finally:
+        assert stop(follow, signal.SIGINT) == 0
+        follow_out.join()
+    events = [json.loads(line) for line in follow_out.lines if line.startswith("{")]
+    ids = [e["id"] for e in events]
+    assert ids == sorted(set(ids))  # each once, in order
+    assert any(e["message"] == "rollout succeeded: revision 2 is stable" for e in events)
+    assert service.status()["stable_revision"] == 2

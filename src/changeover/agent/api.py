@@ -103,7 +103,11 @@ def create_app(agent: Agent) -> Starlette:
         return JSONResponse(rollout_doc(agent.store.rollout(rollout_id)))
 
     async def events(request: Request) -> Response:
-        after = _int(request.query_params.get("after", "0"), "after")
+        params = request.query_params
+        if "last" in params:  # the newest N: where `changeover events` starts
+            after = max(0, agent.store.last_event_id() - _int(params["last"], "last"))
+        else:
+            after = _int(params.get("after", "0"), "after")
         wait = _seconds(request.query_params.get("wait", "0"), "wait", cap=30.0)
         found = await agent.events.wait_after(after, wait)
         return JSONResponse({"events": [event_doc(e) for e in found]})

@@ -19,6 +19,7 @@ from changeover.cli import (
     demo,
     deploy,
     down,
+    events,
     flags,
     logs,
     reload,
@@ -68,6 +69,7 @@ app.command()(control.resume)
 app.command()(control.retry)
 app.command()(status.status)
 app.command()(status.history)
+app.command()(events.events)
 app.command()(logs.logs)
 app.command()(down.down)
 app.command()(reload.reload)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
@@ -18,10 +18,12 @@ from changeover.agent.paths import StatePaths
 from changeover.cli.console import LiveConsole
 from changeover.spec.load import SpecError, load_spec
 from changeover.spec.models import Spec
+from changeover.units import format_duration, parse_duration
 
 OK, FAILED, BAD_INPUT, UNREACHABLE = 0, 1, 2, 3
-out = LiveConsole(highlight=False)
-err = LiveConsole(stderr=True, highlight=False)
+INTERRUPTED = 130  # Ctrl-C while following: the shell's 128 + SIGINT; the rollout goes on
+out = LiveConsole(highlight=False, soft_wrap=True)  # messages are never hard-wrapped
+err = LiveConsole(stderr=True, highlight=False, soft_wrap=True)
 
 SpecFile = Annotated[Path, typer.Option("-f", "--file", help="Spec file.", show_default=True)]
 StateDir = Annotated[
@@ -33,6 +35,34 @@ StateDir = Annotated[
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def duration(raw: str | float) -> float:
+    """An option's duration, in the spec's grammar ("250ms", "10s", "2m", "1h30m"); plain
+    seconds ("10", "2.5") are read too. A bad one exits 2 naming the expected form. (An
+    option left out arrives as its default, already in seconds.)"""
+    if isinstance(raw, int | float):
+        return float(raw)
+    text = raw.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            seconds = parse_duration(text)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+        raise typer.BadParameter(f"expected a duration >= 0, got {raw!r}")
+    return seconds
+
+
+def duration_option(*names: str, help: str, default: float | None = None) -> Any:
+    """A typer option taking a duration (see `duration`); its value is in seconds, and
+    `--help` shows `default` in the same grammar ("2s", not 2.0)."""
+    shown: bool | str = format_duration(default) if default is not None else False
+    return typer.Option(*names, parser=duration, metavar="DURATION", help=help, show_default=shown)
+
+
 DEFAULT_SPEC = Path("changeover.toml")
 
 

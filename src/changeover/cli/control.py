@@ -24,7 +24,7 @@ from changeover.cli.common import (
     state_paths,
 )
 from changeover.cli.deploy import report, run_rollout
-from changeover.cli.follow import events_after, follow_rollout
+from changeover.cli.follow import events_after, follow_attached
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return once the agent accepted it.")]
 
@@ -48,7 +48,7 @@ def promote(
             return
         if not json:
             out.print(escape(answer["message"]), soft_wrap=True)
-        final = follow_rollout(client, rollout, events_after(answer), quiet=json, pauses=True)
+        final = follow_attached(client, rollout, events_after(answer), quiet=json, pauses=True)
     if json:
         out.print_json(data=final)
     elif final["phase"] == "paused":
@@ -74,7 +74,7 @@ def abort(
         if no_wait or rollout is None:
             _print(answer, json)
             return
-        final = follow_rollout(client, rollout, events_after(answer), quiet=json)
+        final = follow_attached(client, rollout, events_after(answer), quiet=json)
         if json:
             out.print_json(data=final)
         else:

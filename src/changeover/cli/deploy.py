@@ -23,7 +23,7 @@ from changeover.cli.common import (
     spec_path,
     state_paths,
 )
-from changeover.cli.follow import events_after, follow_rollout
+from changeover.cli.follow import events_after, follow_attached
 from changeover.spec.load import SpecError, load_spec_text
 from changeover.spec.strategy import StrategyName
 
@@ -96,7 +96,7 @@ def run_rollout(
             f"{rollout['to_revision']}"
         )
         return
-    final = follow_rollout(client, rollout, events_after(rollout), quiet=json)
+    final = follow_attached(client, rollout, events_after(rollout), quiet=json)
     if json:
         out.print_json(data=final)
     else:

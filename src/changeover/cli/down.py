@@ -6,17 +6,26 @@ import time
 from typing import Annotated
 
 import psutil
-import typer
 
 from changeover.agent.lock import is_locked
 from changeover.agent.paths import StatePaths
 from changeover.cli.client import AgentClient
-from changeover.cli.common import DEFAULT_SPEC, FAILED, SpecFile, StateDir, fail, out, state_paths
+from changeover.cli.common import (
+    DEFAULT_SPEC,
+    FAILED,
+    SpecFile,
+    StateDir,
+    duration_option,
+    fail,
+    out,
+    state_paths,
+)
 
 
 def down(
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds to wait for the agent to stop.")
+        float,
+        duration_option("--timeout", help="How long to wait for the agent to stop.", default=300.0),
     ] = 300.0,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,

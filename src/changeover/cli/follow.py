@@ -9,10 +9,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import typer
 from rich.markup import escape
 
 from changeover.cli.client import AgentClient
-from changeover.cli.common import out
+from changeover.cli.common import INTERRUPTED, err, out
 
 WAIT = 2.0  # long-poll seconds per request for new events
 
@@ -53,3 +54,25 @@ def follow_rollout(
                 print_event(event)
         if current["finished_at"] is not None or (pauses and current["phase"] == "paused"):
             return current
+
+
+def follow_attached(
+    client: AgentClient,
+    rollout: dict[str, Any],
+    after: int,
+    *,
+    quiet: bool = False,
+    pauses: bool = False,
+) -> dict[str, Any]:
+    """`follow_rollout` for commands a person runs: Ctrl-C detaches, saying that the
+    rollout goes on in the agent and how to find it again (exit 130)."""
+    try:
+        return follow_rollout(client, rollout, after, quiet=quiet, pauses=pauses)
+    except KeyboardInterrupt:
+        err.print(
+            f"rollout {rollout['id']} goes on in the agent; follow it with "
+            "`changeover events --follow` or `changeover status --watch`, steer it with "
+            "`changeover promote | pause | abort`",
+            soft_wrap=True,
+        )
+        raise typer.Exit(INTERRUPTED) from None

@@ -11,22 +11,35 @@ import time
 from typing import Annotated
 
 import psutil
-import typer
 
 from changeover.cli.client import AgentClient
-from changeover.cli.common import DEFAULT_SPEC, FAILED, SpecFile, StateDir, fail, out, state_paths
+from changeover.cli.common import (
+    BAD_INPUT,
+    DEFAULT_SPEC,
+    FAILED,
+    SpecFile,
+    StateDir,
+    duration_option,
+    fail,
+    out,
+    state_paths,
+)
 
 
 def reload(
     timeout: Annotated[
         float,
-        typer.Option("--timeout", help="Seconds the new agent gets to become ready.", min=0.1),
+        duration_option(
+            "--timeout", help="How long the new agent gets to become ready.", default=30.0
+        ),
     ] = 30.0,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
 ) -> None:
     """Replace the agent by a new one without restarting replicas or failing a request."""
     paths = state_paths(state_dir, file)
+    if timeout < 0.1:
+        fail(BAD_INPUT, f"--timeout: expected at least 100ms, got {timeout:g}s")
     with AgentClient(paths, timeout=timeout + 30.0) as client:
         outcome = client.post(f"/v1/reload?timeout={timeout:g}")
     old, new = outcome["old_pid"], outcome["new_pid"]

@@ -27,6 +27,7 @@ from changeover.cli.common import (
     Json,
     SpecFile,
     StateDir,
+    duration_option,
     fail,
     out,
     spec_path,
@@ -72,17 +73,19 @@ Env = Annotated[list[str] | None, Opt("--env", help="KEY=VALUE for this release;
 Command = Annotated[str | None, Opt("--command", help="Command line of the release.")]
 Rate = Annotated[float, Opt("--rate", help="Requests per second of generated load.")]
 Connections = Annotated[int, Opt("--connections", help="Keep-alive connections.")]
-Warmup = Annotated[float, Opt("--warmup", help="Seconds of load before the deploy.")]
-Cooldown = Annotated[float, Opt("--cooldown", help="Seconds of load after the rollout.")]
+Warmup = Annotated[float, duration_option("--warmup", help="Load before the deploy.", default=2.0)]
+Cooldown = Annotated[
+    float, duration_option("--cooldown", help="Load after the rollout.", default=2.0)
+]
 Requests = Annotated[
     list[str] | None,
     Opt("--request", help="'[METHOD] /path [weight=W] [body=BYTES]'; repeatable (default: GET /)."),
 ]
-Timeout = Annotated[float, Opt("--timeout", help="Seconds before a request times out.")]
+Timeout = Annotated[float, duration_option("--timeout", help="A request's timeout.", default=10.0)]
 MaxWait = Annotated[
     float | None,
-    Opt("--max-wait", help="Abort the rollout if it has not finished this many seconds after "
-        "the deploy (default: wait as long as it takes)."),
+    duration_option("--max-wait", help="Abort the rollout if it has not finished this long "
+                    "after the deploy (default: wait as long as it takes)."),
 ]  # fmt: skip
 Promote = Annotated[
     bool, Opt("--promote", help="Promote the rollout (one step) each time it pauses.")
