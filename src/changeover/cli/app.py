@@ -37,6 +37,7 @@ app = typer.Typer(
     help="Ship new versions of HTTP services without dropping a single request.",
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"max_content_width": 100},
 )
 
 
@@ -58,25 +59,25 @@ def _root(
     """Ship new versions of HTTP services without dropping a single request."""
 
 
-app.command()(check.check)
-app.command()(up.up)
-app.command()(deploy.deploy)
-app.command()(deploy.undo)
-app.command()(control.promote)
-app.command()(control.abort)
-app.command()(control.pause)
-app.command()(control.resume)
-app.command()(control.retry)
-app.command()(status.status)
-app.command()(status.history)
-app.command()(events.events)
-app.command()(logs.logs)
-app.command()(down.down)
-app.command()(reload.reload)
-app.command()(verify.verify)
-app.command()(run.run)
-app.add_typer(flags.app, name="flags")
-app.command()(demo.demo)
+app.command(short_help="Validate the spec; exit 2 listing every problem.")(check.check)
+app.command(short_help="Start the agent and the stable revision.")(up.up)
+app.command(short_help="Roll out a new release; exit 1 if rolled back.")(deploy.deploy)
+app.command(short_help="Go back to the previous stable revision.")(deploy.undo)
+app.command(short_help="Move the rollout past its step or pause.")(control.promote)
+app.command(short_help="Send all traffic back to the stable revision.")(control.abort)
+app.command(short_help="Hold the rollout where it is.")(control.pause)
+app.command(short_help="Continue a paused rollout.")(control.resume)
+app.command(short_help="Start the last failed or aborted deploy again.")(control.retry)
+app.command(short_help="Revisions, replicas, the rollout, live traffic.")(status.status)
+app.command(short_help="Every revision and rollout.")(status.history)
+app.command(short_help="The agent's events; --follow for new ones.")(events.events)
+app.command(short_help="Replica output (stdout and stderr).")(logs.logs)
+app.command(short_help="Drain and stop every replica and the agent.")(down.down)
+app.command(short_help="Replace the agent; replicas keep running.")(reload.reload)
+app.command(short_help="Deploy under load and report failed requests.")(verify.verify)
+app.command(short_help="Hot-restart one process on shared sockets.")(run.run)
+app.add_typer(flags.app, name="flags", short_help="Feature flags served by the agent.")
+app.command(short_help="A tour on the bundled example, under load.")(demo.demo)
 
 
 def main() -> None:

@@ -25,11 +25,14 @@ INTERRUPTED = 130  # Ctrl-C while following: the shell's 128 + SIGINT; the rollo
 out = LiveConsole(highlight=False, soft_wrap=True)  # messages are never hard-wrapped
 err = LiveConsole(stderr=True, highlight=False, soft_wrap=True)
 
-SpecFile = Annotated[Path, typer.Option("-f", "--file", help="Spec file.", show_default=True)]
+SpecFile = Annotated[
+    Path, typer.Option("-f", "--file", metavar="FILE", help="Spec file.", show_default=True)
+]
 StateDir = Annotated[
     Path | None,
     typer.Option(
         "--state-dir",
+        metavar="DIR",
         envvar="CHANGEOVER_STATE_DIR",
         help="State directory (default: .changeover/ beside the spec).",
     ),

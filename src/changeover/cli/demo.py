@@ -40,7 +40,7 @@ def example_dir() -> Path:
 
 def demo(
     rate: Annotated[
-        float, typer.Option("--rate", help="Requests per second of generated load.")
+        float, typer.Option("--rate", metavar="RPS", help="Requests per second of generated load.")
     ] = 300.0,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the temporary folder.")] = False,
 ) -> None:

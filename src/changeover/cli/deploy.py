@@ -27,19 +27,29 @@ from changeover.cli.follow import events_after, follow_attached
 from changeover.spec.load import SpecError, load_spec_text
 from changeover.spec.strategy import StrategyName
 
-StrategyOption = Annotated[str | None, typer.Option("--strategy", help="Strategy for this deploy.")]
+StrategyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--strategy", metavar="[rolling|blue-green|canary]", help="Strategy for this deploy."
+    ),
+]
 
 
 def deploy(
-    version: Annotated[str, typer.Option("--version", help="Version label of the release.")],
+    version: Annotated[
+        str, typer.Option("--version", metavar="VERSION", help="Version label of the release.")
+    ],
     path: Annotated[
-        Path | None, typer.Option("--path", help="Working directory of the release.")
+        Path | None, typer.Option("--path", metavar="DIR", help="Working directory of the release.")
     ] = None,
     env: Annotated[
-        list[str] | None, typer.Option("--env", help="KEY=VALUE for this release only; repeatable.")
+        list[str] | None,
+        typer.Option(
+            "--env", metavar="KEY=VALUE", help="A variable for this release only; repeatable."
+        ),
     ] = None,
     command: Annotated[
-        str | None, typer.Option("--command", help="Command line of the release.")
+        str | None, typer.Option("--command", metavar="CMD", help="Command line of the release.")
     ] = None,
     strategy: StrategyOption = None,
     no_wait: Annotated[
@@ -72,7 +82,7 @@ def deploy(
 
 def undo(
     to_revision: Annotated[
-        int | None, typer.Option("--to-revision", help="Revision to return to.")
+        int | None, typer.Option("--to-revision", metavar="N", help="Revision to return to.")
     ] = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once the rollout started.")

@@ -46,7 +46,10 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 Name = Annotated[str, typer.Argument(help="Flag name.", metavar="NAME")]
-By = Annotated[str | None, typer.Option("--by", help="Who makes the change (default: user@host).")]
+By = Annotated[
+    str | None,
+    typer.Option("--by", metavar="NAME", help="Who makes the change (default: user@host)."),
+]
 FlagFile = Annotated[
     Path, typer.Argument(help="TOML or JSON: one flag, or features + segments.", metavar="FILE")
 ]

@@ -13,12 +13,15 @@ from changeover.cli.common import DEFAULT_SPEC, SpecFile, StateDir, state_paths
 
 def logs(
     replica: Annotated[
-        str | None, typer.Argument(help="Replica id such as r2-1; default: all running.")
+        str | None,
+        typer.Argument(metavar="REPLICA", help="Replica id such as r2-1; default: all running."),
     ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-F", help="Keep printing new lines.")
     ] = False,
-    lines: Annotated[int, typer.Option("--lines", "-n", help="Lines of history to show.")] = 100,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", metavar="N", help="Lines of history to show.")
+    ] = 100,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
 ) -> None:

@@ -66,20 +66,32 @@ POLL = 0.2  # seconds between progress refreshes while the rollout runs
 MAX_FAILURE_RECORDS = 100_000  # every failure keeps its timestamp, within reason
 Opt = typer.Option
 Version = Annotated[
-    str | None, Opt("--version", help="Version to deploy; default: the stable one again.")
+    str | None,
+    Opt("--version", metavar="VERSION", help="Version to deploy; default: the stable one again."),
 ]
-ReleasePath = Annotated[Path | None, Opt("--path", help="Working directory of the release.")]
-Env = Annotated[list[str] | None, Opt("--env", help="KEY=VALUE for this release; repeatable.")]
-Command = Annotated[str | None, Opt("--command", help="Command line of the release.")]
-Rate = Annotated[float, Opt("--rate", help="Requests per second of generated load.")]
-Connections = Annotated[int, Opt("--connections", help="Keep-alive connections.")]
+ReleasePath = Annotated[
+    Path | None, Opt("--path", metavar="DIR", help="Working directory of the release.")
+]
+Env = Annotated[
+    list[str] | None,
+    Opt("--env", metavar="KEY=VALUE", help="A variable for this release; repeatable."),
+]
+Command = Annotated[
+    str | None, Opt("--command", metavar="CMD", help="Command line of the release.")
+]
+Rate = Annotated[float, Opt("--rate", metavar="RPS", help="Requests per second of generated load.")]
+Connections = Annotated[int, Opt("--connections", metavar="N", help="Keep-alive connections.")]
 Warmup = Annotated[float, duration_option("--warmup", help="Load before the deploy.", default=2.0)]
 Cooldown = Annotated[
     float, duration_option("--cooldown", help="Load after the rollout.", default=2.0)
 ]
 Requests = Annotated[
     list[str] | None,
-    Opt("--request", help="'[METHOD] /path [weight=W] [body=BYTES]'; repeatable (default: GET /)."),
+    Opt(
+        "--request",
+        metavar="'[METHOD] /PATH [weight=W] [body=BYTES]'",
+        help="A request to send; repeatable (default: GET /).",
+    ),
 ]
 Timeout = Annotated[float, duration_option("--timeout", help="A request's timeout.", default=10.0)]
 MaxWait = Annotated[
