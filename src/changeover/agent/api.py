@@ -21,7 +21,13 @@ from changeover.agent.core import Agent, BadRequest, Busy
 from changeover.agent.flags import flag_routes
 from changeover.agent.logs import follow_logs, log_files
 from changeover.agent.releases import DeployRequest, UndoRequest
-from changeover.agent.status import event_doc, history_document, rollout_doc, status_document
+from changeover.agent.status import (
+    diff_document,
+    event_doc,
+    history_document,
+    rollout_doc,
+    status_document,
+)
 from changeover.rollout.decision import Command, CommandRefused
 from changeover.store import Rollout
 
@@ -62,6 +68,12 @@ def create_app(agent: Agent) -> Starlette:
 
     async def history(request: Request) -> Response:
         return JSONResponse(history_document(agent))
+
+    async def diff(request: Request) -> Response:
+        params = request.query_params
+        old = _int(params.get("from", ""), "from")
+        new = _int(params.get("to", ""), "to")
+        return JSONResponse(diff_document(agent, old, new))
 
     async def started(begin: Callable[[], Awaitable[Rollout]]) -> Response:
         # the cursor is read first: every event of the new rollout comes after it, so the
@@ -135,6 +147,7 @@ def create_app(agent: Agent) -> Starlette:
         Route("/v1/reload", guarded(reload), methods=["POST"]),
         Route("/v1/status", guarded(status)),
         Route("/v1/history", guarded(history)),
+        Route("/v1/diff", guarded(diff)),
         Route("/v1/deploy", guarded(deploy), methods=["POST"]),
         Route("/v1/undo", guarded(undo), methods=["POST"]),
         Route("/v1/retry", guarded(retry), methods=["POST"]),

@@ -6,11 +6,13 @@ docs/cli-json.md, and renaming one is a breaking change.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from changeover import __version__
+from changeover.agent import revdiff
 from changeover.agent.core import Agent
 from changeover.agent.strategies import canary_steps
 from changeover.rollout.decision import Decision
@@ -185,21 +187,51 @@ def event_doc(event: Event) -> dict[str, Any]:
 
 
 def history_document(agent: Agent) -> dict[str, Any]:
+    revisions = agent.store.revisions()  # newest first
+    older = {r.id: prev for r, prev in itertools.pairwise(revisions)}
     return {
         "stable_revision": (s.id if (s := agent.store.stable_revision()) else None),
         "revisions": [
             {
-                "revision": r.id,
-                "version": r.version,
+                **_release_doc(r),
                 "status": r.status.value,
-                "path": r.path,
-                "command": r.command,
-                "env": r.env,
-                "replicas": r.replicas,
                 "created_at": r.created_at,
                 "source_revision": r.source_revision,
+                "changes": [c.describe() for c in revdiff.notable(_changes(older.get(r.id), r))],
             }
-            for r in agent.store.revisions()
+            for r in revisions
         ],
         "rollouts": [rollout_doc(r) for r in agent.store.rollouts(limit=100)],
     }
+
+
+def diff_document(agent: Agent, old_id: int, new_id: int) -> dict[str, Any]:
+    """Every difference from revision `old_id` to `new_id`, spec included."""
+    old, new = agent.store.revision(old_id), agent.store.revision(new_id)
+    return {
+        "from": old_id,
+        "to": new_id,
+        "changes": [
+            {"path": c.path, "old": c.old, "new": c.new, "text": c.describe()}
+            for c in _changes(old, new)
+        ],
+    }
+
+
+def _release_doc(r: Revision) -> dict[str, Any]:
+    return {
+        "revision": r.id,
+        "version": r.version,
+        "path": r.path,
+        "command": r.command,
+        "env": r.env,
+        "replicas": r.replicas,
+    }
+
+
+def _changes(old: Revision | None, new: Revision) -> list[revdiff.Change]:
+    if old is None:
+        return []
+    return revdiff.changes(
+        {**_release_doc(old), "spec": old.spec}, {**_release_doc(new), "spec": new.spec}
+    )

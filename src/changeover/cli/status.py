@@ -167,36 +167,53 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.1f}ms"
 
 
-def history(file: SpecFile = DEFAULT_SPEC, state_dir: StateDir = None, json: Json = False) -> None:
-    """Revisions (newest first) with their release and status, and past rollouts."""
+def history(
+    diff: Annotated[
+        tuple[int, int] | None,
+        typer.Option("--diff", metavar="N M", help="Every difference from revision N to M."),
+    ] = None,
+    file: SpecFile = DEFAULT_SPEC,
+    state_dir: StateDir = None,
+    json: Json = False,
+) -> None:
+    """Revisions (newest first) with what changed from the one before, and past rollouts."""
     with AgentClient(state_paths(state_dir, file)) as client:
-        doc = client.get("/v1/history")
+        if diff is not None:
+            doc = client.get("/v1/diff", **{"from": diff[0], "to": diff[1]})
+        else:
+            doc = client.get("/v1/history")
     if json:
         out.print_json(data=doc)
-        return
+    elif diff is not None:
+        print_diff(doc)
+    else:
+        print_history(doc)
+
+
+def print_diff(doc: dict[str, Any]) -> None:
+    out.print(f"revision {doc['from']} -> {doc['to']}:", markup=False)
+    for change in doc["changes"]:
+        out.print(f"  {change['text']}", markup=False)
+    if not doc["changes"]:
+        out.print("  no differences", markup=False)
+
+
+def print_history(doc: dict[str, Any]) -> None:
     table = Table(
         "rev",
         "version",
         "status",
         "replicas",
         "created",
-        "command",
-        "path",
+        "changes",
         title="revisions",
         title_justify="left",
     )
     for r in doc["revisions"]:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"]))
+        changed = "; ".join(r["changes"]) if r["changes"] else "-"
         table.add_row(
-            *plain(
-                r["revision"],
-                r["version"],
-                r["status"],
-                r["replicas"],
-                created,
-                r["command"],
-                r["path"],
-            )
+            *plain(r["revision"], r["version"], r["status"], r["replicas"], created, changed)
         )
     rollouts = Table(
         "id", "kind", "from", "to", "phase", "reason", title="rollouts", title_justify="left"

@@ -99,6 +99,12 @@ class MemoryStore:
     def revisions(self) -> list[Revision]:
         return sorted(self.revision_list, key=lambda r: -r.id)
 
+    def revision(self, rev_id: int) -> Revision:
+        for r in self.revision_list:
+            if r.id == rev_id:
+                return r
+        raise NotFound(f"no revision #{rev_id}")
+
     def runs(self, rollout_id: int) -> list[Any]:
         return []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
@@ -325,3 +326,36 @@ def test_a_bad_sender_name_is_400_and_sends_nothing(
     assert answer.status_code == 400
     assert "by: expected 1-40 letters" in answer.json()["error"]
     assert agent.commands == []
+
+
+def test_history_says_what_changed_and_diff_says_everything(
+    agent: FakeAgent, client: TestClient
+) -> None:
+    one, two = agent.store.revision_list
+    agent.store.revision_list = [
+        replace(one, spec={"app": {"replicas": 2}, "strategy": {"max_surge": 1}}),
+        replace(
+            two,
+            env={"K": "W", "NEW": "1"},
+            replicas=3,
+            spec={"app": {"replicas": 3}, "strategy": {"max_surge": 2}},
+        ),
+    ]
+    history = client.get("/v1/history").json()
+    newest, oldest = history["revisions"]
+    assert newest["changes"] == [
+        "env.K: 'V' -> 'W'",
+        "env.NEW added: '1'",
+        "path: '/srv/app/v1' -> '/srv/app/v2'",
+        "replicas: 2 -> 3",
+        "spec.strategy.max_surge: 1 -> 2",  # spec.app.replicas repeats `replicas`: not shown
+    ]
+    assert oldest["changes"] == []  # nothing before it
+    diff = client.get("/v1/diff", params={"from": 1, "to": 2}).json()
+    assert (diff["from"], diff["to"]) == (1, 2)
+    assert {"path": "version", "old": "v1", "new": "v2", "text": "version: 'v1' -> 'v2'"} in (
+        diff["changes"]
+    )
+    assert client.get("/v1/diff", params={"from": 1, "to": 9}).status_code == 404
+    assert client.get("/v1/diff", params={"from": "x", "to": 2}).status_code == 400
+
