@@ -82,7 +82,9 @@ def test_second_deploy_while_one_runs_is_refused(service: Service) -> None:
     wait_for(lambda: service.status()["stable_revision"] == 2, 60, "revision 2 stable")
 
 
-def test_logs_follow_streams_new_output(service: Service) -> None:
+def test_logs_follow_streams_new_output_and_ends_when_the_replica_stopped(
+    service: Service,
+) -> None:
     service.up()
     replica = next(iter(service.replica_pids()))
     proc = spawn(service, "logs", replica, "--follow", "--lines", "1")
@@ -95,9 +97,11 @@ def test_logs_follow_streams_new_output(service: Service) -> None:
             30,
             "new lines from the replica",
         )
+        wait_for(lambda: proc.poll() is not None, 30, "logs --follow ending by itself")
     finally:
-        stop(proc, signal.SIGTERM)
+        code = stop(proc, signal.SIGTERM)
         out.join()
+    assert code == 0
 
 
 def test_ctrl_c_detaches_from_a_deploy_and_events_follow_reattaches(service: Service) -> None:

@@ -79,3 +79,10 @@ def test_status_human_and_watch(agent: Service) -> None:
         code = stop(proc)
         out.join()
     assert code == 0
+
+
+def test_logs_of_the_agent_itself(agent: Service) -> None:
+    result = agent.cli("logs", "--agent", "--lines", "200")
+    assert result.returncode == 0, result.stderr
+    assert "rollout succeeded: revision 1 is stable" in result.stdout
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -19,7 +20,7 @@ from starlette.routing import Route
 
 from changeover.agent.core import Agent, BadRequest, Busy
 from changeover.agent.flags import flag_routes
-from changeover.agent.logs import follow_logs, log_files
+from changeover.agent.logs import agent_log_file, follow_logs, log_files
 from changeover.agent.releases import DeployRequest, UndoRequest
 from changeover.agent.status import (
     diff_document,
@@ -30,6 +31,7 @@ from changeover.agent.status import (
 )
 from changeover.rollout.decision import Command, CommandRefused
 from changeover.store import Rollout
+from changeover.supervisor.state import ReplicaState
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -125,11 +127,34 @@ def create_app(agent: Agent) -> Starlette:
         return JSONResponse({"events": [event_doc(e) for e in found]})
 
     async def logs(request: Request) -> Response:
-        replica = request.query_params.get("replica") or None
-        files = log_files(agent.paths.logs, replica, agent.supervisor.replicas())
-        lines = _int(request.query_params.get("lines", "100"), "lines")
-        follow = request.query_params.get("follow") == "1"
-        stream = follow_logs(files, lines, follow, prefix=replica is None, stop=agent.stopping)
+        params = request.query_params
+        replica = params.get("replica") or None
+        if params.get("agent") == "1":
+            files = agent_log_file(agent.paths.agent_log)
+        else:
+            files = log_files(agent.paths.logs, replica, agent.supervisor.replicas())
+        lines = _int(params.get("lines", "100"), "lines")
+        follow = params.get("follow") == "1"
+
+        def live(name: str) -> bool:
+            return name == "agent" or any(
+                r.id == name and r.state is not ReplicaState.EXITED
+                for r in agent.supervisor.replicas()
+            )
+
+        def running() -> dict[str, Path]:
+            return log_files(agent.paths.logs, None, agent.supervisor.replicas())
+
+        every = replica is None and params.get("agent") != "1"  # every running replica
+        stream = follow_logs(
+            files,
+            lines,
+            follow,
+            prefix=every,
+            stop=agent.stopping,
+            live=live,
+            discover=running if every else None,
+        )
         return StreamingResponse(stream, media_type="text/plain")
 
     async def down(request: Request) -> Response:

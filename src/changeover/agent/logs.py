@@ -1,7 +1,8 @@
 """Replica log files: which ones to show, and streaming them (tail, then follow).
 
 Invariant: reading logs never blocks the agent's loop for long: files are read in
-bounded chunks and `follow` polls with a short sleep until the agent stops. A file that
+bounded chunks and `follow` polls with a short sleep until the agent stops or every
+replica followed has exited and its output was read to the end. A file that
 shrank was truncated by rotation, so following goes on from its start.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from changeover.agent.releases import BadRequest
@@ -17,6 +18,16 @@ from changeover.supervisor.state import ReplicaState
 from changeover.supervisor.supervisor import ReplicaInfo
 
 POLL = 0.2  # seconds between checks for new log lines when following
+
+
+def agent_log_file(path: Path) -> dict[str, Path]:
+    """The agent's own output, which exists when `up --detach` started it."""
+    if not path.exists():
+        raise BadRequest(
+            "the agent has no log file: it runs in the foreground, so its output goes to "
+            "the terminal that ran `changeover up`"
+        )
+    return {"agent": path}
 
 
 def log_files(logs_dir: Path, replica: str | None, running: list[ReplicaInfo]) -> dict[str, Path]:
@@ -56,8 +67,20 @@ def tail_lines(path: Path, count: int) -> tuple[list[bytes], int]:
 
 
 async def follow_logs(
-    files: dict[str, Path], lines: int, follow: bool, *, prefix: bool, stop: asyncio.Event
+    files: dict[str, Path],
+    lines: int,
+    follow: bool,
+    *,
+    prefix: bool,
+    stop: asyncio.Event,
+    live: Callable[[str], bool] = lambda name: True,
+    discover: Callable[[], dict[str, Path]] | None = None,
 ) -> AsyncIterator[bytes]:
+    """The last `lines` of each file, then (with `follow`) what gets written next, until
+    `stop` is set or every writer is gone (`live(name)` False) and its file read to the
+    end; `discover` (following every running replica) adds replicas started meanwhile."""
+    files = dict(files)
+    seen = set(files)
     offsets: dict[str, int] = {}
     partial: dict[str, bytes] = {}
     for name, path in files.items():
@@ -66,25 +89,37 @@ async def follow_logs(
             partial[name] = chunk.pop()  # completed by what gets written next
         for line in chunk:
             yield _prefixed(name, line, prefix)
-    while follow and not stop.is_set():
+    while follow and (files or discover is not None) and not stop.is_set():
         await asyncio.sleep(POLL)
-        for name, path in files.items():
+        for name, path in (discover() if discover is not None else {}).items():
+            if name not in seen:  # started after we began: all of its output is new
+                seen.add(name)
+                files[name], offsets[name] = path, 0
+        for name, path in list(files.items()):
+            writing = live(name)  # asked first: what it wrote before stopping is read below
             try:
                 fh = path.open("rb")
             except FileNotFoundError:
                 offsets[name] = 0  # deleted by retention (its replica stopped long ago)
+                if not writing:
+                    del files[name]
                 continue
             with fh:
                 if os.fstat(fh.fileno()).st_size < offsets[name]:
                     offsets[name] = 0  # rotated (copy-truncate): new lines start at 0
                 fh.seek(offsets[name])
-                data = partial.pop(name, b"") + fh.read(1 << 20)
+                fresh = fh.read(1 << 20)
+                data = partial.pop(name, b"") + fresh
                 offsets[name] = fh.tell()
             *complete, rest = data.split(b"\n")
             if rest:
                 partial[name] = rest
             for line in complete:
                 yield _prefixed(name, line + b"\n", prefix)
+            if not writing and not fresh:
+                if partial.get(name):
+                    yield _prefixed(name, partial.pop(name) + b"\n", prefix)
+                del files[name]  # its replica is gone and everything it wrote was shown
 
 
 def _prefixed(name: str, line: bytes, prefix: bool) -> bytes:

@@ -1,4 +1,5 @@
-"""`changeover logs [REPLICA] [--follow]`: replica output captured by the agent."""
+"""`changeover logs [REPLICA] [--follow] [--agent]`: output the agent captured: a replica's
+stdout and stderr, or the agent's own log."""
 
 from __future__ import annotations
 
@@ -22,13 +23,20 @@ def logs(
     lines: Annotated[
         int, typer.Option("--lines", "-n", metavar="N", help="Lines of history to show.")
     ] = 100,
+    agent: Annotated[
+        bool, typer.Option("--agent", help="The agent's own log (an agent started with -d).")
+    ] = False,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
 ) -> None:
-    """Print the stdout/stderr of one replica, or of every running replica (prefixed)."""
+    """Print the stdout/stderr of one replica, or of every running replica (prefixed), or
+    the agent's own log. Following one replica ends when it has stopped; following them
+    all takes in replicas started meanwhile, until Ctrl-C."""
     params: dict[str, str | int] = {"lines": lines, "follow": int(follow)}
     if replica:
         params["replica"] = replica
+    if agent:
+        params["agent"] = 1
     with AgentClient(state_paths(state_dir, file)) as client:
         try:
             for chunk in client.stream("/v1/logs", **params):

@@ -216,3 +216,50 @@ def test_follow_completes_a_partial_last_line_of_the_tail(tmp_path: Path) -> Non
         return out
 
     assert run(main()) == b"r1-1 | one\nr1-1 | partial\n"
+
+
+def test_following_a_replica_that_stopped_ends_once_its_output_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "r1-1.log"
+    path.write_bytes(b"one\n")
+    alive = [True]
+
+    async def main() -> list[bytes]:
+        stream = follow_logs(
+            {"r1-1": path}, 5, True, prefix=False, stop=asyncio.Event(),
+            live=lambda name: alive[0],
+        )  # fmt: skip
+        got = [await anext(stream)]
+        with path.open("ab") as fh:
+            fh.write(b"two\nlast words without a newline")
+        alive[0] = False  # the replica exited after writing them
+        got += [line async for line in stream]  # ends by itself: no stop needed
+        return got
+
+    assert run(main()) == [b"one\n", b"two\n", b"last words without a newline\n"]
+
+
+def test_following_every_replica_picks_up_replicas_started_later(tmp_path: Path) -> None:
+    first, second = tmp_path / "r1-1.log", tmp_path / "r2-1.log"
+    first.write_bytes(b"old\n")
+    running = {"r1-1": first}
+    stop = asyncio.Event()
+
+    async def main() -> list[bytes]:
+        stream = follow_logs(
+            dict(running), 5, True, prefix=True, stop=stop, discover=lambda: dict(running)
+        )
+        got = [await anext(stream)]
+        second.write_bytes(b"new\n")
+        running["r2-1"] = second  # a deploy started it
+        got.append(await anext(stream))
+        stop.set()
+        return got
+
+    assert run(main()) == [b"r1-1 | old\n", b"r2-1 | new\n"]
+
+
+def test_the_agent_log_exists_only_for_a_detached_agent(tmp_path: Path) -> None:
+    with pytest.raises(BadRequest, match="runs in the foreground"):
+        logs.agent_log_file(tmp_path / "agent.log")
+    (tmp_path / "agent.log").write_text("started\n")
+    assert logs.agent_log_file(tmp_path / "agent.log") == {"agent": tmp_path / "agent.log"}
