@@ -60,6 +60,8 @@ class ProxySettings(_Model):
     upstream_idle_timeout: Duration = 1.0
     write_timeout: Duration = 30.0
     max_header_size: int = Field(default=65536, ge=1024, le=1048576)
+    # strict: a TOML integer, not 100.0 or "100" (HAProxy's own default limit is 101)
+    max_headers: int = Field(default=100, ge=1, strict=True)
 
     @field_validator(
         "connect_timeout",
