@@ -163,6 +163,8 @@ class Strategy(_Model):
     max_unavailable: QuantityField = Quantity(0)
     min_ready: Duration = 0.0
     progress_deadline: Duration = 300.0
+    # how long a rollback waits for the stable revision to be back; None: progress_deadline
+    rollback_deadline: Duration | None = None
     steps: list[Step] = Field(default_factory=list)
     background_analysis: str | None = None
     sticky: str | None = None
@@ -172,6 +174,13 @@ class Strategy(_Model):
     pre_promotion_analysis: str | None = None
     post_promotion_analysis: str | None = None
     preview_listen: Address | None = None
+
+    @field_validator("rollback_deadline")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be greater than 0s (the stable revision needs time to start)")
+        return value
 
     @field_validator("sticky")
     @classmethod
