@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from changeover.loadgen import BackgroundLoad, Report, Template
 from tests.e2e.conftest import shared_service
-from tests.e2e.harness import Service, burst
+from tests.e2e.harness import UVICORN, Service, burst
 from tests.helpers import wait_for
 
 MIX = (
@@ -103,3 +104,47 @@ def test_undo_returns_to_previous_revision_without_failures(service: Service) ->
     assert_no_failures(gen.report)
     after = burst(url, 50)
     assert after.header_counts == {"v1": 50}
+
+
+def guarded(check: str) -> str:
+    """The example's command behind a shell check run at each start: `check` true fails
+    the start (exit 3) before uvicorn is exec'd with the listening socket (fd 3)."""
+    return f"sh -c '{check} && exit 3; exec {UVICORN}'"
+
+
+def test_a_stable_that_cannot_come_back_leaves_the_target_serving(service: Service) -> None:
+    # Revision 1 fails to start once a file appears (a change on the machine); revision
+    # 2's third replica always fails at boot, so its rollout fails after two of the three
+    # stable replicas were replaced: the rollback cannot bring revision 1 back.
+    service.write_spec(command=guarded("test -e machine-changed"), replicas=3)
+    url = service.up()
+    (service.dir / "machine-changed").touch()
+    service.write_spec(
+        command=guarded("test $CHANGEOVER_REPLICA = r2-3"),
+        replicas=3,
+        extra='rollback_deadline = "4s"\n',
+    )
+    with load(url, rate=300) as gen:
+        code, output = deploy(service, "v2")
+        doc = wait_for(lambda: settled(service), 30, "revision 1 stopped", detail=lambda: output)
+    assert code == 1, output
+    assert "rollback deadline exceeded: revision 1 did not come back within 4s" in output
+    assert "revision 2 keeps serving with 2 ready replicas and is now the stable" in output
+    assert "revision 2 serving, now the stable revision" in output
+    report = assert_no_failures(gen.report)
+    assert set(report.header_counts) == {"v1", "v2"}
+    assert doc["stable_revision"] == 2
+    assert doc["rollout"]["phase"] == "failed"
+    live = [(r["revision"], r["state"]) for r in doc["replicas"] if r["state"] != "exited"]
+    assert sorted(live) == [(2, "ready"), (2, "ready")]
+    history = json.loads(service.cli("history", "--json").stdout)
+    statuses = {r["revision"]: r["status"] for r in history["revisions"]}
+    assert statuses == {1: "superseded", 2: "stable"}
+    assert burst(url, 40).header_counts == {"v2": 40}
+
+
+def settled(service: Service) -> dict[str, Any] | None:
+    """The status once no replica of revision 1 is left running, else None."""
+    doc = service.status()
+    running = [r for r in doc["replicas"] if r["revision"] == 1 and r["state"] != "exited"]
+    return None if running else doc

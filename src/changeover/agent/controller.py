@@ -4,11 +4,12 @@ Invariant: at most one rollout is active; each tick observes the supervisor and 
 analysis runs, asks the strategy, applies its decision (traffic first, so no new request
 goes where replicas are about to leave; then replica counts, stopping exactly the
 replicas the decision names; then analysis runs) and records every phase change in the
-store before anyone is told the rollout finished. Observation, decision and application
-happen in one synchronous stretch, so the replicas a decision names are those it saw.
-Between rollouts, traffic goes to every ready replica unless a revision is being kept
-warm after a blue-green switch (`linger`), which gets no traffic and is scaled down
-when its time is up or when another rollout starts.
+store before anyone is told the rollout finished (with the revision a rollback that gave
+up left serving: the store makes it stable if it is the target). Observation, decision
+and application happen in one synchronous stretch, so the replicas a decision names are
+those it saw. Between rollouts, traffic goes to every ready replica unless a revision is
+being kept warm after a blue-green switch (`linger`), which gets no traffic and is
+scaled down when its time is up or when another rollout starts.
 """
 
 from __future__ import annotations
@@ -174,7 +175,11 @@ class Controller:
     def _finish(self, active: Active, decision: Decision) -> None:
         rollout = active.rollout
         self._store.finish_rollout(
-            rollout.id, phase=decision.phase.value, reason=decision.reason, now=self._wall()
+            rollout.id,
+            phase=decision.phase.value,
+            reason=decision.reason,
+            now=self._wall(),
+            kept=decision.kept,
         )
         self.active = None
         if self._analyses is not None:
@@ -184,7 +189,8 @@ class Controller:
             self._resting = Traffic(weights={rollout.to_revision: 100})
         kind = decision.phase.value
         if decision.phase is Phase.FAILED and rollout.from_revision is not None:
-            kind = "rolled-back"
+            # a rollback that gave up at its deadline did not roll back: "failed"
+            kind = "rolled-back" if decision.kept is None else "failed"
         self._notify(kind, rollout, decision.reason)
         if not active.done.done():  # a caller may have given up waiting
             active.done.set_result(decision)

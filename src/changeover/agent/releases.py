@@ -108,4 +108,5 @@ def rolling_params(spec: Spec, stable_replicas: int | None) -> RollingParams:
         min_ready=strategy.min_ready,
         progress_deadline=strategy.progress_deadline,
         stable_replicas=stable_replicas,
+        rollback_deadline=strategy.rollback_deadline,
     )

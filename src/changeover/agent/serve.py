@@ -193,4 +193,5 @@ def proxy_config(settings: ProxySettings) -> ProxyConfig:
         upstream_idle_timeout=settings.upstream_idle_timeout,
         write_timeout=settings.write_timeout,
         max_header_bytes=settings.max_header_size,
+        max_headers=settings.max_headers,
     )

@@ -40,6 +40,7 @@ def build(
         stable_replicas=n if stable_replicas is None else stable_replicas,
         min_ready=s.min_ready,
         progress_deadline=s.progress_deadline,
+        rollback_deadline=s.rollback_deadline,
     )
     common = {f.name: getattr(base, f.name) for f in fields(base)}
     if name is StrategyName.CANARY:

@@ -109,22 +109,38 @@ def run_rollout(
     final = follow_attached(client, rollout, events_after(rollout), quiet=json)
     if json:
         out.print_json(data=final)
-    else:
+    elif final["phase"] == "succeeded":
         report(final)
+    else:
+        report(final, client.get("/v1/status"))
     raise typer.Exit(OK if final["phase"] == "succeeded" else FAILED)
 
 
-def report(rollout: dict[str, Any]) -> None:
+def report(rollout: dict[str, Any], status: dict[str, Any] | None = None) -> None:
+    """The end of a rollout in one line; `status` (the agent's, after a failure) says what
+    serves: a rollback that gave up at its deadline may leave the target serving."""
     target, origin = rollout["to_revision"], rollout["from_revision"]
     if rollout["phase"] == "succeeded":
         out.print(f"[green]revision {target} is stable[/green] (rollout {rollout['id']})")
         return
     serving = f"revision {origin} still serving" if origin else "nothing is serving"
+    if status is not None:
+        serving = serving_now(status, origin)
     out.print(
         f"[red]rollout {rollout['id']} {rollout['phase']}[/red]: {escape(rollout['reason'])}; "
         f"{serving}",
         soft_wrap=True,
     )
+
+
+def serving_now(status: dict[str, Any], origin: int | None) -> str:
+    stable = status["stable_revision"]
+    ready = sum(r["ready"] for r in status["revisions"] if r["revision"] == stable)
+    if stable is None or not ready:
+        return "nothing is serving"
+    if stable == origin:
+        return f"revision {stable} still serving"
+    return f"revision {stable} serving, now the stable revision"
 
 
 def parse_strategy(raw: str | None) -> StrategyName | None:

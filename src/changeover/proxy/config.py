@@ -20,6 +20,7 @@ class ProxyConfig:
     write_timeout: float = 30.0  # a client whose writes stay paused this long is aborted
     upstream_idle_timeout: float = 1.0  # below every common app keep-alive (gunicorn: 2 s)
     max_header_bytes: int = 65536  # request head larger than this -> 400
+    max_headers: int = 100  # request header fields (trailers not counted); more -> 431
     max_idle_per_endpoint: int = 64
     forwarded_proto: str = "http"
 
@@ -38,6 +39,10 @@ class ProxyConfig:
                 raise ValueError(f"{name} must be > 0 (a number of seconds), got {value!r}")
         if self.max_header_bytes < 1024:
             raise ValueError("max_header_bytes must be >= 1024")
+        if isinstance(self.max_headers, bool) or not isinstance(self.max_headers, int):
+            raise ValueError(f"max_headers must be an integer, got {self.max_headers!r}")
+        if self.max_headers < 1:
+            raise ValueError(f"max_headers must be >= 1, got {self.max_headers}")
         if self.max_idle_per_endpoint < 0:
             raise ValueError("max_idle_per_endpoint must be >= 0")
         if not self.forwarded_proto.isascii() or not self.forwarded_proto.isalnum():

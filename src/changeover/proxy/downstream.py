@@ -3,11 +3,14 @@
 Invariant: responses leave in request order. At most one exchange (`current`) is
 active; requests parsed behind it wait in `queue` with client reading paused, so the
 buffered amount stays bounded. A request whose head is malformed is answered 400 in
-its turn and nothing after it is parsed or forwarded. A connection accepted on the
-preview listener (`preview`) sends its requests only to the preview revision; once
-`retire`d it closes as soon as no response is in progress. A client whose writes stay
-paused longer than write_timeout (it stopped reading) is aborted by the sweep, tunnel
-or not, so it can never hold an exchange, and with it a drain, forever.
+its turn and nothing after it is parsed or forwarded; so is one with more header
+fields than max_headers, answered 431. Fields are counted when a head is complete and
+after each read that leaves one incomplete, never per field (the hot path pays one
+len() per request); chunked trailers go to no list, so they never count. A connection
+accepted on the preview listener (`preview`) sends its requests only to the preview
+revision; once `retire`d it closes as soon as no response is in progress. A client whose
+writes stay paused longer than write_timeout (it stopped reading) is aborted by the
+sweep, tunnel or not, so it can never hold an exchange, and with it a drain, forever.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class Downstream(ClientConnection):
         "fields",
         "head_first",
         "head_raw",
+        "max_headers",
         "parser",
         "parsing",
         "preview",
@@ -87,6 +91,7 @@ class Downstream(ClientConnection):
         # Of the message being parsed: the size of the read it began in (a bound on its
         # bytes there), then of later reads with no body byte among them (-1: body moved).
         self.head_first = self.head_raw = 0
+        self.max_headers = ctx.config.max_headers  # a slot: one load per head, not a chain
 
     # -- transport events -------------------------------------------------------------
 
@@ -128,6 +133,9 @@ class Downstream(ClientConnection):
                 else:
                     self.head_raw += len(data)
                     if self.head_raw > ctx.config.max_header_bytes:
+                        self._bad_request(None)
+                    elif len(self.fields) > self.max_headers:  # a head still arriving
+                        self._too_many_fields(ex)
                         self._bad_request(None)
 
     def eof_received(self) -> bool | None:
@@ -180,6 +188,9 @@ class Downstream(ClientConnection):
         self.fields = _TRAILERS
         parser = self.parser
         version = parser.get_http_version()
+        if len(ex.headers) > self.max_headers:
+            self._too_many_fields(ex)
+            raise _Rejected
         limit = self.ctx.config.max_header_bytes
         if self.head_first + self.head_raw + self.chunk > limit and (
             head_size(self.target, ex.headers) > limit
@@ -260,6 +271,9 @@ class Downstream(ClientConnection):
             else:
                 break
         self.advancing = False
+
+    def _too_many_fields(self, ex: Exchange) -> None:
+        ex.reject(f"more than {self.max_headers} request header fields", 431)
 
     def _bad_request(self, exc: Exception | None) -> None:
         self.dead = True

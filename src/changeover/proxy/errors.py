@@ -1,4 +1,4 @@
-"""Canned responses the proxy generates itself (400, 408, 502, 503, 504).
+"""Canned responses the proxy generates itself (400, 408, 431, 502, 503, 504).
 
 Invariant: every generated response is complete and self-delimiting (Content-Length,
 no body for HEAD) so a client can never mistake a proxy error for a truncated reply.
@@ -9,6 +9,7 @@ from __future__ import annotations
 REASONS: dict[int, str] = {
     400: "Bad Request",
     408: "Request Timeout",
+    431: "Request Header Fields Too Large",  # RFC 6585
     502: "Bad Gateway",
     503: "Service Unavailable",
     504: "Gateway Timeout",

@@ -88,7 +88,7 @@ class Exchange:
         self.headers: Headers = []  # filled by the parser's header callbacks (downstream)
         self.method = b""
         self.head: RequestHead | None = None
-        self.error: str | None = None  # why it is answered 400 when its turn comes
+        self.error: str | None = None  # why it is refused (with `status`) when its turn comes
         self.http11 = self.keep_alive = True
         self.upgrade = self.request_done = self.chunked = self.reuse = False
         self.endpoint: Endpoint | None = None
@@ -110,10 +110,12 @@ class Exchange:
 
     # -- request side (driven by Downstream) ------------------------------------------
 
-    def reject(self, why: str) -> None:
-        """The request is malformed: it is answered 400 (the first reason given wins)."""
+    def reject(self, why: str, status: int = 400) -> None:
+        """The request is refused: answered `status` (400 malformed, 431 too many header
+        fields) when its turn comes. The first reason given wins."""
         if self.error is None:
             self.error = why
+            self.status = status
 
     def prepare(
         self, method: bytes, target: bytes, http11: bool, keep_alive: bool, upgrade: bool
@@ -137,7 +139,7 @@ class Exchange:
             ctx.request_ids,
         )
         if isinstance(head, str):
-            self.error = head
+            self.reject(head)
         else:
             self.head = head
 
@@ -153,7 +155,7 @@ class Exchange:
         """Our turn on the client connection: route and send, or answer an error."""
         if self.error is not None:
             self.ds.ctx.metrics.rejected += 1
-            failures.reply_error(self, 400, self.error)
+            failures.reply_error(self, self.status, self.error)
             return
         connector.dispatch(self)
 

@@ -2,7 +2,7 @@
 
 Invariant: a failure never produces a response that looks complete but isn't. Before
 the response head reached the client, the client gets a complete canned error
-(502/504/400); after it, the client connection is aborted so the truncation is
+(502/504/400/431); after it, the client connection is aborted so the truncation is
 visible. Either way the exchange is finished exactly once and the upstream connection
 involved is never pooled. This module decides; the exchange records the outcome
 through its methods (cut_upstream, answered, abort, close_after).
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from changeover.proxy.exchange import Exchange
 
 _PROXY_ERRORS = frozenset({502, 503, 504})
+# The request itself was refused: what follows it on the connection can't be trusted.
+_REFUSALS = frozenset({400, 431})
 
 
 def reply_error(ex: Exchange, status: int, detail: str) -> None:
@@ -27,7 +29,7 @@ def reply_error(ex: Exchange, status: int, detail: str) -> None:
     ds = ex.ds
     if status in _PROXY_ERRORS and ex.stats is not None:
         ex.stats.errors[str(status)] += 1
-    keep_alive = ex.keep_alive and status != 400 and not ds.ctx.closing
+    keep_alive = ex.keep_alive and status not in _REFUSALS and not ds.ctx.closing
     if ex.http11:
         connection = None if keep_alive else b"close"
     else:

@@ -95,7 +95,7 @@ class BlueGreen(Progressive):
                 self.fail(failure, c)
         if self.phase is Phase.PROGRESSING:
             self._advance(c, now, runs)
-        self.rollback_step(c)
+        self.rollback_step(c, now)
         scale, traffic = self._plan(c)
         active = self.phase in (Phase.PROGRESSING, Phase.PAUSED)
         linger = {self.stable: now + self.params.scale_down_delay}

@@ -136,7 +136,7 @@ class Canary(Progressive):
                 self.inconclusive("background analysis", now)
         if self.phase is Phase.PROGRESSING:
             self._advance(c, now, runs)
-        self.rollback_step(c)
+        self.rollback_step(c, now)
         scale, traffic = self._plan(c)
         active = self.phase in (Phase.PROGRESSING, Phase.PAUSED)
         analyses = self._analyses() if active else ()

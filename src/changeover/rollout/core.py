@@ -5,7 +5,11 @@ Invariant: the phase changes only in `Core.apply`, which asks the phase table; t
 of this class (and of each strategy) only produces events. Messages of commands and of
 moves wait in `pending` and are reported, in order, by the next decision. Rolling back
 keeps at most the READY target replicas there were when it began, and only until the
-stable revision is fully available again, so traffic always has somewhere to go.
+stable revision is fully available again, so traffic always has somewhere to go. A
+rollback ends: once the stable is back, or when it is still short of its size after
+the rollback deadline (counted from the first decision made while rolling back); then
+the rollout ends FAILED with what `giveup` keeps, never zeroing the only revision that
+serves.
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ from changeover.rollout.events import (
     Promoted,
     Resumed,
     RollbackComplete,
+    RollbackDeadlineExceeded,
 )
+from changeover.rollout.giveup import GiveUp, give_up
 from changeover.rollout.observe import RevisionObs, removals, revision_obs
 from changeover.rollout.phase import EVENT_TRIGGERED_TRANSITIONS, Phase, refusal
 from changeover.rollout.plan import Counts, count, plan_rollback
@@ -70,6 +76,10 @@ class Sizing(Protocol):
     @property
     def min_ready(self) -> float: ...
     @property
+    def progress_deadline(self) -> float: ...
+    @property
+    def rollback_deadline(self) -> float | None: ...  # None: progress_deadline
+    @property
     def boot_failure_limit(self) -> int: ...
 
 
@@ -91,6 +101,8 @@ class Core(abc.ABC):
         self.pending: list[str] = []  # messages for the next decision
         self._notices: set[Notice] = set()
         self._hold = 0  # cap on target replicas kept while rolling back
+        self._rollback_since: float | None = None
+        self.gave_up: GiveUp | None = None  # set when the rollback deadline ended it
         self.last_scale: dict[int, int] | None = None
 
     @property
@@ -181,11 +193,30 @@ class Core(abc.ABC):
         else:
             self.pending.append(f"rolling back to revision {self.stable}")
 
-    def rollback_step(self, c: Counts) -> None:
-        """End the rollback once the stable is fully available and no target replica lives."""
-        if self._phase is Phase.ROLLING_BACK and c.old_avail >= self.restore and not c.new_live:
-            done = AbortComplete() if self.aborted else RollbackComplete()
-            self.apply(done, f"rollback complete: revision {self.stable} restored")
+    def rollback_step(self, c: Counts, now: float) -> None:
+        """End the rollback once the stable is fully available and no target replica lives,
+        or give up on the stable once it is still short of its size past the deadline."""
+        if self._phase is not Phase.ROLLING_BACK:
+            return
+        if self._rollback_since is None:
+            self._rollback_since = now
+        if c.old_avail >= self.restore:
+            if not c.new_live:  # else the target is still being scaled down
+                done = AbortComplete() if self.aborted else RollbackComplete()
+                self.apply(done, f"rollback complete: revision {self.stable} restored")
+            return
+        deadline = self.rollback_deadline
+        if now - self._rollback_since > deadline:
+            assert self.stable is not None, "a first rollout fails without rolling back"
+            self.gave_up = end = give_up(c, self.stable, self.target, self.restore, deadline)
+            self.reason = f"{self.reason}; {end.message}"
+            self.apply(RollbackDeadlineExceeded(end.message), end.message)
+
+    @property
+    def rollback_deadline(self) -> float:
+        """Seconds the stable has to come back once a rollback begins."""
+        deadline = self.params.rollback_deadline
+        return self.params.progress_deadline if deadline is None else deadline
 
     def rollback_scale(self, c: Counts) -> dict[int, int]:
         assert self.stable is not None, "a first rollout fails without rolling back"
@@ -220,6 +251,7 @@ class Core(abc.ABC):
             notices=notices,
             linger={} if linger is None else linger,
             remove=removals(obs, scale),
+            kept=None if self.gave_up is None else self.gave_up.kept,
         )
 
     def _scale_events(self, scale: dict[int, int], c: Counts) -> list[str]:

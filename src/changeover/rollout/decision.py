@@ -76,6 +76,8 @@ class Decision:
     linger: Mapping[int, float] = field(default_factory=dict)  # revision -> scale down at
     # revision -> live replicas to stop to reach `scale`, in `observe.removal_order`
     remove: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    # a rollback that gave up at its deadline: the revision left serving, stable from then on
+    kept: int | None = None
 
 
 class Command(enum.Enum):

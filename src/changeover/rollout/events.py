@@ -104,6 +104,14 @@ class AbortComplete(Event):
 
 
 @dataclass(frozen=True)
+class RollbackDeadlineExceeded(Event):
+    """The stable did not come back within the rollback deadline: the rollout ends with the
+    revision that serves more kept (`rollout.giveup`), whether it failed or was aborted."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Interrupted(Event):
     """The agent stopped mid-rollout (on shutdown, or found on the next start-up)."""
 
@@ -126,5 +134,6 @@ ALL: tuple[type[Event], ...] = (
     Succeeded,
     RollbackComplete,
     AbortComplete,
+    RollbackDeadlineExceeded,
     Interrupted,
 )

@@ -29,6 +29,7 @@ from changeover.rollout.events import (
     Promoted,
     Resumed,
     RollbackComplete,
+    RollbackDeadlineExceeded,
     StepCompleted,
     Succeeded,
 )
@@ -39,7 +40,7 @@ class Phase(enum.Enum):
     PAUSED = "paused"  # waiting for an operator (promote, resume or abort)
     ROLLING_BACK = "rolling-back"  # target failed or aborted; restoring the stable revision
     SUCCEEDED = "succeeded"  # target fully available, stable scaled to zero
-    FAILED = "failed"  # target failed and the stable revision is restored
+    FAILED = "failed"  # target failed and the stable is restored, or the rollback gave up
     ABORTED = "aborted"  # stopped by an operator and the stable revision is restored
     INTERRUPTED = "interrupted"  # the agent died mid-rollout; set on restart
 
@@ -91,6 +92,9 @@ _MOVES: dict[Phase, dict[EventKey, Phase]] = {
     _P.ROLLING_BACK: {
         RollbackComplete: _P.FAILED,
         AbortComplete: _P.ABORTED,
+        # the stable did not come back in time: failed, an aborted rollout too, since
+        # what the operator asked for (the stable back) did not happen
+        RollbackDeadlineExceeded: _P.FAILED,
         Interrupted: _P.INTERRUPTED,
     },
     _P.SUCCEEDED: {},

@@ -3,7 +3,8 @@ and a rollback that moves traffic.
 
 Invariant: a progressive rollout never takes capacity from the stable revision before
 all public traffic has moved off it, and rolling back sends traffic to the stable
-revision in the same decision as soon as the stable is fully available again.
+revision in the same decision as soon as the stable is fully available again (or, if
+the rollback gave up at its deadline, to the revision it kept).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class ProgressiveParams:
     min_ready: float
     progress_deadline: float  # seconds of waiting for replicas before the rollout fails
     boot_failure_limit: int = 3
+    rollback_deadline: float | None = None  # seconds for the stable to come back (None: progress)
 
 
 class Progressive(Core):
@@ -63,6 +65,8 @@ class Progressive(Core):
         return run is not None and run.state is RunState.INCONCLUSIVE
 
     def rollback_plan(self, c: Counts) -> tuple[dict[int, int], Traffic]:
+        if self.gave_up is not None:  # all traffic to what serves, the other goes to zero
+            return dict(self.gave_up.scale), Traffic({self.gave_up.kept: 100})
         scale = self.rollback_scale(c)
         if c.old_avail >= self.restore:
             return scale, Traffic({self.stable: 100})

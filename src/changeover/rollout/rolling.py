@@ -9,8 +9,10 @@ and the availability/surge guarantees it keeps.
 Failure (no progress for `progress_deadline`, or a target replica failing at boot
 `boot_failure_limit` times) moves to ROLLING_BACK: the stable revision is scaled back to
 full size while READY target replicas keep serving; once the stable is fully available
-the target goes to zero, and when none of it is live the phase becomes FAILED. A first
-deploy (no stable) has nothing to restore and fails straight to FAILED with target 0.
+the target goes to zero, and when none of it is live the phase becomes FAILED. If the
+stable is still short after `rollback_deadline`, the rollout ends FAILED anyway with the
+revision that serves more kept (`giveup`). A first deploy (no stable) has nothing to
+restore and fails straight to FAILED with target 0.
 Progress is a new high-water mark of available target replicas, or a stable scale-down.
 """
 
@@ -47,6 +49,7 @@ class RollingParams:
     progress_deadline: float  # seconds without progress before the rollout fails
     boot_failure_limit: int = 3  # boot failures of one target replica that fail the rollout
     stable_replicas: int | None = None  # stable size to restore on rollback (default: replicas)
+    rollback_deadline: float | None = None  # seconds for the stable to come back (None: progress)
 
 
 class RollingUpdate(Core):
@@ -93,7 +96,7 @@ class RollingUpdate(Core):
                 self.fail(failure, c)
             elif c.new_avail >= self.params.replicas and c.old_live == 0:
                 self.apply(Succeeded(), f"rollout succeeded: revision {self.target} is stable")
-        self.rollback_step(c)
+        self.rollback_step(c, now)
         scale = self._desired(c)
         decision = self.decide(obs, c, scale)
         self._note_scale_down(scale, c, now)
@@ -115,6 +118,8 @@ class RollingUpdate(Core):
             return {self.target: 0 if phase is Phase.FAILED else p.replicas}
         if phase is Phase.ROLLING_BACK:
             return self.rollback_scale(c)
+        if self.gave_up is not None:
+            return dict(self.gave_up.scale)
         if phase in (Phase.FAILED, Phase.ABORTED):
             old, new = self.restore, 0
         elif phase is Phase.PAUSED and self.last_scale is not None:

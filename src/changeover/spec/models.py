@@ -60,6 +60,8 @@ class ProxySettings(_Model):
     upstream_idle_timeout: Duration = 1.0
     write_timeout: Duration = 30.0
     max_header_size: int = Field(default=65536, ge=1024, le=1048576)
+    # strict: a TOML integer, not 100.0 or "100" (HAProxy's own default limit is 101)
+    max_headers: int = Field(default=100, ge=1, strict=True)
 
     @field_validator(
         "connect_timeout",
@@ -161,6 +163,8 @@ class Strategy(_Model):
     max_unavailable: QuantityField = Quantity(0)
     min_ready: Duration = 0.0
     progress_deadline: Duration = 300.0
+    # how long a rollback waits for the stable revision to be back; None: progress_deadline
+    rollback_deadline: Duration | None = None
     steps: list[Step] = Field(default_factory=list)
     background_analysis: str | None = None
     sticky: str | None = None
@@ -170,6 +174,13 @@ class Strategy(_Model):
     pre_promotion_analysis: str | None = None
     post_promotion_analysis: str | None = None
     preview_listen: Address | None = None
+
+    @field_validator("rollback_deadline")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be greater than 0s (the stable revision needs time to start)")
+        return value
 
     @field_validator("sticky")
     @classmethod

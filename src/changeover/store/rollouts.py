@@ -5,8 +5,10 @@ its phase only moves where the rollout phase table leads (`Phase.can_become`: so
 events lead there, since one decision may take several), and a rollout's end and the
 revision statuses it implies are written in one transaction: SUCCEEDED makes the
 target stable and supersedes the old one; FAILED, ABORTED and INTERRUPTED mark the
-target failed and leave the stable revision alone. RESTORE rollouts re-launch the
-already-stable revision and never change revision statuses.
+target failed and leave the stable revision alone, except a FAILED rollout whose
+rollback gave up keeping the target serving (`kept`), which makes the target stable
+like a success: the stable revision is always the one that serves. RESTORE rollouts
+re-launch the already-stable revision and never change revision statuses.
 """
 
 from __future__ import annotations
@@ -71,13 +73,25 @@ class RolloutsMixin(RevisionsMixin):
         with transaction(self._conn):
             self._move(self.rollout(id), phase, reason, finished_at=None)
 
-    def finish_rollout(self, id: int, *, phase: Phase | str, reason: str, now: float) -> None:
-        """End a rollout and update both revisions' statuses, atomically."""
+    def finish_rollout(
+        self, id: int, *, phase: Phase | str, reason: str, now: float, kept: int | None = None
+    ) -> None:
+        """End a rollout and update both revisions' statuses, atomically. `kept`: the
+        revision a FAILED rollout's rollback left serving when it gave up."""
         phase = Phase(phase)
         if not phase.terminal:
             raise ValueError(f"{phase.value} does not end a rollout")
         with transaction(self._conn):
-            self._finish(self.rollout(id), phase, reason, now)
+            rollout = self.rollout(id)
+            if kept is not None and (
+                phase is not Phase.FAILED
+                or kept not in (rollout.from_revision, rollout.to_revision)
+            ):
+                raise ValueError(
+                    f"rollout #{id} ({phase.value}, r{rollout.from_revision} -> "
+                    f"r{rollout.to_revision}) cannot end keeping r{kept}"
+                )
+            self._finish(rollout, phase, reason, now, kept)
 
     def interrupt_active(self, now: float) -> Rollout | None:
         """On agent start-up: end a rollout a dead agent left unfinished; return it."""
@@ -86,14 +100,16 @@ class RolloutsMixin(RevisionsMixin):
             if active is None:
                 return None
             reason = f"agent stopped while the rollout was {active.phase.value}"
-            self._finish(active, Phase.INTERRUPTED, reason, now)
+            self._finish(active, Phase.INTERRUPTED, reason, now, None)
         return self.rollout(active.id)
 
-    def _finish(self, rollout: Rollout, phase: Phase, reason: str, now: float) -> None:
+    def _finish(
+        self, rollout: Rollout, phase: Phase, reason: str, now: float, kept: int | None
+    ) -> None:
         self._move(rollout, phase, reason, finished_at=now)
         if rollout.kind is RolloutKind.RESTORE:
             return
-        if phase is Phase.SUCCEEDED:
+        if phase is Phase.SUCCEEDED or kept == rollout.to_revision:
             self._set_status(rollout.to_revision, RevisionStatus.STABLE)
         else:
             self._set_status(rollout.to_revision, RevisionStatus.FAILED)

@@ -18,21 +18,22 @@ from changeover.rollout.phase import EVENT_TRIGGERED_TRANSITIONS as TABLE
 from changeover.rollout.phase import Phase, refusal
 
 GRID = """
-                      progressing   paused        rolling-back
-Promoted              progressing   progressing   -
-AbortRequested        rolling-back  rolling-back  -
-Paused                paused        -             -
-Resumed               -             progressing   -
-StepCompleted         progressing   -             -
-PauseStepReached      paused        -             -
-AnalysisInconclusive  paused        paused        -
-AnalysisFailed        rolling-back  rolling-back  -
-DeadlineExceeded      rolling-back  -             -
-BootFailed            rolling-back  rolling-back  -
-Succeeded             succeeded     -             -
-RollbackComplete      -             -             failed
-AbortComplete         -             -             aborted
-Interrupted           interrupted   interrupted   interrupted
+                          progressing   paused        rolling-back
+Promoted                  progressing   progressing   -
+AbortRequested            rolling-back  rolling-back  -
+Paused                    paused        -             -
+Resumed                   -             progressing   -
+StepCompleted             progressing   -             -
+PauseStepReached          paused        -             -
+AnalysisInconclusive      paused        paused        -
+AnalysisFailed            rolling-back  rolling-back  -
+DeadlineExceeded          rolling-back  -             -
+BootFailed                rolling-back  rolling-back  -
+Succeeded                 succeeded     -             -
+RollbackComplete          -             -             failed
+AbortComplete             -             -             aborted
+RollbackDeadlineExceeded  -             -             failed
+Interrupted               interrupted   interrupted   interrupted
 """
 TERMINAL = (Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED, Phase.INTERRUPTED)
 

@@ -56,6 +56,35 @@ def test_failure_marks_target_failed_and_keeps_stable(store: Store, phase: Phase
     assert store.rollout(2).reason == "progress deadline exceeded"
 
 
+def test_a_rollback_that_gave_up_keeping_the_target_makes_it_the_one_stable(store: Store) -> None:
+    reason = "rollback deadline exceeded: revision 1 did not come back within 300s"
+    store.finish_rollout(2, phase=Phase.FAILED, reason=reason, now=30.0, kept=2)
+    assert statuses(store) == {1: RevisionStatus.SUPERSEDED, 2: RevisionStatus.STABLE}
+    stable = store.stable_revision()
+    assert stable is not None
+    assert stable.id == 2
+    done = store.rollout(2)
+    assert (done.phase, done.reason, done.active) == (Phase.FAILED, reason, False)
+
+
+def test_a_rollback_that_gave_up_keeping_the_stable_fails_the_target(store: Store) -> None:
+    store.finish_rollout(2, phase=Phase.FAILED, reason="nothing is serving", now=30.0, kept=1)
+    assert statuses(store) == {1: RevisionStatus.STABLE, 2: RevisionStatus.FAILED}
+
+
+@pytest.mark.parametrize(
+    ("phase", "kept"), [(Phase.SUCCEEDED, 2), (Phase.ABORTED, 2), ("failed", 3)]
+)
+def test_only_a_failed_rollout_keeps_and_only_one_of_its_revisions(
+    store: Store, phase: Phase | str, kept: int
+) -> None:
+    new_revision(store, "v3")
+    with pytest.raises(ValueError, match=f"r1 -> r2\\) cannot end keeping r{kept}"):
+        store.finish_rollout(2, phase=phase, reason="", now=30.0, kept=kept)
+    assert store.active_rollout() is not None  # nothing written
+    assert statuses(store)[1] is RevisionStatus.STABLE
+
+
 def test_only_one_active_rollout(store: Store) -> None:
     new_revision(store, "v3")
     with pytest.raises(Conflict, match="#2 to r2 is still active"):

@@ -24,11 +24,12 @@ from changeover.rollout.rolling import RollingParams, RollingUpdate
 from changeover.spec.models import Probes, Termination
 from changeover.store import Revision, RevisionStatus, Rollout, RolloutKind, Store
 from changeover.supervisor.backoff import Backoff
-from changeover.supervisor.fakes import FakeSpawner, RecordingRouting
+from changeover.supervisor.fakes import FakeChild, FakeSpawner, RecordingRouting
 from changeover.supervisor.model import ReplicaTemplate
+from changeover.supervisor.spawn import SpawnError, SpawnSpec
 from changeover.supervisor.state import ReplicaState
 from changeover.supervisor.supervisor import Supervisor
-from tests.helpers import FakeClock, bounded
+from tests.helpers import FakeClock, bounded, until
 
 from ._fakes import replica_info
 
@@ -44,11 +45,19 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 class Harness:
     """Controller + Supervisor(FakeSpawner, RecordingRouting) + EventLog over one store."""
 
-    def __init__(self, tmp_path: Path, store: Store, *, backoff: float = 0.001) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        store: Store,
+        *,
+        backoff: float = 0.001,
+        spawner: FakeSpawner | None = None,
+    ) -> None:
         self.store = store
         self.tmp_path = tmp_path
         self.clock = FakeClock(100.0)
-        self.spawner = FakeSpawner()
+        self.spawner = spawner or FakeSpawner()
+        self.notified: list[tuple[str, int, str]] = []  # (kind, rollout id, message)
         self.routing = RecordingRouting()
         self.events = EventLog(store, wall=lambda: WALL)
         self.supervisor = Supervisor(
@@ -66,6 +75,9 @@ class Harness:
             templates=self.template,
             clock=self.clock,
             wall=lambda: WALL,
+            notifier=lambda kind, rollout, message: self.notified.append(
+                (kind, rollout.id, message)
+            ),
         )
 
     def template(self, revision: int) -> ReplicaTemplate:
@@ -229,6 +241,83 @@ def test_a_failing_deploy_rolls_back_and_records_each_phase(
         assert messages[-1] == "rollback complete: revision 1 restored"
 
     run(main())
+
+
+class BrokenSpawner(FakeSpawner):
+    """Spawns of the named replicas, and of every replica of `broken` revisions, fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken: set[str] = set()  # "r2-2", or "1" for every replica of revision 1
+
+    def spawn(self, spec: SpawnSpec) -> FakeChild:
+        env = spec.env
+        if {env.get("CHANGEOVER_REPLICA"), env.get("CHANGEOVER_REVISION")} & self.broken:
+            self.specs.append(spec)
+            raise SpawnError("config file unreadable")
+        return super().spawn(spec)
+
+
+def retries_of(h: Harness, revision: int) -> int:
+    return sum(i.boot_failures for i in h.supervisor.replicas() if i.revision == revision)
+
+
+def test_a_rollback_that_gives_up_keeps_the_target_serving_and_makes_it_stable(
+    tmp_path: Path, store: Store
+) -> None:
+    v1, v2 = new_revision(store, "v1", 2), new_revision(store, "v2", 2)
+    spawner = BrokenSpawner()
+
+    async def main() -> tuple[Decision, list[tuple[str, int, str]]]:
+        h = Harness(tmp_path, store, spawner=spawner)
+        async with h.running():
+            _, first = h.start(None, v1.id, "initial")
+            await first
+            # the machine changed: revision 1 no longer starts; revision 2's second replica
+            # fails at boot, so the rollout fails after the stable was scaled down
+            spawner.broken |= {"1", "r2-2"}
+            rollout = store.start_rollout(
+                from_revision=v1.id, to_revision=v2.id, kind="deploy", strategy="rolling", now=2.0
+            )
+            params = RollingParams(2, 1, 1, 0.0, 300.0, rollback_deadline=60.0)
+            done = h.controller.begin(
+                rollout, RollingUpdate(v1.id, v2.id, params, h.clock()), (v1.id, v2.id)
+            )
+            await until(lambda: store.rollout(rollout.id).phase is Phase.ROLLING_BACK)
+            h.clock.advance(60.0)  # the deadline itself: still waiting (it is exclusive)
+            h.controller.notify()
+            await until(lambda: retries_of(h, v1.id) >= 4)  # revision 1 keeps failing
+            assert not done.done()
+            h.clock.advance(0.5)
+            h.controller.notify()
+            decision = await done
+            await h.supervisor.wait_terminated(v1.id)
+            assert h.live() == {"r2-1": S.READY}
+            assert h.routing.routable == {"r2-1"}
+        return decision, h.notified
+
+    decision, notified = run(main())
+    assert (decision.phase, decision.kept, decision.scale) == (Phase.FAILED, v2.id, {1: 0, 2: 1})
+    stored = store.rollout(2)
+    assert (stored.phase, stored.reason) == (Phase.FAILED, decision.reason)
+    assert stored.reason.startswith(
+        "replica r2-2 failed at boot 3 times: config file unreadable; rollback deadline "
+        "exceeded: revision 1 did not come back within 60s (0 of 2 ready); revision 2 keeps "
+        "serving with 1 ready replica and is now the stable revision"
+    )
+    assert {r.id: r.status for r in store.revisions()} == {
+        1: RevisionStatus.SUPERSEDED,
+        2: RevisionStatus.STABLE,
+    }
+    messages = rollout_messages(store, 2)
+    assert messages[messages.index(stored.reason.partition("; ")[2]) + 1] == (
+        "scaled revision 1 down to 0"
+    )
+    # loud: the notification is "failed" (nothing was rolled back), with the whole reason
+    assert [n for n in notified if n[1] == 2] == [
+        ("started", 2, ""),
+        ("failed", 2, stored.reason),
+    ]
 
 
 def test_a_second_rollout_while_one_is_active_is_busy(tmp_path: Path, store: Store) -> None:

@@ -1,4 +1,5 @@
-"""Malformed or ambiguous requests are answered 400 and never reach an upstream."""
+"""Malformed or ambiguous requests are answered 400, heads with too many fields 431, and
+neither reaches an upstream."""
 
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ CASES = {
     "connect": b"CONNECT example.test:443 HTTP/1.1\r\n" + HOST + b"\r\n",
     "http2-preface": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
     "oversized-head": b"GET / HTTP/1.1\r\n" + HOST + b"X-Big: " + b"a" * 70000 + b"\r\n\r\n",
+    # Fewer fields than max_headers (100), more bytes than max_header_bytes (64 KiB).
     "many-headers": b"GET / HTTP/1.1\r\n"
     + HOST
-    + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 100) for i in range(1000))
+    + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 1000) for i in range(90))
     + b"\r\n",
 }
 
@@ -105,6 +107,27 @@ def test_earlier_pipelined_requests_are_answered_before_the_400() -> None:
             assert await client.at_eof()
             await client.close()
         assert [m.target for m in backend.requests] == ["/ok"]
+
+    run(main)
+
+
+def test_5000_small_header_fields_get_a_431_and_never_reach_the_backend() -> None:
+    async def main() -> None:
+        backend = Backend()
+        async with serving(backend) as proxy:
+            client = await Client.connect(proxy.address)
+            fields = b"".join(b"X-%d: v\r\n" % i for i in range(5000))  # 46 KB: under 64 KiB
+            await client.send(b"GET / HTTP/1.1\r\n" + HOST + fields + b"\r\n")
+            resp = await client.response()
+            assert resp.status == 431
+            assert resp.body == (
+                b"431 Request Header Fields Too Large: more than 100 request header fields\n"
+            )
+            assert resp.header("connection") == "close"
+            assert await client.at_eof()
+            await client.close()
+            assert proxy.metrics()["rejected"] == 1
+        assert backend.connections == 0
 
     run(main)
 
