@@ -46,6 +46,7 @@ REVISION = {"revision", "version", "status", "replicas", "ready", "created_at", 
 REPLICA = {"id", "revision", "version", "state", "pid", "port", "restarts", "last_error"}
 EVENT = {"id", "ts", "kind", "rollout_id", "revision", "message"}
 HISTORY_REVISION = {
+    "changes",
     "revision",
     "version",
     "status",
@@ -224,7 +225,9 @@ def test_history_document(store: Store, tmp_path: Path) -> None:
         "replicas": 2,
         "created_at": 1000.0,
         "source_revision": None,
+        "changes": ["env.HELLO_VERSION: 'v1' -> 'v2'", "path: '/srv/v1' -> '/srv/v2'"],
     }
+    assert doc["revisions"][2]["changes"] == []  # the first revision: nothing before it
     assert [(r["id"], r["kind"], r["phase"]) for r in doc["rollouts"]] == [
         (2, "deploy", "failed"),
         (1, "initial", "succeeded"),
