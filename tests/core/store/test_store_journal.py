@@ -37,9 +37,11 @@ def test_replicas_are_recorded_replaced_and_forgotten(store: Store) -> None:
     store.record_replica("r1-1", revision=1, pid=100, pgid=100, create_time=9.5, now=10.0)
     store.record_replica("r1-2", revision=1, pid=101, pgid=101, create_time=9.6, now=10.0)
     # a restarted replica keeps its id but gets a new process
-    store.record_replica("r1-1", revision=1, pid=200, pgid=200, create_time=19.5, now=20.0)
+    store.record_replica(
+        "r1-1", revision=1, pid=200, pgid=200, create_time=19.5, now=20.0, port=41000
+    )
     assert store.recorded_replicas() == [
-        ReplicaRecord("r1-1", 1, 200, 200, 19.5, 20.0),
+        ReplicaRecord("r1-1", 1, 200, 200, 19.5, 20.0, port=41000),
         ReplicaRecord("r1-2", 1, 101, 101, 9.6, 10.0),
     ]
     store.forget_replica("r1-2")
