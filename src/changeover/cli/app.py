@@ -22,6 +22,7 @@ from changeover.cli import (
     reload,
     run,
     status,
+    systemd,
     up,
     verify,
 )
@@ -52,6 +53,7 @@ app.command()(down.down)
 app.command()(reload.reload)
 app.command()(verify.verify)
 app.command()(run.run)
+app.command()(systemd.systemd)
 app.add_typer(flags.app, name="flags")
 app.command()(demo.demo)
 
