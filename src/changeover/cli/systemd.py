@@ -85,7 +85,7 @@ def listen_stream(listen: str) -> str:
     except ValueError:
         raise UnitError(
             f"proxy.listen: {listen!r}: systemd's ListenStream= needs a numeric address, "
-            f"not the name {host!r}; expected e.g. \"127.0.0.1:{port or 8080}\""
+            f'not the name {host!r}; expected e.g. "127.0.0.1:{port or 8080}"'
         ) from None
     if port == 0:
         raise UnitError(

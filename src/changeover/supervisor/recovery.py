@@ -50,6 +50,7 @@ class Judgement:
 
 def triage(record: Recorded, observed: Observed | None, stable: int | None) -> Judgement | None:
     """The fate that needs no probe, or None: the replica is a candidate to probe."""
+
     def judged(fate: Fate, reason: str) -> Judgement:
         return Judgement(record, fate, reason)
 
