@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from changeover.loadgen import BackgroundLoad, Report, Template
-from tests.e2e.harness import Service
+from tests.e2e.harness import Service, burst
 from tests.helpers import gone, wait_for
 
 MIX = (
@@ -37,9 +37,10 @@ class ActivatedAgents:
         self.service, self.listener, self.log = service, listener, log
         self.pids: list[int] = []
 
-    def start(self, fdname: str | None = None) -> int:
+    def start(self, fdname: str | None = None, **extra: str) -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
         env |= {"LISTEN_FDS": "1", "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "COLUMNS": "200"}
+        env |= extra
         if fdname is not None:
             env["LISTEN_FDNAMES"] = fdname
         argv = ["/bin/sh", "-c", TRAMPOLINE, "sh", sys.executable, "-m", "changeover"]
@@ -144,3 +145,29 @@ def assert_only_in_flight_failed(report: Report) -> None:
     assert report.status == report.bad_body == report.protocol_error == 0, summary
     assert report.failed == sum(getattr(report, kind) for kind in KILLED_IN_FLIGHT), summary
     assert report.failed <= CONNECTIONS, summary
+
+
+def test_the_service_manager_hears_ready_main_pid_at_reload_and_stopping(
+    service: Service, tmp_path: Path, short_tmp: Path
+) -> None:
+    path = str(short_tmp / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as manager:
+        manager.bind(path)
+        manager.settimeout(60)  # only a failing test waits that long
+        with activated(service, tmp_path / "up.log") as (agents, port):
+            first = agents.start(NOTIFY_SOCKET=path)
+            agents.wait_ready(1)
+            heard = told(manager)
+            assert heard["READY"] == "1"
+            assert heard["STATUS"] == f"revision 1 (v1) serving on http://127.0.0.1:{port}"
+            reloaded = service.cli("reload")
+            assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+            new = service.agent_pid()
+            assert new not in (None, first)
+            assert told(manager)["MAINPID"] == str(new)  # the manager follows the new agent
+            assert burst(f"http://127.0.0.1:{port}", 20).header_counts == {"v1": 20}
+        assert told(manager)["STOPPING"] == "1"  # `down`, from the agent reload started
+
+
+def told(manager: socket.socket) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in manager.recv(4096).decode().splitlines())

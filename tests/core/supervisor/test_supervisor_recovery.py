@@ -69,7 +69,7 @@ def test_the_probe_to_pass_is_readiness_then_startup_then_liveness() -> None:
 
 
 def gate(clock: FakeClock, **kw: object) -> ProbeGate:
-    probe = Probe(path="/readyz", **{"period": "1s", "timeout": "1s", **kw})  # type: ignore[arg-type]
+    probe = Probe(path="/readyz", **{"period": "1s", "timeout": "1s", **kw})
     return ProbeGate(rec(), probe, clock())
 
 
