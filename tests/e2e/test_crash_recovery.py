@@ -37,14 +37,14 @@ class ActivatedAgents:
         self.service, self.listener, self.log = service, listener, log
         self.pids: list[int] = []
 
-    def start(self, fdname: str | None = None, **extra: str) -> int:
+    def start(self, fdname: str | None = None, *args: str, **extra: str) -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
         env |= {"LISTEN_FDS": "1", "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "COLUMNS": "200"}
         env |= extra
         if fdname is not None:
             env["LISTEN_FDNAMES"] = fdname
         argv = ["/bin/sh", "-c", TRAMPOLINE, "sh", sys.executable, "-m", "changeover"]
-        argv += ["up", "-f", str(self.service.spec)]
+        argv += ["up", "-f", str(self.service.spec), *args]
         high = fcntl.fcntl(self.listener.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)
         log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         try:
@@ -171,3 +171,29 @@ def test_the_service_manager_hears_ready_main_pid_at_reload_and_stopping(
 
 def told(manager: socket.socket) -> dict[str, str]:
     return dict(line.split("=", 1) for line in manager.recv(4096).decode().splitlines())
+
+
+def test_up_detach_passes_the_listener_on_to_the_agent(service: Service, tmp_path: Path) -> None:
+    with activated(service, tmp_path / "up.log") as (agents, port):
+        url = f"http://127.0.0.1:{port}"
+        first = detached_up(agents)
+        replicas = service.replica_pids()
+        assert burst(url, 20).header_counts == {"v1": 20}
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: gone(first), 10, "the agent to die")
+        second = detached_up(agents)
+        assert second != first
+        assert service.replica_pids() == replicas  # adopted
+        assert burst(url, 20).header_counts == {"v1": 20}
+
+
+def detached_up(agents: ActivatedAgents) -> int:
+    """`up --detach` given the listener; the pid of the agent it passed it on to."""
+    up = agents.start(None, "--detach")
+    _, status = os.waitpid(up, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, agents.output()
+    agent = agents.service.agent_pid()
+    assert agent is not None
+    assert agent != up
+    agents.service.track_agent()
+    return agent

@@ -130,7 +130,6 @@ def adopt(agent: Agent, recovered: Recovered) -> None:
                 "starting it again",
                 revision=record.revision,
             )
-        log.info("replica %s (pid %d): %s %s", record.replica_id, record.pid, verdict.value, AFTER)
 
 
 _SAID = {
