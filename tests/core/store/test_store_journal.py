@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from changeover.store import ReplicaRecord, Store
+from changeover.store.schema import MIGRATIONS, connect, migrate
 from tests.io.store._helpers import db_path, new_revision
 
 
@@ -47,6 +48,23 @@ def test_replicas_are_recorded_replaced_and_forgotten(store: Store) -> None:
     store.forget_replica("r1-2")
     store.forget_replica("r1-2")  # idempotent: reaping twice is harmless
     assert [r.id for r in store.recorded_replicas()] == ["r1-1"]
+
+
+def test_replicas_recorded_before_ports_were_read_back_without_one(tmp_path: Path) -> None:
+    conn = connect(db_path(tmp_path))
+    migrate(conn, MIGRATIONS[:3])  # the schema before the port column
+    conn.execute(
+        "INSERT INTO revisions (version, path, command, env, spec, replicas, status,"
+        " created_at) VALUES ('v1', '/srv', 'app', '{}', '{}', 1, 'stable', 1.0)"
+    )
+    conn.execute(
+        "INSERT INTO replicas (id, revision, pid, pgid, create_time, started_at)"
+        " VALUES ('r1-1', 1, 100, 100, 9.5, 10.0)"
+    )
+    conn.close()
+    with Store.open(db_path(tmp_path)) as store:  # migrates: the row has no port
+        assert store.recorded_replicas() == [ReplicaRecord("r1-1", 1, 100, 100, 9.5, 10.0)]
+        assert store.recorded_replicas()[0].port is None
 
 
 def test_foreign_keys_are_enforced(store: Store) -> None:
