@@ -4,8 +4,10 @@ bound here), recovery from a predecessor that crashed, then `serve.serve`.
 Invariant: whatever happens after the lock is taken (bad port, failed first revision,
 signal), every replica is stopped, the control socket removed and the lock released
 before `run_agent` returns its exit code; except after a handover, when replicas, socket
-file and lock belong to the next agent, which started by adopting them. Bad input (a port
-in use, malformed socket activation) is found before any replica is touched.
+file and lock belong to the next agent, which started by adopting them, and except the
+replicas a crashed predecessor left serving when this agent fails before it adopts them:
+they are left to the next start. Bad input (a port in use, malformed socket activation)
+is found before any replica is touched.
 """
 
 from __future__ import annotations
