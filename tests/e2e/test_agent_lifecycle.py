@@ -10,21 +10,22 @@ from tests.e2e.harness import Service, burst
 from tests.helpers import gone, wait_for
 
 
-def test_sigkill_agent_then_up_restores_service(service: Service) -> None:
+def test_sigkill_agent_then_up_adopts_the_replicas_still_serving(service: Service) -> None:
     service.up()
     assert service.cli("deploy", "--version", "v2", "--env", "HELLO_VERSION=v2").returncode == 0
     old_replicas = service.replica_pids()
     agent = service.agent_pid()
     assert agent
-    assert len(old_replicas) == 2
+    assert sorted(old_replicas) == ["r2-1", "r2-2"]
     os.kill(agent, signal.SIGKILL)
     wait_for(lambda: gone(agent), 10, "agent to die")
     url = service.up()
-    for pid in old_replicas.values():
-        assert gone(pid), f"orphaned replica {pid} still running"
     doc = service.status()
     assert doc["stable_revision"] == 2
-    assert sum(1 for r in doc["replicas"] if r["state"] == "ready") == 2
+    assert {r["id"]: r["pid"] for r in doc["replicas"] if r["state"] == "ready"} == old_replicas
+    messages = [e["message"] for e in doc["events"]]
+    for rid, pid in old_replicas.items():
+        assert f"adopted {rid} (pid {pid}) after an agent restart" in messages
     load = burst(url, 40)
     assert load.header_counts == {"v2": 40}
 
@@ -126,16 +127,22 @@ def test_sigkill_mid_rollout_then_up_restores_the_stable_revision(service: Servi
         "a replica of revision 2",
     )
     pids = service.replica_pids()
+    stable = {rid: pid for rid, pid in pids.items() if rid.startswith("r1-")}
+    assert len(stable) == 2
     agent = service.agent_pid()
     assert agent
     os.kill(agent, signal.SIGKILL)
     wait_for(lambda: gone(agent), 10, "agent to die")
     url = service.up()
     for replica, pid in pids.items():
-        assert gone(pid), f"orphaned replica {replica} (pid {pid}) still running"
+        if replica not in stable:  # the interrupted rollout's replicas are stopped
+            assert gone(pid), f"orphaned replica {replica} (pid {pid}) still running"
     doc = service.status()
     assert doc["stable_revision"] == 1
-    assert {r["revision"] for r in doc["replicas"] if r["state"] == "ready"} == {1}
+    assert {r["id"]: r["pid"] for r in doc["replicas"] if r["state"] == "ready"} == stable
+    messages = [e["message"] for e in doc["events"]]
+    assert any(m.startswith("stopped r2-1 (pid") for m in messages), messages
+    assert any(m.endswith("revision 2 is not the stable revision") for m in messages), messages
     history = service.cli("history", "--json").stdout
     assert '"phase": "interrupted"' in history
     assert burst(url, 20).header_counts == {"v1": 20}

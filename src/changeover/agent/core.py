@@ -125,6 +125,7 @@ class Agent:
                 pgid=info.pid,
                 create_time=info.create_time or 0.0,
                 now=self.wall(),
+                port=info.port,  # where an agent restarting after a crash finds it
             )
 
     def _on_exited(self, info: ReplicaInfo) -> None:

@@ -1,9 +1,13 @@
-"""The agent's life: lock, store, orphans, the public listener, then `serve.serve`.
+"""The agent's life: lock, store, the public listener (passed by the service manager or
+bound here), recovery from a predecessor that crashed, then `serve.serve`.
 
 Invariant: whatever happens after the lock is taken (bad port, failed first revision,
 signal), every replica is stopped, the control socket removed and the lock released
 before `run_agent` returns its exit code; except after a handover, when replicas, socket
-file and lock belong to the next agent, which started by adopting them.
+file and lock belong to the next agent, which started by adopting them, and except the
+replicas a crashed predecessor left serving when this agent fails before it adopts them:
+they are left to the next start. Bad input (a port in use, malformed socket activation)
+is found before any replica is touched.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import socket
 import sys
 import time
 
-from changeover.agent import takeover
+from changeover.agent import recovery, takeover
+from changeover.agent.activation import ActivationError, claim_public
 from changeover.agent.lock import AgentLock, AlreadyRunning
 from changeover.agent.manifest import ManifestError
 from changeover.agent.serve import (
@@ -20,16 +25,14 @@ from changeover.agent.serve import (
     AgentOptions,
     Life,
     guarded,
-    log,
     proxy_config,
     serve,
 )
 from changeover.spec.types import parse_address
 from changeover.store import Store
-from changeover.supervisor.orphans import kill_orphans
 from changeover.supervisor.subreaper import become_subreaper
 
-__all__ = ["AgentOptions", "bind_public", "guarded", "proxy_config", "run_agent"]
+__all__ = ["AgentOptions", "bind_public", "guarded", "open_public", "proxy_config", "run_agent"]
 ORPHAN_GRACE = 5.0
 HANDOVER_TIMEOUT = 30.0  # SIGHUP's; `changeover reload --timeout` chooses its own
 
@@ -75,33 +78,22 @@ async def _locked(options: AgentOptions, life: Life) -> int:
     try:
         if life.handed is not None:
             return await serve(options, store, life.handed.public, life)
-        await _recover(store)
-        try:
-            public = bind_public(options.spec.proxy.listen)
-        except OSError as exc:
-            print(
-                f"changeover: cannot listen on {options.spec.proxy.listen}: {exc.strerror or exc}",
-                file=sys.stderr,
-            )
+        public = open_public(options.spec.proxy.listen)
+        if public is None:
             return EXIT_BAD_INPUT
+        try:
+            life.recovered = await _recover(store)
+        except BaseException:
+            public.close()
+            raise
         return await serve(options, store, public, life)
     finally:
         store.close()
 
 
-async def _recover(store: Store) -> None:
-    """Kill replicas a previous agent left behind and close its unfinished rollout."""
-    records = store.recorded_replicas()
-    if records:
-        killed = await kill_orphans(
-            [(r.id, r.pid, r.pgid, r.create_time) for r in records], grace=ORPHAN_GRACE
-        )
-        if killed:
-            log.warning(
-                "stopped %d replica(s) left by a previous agent: %s", len(killed), ", ".join(killed)
-            )
-        for record in records:
-            store.forget_replica(record.id)
+async def _recover(store: Store) -> recovery.Recovered:
+    """Adopt what a crashed predecessor left serving; stop the rest; close its rollout."""
+    recovered = await recovery.recover(store, grace=ORPHAN_GRACE)
     interrupted = store.interrupt_active(time.time())
     if interrupted is not None:
         store.add_event(
@@ -111,6 +103,24 @@ async def _recover(store: Store) -> None:
             now=time.time(),
             rollout_id=interrupted.id,
         )
+    return recovered
+
+
+def open_public(listen: str) -> socket.socket | None:
+    """The public listener: the one the service manager passed, else bound here; None
+    (after saying why on stderr) when neither is possible."""
+    try:
+        passed = claim_public(listen)
+    except ActivationError as exc:
+        print(f"changeover: socket activation: {exc}", file=sys.stderr)
+        return None
+    if passed is not None:
+        return passed
+    try:
+        return bind_public(listen)
+    except OSError as exc:
+        print(f"changeover: cannot listen on {listen}: {exc.strerror or exc}", file=sys.stderr)
+        return None
 
 
 def bind_public(listen: str) -> socket.socket:

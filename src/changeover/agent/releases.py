@@ -72,10 +72,17 @@ def revision_spec(revision_id: int, snapshot: dict[str, Any]) -> Spec:
     return load_spec_data(snapshot, f"revision {revision_id}")
 
 
+# The agent's own service-manager variables: a replica that inherited NOTIFY_SOCKET would
+# speak to systemd for the agent (gunicorn sends READY=1 as soon as it boots).
+_AGENT_ONLY = frozenset({"NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC"})
+
+
 def replica_env(release_env: dict[str, str]) -> dict[str, str]:
-    """The agent's environment plus the release's; tools installed beside changeover stay
-    reachable (appended to PATH, so the user's own PATH still wins)."""
-    env = {**os.environ, **release_env}
+    """The agent's environment (but its service-manager variables) plus the release's;
+    tools installed beside changeover stay reachable (appended to PATH, so the user's
+    own PATH still wins)."""
+    inherited = {k: v for k, v in os.environ.items() if k not in _AGENT_ONLY}
+    env = {**inherited, **release_env}
     here = os.path.dirname(sys.executable)
     path = env.get("PATH", os.defpath)
     if here not in path.split(os.pathsep):

@@ -14,18 +14,19 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from changeover.agent import clients, retention_task, takeover
+from changeover.agent import clients, recovery, retention_task, takeover
 from changeover.agent.api import create_app
 from changeover.agent.control import bind_control_socket
 from changeover.agent.core import Agent
 from changeover.agent.flags.listener import FlagsListener, ListenerError
-from changeover.agent.lock import AgentLock
+from changeover.agent.lock import AgentLock, read_pid
 from changeover.agent.paths import StatePaths
 from changeover.agent.reload import Reloader, step_down
+from changeover.agent.service_manager import ServiceManager
 from changeover.proxy.config import ProxyConfig
 from changeover.proxy.server import Proxy
 from changeover.rollout.phase import Phase
@@ -48,11 +49,14 @@ class AgentOptions:
 
 @dataclass
 class Life:
-    """What outlives serving: the lock, what a previous agent handed over, the reloader."""
+    """What outlives serving: the lock, what a previous agent handed over (or what a
+    crashed one left running), the reloader, the service manager."""
 
     lock: AgentLock
     handed: takeover.Inherited | None
     reloader: Reloader | None = None
+    recovered: recovery.Recovered | None = None
+    manager: ServiceManager = field(default_factory=ServiceManager)
 
 
 async def serve(options: AgentOptions, store: Store, public: socket.socket, life: Life) -> int:
@@ -73,6 +77,8 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
     handed = life.handed
     if handed is not None:
         takeover.adopt_replicas(agent, handed.manifest)  # endpoints first, then accept
+    elif life.recovered is not None:
+        recovery.adopt(agent, life.recovered)  # survivors of a crash: the same
     await proxy.serve(public)
     control_sock = handed.control if handed else bind_control_socket(options.paths.control_socket)
     reloader = life.reloader = Reloader(
@@ -105,17 +111,19 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
             if handed is not None:
                 code = await _take_over(agent, handed, life.lock)
             else:
-                code = await _run(options, agent)
+                code = await _run(options, agent, life.manager)
             return EXIT_FAILED if agent.failure else code
         finally:
             for task in helpers:
                 task.cancel()
             await flags_net.close()
             if reloader.handed_over:
+                _hand_service_over(life.manager, options.paths.pid_file)
                 control.keep_path()
                 await control.stop()  # no control request may reach a stepping-down agent
                 await step_down(agent, public, reloader.channel)
             else:
+                life.manager.stopping()
                 await agent.shutdown()
             controller.cancel()  # after the shutdown, which records the rollout interrupted
             await control.stop()
@@ -164,7 +172,15 @@ async def guarded(name: str, work: Coroutine[Any, Any, None], agent: Agent) -> N
         agent.stopping.set()
 
 
-async def _run(options: AgentOptions, agent: Agent) -> int:
+def _hand_service_over(manager: ServiceManager, pid_file: Path) -> None:
+    # the new agent wrote its pid before it said ready; the manager must follow it, or
+    # it would take this agent's exit for the end of the service
+    pid = read_pid(pid_file)
+    if pid is not None:
+        manager.handed_over(pid)
+
+
+async def _run(options: AgentOptions, agent: Agent, manager: ServiceManager) -> int:
     initial = agent.start_initial(options.version)
     stop: asyncio.Future[Any] = asyncio.ensure_future(agent.stopping.wait())
     await asyncio.wait([initial, stop], return_when=asyncio.FIRST_COMPLETED)
@@ -179,7 +195,9 @@ async def _run(options: AgentOptions, agent: Agent) -> int:
     stable = agent.store.stable_revision()
     assert stable is not None
     host, port = agent.proxy.address
-    options.on_ready(f"http://{host}:{port}", stable.id, stable.version)
+    url = f"http://{host}:{port}"
+    manager.ready(f"revision {stable.id} ({stable.version}) serving on {url}")
+    options.on_ready(url, stable.id, stable.version)
     await stop
     return EXIT_OK
 

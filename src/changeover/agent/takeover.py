@@ -78,6 +78,7 @@ def adopt_replicas(agent: Agent, manifest: Manifest) -> None:
                 pgid=pid,
                 create_time=entry.create_time,
                 now=time.time(),
+                port=entry.port,
             )
         elif verdict is not Verdict.ADOPT:
             agent.store.forget_replica(entry.id)

@@ -25,6 +25,7 @@ from changeover.cli import (
     reload,
     run,
     status,
+    systemd,
     up,
     verify,
 )
@@ -78,6 +79,7 @@ app.command(short_help="Deploy under load and report failed requests.")(verify.v
 app.command(short_help="Hot-restart one process on shared sockets.")(run.run)
 app.add_typer(flags.app, name="flags", short_help="Feature flags served by the agent.")
 app.command(short_help="A tour on the bundled example, under load.")(demo.demo)
+app.command(short_help="Print systemd units: socket activation, restarts.")(systemd.systemd)
 
 
 def main() -> None:

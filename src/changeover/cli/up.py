@@ -1,13 +1,20 @@
-"""`changeover up [--detach]`: start the agent and revision 1; return when it is ready."""
+"""`changeover up [--detach]`: start the agent and revision 1; return when it is ready.
+
+Invariant: sockets a service manager passed to `up` (socket activation) reach the agent:
+in the foreground it is this process; detached, they are passed on as fds 3.. with
+`LISTEN_PID` of the agent itself. `--detach` returns 0 only once the agent it started
+has itself brought the stable revision to ready.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -29,8 +36,18 @@ from changeover.cli.common import (
     state_paths,
 )
 from changeover.cli.follow import print_event
+from changeover.runtime.activation import (
+    LISTEN_FDS_START,
+    ActivationError,
+    ListenFd,
+    listen_fds,
+)
 
 POLL = 0.1
+_SHELL = "/bin/sh"
+_HIGH_FD = 10
+# LISTEN_PID must name the agent: the shell learns its own pid, then execs into the agent
+_LISTEN_PID_EXEC = 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"'
 
 
 def up(
@@ -68,37 +85,45 @@ def start_detached(spec: Path, paths: StatePaths, version: str) -> int:
     paths.ensure()
     log = paths.agent_log
     offset = log.stat().st_size if log.exists() else 0
-    argv = [
-        sys.executable,
-        "-m",
-        "changeover.agent",
-        "--spec",
-        str(spec),
-        "--state-dir",
-        str(paths.root),
-        "--version",
-        version,
-    ]
-    out_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    argv = [sys.executable, "-m", "changeover.agent", "--spec", str(spec)]
+    argv += ["--state-dir", str(paths.root), "--version", version]
+    env = dict(os.environ)
     try:
-        pid = os.posix_spawn(
-            sys.executable,
-            argv,
-            os.environ,
-            setsid=True,
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_DUP2, out_fd, 1),
-                (os.POSIX_SPAWN_DUP2, out_fd, 2),
-            ],
-        )
+        passed = listen_fds(environ=env)  # sockets a service manager gave `up` itself
+    except ActivationError as exc:
+        fail(BAD_INPUT, f"socket activation: {exc}")
+    out_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    actions: list[tuple[Any, ...]] = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_DUP2, out_fd, 1),
+        (os.POSIX_SPAWN_DUP2, out_fd, 2),
+    ]
+    high = [fcntl.fcntl(f.fd, fcntl.F_DUPFD_CLOEXEC, _HIGH_FD) for f in passed]
+    if passed:
+        argv, env = _pass_on(passed, argv, env)
+        actions += [(os.POSIX_SPAWN_DUP2, fd, LISTEN_FDS_START + i) for i, fd in enumerate(high)]
+    since = time.time()
+    try:
+        pid = os.posix_spawn(argv[0], argv, env, setsid=True, file_actions=actions)
     finally:
-        os.close(out_fd)
-    return wait_ready(pid, paths, log, offset)
+        for fd in (out_fd, *high):
+            os.close(fd)
+    return wait_ready(pid, paths, log, offset, since)
 
 
-def wait_ready(pid: int, paths: StatePaths, log: Path, offset: int) -> int:
-    """Follow the new agent until revision 1 is ready (0) or the agent exits (its code)."""
+def _pass_on(
+    passed: list[ListenFd], argv: list[str], env: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """The agent's command and environment to receive `passed` as fds 3.. (moved there
+    from above 3.., so that no dup2 overwrites another source or is a no-op on one)."""
+    names = ":".join(f.name for f in passed)
+    trampoline = [_SHELL, "-c", _LISTEN_PID_EXEC, "changeover-agent", *argv]
+    return trampoline, env | {"LISTEN_FDS": str(len(passed)), "LISTEN_FDNAMES": names}
+
+
+def wait_ready(pid: int, paths: StatePaths, log: Path, offset: int, since: float) -> int:
+    """Follow the new agent until revision 1 is ready (0) or the agent exits (its code);
+    only what happened `since` it was started counts (its store holds earlier lives)."""
     seen = 0
     with AgentClient(paths) as client:
         while True:
@@ -114,14 +139,20 @@ def wait_ready(pid: int, paths: StatePaths, log: Path, offset: int) -> int:
             for event in doc["events"]:
                 if event["id"] > seen:
                     seen = event["id"]
-                    print_event(event)
+                    if event["ts"] >= since:
+                        print_event(event)
             rollout = doc["rollout"]
-            if rollout and rollout["phase"] == "succeeded" and doc["stable_revision"]:
+            if _served(rollout, since) and doc["stable_revision"]:
                 rev = next(r for r in doc["revisions"] if r["revision"] == doc["stable_revision"])
                 announce(f"http://{doc['agent']['listen']}", rev["revision"], rev["version"])
                 out.print(f"agent pid {pid}; logs in {log}")
                 return 0
             time.sleep(POLL)
+
+
+def _served(rollout: dict[str, Any] | None, since: float) -> bool:
+    """The new agent's own first rollout succeeded (not one of an earlier life's)."""
+    return bool(rollout and rollout["phase"] == "succeeded" and rollout["started_at"] >= since)
 
 
 def show_log_tail(log: Path, offset: int, lines: int = 20) -> None:

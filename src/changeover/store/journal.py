@@ -2,9 +2,10 @@
 
 Invariant: events are appended with strictly increasing ids, never reused even after
 the oldest are trimmed, so `events(after_id)` is a safe cursor for tailing. The replicas
-table mirrors running processes (recorded after spawn, forgotten after reaping), so an
-agent restarting after SIGKILL can find and stop the orphans of its predecessor, using
-create_time to avoid killing a reused pid.
+table mirrors running processes (recorded after spawn with their port, forgotten after
+reaping), so an agent restarting after SIGKILL can find the replicas of its predecessor,
+adopt those of the stable revision and stop the others, using create_time so that a
+reused pid is never touched.
 """
 
 from __future__ import annotations
@@ -75,13 +76,21 @@ class JournalMixin(Connected):
         return cursor.rowcount
 
     def record_replica(
-        self, id: str, *, revision: int, pid: int, pgid: int, create_time: float, now: float
+        self,
+        id: str,
+        *,
+        revision: int,
+        pid: int,
+        pgid: int,
+        create_time: float,
+        now: float,
+        port: int | None = None,
     ) -> None:
         with transaction(self._conn):
             self._conn.execute(
                 "INSERT OR REPLACE INTO replicas (id, revision, pid, pgid, create_time,"
-                " started_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (id, revision, pid, pgid, create_time, now),
+                " started_at, port) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (id, revision, pid, pgid, create_time, now, port),
             )
 
     def forget_replica(self, id: str) -> None:
@@ -93,7 +102,13 @@ class JournalMixin(Connected):
         rows = self._all("SELECT * FROM replicas ORDER BY revision, id")
         return [
             ReplicaRecord(
-                r["id"], r["revision"], r["pid"], r["pgid"], r["create_time"], r["started_at"]
+                r["id"],
+                r["revision"],
+                r["pid"],
+                r["pgid"],
+                r["create_time"],
+                r["started_at"],
+                r["port"],
             )
             for r in rows
         ]

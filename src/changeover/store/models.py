@@ -125,3 +125,4 @@ class ReplicaRecord:
     pgid: int
     create_time: float  # psutil create_time: tells a live replica from a reused pid
     started_at: float
+    port: int | None = None  # where it serves; None in records older than the column

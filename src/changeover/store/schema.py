@@ -111,7 +111,13 @@ _V3 = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+_V4 = (
+    # the port each replica serves on, so an agent restarting after a crash can route to
+    # the replicas it adopts (NULL in rows written before: such a replica is replaced)
+    "ALTER TABLE replicas ADD COLUMN port INTEGER",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -2,8 +2,9 @@
 
 Invariant: `state` changes only through `move(event)`, whose next state is the entry of
 `state.TABLE` (an event the state does not take raises); `ready_since` is set exactly
-while READY, and the listening socket is bound at creation and closed only on the way to
-EXITED.
+while READY, and the listening socket is bound at creation (for a replica adopted after
+an agent crash, whose process kept the only one: before its next process) and closed only
+on the way to EXITED.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class Replica:
 
     def spawn(self) -> Child:
         """Start the app (SpawnError if it cannot be); the caller watches it."""
+        self._ensure_listener()
         child = self.hooks.spawner.spawn(self.app_spec())
         self.child, self.started_at = child, self.hooks.clock()
         notify(self.hooks.on_started, self.info())
@@ -114,6 +116,24 @@ class Replica:
         self.port = free_port(self.host)
         routing.add_endpoint(self.id, self.template.revision, self.host, self.port)
         return self.port
+
+    def _ensure_listener(self) -> None:
+        """A replica adopted after an agent crash had no socket handed over (its process
+        held the only one); its next process gets a new one, on the same port when it is
+        free, so routing is unchanged, else on a fresh port. Safe: without a process, the
+        replica is not routable."""
+        if self.sock is not None or "{port}" in self.template.command:
+            return
+        try:
+            self.sock = bind_listener(self.host, self.port)
+            return
+        except OSError as exc:
+            log.info("replica %s: port %d is taken (%s); moving", self.id, self.port, exc)
+        self.sock = bind_listener(self.host)
+        routing = self.hooks.routing
+        routing.remove_endpoint(self.id)
+        self.port = port_of(self.sock)
+        routing.add_endpoint(self.id, self.template.revision, self.host, self.port)
 
     def close_socket(self) -> None:
         if self.sock is not None:

@@ -12,15 +12,16 @@ HOST = "127.0.0.1"
 BACKLOG = 1024
 
 
-def bind_listener(host: str = HOST) -> socket.socket:
-    """A TCP socket listening on `host`, on an ephemeral port chosen by the kernel."""
+def bind_listener(host: str = HOST, port: int = 0) -> socket.socket:
+    """A TCP socket listening on `host`, on `port` (0: an ephemeral port the kernel
+    chooses); OSError if that port is taken."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # Accepted sockets inherit it: apps handed a pre-bound fd (`uvicorn --fd 3`,
         # gunicorn) otherwise keep Nagle on and each keep-alive response waits ~40 ms.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((host, 0))
+        sock.bind((host, port))
         sock.listen(BACKLOG)
     except OSError:
         sock.close()

@@ -136,9 +136,16 @@ class Supervisor:
         await self.wait_terminated()
         await self._escapes.close(settle=SETTLE)
 
+    def reserve(self, replica_id: str) -> None:
+        """Never give `replica_id` ("r3-2") to a new replica: a previous agent's had it."""
+        revision, index = _parse_id(replica_id)
+        self._next_index[revision] = max(self._next_index[revision], index)
+
     def adopt(self, template: ReplicaTemplate, entry: Adoptee) -> Verdict:
-        """Take over a replica a previous agent ran (its process, port and socket)."""
-        index = int(entry.replica_id.rsplit("-", 1)[1])
+        """Take over a replica a previous agent ran: its process, port and, after a
+        handover, its listening socket (after a crash the process alone holds it: the
+        replica gets a socket again before its next process, see `Replica.spawn`)."""
+        _, index = _parse_id(entry.replica_id)
         self._next_index[template.revision] = max(self._next_index[template.revision], index)
         verdict, child = Verdict.GONE, None
         if entry.pid is not None:
@@ -237,6 +244,14 @@ def _named(live: list[Replica], remove: Sequence[str], count: int, revision: int
             f"({', '.join(remove) or 'none'}) would leave {kept} live"
         )
     return named
+
+
+def _parse_id(replica_id: str) -> tuple[int, int]:
+    """(revision, index) of "r{revision}-{index}"; ValueError naming the id otherwise."""
+    revision, sep, index = replica_id.removeprefix("r").partition("-")
+    if not (replica_id.startswith("r") and sep and revision.isdigit() and index.isdigit()):
+        raise ValueError(f'replica id {replica_id!r}: expected "r<revision>-<index>"')
+    return int(revision), int(index)
 
 
 def _scale_down_key(rep: Replica) -> tuple[int, float, int]:

@@ -20,7 +20,7 @@ def test_the_flags_migration_upgrades_a_version_2_database(tmp_path: Path) -> No
     conn = connect(tmp_path / "old.db")
     migrate(conn, MIGRATIONS[:2])
     assert user_version(conn) == 2
-    assert migrate(conn) == len(MIGRATIONS) == 3
+    assert migrate(conn) == len(MIGRATIONS) >= 3
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"flags", "flag_segments"} <= tables
     conn.close()

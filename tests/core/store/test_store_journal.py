@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from changeover.store import ReplicaRecord, Store
+from changeover.store.schema import MIGRATIONS, connect, migrate
 from tests.io.store._helpers import db_path, new_revision
 
 
@@ -37,14 +38,33 @@ def test_replicas_are_recorded_replaced_and_forgotten(store: Store) -> None:
     store.record_replica("r1-1", revision=1, pid=100, pgid=100, create_time=9.5, now=10.0)
     store.record_replica("r1-2", revision=1, pid=101, pgid=101, create_time=9.6, now=10.0)
     # a restarted replica keeps its id but gets a new process
-    store.record_replica("r1-1", revision=1, pid=200, pgid=200, create_time=19.5, now=20.0)
+    store.record_replica(
+        "r1-1", revision=1, pid=200, pgid=200, create_time=19.5, now=20.0, port=41000
+    )
     assert store.recorded_replicas() == [
-        ReplicaRecord("r1-1", 1, 200, 200, 19.5, 20.0),
+        ReplicaRecord("r1-1", 1, 200, 200, 19.5, 20.0, port=41000),
         ReplicaRecord("r1-2", 1, 101, 101, 9.6, 10.0),
     ]
     store.forget_replica("r1-2")
     store.forget_replica("r1-2")  # idempotent: reaping twice is harmless
     assert [r.id for r in store.recorded_replicas()] == ["r1-1"]
+
+
+def test_replicas_recorded_before_ports_were_read_back_without_one(tmp_path: Path) -> None:
+    conn = connect(db_path(tmp_path))
+    migrate(conn, MIGRATIONS[:3])  # the schema before the port column
+    conn.execute(
+        "INSERT INTO revisions (version, path, command, env, spec, replicas, status,"
+        " created_at) VALUES ('v1', '/srv', 'app', '{}', '{}', 1, 'stable', 1.0)"
+    )
+    conn.execute(
+        "INSERT INTO replicas (id, revision, pid, pgid, create_time, started_at)"
+        " VALUES ('r1-1', 1, 100, 100, 9.5, 10.0)"
+    )
+    conn.close()
+    with Store.open(db_path(tmp_path)) as store:  # migrates: the row has no port
+        assert store.recorded_replicas() == [ReplicaRecord("r1-1", 1, 100, 100, 9.5, 10.0)]
+        assert store.recorded_replicas()[0].port is None
 
 
 def test_foreign_keys_are_enforced(store: Store) -> None:
