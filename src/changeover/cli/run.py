@@ -37,8 +37,12 @@ def run(
         ),
     ] = None,
     ready: Annotated[
-        str, typer.Option("--ready", help="notify | http:/PATH | delay:DURATION")
-    ] = "notify",
+        str,
+        typer.Option(
+            "--ready",
+            help="auto (an HTTP answer, plus READY=1 if sent) | notify | http:/PATH | delay:D",
+        ),
+    ] = "auto",
     ready_timeout: Annotated[
         str, typer.Option("--ready-timeout", help="How long a new generation may take.")
     ] = "30s",
