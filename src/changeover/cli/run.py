@@ -174,5 +174,5 @@ def _reload(pid_file: Path | None, command: list[str] | None) -> None:
         answer = request_reload(pid_file)
     except ReloadError as exc:
         fail(BAD_INPUT, f"--pid-file: {exc}")
-    out.print(answer.message, markup=False)
+    out.print(answer.message, markup=False, soft_wrap=True)  # one line, for logs to grep
     raise typer.Exit(OK if answer.upgraded else FAILED)
