@@ -5,9 +5,10 @@ the whole service stops; a failed candidate never disturbs it. If the successor 
 after that, the old generation's command starts again at once (RECOVERING), so an
 upgrade ends with nothing serving only if that restart fails too. At most one upgrade
 runs at a time (a reload in any phase but SERVING is answered "refused"), and every
-reload gets exactly one `Outcome`. The core sorts each raw event by the generation it concerns
-into a `PhaseEvent`; `state.TABLE` alone decides the next phase, and the effects follow
-from where it leads. Pure: time comes in as `now`, effects go out as actions.
+reload gets exactly one `Outcome`. The core sorts each raw event by the generation it
+concerns into a `PhaseEvent`; `state.TABLE` alone decides the next phase, and the
+effects follow from where it leads. Pure: time comes in as `now`, effects go out as
+actions.
 """
 
 from __future__ import annotations
