@@ -37,8 +37,12 @@ def run(
         ),
     ] = None,
     ready: Annotated[
-        str, typer.Option("--ready", help="notify | http:/PATH | delay:DURATION")
-    ] = "notify",
+        str,
+        typer.Option(
+            "--ready",
+            help="auto (an HTTP answer, plus READY=1 if sent) | notify | http:/PATH | delay:D",
+        ),
+    ] = "auto",
     ready_timeout: Annotated[
         str, typer.Option("--ready-timeout", help="How long a new generation may take.")
     ] = "30s",
@@ -170,5 +174,5 @@ def _reload(pid_file: Path | None, command: list[str] | None) -> None:
         answer = request_reload(pid_file)
     except ReloadError as exc:
         fail(BAD_INPUT, f"--pid-file: {exc}")
-    out.print(answer.message, markup=False)
+    out.print(answer.message, markup=False, soft_wrap=True)  # one line, for logs to grep
     raise typer.Exit(OK if answer.upgraded else FAILED)

@@ -12,9 +12,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Spawn:
-    """Start generation `gen` on the shared sockets and watch its readiness."""
+    """Start generation `gen` on the shared sockets and watch its readiness.
+
+    `like`: a restart of generation `like`'s command, in the folder it started in (the
+    `--workdir` symlink as it pointed then), not wherever the symlink points now.
+    """
 
     gen: int
+    like: int | None = None
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,17 @@ class Ledger:
         self._last_gen = 0
         self._out: list[Action] = []
 
-    def spawn(self, now: float) -> int:
+    def spawn(self, now: float, like: int | None = None) -> int:
+        """A new generation (`like`: running generation `like`'s command again)."""
         self._last_gen += 1
         gen = self._last_gen
         self.gens[gen] = Generation(gen, Role.STARTING, now + self.timing.ready_timeout)
-        self.emit(Spawn(gen))
+        self.emit(Spawn(gen, like))
         return gen
+
+    def draining(self) -> bool:
+        """Whether a generation told to stop is still alive."""
+        return any(g.role is Role.LEAVING for g in self.gens.values())
 
     def leave(self, gen: int, now: float) -> None:
         """Send the stop signal; the grace period starts now."""

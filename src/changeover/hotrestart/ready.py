@@ -1,18 +1,29 @@
 """The `--ready` option: how a new generation shows it can serve.
 
-Invariant: `parse_ready` accepts exactly three forms (notify, http:/PATH, delay:DURATION)
-and `str(mode)` is canonical: it parses back to a mode with the same text.
+Invariant: `parse_ready` accepts exactly four forms (auto, notify, http:/PATH,
+delay:DURATION) and `str(mode)` is canonical: it parses back to a mode with the same
+text. `auto`, the default, is the only one that a READY=1 alone cannot satisfy.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from changeover.hotrestart.gate import waits_for as auto_waits_for
 from changeover.units import format_duration, parse_duration
 
 READY_HINT = (
-    'expected "notify", "http:/PATH" (like http:/readyz) or "delay:DURATION" (like delay:2s)'
+    'expected "auto", "notify", "http:/PATH" (like http:/readyz) or "delay:DURATION"'
+    " (like delay:2s)"
 )
+
+
+@dataclass(frozen=True)
+class AutoReady:
+    """The default: an HTTP answer from the generation, plus READY=1 if it speaks notify."""
+
+    def __str__(self) -> str:
+        return "auto"
 
 
 @dataclass(frozen=True)
@@ -43,12 +54,14 @@ class DelayReady:
         return f"delay:{format_duration(self.seconds)}"
 
 
-ReadyMode = NotifyReady | HttpReady | DelayReady
+ReadyMode = AutoReady | NotifyReady | HttpReady | DelayReady
 
 
 def parse_ready(text: str) -> ReadyMode:
     """Parse one `--ready` value; ValueError says what was expected."""
     kind, sep, rest = text.strip().partition(":")
+    if kind == "auto" and not sep:
+        return AutoReady()
     if kind == "notify" and not sep:
         return NotifyReady()
     if kind == "http" and sep:
@@ -58,6 +71,19 @@ def parse_ready(text: str) -> ReadyMode:
     if kind == "delay" and sep:
         return DelayReady(round(parse_duration(rest), 6))  # 13 * 0.001 is not quite 0.013
     raise ValueError(f"{READY_HINT}, got {text!r}")
+
+
+def waits_for(mode: ReadyMode, where: str) -> str:
+    """What a new generation must do to count as ready, for the log."""
+    match mode:
+        case AutoReady():
+            return auto_waits_for(where)
+        case NotifyReady():
+            return "READY=1 on its NOTIFY_SOCKET from its main process or a worker"
+        case HttpReady(path):
+            return f"GET {path} answered 200-399 by one of its processes on {where}"
+        case DelayReady(seconds):
+            return f"{format_duration(seconds)} to pass with it alive"
 
 
 def _printable(text: str) -> bool:

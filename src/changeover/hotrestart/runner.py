@@ -24,11 +24,11 @@ from changeover.hotrestart.events import Event, Exited, Ready, Reload, Terminate
 from changeover.hotrestart.generation import Timing
 from changeover.hotrestart.listen import Listener, probe_target
 from changeover.hotrestart.notify import Manager
-from changeover.hotrestart.ready import ReadyMode
+from changeover.hotrestart.ready import ReadyMode, waits_for
 from changeover.hotrestart.report import StatusWriter
 from changeover.hotrestart.spawn import Launch, Launcher, PosixLauncher, SpawnError, listen_env
 from changeover.hotrestart.state import Phase
-from changeover.hotrestart.watch import Watch, make_watch
+from changeover.hotrestart.watch import Watch, make_watch, where
 from changeover.supervisor.spawn import Child
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -66,6 +66,7 @@ class Runner:
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._children: dict[int, Child] = {}
         self._watches: dict[int, Watch] = {}
+        self._folders: dict[int, Path] = {}  # where each living generation started
         self._waiters: set[asyncio.Task[None]] = set()
         self._manager = Manager(config.env, say)
         self._status = StatusWriter(config.pid_file, [str(lst.address) for lst in config.listeners])
@@ -106,8 +107,8 @@ class Runner:
     def _apply(self, actions: list[Action]) -> None:
         for action in actions:
             match action:
-                case Spawn(gen):
-                    self._spawn(gen)
+                case Spawn(gen, like):
+                    self._spawn(gen, like)
                 case Signal(gen, sig):
                     if (child := self._children.get(gen)) is not None:
                         child.signal(sig)
@@ -122,8 +123,9 @@ class Runner:
                     self._say(f"error: {message}" if error else message)
         self._status.write(self.core, self._children)
 
-    def _spawn(self, gen: int) -> None:
+    def _spawn(self, gen: int, like: int | None) -> None:
         cfg = self.config
+        folder = self._folder(like)
         target = probe_target(cfg.listeners[0].address)
         try:
             watch = make_watch(
@@ -136,23 +138,36 @@ class Runner:
         env |= watch.env() | {"CHANGEOVER_GENERATION": str(gen)}
         fds = [lst.sock.fileno() for lst in cfg.listeners]
         try:
-            child = self._launcher.spawn(Launch(cfg.argv, cfg.workdir, env, fds))
+            child = self._launcher.spawn(Launch(cfg.argv, folder, env, fds))
         except (SpawnError, OSError) as exc:
             watch.close()
             self.post(Exited(gen, 127, f"could not start: {exc}"))
             return
-        self._children[gen], self._watches[gen] = child, watch
+        self._children[gen], self._watches[gen], self._folders[gen] = child, watch, folder
         watch.start(child)
         waiter = asyncio.get_running_loop().create_task(self._wait_exit(gen, child))
         self._waiters.add(waiter)
         waiter.add_done_callback(self._waiters.discard)
-        self._say(f"generation {gen} started: pid {child.pid}")
+        again = f" (generation {like}'s command again, in {folder})" if like is not None else ""
+        self._say(f"generation {gen} started: pid {child.pid}{again}")
+        self._say(f"generation {gen}: readiness waits for {waits_for(cfg.ready, where(target))}")
+
+    def _folder(self, like: int | None) -> Path:
+        """Where a generation starts: --workdir resolved now, or where `like` started.
+
+        Kept per generation: a restart of one's command (after its successor died) runs
+        in its folder even if a `current` symlink has moved to the failed release since.
+        """
+        if like is not None and (folder := self._folders.get(like)) is not None:
+            return folder
+        return Path(os.path.realpath(self.config.workdir))
 
     async def _wait_exit(self, gen: int, child: Child) -> None:
         self.post(Exited(gen, await child.wait()))
 
     def _forget(self, gen: int) -> None:
         self._children.pop(gen, None)
+        self._folders.pop(gen, None)
         if (watch := self._watches.pop(gen, None)) is not None:
             watch.close()
 

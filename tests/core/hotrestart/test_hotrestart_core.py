@@ -216,17 +216,117 @@ def test_candidate_failing_after_the_old_one_died_exits_1() -> None:
     assert d.core.exit_code == 1
 
 
-def test_new_generation_dying_while_the_old_drains_stops_the_service() -> None:
+def retiring() -> Driver:
+    """Generation 2 took over; generation 1 got the stop signal and is still draining."""
     d = Driver().serving()
     d.send(Reload())
-    d.send(Ready(2))
+    assert d.send(Ready(2)) == [Signal(1, TERM)]
+    assert d.core.phase is Phase.RETIRING
+    return d
+
+
+FAILED_2 = "generation 2 exited with code 9 after generation 1 was told to stop"
+
+
+def test_successor_dying_while_the_old_drains_restarts_the_old_command() -> None:
+    d = retiring()
     actions = d.send(Exited(2, 9))
-    assert outcomes(actions) == [
-        Outcome(1, False, "upgrade failed: generation 2 exited with code 9 while serving")
+    assert actions == [
+        KillGroup(2),
+        Spawn(3, like=1),
+        Notify(("STATUS=recovering: restarting generation 1's command",)),
     ]
+    assert d.core.phase is Phase.RECOVERING
+    assert (d.core.serving, d.core.candidate) == (None, 3)
+    assert d.logs[-1] == Log(
+        f"{FAILED_2}: starting generation 1's command again as generation 3", error=True
+    )
+    assert outcomes(d.send(Reload())) == [
+        Outcome(
+            2,
+            False,
+            "reload refused: the last upgrade failed and the previous command is restarting",
+        )
+    ]
+    actions = d.send(Ready(3))  # generation 1 still drains: it is not signalled again
+    assert actions == [
+        Outcome(1, False, f"{FAILED_2}; generation 3 (generation 1's command, restarted) serves")
+    ]
+    assert d.core.phase is Phase.RETIRING
+    assert d.core.serving == 3
+    actions = d.send(Exited(1, -TERM))
+    assert actions == [KillGroup(1), Notify(("READY=1", "STATUS=generation 3 serving"))]
+    assert d.core.phase is Phase.SERVING
+    assert d.send(Reload())[-1] == Spawn(4)  # upgrades go on as before
+
+
+def test_restart_ready_after_the_old_one_left_serves_at_once() -> None:
+    d = retiring()
+    d.send(Exited(2, 9))
+    assert d.send(Exited(1, 0)) == [KillGroup(1)]
+    assert d.core.phase is Phase.RECOVERING  # still nothing serves: wait for the restart
+    assert d.core.next_deadline() == d.now + TIMING.ready_timeout
+    actions = d.send(Ready(3))
+    assert outcomes(actions) == [
+        Outcome(1, False, f"{FAILED_2}; generation 3 (generation 1's command, restarted) serves")
+    ]
+    assert actions[-1] == Notify(("READY=1", "STATUS=generation 3 serving"))
+    assert d.core.phase is Phase.SERVING
+    assert d.logs[-1].error
+    assert d.logs[-1].message.startswith("upgrade failed: generation 2")
+
+
+def test_restart_failing_too_stops_and_exits_1() -> None:
+    d = retiring()
+    d.send(Exited(2, 9))
+    actions = d.send(Exited(3, 3))
+    reason = (
+        f"upgrade failed: {FAILED_2}, and the restart failed: generation 3 exited with code 3"
+        " before it was ready; nothing serves"
+    )
+    assert outcomes(actions) == [Outcome(1, False, reason)]
+    assert Notify(("STOPPING=1",)) in actions
     assert d.core.phase is Phase.STOPPING  # generation 1 still finishes its requests
     d.send(Exited(1, 0))
+    assert d.core.phase is Phase.EXITED
     assert d.core.exit_code == 1
+
+
+def test_restart_not_ready_in_time_stops_and_exits_1() -> None:
+    d = retiring()
+    d.send(Exited(2, 9), after=1)
+    actions = d.send(Tick(), after=TIMING.ready_timeout)
+    assert Signal(3, TERM) in actions
+    (outcome,) = outcomes(actions)
+    assert "the restart failed: generation 3 was not ready within 10s" in outcome.message
+    assert d.core.phase is Phase.STOPPING
+    d.send(Exited(3, -TERM))
+    d.send(Exited(1, -TERM))
+    assert d.core.exit_code == 1
+
+
+def test_a_restarted_command_dying_while_the_old_one_still_drains_is_restarted_again() -> None:
+    d = retiring()
+    d.send(Exited(2, 9))
+    d.send(Ready(3))
+    actions = d.send(Exited(3, 1))
+    assert Spawn(4, like=1) in actions
+    assert not outcomes(actions)  # the reload was answered already
+    assert d.core.phase is Phase.RECOVERING
+
+
+def test_terminate_while_recovering_stops_both_and_answers_the_reload() -> None:
+    d = retiring()
+    d.send(Exited(2, 9))
+    actions = d.send(Terminate(TERM))
+    assert outcomes(actions) == [
+        Outcome(1, False, "the service was stopped before the upgrade finished")
+    ]
+    assert [a for a in actions if isinstance(a, Signal)] == [Signal(3, TERM)]  # 1 already was
+    d.send(Exited(3, -TERM))
+    d.send(Exited(1, 0))
+    assert d.core.phase is Phase.EXITED
+    assert d.core.exit_code == 0  # the restarted one's code: it was stopped on request
 
 
 def test_stale_events_are_ignored() -> None:

@@ -27,7 +27,7 @@ def test_every_problem_is_listed_at_once() -> None:
     err = result.stderr
     assert "error: --listen: at least one address is required, like --listen :8080" in err
     assert "COMMAND: missing; put the service's command after --" in err
-    assert '--ready: expected "notify"' in err
+    assert '--ready: expected "auto", "notify"' in err
     assert "--ready-timeout: expected a duration with a unit" in err
     assert "--stop-signal: expected a signal name like \"SIGTERM\", got 'SIGNOPE'" in err
 

@@ -16,12 +16,20 @@ from hypothesis import strategies as st
 
 from changeover.hotrestart.files import read_pid, status_path, write_atomic
 from changeover.hotrestart.listen import Address, bind, parse_listen, probe_target
-from changeover.hotrestart.ready import DelayReady, HttpReady, NotifyReady, parse_ready
+from changeover.hotrestart.ready import (
+    AutoReady,
+    DelayReady,
+    HttpReady,
+    NotifyReady,
+    ReadyMode,
+    parse_ready,
+)
 from changeover.hotrestart.reload import ReloadError, request_reload
 from changeover.hotrestart.report import PidFileBusy, claim_check
 
 
 def test_ready_forms() -> None:
+    assert parse_ready("auto") == AutoReady()
     assert parse_ready("notify") == NotifyReady()
     assert parse_ready("http:/readyz?full=1") == HttpReady("/readyz?full=1")
     assert parse_ready("delay:1m30s") == DelayReady(90.0)
@@ -35,6 +43,7 @@ def test_ready_forms() -> None:
         ("http:/a b", "printable"),
         ("delay:2", "a duration with a unit"),
         ("notify:now", "expected"),
+        ("auto:http", "got 'auto:http'"),
         ("tcp:80", "got 'tcp:80'"),
     ],
 )
@@ -45,6 +54,7 @@ def test_ready_errors_say_what_is_expected(text: str, message: str) -> None:
 
 paths = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=20)
 modes = st.one_of(
+    st.just(AutoReady()),
     st.just(NotifyReady()),
     paths.map(lambda p: HttpReady("/" + p)),
     st.integers(0, 10**6).map(lambda ms: DelayReady(ms / 1000)),
@@ -52,7 +62,7 @@ modes = st.one_of(
 
 
 @given(modes)
-def test_ready_text_round_trips(mode: NotifyReady | HttpReady | DelayReady) -> None:
+def test_ready_text_round_trips(mode: ReadyMode) -> None:
     assert str(parse_ready(str(mode))) == str(mode)
 
 

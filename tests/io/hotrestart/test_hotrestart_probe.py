@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import socket
 import struct
 
 from hypothesis import given
@@ -60,13 +61,19 @@ def test_status_of() -> None:
     assert status_of(b"HTTP/1.1 abc\r\n\r\n") is None
 
 
-async def serve(status: int) -> asyncio.Server:
-    """A keep-alive server in this process answering every request with `status`."""
+async def serve(status: int, *, close: bool = False) -> asyncio.Server:
+    """A server in this process answering every request with `status`: on a kept-alive
+    connection, or (`close`) closing it right after the answer, as gunicorn's sync
+    workers do."""
+    answer = f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n"
+    answer += "Connection: close\r\n\r\n" if close else "\r\n"
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while await reader.readuntil(b"\r\n\r\n"):
-                writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n".encode())
+                writer.write(answer.encode())
+                if close:
+                    break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -75,22 +82,43 @@ async def serve(status: int) -> asyncio.Server:
     return await asyncio.start_server(handle, "127.0.0.1", 0)
 
 
-async def probe(status: int, pids: set[int]) -> bool | None:
-    server = await serve(status)
+async def probe(status: int, pids: set[int], *, close: bool = False) -> int | None:
+    server = await serve(status, close=close)
     async with server:
         port = server.sockets[0].getsockname()[1]
         return await probe_once(("127.0.0.1", port), "/readyz", lambda: pids)
 
 
-def test_probe_counts_answers_from_sockets_the_generation_holds() -> None:
+def test_probe_reports_the_status_the_generation_answered() -> None:
     me = {os.getpid()}
-    assert asyncio.run(probe(200, me)) is True
-    assert asyncio.run(probe(302, me)) is True
-    assert asyncio.run(probe(503, me)) is False
+    assert asyncio.run(probe(200, me)) == 200
+    assert asyncio.run(probe(302, me)) == 302
+    assert asyncio.run(probe(503, me)) == 503
+
+
+def test_probe_counts_a_server_that_closes_right_after_answering() -> None:
+    # The holder is looked up before the request is sent, while the server waits for it.
+    assert asyncio.run(probe(200, {os.getpid()}, close=True)) == 200
 
 
 def test_probe_ignores_answers_from_another_generation() -> None:
     assert asyncio.run(probe(200, {1})) is None  # pid 1 does not hold our server's socket
+    assert asyncio.run(probe(200, {1}, close=True)) is None
+
+
+def test_probe_of_a_connection_nobody_accepts_is_no_answer_within_its_bound() -> None:
+    async def unaccepted() -> tuple[int | None, float]:
+        with socket.socket() as sock:  # listening, but nobody calls accept()
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            status = await probe_once(sock.getsockname(), "/", lambda: {os.getpid()}, within=0.3)
+            return status, loop.time() - began
+
+    status, took = asyncio.run(unaccepted())
+    assert status is None
+    assert took < 5  # the bound held (generous: only a hang fails this)
 
 
 def test_probe_of_a_closed_port_is_no_answer() -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from changeover.hotrestart.events import Reload, Terminate
+from changeover.hotrestart.events import Ready, Reload, Terminate
 from changeover.hotrestart.fakes import FakeChild, FakeLauncher
 from changeover.hotrestart.files import status_path
 from changeover.hotrestart.generation import Timing
 from changeover.hotrestart.listen import Listener, bind, bound_address, parse_listen
-from changeover.hotrestart.ready import DelayReady
+from changeover.hotrestart.ready import DelayReady, ReadyMode
 from changeover.hotrestart.runner import RunConfig, Runner
 from tests.helpers import until
 
@@ -27,15 +27,19 @@ def listener(name: str = "http") -> Listener:
 
 
 def make_runner(
-    tmp: Path, env: dict[str, str] | None = None, **timing: float
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    workdir: Path | None = None,
+    ready: ReadyMode = DelayReady(0.01),
+    **timing: float,
 ) -> tuple[Runner, FakeLauncher, list[str]]:
     lines: list[str] = []
     launcher = FakeLauncher()
     config = RunConfig(
         argv=["app", "--fd", "3"],
-        workdir=tmp,
+        workdir=workdir or tmp,
         listeners=[listener(), listener("admin")],
-        ready=DelayReady(0.01),
+        ready=ready,
         timing=Timing(**timing) if timing else Timing(ready_timeout=5, grace_period=5),
         pid_file=tmp / "app.pid",
         env=env if env is not None else {"PATH": "/bin", "NOTIFY_SOCKET": "/nowhere"},
@@ -171,3 +175,55 @@ def test_systemd_hears_ready_with_mainpid_reloading_and_stopping(
     assert got[1][2].startswith("MONOTONIC_USEC=")
     assert got[2][:2] == ["READY=1", "STATUS=generation 2 serving"]
     assert got[3] == ["STOPPING=1"]
+
+
+def test_successor_dying_after_the_old_one_was_told_to_stop_restarts_the_old_release(
+    tmp_path: Path,
+) -> None:
+    """The restart runs where generation 1 ran, though `current` points at v2 by then."""
+    v1, v2, current = tmp_path / "v1", tmp_path / "v2", tmp_path / "current"
+    v1.mkdir()
+    v2.mkdir()
+    current.symlink_to(v1)
+
+    async def scenario() -> tuple[FakeLauncher, list[str], list[object], object]:
+        # Readiness is posted by the test (the delay never passes), so every phase shows.
+        runner, launcher, lines = make_runner(tmp_path, workdir=current, ready=DelayReady(3600))
+        task = asyncio.create_task(runner.run())
+        await until(lambda: launcher.children, what="first spawn")
+        runner.post(Ready(1))
+        await until(lambda: status(tmp_path).get("phase") == "serving", what="serving")
+        current.unlink()
+        current.symlink_to(v2)
+        runner.post(Reload())
+        await until(lambda: len(launcher.children) == 2, what="second spawn")
+        runner.post(Ready(2))
+        first = launcher.children[0]
+        await until(lambda: first.signals == [signal.SIGTERM], what="old one told to stop")
+        launcher.children[1].exit(3)  # the new release dies while the old one drains
+        await until(lambda: status(tmp_path).get("phase") == "recovering", what="recovering")
+        assert status(tmp_path)["candidate"] == {"generation": 3, "pid": 90003}
+        assert not status(tmp_path)["outcomes"]  # answered once the restart serves
+        runner.post(Ready(3))
+        await until(lambda: status(tmp_path).get("outcomes"), what="the reload's answer")
+        doc = status(tmp_path)
+        phases: list[object] = ["recovering", doc["phase"]]  # 3 serves while 1 drains
+        first.exit(-signal.SIGTERM)
+        await until(lambda: status(tmp_path).get("phase") == "serving", what="serving again")
+        assert status(tmp_path)["serving"] == {"generation": 3, "pid": launcher.children[2].pid}
+        runner.post(Terminate(signal.SIGTERM))
+        await until(lambda: launcher.children[2].signals, what="stop")
+        launcher.children[2].exit(0)
+        assert await task == 0
+        return launcher, lines, phases, doc["outcomes"]
+
+    launcher, lines, phases, outcomes = asyncio.run(scenario())
+    assert [launch.workdir for launch in launcher.launches] == [v1, v2, v1]
+    assert [launch.env["CHANGEOVER_GENERATION"] for launch in launcher.launches] == ["1", "2", "3"]
+    assert phases == ["recovering", "retiring"]
+    failure = "generation 2 exited with code 3 after generation 1 was told to stop"
+    message = f"{failure}; generation 3 (generation 1's command, restarted) serves"
+    assert outcomes == [{"number": 1, "upgraded": False, "message": message}]
+    assert f"error: {failure}: starting generation 1's command again as generation 3" in lines
+    assert f"generation 3 started: pid 90003 (generation 1's command again, in {v1})" in lines
+    assert f"error: upgrade failed: {message}" in lines
