@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from changeover.cli.common import BAD_INPUT, FAILED, OK, fail, out
+from changeover.cli.common import BAD_INPUT, FAILED, OK, duration, fail, out
 from changeover.hotrestart.generation import Timing
 from changeover.hotrestart.listen import Address, Listener, bind, bound_address, parse_listen
 from changeover.hotrestart.ready import ReadyMode, parse_ready
@@ -23,7 +23,7 @@ from changeover.hotrestart.reload import ReloadError, request_reload
 from changeover.hotrestart.report import PidFileBusy, claim_check
 from changeover.hotrestart.runner import RunConfig, Runner
 from changeover.supervisor.spawn import SpawnError, resolve_command
-from changeover.units import DURATION_HINT, parse_duration
+from changeover.units import DURATION_HINT
 
 
 def run(
@@ -115,8 +115,8 @@ def _parse(
 
 def _duration(option: str, text: str, problems: list[str], *, positive: bool) -> float:
     try:
-        seconds = parse_duration(text)
-    except ValueError as exc:
+        seconds = duration(text)  # the CLI's one grammar: "5s", "2m" or plain seconds
+    except typer.BadParameter as exc:
         problems.append(f"{option}: {exc}")
         return 0.0
     if positive and seconds <= 0:

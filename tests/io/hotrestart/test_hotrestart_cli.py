@@ -22,7 +22,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 
 def test_every_problem_is_listed_at_once() -> None:
-    result = run("--ready", "tcp", "--ready-timeout", "5", "--stop-signal", "SIGNOPE")
+    result = run("--ready", "tcp", "--ready-timeout", "5 s", "--stop-signal", "SIGNOPE")
     assert result.returncode == 2
     err = result.stderr
     assert "error: --listen: at least one address is required, like --listen :8080" in err
@@ -30,6 +30,14 @@ def test_every_problem_is_listed_at_once() -> None:
     assert '--ready: expected "auto", "notify"' in err
     assert "--ready-timeout: expected a duration with a unit" in err
     assert "--stop-signal: expected a signal name like \"SIGTERM\", got 'SIGNOPE'" in err
+
+
+def test_durations_take_the_cli_grammar_units_or_plain_seconds() -> None:
+    result = run("--ready-timeout", "5", "--grace-period", "2m", "--stop-signal", "SIGNOPE")
+    assert result.returncode == 2  # only for the signal: both durations were read
+    assert "--ready-timeout" not in result.stderr
+    assert "--grace-period" not in result.stderr
+    assert "--stop-signal" in result.stderr
 
 
 def test_bad_listen_address_names_the_option() -> None:
