@@ -33,30 +33,41 @@ def run(
     listen: Annotated[
         list[str] | None,
         typer.Option(
-            "--listen", help="[NAME=]HOST:PORT bound once, passed as fd 3, 4, ...; repeatable."
+            "--listen",
+            metavar="[NAME=]HOST:PORT",
+            help="Bound once, passed as fd 3, 4, ...; repeatable.",
         ),
     ] = None,
     ready: Annotated[
         str,
         typer.Option(
             "--ready",
-            help="auto (an HTTP answer, plus READY=1 if sent) | notify | http:/PATH | delay:D",
+            metavar="auto|notify|http:/PATH|delay:D",
+            help="auto: an HTTP answer from the new generation, plus READY=1 if it sends any.",
         ),
     ] = "auto",
     ready_timeout: Annotated[
-        str, typer.Option("--ready-timeout", help="How long a new generation may take.")
+        str,
+        typer.Option(
+            "--ready-timeout", metavar="DURATION", help="How long a new generation may take."
+        ),
     ] = "30s",
     grace_period: Annotated[
-        str, typer.Option("--grace-period", help="From the stop signal to SIGKILL.")
+        str,
+        typer.Option("--grace-period", metavar="DURATION", help="From the stop signal to SIGKILL."),
     ] = "30s",
     stop_signal: Annotated[
-        str, typer.Option("--stop-signal", help="Signal that asks a generation to drain.")
+        str,
+        typer.Option(
+            "--stop-signal", metavar="SIGNAL", help="Signal that asks a generation to drain."
+        ),
     ] = "SIGTERM",
     pid_file: Annotated[
-        Path | None, typer.Option("--pid-file", help="Pid file (a status file goes beside it).")
+        Path | None,
+        typer.Option("--pid-file", metavar="FILE", help="Pid file (a status file goes beside it)."),
     ] = None,
     workdir: Annotated[
-        Path, typer.Option("--workdir", help="Folder each generation starts in.")
+        Path, typer.Option("--workdir", metavar="DIR", help="Folder each generation starts in.")
     ] = Path("."),
     reload: Annotated[
         bool, typer.Option("--reload", help="Upgrade the instance of --pid-file; wait for it.")

@@ -180,17 +180,22 @@ def _escape(text: str) -> str:
 def systemd(
     name: Annotated[
         str | None,
-        typer.Option("--name", help="Unit name without suffix (default: changeover-APP)."),
+        typer.Option(
+            "--name", metavar="NAME", help="Unit name without suffix (default: changeover-APP)."
+        ),
     ] = None,
     run_as: Annotated[
-        str | None, typer.Option("--run-as", help="User= the agent and replicas run as.")
+        str | None,
+        typer.Option("--run-as", metavar="USER", help="User= the agent and replicas run as."),
     ] = None,
     user: Annotated[
         bool, typer.Option("--user", help="Units for the user manager (systemctl --user).")
     ] = False,
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="Write NAME.socket and NAME.service into DIR."),
+        typer.Option(
+            "-o", "--output", metavar="DIR", help="Write NAME.socket and NAME.service into DIR."
+        ),
     ] = None,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,

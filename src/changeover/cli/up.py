@@ -54,7 +54,9 @@ def up(
     detach: Annotated[
         bool, typer.Option("--detach", "-d", help="Run the agent in the background.")
     ] = False,
-    version: Annotated[str, typer.Option("--version", help="Version label of revision 1.")] = "v1",
+    version: Annotated[
+        str, typer.Option("--version", metavar="VERSION", help="Version label of revision 1.")
+    ] = "v1",
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
 ) -> None:
