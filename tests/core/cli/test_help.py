@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from changeover.cli.app import app
 
+
 def names() -> list[list[str]]:
     """Every command (typer names them after their function), and some flag commands."""
     plain = [c.callback.__name__ for c in app.registered_commands if c.callback]
