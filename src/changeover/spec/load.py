@@ -13,6 +13,7 @@ from typing import Any, cast, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from changeover.spec.environments import merged, overlay_has
 from changeover.spec.models import Spec
 from changeover.spec.rules import Problem, check_rules
 
@@ -31,24 +32,85 @@ class SpecError(Exception):
         return [f"{self.source}: {p.path}: {p.message}" for p in self.problems]
 
 
-def load_spec(path: Path) -> Spec:
+def load_spec(path: Path, environment: str | None = None) -> Spec:
+    """The spec in `path`, or with `environment`, that environment's merged spec."""
+    return load_spec_text(read_spec(path), str(path), base=path.parent, environment=environment)
+
+
+def read_spec(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(str(path), [Problem("(file)", f"cannot read: {exc.strerror}")]) from None
-    return load_spec_text(text, str(path), base=path.parent)
 
 
-def load_spec_text(text: str, source: str, *, base: Path | None = None) -> Spec:
+def load_spec_text(
+    text: str, source: str, *, base: Path | None = None, environment: str | None = None
+) -> Spec:
     """Parse TOML text; `base` (the spec's folder) enables filesystem checks like workdir."""
+    return load_spec_data(parse_toml(text, source), source, base=base, environment=environment)
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(source, [Problem("(toml)", f"invalid TOML: {exc}")]) from None
-    return load_spec_data(data, source, base=base)
 
 
-def load_spec_data(data: dict[str, Any], source: str, *, base: Path | None = None) -> Spec:
+def load_every_environment(path: Path) -> dict[str | None, Spec]:
+    """The base spec and each environment's merged spec (key None: the base); one
+    SpecError listing every problem of all of them."""
+    source, base = str(path), path.parent
+    data = parse_toml(read_spec(path), source)
+    specs: dict[str | None, Spec] = {}
+    problems: list[Problem] = []
+    envs = data.get("environments")
+    names: list[str | None] = [None, *(envs if isinstance(envs, dict) else {})]
+    for name in names:
+        try:
+            specs[name] = load_spec_data(data, source, base=base, environment=name)
+        except SpecError as exc:
+            in_base = {p.path for p in problems} if name is not None else set()
+            problems += [p for p in exc.problems if p not in problems and p.path not in in_base]
+    if problems:
+        raise SpecError(source, problems)
+    return specs
+
+
+def load_spec_data(
+    data: dict[str, Any],
+    source: str,
+    *,
+    base: Path | None = None,
+    environment: str | None = None,
+) -> Spec:
+    if environment is None:
+        return _validated(data, source, base)
+    envs = data.get("environments")
+    if not isinstance(envs, dict) or environment not in envs:
+        known = ", ".join(sorted(envs)) if isinstance(envs, dict) and envs else "none"
+        message = f"unknown environment {environment!r}; the spec defines: {known}"
+        raise SpecError(source, [Problem("environments", message)])
+    settings = envs[environment]
+    overlay = settings.get("spec", {}) if isinstance(settings, dict) else {}
+    try:
+        return _validated(merged(data, environment), source, base)
+    except SpecError as exc:
+        relocated = [_relocate(p, overlay, environment) for p in exc.problems]
+        raise SpecError(source, relocated) from None
+
+
+def _relocate(problem: Problem, overlay: Any, environment: str) -> Problem:
+    """Point a problem of a merged spec at the key to edit: the overlay's, or the base's."""
+    if isinstance(overlay, dict) and overlay_has(overlay, problem.path):
+        return Problem(f"environments.{environment}.spec.{problem.path}", problem.message)
+    if problem.path.startswith("environments") or problem.path.startswith("("):
+        return problem
+    return Problem(problem.path, f"{problem.message} (in environment {environment})")
+
+
+def _validated(data: dict[str, Any], source: str, base: Path | None) -> Spec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:

@@ -10,15 +10,14 @@ import re
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from changeover.spec.environments import EnvironmentSettings, EnvName
 from changeover.spec.strategy import StrategyName
 from changeover.spec.types import (
     ENV_NAME,
@@ -27,15 +26,12 @@ from changeover.spec.types import (
     Duration,
     QuantityField,
     SignalName,
+    StrictModel,
 )
 from changeover.units import Quantity
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class App(_Model):
+class App(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=63)
     command: CommandLine
     replicas: int = Field(default=1, ge=1, le=256)
@@ -51,7 +47,7 @@ class App(_Model):
         return env
 
 
-class ProxySettings(_Model):
+class ProxySettings(StrictModel):
     listen: Address = "127.0.0.1:8080"
     connect_timeout: Duration = 5.0
     header_timeout: Duration = 10.0
@@ -78,7 +74,7 @@ class ProxySettings(_Model):
         return value
 
 
-class Probe(_Model):
+class Probe(StrictModel):
     path: str = Field(pattern=r"^/", description="request path, starting with /")
     period: Duration = 1.0
     timeout: Duration = 1.0
@@ -94,7 +90,7 @@ class Probe(_Model):
         return value
 
 
-class Probes(_Model):
+class Probes(StrictModel):
     startup: Probe | None = None
     readiness: Probe | None = None
     liveness: Probe | None = None
@@ -108,7 +104,7 @@ class Probes(_Model):
         return probe
 
 
-class Termination(_Model):
+class Termination(StrictModel):
     drain_timeout: Duration = 30.0
     pre_stop: str = ""
     stop_signal: SignalName = "SIGTERM"
@@ -118,20 +114,20 @@ class Termination(_Model):
 _STICKY = re.compile(r"(cookie|header):[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
-class CanaryScale(_Model):
+class CanaryScale(StrictModel):
     replicas: int | None = Field(default=None, ge=0)
     weight: int | None = Field(default=None, ge=0, le=100)
     match_traffic_weight: bool = False
 
 
-class HeaderRoute(_Model):
+class HeaderRoute(StrictModel):
     header: str = Field(min_length=1)
     value: str | None = None
     prefix: str | None = None
     regex: str | None = None
 
 
-class Step(_Model):
+class Step(StrictModel):
     """One canary step: exactly one of its keys is set."""
 
     set_weight: int | None = Field(default=None, ge=0, le=100)
@@ -157,7 +153,7 @@ class Step(_Model):
         return self
 
 
-class Strategy(_Model):
+class Strategy(StrictModel):
     type: StrategyName = StrategyName.ROLLING
     max_surge: QuantityField = Quantity(1)
     max_unavailable: QuantityField = Quantity(0)
@@ -190,7 +186,7 @@ class Strategy(_Model):
         return value
 
 
-class Metric(_Model):
+class Metric(StrictModel):
     name: str = Field(min_length=1)
     provider: Literal["builtin", "prometheus", "web", "command"]
     query: str | None = None
@@ -203,7 +199,7 @@ class Metric(_Model):
     min_requests: int | None = Field(default=None, ge=0)
 
 
-class AnalysisTemplate(_Model):
+class AnalysisTemplate(StrictModel):
     interval: Duration = 10.0
     count: int = Field(default=1, ge=1)
     initial_delay: Duration = 0.0
@@ -228,7 +224,7 @@ NotifyEvent = Literal[
 ]
 
 
-class Notify(_Model):
+class Notify(StrictModel):
     """Where rollout events are sent: a webhook (JSON POST) and/or a shell command."""
 
     webhook: str | None = None
@@ -267,7 +263,7 @@ def parse_size(raw: Any) -> int:
 ByteSize = Annotated[int, BeforeValidator(parse_size)]
 
 
-class LogSettings(_Model):
+class LogSettings(StrictModel):
     """Replica log files: rotated by size, removed a while after their replica is gone."""
 
     max_size: ByteSize = 10 * 1024**2
@@ -275,11 +271,11 @@ class LogSettings(_Model):
     retain_stopped: Duration = 7 * 86400.0
 
 
-class EventSettings(_Model):
+class EventSettings(StrictModel):
     keep: int = Field(default=100_000, ge=1)
 
 
-class FlagsSettings(_Model):
+class FlagsSettings(StrictModel):
     """The `[flags]` section: an optional TCP listener serving the flag document to other
     services, with the bearer token they must send (read at agent start)."""
 
@@ -298,7 +294,7 @@ class FlagsSettings(_Model):
         return value
 
 
-class Spec(_Model):
+class Spec(StrictModel):
     app: App
     proxy: ProxySettings = ProxySettings()
     probes: Probes = Probes()
@@ -309,3 +305,4 @@ class Spec(_Model):
     logs: LogSettings = LogSettings()
     events: EventSettings = EventSettings()
     flags: FlagsSettings = FlagsSettings()
+    environments: dict[EnvName, EnvironmentSettings] = Field(default_factory=dict)

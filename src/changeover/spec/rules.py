@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from changeover.spec.environments import EnvironmentSettings
 from changeover.spec.models import Spec
 from changeover.spec.queries import check_query
 from changeover.spec.types import parse_address
@@ -135,6 +136,69 @@ def _workdir(spec: Spec, base: Path | None) -> list[Problem]:
 
 
 Rule = Callable[[Spec, Path | None], list[Problem]]
+
+
+def _pipeline(spec: Spec, base: Path | None) -> list[Problem]:
+    envs = spec.environments
+    out: list[Problem] = []
+    for name, env in envs.items():
+        out += _environment(name, env, spec)
+    out += _cycles(envs)
+    return out
+
+
+def _environment(name: str, env: EnvironmentSettings, spec: Spec) -> list[Problem]:
+    envs, out = spec.environments, []
+
+    def bad(key: str, message: str) -> None:
+        out.append(Problem(f"environments.{name}.{key}", message))
+
+    source = env.promote_from
+    if source is not None and source not in envs:
+        bad("promote_from", f"unknown environment {source!r}; defined: {_names(envs)}")
+    if source is None and (env.soak or env.soak_requests or env.soak_analysis):
+        bad("soak", "a soak is measured where a release is promoted from: set promote_from")
+    if env.soak_analysis is not None and env.soak_analysis not in spec.analysis:
+        known = _names(spec.analysis)
+        bad("soak_analysis", f"unknown analysis {env.soak_analysis!r}; defined: {known}")
+    approvers = set(env.approvers)
+    if approvers and env.approvals == 0:
+        bad("approvers", "approvers are listed but approvals is 0: set how many must approve")
+    if approvers and env.approvals > len(approvers):
+        bad(
+            "approvals",
+            f"{env.approvals} approvals needed but only {len(approvers)} approver(s) "
+            "listed: the gate could never be met",
+        )
+    names = [item.name for item in env.checklist]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        bad("checklist", f"two items are named {dup!r}: names must differ")
+    if "environments" in env.spec:
+        bad("spec.environments", "an environment's overlay cannot define environments")
+    return out
+
+
+def _names(defined: Collection[str]) -> str:
+    return ", ".join(sorted(defined)) or "none"
+
+
+def _cycles(envs: dict[str, EnvironmentSettings]) -> list[Problem]:
+    out, reported = [], set()
+    for start in envs:
+        chain, name = [start], envs[start].promote_from
+        while name is not None and name in envs and name not in chain:
+            chain.append(name)
+            name = envs[name].promote_from
+        if name is not None and name in chain and name not in reported:
+            loop = [*chain[chain.index(name) :], name]
+            reported.update(loop)
+            cycle = " <- ".join(loop)
+            out.append(
+                Problem(f"environments.{name}.promote_from", f"the pipeline has a cycle: {cycle}")
+            )
+    return out
+
+
 RULES: tuple[tuple[Rule, frozenset[str]], ...] = (
     (_rolling, frozenset({"app", "strategy"})),
     (_references, frozenset({"strategy", "analysis"})),
@@ -142,4 +206,5 @@ RULES: tuple[tuple[Rule, frozenset[str]], ...] = (
     (_flags_token, frozenset({"flags"})),
     (_metrics, frozenset({"analysis"})),
     (_workdir, frozenset({"app"})),
+    (_pipeline, frozenset({"environments", "analysis"})),
 )

@@ -12,12 +12,18 @@ import shlex
 import signal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 from changeover.units import DURATION_HINT, Quantity, format_duration, parse_duration
 from changeover.units import parse_quantity as _parse_quantity
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class StrictModel(BaseModel):
+    """Every spec table: unknown keys are errors, values never change once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _duration(raw: Any) -> float:
