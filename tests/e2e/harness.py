@@ -126,6 +126,19 @@ class Service:
         self.tracked.update(r["pid"] for r in doc["replicas"] if r["pid"])
         return doc
 
+    def status_of(self, environment: str) -> dict[str, Any]:
+        """`-E environment status --json`, tracking that environment's processes."""
+        result = self.cli("-E", environment, "status", "--json")
+        assert result.returncode == 0, result.stderr
+        doc: dict[str, Any] = json.loads(result.stdout)
+        self.tracked.update(r["pid"] for r in doc["replicas"] if r["pid"])
+        self.tracked.add(doc["agent"]["pid"])
+        return doc
+
+    def track_agent_of(self, environment: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.tracked.add(int((self.state / environment / "agent.pid").read_text()))
+
     def url(self) -> str:
         return f"http://{self.status()['agent']['listen']}"
 

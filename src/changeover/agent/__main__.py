@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -23,14 +24,16 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    environment = os.environ.get("CHANGEOVER_ENVIRONMENT") or None  # set by `-E` (or by hand)
     try:
-        spec = load_spec(args.spec)
+        spec = load_spec(args.spec, environment)
     except SpecError as exc:
         print(exc, file=sys.stderr)
         return 2
     paths = StatePaths.resolve(args.state_dir, args.spec)
     options = AgentOptions(
         spec=spec,
+        environment=environment,
         spec_path=args.spec.resolve(),
         paths=paths,
         version=args.version,

@@ -56,8 +56,10 @@ class Agent:
         proxy: Proxy,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        environment: str | None = None,
     ) -> None:
         self.paths = paths
+        self.environment = environment  # deploys read this environment's merged spec
         self.spec = spec
         self.spec_path = spec_path
         self.store = store
@@ -204,7 +206,10 @@ class Agent:
         self._ensure_idle()
         try:
             spec = load_spec_text(
-                request.spec_text, request.spec_path, base=Path(request.spec_path).parent
+                request.spec_text,
+                request.spec_path,
+                base=Path(request.spec_path).parent,
+                environment=self.environment,
             )
         except SpecError as exc:
             raise BadRequest(*exc.lines()) from None

@@ -21,11 +21,19 @@ class StatePaths:
     root: Path
 
     @classmethod
-    def resolve(cls, state_dir: str | os.PathLike[str] | None, spec_file: Path) -> StatePaths:
-        """--state-dir, else $CHANGEOVER_STATE_DIR, else `.changeover/` beside the spec."""
+    def resolve(
+        cls,
+        state_dir: str | os.PathLike[str] | None,
+        spec_file: Path,
+        environment: str | None = None,
+    ) -> StatePaths:
+        """--state-dir, else $CHANGEOVER_STATE_DIR, else `.changeover/` beside the spec
+        (`.changeover/<environment>/` for an environment: each has its own agent)."""
         chosen = state_dir or os.environ.get("CHANGEOVER_STATE_DIR")
-        root = Path(chosen) if chosen else spec_file.resolve().parent / ".changeover"
-        return cls(root.resolve())
+        if chosen:
+            return cls(Path(chosen).resolve())
+        root = spec_file.resolve().parent / ".changeover"
+        return cls((root / environment if environment else root).resolve())
 
     @property
     def store(self) -> Path:

@@ -43,6 +43,7 @@ class AgentOptions:
     spec: Spec
     spec_path: Path
     paths: StatePaths
+    environment: str | None = None  # the spec's environment this agent serves
     version: str = "v1"
     on_ready: Callable[[str, int, str], None] = lambda address, revision, version: None
 
@@ -73,6 +74,7 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
         spec_path=options.spec_path,
         store=store,
         proxy=proxy,
+        environment=options.environment,
     )
     handed = life.handed
     if handed is not None:

@@ -30,7 +30,14 @@ from changeover.cli import (
     verify,
 )
 from changeover.cli.client import Refused, Unreachable
-from changeover.cli.common import BAD_INPUT, UNREACHABLE, err, out
+from changeover.cli.common import (
+    BAD_INPUT,
+    ENVIRONMENT_VAR,
+    UNREACHABLE,
+    err,
+    out,
+    select_environment,
+)
 
 app = typer.Typer(
     name="changeover",
@@ -50,6 +57,16 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    environment: Annotated[
+        str | None,
+        typer.Option(
+            "-E",
+            "--environment",
+            metavar="NAME",
+            envvar=ENVIRONMENT_VAR,
+            help="Work on environment NAME of the spec (its own agent and state).",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -58,6 +75,7 @@ def _root(
     ] = False,
 ) -> None:
     """Ship new versions of HTTP services without dropping a single request."""
+    select_environment(environment)
 
 
 app.command(short_help="Validate the spec; exit 2 listing every problem.")(check.check)

@@ -1,15 +1,59 @@
-"""`changeover check`: validate the spec; every problem as `file: key.path: message`."""
+"""`changeover check`: validate the spec; every problem as `file: key.path: message`.
+
+Invariant: without `-E`, the base spec, every environment's merged spec and the pipeline
+are all checked in one pass, so one run lists every problem there is; with `-E NAME`,
+that environment's merged spec.
+"""
 
 from __future__ import annotations
 
-from changeover.cli.common import DEFAULT_SPEC, SpecFile, load, out
+from pathlib import Path
+
+import typer
+
+from changeover.cli.common import (
+    BAD_INPUT,
+    DEFAULT_SPEC,
+    SpecFile,
+    environment,
+    err,
+    load,
+    out,
+    spec_path,
+)
+from changeover.spec.load import SpecError, load_every_environment
+from changeover.spec.models import Spec
 
 
 def check(file: SpecFile = DEFAULT_SPEC) -> None:
     """Validate the spec file; exit 2 listing every problem."""
-    spec, path = load(file)
-    s = spec.strategy
-    out.print(
-        f"{path}: ok ({spec.app.name}: {spec.app.replicas} replica(s), strategy {s.type}, "
-        f"listening on {spec.proxy.listen})"
+    if environment() is not None:
+        spec, path = load(file)
+        out.print(f"{path}: ok ({summary(spec)})", markup=False)
+        return
+    path = spec_path(file)
+    try:
+        specs = load_every_environment(path)
+    except SpecError as exc:
+        for line in exc.lines():
+            err.print(line, markup=False)
+        raise typer.Exit(BAD_INPUT) from None
+    show(path, specs)
+
+
+def show(path: Path, specs: dict[str | None, Spec]) -> None:
+    base = specs[None]
+    out.print(f"{path}: ok ({summary(base)})", markup=False)
+    for name, spec in specs.items():
+        if name is None:
+            continue
+        source = base.environments[name].promote_from
+        after = f", promoted from {source}" if source else ""
+        out.print(f"  environment {name}: {summary(spec)}{after}", markup=False)
+
+
+def summary(spec: Spec) -> str:
+    return (
+        f"{spec.app.name}: {spec.app.replicas} replica(s), strategy {spec.strategy.type}, "
+        f"listening on {spec.proxy.listen}"
     )

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from changeover.agent.paths import StatePaths
 from changeover.cli.console import LiveConsole
-from changeover.spec.load import SpecError, load_spec
+from changeover.spec.load import SpecError, load_spec, parse_toml
 from changeover.spec.models import Spec
 from changeover.units import format_duration, parse_duration
 
@@ -88,10 +88,24 @@ def spec_path(file: Path) -> Path:
     return file.resolve()
 
 
+ENVIRONMENT_VAR = "CHANGEOVER_ENVIRONMENT"
+
+
+def environment() -> str | None:
+    """The environment `-E/--environment` (or $CHANGEOVER_ENVIRONMENT) selects, if any."""
+    return os.environ.get(ENVIRONMENT_VAR) or None
+
+
+def select_environment(name: str | None) -> None:
+    """`-E NAME`: every command of this run, and the agent it starts, use environment NAME."""
+    if name:
+        os.environ[ENVIRONMENT_VAR] = name
+
+
 def load(file: Path) -> tuple[Spec, Path]:
     path = spec_path(file)
     try:
-        return load_spec(path), path
+        return load_spec(path, environment()), path
     except SpecError as exc:
         for line in exc.lines():
             err.print(line, markup=False, soft_wrap=True)
@@ -99,4 +113,21 @@ def load(file: Path) -> tuple[Spec, Path]:
 
 
 def state_paths(state_dir: Path | None, file: Path) -> StatePaths:
-    return StatePaths.resolve(state_dir, Path(os.path.abspath(file)))
+    name = environment()
+    if name is not None:
+        check_environment(Path(os.path.abspath(file)), name)
+    return StatePaths.resolve(state_dir, Path(os.path.abspath(file)), name)
+
+
+def check_environment(file: Path, name: str) -> None:
+    """Exit 2 unless the spec defines environment `name` (before any agent is asked)."""
+    try:
+        data = parse_toml(file.read_text(encoding="utf-8"), str(file))
+    except OSError:
+        return  # no spec here (`down` of an agent elsewhere): the state dir decides
+    except SpecError as exc:
+        fail(BAD_INPUT, *exc.lines())
+    envs = data.get("environments")
+    if not isinstance(envs, dict) or name not in envs:
+        known = ", ".join(sorted(envs)) if isinstance(envs, dict) and envs else "none"
+        fail(BAD_INPUT, f"{file}: unknown environment {name!r}; the spec defines: {known}")

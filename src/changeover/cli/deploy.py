@@ -18,6 +18,7 @@ from changeover.cli.common import (
     Json,
     SpecFile,
     StateDir,
+    environment,
     fail,
     out,
     spec_path,
@@ -64,7 +65,7 @@ def deploy(
     spec_file = spec_path(file)
     text = spec_file.read_text(encoding="utf-8")
     try:
-        load_spec_text(text, str(spec_file), base=spec_file.parent)
+        load_spec_text(text, str(spec_file), base=spec_file.parent, environment=environment())
     except SpecError as exc:
         fail(BAD_INPUT, *exc.lines())
     body = {

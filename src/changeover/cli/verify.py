@@ -28,6 +28,7 @@ from changeover.cli.common import (
     SpecFile,
     StateDir,
     duration_option,
+    environment,
     fail,
     out,
     spec_path,
@@ -162,7 +163,7 @@ def read_spec(file: Path) -> tuple[Path, str]:
     spec_file = spec_path(file)
     text = spec_file.read_text(encoding="utf-8")
     try:
-        load_spec_text(text, str(spec_file), base=spec_file.parent)
+        load_spec_text(text, str(spec_file), base=spec_file.parent, environment=environment())
     except SpecError as exc:
         fail(BAD_INPUT, *exc.lines())
     return spec_file, text
