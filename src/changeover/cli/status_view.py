@@ -1,8 +1,8 @@
 """The `status` view: the rollout first, then what runs, then the rest as the screen allows.
 
 Invariant: the view renders the status document (docs/cli-json.md) and never changes
-it: hiding exited replicas and idle revisions (no live replica, not stable, not in the
-rollout shown) and trimming to the terminal happen here, so `--json` stays complete.
+it: hiding exited replicas and idle revisions (no live replica, not stable, not what
+the rollout line speaks of) and trimming to the terminal happen here, so `--json` stays complete.
 The essentials (the lead, live replicas, the revisions that matter) are always shown
 whole; analysis, live traffic and recent events follow, each trimmed oldest first to the
 lines left, and a last line says what was not shown. `show_all` shows everything, and
@@ -51,8 +51,8 @@ class StatusView:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         shown = Shown.of(self.doc, self.show_all)
-        compact = None if self.show_all else options.max_width
-        essentials = Group(*essential_parts(self.doc, shown, width=compact))
+        width = None if self.show_all else options.max_width
+        essentials = Group(*essential_parts(self.doc, shown, width=width))
         parts = optional_parts(self.doc, shown, compact=not self.show_all)
         yield essentials
         if self.show_all or not self.fit:
@@ -176,7 +176,7 @@ def replicas_table(replicas: list[dict[str, Any]], *, width: int | None) -> Tabl
     error = Column("last error")
     if width is not None:
         error = Column("last error", no_wrap=True, overflow="ellipsis")
-        error.max_width = max(10, width - _table_width(REPLICA_COLUMNS, rows) - 2)
+        error.max_width = max(10, width - _table_width(REPLICA_COLUMNS, rows) - 2)  # 2: its pad
     table = Table(*REPLICA_COLUMNS, error, box=None, header_style="bold")
     for r, cells in zip(replicas, rows, strict=True):
         cells[2].stylize(STATE_STYLE.get(r["state"], ""))
@@ -229,11 +229,11 @@ def revisions_table(revisions: list[dict[str, Any]]) -> Table:
 def events_part(events: list[dict[str, Any]], *, compact: bool) -> RenderableType:
     """Time and message; `compact`: one line per event, cut with an ellipsis."""
     if compact:
-        lines = [Text("recent events", style="table.title")]
+        said = [Text("recent events", style="table.title")]
         for event in events:
             line = Text(f"{_clock(event['ts'])}  ", no_wrap=True, overflow="ellipsis")
-            lines.append(line.append(event["message"]))
-        return Group(*lines)
+            said.append(line.append(event["message"]))
+        return Group(*said)
     table = Table(title="recent events", title_justify="left", box=None, show_header=False)
     for event in events:
         table.add_row(*plain(_clock(event["ts"]), event["message"]))
