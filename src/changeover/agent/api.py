@@ -23,6 +23,7 @@ from changeover.agent.flags import flag_routes
 from changeover.agent.logs import agent_log_file, follow_logs, log_files
 from changeover.agent.releases import DeployRequest, UndoRequest
 from changeover.agent.status import (
+    active_rollout_doc,
     diff_document,
     event_doc,
     history_document,
@@ -104,7 +105,7 @@ def create_app(agent: Agent) -> Starlette:
             else:
                 message = agent.command(name, by)
             active = agent.controller.active
-            doc = None if active is None else rollout_doc(active.rollout, phase=active.phase.value)
+            doc = None if active is None else active_rollout_doc(active)
             return JSONResponse({"message": message, "rollout": doc, "events_after": after})
 
         return handler
@@ -113,7 +114,7 @@ def create_app(agent: Agent) -> Starlette:
         rollout_id = _int(request.path_params["rollout_id"], "rollout id")
         active = agent.controller.active
         if active is not None and active.rollout.id == rollout_id:
-            return JSONResponse(rollout_doc(active.rollout, phase=active.phase.value))
+            return JSONResponse(active_rollout_doc(active))
         return JSONResponse(rollout_doc(agent.store.rollout(rollout_id)))
 
     async def events(request: Request) -> Response:

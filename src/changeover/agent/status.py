@@ -1,7 +1,8 @@
 """The `status --json` and `history --json` documents (a stable, documented contract).
 
 Invariant: these functions only read; every field they emit is listed in
-docs/cli-json.md, and renaming one is a breaking change.
+docs/cli-json.md, and renaming one is a breaking change. Why a rollout is paused comes
+from the strategy's latest decision (`Decision.hold`), typed, never from event text.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any
 
 from changeover import __version__
 from changeover.agent import revdiff
+from changeover.agent.controller import Active
 from changeover.agent.core import Agent
 from changeover.agent.strategies import canary_steps
-from changeover.rollout.decision import Decision
+from changeover.rollout.decision import Decision, Hold
+from changeover.rollout.phase import Phase
 from changeover.rollout.steps import describe_step
 from changeover.spec.strategy import StrategyName
 from changeover.store import Event, Revision, Rollout
@@ -49,7 +52,7 @@ def status_document(agent: Agent, events: int = 15) -> dict[str, Any]:
             "flags_listen": agent.flags_listen,
         },
         "stable_revision": stable.id if stable else None,
-        "rollout": rollout_doc(rollout, phase=active.phase.value if active else None)
+        "rollout": (active_rollout_doc(active) if active else rollout_doc(rollout))
         if rollout
         else None,
         "revisions": revisions,
@@ -148,7 +151,16 @@ def revision_doc(
     }
 
 
-def rollout_doc(rollout: Rollout, phase: str | None = None) -> dict[str, Any]:
+def active_rollout_doc(active: Active) -> dict[str, Any]:
+    """The active rollout with its live phase and, while paused, why (`paused`)."""
+    decision = active.decision  # None before the first tick; a pause sent since has none yet
+    hold = decision.hold if decision is not None and active.phase is Phase.PAUSED else None
+    return rollout_doc(active.rollout, phase=active.phase.value, hold=hold)
+
+
+def rollout_doc(
+    rollout: Rollout, phase: str | None = None, hold: Hold | None = None
+) -> dict[str, Any]:
     return {
         "id": rollout.id,
         "kind": rollout.kind.value,
@@ -159,6 +171,15 @@ def rollout_doc(rollout: Rollout, phase: str | None = None) -> dict[str, Any]:
         "reason": rollout.reason,
         "started_at": rollout.started_at,
         "finished_at": rollout.finished_at,
+        "paused": None if hold is None else pause_doc(hold),
+    }
+
+
+def pause_doc(hold: Hold) -> dict[str, Any]:
+    return {
+        "by": hold.by.value,
+        "continue": [command.value for command in hold.proceed],
+        "message": hold.message,
     }
 
 

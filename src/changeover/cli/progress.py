@@ -1,4 +1,4 @@
-"""The progressive-delivery part of `status`: steps, routing, live traffic, analysis.
+"""The progressive-delivery parts of `status`: steps, routing, live traffic, analysis.
 
 Invariant: renders only what the status document holds (docs/cli-json.md); every
 user-supplied string goes through `Text`, never rich markup.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -15,34 +16,18 @@ OUTCOME_STYLE = {"passed": "green", "failed": "red", "inconclusive": "yellow", "
 RUN_STYLE = {"successful": "green", "failed": "red", "inconclusive": "yellow", "error": "magenta"}
 
 
-def progress_parts(doc: dict[str, Any]) -> list[Any]:
-    parts: list[Any] = []
-    progress = doc.get("progress") or {}
-    steps, current = progress.get("steps") or [], progress.get("step")
-    active = bool(doc.get("rollout")) and doc["rollout"]["finished_at"] is None
-    if steps:
-        parts.append(steps_line(steps, current if active else None))
-    routing = routing_line(doc.get("traffic") or {})
-    if routing.plain:
-        parts.append(routing)
-    if doc.get("live"):
-        parts.append(live_table(doc["live"]))
-    if progress.get("analysis"):
-        parts.append(analysis_table(progress["analysis"]))
-    return parts
-
-
-def steps_line(steps: list[str], current: int | None) -> Text:
-    line = Text("steps: ")
-    for i, step in enumerate(steps):
-        if i:
+def steps_line(steps: list[str], current: int | None, *, compact: bool = False) -> Text:
+    """The canary's steps, the current one highlighted; `compact`: one line, from the step
+    before the current one (earlier ones elided), cut with an ellipsis."""
+    first = max(0, (current or 0) - 1) if compact else 0
+    line = Text("steps: ", no_wrap=compact, overflow="ellipsis")
+    if first:
+        line.append("... > ", "dim")
+    for i, step in enumerate(steps[first:], first):
+        if i > first:
             line.append(" > ")
-        style = (
-            "bold reverse"
-            if i == current
-            else ("dim" if current is not None and i < current else "")
-        )
-        line.append(f"{i + 1}. {step}", style)
+        done = current is not None and i < current
+        line.append(f"{i + 1}. {step}", "bold reverse" if i == current else "dim" if done else "")
     if current is not None and current >= len(steps):
         line.append(" > promoting to 100%", "bold reverse")
     return line
@@ -83,30 +68,53 @@ def live_table(live: dict[str, dict[str, Any]]) -> Table:
             rev,
             "-" if rate is None else f"{rate:.1f}",
             "-" if ok is None else f"{ok * 100:.2f}%",
-            _ms(v.get("latency_p95")),
-            _ms(v.get("latency_p99")),
+            ms(v.get("latency_p95")),
+            ms(v.get("latency_p99")),
         )
     return table
 
 
 def analysis_table(runs: list[dict[str, Any]]) -> Table:
-    table = Table("run", "status", "latest measurements", title="analysis", title_justify="left")
+    """Each run, its summary, and its latest measurement per metric."""
+    table = Table("run", "status", "latest measurements", title="analysis")
+    table.title_justify = "left"
     for run in runs:
-        latest: dict[str, dict[str, Any]] = {}
-        for m in run["measurements"]:
-            latest[m["metric"]] = m
-        cell = Text()
-        for name, m in latest.items():
-            if cell.plain:
-                cell.append("\n")
-            cell.append(f"{name}: ", "bold")
-            cell.append(m["message"], OUTCOME_STYLE.get(m["outcome"], ""))
         status = Text(run["status"], RUN_STYLE.get(run["status"], ""))
         if run.get("summary"):
             status.append(f"\n{run['summary']}")
+        cell = measurements_cell(run["measurements"], "\n")
         table.add_row(Text(f"{run['template']} ({run['key']})"), status, cell)
     return table
 
 
-def _ms(seconds: float | None) -> str:
+def analysis_lines(runs: list[dict[str, Any]]) -> Group:
+    """One line per run: its status, then its summary once it has one (the verdict says
+    more than the last rounds), else its latest measurements; cut with an ellipsis."""
+    lines = [Text("analysis", style="table.title")]
+    for run in runs:
+        line = Text(f"{run['template']} ({run['key']}) ", no_wrap=True, overflow="ellipsis")
+        line.append(run["status"], RUN_STYLE.get(run["status"], "")).append(": ")
+        line.append_text(
+            Text(run["summary"])
+            if run.get("summary")
+            else measurements_cell(run["measurements"], "; ")
+        )
+        lines.append(line)
+    return Group(*lines)
+
+
+def measurements_cell(measurements: list[dict[str, Any]], sep: str) -> Text:
+    latest: dict[str, dict[str, Any]] = {}
+    for m in measurements:
+        latest[m["metric"]] = m
+    cell = Text()
+    for name, m in latest.items():
+        if cell.plain:
+            cell.append(sep)
+        cell.append(f"{name}: ", "bold")
+        cell.append(m["message"], OUTCOME_STYLE.get(m["outcome"], ""))
+    return cell
+
+
+def ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.1f}ms"

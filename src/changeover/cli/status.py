@@ -6,165 +6,66 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from changeover.cli.client import AgentClient
 from changeover.cli.common import DEFAULT_SPEC, Json, SpecFile, StateDir, out, plain, state_paths
-from changeover.cli.progress import progress_parts
+from changeover.cli.status_view import StatusView
 
 REFRESH = 0.5  # seconds between status refreshes in --watch
-STATE_STYLE = {
-    "ready": "green",
-    "starting": "yellow",
-    "not-ready": "yellow",
-    "backoff": "red",
-    "draining": "cyan",
-    "stopping": "cyan",
-    "exited": "dim",
-}
+ShowAll = Annotated[
+    bool,
+    typer.Option(
+        "--all",
+        "-a",
+        help="Every replica and revision, exited and idle ones too, and nothing trimmed.",
+    ),
+]
 
 
 def status(
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
+    show_all: ShowAll = False,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
     json: Json = False,
 ) -> None:
-    """Revisions, replicas and their states, the rollout phase and recent events."""
+    """The rollout (why it is paused, what continues it), live replicas, revisions, then
+    analysis, live traffic and recent events as the terminal allows."""
     with AgentClient(state_paths(state_dir, file)) as client:
         if json:
             out.print_json(data=client.get("/v1/status"))
         elif not watch:
-            out.print(render(client.get("/v1/status")))
+            out.print(view(client, show_all))
         else:
-            watch_status(client)
+            watch_status(client, show_all)
 
 
-def watch_status(client: AgentClient) -> None:
+def view(client: AgentClient, show_all: bool) -> StatusView:
+    """The status view, fitted to the terminal; output that is not one is not trimmed."""
+    return StatusView(client.get("/v1/status"), show_all=show_all, fit=out.is_terminal)
+
+
+def watch_status(client: AgentClient, show_all: bool) -> None:
     """A live view on a terminal; a fresh snapshot per refresh when piped."""
     try:
         if not out.is_terminal:
             while True:
-                out.rule(time.strftime("%H:%M:%S"))
-                out.print(render(client.get("/v1/status")))
+                snapshot = view(client, show_all)
+                # a short line, not a rule: output that is not a terminal is never wrapped,
+                # so a rule would be as wide as the console's unwrapped width
+                out.print(Text(f"--- {time.strftime('%H:%M:%S')} ---", style="dim"))
+                out.print(snapshot)
                 out.file.flush()
                 time.sleep(REFRESH)
-        with Live(render(client.get("/v1/status")), console=out, auto_refresh=False) as live:
+        with Live(view(client, show_all), console=out, auto_refresh=False) as live:
             while True:
                 time.sleep(REFRESH)
-                live.update(render(client.get("/v1/status")), refresh=True)
+                live.update(view(client, show_all), refresh=True)
     except KeyboardInterrupt:
         pass
-
-
-def render(doc: dict[str, Any]) -> Group:
-    agent = doc["agent"]
-    head = Text.assemble(
-        (doc["service"], "bold"),
-        f"  http://{agent['listen']}  ",
-        stable_label(doc["stable_revision"]),
-    )
-    parts: list[Any] = [head]
-    if doc["rollout"]:
-        r = doc["rollout"]
-        line = (
-            f"rollout {r['id']} ({r['kind']}, {r['strategy']}): revision "
-            f"{r['from_revision']} -> {r['to_revision']}: {r['phase']}"
-        )
-        parts.append(Text(line + (f" ({r['reason']})" if r["reason"] else "")))
-    parts.append(Text(traffic_line(doc)))
-    parts += progress_parts(doc)
-    parts += [revisions_table(doc["revisions"]), replicas_table(doc["replicas"])]
-    events = Table("time", "event", title="recent events", title_justify="left", box=None)
-    for event in doc["events"]:
-        stamp = time.strftime("%H:%M:%S", time.localtime(event["ts"]))
-        events.add_row(*plain(stamp, event["message"]))
-    parts.append(events)
-    return Group(*parts)
-
-
-def revisions_table(revisions: list[dict[str, Any]]) -> Table:
-    table = Table(
-        "rev",
-        "version",
-        "status",
-        "ready",
-        "requests",
-        "2xx",
-        "5xx",
-        "p50",
-        "p99",
-        title="revisions",
-        title_justify="left",
-    )
-    for rev in revisions:
-        m = rev.get("metrics") or {}
-        st = m.get("status", {})
-        lat = m.get("latency", {}) if m.get("requests") else {}  # no requests: no latency
-        table.add_row(
-            *plain(
-                str(rev["revision"]),
-                rev["version"],
-                rev["status"],
-                f"{rev['ready']}/{rev['replicas']}",
-                str(m.get("requests", 0)),
-                str(st.get("2xx", 0)),
-                str(st.get("5xx", 0)),
-                _ms(lat.get("p50")),
-                _ms(lat.get("p99")),
-            )
-        )
-    return table
-
-
-def replicas_table(replicas: list[dict[str, Any]]) -> Table:
-    table = Table(
-        "replica",
-        "version",
-        "state",
-        "pid",
-        "port",
-        "restarts",
-        "last error",
-        title="replicas",
-        title_justify="left",
-    )
-    for r in replicas:
-        style = STATE_STYLE.get(r["state"], "")
-        table.add_row(
-            *plain(
-                r["id"],
-                r["version"],
-                Text(r["state"], style),
-                str(r["pid"] or "-"),
-                str(r["port"]),
-                str(r["restarts"]),
-                r["last_error"],
-            )
-        )
-    return table
-
-
-def traffic_line(doc: dict[str, Any]) -> str:
-    weights = doc.get("weights")
-    if weights:
-        shares = ", ".join(f"revision {rev}: {w}" for rev, w in sorted(weights.items()))
-        return f"traffic weights: {shares}"
-    ready = sum(1 for r in doc["replicas"] if r["state"] == "ready")
-    return f"traffic: spread over {ready} ready replica(s), least in-flight first"
-
-
-def stable_label(revision: int | None) -> tuple[str, str]:
-    if revision is None:
-        return ("no stable revision yet", "yellow")
-    return (f"stable revision {revision}", "green")
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.1f}ms"
 
 
 def history(

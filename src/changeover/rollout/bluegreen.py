@@ -13,13 +13,13 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from changeover.rollout.core import PausedBy
 from changeover.rollout.decision import (
     NO_RUNS,
     AnalysisObs,
     AnalysisRequest,
     Decision,
     Notice,
+    PausedBy,
     RunState,
     Traffic,
 )
@@ -74,7 +74,7 @@ class BlueGreen(Progressive):
         if isinstance(event, AbortRequested):
             return self.abort(event, f"rollout aborted by {event.by}: traffic back to stable")
         if isinstance(event, Paused):
-            self.pause(event, now, f"rollout paused by {event.by}")
+            self.operator_pause(event, now)
         elif isinstance(event, Resumed):
             self._promote = self.paused_by is PausedBy.STEP  # resuming a manual gate promotes
             self.resume(event, now, f"rollout resumed by {event.by}")
@@ -142,7 +142,8 @@ class BlueGreen(Progressive):
         if not (due or self._promote):
             if not p.auto_promote:
                 message = "rollout paused: waiting for `changeover promote`"
-                self.pause(PauseStepReached(), now, message)
+                why = f"preview revision {self.target} is ready"
+                self.pause(PauseStepReached(), now, message, why=why)
             return
         self._promote = False  # consumed by the switch; a later promote skips post-analysis
         self.stage = Stage.SWITCHED

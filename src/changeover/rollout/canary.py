@@ -15,7 +15,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from changeover.rollout.core import PausedBy
 from changeover.rollout.decision import (
     NO_RUNS,
     AnalysisObs,
@@ -23,6 +22,7 @@ from changeover.rollout.decision import (
     CommandRefused,
     Decision,
     Notice,
+    PausedBy,
     RunState,
     Traffic,
 )
@@ -88,7 +88,7 @@ class Canary(Progressive):
         if isinstance(event, AbortRequested):
             return self.abort(event, f"rollout aborted by {event.by}: traffic back to stable")
         if isinstance(event, Paused):
-            self.pause(event, now, f"rollout paused by {event.by}")
+            self.operator_pause(event, now)
         elif isinstance(event, Resumed):
             self._resume(event, now)
         elif event.full:
@@ -166,7 +166,8 @@ class Canary(Progressive):
         if isinstance(step, Pause):
             if step.seconds is None:
                 message = f"step {self.index + 1}: paused until promote"
-                self.pause(PauseStepReached(), now, message, Notice.STEP)
+                why = f"step {self.index + 1}/{len(self.params.steps)}: {describe_step(step)}"
+                self.pause(PauseStepReached(), now, message, Notice.STEP, why=why)
                 return False
             return now >= self._step_started + step.seconds
         if isinstance(step, Analysis):

@@ -2,7 +2,9 @@
 the events, notices and removals of each decision.
 
 Invariant: the phase changes only in `Core.apply`, which asks the phase table; the rest
-of this class (and of each strategy) only produces events. Messages of commands and of
+of this class (and of each strategy) only produces events. A PAUSED rollout has the
+`Hold` its latest pause set (only `pause` enters PAUSED) and no other phase has one, so
+every paused decision says who holds it and what continues it. Messages of commands and of
 moves wait in `pending` and are reported, in order, by the next decision. Rolling back
 keeps at most the READY target replicas there were when it began, and only until the
 stable revision is fully available again, so traffic always has somewhere to go. A
@@ -15,7 +17,6 @@ serves.
 from __future__ import annotations
 
 import abc
-import enum
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -23,7 +24,9 @@ from changeover.rollout.decision import (
     AnalysisRequest,
     CommandRefused,
     Decision,
+    Hold,
     Notice,
+    PausedBy,
     Traffic,
 )
 from changeover.rollout.events import (
@@ -48,17 +51,6 @@ from changeover.rollout.plan import Counts, count, plan_rollback
 
 TABLE = EVENT_TRIGGERED_TRANSITIONS
 INCONCLUSIVE = "the analysis was inconclusive: `promote` accepts it, `abort` rolls back"
-
-
-class PausedBy(enum.Enum):
-    """Who holds a PAUSED rollout, which decides what `resume` and `promote` do."""
-
-    OPERATOR = "operator"  # `changeover pause`: resume continues
-    STEP = "step"  # a step waiting for promote: resume or promote continues
-    ANALYSIS = "analysis"  # an inconclusive analysis: only promote accepts it
-
-    def __repr__(self) -> str:
-        return f"<PausedBy {self.value}>"
 
 
 PAUSED_BY: Mapping[type[Event], PausedBy] = {
@@ -95,7 +87,7 @@ class Core(abc.ABC):
         self.restore = restore  # stable replicas a rollback brings back
         self._phase = Phase.PROGRESSING
         self.reason = ""  # why it failed or who aborted it
-        self.paused_by: PausedBy | None = None  # set while PAUSED
+        self.hold: Hold | None = None  # set while PAUSED: who holds it, what it waits at
         self.paused_at = now
         self.aborted = False  # the rollback ends ABORTED, not FAILED
         self.pending: list[str] = []  # messages for the next decision
@@ -109,10 +101,15 @@ class Core(abc.ABC):
     def phase(self) -> Phase:
         return self._phase
 
+    @property
+    def paused_by(self) -> PausedBy | None:
+        return None if self.hold is None else self.hold.by
+
     def apply(self, event: Event, *messages: str, notice: Notice | None = None) -> None:
         """Move to the phase the table gives for `event`; report `messages` next."""
         self._phase = TABLE.transition(self._phase, type(event))
-        self.paused_by = PAUSED_BY.get(type(event)) if self._phase is Phase.PAUSED else None
+        if self._phase is not Phase.PAUSED:
+            self.hold = None  # only `pause` sets it, so a pause never lacks its reason
         self.pending.extend(messages)
         if notice is not None:
             self._notices.add(notice)
@@ -150,15 +147,23 @@ class Core(abc.ABC):
         now: float,
         message: str,
         notice: Notice | None = None,
+        *,
+        why: str,
     ) -> None:
+        """Pause (again) for `why`: what the rollout waits at, as `Hold.message` says it."""
         self.paused_at = now
         self.apply(event, message, notice=notice)
+        self.hold = Hold(PAUSED_BY[type(event)], why)
+
+    def operator_pause(self, event: Paused, now: float) -> None:
+        self.pause(event, now, f"rollout paused by {event.by}", why=f"paused by {event.by}")
 
     def inconclusive(self, what: str, now: float) -> None:
         self.pause(
             AnalysisInconclusive(what),
             now,
             f"rollout paused: {what} inconclusive; promote or abort",
+            why=f"{what} inconclusive",
         )
 
     def resume(self, event: Resumed | Promoted, now: float, message: str) -> None:
@@ -252,6 +257,7 @@ class Core(abc.ABC):
             linger={} if linger is None else linger,
             remove=removals(obs, scale),
             kept=None if self.gave_up is None else self.gave_up.kept,
+            hold=self.hold if self._phase is Phase.PAUSED else None,
         )
 
     def _scale_events(self, scale: dict[int, int], c: Counts) -> list[str]:

@@ -5,7 +5,8 @@ traffic policy, the set of analysis runs that should be running), never a delta,
 controller can apply the same decision twice with no effect the second time. The
 replicas it names for removal (`remove`) are chosen by `observe.removal_order` from the
 observation the decision was made on; the supervisor stops exactly those, and skips
-those already stopping, so a second application stops nothing more.
+those already stopping, so a second application stops nothing more. A PAUSED decision
+carries a `Hold` (who paused it, what continues it); no other decision does.
 """
 
 from __future__ import annotations
@@ -63,6 +64,35 @@ class Notice(enum.Enum):
         return f"<Notice {self.value}>"
 
 
+class PausedBy(enum.Enum):
+    """Who holds a PAUSED rollout, which decides what `resume` and `promote` do."""
+
+    OPERATOR = "operator"  # `changeover pause`: resume continues
+    STEP = "step"  # a step waiting for promote: resume or promote continues
+    ANALYSIS = "analysis"  # an inconclusive analysis: only promote accepts it
+
+    def __repr__(self) -> str:
+        return f"<PausedBy {self.value}>"
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Why a PAUSED rollout waits, for people and tools: who holds it and what it waits at.
+
+    `message` names the thing itself ("step 3/4: pause until promote", "analysis 'slo'
+    inconclusive", "paused by alice"), never the advice, which `proceed` gives as commands.
+    """
+
+    by: PausedBy
+    message: str
+
+    @property
+    def proceed(self) -> tuple[Command, ...]:
+        """The commands that continue the rollout as intended, the one to suggest first;
+        `abort` rolls back from any pause and is not listed."""
+        return PROCEED[self.by]
+
+
 @dataclass(frozen=True)
 class Decision:
     phase: Phase
@@ -78,6 +108,7 @@ class Decision:
     remove: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
     # a rollback that gave up at its deadline: the revision left serving, stable from then on
     kept: int | None = None
+    hold: Hold | None = None  # set exactly when `phase` is PAUSED
 
 
 class Command(enum.Enum):
@@ -104,5 +135,11 @@ class Command(enum.Enum):
 class CommandRefused(Exception):
     """The command does not apply to the rollout in its current state; says why."""
 
+
+PROCEED: Mapping[PausedBy, tuple[Command, ...]] = {
+    PausedBy.OPERATOR: (Command.RESUME,),
+    PausedBy.STEP: (Command.PROMOTE,),  # `resume` works too; `promote` is what the docs say
+    PausedBy.ANALYSIS: (Command.PROMOTE,),  # `resume` is refused: someone must accept it
+}
 
 NO_RUNS: Mapping[str, AnalysisObs] = {}

@@ -76,7 +76,7 @@ class RollingUpdate(Core):
                 raise CommandRefused(NO_STABLE)
             self.abort(event, f"rollout aborted by {event.by}")
         elif isinstance(event, Paused):
-            self.pause(event, now, f"rollout paused by {event.by}")
+            self.operator_pause(event, now)
         elif isinstance(event, Resumed):
             self.resume(event, now, f"rollout resumed by {event.by}")
         return self.pending[-1]

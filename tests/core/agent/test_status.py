@@ -8,9 +8,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
+
 from changeover import __version__
 from changeover.agent.core import Agent
 from changeover.agent.status import history_document, status_document
+from changeover.rollout.decision import Decision, Hold, PausedBy
 from changeover.rollout.phase import Phase
 from changeover.store import RevisionStatus, Store
 from changeover.supervisor.state import ReplicaState
@@ -41,6 +44,7 @@ ROLLOUT = {
     "reason",
     "started_at",
     "finished_at",
+    "paused",
 }
 REVISION = {"revision", "version", "status", "replicas", "ready", "created_at", "metrics"}
 REPLICA = {"id", "revision", "version", "state", "pid", "port", "restarts", "last_error"}
@@ -144,6 +148,7 @@ def test_status_document_values(store: Store, tmp_path: Path) -> None:
         "reason": "r2-1 failed at boot 3 times",
         "started_at": 3.0,
         "finished_at": 4.0,
+        "paused": None,
     }
     # Listed: revisions with replicas (2, failed) and the stable one; not pending 3.
     assert [(r["revision"], r["status"], r["ready"]) for r in doc["revisions"]] == [
@@ -198,6 +203,41 @@ def test_status_document_shows_the_active_rollout_and_its_live_phase(
     assert doc["rollout"]["finished_at"] is None
     assert [r["revision"] for r in doc["revisions"]] == [4, 2, 1]  # progressing one listed
     assert doc["revisions"][0]["status"] == RevisionStatus.PROGRESSING.value
+
+
+@pytest.mark.parametrize(
+    ("hold", "paused"),
+    [
+        (
+            Hold(PausedBy.STEP, "step 3/4: pause until promote"),
+            {"by": "step", "continue": ["promote"], "message": "step 3/4: pause until promote"},
+        ),
+        (
+            Hold(PausedBy.OPERATOR, "paused by alice"),
+            {"by": "operator", "continue": ["resume"], "message": "paused by alice"},
+        ),
+        (
+            Hold(PausedBy.ANALYSIS, "analysis 'slo' inconclusive"),
+            {"by": "analysis", "continue": ["promote"], "message": "analysis 'slo' inconclusive"},
+        ),
+    ],
+)
+def test_status_document_says_why_the_active_rollout_is_paused(
+    store: Store, tmp_path: Path, hold: Hold, paused: dict[str, Any]
+) -> None:
+    agent = settled_agent(store, tmp_path)
+    r4 = add_revision(store, "v4")
+    active = store.start_rollout(
+        from_revision=1, to_revision=r4, kind="deploy", strategy="canary", now=50.0
+    )
+    decision = Decision(Phase.PAUSED, {1: 2, r4: 1}, (), hold=hold)
+    agent.controller = SimpleNamespace(
+        active=SimpleNamespace(rollout=active, phase=Phase.PAUSED, decision=decision), linger={}
+    )
+    assert document(agent)["rollout"]["paused"] == paused
+    # resumed: the phase moved on before the next decision; the old hold is not shown
+    agent.controller.active.phase = Phase.PROGRESSING
+    assert document(agent)["rollout"]["paused"] is None
 
 
 def test_status_document_before_anything_happened(store: Store, tmp_path: Path) -> None:

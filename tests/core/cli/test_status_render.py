@@ -1,151 +1,206 @@
-"""`changeover status` rendering of status documents made by the agent's own code."""
+"""What `changeover status` says, on status documents made by the agent's own code: the
+rollout first (why it is paused, the command that continues it), then live replicas and
+the revisions that matter; exited replicas and idle revisions only with `--all`."""
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from rich.console import Console
 
-from changeover.agent.core import Agent
-from changeover.agent.status import status_document
-from changeover.cli.status import render
+from changeover.cli.progress import analysis_table, live_table, routing_line, steps_line
+from changeover.cli.status_view import StatusView
+from changeover.rollout.decision import Hold, PausedBy, Traffic
 from changeover.rollout.phase import Phase
-from changeover.store import RevisionStatus
-from changeover.supervisor.state import ReplicaState
-from tests.io.agent._fakes import FakeAgent, MemoryStore, replica_info, revision, rollout
+
+from ._status_docs import (
+    Scene,
+    after_the_tour,
+    failed,
+    inconclusive,
+    operator_paused,
+    paused_bluegreen,
+    paused_canary,
+    ready,
+)
+
+HEADERS = {"replica", "revision", "rev"}  # first cells of the tables' header rows
 
 
-def as_text(doc: dict[str, Any]) -> str:
-    console = Console(record=True, width=200, file=io.StringIO())
-    console.print(render(doc))
-    return console.export_text()
+def rendered(doc: dict[str, Any], *, width: int = 200, height: int = 200, **kw: Any) -> list[str]:
+    console = Console(width=width, height=height, file=io.StringIO(), record=True)
+    console.print(StatusView(doc, **kw))
+    return [line.rstrip() for line in console.export_text().splitlines()]
 
 
-def agent_with(store: MemoryStore, tmp_path: Path) -> FakeAgent:
-    agent = FakeAgent(store, tmp_path, name="hello")
-    agent.proxy.address = ("127.0.0.1", 18080)
-    return agent
+def table(lines: list[str], header: str) -> list[list[str]]:
+    """The rows (as cells) of the table whose header starts with `header`."""
+    start = next(i for i, line in enumerate(lines) if line.split()[:1] == [header])
+    rows = []
+    for line in lines[start + 1 :]:
+        if not line.startswith(" ") or line.split()[0] in HEADERS:  # rows are indented
+            break
+        rows.append(line.split())
+    return rows
 
 
-def test_render_shows_service_rollout_revisions_replicas_and_events(tmp_path: Path) -> None:
-    store = MemoryStore(
-        revision_list=[revision(1, RevisionStatus.STABLE), revision(2, RevisionStatus.FAILED)],
-        rollout_list=[rollout(2, 1, 2, Phase.FAILED, "replica r2-1 failed at boot 3 times")],
+def test_a_paused_canary_leads_with_its_step_and_promote() -> None:
+    lines = rendered(paused_canary().document())
+    assert lines[:5] == [
+        "hello  http://127.0.0.1:8080  stable revision 5",
+        "rollout 8 (deploy, canary): revision 5 -> 6: paused at step 3/4",
+        "paused: waiting for `changeover promote` (step 3/4: pause until promote)",
+        "traffic weights: revision 5: 90%, revision 6: 10%",
+        "steps: ... > 2. analysis slo > 3. pause until promote > 4. set_weight 50%",
+    ]
+    assert lines[5].split() == [
+        "replica",
+        "version",
+        "state",
+        "pid",
+        "port",
+        "restarts",
+        "last",
+        "error",
+    ]
+
+
+def test_a_paused_blue_green_names_the_preview_port() -> None:
+    lines = rendered(paused_bluegreen().document())
+    assert lines[1] == "rollout 8 (deploy, blue-green): revision 5 -> 6: paused"
+    assert lines[2] == (
+        "paused: waiting for `changeover promote` (preview revision 6 is ready on :8081)"
     )
-    agent = agent_with(store, tmp_path)
-    store.add_event("rollout", "rollout 2 (deploy, rolling) started", now=1_700_000_000.0)
-    agent.proxy.metrics_doc = {
-        "revisions": {
-            "1": {"requests": 9120, "status": {"2xx": 9119, "5xx": 1}, "latency": {"p50": 0.0011}}
-        }
-    }
-    agent.supervisor.infos = [
-        replica_info("r1-1", ReplicaState.READY, pid=5120, port=40211),
-        replica_info("r1-2", ReplicaState.NOT_READY, pid=5121, port=40212, restarts=2),
-        replica_info("r2-1", ReplicaState.BACKOFF, pid=None, port=40213, last_error="exit 3"),
+    assert "preview http://127.0.0.1:8081 -> revision 6" in lines
+
+
+def test_an_operator_pause_names_who_and_resume() -> None:
+    lines = rendered(operator_paused().document())
+    assert lines[1:3] == [
+        "rollout 8 (deploy, rolling): revision 5 -> 6: paused",
+        "paused by alice: `changeover resume` continues",
     ]
-    text = as_text(status_document(cast(Agent, agent)))
-    lines = text.splitlines()
-    assert lines[0] == "hello  http://127.0.0.1:18080  stable revision 1"
+
+
+def test_an_inconclusive_analysis_says_promote_accepts_and_abort_rolls_back() -> None:
+    lines = rendered(inconclusive().document())
+    assert lines[1] == "rollout 8 (deploy, canary): revision 5 -> 6: paused at step 2/4"
+    assert lines[2] == (
+        "paused: analysis 'slo' inconclusive: `changeover promote` accepts it, "
+        "`changeover abort` rolls back"
+    )
     assert (
-        "rollout 2 (deploy, rolling): revision 1 -> 2: failed (replica r2-1 failed at boot 3 times)"
+        "slo (step-1) inconclusive: "
+        'metric "success" inconclusive 3 times (limit 2): too few canary requests'
     ) in lines
-    row = {line.split()[1]: line for line in lines if line.startswith("│ r")}
-    assert set(row) == {"r1-1", "r1-2", "r2-1"}
-    cells = {rid: [c.strip() for c in line.split("│")[1:-1]] for rid, line in row.items()}
-    assert cells["r1-1"] == ["r1-1", "v1", "ready", "5120", "40211", "0", ""]
-    assert cells["r1-2"] == ["r1-2", "v1", "not-ready", "5121", "40212", "2", ""]
-    assert cells["r2-1"] == ["r2-1", "v2", "backoff", "-", "40213", "0", "exit 3"]
-    revisions = {
-        c[0]: c
-        for c in ([x.strip() for x in line.split("│")[1:-1]] for line in lines)
-        if c and c[0] in {"1", "2"}
-    }
-    assert revisions["1"] == ["1", "v1", "stable", "1/2", "9120", "9119", "1", "1.1ms", "-"]
-    assert revisions["2"] == ["2", "v2", "failed", "0/2", "0", "0", "0", "-", "-"]
-    assert "rollout 2 (deploy, rolling) started" in text
 
 
-def test_render_before_the_first_rollout(tmp_path: Path) -> None:
-    text = as_text(status_document(cast(Agent, agent_with(MemoryStore(), tmp_path))))
-    assert text.splitlines()[0].startswith("hello  http://127.0.0.1:18080")
-    assert "rollout " not in text
-    assert "revisions" in text
-    assert "replicas" in text
+def test_a_pause_from_a_newer_agent_still_says_what_continues_it() -> None:
+    doc = paused_canary().document()
+    doc["rollout"]["paused"] = {"by": "approval", "continue": ["approve"], "message": "ticket 7"}
+    assert rendered(doc)[2] == "paused: ticket 7: `changeover approve` continues"
 
 
-@pytest.mark.parametrize("version", ["v2[/rc]", "[canary]"])
-def test_render_shows_user_text_literally(tmp_path: Path, version: str) -> None:
-    store = MemoryStore(revision_list=[revision(2, RevisionStatus.STABLE, version=version)])
-    store.add_event("rollout", f"started: nothing -> revision 2 ({version})", now=1.0)
-    agent = agent_with(store, tmp_path)
-    agent.supervisor.infos = [replica_info("r2-1", version=version)]
-    text = as_text(status_document(cast(Agent, agent)))
-    assert text.count(version) == 3  # revisions table, replicas table, events
+def test_a_pause_without_its_reason_shows_the_phase_only() -> None:
+    doc = paused_canary().document()
+    doc["rollout"]["paused"] = None  # between `changeover pause` and the agent's next step
+    lines = rendered(doc)
+    assert lines[1] == "rollout 8 (deploy, canary): revision 5 -> 6: paused at step 3/4"
+    assert not lines[2].startswith("paused")
 
 
-def test_render_says_how_traffic_is_spread(tmp_path: Path) -> None:
-    store = MemoryStore(revision_list=[revision(2, RevisionStatus.STABLE)])
-    agent = agent_with(store, tmp_path)
-    agent.supervisor.infos = [
-        replica_info("r2-1"),
-        replica_info("r2-2"),
-        replica_info("r2-3", ReplicaState.STARTING),
+def test_a_failed_rollout_gives_its_reason_and_keeps_its_revision() -> None:
+    lines = rendered(failed().document())
+    assert lines[1] == (
+        "rollout 8 (deploy, rolling): revision 5 -> 6: failed "
+        "(replica r6-1 failed at boot 3 times: exited with code 3)"
+    )
+    assert lines[2] == "traffic: spread over 3 ready replica(s), least in-flight first"
+    assert [row[0] for row in table(lines, "replica")] == ["r5-1", "r5-2", "r5-3"]
+    assert [row[:3] for row in table(lines, "revision")] == [
+        ["6", "v6", "failed"],  # the rollout's target, though no replica of it runs
+        ["5", "v5", "stable"],
     ]
-    doc = status_document(cast(Agent, agent))
-    assert "traffic: spread over 2 ready replica(s), least in-flight first" in as_text(doc)
-    doc["weights"] = {"2": 90, "3": 10}
-    assert "traffic weights: revision 2: 90, revision 3: 10" in as_text(doc)
+    assert lines[-1] == "hidden: 9 exited replicas, 4 idle revisions (--all shows them)"
 
 
-def test_render_shows_steps_routing_live_traffic_and_measurements() -> None:
-    from changeover.cli.progress import progress_parts
+def test_history_hides_exited_replicas_and_idle_revisions() -> None:
+    doc = after_the_tour().document()
+    assert len(doc["replicas"]) == 11  # the document keeps them all
+    lines = rendered(doc)
+    assert [row[0] for row in table(lines, "replica")] == ["r5-1", "r5-2"]
+    assert [row[:3] for row in table(lines, "revision")] == [["5", "v5", "stable"]]
+    assert lines[-1] == "hidden: 9 exited replicas, 4 idle revisions (--all shows them)"
+    assert "exited" not in "\n".join(lines[:-1])
 
-    doc = {
-        "rollout": {"finished_at": None},
-        "traffic": {
-            "weights": {"1": 90, "2": 10},
-            "header_route": {"header": "x-canary", "value": "1", "revision": 2},
-            "sticky": "cookie:user",
-            "preview_revision": None,
-            "preview_listen": None,
-            "warm": {"1": 42.0},
-        },
-        "live": {
-            "1": {
-                "window": 10.0,
-                "request_rate": 90.0,
-                "success_rate": 1.0,
-                "latency_p95": 0.002,
-                "latency_p99": 0.004,
-            }
-        },
-        "progress": {
-            "steps": ["set_weight 10%", "analysis slo", "set_weight 50%"],
-            "step": 1,
-            "analysis": [
-                {
-                    "key": "step-1",
-                    "template": "slo",
-                    "status": "failed",
-                    "summary": "metric [b]success[/b] failed",
-                    "measurements": [
-                        {
-                            "metric": "success",
-                            "outcome": "failed",
-                            "value": 0.7,
-                            "message": "success_rate 0.70 < min 0.99",
-                        }
-                    ],
-                }
-            ],
-        },
-    }
+
+def test_all_shows_every_replica_revision_event_and_measurement() -> None:
+    doc = paused_canary().document()
+    lines = rendered(doc, show_all=True)
+    text = "\n".join(lines)
+    assert [row[0] for row in table(lines, "replica")] == [r["id"] for r in doc["replicas"]]
+    assert [row[0] for row in table(lines, "revision")] == ["6", "5", "4", "3", "2", "1"]
+    assert all(e["message"] in text for e in doc["events"])
+    assert "success: success_rate 1.00 >= 0.99" in text
+    assert "hidden" not in text
+    assert "steps: 1. set_weight 10% > 2. analysis slo" in text  # no step elided
+
+
+def test_no_rollout_yet() -> None:
+    doc = after_the_tour().document()
+    doc["rollout"], doc["progress"] = None, None
+    lines = rendered(doc)
+    assert lines[:2] == [
+        "hello  http://127.0.0.1:8080  stable revision 5",
+        "traffic: spread over 2 ready replica(s), least in-flight first",
+    ]
+    assert not any(line.startswith("rollout") for line in lines)
+
+
+@pytest.mark.parametrize("text", ["v2[/rc]", "[bold]canary[/bold]"])
+def test_user_text_is_shown_literally(text: str) -> None:
+    replicas = [*ready(5, 3), *ready(6, 1, version=text)]
+    scene = paused_canary(version=text, replicas=replicas, events=[f"started: 6 ({text})"])
+    scene.hold = Hold(PausedBy.OPERATOR, f"paused by {text}")
+    joined = "\n".join(rendered(scene.document()))
+    assert joined.count(text) == 4  # the pause line, a replica, a revision, an event
+    assert f"paused by {text}: `changeover resume` continues" in joined
+
+
+def test_traffic_weights_or_spread() -> None:
+    spread = Scene(traffic=Traffic(), phase=Phase.SUCCEEDED).document()
+    assert "traffic: spread over 4 ready replica(s), least in-flight first" in rendered(spread)
+    doc = paused_canary().document()
+    doc["weights"] = {"10": 5, "9": 95}  # revisions in number order, not text order
+    assert "traffic weights: revision 9: 95%, revision 10: 5%" in rendered(doc)
+
+
+def test_steps_routing_live_traffic_and_measurements() -> None:
     console = Console(file=io.StringIO(), width=200, color_system=None)
-    for part in progress_parts(doc):
+    traffic = {
+        "header_route": {"header": "x-canary", "value": "1", "revision": 2},
+        "sticky": "cookie:user",
+        "warm": {"1": 42.0},
+    }
+    live = {"1": {"window": 10.0, "request_rate": 90.0, "success_rate": 1.0, "latency_p95": 0.002}}
+    run = {
+        "key": "step-1",
+        "template": "slo",
+        "status": "failed",
+        "summary": "metric [b]success[/b] failed",
+        "measurements": [
+            {"metric": "success", "outcome": "failed", "message": "success_rate 0.70 < min 0.99"}
+        ],
+    }
+    steps = ["set_weight 10%", "analysis slo", "set_weight 50%"]
+    for part in (
+        steps_line(steps, 1),
+        routing_line(traffic),
+        live_table(live),
+        analysis_table([run]),
+    ):
         console.print(part)
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "1. set_weight 10% > 2. analysis slo > 3. set_weight 50%" in text

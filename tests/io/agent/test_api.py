@@ -16,7 +16,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from changeover.agent.api import create_app
 from changeover.agent.core import Agent, BadRequest, Busy
 from changeover.agent.releases import DeployRequest, UndoRequest
-from changeover.rollout.decision import Command
+from changeover.rollout.decision import Command, Decision, Hold, PausedBy
 from changeover.rollout.phase import Phase
 from changeover.spec.strategy import StrategyName
 from changeover.store import Event, RevisionStatus, Rollout
@@ -68,6 +68,7 @@ def test_deploy_parses_the_body_and_answers_202_with_the_rollout(
         "reason": "",
         "started_at": 2003.0,
         "finished_at": None,
+        "paused": None,
     }
     assert agent.requests == [DeployRequest(**BODY, env={"K": "V"}, strategy="rolling")]
 
@@ -162,8 +163,18 @@ def test_rollout_by_id(agent: FakeAgent, client: TestClient) -> None:
     assert response.status_code == 200
     assert (response.json()["phase"], response.json()["reason"]) == ("failed", "boot failures")
     active = rollout(3, 1, 2, Phase.PROGRESSING)
-    agent.controller = SimpleNamespace(active=SimpleNamespace(rollout=active, phase=Phase.PAUSED))
-    assert client.get("/v1/rollouts/3").json()["phase"] == "paused"  # live phase of the active one
+    hold = Hold(PausedBy.ANALYSIS, "analysis 'slo' inconclusive")
+    decision = Decision(Phase.PAUSED, {1: 2, 2: 1}, (), hold=hold)
+    agent.controller = SimpleNamespace(
+        active=SimpleNamespace(rollout=active, phase=Phase.PAUSED, decision=decision)
+    )
+    doc = client.get("/v1/rollouts/3").json()
+    assert doc["phase"] == "paused"  # live phase of the active one
+    assert doc["paused"] == {
+        "by": "analysis",
+        "continue": ["promote"],
+        "message": "analysis 'slo' inconclusive",
+    }
 
 
 @pytest.mark.parametrize("raw", ["abc", "1.5", "%20", "0x1"])
@@ -358,4 +369,3 @@ def test_history_says_what_changed_and_diff_says_everything(
     )
     assert client.get("/v1/diff", params={"from": 1, "to": 9}).status_code == 404
     assert client.get("/v1/diff", params={"from": "x", "to": 2}).status_code == 400
-

@@ -16,6 +16,7 @@ import pytest
 
 from changeover.agent.controller import Busy, Controller, observe
 from changeover.agent.events import EventLog
+from changeover.agent.status import active_rollout_doc
 from changeover.rollout.decision import Command, CommandRefused, Decision
 from changeover.rollout.events import OperatorEvent
 from changeover.rollout.observe import ReplicaObs, RevisionObs
@@ -483,6 +484,29 @@ def test_a_command_reaches_the_strategy_as_its_event(tmp_path: Path, store: Stor
                 h.controller.command(Command.PAUSE)
             assert h.controller.command(Command.RESUME, "ci") == "rollout resumed by ci"
             assert (await done).phase is Phase.SUCCEEDED
+
+    run(main())
+
+
+def test_the_status_document_says_who_paused_the_active_rollout(
+    tmp_path: Path, store: Store
+) -> None:
+    v1, v2 = new_revision(store, "v1", 1), new_revision(store, "v2", 1)
+
+    async def main() -> None:
+        h = Harness(tmp_path, store)
+        async with h.running():
+            _, first = h.start(None, v1.id, "initial")
+            await first
+            _, done = h.start(v1.id, v2.id, "deploy")
+            h.controller.command(Command.PAUSE, "ci")
+            active = h.controller.active
+            assert active is not None
+            doc = await until(lambda: active_rollout_doc(active)["paused"], what="the hold")
+            assert doc == {"by": "operator", "continue": ["resume"], "message": "paused by ci"}
+            h.controller.command(Command.RESUME, "ci")
+            assert active_rollout_doc(active)["paused"] is None  # at once: the phase moved on
+            await done
 
     run(main())
 
