@@ -50,6 +50,7 @@ def status_document(agent: Agent, events: int = 15) -> dict[str, Any]:
             "state_dir": str(agent.paths.root),
             "started_at": agent.started_at,
             "flags_listen": agent.flags_listen,
+            "environment": agent.environment,
         },
         "stable_revision": stable.id if stable else None,
         "rollout": (active_rollout_doc(active) if active else rollout_doc(rollout))

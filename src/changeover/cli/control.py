@@ -52,9 +52,13 @@ def promote(
     if json:
         out.print_json(data=final)
     elif final["phase"] == "paused":
+        paused = final.get("paused") or {}
+        nexts = " or ".join(f"`changeover {c}`" for c in paused.get("continue") or ["promote"])
+        why = f" ({paused['message']})" if paused.get("message") else ""
         out.print(
-            f"rollout {final['id']} is paused: `changeover promote` continues it, "
-            "`changeover abort` rolls back"
+            f"rollout {final['id']} is paused{why}: {nexts} continues it, "
+            "`changeover abort` rolls back",
+            markup=False,
         )
     else:
         report(final)

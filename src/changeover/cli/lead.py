@@ -40,10 +40,14 @@ def lead_parts(doc: dict[str, Any]) -> list[Text]:
 
 
 def head_line(doc: dict[str, Any]) -> Text:
+    agent = doc["agent"]
+    environment = agent.get("environment")
     return Text.assemble(
         (doc["service"], "bold"),
-        f"  http://{doc['agent']['listen']}  ",
+        (f" [{environment}]" if environment else "", "bold"),
+        f"  http://{agent['listen']}  ",
         stable_label(doc["stable_revision"]),
+        f"  agent pid {agent['pid']}",
     )
 
 

@@ -33,7 +33,7 @@ TOP = {
     "unrouted",
     "events",
 }
-AGENT = {"pid", "version", "listen", "state_dir", "started_at", "flags_listen"}
+AGENT = {"pid", "version", "listen", "state_dir", "started_at", "flags_listen", "environment"}
 ROLLOUT = {
     "id",
     "kind",
@@ -134,6 +134,7 @@ def test_status_document_values(store: Store, tmp_path: Path) -> None:
         "state_dir": str(tmp_path / ".changeover"),
         "started_at": STARTED_AT,
         "flags_listen": None,
+        "environment": None,
     }
     assert doc["stable_revision"] == 1
     assert (doc["weights"], doc["unrouted"]) == (None, 4)

@@ -47,9 +47,10 @@ def table(lines: list[str], header: str) -> list[list[str]]:
 
 
 def test_a_paused_canary_leads_with_its_step_and_promote() -> None:
-    lines = rendered(paused_canary().document())
+    doc = paused_canary().document()
+    lines = rendered(doc)
     assert lines[:5] == [
-        "hello  http://127.0.0.1:8080  stable revision 5",
+        f"hello  http://127.0.0.1:8080  stable revision 5  agent pid {doc['agent']['pid']}",
         "rollout 8 (deploy, canary): revision 5 -> 6: paused at step 3/4",
         "paused: waiting for `changeover promote` (step 3/4: pause until promote)",
         "traffic weights: revision 5: 90%, revision 6: 10%",
@@ -153,7 +154,7 @@ def test_no_rollout_yet() -> None:
     doc["rollout"], doc["progress"] = None, None
     lines = rendered(doc)
     assert lines[:2] == [
-        "hello  http://127.0.0.1:8080  stable revision 5",
+        f"hello  http://127.0.0.1:8080  stable revision 5  agent pid {doc['agent']['pid']}",
         "traffic: spread over 2 ready replica(s), least in-flight first",
     ]
     assert not any(line.startswith("rollout") for line in lines)
@@ -212,3 +213,10 @@ def test_steps_routing_live_traffic_and_measurements() -> None:
     assert "2.0ms" in text
     assert "success_rate 0.70 < min 0.99" in text
     assert "[b]success[/b]" in text  # user text is never markup
+
+
+def test_the_head_names_the_environment_when_there_is_one() -> None:
+    doc = paused_canary().document()
+    doc["agent"]["environment"] = "staging"
+    assert rendered(doc)[0].startswith("hello [staging]  http://127.0.0.1:8080  stable revision 5")
+
