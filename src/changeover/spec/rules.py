@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from changeover.spec.envfile import EnvFileError, read_env_file
 from changeover.spec.models import Spec
 from changeover.spec.queries import check_query
 from changeover.spec.types import parse_address
@@ -134,6 +135,29 @@ def _workdir(spec: Spec, base: Path | None) -> list[Problem]:
     return []
 
 
+def _secrets_not_in_spec(spec: Spec, base: Path | None) -> list[Problem]:
+    """A secret's value in `[app] env` would be stored with every revision's snapshot."""
+    return [
+        Problem(
+            f"app.env.{name}",
+            "named in app.secret_env, so its value must not be in the spec (each revision "
+            "stores the spec); put it in the env_file or the agent's environment",
+        )
+        for name in spec.app.secret_env
+        if name in spec.app.env
+    ]
+
+
+def _env_file(spec: Spec, base: Path | None) -> list[Problem]:
+    if base is None or spec.app.env_file is None:
+        return []
+    try:
+        read_env_file(base / spec.app.env_file)
+    except EnvFileError as exc:  # its message names file:line, never the file's text
+        return [Problem("app.env_file", str(exc))]
+    return []
+
+
 Rule = Callable[[Spec, Path | None], list[Problem]]
 RULES: tuple[tuple[Rule, frozenset[str]], ...] = (
     (_rolling, frozenset({"app", "strategy"})),
@@ -142,4 +166,6 @@ RULES: tuple[tuple[Rule, frozenset[str]], ...] = (
     (_flags_token, frozenset({"flags"})),
     (_metrics, frozenset({"analysis"})),
     (_workdir, frozenset({"app"})),
+    (_secrets_not_in_spec, frozenset({"app"})),
+    (_env_file, frozenset({"app"})),
 )
