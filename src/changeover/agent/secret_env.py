@@ -123,7 +123,7 @@ def release_env(
     secret from the last env file that has it, else the agent's environment."""
     refused = [name for name in cli_env if name in secret]
     if refused:
-        raise SecretError(*(_refused(name, files) for name in refused))
+        raise SecretError(*(refusal(name, files[0].path if files else None) for name in refused))
     loaded = [(f, _read(f)) for f in files]
     plain = {**spec_env}
     for _, values in loaded:
@@ -166,8 +166,9 @@ def _places(files: Sequence[EnvFile]) -> str:
     return ", ".join([*(f"{f.path} ({f.origin})" for f in files), AGENT_ENV])
 
 
-def _refused(name: str, files: Sequence[EnvFile]) -> str:
-    where = f"the env file ({files[0].path})" if files else "an env file (app.env_file)"
+def refusal(name: str, env_file: Path | None) -> str:
+    """Why `--env NAME=...` is refused for a secret, and where to put it instead."""
+    where = f"the env file ({env_file})" if env_file else "an env file (app.env_file)"
     return (
         f"--env {name}: {name} is a secret (app.secret_env), and a command line is seen "
         f"by `ps` and kept in shell history; put it in {where}, a file given with "
