@@ -101,3 +101,17 @@ def test_secrets_reach_replicas_and_nothing_else(service: Service) -> None:
         assert value.encode() not in raw, value
         for text in outputs:
             assert value not in text
+
+
+def test_up_refuses_a_secret_found_nowhere_before_starting_anything(service: Service) -> None:
+    secret_service(service, "unused")
+    (service.dir / ".env").write_text("OTHER=1\n")
+    result = service.cli("up", "--detach")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (
+        f"app.secret_env: {SECRET} was found nowhere; looked in {service.dir / '.env'} "
+        "(app.env_file), the agent's environment" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert "never awaited" not in result.stderr  # the agent stopped cleanly
+    wait_for(lambda: not service.alive(), 30, "the agent to exit")

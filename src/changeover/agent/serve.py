@@ -186,6 +186,7 @@ async def _run(options: AgentOptions, agent: Agent, manager: ServiceManager) -> 
     except BadRequest as exc:  # revision 1 cannot be made (a secret found nowhere)
         for line in exc.lines:
             print(f"changeover: {line}", file=sys.stderr)
+        await asyncio.sleep(0)  # the background tasks start, so they are cancelled running
         return EXIT_BAD_INPUT
     stop: asyncio.Future[Any] = asyncio.ensure_future(agent.stopping.wait())
     await asyncio.wait([initial, stop], return_when=asyncio.FIRST_COMPLETED)
