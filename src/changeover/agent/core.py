@@ -7,6 +7,7 @@ its first replica starts, so a crash at any point leaves a state `up` can restor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import socket
 import time
@@ -29,6 +30,7 @@ from changeover.agent.releases import (
     revision_spec,
     template_for,
 )
+from changeover.agent.secret_env import DigestKey, SecretReader
 from changeover.agent.traffic import LiveTraffic, TrafficApplier
 from changeover.analysis.model import Measurement
 from changeover.analysis.runner import Runner
@@ -40,6 +42,7 @@ from changeover.spec.models import AnalysisTemplate, Notify, Spec
 from changeover.spec.strategy import StrategyName
 from changeover.spec.types import parse_address
 from changeover.store import Revision, RevisionStatus, Rollout, Store
+from changeover.supervisor.spawn import SpawnError
 from changeover.supervisor.supervisor import ReplicaInfo, ReplicaTemplate, Supervisor
 
 RETRYABLE = (Phase.ABORTED, Phase.FAILED)
@@ -75,6 +78,7 @@ class Agent:
         # hands over to a new agent (set by `main`): timeout -> outcome; Busy if refused
         self.reloader: Callable[[float], Awaitable[Any]] | None = None
         self._templates: dict[int, ReplicaTemplate] = {}
+        self.digest_key = DigestKey(paths.digest_key)  # made on the first secret only
         self._specs: dict[int, Spec] = {}
         self.traffic = TrafficApplier(proxy)
         self.live = LiveTraffic(proxy.metrics, clock)
@@ -137,7 +141,13 @@ class Agent:
         if revision_id not in self._templates:
             rev = self.store.revision(revision_id)
             template = template_for(
-                rev.id, rev.version, rev.path, rev.command, rev.env, self.revision_spec(rev.id)
+                rev.id,
+                rev.version,
+                rev.path,
+                rev.command,
+                rev.env,
+                self.revision_spec(rev.id),
+                self._secret_reader(rev),
             )
             # how `changeover.flags.Client.from_env()` in the app finds this agent
             flags = {
@@ -148,6 +158,33 @@ class Agent:
                 template, env={**template.env, **flags}
             )
         return self._templates[revision_id]
+
+    def _secret_reader(self, rev: Revision) -> SecretReader | None:
+        if not rev.secret_sources:
+            return None
+
+        def changed(who: str, name: str, deployed: str, now: str) -> None:
+            # the deployed value is nowhere to be had (never stored): starting with the
+            # current one beats refusing, which would turn a rotation into an outage
+            self.events.add(
+                "secret",
+                f"{who}: secret {name} differs from the value revision {rev.id} was "
+                f"deployed with ({deployed} -> {now}); starting with the current value "
+                "(deploy again to record it)",
+                revision=rev.id,
+            )
+
+        digests = {name: rev.env.get(name, "") for name in rev.secret_sources}
+        return SecretReader(rev.id, rev.secret_sources, digests, self.digest_key, changed)
+
+    def _release_env(self, rev: Revision) -> dict[str, str]:
+        """The revision's environment with its secrets' values (those that can be read)."""
+        env = {k: v for k, v in rev.env.items() if k not in rev.secret_sources}
+        read = self.template(rev.id).secrets
+        if read is not None:
+            with contextlib.suppress(SpawnError):  # then the command runs without them
+                env |= read("analysis")
+        return env
 
     def revision_spec(self, revision_id: int) -> Spec:
         if revision_id not in self._specs:
@@ -166,7 +203,7 @@ class Agent:
     ) -> Runner:
         rev = self.store.revision(request.canary)
         env = {
-            **rev.env,
+            **self._release_env(rev),
             "CHANGEOVER_CANARY_REVISION": str(request.canary),
             "CHANGEOVER_STABLE_REVISION": str(request.baseline or ""),
             "CHANGEOVER_PUBLIC_URL": "http://{}:{}".format(*self.proxy.address),
@@ -199,7 +236,8 @@ class Agent:
             self.events.add("agent", f"restoring stable revision {stable.id} ({stable.version})")
             return self._begin(stable, kind="restore", from_revision=None)
         request = DeployRequest(version=version, spec_text="", spec_path=str(self.spec_path))
-        target = self.store.create_revision(**release_fields(self.spec, request), now=self.wall())
+        fields = release_fields(self.spec, request, self.digest_key)
+        target = self.store.create_revision(**fields, now=self.wall())
         return self._begin(target, kind="initial", from_revision=None)
 
     async def deploy(self, request: DeployRequest) -> Rollout:
@@ -215,7 +253,7 @@ class Agent:
             raise BadRequest(*exc.lines()) from None
         name = request.strategy or spec.strategy.type
         stable = self._stable()
-        fields = release_fields(spec, request)
+        fields = release_fields(spec, request, self.digest_key)
         await self._ensure_preview(name, spec)
         target = self.store.create_revision(**fields, now=self.wall())
         self._begin(target, kind="deploy", from_revision=stable.id, strategy=name)

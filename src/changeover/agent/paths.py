@@ -52,6 +52,11 @@ class StatePaths:
         return self.root / "agent.log"
 
     @property
+    def digest_key(self) -> Path:
+        """The key of secret digests (`agent.secret_env`): back it up with the store."""
+        return self.root / "digest.key"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 

@@ -3,22 +3,27 @@
 Invariant: a revision is immutable once stored; everything the supervisor and the
 rollout need (template, rolling parameters) is derived from its stored snapshot, so a
 restarted agent runs exactly what was deployed, whatever changed in the spec file since.
+The one exception is a secret's value, which is never stored: the template reads it from
+the source the revision recorded each time a replica starts (`secret_env`).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from changeover.agent.secret_env import EnvFile, SecretError, SecretReader, release_env
 from changeover.rollout.rolling import RollingParams
 from changeover.spec.load import load_spec_data
 from changeover.spec.models import Spec
 from changeover.spec.strategy import StrategyName
 from changeover.spec.types import ENV_NAME, CommandLine
+from changeover.supervisor.spawn import SpawnError
 from changeover.supervisor.supervisor import ReplicaTemplate
 
 
@@ -40,6 +45,7 @@ class DeployRequest(BaseModel):
     path: str | None = None
     command: CommandLine | None = None
     env: dict[str, str] = Field(default_factory=dict)
+    env_file: str | None = None  # `--env-file`, read by the agent (as secrets' source too)
     strategy: StrategyName | None = None  # None: the spec's `strategy.type`
 
 
@@ -48,8 +54,14 @@ class UndoRequest(BaseModel):
     to_revision: int | None = Field(default=None, ge=1)
 
 
-def release_fields(spec: Spec, request: DeployRequest) -> dict[str, Any]:
-    """Version, path, command, env and spec snapshot of the revision to create."""
+def release_fields(
+    spec: Spec,
+    request: DeployRequest,
+    key: Callable[[], bytes],
+    environ: Mapping[str, str] = os.environ,
+) -> dict[str, Any]:
+    """Version, path, command, env (a digest per secret), where each secret comes from,
+    and the spec snapshot of the revision to create."""
     base = Path(request.spec_path).parent
     workdir = Path(request.path) if request.path else (base / spec.app.workdir)
     workdir = workdir.resolve()
@@ -58,14 +70,39 @@ def release_fields(spec: Spec, request: DeployRequest) -> dict[str, Any]:
     bad = [k for k in request.env if not ENV_NAME.fullmatch(k)]
     if bad:
         raise BadRequest(f"--env: invalid variable name {bad[0]!r}; expected KEY=VALUE")
+    try:
+        env = release_env(
+            spec_env=spec.app.env,
+            files=env_files(spec, base, request.env_file),
+            cli_env=request.env,
+            secret=spec.app.secret_env,
+            environ=environ,
+            key=key,
+        )
+    except SecretError as exc:
+        raise BadRequest(*exc.args) from None
     return {
         "version": request.version,
         "path": str(workdir),
         "command": request.command or spec.app.command,
-        "env": {**spec.app.env, **request.env},
+        "env": env.env,
+        "secret_sources": env.sources,
         "spec": spec.model_dump(mode="json"),
         "replicas": spec.app.replicas,
     }
+
+
+def env_files(spec: Spec, base: Path, env_file: str | None) -> list[EnvFile]:
+    """The env files of a release, lowest precedence first. Paths are made absolute but
+    symlinks are kept: a replica reads its secrets through them when it starts."""
+    files = []
+    if spec.app.env_file is not None:
+        files.append(EnvFile(Path(os.path.abspath(base / spec.app.env_file)), "app.env_file"))
+    if env_file is not None:
+        if not os.path.isabs(env_file):
+            raise BadRequest(f"--env-file: expected an absolute path, got {env_file!r}")
+        files.append(EnvFile(Path(os.path.normpath(env_file)), "--env-file"))
+    return files
 
 
 def revision_spec(revision_id: int, snapshot: dict[str, Any]) -> Spec:
@@ -91,18 +128,42 @@ def replica_env(release_env: dict[str, str]) -> dict[str, str]:
 
 
 def template_for(
-    revision_id: int, version: str, path: str, command: str, env: dict[str, str], spec: Spec
+    revision_id: int,
+    version: str,
+    path: str,
+    command: str,
+    env: dict[str, str],
+    spec: Spec,
+    secrets: SecretReader | None = None,
 ) -> ReplicaTemplate:
+    """What every replica of a revision runs. No secret is in its `env` (the stored env
+    holds digests, and the agent's own copy is left out too): `secrets` adds them, read
+    when each replica starts."""
+    secret: Collection[str] = () if secrets is None else secrets.sources
+    public = {k: v for k, v in replica_env(env).items() if k not in secret}
     return ReplicaTemplate(
         revision=revision_id,
         version=version,
         command=command,
         workdir=Path(path),
         # changeover.runtime in the app exits before this deadline (docs/runtime.md)
-        env={**replica_env(env), "CHANGEOVER_GRACE_PERIOD": f"{spec.termination.grace_period:g}"},
+        env={**public, "CHANGEOVER_GRACE_PERIOD": f"{spec.termination.grace_period:g}"},
         probes=spec.probes,
         termination=spec.termination,
+        secrets=None if secrets is None else _spawn_secrets(secrets),
     )
+
+
+def _spawn_secrets(reader: SecretReader) -> Callable[[str], dict[str, str]]:
+    """The supervisor's view of a reader: what it cannot read fails the start."""
+
+    def read(who: str) -> dict[str, str]:
+        try:
+            return reader.values(who)
+        except SecretError as exc:
+            raise SpawnError(str(exc)) from None
+
+    return read
 
 
 def rolling_params(spec: Spec, stable_replicas: int | None) -> RollingParams:

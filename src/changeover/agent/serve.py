@@ -21,7 +21,7 @@ from typing import Any
 from changeover.agent import clients, recovery, retention_task, takeover
 from changeover.agent.api import create_app
 from changeover.agent.control import bind_control_socket
-from changeover.agent.core import Agent
+from changeover.agent.core import Agent, BadRequest
 from changeover.agent.flags.listener import FlagsListener, ListenerError
 from changeover.agent.lock import AgentLock, read_pid
 from changeover.agent.paths import StatePaths
@@ -183,7 +183,13 @@ def _hand_service_over(manager: ServiceManager, pid_file: Path) -> None:
 
 
 async def _run(options: AgentOptions, agent: Agent, manager: ServiceManager) -> int:
-    initial = agent.start_initial(options.version)
+    try:
+        initial = agent.start_initial(options.version)
+    except BadRequest as exc:  # revision 1 cannot be made (a secret found nowhere)
+        for line in exc.lines:
+            print(f"changeover: {line}", file=sys.stderr)
+        await asyncio.sleep(0)  # the background tasks start, so they are cancelled running
+        return EXIT_BAD_INPUT
     stop: asyncio.Future[Any] = asyncio.ensure_future(agent.stopping.wait())
     await asyncio.wait([initial, stop], return_when=asyncio.FIRST_COMPLETED)
     if not initial.done():

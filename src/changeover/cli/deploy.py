@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from changeover.agent.secret_env import refusal
 from changeover.cli.client import AgentClient
 from changeover.cli.common import (
     BAD_INPUT,
@@ -26,6 +27,7 @@ from changeover.cli.common import (
 )
 from changeover.cli.follow import events_after, follow_attached
 from changeover.spec.load import SpecError, load_spec_text
+from changeover.spec.models import Spec
 from changeover.spec.strategy import StrategyName
 
 StrategyOption = Annotated[
@@ -49,6 +51,15 @@ def deploy(
             "--env", metavar="KEY=VALUE", help="A variable for this release only; repeatable."
         ),
     ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            metavar="FILE",
+            help="Variables for this release, in dotenv syntax (over the spec's env_file, "
+            "under --env); the agent reads it, and its secrets again at each replica start.",
+        ),
+    ] = None,
     command: Annotated[
         str | None, typer.Option("--command", metavar="CMD", help="Command line of the release.")
     ] = None,
@@ -65,16 +76,21 @@ def deploy(
     spec_file = spec_path(file)
     text = spec_file.read_text(encoding="utf-8")
     try:
-        load_spec_text(text, str(spec_file), base=spec_file.parent, environment=environment())
+        spec = load_spec_text(
+            text, str(spec_file), base=spec_file.parent, environment=environment()
+        )
     except SpecError as exc:
         fail(BAD_INPUT, *exc.lines())
+    pairs = parse_env(env or [])
+    refuse_secrets(spec, spec_file, pairs)
     body = {
         "version": version,
         "spec_text": text,
         "spec_path": str(spec_file),
         "path": os.path.abspath(path) if path else None,
         "command": command,
-        "env": parse_env(env or []),
+        "env": pairs,
+        "env_file": os.path.abspath(env_file) if env_file else None,
         "strategy": name,
     }
     with AgentClient(state_paths(state_dir, spec_file)) as client:
@@ -152,6 +168,15 @@ def parse_strategy(raw: str | None) -> StrategyName | None:
         return StrategyName.parse(raw)
     except ValueError as exc:
         fail(BAD_INPUT, f"--strategy: {exc}")
+
+
+def refuse_secrets(spec: Spec, spec_file: Path, env: dict[str, str]) -> None:
+    """Exit 2 if `--env` names a secret: its value must not travel on a command line (the
+    agent refuses it too, but then it has already been sent)."""
+    named = [k for k in env if k in spec.app.secret_env]
+    if named:
+        env_file = spec_file.parent / spec.app.env_file if spec.app.env_file else None
+        fail(BAD_INPUT, *(refusal(name, env_file) for name in named))
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:

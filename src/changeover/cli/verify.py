@@ -39,6 +39,7 @@ from changeover.cli.follow import events_after
 from changeover.loadgen import BackgroundLoad, Report, Template
 from changeover.rollout.phase import Phase
 from changeover.spec.load import SpecError, load_spec_text
+from changeover.spec.models import Spec
 from changeover.verify import (
     Action,
     NothingToRedeploy,
@@ -135,13 +136,15 @@ def verify(
         templates = parse_requests(request or [])
     except RequestSpecError as exc:
         fail(BAD_INPUT, str(exc))
-    spec_file, text = read_spec(file)
+    spec_file, text, spec = read_spec(file)
     where = os.path.abspath(path) if path else None
     options = ReleaseOptions(version, where, command, parse_env(env or []), name)
     with AgentClient(state_paths(state_dir, spec_file)) as client:
         url = public_url(client.get("/v1/status")["agent"]["listen"])
         try:
-            body, redeploy = deploy_body(options, text, str(spec_file), client.get("/v1/history"))
+            history = client.get("/v1/history")
+            secret = spec.app.secret_env
+            body, redeploy = deploy_body(options, text, str(spec_file), history, secret)
         except NothingToRedeploy as exc:
             fail(BAD_INPUT, str(exc))
         settings = Settings(
@@ -158,15 +161,17 @@ def verify(
     raise typer.Exit(report.exit_code)
 
 
-def read_spec(file: Path) -> tuple[Path, str]:
-    """The spec file's path and text, validated as `deploy` does (exit 2 on problems)."""
+def read_spec(file: Path) -> tuple[Path, str, Spec]:
+    """The spec file's path, text and spec, validated as `deploy` does (exit 2 on problems)."""
     spec_file = spec_path(file)
     text = spec_file.read_text(encoding="utf-8")
     try:
-        load_spec_text(text, str(spec_file), base=spec_file.parent, environment=environment())
+        spec = load_spec_text(
+            text, str(spec_file), base=spec_file.parent, environment=environment()
+        )
     except SpecError as exc:
         fail(BAD_INPUT, *exc.lines())
-    return spec_file, text
+    return spec_file, text, spec
 
 
 def public_url(listen: str) -> str:

@@ -10,6 +10,7 @@ import re
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     ValidationInfo,
@@ -31,12 +32,28 @@ from changeover.spec.types import (
 from changeover.units import Quantity
 
 
+def _var_name(name: str) -> str:
+    if not ENV_NAME.fullmatch(name):
+        raise ValueError(
+            f"invalid environment variable name {name!r}; expected letters, digits and _, "
+            "not starting with a digit"
+        )
+    return name
+
+
+VarName = Annotated[str, AfterValidator(_var_name)]
+
+
 class App(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=63)
     command: CommandLine
     replicas: int = Field(default=1, ge=1, le=256)
     workdir: str = "."
     env: dict[str, str] = Field(default_factory=dict)
+    # relative to the spec file; read by the agent at deploy, and for secrets at each start
+    env_file: str | None = Field(default=None, min_length=1)
+    # values never stored nor shown: a digest stands for each (docs/spec.md, "Secrets")
+    secret_env: list[VarName] = Field(default_factory=list)
 
     @field_validator("env")
     @classmethod
@@ -45,6 +62,14 @@ class App(StrictModel):
             if not ENV_NAME.fullmatch(key):
                 raise ValueError(f"invalid environment variable name {key!r}")
         return env
+
+    @field_validator("secret_env")
+    @classmethod
+    def _once(cls, names: list[str]) -> list[str]:
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"listed more than once: {', '.join(twice)}")
+        return names
 
 
 class ProxySettings(StrictModel):

@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from changeover.spec.envfile import EnvFileError, read_env_file
 from changeover.spec.environments import EnvironmentSettings
 from changeover.spec.models import Spec
 from changeover.spec.queries import check_query
@@ -135,6 +136,29 @@ def _workdir(spec: Spec, base: Path | None) -> list[Problem]:
     return []
 
 
+def _secrets_not_in_spec(spec: Spec, base: Path | None) -> list[Problem]:
+    """A secret's value in `[app] env` would be stored with every revision's snapshot."""
+    return [
+        Problem(
+            f"app.env.{name}",
+            "named in app.secret_env, so its value must not be in the spec (each revision "
+            "stores the spec); put it in the env_file or the agent's environment",
+        )
+        for name in spec.app.secret_env
+        if name in spec.app.env
+    ]
+
+
+def _env_file(spec: Spec, base: Path | None) -> list[Problem]:
+    if base is None or spec.app.env_file is None:
+        return []
+    try:
+        read_env_file(base / spec.app.env_file)
+    except EnvFileError as exc:  # its message names file:line, never the file's text
+        return [Problem("app.env_file", str(exc))]
+    return []
+
+
 Rule = Callable[[Spec, Path | None], list[Problem]]
 
 
@@ -207,4 +231,6 @@ RULES: tuple[tuple[Rule, frozenset[str]], ...] = (
     (_metrics, frozenset({"analysis"})),
     (_workdir, frozenset({"app"})),
     (_pipeline, frozenset({"environments", "analysis"})),
+    (_secrets_not_in_spec, frozenset({"app"})),
+    (_env_file, frozenset({"app"})),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from changeover.rollout.phase import Phase
@@ -53,12 +53,14 @@ class Revision:
     version: str
     path: str
     command: str
-    env: dict[str, str]
+    env: dict[str, str]  # a secret's value is never here: its digest stands for it
     spec: dict[str, Any]  # the full validated service spec, as JSON
     replicas: int
     status: RevisionStatus
     created_at: float  # wall clock
     source_revision: int | None  # the revision this one was copied from (undo), if any
+    # secret name -> where it is read when a replica starts (an env file, "environment")
+    secret_sources: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Revision:
@@ -73,6 +75,7 @@ class Revision:
             status=RevisionStatus(row["status"]),
             created_at=row["created_at"],
             source_revision=row["source_revision"],
+            secret_sources=json.loads(row["secret_sources"]),
         )
 
 

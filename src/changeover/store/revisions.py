@@ -24,12 +24,16 @@ class RevisionsMixin(Connected):
         spec: dict[str, Any],
         replicas: int,
         source_revision: int | None = None,
+        secret_sources: dict[str, str] | None = None,
         now: float,
     ) -> Revision:
+        """Store a new revision; `env` must already hold digests, not secret values
+        (`agent.secrets`): the store writes what it is given."""
         with transaction(self._conn):
             cursor = self._conn.execute(
                 "INSERT INTO revisions (version, path, command, env, spec, replicas, status,"
-                " created_at, source_revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, source_revision, secret_sources)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     version,
                     path,
@@ -40,6 +44,7 @@ class RevisionsMixin(Connected):
                     RevisionStatus.PENDING,
                     now,
                     source_revision,
+                    json.dumps(secret_sources or {}, sort_keys=True),
                 ),
             )
         assert cursor.lastrowid is not None

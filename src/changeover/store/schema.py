@@ -117,7 +117,13 @@ _V4 = (
     "ALTER TABLE replicas ADD COLUMN port INTEGER",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+_V5 = (
+    # where each secret variable of a revision is read when a replica starts: an env
+    # file's absolute path or "environment"; never the value (its digest is in `env`)
+    "ALTER TABLE revisions ADD COLUMN secret_sources TEXT NOT NULL DEFAULT '{}'",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
 
 
 def connect(path: Path) -> sqlite3.Connection:

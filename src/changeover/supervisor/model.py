@@ -7,7 +7,7 @@ rollout controller never changes under its reader.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -31,6 +31,9 @@ class ReplicaTemplate:
     env: dict[str, str]  # the app's complete environment, before the supervisor's additions
     probes: Probes
     termination: Termination
+    # secret variables, read for each start (replica id -> values; SpawnError if it
+    # cannot); kept out of `env` so no template ever holds a secret's value
+    secrets: Callable[[str], Mapping[str, str]] | None = None
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,11 @@ class Replica:
         return SpawnSpec(argv, self.template.workdir, self.env(), self.log_path)
 
     def env(self) -> dict[str, str]:
+        """The environment of a start of the app or of a hook; secrets are read now, so
+        a restart sees their current value (SpawnError if one cannot be read)."""
         env = {k: v for k, v in self.template.env.items() if k not in _LISTEN_VARS}
+        if self.template.secrets is not None:
+            env |= self.template.secrets(self.id)
         return env | {
             "PORT": str(self.port),
             "CHANGEOVER_REPLICA": self.id,

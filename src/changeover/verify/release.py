@@ -2,11 +2,13 @@
 
 Invariant: without `--version` the body re-deploys the stable revision's own release
 (version, path, command, env, as `GET /v1/history` reports them) with only the options
-the user gave laid over it; with `--version` it is exactly what `deploy` would send.
+the user gave laid over it; with `--version` it is exactly what `deploy` would send. A
+secret's digest is never sent back as a value: the agent reads secrets from their sources.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +29,14 @@ class ReleaseOptions:
 
 
 def deploy_body(
-    options: ReleaseOptions, spec_text: str, spec_path: str, history: dict[str, Any]
+    options: ReleaseOptions,
+    spec_text: str,
+    spec_path: str,
+    history: dict[str, Any],
+    secret: Collection[str] = (),
 ) -> tuple[dict[str, Any], bool]:
-    """The `POST /v1/deploy` body, and whether it re-deploys the stable release."""
+    """The `POST /v1/deploy` body, and whether it re-deploys the stable release; `secret`
+    names the spec's secret variables, left out of the stable release's env."""
     body: dict[str, Any] = {
         "version": options.version,
         "spec_text": spec_text,
@@ -45,7 +52,8 @@ def deploy_body(
     body["version"] = stable["version"]
     body["path"] = options.path or stable["path"]
     body["command"] = options.command or stable["command"]
-    body["env"] = {**stable["env"], **options.env}
+    kept = {k: v for k, v in stable["env"].items() if k not in secret}
+    body["env"] = {**kept, **options.env}
     return body, True
 
 

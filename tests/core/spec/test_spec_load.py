@@ -98,7 +98,7 @@ def test_unknown_keys_are_named_with_the_expected_ones() -> None:
     lines = problems('[app]\nname = "a"\ncommand = "x"\ncolour = "blue"\n[extra]\nx = 1\n')
     assert (
         "svc.toml: app.colour: unknown key; expected one of: name, command, replicas, "
-        "workdir, env" in lines
+        "workdir, env, env_file, secret_env" in lines
     )
     assert any(
         line.startswith("svc.toml: extra: unknown key; expected one of: app,") for line in lines

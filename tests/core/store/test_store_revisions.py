@@ -9,6 +9,7 @@ import pytest
 
 from changeover.rollout.phase import Phase
 from changeover.store import NotFound, RevisionStatus, RolloutKind, Store
+from changeover.store.schema import MIGRATIONS, connect, migrate
 from tests.io.store._helpers import db_path, new_revision, roll
 
 
@@ -119,3 +120,26 @@ def test_previous_stable_skips_a_revision_that_failed_since(history: Store) -> N
 def test_previous_stable_of_the_first_revision_is_none(history: Store) -> None:
     assert history.previous_stable(1) is None
     assert history.previous_stable(4) is None  # never became stable
+
+
+def test_secret_sources_round_trip_and_default_to_none(store: Store) -> None:
+    sources = {"DATABASE_URL": "/srv/app/.env", "TOKEN": "environment"}
+    rev = store.create_revision(
+        version="v", path="/p", command="c", env={"DATABASE_URL": "hmac-sha256:0011"},
+        spec={}, replicas=1, secret_sources=sources, now=1.0,
+    )  # fmt: skip
+    assert store.revision(rev.id).secret_sources == sources
+    assert new_revision(store).secret_sources == {}
+
+
+def test_revisions_stored_before_secrets_have_no_sources(tmp_path: Path) -> None:
+    conn = connect(db_path(tmp_path))
+    migrate(conn, MIGRATIONS[:4])  # the schema before secret_sources
+    conn.execute(
+        "INSERT INTO revisions (version, path, command, env, spec, replicas, status, created_at)"
+        " VALUES ('v1', '/p', 'c', '{}', '{}', 1, 'stable', 1.0)"
+    )
+    conn.close()
+    with Store.open(db_path(tmp_path)) as store:
+        assert store.revision(1).secret_sources == {}
+        assert store.revision(1).status is RevisionStatus.STABLE

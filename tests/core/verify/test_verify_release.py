@@ -60,3 +60,11 @@ def test_nothing_stable_means_nothing_to_redeploy() -> None:
         deploy_body(ReleaseOptions(), "s", "/s.toml", {"stable_revision": None, "revisions": []})
     with pytest.raises(NothingToRedeploy, match="stable revision 2 but not its release"):
         deploy_body(ReleaseOptions(), "s", "/s.toml", {"stable_revision": 2, "revisions": []})
+
+
+def test_a_redeploy_never_sends_a_secrets_digest_back_as_its_value() -> None:
+    env = {"A": "2", "DATABASE_URL": "hmac-sha256:00ff00ff00ff00ff"}
+    stable = {"revision": 2, "version": "v2", "path": "/p", "command": "run", "env": env}
+    history = {"stable_revision": 2, "revisions": [stable]}
+    body, _ = deploy_body(ReleaseOptions(), "spec", "/s.toml", history, ["DATABASE_URL"])
+    assert body["env"] == {"A": "2"}  # the agent reads the secret from its source again

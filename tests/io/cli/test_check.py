@@ -53,7 +53,8 @@ def test_every_schema_problem_is_listed_with_file_and_key(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        f"{spec}: app.colour: unknown key; expected one of: name, command, replicas, workdir, env",
+        f"{spec}: app.colour: unknown key; expected one of: name, command, replicas, workdir, env, "
+        "env_file, secret_env",
         f"{spec}: termination.drain_timeout: expected a duration with a unit, like "
         '"250ms", "5s", "2m", "1m30s" or "7d", got \'30\'',
     ]
