@@ -18,6 +18,7 @@ from changeover.supervisor.supervisor import ReplicaInfo
 
 LINES = 10  # of a replica's output shown when it failed at boot
 WIDTH = 300  # characters kept of each line
+OUTPUT_HEADING = " wrote before failing ("  # `up --detach` shows the agent's log from it
 
 
 def failed_at_boot(replicas: Iterable[ReplicaInfo], revision: int) -> ReplicaInfo | None:
@@ -45,7 +46,7 @@ def output_message(replica_id: str, lines: list[str]) -> str:
     if not lines:
         return f"{replica_id} wrote nothing to stdout or stderr before failing ({logs})"
     last = "last line" if len(lines) == 1 else f"last {len(lines)} lines"
-    heading = f"{replica_id} wrote before failing ({last}; {logs} shows more):"
+    heading = f"{replica_id}{OUTPUT_HEADING}{last}; {logs} shows more):"
     return "\n".join([heading, *(f"  {line}" for line in lines)])
 
 
