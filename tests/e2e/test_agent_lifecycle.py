@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 
@@ -69,6 +70,19 @@ def test_missing_command_fails_the_rollout_clearly(service: Service) -> None:
     assert result.returncode == 1
     assert "command not found" in result.stdout
     assert service.status()["stable_revision"] == 1
+
+
+def test_a_first_revision_crashing_at_boot_shows_its_output(service: Service) -> None:
+    service.write_spec(env={"CRASH_AT_BOOT": "1"})
+    result = service.cli("up", "--detach")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    failed = re.search(r"replica (r1-\d) failed at boot 3 times: exited with code 3", output)
+    assert failed is not None, output
+    replica = failed.group(1)
+    assert f"{replica} wrote before failing" in output, output
+    assert "hello v1: crashing at boot (CRASH_AT_BOOT=1)" in output, output
+    assert f"`changeover logs {replica}` shows more" in output, output
 
 
 STUBBORN = """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -90,6 +91,31 @@ def test_broken_release_is_rolled_back_without_failures(
     failed = doc["rollout"]["to_revision"]
     history = json.loads(broken.cli("history", "--json").stdout)
     assert [r["status"] for r in history["revisions"] if r["revision"] == failed] == ["failed"]
+    SAYS_WHY[env](output, doc, f"r{failed}-1")
+
+
+def says_the_crash(output: str, doc: dict[str, Any], replica: str) -> None:
+    """The app's own last words and where to read more, in what `deploy` printed."""
+    assert doc["rollout"]["reason"].startswith(f"replica {replica} failed at boot 3 times")
+    assert f"{replica} wrote before failing" in output, output
+    assert "hello v2: crashing at boot (CRASH_AT_BOOT=1)" in output, output
+    assert f"`changeover logs {replica}` shows more" in output, output
+
+
+def says_the_probe(output: str, doc: dict[str, Any], replica: str) -> None:
+    """The probe's 503 in the failure reason, in one event, and as the replica's error."""
+    probe = "readiness GET /readyz answered 503"
+    reason = doc["rollout"]["reason"]
+    assert reason.startswith(f"progress deadline exceeded: no progress for 6s; {replica} ")
+    assert f"not ready: {probe} (" in reason
+    assert f"rollout {doc['rollout']['id']} failed: {reason}" in output, output
+    event = re.compile(rf"^\d\d:\d\d:\d\d {replica} not ready: {probe} \(\d+ times in a row\)$")
+    assert len([line for line in output.splitlines() if event.match(line)]) == 1, output
+    (info,) = [r for r in doc["replicas"] if r["id"] == replica]
+    assert info["last_error"].startswith(f"{probe} ("), info
+
+
+SAYS_WHY = {"CRASH_AT_BOOT=1": says_the_crash, "NEVER_READY=1": says_the_probe}
 
 
 def test_undo_returns_to_previous_revision_without_failures(service: Service) -> None:

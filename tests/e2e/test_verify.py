@@ -76,6 +76,8 @@ def test_a_release_crashing_at_boot_exits_1_with_zero_failed_requests(service: S
     assert doc["verdict"] == "rollout-failed"
     assert doc["rollout"]["phase"] == "failed"
     assert "boot" in doc["rollout"]["reason"]
+    (output,) = [e for e in doc["events"] if e["kind"] == "output"]  # what the app wrote
+    assert "crashing at boot (CRASH_AT_BOOT=1)" in output["message"]
     assert doc["load"]["failed"] == 0
     assert doc["load"]["ok"] == doc["load"]["sent"] > 0
     assert service.status()["stable_revision"] == 1

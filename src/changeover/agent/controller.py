@@ -9,7 +9,9 @@ up left serving: the store makes it stable if it is the target). Observation, de
 and application happen in one synchronous stretch, so the replicas a decision names are
 those it saw. Between rollouts, traffic goes to every ready replica unless a revision is
 being kept warm after a blue-green switch (`linger`), which gets no traffic and is
-scaled down when its time is up or when another rollout starts.
+scaled down when its time is up or when another rollout starts. When a rollout fails
+while a target replica keeps failing at boot, the last lines that replica wrote follow
+the failure as one `output` event (`agent.output`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from changeover.agent.events import EventLog, ReplicaWatcher
+from changeover.agent.output import failed_at_boot, last_lines, output_message
 from changeover.rollout.decision import NO_RUNS, AnalysisObs, Command, Decision, Traffic
 from changeover.rollout.observe import ReplicaObs, RevisionObs
 from changeover.rollout.phase import Phase
@@ -30,6 +33,8 @@ from changeover.store import Rollout, Store
 from changeover.supervisor.supervisor import ReplicaInfo, ReplicaTemplate, Supervisor
 
 TERMINAL = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED, Phase.INTERRUPTED})
+GOING = frozenset({Phase.PROGRESSING, Phase.PAUSED})
+FAILING = frozenset({Phase.ROLLING_BACK, Phase.FAILED})  # aborts are stored by `command`
 TICK = 0.1  # seconds between observations when nothing wakes the loop earlier
 
 
@@ -143,7 +148,8 @@ class Controller:
             self._wake.clear()
 
     def _tick(self, active: Active) -> None:
-        obs = observe(self._supervisor.replicas(), active.revisions)
+        replicas = self._supervisor.replicas()
+        obs = observe(replicas, active.revisions)
         runs = self._analyses.observe() if self._analyses is not None else NO_RUNS
         decision = active.strategy.step(obs, self._clock(), runs)
         active.decision = decision
@@ -161,6 +167,8 @@ class Controller:
             self._analyses.sync(rollout.id, decision.analyses, templates)
         for message in decision.events:
             self._events.add("rollout", message, rollout_id=rollout.id)
+        if active.phase in GOING and decision.phase in FAILING:
+            self._show_output(rollout, replicas)  # as they were when it failed
         for notice in decision.notices:
             self._notify(notice.value, rollout, next(iter(decision.events), ""))
         if decision.phase is not active.phase:
@@ -171,6 +179,12 @@ class Controller:
                 self._store.set_rollout_phase(rollout.id, decision.phase.value)
                 if decision.phase is Phase.PAUSED:
                     self._notify("paused", rollout, decision.events[-1] if decision.events else "")
+
+    def _show_output(self, rollout: Rollout, replicas: list[ReplicaInfo]) -> None:
+        failed = failed_at_boot(replicas, rollout.to_revision)
+        if failed is not None:
+            message = output_message(failed.id, last_lines(failed.log_path))
+            self._events.add("output", message, rollout_id=rollout.id, revision=rollout.to_revision)
 
     def _finish(self, active: Active, decision: Decision) -> None:
         rollout = active.rollout

@@ -1,7 +1,10 @@
 """Events: every notable change is stored, and waiting readers are woken at once.
 
 Invariant: an event is visible to readers only after it is committed to the store, and
-every committed event wakes every long-poll waiter (no lost wake-ups).
+every committed event wakes every long-poll waiter (no lost wake-ups). A replica gets an
+event when its state changes or when its reported probe failure does
+(`ReplicaInfo.failing`, which the supervisor changes at most once per probe threshold),
+never one per probe result.
 """
 
 from __future__ import annotations
@@ -62,24 +65,40 @@ class EventLog:
 
 
 class ReplicaWatcher:
-    """Turns replica state changes into events, by diffing successive snapshots."""
+    """Turns replica changes into events, by diffing successive snapshots."""
 
     def __init__(self, log: EventLog) -> None:
         self._log = log
-        self._seen: dict[str, ReplicaState] = {}
+        self._seen: dict[str, tuple[ReplicaState, str]] = {}  # id -> (state, failing)
 
     def update(self, replicas: list[ReplicaInfo]) -> None:
         for info in replicas:
             before = self._seen.get(info.id)
-            if before is info.state:
+            if before == (info.state, info.failing):
                 continue
-            self._seen[info.id] = info.state
-            message = describe(info, before)
+            self._seen[info.id] = (info.state, info.failing)
+            message = news(info, before)
             if message:
                 self._log.add("replica", message, revision=info.revision)
         current = {info.id for info in replicas}
         for gone in set(self._seen) - current:
             del self._seen[gone]
+
+
+def news(info: ReplicaInfo, before: tuple[ReplicaState, str] | None) -> str:
+    """One message for what changed since `before`: a new state says it (with the probe
+    failure that caused it), else a probe failure reported, changed or over."""
+    state, failing = before or (None, "")
+    if info.state is not state:
+        said = describe(info, state)
+        if info.state is ReplicaState.STARTING and info.failing and info.failing != failing:
+            said += f"; not ready: {info.last_error}"  # both since the last snapshot
+        return said
+    if info.failing == failing:
+        return ""  # counted on: the count is in `last_error`, not news
+    if info.failing:
+        return f"{info.id} not ready: {info.last_error or info.failing}"
+    return f"{info.id} probes pass again (they had: {failing})"
 
 
 def describe(info: ReplicaInfo, before: ReplicaState | None) -> str:
@@ -90,7 +109,9 @@ def describe(info: ReplicaInfo, before: ReplicaState | None) -> str:
     if state is ReplicaState.READY:
         return f"{info.id} ready"
     if state is ReplicaState.NOT_READY:
-        return f"{info.id} not ready" if before is ReplicaState.READY else ""
+        if before is not ReplicaState.READY:
+            return ""
+        return f"{info.id} not ready" + (f": {info.last_error}" if info.failing else "")
     if state is ReplicaState.BACKOFF:
         return f"{info.id} failed: {info.last_error or 'exited'}; restarting after backoff"
     if state is ReplicaState.DRAINING:

@@ -87,7 +87,7 @@ async def _probe(
     gate = ProbeGate(record, probe, clock())
     while True:
         try:
-            passed = await prober(HOST, record.port, probe)
+            passed = (await prober(HOST, record.port, probe)).ok
         except Exception:
             log.exception("replica %s: prober failed; counted as a failure", record.replica_id)
             passed = False

@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from changeover.agent.lock import is_locked, read_pid
 from changeover.agent.main import AgentOptions, run_agent
+from changeover.agent.output import OUTPUT_HEADING
 from changeover.agent.paths import StatePaths
 from changeover.cli.client import AgentClient, Unreachable
 from changeover.cli.common import (
@@ -158,11 +159,18 @@ def _served(rollout: dict[str, Any] | None, since: float) -> bool:
 
 
 def show_log_tail(log: Path, offset: int, lines: int = 20) -> None:
+    """The agent's last `lines` log lines since `offset`, from further back if that is
+    where a replica's output before failing at boot begins (`agent.output`)."""
     try:
         with log.open("rb") as fh:
             fh.seek(offset)
             text = fh.read().decode(errors="replace")
     except OSError:
         return
-    for line in text.splitlines()[-lines:]:
+    logged = text.splitlines()
+    start = max(0, len(logged) - lines)
+    heads = [i for i, line in enumerate(logged) if OUTPUT_HEADING in line]
+    if heads:
+        start = min(start, heads[-1])
+    for line in logged[start:]:
         err.print(line, markup=False, soft_wrap=True)

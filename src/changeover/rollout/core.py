@@ -11,7 +11,8 @@ stable revision is fully available again, so traffic always has somewhere to go.
 rollback ends: once the stable is back, or when it is still short of its size after
 the rollback deadline (counted from the first decision made while rolling back); then
 the rollout ends FAILED with what `giveup` keeps, never zeroing the only revision that
-serves.
+serves. A failure's reason names the target replica it is about and that replica's last
+error (a process's exit, a probe failure with its count) when one is known.
 """
 
 from __future__ import annotations
@@ -45,9 +46,10 @@ from changeover.rollout.events import (
     RollbackDeadlineExceeded,
 )
 from changeover.rollout.giveup import GiveUp, give_up
-from changeover.rollout.observe import RevisionObs, removals, revision_obs
+from changeover.rollout.observe import ReplicaObs, RevisionObs, removals, revision_obs
 from changeover.rollout.phase import EVENT_TRIGGERED_TRANSITIONS, Phase, refusal
 from changeover.rollout.plan import Counts, count, plan_rollback
+from changeover.supervisor.state import ReplicaState
 
 TABLE = EVENT_TRIGGERED_TRANSITIONS
 INCONCLUSIVE = "the analysis was inconclusive: `promote` accepts it, `abort` rolls back"
@@ -96,6 +98,7 @@ class Core(abc.ABC):
         self._rollback_since: float | None = None
         self.gave_up: GiveUp | None = None  # set when the rollback deadline ended it
         self.last_scale: dict[int, int] | None = None
+        self.observed: Mapping[int, RevisionObs] = {}  # by the current step (`counts`)
 
     @property
     def phase(self) -> Phase:
@@ -121,6 +124,8 @@ class Core(abc.ABC):
             self._notices.add(notice)
 
     def counts(self, obs: Mapping[int, RevisionObs], now: float) -> Counts:
+        """What `step` counts first; `obs` is kept for the reasons of this step's failures."""
+        self.observed = obs
         return count(obs, self.stable, self.target, now, self.params.min_ready)
 
     # --- operator commands ---------------------------------------------------------------
@@ -189,6 +194,12 @@ class Core(abc.ABC):
                 why = f": {r.last_error}" if r.last_error else ""
                 return BootFailed(f"replica {r.id} failed at boot {r.boot_failures} times{why}")
         return None
+
+    def not_ready(self) -> str:
+        """For the first target replica that is not ready and says why (what a progress
+        deadline waited for): "; r3-1 not ready: <its last error>"; else ""."""
+        culprit = blocking(revision_obs(self.observed, self.target))
+        return "" if culprit is None else f"; {culprit.id} not ready: {culprit.last_error}"
 
     def fail(self, event: Failure, c: Counts) -> None:
         self.reason, self._hold = event.reason, c.new_ready
@@ -271,3 +282,13 @@ class Core(abc.ABC):
             for rev, want in scale.items()
             if want != previous.get(rev, 0)
         ]
+
+
+def blocking(rev: RevisionObs) -> ReplicaObs | None:
+    """The first replica observed (the supervisor lists them oldest first) that is live,
+    not READY and has a last error."""
+    return next((r for r in rev.replicas if r.last_error and _not_ready(r)), None)
+
+
+def _not_ready(r: ReplicaObs) -> bool:
+    return r.state is not ReplicaState.READY and not r.state.terminating

@@ -48,6 +48,7 @@ class Progressive(Core):
         if now - self._waiting_since > deadline:
             return DeadlineExceeded(
                 f"progress deadline exceeded: replicas not available within {deadline:g}s"
+                + self.not_ready()
             )
         return None
 

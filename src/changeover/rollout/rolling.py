@@ -109,7 +109,8 @@ class RollingUpdate(Core):
     def _deadline(self, now: float) -> DeadlineExceeded | None:
         deadline = self.params.progress_deadline
         if now - self._last_progress > deadline:
-            return DeadlineExceeded(f"progress deadline exceeded: no progress for {deadline:g}s")
+            why = f"no progress for {deadline:g}s{self.not_ready()}"
+            return DeadlineExceeded(f"progress deadline exceeded: {why}")
         return None
 
     def _desired(self, c: Counts) -> dict[int, int]:

@@ -2,7 +2,8 @@
 
 Invariant: the fakes keep the real contracts (a routable replica was added and not yet
 removed; a child exits once and reports that status forever) and record every call, so
-tests can assert on order without timing.
+tests can assert on order without timing; a scripted prober's results come only when
+the test gives them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import signal
 from signal import SIGKILL
 from typing import Any
 
+from changeover.spec.models import Probe
+from changeover.supervisor.probes import ProbeOutcome
 from changeover.supervisor.spawn import SpawnError, SpawnSpec
 
 
@@ -120,3 +123,35 @@ class FakeSpawner:
     def of(self, replica_id: str) -> list[FakeChild]:
         """The app processes spawned for `replica_id`, oldest first."""
         return [c for c in self.children if c.spec.env.get("CHANGEOVER_REPLICA") == replica_id]
+
+
+class ScriptedProber:
+    """A `Prober` whose every probe waits for the next outcome the test gives."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []  # of every probe asked, in order
+        self.given = 0
+        self._answers: asyncio.Queue[ProbeOutcome] = asyncio.Queue()
+        self._asked = asyncio.Event()
+
+    async def __call__(self, host: str, port: int, probe: Probe) -> ProbeOutcome:
+        self.paths.append(probe.path)
+        self._asked.set()
+        return await self._answers.get()
+
+    async def answer(self, *outcomes: ProbeOutcome) -> None:
+        """Give the outcomes in turn, each to a probe waiting for it; return once the
+        probe after the last one asks, so the supervisor has handled every outcome given
+        (a probe's result is handled before its next period begins). For a replica with
+        one probe, which must keep probing after these outcomes."""
+        for outcome in outcomes:
+            await self._waiting()
+            self.given += 1
+            self._answers.put_nowait(outcome)
+        await self._waiting()
+
+    async def _waiting(self) -> None:
+        """Until a probe waits for an outcome: more asked than given."""
+        while len(self.paths) <= self.given:
+            self._asked.clear()
+            await self._asked.wait()

@@ -2,7 +2,10 @@
 
 Invariant: the task running `run` is the only thing that changes a live replica's state,
 and once cancelled it changes nothing more (no state moves in cleanup code), so
-termination can take over at any await point.
+termination can take over at any await point. Every probe result is also told to the
+run's `ProbeReports`: a reported failure becomes the replica's `last_error` (counted on
+at each result) and its `failing` (changed only as `reports` allows, for events), and a
+probe's restart gives that failure as its reason.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from typing import NamedTuple
 
 from changeover.spec.models import Probe
 from changeover.supervisor.health import Action, Health, Kind
+from changeover.supervisor.probes import ProbeOutcome
 from changeover.supervisor.process import describe_exit
 from changeover.supervisor.replica import Replica
+from changeover.supervisor.reports import ProbeReports
 from changeover.supervisor.spawn import Child, SpawnError
 from changeover.supervisor.state import ReplicaEvent
 from changeover.supervisor.termination import stop_child
@@ -29,7 +34,7 @@ class _Exit(NamedTuple):
 
 class _Result(NamedTuple):
     kind: Kind
-    ok: bool
+    outcome: ProbeOutcome
 
 
 _Event = _Exit | _Result
@@ -73,11 +78,13 @@ async def _run_once(rep: Replica) -> str:
 async def _supervise(
     rep: Replica, child: Child, health: Health, tasks: _ProbeTasks, events: asyncio.Queue[_Event]
 ) -> str:
-    actions = health.begin()
+    reports = ProbeReports(health.probes)
+    actions, said = health.begin(), ""
     while True:
         for action in actions:
             if action is Action.RESTART:
-                return await _restart(rep, child, health.reason)
+                # the latest result asked for it: its probe failed as often as `said` counts
+                return await _restart(rep, child, said or health.reason)
             _apply(rep, action)
         tasks.sync(health)
         event = await events.get()
@@ -85,7 +92,17 @@ async def _supervise(
             rep.set_routable(False)
             rep.process_gone()
             return describe_exit(event.code)
-        actions = health.record(event.kind, event.ok)
+        actions = health.record(event.kind, event.outcome.ok)
+        said = _report(rep, reports, event)
+
+
+def _report(rep: Replica, reports: ProbeReports, result: _Result) -> str:
+    """Keep the replica's books on what its probes say; the failure shown, if any."""
+    said = reports.record(result.kind, result.outcome)
+    if said:
+        rep.last_error = said
+    rep.set_failing(reports.failing)
+    return said
 
 
 def _apply(rep: Replica, action: Action) -> None:
@@ -145,9 +162,9 @@ class _ProbeTasks:
             due = loop.time() + probe.period
             self.events.put_nowait(_Result(kind, await self._probe(probe)))
 
-    async def _probe(self, probe: Probe) -> bool:
+    async def _probe(self, probe: Probe) -> ProbeOutcome:
         try:
             return await self.rep.hooks.prober(self.rep.host, self.rep.port, probe)
-        except Exception:
+        except Exception as exc:
             log.exception("replica %s: prober failed; counted as a failure", self.rep.id)
-            return False
+            return ProbeOutcome(False, f"could not be run ({type(exc).__name__})")

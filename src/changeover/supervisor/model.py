@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Protocol
 
 from changeover.spec.models import Probe, Probes, Termination
+from changeover.supervisor.probes import ProbeOutcome
 from changeover.supervisor.routing import Routing
 from changeover.supervisor.spawn import Child, Spawner
 from changeover.supervisor.state import ReplicaState
 
-Prober = Callable[[str, int, Probe], Awaitable[bool]]  # (host, port, probe) -> passed
+Prober = Callable[[str, int, Probe], Awaitable[ProbeOutcome]]  # (host, port, probe) -> outcome
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,12 @@ class ReplicaInfo:
     boot_failures: int
     ready_since: float | None  # clock time it last became READY; None unless READY
     started_at: float | None  # clock time the running process was spawned
-    last_error: str
+    last_error: str  # why its last process ended, or its probe failure counted on
     log_path: Path
     create_time: float | None = None  # psutil create_time of `pid`, the pid-reuse guard
+    # the probe failure reported now, without its count ("readiness GET /readyz answered
+    # 503"); "" while the probes pass or no process runs (`reports`)
+    failing: str = ""
 
 
 class Escapes(Protocol):

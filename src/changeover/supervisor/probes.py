@@ -2,7 +2,8 @@
 
 Invariant: a `ProbeTracker` emits a verdict only when its pass/fail status changes, and
 only after `success_threshold` consecutive successes (pass) or `failure_threshold`
-consecutive failures (fail), as Kubernetes counts them. The counting is pure.
+consecutive failures (fail), as Kubernetes counts them. The counting is pure. Every
+probe result says what was seen (`ProbeOutcome.detail`), so a failure can be explained.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import enum
 import re
+from dataclasses import dataclass
 
 from changeover.spec.models import Probe
 
@@ -20,6 +22,15 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9])[ \r\n]")
 class Verdict(enum.Enum):
     PASS = "pass"
     FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """One probe's result: passed or not, and what was seen, in words that follow
+    "readiness GET /readyz": "answered 503", "timed out after 1s", "connection refused"."""
+
+    ok: bool
+    detail: str
 
 
 class ProbeTracker:
@@ -50,13 +61,25 @@ class ProbeTracker:
         return None
 
 
-async def http_probe(host: str, port: int, path: str, timeout: float) -> bool:  # noqa: ASYNC109
-    """True iff `GET path` answers with a 200-399 status line within `timeout` seconds."""
+async def http_probe(
+    host: str,
+    port: int,
+    path: str,
+    timeout: float,  # noqa: ASYNC109 - the probe's own setting
+) -> ProbeOutcome:
+    """`GET path`: passes iff it answers with a 200-399 status line within `timeout` seconds."""
     try:
         async with asyncio.timeout(timeout):
-            return await _get_status(host, port, path) in range(200, 400)
-    except (OSError, TimeoutError, ValueError):
-        return False
+            status = await _get_status(host, port, path)
+    except TimeoutError:  # before OSError, of which it is a subclass
+        return ProbeOutcome(False, f"timed out after {timeout:g}s")
+    except ConnectionRefusedError:
+        return ProbeOutcome(False, "connection refused")
+    except OSError as exc:
+        return ProbeOutcome(False, f"failed: {(exc.strerror or type(exc).__name__).lower()}")
+    except ValueError as exc:
+        return ProbeOutcome(False, str(exc))
+    return ProbeOutcome(status in range(200, 400), f"answered {status}")
 
 
 async def _get_status(host: str, port: int, path: str) -> int:
@@ -73,12 +96,14 @@ async def _get_status(host: str, port: int, path: str) -> int:
         # The peer may already have reset the connection; closing is all we need.
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+    if not line:
+        raise ValueError("closed the connection without answering")
     match = _STATUS_LINE.match(line)
     if match is None:
-        raise ValueError(f"not an HTTP status line: {line[:80]!r}")
+        raise ValueError(f"answered with no HTTP status line: {line[:40]!r}")
     return int(match.group(1))
 
 
-async def probe_http(host: str, port: int, probe: Probe) -> bool:
+async def probe_http(host: str, port: int, probe: Probe) -> ProbeOutcome:
     """The default prober: `http_probe` with the probe's path and timeout."""
     return await http_probe(host, port, probe.path, probe.timeout)

@@ -2,7 +2,8 @@
 
 Invariant: `state` changes only through `move(event)`, whose next state is the entry of
 `state.TABLE` (an event the state does not take raises); `ready_since` is set exactly
-while READY, and the listening socket is bound at creation (for a replica adopted after
+while READY, `failing` only while a process runs (it is cleared in BACKOFF and on the
+way out), and the listening socket is bound at creation (for a replica adopted after
 an agent crash, whose process kept the only one: before its next process) and closed only
 on the way to EXITED.
 """
@@ -65,6 +66,7 @@ class Replica:
         self.started_at: float | None = None
         self.ready_this_run = False
         self.last_error = ""
+        self.failing = ""  # the probe failure reported now (`reports.ProbeReports.failing`)
 
     def move(self, event: ReplicaEvent) -> ReplicaState:
         """Apply `event` through the table; on a change, keep the books and tell the agent."""
@@ -79,8 +81,16 @@ class Replica:
         elif old is ReplicaState.READY:
             self.ready_since = None
             self.backoff.unready(now)
+        if new is ReplicaState.BACKOFF or new.terminating:
+            self.failing = ""  # no process of it is probed any more
         notify(self.hooks.on_change)
         return new
+
+    def set_failing(self, failing: str) -> None:
+        """The reported probe failure changed (`reports`): the agent makes it an event."""
+        if failing != self.failing:
+            self.failing = failing
+            notify(self.hooks.on_change)
 
     def set_routable(self, routable: bool) -> None:
         self.hooks.routing.set_routable(self.id, routable)
@@ -182,6 +192,7 @@ class Replica:
             last_error=self.last_error,
             log_path=self.log_path,
             create_time=None if child is None else child.create_time,
+            failing=self.failing,
         )
 
 

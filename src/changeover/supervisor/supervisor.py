@@ -49,7 +49,8 @@ class Supervisor:
 
     Callbacks run synchronously inside the supervisor and must return quickly without
     calling back into it (set an event instead); their exceptions are logged and ignored.
-    `on_change()` follows every state change; `on_started(info)` follows every spawn, with
+    `on_change()` follows every state change and every change of a replica's reported
+    probe failure (`ReplicaInfo.failing`); `on_started(info)` follows every spawn, with
     `info.pid` (which is also the pgid) and `info.create_time` for the orphan records;
     `on_exited(info)` follows every exit of that process, its group already SIGKILLed.
     `backoff` makes one `Backoff` per replica; `prober` replaces the HTTP probe in tests.

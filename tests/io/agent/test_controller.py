@@ -244,6 +244,64 @@ def test_a_failing_deploy_rolls_back_and_records_each_phase(
     run(main())
 
 
+def test_a_failure_at_boot_shows_what_the_replica_wrote(tmp_path: Path, store: Store) -> None:
+    v1, v2 = new_revision(store, "v1", 1), new_revision(store, "v2", 1)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    written = [f"line {i}" for i in range(12)] + ["\x1b[31mRuntimeError: no config\x1b[0m"]
+    (logs / "r2-1.log").write_text("\n".join(written) + "\n")  # as an app wrote it
+
+    async def main() -> Rollout:
+        h = Harness(tmp_path, store)
+        async with h.running():
+            await h.start(None, v1.id, "initial")[1]
+            h.spawner.fail_with = "exited with code 3"
+            rollout, second = h.start(v1.id, v2.id, "deploy")
+            await second
+        return rollout
+
+    rollout = run(main())
+    (output,) = [e for e in store.events() if e.kind == "output"]
+    assert (output.rollout_id, output.revision) == (rollout.id, v2.id)
+    assert output.message.splitlines() == [
+        "r2-1 wrote before failing (last 10 lines; `changeover logs r2-1` shows more):",
+        *[f"  line {i}" for i in range(3, 12)],
+        "  ?[31mRuntimeError: no config?[0m",  # no escape sequence reaches a terminal
+    ]
+    messages = rollout_messages(store, rollout.id)
+    failed = messages.index(
+        "rollout failed: replica r2-1 failed at boot 3 times: exited with code 3"
+    )
+    assert failed < messages.index(output.message) < len(messages) - 1  # before the rollback ends
+
+
+def test_a_rollout_failing_with_no_failure_at_boot_shows_no_output(
+    tmp_path: Path, store: Store
+) -> None:
+    v1, v2 = new_revision(store, "v1", 1), new_revision(store, "v2", 1)
+
+    async def main() -> Decision:
+        h = Harness(tmp_path, store)
+        async with h.running():
+            await h.start(None, v1.id, "initial")[1]
+            rollout = store.start_rollout(
+                from_revision=v1.id, to_revision=v2.id, kind="deploy", strategy="rolling", now=1
+            )
+            # every replica is ready at once, and available 8 s (of the fake clock) later
+            params = RollingParams(1, 1, 0, min_ready=8.0, progress_deadline=5.0)
+            strategy = RollingUpdate(v1.id, v2.id, params, started_at=h.clock())
+            done = h.controller.begin(rollout, strategy, (v1.id, v2.id))
+            await until(lambda: h.live().get("r2-1") is S.READY)
+            h.clock.advance(6.0)  # past the deadline, r2-1 not yet available
+            await until(lambda: strategy.phase is Phase.ROLLING_BACK)
+            h.clock.advance(3.0)  # the stable is available again: the rollback ends
+            return await done
+
+    decision = run(main())
+    assert decision.reason == "progress deadline exceeded: no progress for 5s"
+    assert [e for e in store.events() if e.kind == "output"] == []
+
+
 class BrokenSpawner(FakeSpawner):
     """Spawns of the named replicas, and of every replica of `broken` revisions, fail."""
 

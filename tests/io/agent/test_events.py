@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from changeover.agent.events import EventLog, ReplicaWatcher, describe
+from changeover.agent.events import EventLog, ReplicaWatcher, describe, news
+from changeover.spec.models import Probe, Probes, Termination
 from changeover.store import Store
+from changeover.supervisor.fakes import FakeSpawner, RecordingRouting, ScriptedProber
+from changeover.supervisor.model import ReplicaInfo, ReplicaTemplate
+from changeover.supervisor.probes import ProbeOutcome
 from changeover.supervisor.state import ReplicaState
+from changeover.supervisor.supervisor import Supervisor
 from tests.helpers import bounded
 
 from ._fakes import replica_info
@@ -210,3 +217,97 @@ def test_describe(
     state: ReplicaState, before: ReplicaState | None, kw: dict[str, Any], expected: str
 ) -> None:
     assert describe(replica_info("r1-1", state, **kw), before) == expected
+
+
+def failing_info(state: ReplicaState, failing: str = "", last_error: str = "") -> ReplicaInfo:
+    return dataclasses.replace(replica_info("r1-1", state, last_error=last_error), failing=failing)
+
+
+E503 = "readiness GET /readyz answered 503"
+
+
+@pytest.mark.parametrize(
+    ("info", "before", "expected"),
+    [
+        # a probe failure reported, while the state stays
+        (
+            failing_info(S.STARTING, E503, f"{E503} (2 times in a row)"),
+            (S.STARTING, ""),
+            f"r1-1 not ready: {E503} (2 times in a row)",
+        ),
+        # its reason changed
+        (
+            failing_info(S.STARTING, "readiness GET /readyz timed out after 1s", "... (3 times)"),
+            (S.STARTING, E503),
+            "r1-1 not ready: ... (3 times)",
+        ),
+        # counted on: not news
+        (failing_info(S.STARTING, E503, f"{E503} (9 times in a row)"), (S.STARTING, E503), ""),
+        # over without a change of state
+        (
+            failing_info(S.STARTING),
+            (S.STARTING, E503),
+            f"r1-1 probes pass again (they had: {E503})",
+        ),
+        # over because it is ready: the state says it
+        (failing_info(S.READY), (S.STARTING, E503), "r1-1 ready"),
+        # the state change it caused carries it
+        (
+            failing_info(S.NOT_READY, E503, f"{E503} (2 times in a row)"),
+            (S.READY, ""),
+            f"r1-1 not ready: {E503} (2 times in a row)",
+        ),
+        # a new process and its failure, seen in one snapshot
+        (
+            failing_info(S.STARTING, E503, f"{E503} (2 times in a row)"),
+            (S.BACKOFF, ""),
+            f"r1-1 starting (pid 4000001); not ready: {E503} (2 times in a row)",
+        ),
+        # the process ended: its exit is the news, not the end of its probes
+        (
+            failing_info(S.BACKOFF, "", "exited with code 3"),
+            (S.STARTING, E503),
+            "r1-1 failed: exited with code 3; restarting after backoff",
+        ),
+    ],
+)
+def test_news_of_probe_failures(
+    info: ReplicaInfo, before: tuple[ReplicaState, str], expected: str
+) -> None:
+    assert news(info, before) == expected
+
+
+def test_a_failing_probe_gives_one_event_not_one_per_period(store: Store, tmp_path: Path) -> None:
+    store.create_revision(version="v", path="/", command="x", env={}, spec={}, replicas=1, now=1)
+    watcher, prober = ReplicaWatcher(EventLog(store)), ScriptedProber()
+    template = ReplicaTemplate(
+        revision=1,
+        version="v1",
+        command="app",
+        workdir=tmp_path,
+        env={},
+        probes=Probes(readiness=Probe(path="/readyz", period="10ms", failure_threshold=3)),
+        termination=Termination(drain_timeout="1s", grace_period="1s"),
+    )
+    ok, e503 = ProbeOutcome(True, "answered 200"), ProbeOutcome(False, "answered 503")
+    refused = ProbeOutcome(False, "connection refused")
+
+    async def main() -> None:
+        sup = Supervisor(
+            routing=RecordingRouting(), logs_dir=tmp_path, spawner=FakeSpawner(), prober=prober
+        )
+        sup.scale(template, 1)
+        # a snapshot after every probe: the most an agent could ever see
+        script = [*[e503] * 40, refused, e503, *[refused] * 3, *[e503] * 2, ok, *[e503] * 20]
+        for outcome in script:
+            await prober.answer(outcome)
+            watcher.update(sup.replicas())
+        await sup.stop_all()
+
+    run(main())
+    assert [m for m in messages(store) if "starting" not in m] == [
+        f"r1-1 not ready: {E503} (3 times in a row)",
+        "r1-1 not ready: readiness GET /readyz connection refused (3 times in a row)",
+        "r1-1 ready",
+        "r1-1 not ready: readiness GET /readyz answered 503 (3 times in a row)",
+    ]

@@ -12,7 +12,7 @@ import psutil
 
 from changeover.spec.models import Probe
 from changeover.supervisor.backoff import Backoff
-from changeover.supervisor.probes import probe_http
+from changeover.supervisor.probes import ProbeOutcome, probe_http
 from changeover.supervisor.state import ReplicaState
 from tests.helpers import bounded
 
@@ -64,10 +64,10 @@ class RecordingProber:
     def __init__(self) -> None:
         self.results: list[tuple[str, bool]] = []
 
-    async def __call__(self, host: str, port: int, probe: Probe) -> bool:
-        ok = await probe_http(host, port, probe)
-        self.results.append((probe.path, ok))
-        return ok
+    async def __call__(self, host: str, port: int, probe: Probe) -> ProbeOutcome:
+        outcome = await probe_http(host, port, probe)
+        self.results.append((probe.path, outcome.ok))
+        return outcome
 
     def count(self, path: str, ok: bool) -> int:
         return self.results.count((path, ok))

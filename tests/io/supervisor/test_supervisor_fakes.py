@@ -7,7 +7,8 @@ from pathlib import Path
 
 from changeover.spec.models import Probe, Probes
 from changeover.supervisor.backoff import Backoff
-from changeover.supervisor.fakes import FakeSpawner, RecordingRouting
+from changeover.supervisor.fakes import FakeSpawner, RecordingRouting, ScriptedProber
+from changeover.supervisor.probes import ProbeOutcome
 from changeover.supervisor.state import ReplicaState
 from changeover.supervisor.supervisor import Supervisor
 from tests.helpers import until
@@ -20,8 +21,12 @@ def test_boot_failures_count_until_ready(make_template, tmp_path: Path) -> None:
     spawner, routing, healthy = FakeSpawner(), RecordingRouting(), [False]
     started, exited = [], []
 
-    async def prober(host: str, port: int, probe: Probe) -> bool:
-        return healthy[0]
+    async def prober(host: str, port: int, probe: Probe) -> ProbeOutcome:
+        return (
+            ProbeOutcome(True, "answered 200")
+            if healthy[0]
+            else ProbeOutcome(False, "answered 503")
+        )
 
     template = make_template(probes=Probes(readiness=fast_probe("/readyz")))
 
@@ -84,3 +89,61 @@ def test_recording_routing_drain_hold_and_release() -> None:
     routing.remove_endpoint("r1-1")
     assert routing.routable == set()
     assert routing.endpoints == {}
+
+
+OK = ProbeOutcome(True, "answered 200")
+E503 = ProbeOutcome(False, "answered 503")
+SLOW = ProbeOutcome(False, "timed out after 1s")
+
+
+def test_probe_failures_are_recorded_and_reported_once(make_template, tmp_path: Path) -> None:
+    spawner, prober, failing = FakeSpawner(), ScriptedProber(), []
+    template = make_template(probes=Probes(readiness=fast_probe("/readyz")))  # threshold 2
+
+    async def main() -> None:
+        sup = Supervisor(
+            routing=RecordingRouting(),
+            logs_dir=tmp_path,
+            spawner=spawner,
+            prober=prober,
+            backoff=lambda: Backoff(initial=30.0),  # stays in BACKOFF once it exits
+            on_change=lambda: failing.append([i.failing for i in sup.replicas()]),
+        )
+        sup.scale(template, 1)
+        rid = sup.replicas()[0].id
+        await prober.answer(E503)
+        assert (sup.replica(rid).last_error, sup.replica(rid).failing) == ("", "")
+        await prober.answer(E503)
+        info = sup.replica(rid)
+        assert info.failing == "readiness GET /readyz answered 503"
+        assert info.last_error == "readiness GET /readyz answered 503 (2 times in a row)"
+        await prober.answer(E503, E503, E503)
+        assert sup.replica(rid).last_error.endswith("answered 503 (5 times in a row)")
+        await prober.answer(SLOW)  # shown at once, reported once it repeats
+        info = sup.replica(rid)
+        assert info.last_error == "readiness GET /readyz timed out after 1s (once)"
+        assert info.failing == "readiness GET /readyz answered 503"
+        await prober.answer(SLOW)
+        assert sup.replica(rid).failing == "readiness GET /readyz timed out after 1s"
+        await prober.answer(OK)
+        info = sup.replica(rid)
+        assert (info.state, info.failing) == (S.READY, "")
+        assert info.last_error.endswith("timed out after 1s (2 times in a row)")  # kept
+        await prober.answer(E503, E503)
+        assert sup.replica(rid).state is S.NOT_READY
+        spawner.of(rid)[0].exit(3)
+        info = await until(lambda: sup.replica(rid).state is S.BACKOFF and sup.replica(rid))
+        assert (info.failing, info.last_error) == ("", "exited with code 3")
+        await sup.stop_all()
+        assert prober.paths == ["/readyz"] * 11  # the 11th was waiting when the app exited
+
+    run(main())
+    changes = [f for f, before in zip(failing, [None, *failing], strict=False) if f != before]
+    assert changes == [
+        [""],
+        ["readiness GET /readyz answered 503"],
+        ["readiness GET /readyz timed out after 1s"],
+        [""],
+        ["readiness GET /readyz answered 503"],
+        [""],
+    ]

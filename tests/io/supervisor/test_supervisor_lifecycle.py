@@ -45,6 +45,9 @@ def test_readiness_gates_routing_and_can_fail_later(make_template, tmp_path: Pat
         (rid,) = [i.id for i in sup.replicas()]
         await until(lambda: prober.count("/readyz", False) >= 3, what="failing readiness")
         assert sup.replica(rid).state is ReplicaState.STARTING
+        info = await until(lambda: sup.replica(rid).failing and sup.replica(rid))
+        assert info.failing == "readiness GET /readyz answered 503"  # the app's own answer
+        assert info.last_error.startswith("readiness GET /readyz answered 503 (")
         assert routable_calls(routing, rid) == []
         unready.unlink()
         await until(lambda: sup.replica(rid).state is READY)
@@ -123,7 +126,7 @@ def test_startup_probe_failure_restarts(make_template, tmp_path: Path) -> None:
         sup.scale(template, 1)
         rid = sup.replicas()[0].id
         await until(lambda: sup.replica(rid).restarts >= 1, what="a restart")
-        assert sup.replica(rid).last_error == "startup probe failed 2 times"
+        assert sup.replica(rid).last_error == "startup GET /healthz answered 500 (2 times in a row)"
         assert sup.replica(rid).boot_failures >= 1
         assert prober.count("/readyz", True) + prober.count("/readyz", False) == 0
         assert "got SIGTERM" in sup.replica(rid).log_path.read_text()
@@ -154,7 +157,7 @@ def test_liveness_failure_restarts(make_template, tmp_path: Path) -> None:
         info: ReplicaInfo = await until(
             lambda: sup.replica(rid).state is READY and sup.replica(rid)
         )
-        assert info.last_error == "liveness probe failed 2 times"
+        assert info.last_error == "liveness GET /healthz answered 500 (2 times in a row)"
         assert info.pid != first_pid
         assert first_pid is not None
         assert gone(first_pid)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from changeover.spec.models import Probe, Probes
 from changeover.supervisor.health import Action, Health, Kind
-from changeover.supervisor.probes import ProbeTracker, Verdict, http_probe
+from changeover.supervisor.probes import ProbeOutcome, ProbeTracker, Verdict, http_probe
 from tests.io.supervisor.supervisor_helpers import run
 
 A = Action
@@ -115,7 +115,9 @@ def test_readiness_flaps_and_liveness_restarts() -> None:
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-async def serving(handler: Handler, check: Callable[[int], Awaitable[bool]]) -> bool:
+async def serving(
+    handler: Handler, check: Callable[[int], Awaitable[ProbeOutcome]]
+) -> ProbeOutcome:
     server = await asyncio.start_server(handler, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
@@ -139,16 +141,18 @@ def answering(raw: bytes, requests: list[bytes]) -> Handler:
 def test_http_probe_statuses() -> None:
     requests: list[bytes] = []
     cases = {
-        b"HTTP/1.1 200 OK\r\n\r\n": True,
-        b"HTTP/1.1 302 Found\r\nLocation: /\r\n\r\n": True,
-        b"HTTP/1.0 399 Odd\r\n\r\n": True,
-        b"HTTP/1.1 404 Not Found\r\n\r\n": False,
-        b"HTTP/1.1 503 Unavailable\r\n\r\n": False,
-        b"SSH-2.0-OpenSSH\r\n": False,
-        b"": False,
+        b"HTTP/1.1 200 OK\r\n\r\n": ProbeOutcome(True, "answered 200"),
+        b"HTTP/1.1 302 Found\r\nLocation: /\r\n\r\n": ProbeOutcome(True, "answered 302"),
+        b"HTTP/1.0 399 Odd\r\n\r\n": ProbeOutcome(True, "answered 399"),
+        b"HTTP/1.1 404 Not Found\r\n\r\n": ProbeOutcome(False, "answered 404"),
+        b"HTTP/1.1 503 Unavailable\r\n\r\n": ProbeOutcome(False, "answered 503"),
+        b"SSH-2.0-OpenSSH\r\n": ProbeOutcome(
+            False, "answered with no HTTP status line: b'SSH-2.0-OpenSSH\\r\\n'"
+        ),
+        b"": ProbeOutcome(False, "closed the connection without answering"),
     }
 
-    async def main() -> dict[bytes, bool]:
+    async def main() -> dict[bytes, ProbeOutcome]:
         got = {}
         for raw in cases:
             check = lambda port: http_probe("127.0.0.1", port, "/readyz", 1.0)  # noqa: E731
@@ -168,7 +172,7 @@ def test_http_probe_times_out_and_handles_refusal() -> None:
         writer.close()
         await writer.wait_closed()
 
-    async def main() -> tuple[bool, bool]:
+    async def main() -> tuple[ProbeOutcome, ProbeOutcome]:
         slow = await serving(silent, lambda port: http_probe("127.0.0.1", port, "/", 0.1))
         server = await asyncio.start_server(silent, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
@@ -177,4 +181,7 @@ def test_http_probe_times_out_and_handles_refusal() -> None:
         refused = await http_probe("127.0.0.1", port, "/", 1.0)
         return slow, refused
 
-    assert run(main()) == (False, False)
+    assert run(main()) == (
+        ProbeOutcome(False, "timed out after 0.1s"),
+        ProbeOutcome(False, "connection refused"),
+    )

@@ -147,12 +147,14 @@ def test_starting_replica_is_terminated_the_same_way(make_template, tmp_path: Pa
         )
         sup.scale(template, 1)
         rid = sup.replicas()[0].id
+        # its failing readiness probe is reported too, with no change of state
+        await until(lambda: sup.replica(rid).failing, what="a failure reported")
         await until(lambda: "pid=" in log_text(sup.replica(rid)), what="app running")
         pid = sup.replica(rid).pid
         assert pid is not None
         await sup.stop_all()
         assert gone(pid)
-        assert history == [S.STARTING, S.DRAINING, S.STOPPING, S.EXITED]
+        assert history == [S.STARTING, S.STARTING, S.DRAINING, S.STOPPING, S.EXITED]
         assert [c[0] for c in routing.calls_for(rid)] == [
             "add_endpoint",
             "set_routable",
