@@ -85,4 +85,3 @@ def test_logs_of_the_agent_itself(agent: Service) -> None:
     result = agent.cli("logs", "--agent", "--lines", "200")
     assert result.returncode == 0, result.stderr
     assert "rollout succeeded: revision 1 is stable" in result.stdout
-

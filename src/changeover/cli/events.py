@@ -24,9 +24,10 @@ def events(
         bool, typer.Option("--follow", "-F", help="Keep printing new events until Ctrl-C.")
     ] = False,
     lines: Annotated[
-        int, typer.Option(
+        int,
+        typer.Option(
             "--lines", "-n", min=0, metavar="N", help="How many recent events to show first."
-        )
+        ),
     ] = 20,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
