@@ -232,12 +232,18 @@ def events_part(events: list[dict[str, Any]], *, compact: bool) -> RenderableTyp
         said = [Text("recent events", style="table.title")]
         for event in events:
             line = Text(f"{_clock(event['ts'])}  ", no_wrap=True, overflow="ellipsis")
-            said.append(line.append(event["message"]))
+            said.append(line.append(first_line(event["message"])))
         return Group(*said)
     table = Table(title="recent events", title_justify="left", box=None, show_header=False)
     for event in events:
         table.add_row(*plain(_clock(event["ts"]), event["message"]))
     return table
+
+
+def first_line(message: str) -> str:
+    """A multi-line event (a replica's output before it failed) folded to its heading."""
+    first, *rest = message.split("\n")
+    return f"{first} (+{len(rest)} lines: `changeover events`)" if rest else first
 
 
 def _clock(ts: float) -> str:

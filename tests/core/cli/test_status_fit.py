@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from changeover.cli import status
-from changeover.cli.status_view import StatusView
+from changeover.cli.status_view import StatusView, first_line
 from changeover.rollout.decision import Traffic
 from changeover.rollout.steps import HeaderRoute
 from changeover.supervisor.state import ReplicaState
@@ -141,3 +141,11 @@ def test_watch_piped_prints_snapshots_under_a_short_line(
     assert max(map(len, lines)) < 120  # not a 10,000-column rule
     assert sum("waiting for `changeover promote`" in line for line in lines) == 2
     assert sum(bool(STAMP.match(line)) for line in lines) == 2 * 15  # piped: not trimmed
+
+
+def test_a_replicas_output_event_takes_one_line_in_the_compact_view() -> None:
+    message = "r2-1 wrote before failing (last 2 lines):\n  boot\n  crashing at boot"
+    assert first_line(message) == (
+        "r2-1 wrote before failing (last 2 lines): (+2 lines: `changeover events`)"
+    )
+    assert first_line("one line") == "one line"
