@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint core io e2e bench clean
+.PHONY: demo test lint parts core io e2e bench clean
 
 $(STAMP): pyproject.toml scripts/venv.sh
 	PYTHON=$(PYTHON) sh scripts/venv.sh $(VENV)
@@ -18,8 +18,11 @@ demo: $(STAMP)
 # loadgroup keeps the tests that share one agent on one worker.
 XDIST := -n 4 --dist loadgroup
 
-test: lint
+test: lint parts
 	$(BIN)/pytest $(XDIST)
+
+parts:
+	sh scripts/parts.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples bench
