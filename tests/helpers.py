@@ -9,17 +9,29 @@ depends on how fast the machine is. Fake time for pure logic is `FakeClock` (shi
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import psutil
+import pytest
 import uvloop
 
+from changeover.machine import IllegalTransition, Table, label
 from changeover.runtime.fakes import FakeClock
 
-__all__ = ["FakeClock", "bounded", "free_port", "gone", "until", "wait_for", "wait_gone"]
+__all__ = [
+    "FakeClock",
+    "bounded",
+    "check_answer",
+    "free_port",
+    "gone",
+    "until",
+    "wait_for",
+    "wait_gone",
+]
 
 T = TypeVar("T")
 
@@ -100,3 +112,15 @@ def bounded(
     factory = uvloop.new_event_loop if on_uvloop else None
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(run())
+
+
+def check_answer(table: Table[Any, Any], state: Any, event: Any, expected: Any) -> None:
+    """One answer of a state table, as every table test checks it: `expected` (the next
+    state), or, when None, the refusal that names the machine, the event and the state."""
+    if expected is not None:
+        assert table.transition(state, event) is expected
+        return
+    refusal = f"^{re.escape(table.machine)} cannot take {re.escape(label(event))} when "
+    with pytest.raises(IllegalTransition, match=refusal + re.escape(label(state))):
+        table.transition(state, event)
+

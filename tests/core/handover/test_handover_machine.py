@@ -7,6 +7,7 @@ import pytest
 from changeover.agent.handover import TABLE, Action, Handover, Stage, StageEvent, refusal
 from changeover.machine import IllegalTransition
 from changeover.supervisor.state import ReplicaState
+from tests.helpers import check_answer
 
 READY = ReplicaState.READY
 
@@ -71,12 +72,7 @@ EXPECTED: dict[StageEvent, dict[Stage, Stage]] = {
 @pytest.mark.parametrize("event", list(StageEvent))
 @pytest.mark.parametrize("stage", list(Stage))
 def test_table_answers_every_event_in_every_stage(stage: Stage, event: StageEvent) -> None:
-    expected = EXPECTED[event].get(stage)
-    if expected is not None:
-        assert TABLE.transition(stage, event) is expected
-        return
-    with pytest.raises(IllegalTransition, match=f"^handover cannot take {event.value} when "):
-        TABLE.transition(stage, event)
+    check_answer(TABLE, stage, event, EXPECTED[event].get(stage))
 
 
 def test_timeout_must_be_positive() -> None:

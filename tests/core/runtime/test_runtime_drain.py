@@ -11,6 +11,7 @@ from changeover.runtime.config import Timing
 from changeover.runtime.drain import Drain
 from changeover.runtime.outcome import ExitCode, Outcome
 from changeover.runtime.phase import TABLE, Phase, PhaseEvent
+from tests.helpers import check_answer
 
 
 def serving(**timing: float) -> Drain:
@@ -32,12 +33,7 @@ EXPECTED: dict[PhaseEvent, dict[Phase, Phase]] = {
 @pytest.mark.parametrize("event", list(PhaseEvent))
 @pytest.mark.parametrize("phase", list(Phase))
 def test_table_answers_every_event_in_every_phase(phase: Phase, event: PhaseEvent) -> None:
-    expected = EXPECTED[event].get(phase)
-    if expected is not None:
-        assert TABLE.transition(phase, event) is expected
-        return
-    with pytest.raises(IllegalTransition, match=f"^lifecycle cannot take {event.value} when "):
-        TABLE.transition(phase, event)
+    check_answer(TABLE, phase, event, EXPECTED[event].get(phase))
 
 
 def test_stopped_is_terminal_and_the_machine_refuses_going_back() -> None:
