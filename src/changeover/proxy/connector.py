@@ -17,6 +17,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from changeover.proxy import failures
+from changeover.proxy.access import CountingUpstream
 from changeover.proxy.upstream import Upstream
 
 if TYPE_CHECKING:
@@ -58,7 +59,8 @@ async def connect(ex: Exchange, endpoint: Endpoint) -> None:
     """The task opening a new connection to `endpoint` for `ex` (see Exchange.assign)."""
     ctx = ex.ds.ctx
     assert ctx.loop is not None
-    conn = Upstream(ctx, endpoint)
+    # Body bytes are counted only for the access log: per connection, not per request.
+    conn = (Upstream if ctx.access is None else CountingUpstream)(ctx, endpoint)
     try:
         async with asyncio.timeout(ctx.config.connect_timeout):
             await ctx.loop.create_connection(lambda: conn, endpoint.host, endpoint.port)

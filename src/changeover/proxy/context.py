@@ -28,6 +28,7 @@ from changeover.proxy.config import ProxyConfig
 from changeover.proxy.metrics import Metrics
 
 if TYPE_CHECKING:
+    from changeover.proxy.access import AccessLog
     from changeover.proxy.downstream import Downstream
     from changeover.proxy.endpoint import Endpoint
     from changeover.proxy.tunnel import Tunnel
@@ -47,6 +48,7 @@ class Context:
         self.tunnels: set[Tunnel] = set()
         self.connecting: set[asyncio.Task[None]] = set()
         self.closing = False
+        self.access: AccessLog | None = None  # the access log, while it is on
         self.now = clock()
         self.proto = config.forwarded_proto.encode()
         # Per-process random prefix + counter: unique ids without a uuid per request.

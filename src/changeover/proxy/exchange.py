@@ -17,6 +17,11 @@ The end of the request (`request_done`) is a fact apart from `state`: an applica
 answer before it has read the whole body, so the response can be STREAMING, or the
 exchange DONE, while the request still arrives. The hot-path methods store states
 directly (why: proxy/state.py) and read them as module constants.
+
+Each exit tells the access log (`ds.access`, None while it is off: the one check the off
+path pays). `sent` (body bytes) and `target` (a refused head's) are slots that only the
+access log reads and only cold paths or `access.CountingUpstream` set, so `__init__`
+never stores them: read them with a default.
 """
 
 from __future__ import annotations
@@ -71,10 +76,12 @@ class Exchange:
         "request_done",
         "response_body_mode",
         "reuse",
+        "sent",
         "state",
         "stats",
         "status",
         "t0",
+        "target",
         "task",
         "tried",
         "upgrade",
@@ -88,7 +95,9 @@ class Exchange:
         self.headers: Headers = []  # filled by the parser's header callbacks (downstream)
         self.method = b""
         self.head: RequestHead | None = None
-        self.error: str | None = None  # why it is refused (with `status`) when its turn comes
+        # Why the proxy answers it itself: refused (with `status`) when its turn comes, or
+        # 502/503/504 (set by `answered`). Set at its exit iff no replica made the answer.
+        self.error: str | None = None
         self.http11 = self.keep_alive = True
         self.upgrade = self.request_done = self.chunked = self.reuse = False
         self.endpoint: Endpoint | None = None
@@ -117,6 +126,12 @@ class Exchange:
             self.error = why
             self.status = status
 
+    def head_refused(self, method: bytes, target: bytes) -> None:
+        """Its complete head is refused before `prepare`: keep what the access log shows."""
+        self.method = method
+        self.target = target
+        self.t0 = self.ds.ctx.now
+
     def prepare(
         self, method: bytes, target: bytes, http11: bool, keep_alive: bool, upgrade: bool
     ) -> None:
@@ -139,6 +154,7 @@ class Exchange:
             ctx.request_ids,
         )
         if isinstance(head, str):
+            self.target = target  # for the access log: no head keeps it
             self.reject(head)
         else:
             self.head = head
@@ -360,10 +376,13 @@ class Exchange:
             return False
         return now >= self.deadline
 
-    def answered(self, status: int, keep_alive: bool) -> None:
-        """The proxy sent a complete canned response itself: the exchange is done."""
+    def answered(self, status: int, keep_alive: bool, why: str, sent: int) -> None:
+        """The proxy sent a complete canned response itself (`why`, a body of `sent`
+        bytes): the exchange is done."""
         self.status = status
         self.keep_alive = keep_alive
+        self.error = why
+        self.sent = sent
         self.finish()
 
     # The two exits. Each is idempotent, so a late event can never release the slot twice;
@@ -394,14 +413,20 @@ class Exchange:
         stats = self.stats
         if stats is not None:
             stats.completed(self.status, ds.ctx.now - self.t0)
+        if ds.access is not None:  # before exchange_done: pipelined lines stay in order
+            ds.access.served(self)
         ds.exchange_done(self)
 
-    def abort(self) -> None:
+    def abort(self, why: str = "aborted") -> None:
         """Exit without a complete response (into ABORTED): cancel a connect or abort the
-        upstream connection, release the slot, count it aborted."""
-        if self.state >= _DONE:
+        upstream connection, release the slot, count it aborted; `why` is for the log."""
+        state = self.state
+        if state >= _DONE:
             return
         self.state = _ABORTED
+        access = self.ds.access
+        if access is not None:
+            access.aborted(self, state is _STREAMING, why)
         self.cut_upstream()
         ds = self.ds
         if ds.paused:
