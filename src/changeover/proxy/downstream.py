@@ -71,6 +71,7 @@ class Downstream(ClientConnection):
         "preview",
         "queue",
         "retired",
+        "sent",
         "stash",
         "target",
         "tunneled",
@@ -95,6 +96,7 @@ class Downstream(ClientConnection):
         self.head_first = self.head_raw = 0
         self.max_headers = ctx.config.max_headers  # a slot: one load per head, not a chain
         self.access: AccessLog | None = ctx.access  # a slot too: the off path's one check
+        self.sent = 0  # body bytes of the response in progress: counted only for `access`
 
     # -- transport events -------------------------------------------------------------
 

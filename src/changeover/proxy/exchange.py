@@ -19,9 +19,8 @@ exchange DONE, while the request still arrives. The hot-path methods store state
 directly (why: proxy/state.py) and read them as module constants.
 
 Each exit tells the access log (`ds.access`, None while it is off: the one check the off
-path pays). `sent` (body bytes) and `target` (a refused head's) are slots that only the
-access log reads and only cold paths or `access.CountingUpstream` set, so `__init__`
-never stores them: read them with a default.
+path pays). `target` (a refused head's) is a slot only the access log reads and only the
+refusals set, so `__init__` never stores it: read it with a default.
 """
 
 from __future__ import annotations
@@ -76,7 +75,6 @@ class Exchange:
         "request_done",
         "response_body_mode",
         "reuse",
-        "sent",
         "state",
         "stats",
         "status",
@@ -382,7 +380,7 @@ class Exchange:
         self.status = status
         self.keep_alive = keep_alive
         self.error = why
-        self.sent = sent
+        self.ds.sent = sent
         self.finish()
 
     # The two exits. Each is idempotent, so a late event can never release the slot twice;
