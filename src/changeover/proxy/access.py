@@ -1,9 +1,11 @@
 """The access log: one JSON line per request, written in batches off the request path.
 
-Invariant: while the log is off a request costs the proxy one attribute check
-(`Downstream.access` is None); while it is on, one tuple of plain values appended to a
-list when its exchange ends, plus the body bytes counted as they are relayed
-(`CountingUpstream`, into `Downstream.sent`). Lines are formatted and written together on
+Invariant: while the log is off a request costs the proxy nothing: the connections are
+plain `Downstream`s and `Upstream`s. While it is on they are `LoggingDownstream`s, which
+append one tuple of plain values to a list when an exchange ends, and
+`CountingUpstream`s, which count the body bytes they relay (into `Downstream.sent`); the
+exits that are not a complete response (aborts, a 408) reach the log through
+`Downstream.access`, off the request path. Lines are formatted and written together on
 the proxy's sweep, as soon as MAX_RECORDS wait, and at shutdown, so no request waits for
 a write. A record holds values, never the exchange: exchanges die with their request, as
 they do while the log is off, instead of living on for the garbage collector to walk. A
@@ -27,10 +29,12 @@ from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as _quote
 from typing import TYPE_CHECKING
 
+from changeover.proxy.downstream import Downstream
 from changeover.proxy.headers import RequestHead
 from changeover.proxy.upstream import BODY, Upstream
 
 if TYPE_CHECKING:
+    from changeover.proxy.context import Context
     from changeover.proxy.exchange import Exchange
 
 log = logging.getLogger("changeover.proxy")
@@ -242,6 +246,23 @@ class AccessLog:
 def _json(raw: bytes) -> bytes:
     """Request bytes (a path, a request id) as a JSON string: UTF-8, other bytes `\\xNN`."""
     return _quote(raw.decode("utf-8", "backslashreplace")).encode()
+
+
+class LoggingDownstream(Downstream):
+    """A client connection that records each exchange ending with a complete response.
+    The proxy accepts these only while the access log is on."""
+
+    __slots__ = ("log",)
+
+    def __init__(self, ctx: Context, preview: bool = False) -> None:
+        super().__init__(ctx, preview)
+        log = ctx.access
+        assert log is not None, "a LoggingDownstream needs the access log"
+        self.log = log
+
+    def exchange_done(self, ex: Exchange) -> None:
+        self.log.served(ex)  # first: a pipelined exchange started next logs after it
+        Downstream.exchange_done(self, ex)
 
 
 class CountingUpstream(Upstream):

@@ -95,7 +95,7 @@ class Downstream(ClientConnection):
         # bytes there), then of later reads with no body byte among them (-1: body moved).
         self.head_first = self.head_raw = 0
         self.max_headers = ctx.config.max_headers  # a slot: one load per head, not a chain
-        self.access: AccessLog | None = ctx.access  # a slot too: the off path's one check
+        self.access: AccessLog | None = ctx.access  # for the cold exits (aborts, a 408)
         self.sent = 0  # body bytes of the response in progress: counted only for `access`
 
     # -- transport events -------------------------------------------------------------

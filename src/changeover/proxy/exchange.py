@@ -18,9 +18,11 @@ answer before it has read the whole body, so the response can be STREAMING, or t
 exchange DONE, while the request still arrives. The hot-path methods store states
 directly (why: proxy/state.py) and read them as module constants.
 
-Each exit tells the access log (`ds.access`, None while it is off: the one check the off
-path pays). `target` (a refused head's) is a slot only the access log reads and only the
-refusals set, so `__init__` never stores it: read it with a default.
+While the access log is on, each exit reaches it: `finish` through the client
+connection's `exchange_done` (`access.LoggingDownstream`, so the off path checks
+nothing), `abort` through `ds.access`. `target` (a refused head's) is a slot only the
+access log reads and only the refusals set, so `__init__` never stores it: read it with a
+default.
 """
 
 from __future__ import annotations
@@ -411,8 +413,6 @@ class Exchange:
         stats = self.stats
         if stats is not None:
             stats.completed(self.status, ds.ctx.now - self.t0)
-        if ds.access is not None:  # before exchange_done: pipelined lines stay in order
-            ds.access.served(self)
         ds.exchange_done(self)
 
     def abort(self, why: str = "aborted") -> None:

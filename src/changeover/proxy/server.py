@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from changeover.proxy import handoff
-from changeover.proxy.access import AccessLog
+from changeover.proxy.access import AccessLog, CountingUpstream, LoggingDownstream
 from changeover.proxy.config import ProxyConfig
 from changeover.proxy.context import Context
 from changeover.proxy.downstream import Downstream
@@ -41,10 +41,10 @@ class Proxy:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,  # the access log's time of day
     ) -> None:
-        self._ctx = Context(config, clock)
+        ctx = self._ctx = Context(config, clock)
         if config.access_log is not None:
-            query = config.access_log_query
-            self._ctx.access = AccessLog(config.access_log, query, clock, wall)
+            ctx.access = AccessLog(config.access_log, config.access_log_query, clock, wall)
+            ctx.client_type, ctx.upstream_type = LoggingDownstream, CountingUpstream
         self._server: Listener | None = None
         self._preview: Listener | None = None
         self._sweeper: asyncio.TimerHandle | None = None
@@ -95,7 +95,7 @@ class Proxy:
         if self._ctx.closing:
             raise RuntimeError("the proxy is shut down")
         self._start()
-        client = Downstream(self._ctx, preview)
+        client = self._ctx.client_type(self._ctx, preview)
         transport.set_protocol(client)
         client.connection_made(transport)
         return client
@@ -108,7 +108,7 @@ class Proxy:
         self._start()
         assert ctx.loop is not None
         sock.setblocking(False)
-        _, client = await ctx.loop.connect_accepted_socket(lambda: Downstream(ctx), sock=sock)
+        _, client = await ctx.loop.connect_accepted_socket(lambda: ctx.client_type(ctx), sock=sock)
         client.deadline = ctx.clock() + ctx.config.idle_timeout  # idle, not mid-head
         return client
 
