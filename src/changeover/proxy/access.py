@@ -6,12 +6,13 @@ append one tuple of plain values to a list when an exchange ends, and
 `CountingUpstream`s, which count the body bytes they relay (into `Downstream.sent`); the
 exits that are not a complete response (aborts, a 408) reach the log through
 `Downstream.access`, off the request path. Lines are formatted and written together on
-the proxy's sweep, as soon as MAX_RECORDS wait, and at shutdown, so no request waits for
-a write. A record holds values, never the exchange: exchanges die with their request, as
-they do while the log is off, instead of living on for the garbage collector to walk. A
-write that fails drops its batch with one warning and never raises into the proxy. No
-header value reaches a line (the request id aside), and no query string unless
-`access_log_query` asks for it: either may carry a secret.
+the proxy's sweep, in a callback of their own as soon as MAX_RECORDS wait, and at
+shutdown: no request waits for a write, nor its response for a batch. A record holds
+values, never the exchange: exchanges die with their request, as they do while the log
+is off, instead of living on for the garbage collector to walk. A write that fails drops
+its batch with one warning and never raises into the proxy. No header value reaches a
+line (the request id aside), and no query string unless `access_log_query` asks for it:
+either may carry a secret.
 
 A line, the contract of docs/spec.md ("The access log")::
 
@@ -66,7 +67,9 @@ class AccessLog:
         "_fd",
         "_known",
         "_second",
+        "_soon",
         "_stamp",
+        "_waiting",
         "clock",
         "dropped",
         "path",
@@ -81,12 +84,15 @@ class AccessLog:
         path: str,
         query: bool,
         clock: Callable[[], float],
+        soon: Callable[[Callable[[], None]], object],
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.path = path
         self.query = query
         self.clock = clock  # the proxy's: records are stamped with its `now`
         self.wall = wall
+        self._soon = soon  # runs a callback on the proxy's loop once the current one ends
+        self._waiting = False  # a full buffer's flush is scheduled
         self.records: list[Record] = []
         self.written = self.dropped = 0  # lines
         self._fd = -1
@@ -114,7 +120,7 @@ class AccessLog:
             records = self.records
             records.append(record)
             if len(records) >= MAX_RECORDS:
-                self.flush()
+                self._full()
         else:
             self._record(ex, ex.status, error, sent, error is not None)
 
@@ -141,12 +147,20 @@ class AccessLog:
             (ds.ctx.now, status, why, sent, replica, revision, ex.method, head, ds.client_ip, ex.t0)
         )
         if len(self.records) >= MAX_RECORDS:
-            self.flush()
+            self._full()
+
+    def _full(self) -> None:
+        """Write the batch in a callback of its own: the response that filled it is still
+        being sent (its bytes leave when the current callback returns)."""
+        if not self._waiting:
+            self._waiting = True
+            self._soon(self.flush)
 
     # -- writing ----------------------------------------------------------------------
 
     def flush(self) -> None:
         """Write every waiting record as one batch (the sweep and shutdown call this)."""
+        self._waiting = False
         records = self.records
         if not records:
             return

@@ -70,6 +70,10 @@ class Context:
         task.add_done_callback(self.connecting.discard)
         return task
 
+    def call_soon(self, callback: Callable[[], None]) -> asyncio.Handle:
+        assert self.loop is not None
+        return self.loop.call_soon(callback)
+
     def call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
         assert self.loop is not None
         return self.loop.call_later(delay, callback)

@@ -43,7 +43,8 @@ class Proxy:
     ) -> None:
         ctx = self._ctx = Context(config, clock)
         if config.access_log is not None:
-            ctx.access = AccessLog(config.access_log, config.access_log_query, clock, wall)
+            query = config.access_log_query
+            ctx.access = AccessLog(config.access_log, query, clock, ctx.call_soon, wall)
             ctx.client_type, ctx.upstream_type = LoggingDownstream, CountingUpstream
         self._server: Listener | None = None
         self._preview: Listener | None = None

@@ -333,21 +333,30 @@ def test_waiting_lines_are_written_at_shutdown(tmp_path: Path) -> None:
     run(main)
 
 
-def test_a_full_buffer_is_written_before_the_sweep(
+def test_a_full_buffer_is_written_before_the_sweep_once_its_last_response_is_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(access, "MAX_RECORDS", 2)
+    responses_out: list[int] = []  # complete responses the client had, at each write
+    write = access.AccessLog.flush
 
     async def main() -> None:
         async with rig(config(tmp_path)) as r:
             r.replica(ok(), ok(), ok())
             client = r.client()
+
+            def flush(log: access.AccessLog) -> None:
+                responses_out.append(bytes(client.written).count(b"HTTP/1.1 200 OK"))
+                write(log)
+
+            monkeypatch.setattr(access.AccessLog, "flush", flush)
             for n in range(3):
                 await r.exchange(client, get(b"/", b"%d" % n))
             assert [e["request_id"] for e in lines(tmp_path)] == ["0", "1"]
         assert [e["request_id"] for e in lines(tmp_path)] == ["0", "1", "2"]
 
     run(main)
+    assert responses_out[0] == 2  # not inside the second response: after it was sent
 
 
 def test_a_failing_write_drops_its_batch_warns_once_and_recovers(
