@@ -96,7 +96,8 @@ class Exchange:
         self.method = b""
         self.head: RequestHead | None = None
         # Why the proxy answers it itself: refused (with `status`) when its turn comes, or
-        # 502/503/504 (set by `answered`). Set at its exit iff no replica made the answer.
+        # 502/503/504 (set by `answered`). When a complete response ends it, set iff the
+        # proxy made that response (the access log names no replica then).
         self.error: str | None = None
         self.http11 = self.keep_alive = True
         self.upgrade = self.request_done = self.chunked = self.reuse = False
@@ -422,11 +423,10 @@ class Exchange:
         if state >= _DONE:
             return
         self.state = _ABORTED
-        access = self.ds.access
-        if access is not None:
-            access.aborted(self, state is _STREAMING, why)
-        self.cut_upstream()
         ds = self.ds
+        if ds.access is not None:
+            ds.access.aborted(self, state is _STREAMING, why)
+        self.cut_upstream()
         if ds.paused:
             ds.resume(ds.PAUSE_UPSTREAM | ds.PAUSE_PENDING)
         endpoint = self.endpoint

@@ -9,11 +9,10 @@ repeatedly, and `shutdown` closes both. A drain waits only for HTTP exchanges: u
 connections (WebSockets) end when the replica, stopped right after its drain, closes
 them, or at `shutdown`, which closes them first. Time is read from the clocks given at
 construction (`wall` only for the access log's time of day) and timers run on the loop
-the proxy started on (see Context), and `accept`
-serves a connection whose transport the caller made: tests drive the proxy through
-`proxy.fakes` with a virtual clock and loop, and no socket. With `config.access_log`, the
-sweep writes the access log's waiting lines and `shutdown` writes the last ones once
-every connection is closed (proxy/access.py).
+the proxy started on (see Context), and `accept` serves a connection whose transport the
+caller made: tests drive the proxy through `proxy.fakes` with a virtual clock and loop,
+and no socket. With `config.access_log`, the sweep writes the access log's waiting lines
+and `shutdown` writes the last ones once every connection is closed (proxy/access.py).
 """
 
 from __future__ import annotations
