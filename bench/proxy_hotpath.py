@@ -9,6 +9,7 @@ by round (direct, each proxy, HAProxy) and report medians with their range.
 
     .venv/bin/python bench/proxy_hotpath.py count --policy plain --policy canary --floor
     .venv/bin/python bench/proxy_hotpath.py count --impl before=/tmp/before --impl now=
+    .venv/bin/python bench/proxy_hotpath.py count --impl now= --access-log now
     .venv/bin/python bench/proxy_hotpath.py profile --requests 20000
     .venv/bin/python bench/proxy_hotpath.py wall --rounds 5 --impl before=/tmp/before --impl now=
     .venv/bin/python bench/proxy_hotpath.py memory --idle 1000
@@ -18,7 +19,9 @@ example `git archive HEAD src/changeover | tar -x --strip-components=1 -C DIR`);
 empty DIR is this checkout's src/ (not whatever changeover the venv has installed: a venv
 shared by several worktrees has one editable install, of another tree). `--floor` adds a
 bare uvloop+httptools relay (no validation, routing, pooling rules, timeouts or metrics):
-the least this design can cost.
+the least this design can cost. `--access-log NAME` adds `NAME+log`: the --impl NAME with
+its access log on (written to a temporary file; `count` lets a sweep write the waiting
+lines before it dumps the counters, so their formatting and writing are counted).
 Internal modes (backend, proxy, floor, client, idle) are the processes the others start.
 """
 
@@ -47,6 +50,7 @@ from haproxy_variants import config as haproxy_config
 HERE = Path(__file__).resolve()
 SRC = HERE.parent.parent / "src"  # this checkout's package, for `--impl NAME=`
 PY = sys.executable
+SETTLE = 1.0  # seconds before the counters are dumped: several proxy sweeps (0.25 s)
 LOCAL = "127.0.0.1"
 RESPONSE = (
     b"HTTP/1.1 200 OK\r\ndate: Thu, 01 Jan 2026 00:00:00 GMT\r\nserver: raw\r\n"
@@ -193,11 +197,12 @@ class FloorDown(asyncio.Protocol):
         self.up.transport.write(head)
 
 
-async def serve_proxy(backend: int, policy: str, profile: str | None) -> None:
+async def serve_proxy(backend: int, policy: str, profile: str | None, access_log: str) -> None:
+    from changeover.proxy.config import ProxyConfig
     from changeover.proxy.policy import HeaderRoute, Sticky, TrafficPolicy
     from changeover.proxy.server import Proxy
 
-    proxy = Proxy()
+    proxy = Proxy(ProxyConfig(access_log=access_log)) if access_log else Proxy()
     sock = socket.socket()
     sock.bind((LOCAL, 0))
     sock.listen(4096)
@@ -333,7 +338,7 @@ def internal(o: argparse.Namespace) -> None:
         {
             "backend": lambda: listen(RawBackend),
             "floor": lambda: listen(lambda: FloorDown(o.backend)),
-            "proxy": lambda: serve_proxy(o.backend, o.policy[0], o.profile),
+            "proxy": lambda: serve_proxy(o.backend, o.policy[0], o.profile, o.access_log_file),
             "client": lambda: drive(o.port, o.requests, o.connections),
             "idle": lambda: idle_clients(o.port, o.idle),
             "logsink": lambda: log_sink(o.log_socket),
@@ -373,9 +378,14 @@ def me(*args: str) -> list[str]:
 
 
 def targets(o: argparse.Namespace, backend: int, policy: str) -> dict[str, list[str]]:
-    """name -> argv of each proxy to measure: the --impl trees, then the floor relay."""
+    """name -> argv of each proxy to measure: the --impl trees (each followed by its
+    access-log variant when asked for), then the floor relay."""
     found: dict[str, list[str]] = {}
-    for value in o.impl or ["current="]:
+    impls = o.impl or ["current="]
+    unknown = set(o.access_log or ()) - {value.partition("=")[0] for value in impls}
+    if unknown:
+        raise SystemExit(f"--access-log {', '.join(sorted(unknown))}: no --impl of that name")
+    for value in impls:
         name, sep, path = value.partition("=")
         if not sep or not name:
             raise SystemExit(f"--impl must look like NAME=DIR (DIR may be empty), got {value!r}")
@@ -384,6 +394,9 @@ def targets(o: argparse.Namespace, backend: int, policy: str) -> dict[str, list[
             raise SystemExit(f"--impl {name}: {path}/changeover/proxy is not a directory")
         argv = me("proxy", "--backend", str(backend), "--policy", policy)
         found[name] = [*argv, "--impl-dir", path]
+        if name in (o.access_log or ()):
+            log = Path(o.log_dir, f"{name}-access.log")
+            found[f"{name}+log"] = [*found[name], "--access-log-file", str(log)]
     if o.floor:
         found["floor"] = me("floor", "--backend", str(backend))
     return found
@@ -440,8 +453,10 @@ def haproxy_instructions(backend: int, variant: str, o: argparse.Namespace) -> f
 def measured_dump(pid: int, port: int, tmp: Path, o: argparse.Namespace) -> str:
     """Warm up, zero callgrind's counters, run the measured requests, dump the counters."""
     run_client(port, o.warmup, o.connections)
+    time.sleep(SETTLE)  # the warm-up's access log lines are written before, not counted
     callgrind(pid, "--zero")
     run_client(port, o.requests, o.connections)
+    time.sleep(SETTLE)  # a sweep runs: the access log's waiting lines are written, counted
     callgrind(pid, "--dump")
     return sorted(tmp.glob("cg.*"))[-1].read_text()
 
@@ -468,17 +483,20 @@ def profile(o: argparse.Namespace) -> None:
 
     kind = "opcodes" if o.opcodes else "cprofile"
     with tempfile.TemporaryDirectory() as tmp, started(me("backend")) as (_, backend):
-        name, argv = next(iter(targets(o, backend, o.policy[0]).items()))
-        with started([*argv, "--profile", f"{tmp}/p.{kind}"]) as (pid, port):
-            run_client(port, o.warmup, o.connections)
-            os.kill(pid, signal.SIGUSR1)
-            time.sleep(0.2)
-            run_client(port, o.requests, o.connections)
-        if o.opcodes:
-            print_opcodes(Path(f"{tmp}/p.{kind}"), name, o)
-            return
-        print(f"{name}: cProfile of {o.requests} requests ({o.policy[0]}), by own time")
-        pstats.Stats(f"{tmp}/p.{kind}").sort_stats("tottime").print_stats(o.top)
+        for name, argv in targets(o, backend, o.policy[0]).items():
+            if name == "floor":
+                continue  # not changeover's code
+            with started([*argv, "--profile", f"{tmp}/{name}.{kind}"]) as (pid, port):
+                run_client(port, o.warmup, o.connections)
+                os.kill(pid, signal.SIGUSR1)
+                time.sleep(0.2)
+                run_client(port, o.requests, o.connections)
+                time.sleep(SETTLE)  # the access log's waiting lines are written
+            if o.opcodes:
+                print_opcodes(Path(f"{tmp}/{name}.{kind}"), name, o)
+                continue
+            print(f"{name}: cProfile of {o.requests} requests ({o.policy[0]}), by own time")
+            pstats.Stats(f"{tmp}/{name}.{kind}").sort_stats("tottime").print_stats(o.top)
 
 
 def print_opcodes(path: Path, name: str, o: argparse.Namespace) -> None:
@@ -727,6 +745,8 @@ def main() -> None:
     add("--no-haproxy", action="store_true", help="wall: leave HAProxy out")
     add("--haproxy", action="append", choices=VARIANTS, help="HAProxy variants (wall: plain)")
     add("--log-socket", help=argparse.SUPPRESS)
+    add("--access-log", action="append", metavar="NAME", help="also NAME+log: its access log on")
+    add("--access-log-file", default="", help=argparse.SUPPRESS)
     add("--idle", type=int, default=1000, help="memory: idle keep-alive clients")
     for hidden in ("--backend", "--port"):
         add(hidden, type=int, help=argparse.SUPPRESS)
@@ -735,7 +755,8 @@ def main() -> None:
     o = parser.parse_args()
     o.policy = o.policy or ["plain"]
     if o.mode in modes:
-        modes[o.mode](o)
+        with tempfile.TemporaryDirectory(prefix="hotpath-logs-") as o.log_dir:
+            modes[o.mode](o)
     else:
         internal(o)
 

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from changeover.agent.core import Agent, BadRequest, Busy
 from changeover.agent.flags import flag_routes
-from changeover.agent.logs import agent_log_file, follow_logs, log_files
+from changeover.agent.logs import access_log_file, agent_log_file, follow_logs, log_files
 from changeover.agent.releases import DeployRequest, UndoRequest
 from changeover.agent.status import (
     active_rollout_doc,
@@ -130,15 +130,23 @@ def create_app(agent: Agent) -> Starlette:
     async def logs(request: Request) -> Response:
         params = request.query_params
         replica = params.get("replica") or None
-        if params.get("agent") == "1":
+        own = params.get("agent") == "1"
+        access = params.get("access") == "1"  # the proxy's access log
+        if sum((own, access, replica is not None)) > 1:
+            raise BadRequest("choose one of: a replica, the agent's log, the access log")
+        if own:
             files = agent_log_file(agent.paths.agent_log)
+        elif access:
+            files = access_log_file(agent.paths.logs)
         else:
             files = log_files(agent.paths.logs, replica, agent.supervisor.replicas())
         lines = _int(params.get("lines", "100"), "lines")
         follow = params.get("follow") == "1"
 
         def live(name: str) -> bool:
-            return name == "agent" or any(
+            if own or access:
+                return True  # the agent writes both until it stops
+            return any(
                 r.id == name and r.state is not ReplicaState.EXITED
                 for r in agent.supervisor.replicas()
             )
@@ -146,7 +154,7 @@ def create_app(agent: Agent) -> Starlette:
         def running() -> dict[str, Path]:
             return log_files(agent.paths.logs, None, agent.supervisor.replicas())
 
-        every = replica is None and params.get("agent") != "1"  # every running replica
+        every = replica is None and not own and not access  # every running replica
         stream = follow_logs(
             files,
             lines,

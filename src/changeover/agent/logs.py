@@ -1,4 +1,5 @@
-"""Replica log files: which ones to show, and streaming them (tail, then follow).
+"""Log files: a replica's, the agent's own or the proxy's access log; which ones to
+show, and streaming them (tail, then follow).
 
 Invariant: reading logs never blocks the agent's loop for long: files are read in
 bounded chunks and `follow` polls with a short sleep until the agent stops or every
@@ -14,10 +15,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from changeover.agent.releases import BadRequest
+from changeover.agent.retention import ACCESS
 from changeover.supervisor.state import ReplicaState
 from changeover.supervisor.supervisor import ReplicaInfo
 
 POLL = 0.2  # seconds between checks for new log lines when following
+ACCESS_LOG = f"{ACCESS}.log"  # the proxy's access log, in the logs folder
 
 
 def agent_log_file(path: Path) -> dict[str, Path]:
@@ -30,12 +33,23 @@ def agent_log_file(path: Path) -> dict[str, Path]:
     return {"agent": path}
 
 
+def access_log_file(logs_dir: Path) -> dict[str, Path]:
+    """The proxy's access log, which exists once `[proxy] access_log` logged a request."""
+    path = logs_dir / ACCESS_LOG
+    if not path.exists():
+        raise BadRequest(
+            "no access log: it is off unless the spec sets `access_log = true` under "
+            "[proxy] (then `changeover reload`), and it starts with the first request"
+        )
+    return {ACCESS: path}
+
+
 def log_files(logs_dir: Path, replica: str | None, running: list[ReplicaInfo]) -> dict[str, Path]:
     """Replica id -> log file: one named replica, or every replica still running."""
     if replica is not None:
         path = logs_dir / f"{replica}.log"
-        if not path.exists():
-            known = sorted(p.stem for p in logs_dir.glob("*.log"))
+        if replica == ACCESS or not path.exists():
+            known = sorted(p.stem for p in logs_dir.glob("*.log") if p.stem != ACCESS)
             raise BadRequest(
                 f"no logs for replica {replica!r} (known: {', '.join(known) or 'none'})"
             )

@@ -4,7 +4,10 @@ Invariant: `decide` only names files from its listing; it never deletes a runnin
 replica's current log (it rotates it once it exceeds `max_size`), leaves at most `keep`
 rotated files per replica, and deletes a stopped replica's files only all together, once
 the newest of them is older than `retain_stopped`. Names that are not replica logs
-(`<id>.log`, `<id>.log.<n>`) are never touched.
+(`<id>.log`, `<id>.log.<n>`) are never touched. The proxy's access log (`access.log`,
+named like no replica) is one writer more: while the proxy writes it, the caller counts
+ACCESS as running, so it is rotated and kept like a running replica's log; once the log
+is turned off, its files go like a stopped replica's.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 # replica ids are "r3-1"; no dots, so "<id>.log.<n>" splits one way only
 _NAME = re.compile(r"(?P<id>[A-Za-z0-9][A-Za-z0-9_-]*)\.log(?:\.(?P<n>[1-9][0-9]{0,5}))?")
 STOPPED = "replica stopped longer ago than logs.retain_stopped"
+ACCESS = "access"  # the access log's stem: replica ids are r<revision>-<n>
 BEYOND_KEEP = "more rotated files than logs.keep"
 
 

@@ -1,16 +1,19 @@
 """The file side of log retention: list the logs folder, delete, rotate by copy-truncate.
 
 A replica writes its log through an O_APPEND fd it holds for its whole life, so the log
-cannot be renamed away (the child would keep writing to the renamed file). Rotation is
-copy-truncate, as logrotate's `copytruncate`: copy `<id>.log` to a temporary file,
-truncate `<id>.log` to 0 (every O_APPEND write then lands at the new end, 0), and rename
-the copy to `<id>.log.1` after shifting `.1`..`.keep-1` up by one. What a replica writes
+cannot be renamed away (the child would keep writing to the renamed file); the proxy
+writes the access log the same way. Rotation is copy-truncate, as logrotate's
+`copytruncate`: copy `<id>.log` to a temporary file, truncate `<id>.log` to 0 (every
+O_APPEND write then lands at the new end, 0), and rename the copy to `<id>.log.1` after
+shifting `.1`..`.keep-1` up by one. What a replica writes
 between the end of the copy and the truncation is lost, and a write in progress while the
 copy reads the end may be cut (Linux does not make a read atomic with a write), so the
 rotated file can end with part of a line whose rest is gone. The window is one syscall
 per rotation; it is accepted because the alternative, making every app reopen its log on
 a signal, needs each app's cooperation, and a bounded disk matters more than a few lines
-once per `max_size`.
+once per `max_size`. The access log needs no such window: its writer, the proxy, reopens
+its path on its next batch once the path names another file, so it is rotated by renaming
+(`reopens`): lines written meanwhile land in `.1`, none is lost or cut.
 
 Invariant: every operation goes through an fd of the logs folder opened with O_NOFOLLOW
 and acts on plain names in it with O_NOFOLLOW (or on the link itself: unlink, rename), so
@@ -65,8 +68,9 @@ def delete(dir_fd: int, name: str) -> None:
         os.unlink(name, dir_fd=dir_fd)
 
 
-def rotate(dir_fd: int, replica: str, keep: int) -> int:
-    """Copy-truncate `<replica>.log` keeping `keep` rotated files; return bytes moved."""
+def rotate(dir_fd: int, replica: str, keep: int, reopens: bool = False) -> int:
+    """Copy-truncate `<replica>.log` keeping `keep` rotated files; return bytes moved.
+    `reopens`: its writer reopens the path itself, so rename it to `.1` instead."""
     current = f"{replica}.log"
     _check_plain(current)
     # O_NONBLOCK: a FIFO put in its place must not hang the rotation; it is refused below
@@ -79,8 +83,12 @@ def rotate(dir_fd: int, replica: str, keep: int) -> int:
             size = os.fstat(src).st_size
             os.ftruncate(src, 0)
             return size
-        temp = f".{current}.rotating"
         _shift(dir_fd, current, keep)
+        if reopens:
+            size = os.fstat(src).st_size
+            os.rename(current, f"{current}.1", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            return size
+        temp = f".{current}.rotating"
         size = _copy_then_truncate(dir_fd, src, temp)
         os.rename(temp, f"{current}.1", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         return size

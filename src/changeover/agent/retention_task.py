@@ -5,6 +5,9 @@ agent event when the round's problems differ from the previous round's, so a las
 is not repeated every minute), and the next round runs anyway. Deletions are decided and
 done on the loop with no await in between, so a replica cannot start between the
 decision and the deletion of its log; only the copying of rotations runs in a thread.
+While the proxy writes the access log (`[proxy] access_log`), `access.log` is rotated
+with the replicas' logs, under the same `[logs]` limits, as a running replica's is (by
+renaming: see retention_files).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from changeover.agent import retention_files as files
-from changeover.agent.retention import Delete, Limits, Rotate, decide
+from changeover.agent.retention import ACCESS, Delete, Limits, Rotate, decide
 from changeover.spec.models import Spec
 from changeover.supervisor.state import ReplicaState
 
@@ -32,11 +35,13 @@ INTERVAL = 60.0  # seconds between rounds
 class Settings:
     limits: Limits
     events_keep: int
+    access_log: bool = False  # the proxy writes logs/access.log: rotate it like a replica's
 
     @classmethod
     def from_spec(cls, spec: Spec) -> Settings:
         logs = spec.logs
-        return cls(Limits(logs.max_size, logs.keep, logs.retain_stopped), spec.events.keep)
+        limits = Limits(logs.max_size, logs.keep, logs.retain_stopped)
+        return cls(limits, spec.events.keep, spec.proxy.access_log)
 
 
 class Retention:
@@ -86,7 +91,10 @@ class Retention:
         try:
             with files.logs_folder(self.logs_dir) as dir_fd:
                 listing = files.list_logs(dir_fd)
-                actions = decide(listing, self._running(), self.settings.limits, self._wall())
+                writers = set(self._running())
+                if self.settings.access_log:
+                    writers.add(ACCESS)
+                actions = decide(listing, writers, self.settings.limits, self._wall())
                 for action in actions:
                     if isinstance(action, Delete):
                         _delete(dir_fd, action, problems)
@@ -118,7 +126,9 @@ def _rotate_all(logs_dir: Path, rotations: list[Rotate], keep: int) -> list[str]
         with files.logs_folder(logs_dir) as dir_fd:
             for action in rotations:
                 try:
-                    size = files.rotate(dir_fd, action.replica, keep)
+                    # the proxy reopens the access log's path: renamed, not copied
+                    reopens = action.replica == ACCESS
+                    size = files.rotate(dir_fd, action.replica, keep, reopens=reopens)
                     log.info("rotated %s.log (%d bytes)", action.replica, size)
                 except OSError as exc:
                     problems.append(f"cannot rotate {action.replica}.log: {exc.strerror or exc}")

@@ -24,6 +24,7 @@ from changeover.agent.control import bind_control_socket
 from changeover.agent.core import Agent, BadRequest
 from changeover.agent.flags.listener import FlagsListener, ListenerError
 from changeover.agent.lock import AgentLock, read_pid
+from changeover.agent.logs import ACCESS_LOG
 from changeover.agent.paths import StatePaths
 from changeover.agent.reload import Reloader, step_down
 from changeover.agent.service_manager import ServiceManager
@@ -67,7 +68,7 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
     except ListenerError as exc:
         print(f"changeover: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    proxy = Proxy(proxy_config(options.spec.proxy))
+    proxy = Proxy(proxy_config(options.spec.proxy, options.paths.logs))
     agent = Agent(
         paths=options.paths,
         spec=options.spec,
@@ -210,7 +211,14 @@ async def _run(options: AgentOptions, agent: Agent, manager: ServiceManager) -> 
     return EXIT_OK
 
 
-def proxy_config(settings: ProxySettings) -> ProxyConfig:
+def proxy_config(settings: ProxySettings, logs: Path | None = None) -> ProxyConfig:
+    """The proxy's tunables from `[proxy]`; `logs` (the state directory's logs folder)
+    is where the access log goes, and is needed only when it is on."""
+    access_log = None
+    if settings.access_log:
+        if logs is None:
+            raise ValueError("the access log needs the state directory's logs folder")
+        access_log = str(logs / ACCESS_LOG)
     return ProxyConfig(
         connect_timeout=settings.connect_timeout,
         header_timeout=settings.header_timeout,
@@ -220,4 +228,6 @@ def proxy_config(settings: ProxySettings) -> ProxyConfig:
         write_timeout=settings.write_timeout,
         max_header_bytes=settings.max_header_size,
         max_headers=settings.max_headers,
+        access_log=access_log,
+        access_log_query=settings.access_log_query,
     )

@@ -1,5 +1,5 @@
-"""`changeover logs [REPLICA] [--follow] [--agent]`: output the agent captured: a replica's
-stdout and stderr, or the agent's own log."""
+"""`changeover logs [REPLICA] [--follow] [--agent | --access]`: output the agent captured:
+a replica's stdout and stderr, the agent's own log, or the proxy's access log."""
 
 from __future__ import annotations
 
@@ -26,17 +26,29 @@ def logs(
     agent: Annotated[
         bool, typer.Option("--agent", help="The agent's own log (an agent started with -d).")
     ] = False,
+    access: Annotated[
+        bool,
+        typer.Option(
+            "--access",
+            help="The proxy's access log: one JSON line per request ([proxy] access_log).",
+        ),
+    ] = False,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
 ) -> None:
     """Print the stdout/stderr of one replica, or of every running replica (prefixed), or
-    the agent's own log. Following one replica ends when it has stopped; following them
-    all takes in replicas started meanwhile, until Ctrl-C."""
+    the agent's own log, or the access log. Following one replica ends when it has
+    stopped; following them all takes in replicas started meanwhile, and following the
+    agent's or the access log goes on while the agent runs, until Ctrl-C."""
+    if sum((agent, access, bool(replica))) > 1:
+        raise typer.BadParameter("choose one of REPLICA, --agent and --access")
     params: dict[str, str | int] = {"lines": lines, "follow": int(follow)}
     if replica:
         params["replica"] = replica
     if agent:
         params["agent"] = 1
+    if access:
+        params["access"] = 1
     with AgentClient(state_paths(state_dir, file)) as client:
         try:
             for chunk in client.stream("/v1/logs", **params):

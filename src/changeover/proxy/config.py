@@ -23,6 +23,8 @@ class ProxyConfig:
     max_headers: int = 100  # request header fields (trailers not counted); more -> 431
     max_idle_per_endpoint: int = 64
     forwarded_proto: str = "http"
+    access_log: str | None = None  # file the access log is appended to; None: no log
+    access_log_query: bool = False  # keep query strings in its paths (they may hold secrets)
 
     def __post_init__(self) -> None:
         for name in (
@@ -47,6 +49,10 @@ class ProxyConfig:
             raise ValueError("max_idle_per_endpoint must be >= 0")
         if not self.forwarded_proto.isascii() or not self.forwarded_proto.isalnum():
             raise ValueError("forwarded_proto must be an ASCII token such as 'http'")
+        if self.access_log is not None and (
+            not isinstance(self.access_log, str) or not self.access_log
+        ):
+            raise ValueError(f"access_log must be a file path or None, got {self.access_log!r}")
 
     @property
     def sweep_interval(self) -> float:

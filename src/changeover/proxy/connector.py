@@ -17,11 +17,11 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from changeover.proxy import failures
-from changeover.proxy.upstream import Upstream
 
 if TYPE_CHECKING:
     from changeover.proxy.endpoint import Endpoint
     from changeover.proxy.exchange import Exchange
+    from changeover.proxy.upstream import Upstream
 
 MAX_RETRIES = 2
 
@@ -58,7 +58,7 @@ async def connect(ex: Exchange, endpoint: Endpoint) -> None:
     """The task opening a new connection to `endpoint` for `ex` (see Exchange.assign)."""
     ctx = ex.ds.ctx
     assert ctx.loop is not None
-    conn = Upstream(ctx, endpoint)
+    conn = ctx.upstream_type(ctx, endpoint)  # counts body bytes for the access log, if on
     try:
         async with asyncio.timeout(ctx.config.connect_timeout):
             await ctx.loop.create_connection(lambda: conn, endpoint.host, endpoint.port)

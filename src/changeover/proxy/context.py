@@ -12,7 +12,9 @@ reads the clock once per event, not per use.
 Time and scheduling go through here and nowhere else in the proxy: the clock is `clock`
 (time.monotonic in production: uvloop's `loop.time()` counts whole milliseconds, too
 coarse for latencies), tasks and timers are made on `loop`. So a virtual clock and loop
-(`proxy.fakes`) can stand in for both.
+(`proxy.fakes`) can stand in for both. Connections are made of `client_type` and
+`upstream_type`, which the access log replaces with subclasses that log and count
+(proxy/access.py): the request path checks nothing while it is off.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from changeover.proxy.balancer import Balancer
 from changeover.proxy.config import ProxyConfig
+from changeover.proxy.downstream import Downstream
 from changeover.proxy.metrics import Metrics
+from changeover.proxy.upstream import Upstream
 
 if TYPE_CHECKING:
-    from changeover.proxy.downstream import Downstream
+    from changeover.proxy.access import AccessLog
     from changeover.proxy.endpoint import Endpoint
     from changeover.proxy.tunnel import Tunnel
-    from changeover.proxy.upstream import Upstream
 
 
 class Context:
@@ -47,6 +50,9 @@ class Context:
         self.tunnels: set[Tunnel] = set()
         self.connecting: set[asyncio.Task[None]] = set()
         self.closing = False
+        self.access: AccessLog | None = None  # the access log, while it is on
+        self.client_type: type[Downstream] = Downstream  # what accepted connections are
+        self.upstream_type: type[Upstream] = Upstream  # what connections to replicas are
         self.now = clock()
         self.proto = config.forwarded_proto.encode()
         # Per-process random prefix + counter: unique ids without a uuid per request.
@@ -63,6 +69,10 @@ class Context:
         self.connecting.add(task)
         task.add_done_callback(self.connecting.discard)
         return task
+
+    def call_soon(self, callback: Callable[[], None]) -> asyncio.Handle:
+        assert self.loop is not None
+        return self.loop.call_soon(callback)
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
         assert self.loop is not None

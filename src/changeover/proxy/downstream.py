@@ -24,13 +24,14 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from changeover.proxy import connector, failures, tunnel
 from changeover.proxy.client import ClientConnection
-from changeover.proxy.errors import error_response
+from changeover.proxy.errors import error_body, error_response
 from changeover.proxy.exchange import Exchange
 from changeover.proxy.headers import Headers
 from changeover.proxy.state import State
 from changeover.proxy.upstream import set_nodelay
 
 if TYPE_CHECKING:
+    from changeover.proxy.access import AccessLog
     from changeover.proxy.context import Context
 
 
@@ -56,6 +57,7 @@ def head_size(target: bytes, headers: Headers) -> int:
 
 class Downstream(ClientConnection):
     __slots__ = (
+        "access",
         "advancing",
         "chunk",
         "client_ip",
@@ -69,6 +71,7 @@ class Downstream(ClientConnection):
         "preview",
         "queue",
         "retired",
+        "sent",
         "stash",
         "target",
         "tunneled",
@@ -92,6 +95,8 @@ class Downstream(ClientConnection):
         # bytes there), then of later reads with no body byte among them (-1: body moved).
         self.head_first = self.head_raw = 0
         self.max_headers = ctx.config.max_headers  # a slot: one load per head, not a chain
+        self.access: AccessLog | None = ctx.access  # for the cold exits (aborts, a 408)
+        self.sent = 0  # body bytes of the response in progress: counted only for `access`
 
     # -- transport events -------------------------------------------------------------
 
@@ -143,13 +148,15 @@ class Downstream(ClientConnection):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        ours = self.closed  # the proxy closed it (shutdown's abort), not the client
         self.closed = True
         self.ctx.client_closed(self)
         self.queue.clear()
         ex = self.current
         if ex is not None:
             self.current = None
-            failures.client_gone(ex)
+            who = "the proxy" if ours else "the client"
+            failures.client_gone(ex, f"{who} closed the connection before the response ended")
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -190,16 +197,16 @@ class Downstream(ClientConnection):
         version = parser.get_http_version()
         if len(ex.headers) > self.max_headers:
             self._too_many_fields(ex)
-            raise _Rejected
+            raise self._head_refused(ex)
         limit = self.ctx.config.max_header_bytes
         if self.head_first + self.head_raw + self.chunk > limit and (
             head_size(self.target, ex.headers) > limit
         ):
             ex.reject(f"request head larger than {limit} bytes")
-            raise _Rejected
+            raise self._head_refused(ex)
         if version != "1.1" and version != "1.0":
             ex.reject(f"unsupported HTTP version {version}")
-            raise _Rejected
+            raise self._head_refused(ex)
         ex.prepare(
             parser.get_method(),
             self.target,
@@ -272,6 +279,12 @@ class Downstream(ClientConnection):
                 break
         self.advancing = False
 
+    def _head_refused(self, ex: Exchange) -> _Rejected:
+        """A complete head refused before `prepare`: the exchange keeps its method and
+        target for the access log; raise what this returns to stop parsing."""
+        ex.head_refused(self.parser.get_method(), self.target)
+        return _Rejected()
+
     def _too_many_fields(self, ex: Exchange) -> None:
         ex.reject(f"more than {self.max_headers} request header fields", 431)
 
@@ -326,7 +339,10 @@ class Downstream(ClientConnection):
                 self.close(linger=False)  # idle keep-alive connection: close quietly
                 return
             self.ctx.metrics.rejected += 1
-            self.send(error_response(408, "request head not received in time", connection=b"close"))
+            why = "request head not received in time"
+            self.send(error_response(408, why, connection=b"close"))
+            if self.access is not None:
+                self.access.refused(self.parsing, 408, why, len(error_body(408, why)))
             self.close()
 
     def _stalled(self) -> None:
@@ -335,7 +351,7 @@ class Downstream(ClientConnection):
         ex = self.current
         self.abort()
         if ex is not None:
-            failures.client_gone(ex)
+            failures.client_gone(ex, "the client stopped reading (write_timeout)")
 
     def start_tunnel(
         self, upstream: asyncio.Transport, upstream_rest: bytes, on_closed: Callable[[], None]

@@ -17,6 +17,12 @@ The end of the request (`request_done`) is a fact apart from `state`: an applica
 answer before it has read the whole body, so the response can be STREAMING, or the
 exchange DONE, while the request still arrives. The hot-path methods store states
 directly (why: proxy/state.py) and read them as module constants.
+
+While the access log is on, each exit reaches it: `finish` through the client
+connection's `exchange_done` (`access.LoggingDownstream`, so the off path checks
+nothing), `abort` through `ds.access`. `target` (a refused head's) is a slot only the
+access log reads and only the refusals set, so `__init__` never stores it: read it with a
+default.
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ class Exchange:
         "stats",
         "status",
         "t0",
+        "target",
         "task",
         "tried",
         "upgrade",
@@ -88,7 +95,10 @@ class Exchange:
         self.headers: Headers = []  # filled by the parser's header callbacks (downstream)
         self.method = b""
         self.head: RequestHead | None = None
-        self.error: str | None = None  # why it is refused (with `status`) when its turn comes
+        # Why the proxy answers it itself: refused (with `status`) when its turn comes, or
+        # 502/503/504 (set by `answered`). When a complete response ends it, set iff the
+        # proxy made that response (the access log names no replica then).
+        self.error: str | None = None
         self.http11 = self.keep_alive = True
         self.upgrade = self.request_done = self.chunked = self.reuse = False
         self.endpoint: Endpoint | None = None
@@ -117,6 +127,12 @@ class Exchange:
             self.error = why
             self.status = status
 
+    def head_refused(self, method: bytes, target: bytes) -> None:
+        """Its complete head is refused before `prepare`: keep what the access log shows."""
+        self.method = method
+        self.target = target
+        self.t0 = self.ds.ctx.now
+
     def prepare(
         self, method: bytes, target: bytes, http11: bool, keep_alive: bool, upgrade: bool
     ) -> None:
@@ -139,6 +155,7 @@ class Exchange:
             ctx.request_ids,
         )
         if isinstance(head, str):
+            self.target = target  # for the access log: no head keeps it
             self.reject(head)
         else:
             self.head = head
@@ -360,10 +377,13 @@ class Exchange:
             return False
         return now >= self.deadline
 
-    def answered(self, status: int, keep_alive: bool) -> None:
-        """The proxy sent a complete canned response itself: the exchange is done."""
+    def answered(self, status: int, keep_alive: bool, why: str, sent: int) -> None:
+        """The proxy sent a complete canned response itself (`why`, a body of `sent`
+        bytes): the exchange is done."""
         self.status = status
         self.keep_alive = keep_alive
+        self.error = why
+        self.ds.sent = sent
         self.finish()
 
     # The two exits. Each is idempotent, so a late event can never release the slot twice;
@@ -396,14 +416,17 @@ class Exchange:
             stats.completed(self.status, ds.ctx.now - self.t0)
         ds.exchange_done(self)
 
-    def abort(self) -> None:
+    def abort(self, why: str = "aborted") -> None:
         """Exit without a complete response (into ABORTED): cancel a connect or abort the
-        upstream connection, release the slot, count it aborted."""
-        if self.state >= _DONE:
+        upstream connection, release the slot, count it aborted; `why` is for the log."""
+        state = self.state
+        if state >= _DONE:
             return
         self.state = _ABORTED
-        self.cut_upstream()
         ds = self.ds
+        if ds.access is not None:
+            ds.access.aborted(self, state is _STREAMING, why)
+        self.cut_upstream()
         if ds.paused:
             ds.resume(ds.PAUSE_UPSTREAM | ds.PAUSE_PENDING)
         endpoint = self.endpoint

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from changeover.proxy.errors import error_response
+from changeover.proxy.errors import error_body, error_response
 from changeover.proxy.headers import CLOSE
 from changeover.proxy.state import State
 
@@ -41,7 +41,7 @@ def reply_error(ex: Exchange, status: int, detail: str) -> None:
             status, detail, connection=connection, request_id=request_id, head_only=head_only
         )
     )
-    ex.answered(status, keep_alive)
+    ex.answered(status, keep_alive, detail, 0 if head_only else len(error_body(status, detail)))
 
 
 def upstream_failed(ex: Exchange, why: str) -> None:
@@ -49,10 +49,10 @@ def upstream_failed(ex: Exchange, why: str) -> None:
     ex.cut_upstream()
     if ex.finished:
         return
-    if ex.state is State.STREAMING:
-        abort_client(ex)
-        return
     name = ex.endpoint.replica_id if ex.endpoint is not None else "?"
+    if ex.state is State.STREAMING:
+        abort_client(ex, f"upstream {name} {why}")
+        return
     reply_error(ex, 502, f"upstream {name} {why}")
 
 
@@ -69,16 +69,16 @@ def upstream_lost(ex: Exchange, exc: Exception | None) -> None:
         upstream_failed(ex, f"broke the connection ({exc})")
 
 
-def abort_client(ex: Exchange) -> None:
+def abort_client(ex: Exchange, why: str) -> None:
     """Response already started: the client must see it cut off, not silently short."""
     ex.ds.abort()
-    ex.abort()
+    ex.abort(why)
 
 
-def client_gone(ex: Exchange) -> None:
+def client_gone(ex: Exchange, why: str) -> None:
     """Client disconnected mid-exchange: cancel the connect or abort the upstream side,
     finish the accounting."""
-    ex.abort()
+    ex.abort(why)
 
 
 def client_error(ex: Exchange, why: str) -> None:
@@ -89,7 +89,7 @@ def client_error(ex: Exchange, why: str) -> None:
         return
     ex.cut_upstream()  # the app got a partial request: it must see a reset
     if ex.state is State.STREAMING:
-        abort_client(ex)
+        abort_client(ex, why)
     else:
         ex.ds.ctx.metrics.rejected += 1
         reply_error(ex, 400, why)

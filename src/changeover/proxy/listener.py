@@ -13,8 +13,6 @@ import asyncio
 import socket
 from typing import TYPE_CHECKING
 
-from changeover.proxy.downstream import Downstream
-
 if TYPE_CHECKING:
     from changeover.proxy.context import Context
 
@@ -35,7 +33,7 @@ class Listener:
         """Accept on an already bound and listening socket, on the proxy's loop."""
         assert ctx.loop is not None
         host, port = sock.getsockname()[:2]
-        server = await ctx.loop.create_server(lambda: Downstream(ctx, preview), sock=sock)
+        server = await ctx.loop.create_server(lambda: ctx.client_type(ctx, preview), sock=sock)
         return cls(ctx, server, (str(host), int(port)), preview)
 
     def close(self) -> None:

@@ -7,10 +7,12 @@ listener starts first) enforces every timeout and pool expiry for both listeners
 public listener serves once; the preview listener (blue-green) may be opened and closed
 repeatedly, and `shutdown` closes both. A drain waits only for HTTP exchanges: upgraded
 connections (WebSockets) end when the replica, stopped right after its drain, closes
-them, or at `shutdown`, which closes them first. Time is read from the clock given at
-construction and timers run on the loop the proxy started on (see Context), and `accept`
-serves a connection whose transport the caller made: tests drive the proxy through
-`proxy.fakes` with a virtual clock and loop, and no socket.
+them, or at `shutdown`, which closes them first. Time is read from the clocks given at
+construction (`wall` only for the access log's time of day) and timers run on the loop
+the proxy started on (see Context), and `accept` serves a connection whose transport the
+caller made: tests drive the proxy through `proxy.fakes` with a virtual clock and loop,
+and no socket. With `config.access_log`, the sweep writes the access log's waiting lines
+and `shutdown` writes the last ones once every connection is closed (proxy/access.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from changeover.proxy import handoff
+from changeover.proxy.access import AccessLog, CountingUpstream, LoggingDownstream
 from changeover.proxy.config import ProxyConfig
 from changeover.proxy.context import Context
 from changeover.proxy.downstream import Downstream
@@ -32,9 +35,16 @@ from changeover.proxy.policy import TrafficPolicy
 
 class Proxy:
     def __init__(
-        self, config: ProxyConfig = ProxyConfig(), clock: Callable[[], float] = time.monotonic
+        self,
+        config: ProxyConfig = ProxyConfig(),
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,  # the access log's time of day
     ) -> None:
-        self._ctx = Context(config, clock)
+        ctx = self._ctx = Context(config, clock)
+        if config.access_log is not None:
+            query = config.access_log_query
+            ctx.access = AccessLog(config.access_log, query, clock, ctx.call_soon, wall)
+            ctx.client_type, ctx.upstream_type = LoggingDownstream, CountingUpstream
         self._server: Listener | None = None
         self._preview: Listener | None = None
         self._sweeper: asyncio.TimerHandle | None = None
@@ -85,7 +95,7 @@ class Proxy:
         if self._ctx.closing:
             raise RuntimeError("the proxy is shut down")
         self._start()
-        client = Downstream(self._ctx, preview)
+        client = self._ctx.client_type(self._ctx, preview)
         transport.set_protocol(client)
         client.connection_made(transport)
         return client
@@ -98,7 +108,7 @@ class Proxy:
         self._start()
         assert ctx.loop is not None
         sock.setblocking(False)
-        _, client = await ctx.loop.connect_accepted_socket(lambda: Downstream(ctx), sock=sock)
+        _, client = await ctx.loop.connect_accepted_socket(lambda: ctx.client_type(ctx), sock=sock)
         client.deadline = ctx.clock() + ctx.config.idle_timeout  # idle, not mid-head
         return client
 
@@ -231,6 +241,8 @@ class Proxy:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        if ctx.access is not None:
+            ctx.access.close()  # every exchange has ended: these are the last lines
         for listener in (server, preview):
             if listener is not None:
                 await listener.wait_closed()
@@ -246,3 +258,5 @@ class Proxy:
         for endpoint in ctx.endpoints.values():
             if endpoint.idle:
                 endpoint.expire_idle(cutoff)
+        if ctx.access is not None:
+            ctx.access.flush()

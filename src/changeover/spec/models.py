@@ -83,6 +83,18 @@ class ProxySettings(StrictModel):
     max_header_size: int = Field(default=65536, ge=1024, le=1048576)
     # strict: a TOML integer, not 100.0 or "100" (HAProxy's own default limit is 101)
     max_headers: int = Field(default=100, ge=1, strict=True)
+    # one JSON line per request in <state dir>/logs/access.log (docs/spec.md)
+    access_log: bool = False
+    access_log_query: bool = False  # query strings in its paths: they may hold secrets
+
+    @field_validator("access_log", "access_log_query", mode="before")
+    @classmethod
+    def _boolean(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool):
+            return value
+        where = " (the log is logs/access.log in the state directory)"
+        hint = where if info.field_name == "access_log" else ""
+        raise ValueError(f"expected true or false{hint}, got {value!r}")
 
     @field_validator(
         "connect_timeout",

@@ -283,6 +283,23 @@ def test_logs_tail_and_unknown_replica(agent: FakeAgent, client: TestClient) -> 
     assert response.status_code == 400
 
 
+def test_logs_access_is_the_access_log_alone(agent: FakeAgent, client: TestClient) -> None:
+    missing = client.get("/v1/logs", params={"access": 1})
+    assert missing.status_code == 400
+    assert missing.json()["error"].startswith("no access log: it is off unless the spec sets")
+    agent.paths.logs.mkdir(parents=True)
+    (agent.paths.logs / "access.log").write_bytes(b'{"n":1}\n{"n":2}\n')
+    (agent.paths.logs / "r1-1.log").write_bytes(b"x\n")
+    agent.supervisor.infos = [replica_info("r1-1", log_path=agent.paths.logs / "r1-1.log")]
+    assert client.get("/v1/logs", params={"access": 1, "lines": 1}).text == '{"n":2}\n'
+    assert client.get("/v1/logs").text == "r1-1 | x\n"  # not one of the replicas' logs
+    unknown = client.get("/v1/logs", params={"replica": "access"})
+    assert unknown.json()["lines"] == ["no logs for replica 'access' (known: r1-1)"]
+    both = client.get("/v1/logs", params={"access": 1, "agent": 1})
+    assert both.status_code == 400
+    assert both.json()["error"] == "choose one of: a replica, the agent's log, the access log"
+
+
 def test_down_sets_stopping(agent: FakeAgent, client: TestClient) -> None:
     assert not agent.stopping.is_set()
     response = client.post("/v1/down")

@@ -258,6 +258,13 @@ def test_following_every_replica_picks_up_replicas_started_later(tmp_path: Path)
     assert run(main()) == [b"r1-1 | old\n", b"r2-1 | new\n"]
 
 
+def test_the_access_log_exists_once_the_proxy_wrote_it(tmp_path: Path) -> None:
+    with pytest.raises(BadRequest, match="access_log = true"):
+        logs.access_log_file(tmp_path)
+    (tmp_path / "access.log").write_bytes(b"{}\n")
+    assert logs.access_log_file(tmp_path) == {"access": tmp_path / "access.log"}
+
+
 def test_the_agent_log_exists_only_for_a_detached_agent(tmp_path: Path) -> None:
     with pytest.raises(BadRequest, match="runs in the foreground"):
         logs.agent_log_file(tmp_path / "agent.log")

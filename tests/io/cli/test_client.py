@@ -14,6 +14,7 @@ from typing import Any, TypeVar, cast
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from changeover.agent.api import create_app
 from changeover.agent.control import ControlServer, bind_control_socket
@@ -21,6 +22,7 @@ from changeover.agent.core import Agent, BadRequest, Busy
 from changeover.agent.lock import AgentLock
 from changeover.agent.paths import StatePaths
 from changeover.agent.releases import DeployRequest
+from changeover.cli.app import app
 from changeover.cli.client import AgentClient, Refused, Unreachable, _refused
 from changeover.rollout.phase import Phase
 from changeover.store import RevisionStatus, Rollout
@@ -135,6 +137,23 @@ def test_stream_yields_bytes_or_refuses(paths: StatePaths) -> None:
     data, refused = against_agent(agent, paths, use)
     assert data == b"r1-1 | one\nr1-1 | two\n"
     assert (refused.status, refused.lines) == (400, ["no logs for replica 'r9-1' (known: r1-1)"])
+
+
+def test_logs_access_prints_the_access_log(paths: StatePaths) -> None:
+    agent = make_agent(paths)
+    (paths.logs / "access.log").write_bytes(b'{"n":1}\n{"n":2}\n')
+    argv = ["logs", "--access", "--lines", "1", "--state-dir", str(paths.root)]
+    result = against_agent(agent, paths, lambda client: CliRunner().invoke(app, argv))
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == b'{"n":2}\n'
+
+
+def test_logs_takes_one_source_only(paths: StatePaths) -> None:
+    for extra in (["--agent"], ["r1-1"]):
+        argv = ["logs", "--access", *extra, "--state-dir", str(paths.root)]
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 2
+        assert "choose one of REPLICA, --agent and --access" in result.output
 
 
 def unreachable(paths: StatePaths, call: Callable[[AgentClient], object]) -> str:

@@ -24,7 +24,20 @@ from changeover.proxy.fakes import (
 from changeover.proxy.server import Proxy
 
 CLIENT_IP = "198.51.100.7"
-__all__ = ["CLIENT_IP", "Connect", "Reply", "Rig", "Then", "get", "ok", "rig", "run", "settle"]
+WALL = 1_800_000_000.0  # the time of day at virtual time 0: 2027-01-15T08:00:00Z
+__all__ = [
+    "CLIENT_IP",
+    "WALL",
+    "Connect",
+    "Reply",
+    "Rig",
+    "Then",
+    "get",
+    "ok",
+    "rig",
+    "run",
+    "settle",
+]
 
 
 def get(target: bytes = b"/", request_id: bytes = b"t", method: bytes = b"GET") -> bytes:
@@ -43,7 +56,10 @@ class Rig:
 
     def __init__(self, config: ProxyConfig | None) -> None:
         self.loop = fakes.running_loop()
-        self.proxy = Proxy(config or ProxyConfig(), clock=self.loop.time)
+        loop = self.loop
+        self.proxy = Proxy(
+            config or ProxyConfig(), clock=loop.time, wall=lambda: WALL + loop.time()
+        )
 
     def replica(
         self,

@@ -102,7 +102,7 @@ def test_failures_are_reported_once_while_they_last(tmp_path: Path, store: Store
 def test_a_failed_rotation_or_trim_is_a_problem_not_a_crash(
     tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(dir_fd: int, replica: str, keep: int) -> int:
+    def refuse(dir_fd: int, replica: str, keep: int, reopens: bool = False) -> int:
         raise OSError(28, "No space left on device")
 
     def broken(keep: int) -> int:
