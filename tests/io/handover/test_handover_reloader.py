@@ -92,7 +92,8 @@ def assert_gone(pid: int | None) -> None:
 def test_a_new_agent_that_says_ready_takes_over(tmp_path: Path) -> None:
     outcome, agent, lock = asyncio.run(reload_with("ready", tmp_path, deadline=30))
     assert outcome.new_pid is not None
-    psutil.Process(outcome.new_pid).wait(timeout=30)
+    with contextlib.suppress(psutil.NoSuchProcess):  # already reaped: another test's reaper
+        psutil.Process(outcome.new_pid).wait(timeout=30)
     assert outcome.ok, outcome.reason
     assert agent.stopping.is_set()  # the old agent steps down
     assert lock.rewrites == 0
