@@ -7,6 +7,7 @@ xdist worker by their group) and may run in any order.
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -85,3 +86,19 @@ def test_logs_of_the_agent_itself(agent: Service) -> None:
     result = agent.cli("logs", "--agent", "--lines", "200")
     assert result.returncode == 0, result.stderr
     assert "rollout succeeded: revision 1 is stable" in result.stdout
+
+
+def test_logs_with_timestamps_and_since(agent: Service) -> None:
+    replica = next(iter(agent.replica_pids()))
+    stamped = agent.cli("logs", replica, "--timestamps", "--lines", "50")
+    assert stamped.returncode == 0, stamped.stderr
+    lines = stamped.stdout.splitlines()
+    assert lines
+    # every line starts with the time the agent saw it written (UTC), noted from the spawn
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", line) for line in lines), lines
+    recent = agent.cli("logs", replica, "--since", "1h")
+    assert recent.returncode == 0, recent.stderr
+    assert "Uvicorn running" in recent.stdout or "Application startup complete" in recent.stdout
+    bad = agent.cli("logs", "--agent", "--since", "1h")
+    assert bad.returncode == 2
+    assert "since and timestamps apply to replica logs" in bad.stderr

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,7 +20,8 @@ from starlette.routing import Route
 
 from changeover.agent.core import Agent, BadRequest, Busy
 from changeover.agent.flags import flag_routes
-from changeover.agent.logs import access_log_file, agent_log_file, follow_logs, log_files
+from changeover.agent.logclock import format_stamp
+from changeover.agent.logs import Stamp, access_log_file, agent_log_file, follow_logs, log_files
 from changeover.agent.releases import DeployRequest, UndoRequest
 from changeover.agent.status import (
     active_rollout_doc,
@@ -142,6 +143,7 @@ def create_app(agent: Agent) -> Starlette:
             files = log_files(agent.paths.logs, replica, agent.supervisor.replicas())
         lines = _int(params.get("lines", "100"), "lines")
         follow = params.get("follow") == "1"
+        since, stamp = _log_times(agent, params, replica_logs=not (own or access))
 
         def live(name: str) -> bool:
             if own or access:
@@ -163,6 +165,8 @@ def create_app(agent: Agent) -> Starlette:
             stop=agent.stopping,
             live=live,
             discover=running if every else None,
+            since=since,
+            stamp=stamp,
         )
         return StreamingResponse(stream, media_type="text/plain")
 
@@ -225,3 +229,33 @@ def _int(raw: str, what: str) -> int:
         return int(raw)
     except ValueError:
         raise BadRequest(f"{what}: expected an integer, got {raw!r}") from None
+
+
+def _log_times(
+    agent: Agent, params: Mapping[str, str], *, replica_logs: bool
+) -> tuple[Callable[[str], int | None] | None, Stamp | None]:
+    """`since` (seconds) and `timestamps` of GET /v1/logs, read from the agent's log clock;
+    the agent's and the access log carry their own times, so they take neither."""
+    wanted = "since" in params or params.get("timestamps") == "1"
+    if not wanted:
+        return None, None
+    if not replica_logs:
+        raise BadRequest(
+            "since and timestamps apply to replica logs; the agent's and the access log "
+            "carry their own times on every line"
+        )
+    clock, stamp = agent.log_clock, None
+    if params.get("timestamps") == "1":
+
+        def stamp(name: str, end: int) -> str:
+            return format_stamp(clock.time_at(name, end))
+
+    if "since" not in params:
+        return None, stamp
+    when = agent.wall() - _seconds(params["since"], "since", cap=366 * 86400.0)
+
+    def since(name: str) -> int | None:
+        return clock.offset_since(name, when)
+
+    return since, stamp
+

@@ -20,6 +20,7 @@ from changeover.agent.analyses import Analyses
 from changeover.agent.controller import Busy, Controller, NoRollout
 from changeover.agent.events import EventLog
 from changeover.agent.flags import FlagService
+from changeover.agent.logclock import LogClock
 from changeover.agent.notify import Notifier
 from changeover.agent.paths import StatePaths
 from changeover.agent.releases import (
@@ -82,6 +83,7 @@ class Agent:
         self._specs: dict[int, Spec] = {}
         self.traffic = TrafficApplier(proxy)
         self.live = LiveTraffic(proxy.metrics, clock)
+        self.log_clock = LogClock()  # when replicas wrote their log lines (logs --timestamps)
         self.analyses = Analyses(
             store=store,
             events=self.events,
@@ -123,6 +125,8 @@ class Agent:
         self.controller.notify()
 
     def _on_started(self, info: ReplicaInfo) -> None:
+        # noted at the spawn, so everything this run writes gets a time (logs -t, --since)
+        self.log_clock.note(_log_sizes([info]), self.wall())
         if info.pid is not None:
             self.store.record_replica(
                 info.id,
@@ -223,10 +227,17 @@ class Agent:
         )
 
     async def sample_traffic(self, every: float = 1.0) -> None:
-        """Feed the live per-revision view of `status` (runs until cancelled)."""
+        """Feed the live per-revision view of `status` and the log clock (runs until
+        cancelled)."""
         while True:
             self.live.tick()
+            self.note_logs()
             await asyncio.sleep(every)
+
+    def note_logs(self) -> None:
+        replicas = self.supervisor.replicas()
+        self.log_clock.note(_log_sizes(replicas), self.wall())
+        self.log_clock.forget(r.id for r in replicas)
 
     # --- operations -------------------------------------------------------------------
     def start_initial(self, version: str) -> asyncio.Future[Decision]:
@@ -413,3 +424,14 @@ def _started_message(rollout: Rollout, target: Revision) -> str:
 
 
 __all__ = ["Agent", "BadRequest", "Busy", "RevisionStatus"]
+
+
+def _log_sizes(replicas: list[ReplicaInfo]) -> list[tuple[str, int]]:
+    sizes = []
+    for info in replicas:
+        try:
+            sizes.append((info.id, info.log_path.stat().st_size))
+        except OSError:
+            continue  # not written yet, or removed by retention
+    return sizes
+

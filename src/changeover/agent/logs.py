@@ -80,6 +80,9 @@ def tail_lines(path: Path, count: int) -> tuple[list[bytes], int]:
     return (lines[-count:] if count > 0 else []), end
 
 
+Stamp = Callable[[str, int], str]  # (file name, offset where a line ends) -> its prefix
+
+
 async def follow_logs(
     files: dict[str, Path],
     lines: int,
@@ -89,20 +92,31 @@ async def follow_logs(
     stop: asyncio.Event,
     live: Callable[[str], bool] = lambda name: True,
     discover: Callable[[], dict[str, Path]] | None = None,
+    since: Callable[[str], int | None] | None = None,
+    stamp: Stamp | None = None,
 ) -> AsyncIterator[bytes]:
-    """The last `lines` of each file, then (with `follow`) what gets written next, until
-    `stop` is set or every writer is gone (`live(name)` False) and its file read to the
-    end; `discover` (following every running replica) adds replicas started meanwhile."""
+    """The last `lines` of each file (with `since`: of what it wrote from the offset
+    `since(name)` gives; None there means nothing recent), then (with `follow`) what
+    gets written next, until `stop` is set or every writer is gone (`live(name)` False)
+    and its file read to the end; `discover` (following every running replica) adds
+    replicas started meanwhile; `stamp` prefixes each line (a time, say)."""
     files = dict(files)
     seen = set(files)
     offsets: dict[str, int] = {}
     partial: dict[str, bytes] = {}
+
+    def emit(name: str, line: bytes, end: int) -> bytes:
+        head = stamp(name, end).encode() + b" " if stamp is not None else b""
+        return _prefixed(name, head + line, prefix)
+
     for name, path in files.items():
-        chunk, offsets[name] = tail_lines(path, lines)
+        chunk, offsets[name] = _first_lines(path, lines, since(name) if since else -1)
         if follow and chunk and not chunk[-1].endswith(b"\n"):
             partial[name] = chunk.pop()  # completed by what gets written next
+        end = offsets[name] - sum(map(len, chunk)) - len(partial.get(name, b""))
         for line in chunk:
-            yield _prefixed(name, line, prefix)
+            end += len(line)
+            yield emit(name, line, end)
     while follow and (files or discover is not None) and not stop.is_set():
         await asyncio.sleep(POLL)
         for name, path in (discover() if discover is not None else {}).items():
@@ -121,19 +135,44 @@ async def follow_logs(
             with fh:
                 if os.fstat(fh.fileno()).st_size < offsets[name]:
                     offsets[name] = 0  # rotated (copy-truncate): new lines start at 0
+                    partial.pop(name, None)
                 fh.seek(offsets[name])
                 fresh = fh.read(1 << 20)
-                data = partial.pop(name, b"") + fresh
+                held = partial.pop(name, b"")
+                data = held + fresh
+                end = offsets[name] - len(held)
                 offsets[name] = fh.tell()
             *complete, rest = data.split(b"\n")
             if rest:
                 partial[name] = rest
             for line in complete:
-                yield _prefixed(name, line + b"\n", prefix)
+                end += len(line) + 1
+                yield emit(name, line + b"\n", end)
             if not writing and not fresh:
                 if partial.get(name):
-                    yield _prefixed(name, partial.pop(name) + b"\n", prefix)
+                    last = partial.pop(name)
+                    yield emit(name, last + b"\n", end + len(last))
                 del files[name]  # its replica is gone and everything it wrote was shown
+
+
+def _first_lines(path: Path, count: int, start: int | None) -> tuple[list[bytes], int]:
+    """The lines to show first and the offset where following resumes: the file's last
+    `count` lines, or with `start` >= 0 the last `count` of those from `start` on (None:
+    none, nothing of the file is known to be recent)."""
+    if start == -1:
+        return tail_lines(path, count)
+    with path.open("rb") as fh:
+        end = fh.seek(0, 2)
+        if start is None or start >= end:
+            return [], end
+        begin = max(start, end - (8 << 20))  # at most the last 8 MiB of a burst
+        back = min(begin, 1 << 16)  # the line `begin` falls in starts before it: find it
+        fh.seek(begin - back)
+        before = fh.read(back)
+        cut = before.rfind(b"\n")
+        head = before[cut + 1 :] if cut >= 0 else (before if begin == back else b"")
+        lines = (head + fh.read()).splitlines(keepends=True)
+    return (lines[-count:] if count > 0 else []), end
 
 
 def _prefixed(name: str, line: bytes, prefix: bool) -> bytes:

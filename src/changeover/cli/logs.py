@@ -1,5 +1,5 @@
-"""`changeover logs [REPLICA] [--follow] [--agent | --access]`: output the agent captured:
-a replica's stdout and stderr, the agent's own log, or the proxy's access log."""
+"""`changeover logs [REPLICA] [--follow] [--since D] [-t] [--agent | --access]`: output the
+agent captured: a replica's stdout and stderr, the agent's own log, or the access log."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from changeover.cli.client import AgentClient
-from changeover.cli.common import DEFAULT_SPEC, SpecFile, StateDir, state_paths
+from changeover.cli.common import DEFAULT_SPEC, SpecFile, StateDir, duration_option, state_paths
 
 
 def logs(
@@ -33,6 +33,16 @@ def logs(
             help="The proxy's access log: one JSON line per request ([proxy] access_log).",
         ),
     ] = False,
+    since: Annotated[
+        float | None,
+        duration_option("--since", help="Only lines the agent saw written this long ago or later."),
+    ] = None,
+    timestamps: Annotated[
+        bool,
+        typer.Option(
+            "--timestamps", "-t", help="Prefix each line with when the agent saw it (UTC)."
+        ),
+    ] = False,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
 ) -> None:
@@ -49,6 +59,10 @@ def logs(
         params["agent"] = 1
     if access:
         params["access"] = 1
+    if since is not None:
+        params["since"] = f"{since:g}"
+    if timestamps:
+        params["timestamps"] = 1
     with AgentClient(state_paths(state_dir, file)) as client:
         try:
             for chunk in client.stream("/v1/logs", **params):

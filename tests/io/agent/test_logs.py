@@ -10,6 +10,7 @@ from typing import Any, TypeVar, cast
 import pytest
 
 from changeover.agent import logs
+from changeover.agent.logclock import LogClock, format_stamp
 from changeover.agent.logs import follow_logs, log_files, tail_lines
 from changeover.agent.releases import BadRequest
 from changeover.supervisor.state import ReplicaState
@@ -270,3 +271,48 @@ def test_the_agent_log_exists_only_for_a_detached_agent(tmp_path: Path) -> None:
         logs.agent_log_file(tmp_path / "agent.log")
     (tmp_path / "agent.log").write_text("started\n")
     assert logs.agent_log_file(tmp_path / "agent.log") == {"agent": tmp_path / "agent.log"}
+
+
+def test_since_starts_at_what_the_clock_calls_recent_and_stamps_each_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "r1-1.log"
+    path.write_bytes(b"old line\n")
+    clock = LogClock()
+    clock.note([("r1-1", path.stat().st_size)], 100.0)  # the first look: undated
+    with path.open("ab") as fh:
+        fh.write(b"first new\nsecond new\n")
+    clock.note([("r1-1", path.stat().st_size)], 101.0)
+
+    async def main() -> list[bytes]:
+        stream = follow_logs(
+            {"r1-1": path}, 10, False, prefix=False, stop=asyncio.Event(),
+            since=lambda name: clock.offset_since(name, 100.5),
+            stamp=lambda name, end: format_stamp(clock.time_at(name, end)),
+        )  # fmt: skip
+        return [line async for line in stream]
+
+    assert run(main()) == [
+        b"1970-01-01T00:01:41Z first new\n",
+        b"1970-01-01T00:01:41Z second new\n",
+    ]
+
+
+def test_since_a_file_was_never_noted_shows_nothing_and_stamps_undated_lines(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "r1-1.log"
+    path.write_bytes(b"a\nb\n")
+
+    async def main(**kwargs: Any) -> list[bytes]:
+        stream = follow_logs(
+            {"r1-1": path}, 10, False, prefix=False, stop=asyncio.Event(), **kwargs
+        )
+        return [line async for line in stream]
+
+    assert run(main(since=lambda name: None)) == []
+    undated = format_stamp(None).encode()
+    assert run(main(stamp=lambda name, end: format_stamp(None))) == [
+        undated + b" a\n",
+        undated + b" b\n",
+    ]
