@@ -33,7 +33,9 @@ def test_parse_duration_accepts_units(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["5", "5 s", "s", "", "-1s", "5 minutes", "1W", "w", "2 w", "1.s", "ms"])
+@pytest.mark.parametrize(
+    "text", ["5", "5 s", "s", "", "-1s", "5 minutes", "1W", "w", "2 w", "1.s", "ms"]
+)
 def test_parse_duration_rejects_without_a_unit(text: str) -> None:
     with pytest.raises(ValueError, match="duration with a unit"):
         parse_duration(text)
