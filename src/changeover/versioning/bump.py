@@ -94,15 +94,21 @@ def parse_version(text: str, what: str = "version") -> Version:
 
 def next_version(
     last: Version | str | None,
-    commits: Iterable[Commit],
+    commits: Iterable[Commit] | None,
     *,
     bump: Bump | None = None,
     version: Version | str | None = None,
     pre: str | None = None,
 ) -> Decision:
-    """The release that follows `last` (None: no release yet) given the commits since."""
+    """The release that follows `last` (None: no release yet) given the commits since;
+    `commits` None: no history is known (no git repository), so an override decides."""
     last = parse_version(last, "last release") if isinstance(last, str) else last
-    commits = tuple(commits)
+    if commits is None and version is None and bump is None:
+        raise VersionError(
+            "without a commit history (no git repository) the next version cannot be "
+            "computed: expected an explicit version or bump"
+        )
+    history = None if commits is None else tuple(commits)
     if version is not None and (bump is not None or pre is not None):
         raise VersionError("--version sets the whole version: give it without --bump or --pre")
     if pre is not None and not _LABEL.fullmatch(pre):
@@ -110,14 +116,14 @@ def next_version(
             f"--pre {pre!r} is not a pre-release label; expected letters, digits and '-', "
             "starting with a letter, like rc, beta or alpha"
         )
-    found = changes(commits)
+    found = changes(history or ())
     if version is not None:
-        return _given(last, version, commits, found)
-    return _computed(last, commits, found, bump, pre)
+        return _given(last, version, history, found)
+    return _computed(last, history, found, bump, pre)
 
 
 def _given(
-    last: Version | None, version: Version | str, commits: tuple[Commit, ...], found: Changes
+    last: Version | None, version: Version | str, commits: tuple[Commit, ...] | None, found: Changes
 ) -> Decision:
     wanted = parse_version(version, "--version") if isinstance(version, str) else version
     if last is not None and wanted.compare(last) <= 0:
@@ -125,22 +131,25 @@ def _given(
             f"--version {wanted} is not greater than the last release {last}; "
             f"expected a version above {last} (semver.org precedence)"
         )
-    if not commits and not _finalises(last, wanted):
+    if commits == () and not _finalises(last, wanted):
         return NothingToRelease(last, _no_commits(last), found)
-    reasons = (f"{wanted} given with --version", *_commits_say(found))
+    unknown = ["no commit history to check it against"] if commits is None else []
+    reasons = (f"{wanted} given with --version", *unknown, *_commits_say(found))
     return NextVersion(wanted, last, _raised(last, wanted), "version", reasons, found)
 
 
 def _computed(
     last: Version | None,
-    commits: tuple[Commit, ...],
+    commits: tuple[Commit, ...] | None,
     found: Changes,
     bump: Bump | None,
     pre: str | None,
 ) -> Decision:
     reasons = [_since(last), *_commits_say(found)]
+    if commits is None:
+        reasons.append("no commit history: the bump is the one given")
     level = found.level if bump is None else bump
-    if bump is not None and bump != found.level:
+    if bump is not None and bump != found.level and commits is not None:
         reasons.append(f"--bump {bump.label} overrides the commits")
     if bump is None and level == Bump.MAJOR and (last or ZERO).major == 0:
         level = Bump.MINOR
@@ -148,7 +157,7 @@ def _computed(
             "below 1.0.0 a breaking change bumps the minor version "
             "(0.y.z is initial development, semver.org item 4)"
         )
-    if not commits and not (last is not None and last.prerelease and pre is None):
+    if commits == () and not (last is not None and last.prerelease and pre is None):
         return NothingToRelease(last, _no_commits(last), found)
     if level == Bump.NONE:
         if last is not None and last.prerelease and pre is None:

@@ -232,3 +232,15 @@ def test_bump_parses_the_three_parts(text: str, bump: Bump) -> None:
 def test_bump_refuses_anything_else() -> None:
     with pytest.raises(ValueError, match="expected a bump of major, minor or patch, got 'none'"):
         Bump.parse("none")
+
+
+def test_without_a_history_only_an_override_decides() -> None:
+    given = next_version("1.3.0", None, version="1.4.0")
+    assert isinstance(given, NextVersion)
+    assert given.reasons == ("1.4.0 given with --version", "no commit history to check it against")
+    bumped = next_version("1.3.0", None, bump=Bump.PATCH, pre="rc")
+    assert isinstance(bumped, NextVersion)
+    assert str(bumped.version) == "1.3.1-rc.1"
+    assert "no commit history: the bump is the one given" in bumped.reasons
+    with pytest.raises(VersionError, match=r"without a commit history .* expected an explicit"):
+        next_version("1.3.0", None)
