@@ -9,6 +9,7 @@ error`, run statuses `successful|failed|inconclusive|error`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -102,7 +103,7 @@ def when(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def render_evidence(evidence: tuple[Evidence, ...] | list[Evidence]) -> list[str]:
+def render_evidence(evidence: Sequence[Evidence]) -> list[str]:
     """The `### Evidence` part of a release's notes: one subsection per environment."""
     if not evidence:
         return []

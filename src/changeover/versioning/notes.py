@@ -44,7 +44,7 @@ def render_notes(
             lines += ["", f"### {TITLES[kind]}", *(_entry(c, web) for c in entries)]
     if not found.counted:
         lines += ["", "No changes since the last release."]
-    more = render_evidence(list(evidence))
+    more = render_evidence(evidence)
     if more:
         lines += ["", *more]
     return "\n".join(lines) + "\n"
