@@ -3,7 +3,8 @@
 Invariant: every value accepted here round-trips: `parse(format(parse(x))) == parse(x)`,
 so a spec stored as JSON in a revision snapshot validates to the same model again.
 A leaf module (the standard library only): the spec, the app-side runtime and
-`changeover run` share one grammar of durations.
+`changeover run` share one grammar of durations. Weeks ("2w", a release train's period)
+are read but written as days, so a text formatted before weeks existed stays the same.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import math
 import re
 from dataclasses import dataclass
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
 DURATION_HINT = 'a duration with a unit, like "250ms", "5s", "2m", "1m30s" or "7d"'
 
 

@@ -43,6 +43,10 @@ def loaded_after(module: str) -> tuple[list[str], list[str]]:
         "changeover.rollout.bluegreen",
         "changeover.rollout.strategy",
         "changeover.spec.strategy",
+        "changeover.versioning.bump",
+        "changeover.versioning.notes",
+        "changeover.versioning.train",
+        "changeover.versioning.git",
     ],
 )
 def test_light_modules_load_nothing_heavy(module: str) -> None:
@@ -59,6 +63,16 @@ def test_the_runtime_loads_only_itself_and_the_leaves() -> None:
         and m not in ("changeover", "changeover.units", "changeover.machine")
     ]
     assert outside == []
+
+
+def test_versioning_loads_only_itself_and_the_units() -> None:
+    everything = ", ".join(
+        f"changeover.versioning.{m}"
+        for m in ("bump", "notes", "evidence", "changelog", "train", "git", "remote")
+    )
+    _, ours = loaded_after(everything)
+    outside = [m for m in ours if not m.startswith("changeover.versioning")]
+    assert outside == ["changeover", "changeover.units"]
 
 
 @pytest.mark.parametrize("leaf", ["units", "machine", "histogram", "tokenfile", "shell"])

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from changeover.spec.environments import EnvironmentSettings, EnvName
+from changeover.spec.releases import ReleaseSettings
 from changeover.spec.strategy import StrategyName
 from changeover.spec.types import (
     ENV_NAME,
@@ -337,6 +338,7 @@ class Spec(StrictModel):
     probes: Probes = Probes()
     termination: Termination = Termination()
     strategy: Strategy = Strategy()
+    releases: ReleaseSettings = ReleaseSettings()
     analysis: dict[str, AnalysisTemplate] = Field(default_factory=dict)
     notify: Notify = Notify()
     logs: LogSettings = LogSettings()

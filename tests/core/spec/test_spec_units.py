@@ -23,13 +23,19 @@ from changeover.units import Quantity, format_duration, parse_duration, parse_qu
         ("1h2m3s4ms", 3723.004),
         ("7d", 604800.0),
         ("1d12h", 129600.0),
+        ("1w", 604800.0),
+        ("2w", 1209600.0),
+        ("1w2d", 777600.0),
+        ("0.5w", 302400.0),
     ],
 )
 def test_parse_duration_accepts_units(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["5", "5 s", "s", "", "-1s", "5 minutes", "1w", "1.s", "ms"])
+@pytest.mark.parametrize(
+    "text", ["5", "5 s", "s", "", "-1s", "5 minutes", "1W", "w", "2 w", "1.s", "ms"]
+)
 def test_parse_duration_rejects_without_a_unit(text: str) -> None:
     with pytest.raises(ValueError, match="duration with a unit"):
         parse_duration(text)
@@ -90,3 +96,16 @@ def test_percent_resolution_rounds_like_kubernetes(total: int, pct: int) -> None
 def test_format_duration_uses_days_when_exact() -> None:
     assert format_duration(604800.0) == "7d"
     assert format_duration(129600.0) == "36h"
+
+
+def test_weeks_are_read_and_written_as_days() -> None:
+    # Formatting never emits "w", so texts formatted before weeks existed are unchanged.
+    assert format_duration(parse_duration("2w")) == "14d"
+    assert parse_duration(format_duration(parse_duration("2w"))) == parse_duration("2w")
+
+
+@given(weeks=st.integers(0, 520), days=st.integers(0, 6), hours=st.integers(0, 23))
+def test_durations_with_weeks_round_trip(weeks: int, days: int, hours: int) -> None:
+    seconds = parse_duration(f"{weeks}w{days}d{hours}h")
+    assert seconds == weeks * 604800 + days * 86400 + hours * 3600
+    assert parse_duration(format_duration(seconds)) == seconds
