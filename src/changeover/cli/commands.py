@@ -1,4 +1,5 @@
-"""The `changeover` command: one typer app, one module per command group.
+"""The `changeover` commands: one typer app, one module per command group (the program's
+entry point, `cli.app.main`, serves `dial` before loading this).
 
 Invariant: agent errors become the contract's exit codes here, in one place:
 unreachable agent -> 3, refused request -> 2.
@@ -18,6 +19,7 @@ from changeover.cli import (
     control,
     demo,
     deploy,
+    dial,
     down,
     events,
     flags,
@@ -98,6 +100,7 @@ app.command(short_help="Hot-restart one process on shared sockets.")(run.run)
 app.add_typer(flags.app, name="flags", short_help="Feature flags served by the agent.")
 app.command(short_help="A tour on the bundled example, under load.")(demo.demo)
 app.command(short_help="Print systemd units: socket activation, restarts.")(systemd.systemd)
+app.command(short_help="Connect stdin/stdout to the agent (what ssh runs).")(dial.dial)
 
 
 def main() -> None:
