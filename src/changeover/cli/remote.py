@@ -4,8 +4,8 @@ folders (this one is not there).
 
 Invariant: a command run on the host exits with its own code, except when ssh could not
 run it (ssh's 255: unreachable host, refused key) or the host has no such program (the
-shell's 126/127): those exit 3 (the agent could not be reached), naming the host and the command
-after ssh's own message.
+shell's 126/127): those exit 3 (the agent could not be reached), naming the host and the
+command after ssh's own message; Ctrl-C exits 130, saying the command may go on there.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from changeover.cli.common import BAD_INPUT, UNREACHABLE, err, fail
+from changeover.cli.common import BAD_INPUT, INTERRUPTED, UNREACHABLE, err, fail
 from changeover.cli.ssh import REMOTE_VAR, SSH_VAR, Remote
 
 SSH_FAILED = 255  # ssh's exit code for its own errors
@@ -30,6 +30,8 @@ def run_on_host(remote: Remote, *args: str) -> int:
         code = subprocess.run(argv, stdin=subprocess.DEVNULL, check=False).returncode
     except OSError as exc:
         fail(UNREACHABLE, f"cannot run ssh ({argv[0]}): {exc.strerror or exc}", _set(SSH_VAR))
+    except KeyboardInterrupt:
+        fail(INTERRUPTED, f"interrupted; on {remote.host.url} the command may go on")
     if code == SSH_FAILED:
         fail(
             UNREACHABLE,

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +20,7 @@ import pytest
 
 from changeover.agent.paths import StatePaths
 from changeover.cli.client import AgentClient, Unreachable
+from changeover.cli.splice import splice
 from changeover.cli.ssh import Remote, RemotePaths, SshHost
 from changeover.rollout.phase import Phase
 from tests.io.agent._fakes import FakeAgent, replica_info, rollout
@@ -108,6 +112,32 @@ def test_ssh_failing_is_unreachable_with_its_message_and_command(service: Path) 
     assert lines[1] == "  ssh: connect to host prod-1 port 2222: Connection refused"
     assert lines[2].startswith("  `sh -c ")
     assert lines[2].endswith("-E prod dial'` exited with code 255")
+
+
+def test_splice_half_closes_so_an_answer_in_flight_still_arrives() -> None:
+    """EOF on stdin shuts the socket for writing only; the peer's answer comes after it."""
+    here, agent = socket.socketpair()
+    source_r, source_w = os.pipe()
+    sink_r, sink_w = os.pipe()
+    spliced = threading.Thread(target=splice, args=(here, source_r, sink_w))
+    spliced.start()
+    try:
+        os.write(source_w, b"GET / HTTP/1.1\r\n\r\n")
+        os.close(source_w)  # the client is done sending
+        received = b""
+        while chunk := agent.recv(4096):  # ... until the half-close reaches the peer
+            received += chunk
+        agent.sendall(b"the answer")
+        agent.close()
+        spliced.join(10)
+        assert not spliced.is_alive()
+        os.close(sink_w)
+        with os.fdopen(sink_r, "rb") as sink:
+            assert sink.read() == b"the answer"
+        assert received == b"GET / HTTP/1.1\r\n\r\n"
+    finally:
+        here.close()
+        os.close(source_r)
 
 
 def dial(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
