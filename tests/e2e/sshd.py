@@ -139,7 +139,7 @@ def running_sshd(folder: Path) -> Iterator[Sshd]:
     binary = require("sshd", "openssh-server")
     require("ssh", "openssh-client")
     if os.geteuid() == 0 and not PRIVSEP_DIR.exists():
-        PRIVSEP_DIR.mkdir(mode=0o755)
+        PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)  # workers may race to it
     server = configure(folder)
     try:
         server.start(binary)
