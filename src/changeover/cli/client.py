@@ -1,4 +1,5 @@
-"""The CLI's only way to the agent: HTTP/JSON over the control unix socket.
+"""The CLI's only way to the agent: HTTP/JSON over the control unix socket, or for an
+environment on another host over `ssh HOST changeover dial` (`cli.pipe`, `cli.ssh`).
 
 Invariant: a missing or dead agent always surfaces as `Unreachable` (exit 3) and an
 agent-side refusal as `Refused` with the agent's own lines (exit 2); never a traceback.
@@ -13,6 +14,8 @@ import httpx
 
 from changeover.agent.lock import is_locked
 from changeover.agent.paths import StatePaths
+from changeover.cli.pipe import PipeTransport
+from changeover.cli.ssh import RemotePaths
 
 
 class Unreachable(Exception):
@@ -29,8 +32,9 @@ class Refused(Exception):
 class AgentClient:
     def __init__(self, paths: StatePaths, timeout: float = 10.0) -> None:
         self.paths = paths
-        transport = httpx.HTTPTransport(uds=str(paths.control_socket))
-        self._http = httpx.Client(transport=transport, base_url="http://agent", timeout=timeout)
+        self._http = httpx.Client(
+            transport=_transport(paths), base_url="http://agent", timeout=timeout
+        )
 
     def __enter__(self) -> AgentClient:
         return self
@@ -64,10 +68,21 @@ class AgentClient:
         return response.json()
 
     def _unreachable(self, exc: Exception) -> Unreachable:
+        if isinstance(self.paths, RemotePaths):
+            lines = str(exc).splitlines() or [type(exc).__name__]
+            said = "".join(f"\n  {line}" for line in lines)
+            return Unreachable(f"no answer from the agent of {self.paths.remote} over ssh:{said}")
         where = self.paths.root
         if not is_locked(self.paths.lock):
             return Unreachable(f"no agent is running for {where} (start one with `changeover up`)")
         return Unreachable(f"the agent for {where} did not answer: {exc}")
+
+
+def _transport(paths: StatePaths) -> httpx.BaseTransport:
+    """The agent's own socket, or one ssh process running `changeover dial` on its host."""
+    if isinstance(paths, RemotePaths):
+        return PipeTransport(paths.remote.dial())
+    return httpx.HTTPTransport(uds=str(paths.control_socket))
 
 
 def _refused(response: httpx.Response) -> Refused:

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from changeover.agent.paths import StatePaths
 from changeover.cli.console import LiveConsole
+from changeover.cli.ssh import Remote, RemotePaths, SshHost
 from changeover.spec.load import SpecError, load_spec, parse_toml
 from changeover.spec.models import Spec
 from changeover.units import format_duration, parse_duration
@@ -113,21 +114,53 @@ def load(file: Path) -> tuple[Spec, Path]:
 
 
 def state_paths(state_dir: Path | None, file: Path) -> StatePaths:
+    """The state directory of the selected environment's agent; `RemotePaths` when that
+    agent runs on another host (the CLI then reaches it over ssh)."""
     name = environment()
+    spec = Path(os.path.abspath(file))
     if name is not None:
-        check_environment(Path(os.path.abspath(file)), name)
-    return StatePaths.resolve(state_dir, Path(os.path.abspath(file)), name)
+        remote = remote_environment(spec, name, check_environment(spec, name))
+        if remote is not None:
+            if state_dir is not None:
+                fail(
+                    BAD_INPUT,
+                    f"--state-dir (or $CHANGEOVER_STATE_DIR) names a folder on this machine; "
+                    f"the agent of {remote} keeps its state there, in {remote.state_dir}",
+                )
+            return RemotePaths.of(remote)
+    return StatePaths.resolve(state_dir, spec, name)
 
 
-def check_environment(file: Path, name: str) -> None:
-    """Exit 2 unless the spec defines environment `name` (before any agent is asked)."""
+def check_environment(file: Path, name: str) -> dict[str, Any] | None:
+    """Exit 2 unless the spec defines environment `name` (before any agent is asked); its
+    raw settings, or None without a spec file (`down` of an agent elsewhere)."""
     try:
         data = parse_toml(file.read_text(encoding="utf-8"), str(file))
     except OSError:
-        return  # no spec here (`down` of an agent elsewhere): the state dir decides
+        return None  # no spec here: the state dir decides
     except SpecError as exc:
         fail(BAD_INPUT, *exc.lines())
     envs = data.get("environments")
     if not isinstance(envs, dict) or name not in envs:
         known = ", ".join(sorted(envs)) if isinstance(envs, dict) and envs else "none"
         fail(BAD_INPUT, f"{file}: unknown environment {name!r}; the spec defines: {known}")
+    settings = envs[name]
+    return settings if isinstance(settings, dict) else {}
+
+
+def remote_environment(file: Path, name: str, settings: dict[str, Any] | None) -> Remote | None:
+    """Environment `name` as reached over ssh, or None when its agent runs here: it has no
+    `host`, or this spec is the one in the host's service folder (we are on that host)."""
+    url = (settings or {}).get("host")
+    if url is None:
+        return None
+    try:
+        host = SshHost.parse(str(url))
+    except ValueError as exc:
+        fail(BAD_INPUT, f"{file}: environments.{name}.host: {exc}")
+    if os.path.realpath(file.parent) == os.path.realpath(host.path):
+        return None
+    try:
+        return Remote.of(name, host, os.environ)
+    except ValueError as exc:
+        fail(BAD_INPUT, str(exc))

@@ -26,6 +26,8 @@ from changeover.cli.common import (
     state_paths,
 )
 from changeover.cli.follow import events_after, follow_attached
+from changeover.cli.remote import deploy_on_host
+from changeover.cli.ssh import RemotePaths
 from changeover.spec.load import SpecError, load_spec_text
 from changeover.spec.models import Spec
 from changeover.spec.strategy import StrategyName
@@ -93,7 +95,10 @@ def deploy(
         "env_file": os.path.abspath(env_file) if env_file else None,
         "strategy": name,
     }
-    with AgentClient(state_paths(state_dir, spec_file)) as client:
+    paths = state_paths(state_dir, spec_file)
+    if isinstance(paths, RemotePaths):  # the folders named are the host's
+        body = deploy_on_host(paths.remote, body, spec_file, path, env_file)
+    with AgentClient(paths) as client:
         run_rollout(client, "/v1/deploy", body, no_wait=no_wait, json=json)
 
 

@@ -1,4 +1,5 @@
-"""`changeover down`: drain and stop everything; wait until the agent is gone."""
+"""`changeover down`: drain and stop everything; wait until the agent is gone (for a
+remote environment, `down` runs on its host, over ssh)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import time
 from typing import Annotated
 
 import psutil
+import typer
 
 from changeover.agent.lock import is_locked
 from changeover.agent.paths import StatePaths
@@ -20,6 +22,8 @@ from changeover.cli.common import (
     out,
     state_paths,
 )
+from changeover.cli.remote import run_on_host
+from changeover.cli.ssh import RemotePaths
 
 
 def down(
@@ -32,6 +36,8 @@ def down(
 ) -> None:
     """Stop accepting, finish in-flight requests, stop every replica, stop the agent."""
     paths = state_paths(state_dir, file)
+    if isinstance(paths, RemotePaths):  # on its host, over ssh
+        raise typer.Exit(run_on_host(paths.remote, "down", "--timeout", f"{timeout:g}"))
     if not is_locked(paths.lock):
         out.print(f"no agent is running for {paths.root}")
         return

@@ -3,7 +3,8 @@
 Invariant: sockets a service manager passed to `up` (socket activation) reach the agent:
 in the foreground it is this process; detached, they are passed on as fds 3.. with
 `LISTEN_PID` of the agent itself. `--detach` returns 0 only once the agent it started
-has itself brought the stable revision to ready.
+has itself brought the stable revision to ready. For an environment on another host,
+`up --detach` runs there over ssh, and `up` in the foreground is refused (exit 2).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from changeover.cli.common import (
     state_paths,
 )
 from changeover.cli.follow import print_event
+from changeover.cli.remote import run_on_host
+from changeover.cli.ssh import Remote, RemotePaths
 from changeover.runtime.activation import (
     LISTEN_FDS_START,
     ActivationError,
@@ -64,6 +67,8 @@ def up(
     """Start the agent: proxy, replicas of the stable revision (or revision 1), control API."""
     spec, path = load(file)
     paths = state_paths(state_dir, path)
+    if isinstance(paths, RemotePaths):
+        raise typer.Exit(up_remote(paths.remote, detach, version))
     if is_locked(paths.lock):
         pid = read_pid(paths.pid_file)
         fail(
@@ -78,6 +83,18 @@ def up(
         spec=spec, spec_path=path, paths=paths, version=version, on_ready=announce
     )
     raise typer.Exit(run_agent(options))
+
+
+def up_remote(remote: Remote, detach: bool, version: str) -> int:
+    """`up --detach` on the host, over ssh: the agent must outlive the ssh session."""
+    if not detach:
+        fail(
+            BAD_INPUT,
+            f"{remote}: an agent started over ssh must outlive the session",
+            f"use `changeover -E {remote.environment} up --detach`, or run it under systemd "
+            "on that host (`changeover systemd` there prints the units)",
+        )
+    return run_on_host(remote, "up", "--detach", "--version", version)
 
 
 def announce(url: str, revision: int, version: str) -> None:
