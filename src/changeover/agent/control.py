@@ -31,6 +31,9 @@ def bind_control_socket(path: Path) -> socket.socket:
     return sock
 
 
+IDLE_KEEP_ALIVE = 120  # seconds an idle control connection stays open
+
+
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -50,6 +53,9 @@ class ControlServer:
             access_log=False,
             timeout_graceful_shutdown=1,
             limit_concurrency=max_connections,  # past it, uvicorn answers 503 at once
+            # a CLI over ssh keeps one connection for its whole run: do not close it under
+            # a command that pauses between requests (uvicorn's default is 5 s)
+            timeout_keep_alive=IDLE_KEEP_ALIVE,
         )
         self._server = _Server(config)
         self._sock = sock

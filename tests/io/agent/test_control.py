@@ -8,6 +8,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from changeover.agent import control
 from changeover.agent.control import bind_control_socket
 
 
@@ -23,3 +24,15 @@ def test_control_socket_is_created_with_mode_0600_and_replaces_a_stale_file() ->
                 client.connect(str(path))
         finally:
             sock.close()
+
+
+def test_idle_control_connections_stay_open_for_a_cli_over_ssh(short_tmp: Path) -> None:
+    """A CLI over ssh holds one connection for its whole run: the control server keeps an
+    idle one for IDLE_KEEP_ALIVE (uvicorn's own default, 5 s, would close it between two
+    requests of a command that pauses)."""
+    sock = control.bind_control_socket(short_tmp / "agent.sock")
+    try:
+        server = control.ControlServer(lambda *args: None, sock)  # type: ignore[arg-type,return-value]
+        assert server._server.config.timeout_keep_alive == control.IDLE_KEEP_ALIVE >= 60
+    finally:
+        sock.close()
