@@ -16,6 +16,8 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
+from changeover.agent.peer import PeerProtocol
+
 
 def bind_control_socket(path: Path) -> socket.socket:
     with contextlib.suppress(FileNotFoundError):
@@ -50,6 +52,7 @@ class ControlServer:
             access_log=False,
             timeout_graceful_shutdown=1,
             limit_concurrency=max_connections,  # past it, uvicorn answers 503 at once
+            http=PeerProtocol,  # who asks, from SO_PEERCRED (`agent.peer`)
         )
         self._server = _Server(config)
         self._sock = sock
