@@ -105,32 +105,51 @@ class Artifacts:
     async def receive(
         self, version: str, sha256: str, size: int, body: AsyncIterator[bytes]
     ) -> tuple[Held, bool]:
-        """Hold the artifact `body` carries; (what is held, whether it is new)."""
-        check_upload(version, sha256, size, self.limits)
+        """Hold the artifact `body` carries; (what is held, whether it is new). A body
+        refused before it is read is read to its end all the same (and dropped), so the
+        client, still sending, gets the answer rather than a broken pipe."""
         async with self._one_at_a_time:
-            held = self.held(version)
-            if held is not None:
-                if held.sha256 != sha256:
+            try:
+                check_upload(version, sha256, size, self.limits)
+                held = self.held(version)
+                if held is not None and held.sha256 != sha256:
                     raise ArtifactError(409, *_other_digest(held, sha256))
+            except ArtifactError:
+                await _discard(body, self.limits.artifact_bytes)
+                raise
+            if held is not None:
+                await _discard(body, self.limits.artifact_bytes)
                 return held, False
-            incoming = self.root / ".incoming"
+            return await self._receive(version, sha256, size, body), True
+
+    async def _receive(
+        self, version: str, sha256: str, size: int, body: AsyncIterator[bytes]
+    ) -> Held:
+        incoming = self.root / ".incoming"
+        try:
             shutil.rmtree(incoming, ignore_errors=True)  # what a killed agent left
             incoming.mkdir(parents=True, mode=0o700)
-            try:
-                archive = incoming / "artifact.tar.gz"
-                await _save(body, archive, sha256, size)
-                files = await asyncio.to_thread(
-                    unpack, archive, incoming / "tree", self.folder(version, sha256), self.limits
-                )
-                held = Held(version, sha256, size, files, self.folder(version, sha256), self.wall())
-                _write_record(self.root / ".meta", held)
-                return held, True
-            except OSError as exc:  # a full disk, a folder not ours: the upload is not kept
-                raise ArtifactError(
-                    400, f"cannot store the artifact under {self.root}: {exc.strerror or exc}"
-                ) from None
-            finally:
-                shutil.rmtree(incoming, ignore_errors=True)
+            archive = incoming / "artifact.tar.gz"
+            await _save(body, archive, sha256, size)
+            final = self.folder(version, sha256)
+            files = await asyncio.to_thread(unpack, archive, incoming / "tree", final, self.limits)
+            held = Held(version, sha256, size, files, final, self.wall())
+            _write_record(self.root / ".meta", held)
+            return held
+        except OSError as exc:  # a full disk, a folder not ours: the upload is not kept
+            raise ArtifactError(
+                400, f"cannot store the artifact under {self.root}: {exc.strerror or exc}"
+            ) from None
+        finally:
+            shutil.rmtree(incoming, ignore_errors=True)
+
+
+async def _discard(body: AsyncIterator[bytes], limit: int) -> None:
+    read = 0
+    async for chunk in body:
+        read += len(chunk)
+        if read > limit:
+            return  # no more: the client gets what it gets
 
 
 async def _save(body: AsyncIterator[bytes], archive: Path, sha256: str, size: int) -> None:
