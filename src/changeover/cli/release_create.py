@@ -22,11 +22,12 @@ from changeover.cli.common import BAD_INPUT, fail
 from changeover.cli.release_pack import (
     QUIET,
     Listing,
-    env_file_names,
     excluded,
     list_folder,
+    secret_files,
 )
-from changeover.spec.load import SpecError, load_every_environment
+from changeover.spec.load import SpecError, load_spec_data, parse_toml, read_spec
+from changeover.spec.models import Spec
 
 MAX_LISTED = 20  # uncommitted files named in the refusal
 
@@ -38,10 +39,7 @@ def create(
     problem = version_problem(version)
     if problem:
         fail(BAD_INPUT, problem)
-    try:
-        specs = load_every_environment(spec_file)
-    except SpecError as exc:
-        fail(BAD_INPUT, *exc.lines())
+    specs = every_spec(spec_file)
     store = release_store.releases_dir(spec_file)
     existing = release_store.read(store, version)
     if existing is not None:
@@ -50,7 +48,7 @@ def create(
     listing = list_folder(folder)
     if listing.dirty and not allow_dirty:
         _refuse_dirty(folder, listing)
-    entries, skipped = choose(folder, listing, env_file_names(specs.values(), folder))
+    entries, skipped = choose(folder, listing, secret_files(specs.values(), folder))
     if spec_file.name not in {e.name for e in entries}:
         why = "is not tracked by git: `git add` it" if listing.kind == "git" else "is left out"
         fail(BAD_INPUT, f"{spec_file}: {why} (the spec ships with the release)")
@@ -66,6 +64,27 @@ def create(
     except release_store.ReleaseExists:
         fail(BAD_INPUT, *_taken(version, None))
     return {**meta, "artifact": str(kept)}, skipped
+
+
+def every_spec(spec_file: Path) -> dict[str | None, Spec]:
+    """The base spec and each environment's, validated without the checks of files
+    beside it: env files and tokens are each target host's, not the build's."""
+    source = str(spec_file)
+    specs: dict[str | None, Spec] = {}
+    found: list[str] = []
+    try:
+        data = parse_toml(read_spec(spec_file), source)
+        envs = data.get("environments")
+        for name in [None, *(envs if isinstance(envs, dict) else {})]:
+            try:
+                specs[name] = load_spec_data(data, source, environment=name)
+            except SpecError as exc:
+                found += [line for line in exc.lines() if line not in found]
+    except SpecError as exc:
+        found = exc.lines()
+    if found:
+        fail(BAD_INPUT, *found)
+    return specs
 
 
 def choose(

@@ -3,9 +3,9 @@ pure rules over a listing that git gives for a work tree, a walk otherwise.
 
 Invariant: in a git work tree only the files git tracks are packed (what a commit names,
 so the artifact is that commit's folder when the tree is clean); elsewhere every file but
-the state (`.changeover/`), `.git/`, `__pycache__/` and virtualenvs. In both, the spec's
-env files stay out (secrets come from each target host), and `.changeover/` never goes
-in (it holds the artifacts themselves).
+the state (`.changeover/`), `.git/`, `__pycache__/` and virtualenvs. In both, the env and
+token files the spec names stay out (secrets come from each target host), and
+`.changeover/` never goes in (it holds the artifacts themselves).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ FOLDER_SKIPS = frozenset({"__pycache__"})  # outside git: caches
 VENV_MARK = "pyvenv.cfg"  # a folder holding it is a virtualenv
 GIT_TIMEOUT = 60.0
 STATE, CACHE, VENV = "state or git folder", "cache folder", "virtualenv"
-SECRETS = "an env file of the spec (secrets come from each target host)"
+SECRETS = "an env or token file of the spec (secrets come from each target host)"
 QUIET = frozenset({STATE, CACHE, VENV})  # left out without a word: never meant to ship
 
 
@@ -60,15 +60,16 @@ def excluded(name: str, listing: Listing, secrets: Collection[str]) -> str | Non
     return None
 
 
-def env_file_names(specs: Iterable[Spec], folder: Path) -> set[str]:
-    """The env files the specs name, relative to `folder` (those inside it)."""
+def secret_files(specs: Iterable[Spec], folder: Path) -> set[str]:
+    """The env files and token files the specs name, relative to `folder` (those in it)."""
     names = set()
     for spec in specs:
-        if spec.app.env_file is None:
-            continue
-        path = Path(os.path.normpath(folder / spec.app.env_file))
-        if path.is_relative_to(folder):
-            names.add(path.relative_to(folder).as_posix())
+        for named in (spec.app.env_file, spec.flags.token_file):
+            if named is None:
+                continue
+            path = Path(os.path.normpath(folder / named))
+            if path.is_relative_to(folder):
+                names.add(path.relative_to(folder).as_posix())
     return names
 
 
