@@ -182,7 +182,9 @@ def create_app(agent: Agent) -> Starlette:
         except ArtifactError as exc:
             return error(exc.status, *exc.lines)
         except ClientDisconnect:  # nobody to answer; nothing was kept
-            agent.events.add("release", f"upload of release {version} by {who} cut off")
+            agent.events.add(
+                "release", f"upload of release {version} from {who} cut off: nothing kept"
+            )
             return Response(status_code=400)
         if new:
             agent.events.add(

@@ -1,0 +1,318 @@
+"""Promotions through a real `Agent` (its store, artifacts and control API; no replica
+runs): a held artifact is deployed with its own spec merged with the agent's environment,
+secrets read from the host; who asked is the account on the control socket; refusals
+record nothing; a rollback returns to the release that ran before."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import io
+import os
+import pwd
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from changeover.agent.api import create_app
+from changeover.agent.artifact_format import entry_for, pack
+from changeover.agent.control import ControlServer, bind_control_socket
+from changeover.agent.core import Agent, BadRequest, Busy
+from changeover.agent.paths import StatePaths
+from changeover.agent.peer import Peer
+from changeover.agent.promotions import PromotionRequest
+from changeover.agent.secret_env import digest, load_key
+from changeover.cli.client import AgentClient, Refused
+from changeover.proxy.server import Proxy
+from changeover.rollout.phase import Phase
+from changeover.spec.load import load_spec
+from changeover.store import RevisionStatus, Store
+from tests.helpers import bounded, wait_for
+
+T = TypeVar("T")
+SPEC = """\
+[app]
+name = "svc"
+command = "python app.py"
+env = {{ HELLO_VERSION = "{version}" }}
+env_file = ".env"
+secret_env = ["DATABASE_URL"]
+
+[environments.dev]
+[environments.staging]
+promote_from = "dev"
+[environments.staging.spec.app]
+replicas = 1
+[environments.staging.spec.strategy]
+type = "blue-green"
+"""
+ALICE = Peer(pid=1, uid=1000, gid=1000, account="alice")
+SECRET = "postgres://app:pw-on-the-host@db/app"
+
+
+def release_tree(root: Path, version: str, spec: str = SPEC) -> bytes:
+    """A service folder as `release create` packs it: spec and app, no env file."""
+    root.mkdir(parents=True)
+    (root / "changeover.toml").write_text(spec.format(version=version))
+    (root / "app.py").write_text(f"print({version!r})\n")
+    out = io.BytesIO()
+    entries = [entry_for(root, n) for n in ("app.py", "changeover.toml")]
+    pack(root, [e for e in entries if e is not None], 0, out)
+    return out.getvalue()
+
+
+@dataclass
+class Setup:
+    agent: Agent
+    store: Store
+    host: Path  # the host's service folder: its spec and .env
+    tmp: Path
+
+    async def hold(self, version: str, spec: str = SPEC) -> str:
+        data = release_tree(self.tmp / f"build-{version}", version, spec)
+        sha = hashlib.sha256(data).hexdigest()
+
+        async def body() -> AsyncIterator[bytes]:
+            yield data
+
+        await self.agent.artifacts.receive(version, sha, len(data), body())
+        return sha
+
+    def succeed(self) -> None:
+        """What the controller does when a rollout succeeds (no controller runs here)."""
+        active = self.agent.controller.active
+        assert active is not None
+        self.agent.controller.active = None
+        self.store.finish_rollout(active.rollout.id, phase=Phase.SUCCEEDED, reason="", now=9.0)
+
+
+@contextlib.asynccontextmanager
+async def staging_agent(tmp_path: Path) -> AsyncIterator[Setup]:
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "changeover.toml").write_text(SPEC.format(version="v1"))
+    (host / ".env").write_text(f"DATABASE_URL={SECRET}\n")
+    paths = StatePaths(tmp_path / "state")
+    paths.ensure()
+    proxy = Proxy()
+    await proxy.serve(socket.create_server(("127.0.0.1", 0)))
+    spec_path = host / "changeover.toml"
+    with Store.open(paths.store) as store:
+        agent = Agent(
+            paths=paths,
+            spec=load_spec(spec_path, "staging"),
+            spec_path=spec_path,
+            store=store,
+            proxy=proxy,
+            environment="staging",
+        )
+        first = store.create_revision(
+            version="v1", path=str(host), command="python app.py", env={}, spec={},
+            replicas=1, now=1.0,
+        )  # fmt: skip
+        store.set_revision_status(first.id, RevisionStatus.STABLE)
+        try:
+            yield Setup(agent, store, host, tmp_path)
+        finally:
+            agent.controller.cancel("test over")
+            await proxy.shutdown(timeout=1.0)
+
+
+def scenario(tmp_path: Path, steps: Callable[[Setup], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with staging_agent(tmp_path) as setup:
+            return await steps(setup)
+
+    return bounded(main())
+
+
+def test_a_promotion_deploys_the_artifact_with_the_environments_spec(tmp_path: Path) -> None:
+    async def steps(s: Setup) -> dict[str, Any]:
+        sha = await s.hold("1.0.0")
+        request = PromotionRequest(version="1.0.0", sha256=sha, from_environment="dev")
+        rollout, promotion = await s.agent.promote(request, ALICE)
+        return {
+            "sha": sha,
+            "rollout": rollout,
+            "promotion": promotion,
+            "revision": s.store.revision(rollout.to_revision),
+            "events": [(e.kind, e.rollout_id, e.message) for e in s.store.events()],
+            "key": load_key(s.agent.paths.digest_key),
+            "held": s.agent.artifacts.held("1.0.0"),
+        }
+
+    got = scenario(tmp_path, steps)
+    rollout, promotion, revision = got["rollout"], got["promotion"], got["revision"]
+    assert (rollout.strategy, rollout.from_revision) == ("blue-green", 1)  # staging's strategy
+    assert revision.version == "1.0.0"
+    assert revision.path == str(got["held"].path)  # the unpacked artifact, not the host folder
+    assert revision.replicas == 1  # the staging overlay, from the artifact's own spec
+    assert revision.env["HELLO_VERSION"] == "1.0.0"  # the artifact's spec, not the host's
+    assert revision.env["DATABASE_URL"] == digest(got["key"], SECRET)  # the host's .env
+    assert revision.secret_sources == {"DATABASE_URL": str(tmp_path / "host" / ".env")}
+    assert (promotion.requested_by, promotion.requested_uid) == ("alice", 1000)
+    assert (promotion.version, promotion.sha256, promotion.kind) == ("1.0.0", got["sha"], "promote")
+    assert (promotion.environment, promotion.from_environment) == ("staging", "dev")
+    assert (promotion.revision, promotion.rollout_id, promotion.phase) == (
+        revision.id, rollout.id, "progressing",
+    )  # fmt: skip
+    short = got["sha"][:12]
+    message = f"promotion of 1.0.0 (sha256 {short}) from dev, asked by alice: rollout {rollout.id}"
+    assert ("promotion", rollout.id, message) in got["events"]
+
+
+def test_refused_promotions_record_nothing(tmp_path: Path) -> None:
+    async def steps(s: Setup) -> dict[str, Any]:
+        sha = await s.hold("1.0.0")
+        no_env = await s.hold("0.9.0", spec=SPEC.split("[environments.staging]")[0])
+        refusals = {}
+        for name, request in {
+            "unknown": PromotionRequest(version="2.0.0", sha256=sha),
+            "other digest": PromotionRequest(version="1.0.0", sha256="0" * 64),
+            "no such environment": PromotionRequest(version="0.9.0", sha256=no_env),
+        }.items():
+            with pytest.raises(BadRequest) as refused:
+                await s.agent.promote(request, ALICE)
+            refusals[name] = refused.value.lines
+        revisions = len(s.store.revisions())
+        await s.agent.promote(PromotionRequest(version="1.0.0", sha256=sha), ALICE)
+        with pytest.raises(Busy):
+            await s.agent.promote(PromotionRequest(version="1.0.0", sha256=sha), ALICE)
+        return {
+            "refusals": refusals,
+            "revisions": (revisions, len(s.store.revisions())),
+            "promotions": [p.version for p in s.store.promotions()],
+        }
+
+    got = scenario(tmp_path, steps)
+    refusals = got["refusals"]
+    assert refusals["unknown"][0].startswith("release 2.0.0 is not held by this agent")
+    assert "is held here with sha256" in refusals["other digest"][0]
+    assert "unknown environment 'staging'" in refusals["no such environment"][0]
+    assert got["revisions"] == (1, 2)  # refusals created no revision; the promotion one
+    assert got["promotions"] == ["1.0.0"]  # the promotion refused as busy is not on record
+
+
+def test_a_rollback_returns_to_the_release_that_ran_before(tmp_path: Path) -> None:
+    async def steps(s: Setup) -> list[Any]:
+        with pytest.raises(BadRequest) as nothing:
+            await s.agent.rollback_release(ALICE)
+        for version in ("1.0.0", "1.1.0"):
+            sha = await s.hold(version)
+            await s.agent.promote(PromotionRequest(version=version, sha256=sha), ALICE)
+            s.succeed()
+        rollout, promotion = await s.agent.rollback_release(ALICE)
+        revision = s.store.revision(rollout.to_revision)
+        s.succeed()
+        _, toggled = await s.agent.rollback_release(ALICE)
+        return [nothing.value.lines[0], promotion, revision, toggled]
+
+    nothing, promotion, revision, toggled = scenario(tmp_path, steps)
+    assert nothing.startswith("no earlier release to roll back to: environment staging")
+    assert (promotion.kind, promotion.version, promotion.from_environment) == (
+        "rollback", "1.0.0", None,
+    )  # fmt: skip
+    assert revision.version == "1.0.0"
+    assert revision.path.endswith("/releases/1.0.0-" + promotion.sha256[:12])
+    assert (toggled.kind, toggled.version) == ("rollback", "1.1.0")
+
+
+# --- through the control socket ---------------------------------------------------------------
+def serve_and_call(tmp_path: Path, use: Callable[[AgentClient], T]) -> tuple[T, list[str]]:
+    """Serve a staging agent on its control socket; `use` a client in a thread, as the CLI
+    does; its answer and the agent's events after."""
+
+    async def main() -> tuple[T, list[str]]:
+        async with staging_agent(tmp_path) as s:
+            paths = s.agent.paths
+            server = ControlServer(create_app(s.agent), bind_control_socket(paths.control_socket))
+            await server.start()
+            try:
+                answer = await asyncio.to_thread(call, paths)
+            finally:
+                await server.stop()
+            return answer, [e.message for e in s.store.events()]
+
+    def call(paths: StatePaths) -> T:
+        with AgentClient(paths, timeout=10.0) as client:
+            return use(client)
+
+    return bounded(main(), guard=30.0)
+
+
+def test_upload_and_promotion_over_the_socket_name_the_connected_account(tmp_path: Path) -> None:
+    data = release_tree(tmp_path / "build", "1.0.0")
+    sha = hashlib.sha256(data).hexdigest()
+
+    def use(client: AgentClient) -> dict[str, Any]:
+        with pytest.raises(Refused) as missing:
+            client.get("/v1/artifacts/1.0.0")
+        with pytest.raises(Refused) as mismatch:
+            client.put("/v1/artifacts/1.0.0", iter([data]), size=len(data), sha256="0" * 64)
+        put = client.put("/v1/artifacts/1.0.0", iter([data[:50], data[50:]]), size=len(data),
+                         sha256=sha)  # fmt: skip
+        again = client.put("/v1/artifacts/1.0.0", iter([data]), size=len(data), sha256=sha)
+        held = client.get("/v1/artifacts/1.0.0")
+        started = client.post("/v1/promotions", {"version": "1.0.0", "sha256": sha})
+        with pytest.raises(Refused) as busy:
+            client.post("/v1/promotions", {"version": "1.0.0", "sha256": sha})
+        listed = client.get("/v1/promotions", version="1.0.0")
+        return {
+            "missing": missing.value, "mismatch": mismatch.value, "put": put, "again": again,
+            "held": held, "started": started, "busy": busy.value, "listed": listed,
+        }  # fmt: skip
+
+    got, events = serve_and_call(tmp_path, use)
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert got["missing"].status == 404
+    assert got["mismatch"].status == 400
+    assert f"the upload's sha256 is {sha}, but {'0' * 64} was declared" in got["mismatch"].lines[0]
+    assert (got["put"]["received"], got["again"]["received"]) == (True, False)
+    assert got["held"]["sha256"] == sha
+    assert any(m.startswith(f"release 1.0.0 received from {me} (sha256") for m in events)
+    started = got["started"]
+    assert (started["kind"], started["phase"], started["strategy"]) == (
+        "deploy", "progressing", "blue-green",
+    )  # fmt: skip
+    assert started["events_after"] >= 1
+    assert started["promotion"]["requested_by"] == me  # SO_PEERCRED, not a field of the body
+    assert started["promotion"]["requested_uid"] == os.getuid()
+    assert got["busy"].status == 409
+    (listed,) = got["listed"]["promotions"]
+    assert (listed["outcome"], listed["current"], listed["environment"]) == (
+        "progressing", False, "staging",
+    )  # fmt: skip
+    assert got["listed"]["environment"] == "staging"
+
+
+def test_an_upload_cut_off_mid_body_keeps_nothing(tmp_path: Path) -> None:
+    def use(client: AgentClient) -> int:
+        raw = socket.socket(socket.AF_UNIX)
+        raw.connect(str(client.paths.control_socket))
+        raw.sendall(
+            b"PUT /v1/artifacts/1.0.0?sha256=" + b"a" * 64 + b" HTTP/1.1\r\n"
+            b"Host: agent\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000
+        )
+        raw.close()  # the CLI killed mid-upload
+
+        def cut_off() -> bool:
+            found = client.get("/v1/events", after=0)["events"]
+            return any("cut off" in e["message"] for e in found)
+
+        wait_for(cut_off, 10, "the agent to see the upload cut off")
+        with pytest.raises(Refused) as held:
+            client.get("/v1/artifacts/1.0.0")
+        return held.value.status
+
+    status, events = serve_and_call(tmp_path, use)
+    assert status == 404
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert f"upload of release 1.0.0 from {me} cut off: nothing kept" in events
+    releases = tmp_path / "state" / "releases"
+    assert not (releases / ".incoming").exists()
+    assert not list(releases.glob("1.0.0-*"))
