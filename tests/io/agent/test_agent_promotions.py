@@ -5,122 +5,32 @@ record nothing; a rollback returns to the release that ran before."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
-import io
 import os
 import pwd
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from changeover.agent.api import create_app
-from changeover.agent.artifact_format import entry_for, pack
-from changeover.agent.control import ControlServer, bind_control_socket
-from changeover.agent.core import Agent, BadRequest, Busy
-from changeover.agent.paths import StatePaths
-from changeover.agent.peer import Peer
+from changeover.agent.core import BadRequest, Busy
 from changeover.agent.promotions import PromotionRequest
 from changeover.agent.secret_env import digest, load_key
 from changeover.cli.client import AgentClient, Refused
-from changeover.proxy.server import Proxy
-from changeover.rollout.phase import Phase
-from changeover.spec.load import load_spec
-from changeover.store import RevisionStatus, Store
 from tests.helpers import bounded, wait_for
+from tests.io.agent._releases import (
+    ALICE,
+    SECRET,
+    SPEC,
+    Setup,
+    release_tree,
+    serve_and_call,
+    staging_agent,
+)
 
 T = TypeVar("T")
-SPEC = """\
-[app]
-name = "svc"
-command = "python app.py"
-env = {{ HELLO_VERSION = "{version}" }}
-env_file = ".env"
-secret_env = ["DATABASE_URL"]
-
-[environments.dev]
-[environments.staging]
-promote_from = "dev"
-[environments.staging.spec.app]
-replicas = 1
-[environments.staging.spec.strategy]
-type = "blue-green"
-"""
-ALICE = Peer(pid=1, uid=1000, gid=1000, account="alice")
-SECRET = "postgres://app:pw-on-the-host@db/app"
-
-
-def release_tree(root: Path, version: str, spec: str = SPEC) -> bytes:
-    """A service folder as `release create` packs it: spec and app, no env file."""
-    root.mkdir(parents=True)
-    (root / "changeover.toml").write_text(spec.format(version=version))
-    (root / "app.py").write_text(f"print({version!r})\n")
-    out = io.BytesIO()
-    entries = [entry_for(root, n) for n in ("app.py", "changeover.toml")]
-    pack(root, [e for e in entries if e is not None], 0, out)
-    return out.getvalue()
-
-
-@dataclass
-class Setup:
-    agent: Agent
-    store: Store
-    host: Path  # the host's service folder: its spec and .env
-    tmp: Path
-
-    async def hold(self, version: str, spec: str = SPEC) -> str:
-        data = release_tree(self.tmp / f"build-{version}", version, spec)
-        sha = hashlib.sha256(data).hexdigest()
-
-        async def body() -> AsyncIterator[bytes]:
-            yield data
-
-        await self.agent.artifacts.receive(version, sha, len(data), body())
-        return sha
-
-    def succeed(self) -> None:
-        """What the controller does when a rollout succeeds (no controller runs here)."""
-        active = self.agent.controller.active
-        assert active is not None
-        self.agent.controller.active = None
-        self.store.finish_rollout(active.rollout.id, phase=Phase.SUCCEEDED, reason="", now=9.0)
-
-
-@contextlib.asynccontextmanager
-async def staging_agent(tmp_path: Path) -> AsyncIterator[Setup]:
-    host = tmp_path / "host"
-    host.mkdir()
-    (host / "changeover.toml").write_text(SPEC.format(version="v1"))
-    (host / ".env").write_text(f"DATABASE_URL={SECRET}\n")
-    paths = StatePaths(tmp_path / "state")
-    paths.ensure()
-    proxy = Proxy()
-    await proxy.serve(socket.create_server(("127.0.0.1", 0)))
-    spec_path = host / "changeover.toml"
-    with Store.open(paths.store) as store:
-        agent = Agent(
-            paths=paths,
-            spec=load_spec(spec_path, "staging"),
-            spec_path=spec_path,
-            store=store,
-            proxy=proxy,
-            environment="staging",
-        )
-        first = store.create_revision(
-            version="v1", path=str(host), command="python app.py", env={}, spec={},
-            replicas=1, now=1.0,
-        )  # fmt: skip
-        store.set_revision_status(first.id, RevisionStatus.STABLE)
-        try:
-            yield Setup(agent, store, host, tmp_path)
-        finally:
-            agent.controller.cancel("test over")
-            await proxy.shutdown(timeout=1.0)
 
 
 def scenario(tmp_path: Path, steps: Callable[[Setup], Awaitable[T]]) -> T:
@@ -220,29 +130,6 @@ def test_a_rollback_returns_to_the_release_that_ran_before(tmp_path: Path) -> No
     assert revision.version == "1.0.0"
     assert revision.path.endswith("/releases/1.0.0-" + promotion.sha256[:12])
     assert (toggled.kind, toggled.version) == ("rollback", "1.1.0")
-
-
-# --- through the control socket ---------------------------------------------------------------
-def serve_and_call(tmp_path: Path, use: Callable[[AgentClient], T]) -> tuple[T, list[str]]:
-    """Serve a staging agent on its control socket; `use` a client in a thread, as the CLI
-    does; its answer and the agent's events after."""
-
-    async def main() -> tuple[T, list[str]]:
-        async with staging_agent(tmp_path) as s:
-            paths = s.agent.paths
-            server = ControlServer(create_app(s.agent), bind_control_socket(paths.control_socket))
-            await server.start()
-            try:
-                answer = await asyncio.to_thread(call, paths)
-            finally:
-                await server.stop()
-            return answer, [e.message for e in s.store.events()]
-
-    def call(paths: StatePaths) -> T:
-        with AgentClient(paths, timeout=10.0) as client:
-            return use(client)
-
-    return bounded(main(), guard=30.0)
 
 
 def test_upload_and_promotion_over_the_socket_name_the_connected_account(tmp_path: Path) -> None:
