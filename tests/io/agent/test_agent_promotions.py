@@ -6,6 +6,7 @@ record nothing; a rollback returns to the release that ran before."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pwd
 import socket
@@ -203,3 +204,33 @@ def test_an_upload_cut_off_mid_body_keeps_nothing(tmp_path: Path) -> None:
     releases = tmp_path / "state" / "releases"
     assert not (releases / ".incoming").exists()
     assert not list(releases.glob("1.0.0-*"))
+
+
+def test_a_promotion_whose_client_is_gone_still_starts_with_its_record(tmp_path: Path) -> None:
+    data = release_tree(tmp_path / "build", "1.0.0")
+    sha = hashlib.sha256(data).hexdigest()
+
+    def use(client: AgentClient) -> dict[str, Any]:
+        client.put("/v1/artifacts/1.0.0", iter([data]), size=len(data), sha256=sha)
+        body = json.dumps({"version": "1.0.0", "sha256": sha}).encode()
+        raw = socket.socket(socket.AF_UNIX)
+        raw.connect(str(client.paths.control_socket))
+        raw.sendall(
+            b"POST /v1/promotions HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        raw.close()  # the CLI killed right after asking
+
+        def started() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = client.get("/v1/promotions")["promotions"]
+            return found
+
+        (promotion,) = wait_for(started, 10, "the promotion to be recorded")
+        return {"promotion": promotion, "status": client.get("/v1/status")}
+
+    got, _ = serve_and_call(tmp_path, use)
+    promotion, status = got["promotion"], got["status"]
+    assert promotion["rollout_id"] == status["rollout"]["id"]  # rolling out, on record
+    assert status["rollout"]["finished_at"] is None
+    assert status["stable_revision"] == 1  # the old release serves meanwhile
