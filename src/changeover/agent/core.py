@@ -24,7 +24,12 @@ from changeover.agent.flags import FlagService
 from changeover.agent.notify import Notifier
 from changeover.agent.paths import StatePaths
 from changeover.agent.peer import Peer
-from changeover.agent.promotions import PromotionRequest, rollback_target, started_message
+from changeover.agent.promotions import (
+    PromotionRequest,
+    configured_gates,
+    rollback_target,
+    started_message,
+)
 from changeover.agent.releases import (
     BadRequest,
     DeployRequest,
@@ -267,6 +272,7 @@ class Agent:
     ) -> tuple[Rollout, Promotion]:
         """Roll out a release artifact this agent holds, recorded as a promotion."""
         self._ensure_idle()
+        self._refuse_gates()
         held = self._held(request.version, request.sha256)
         return await self._promote(
             held,
@@ -411,6 +417,17 @@ class Agent:
         )
         self.events.committed([event])
         return rollout, promotion
+
+    def _refuse_gates(self) -> None:
+        """Gates this agent cannot evaluate yet refuse the promotion: never skipped."""
+        settings = self.spec.environments.get(self.environment or "")
+        gates = configured_gates(settings)
+        if gates:
+            raise BadRequest(
+                f"environment {self.environment} sets gates ({', '.join(gates)}) that this "
+                "agent does not evaluate yet: promotion refused, nothing changed",
+                f"remove them from environments.{self.environment} to promote without them",
+            )
 
     def _held(self, version: str, sha256: str) -> Held:
         held = self.artifacts.held(version)

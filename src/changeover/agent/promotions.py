@@ -1,7 +1,9 @@
 """Promotions of release artifacts: the request, which release a rollback returns to, and
 the documents the API answers with. Pure: the agent (`core.Agent.promote`) does the I/O.
 
-Invariant: a rollback returns to the release this environment ran before the one it runs
+Invariant: a promotion to an environment whose settings list gates is refused, since
+this agent does not evaluate gates yet (never a gate silently skipped; a rollback has
+none). A rollback returns to the release this environment ran before the one it runs
 now: the newest promotion whose rollout succeeded with another artifact than the stable
 revision's (a `deploy` that is no promotion counts as an artifact of its own), so two
 rollbacks in a row toggle back, as `undo` does; a release whose promotion failed or never
@@ -16,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from changeover.agent.artifact_format import SHA256, VERSION
+from changeover.spec.environments import EnvironmentSettings
 from changeover.store.promotions import Promotion
 
 SUCCEEDED = "succeeded"
@@ -40,6 +43,20 @@ def rollback_target(promotions: Sequence[Promotion], stable: int | None) -> Prom
     current = next((p for p in ran if p.revision == stable), None)
     now = None if current is None else (current.version, current.sha256)
     return next((p for p in ran if (p.version, p.sha256) != now and p.revision != stable), None)
+
+
+def configured_gates(settings: EnvironmentSettings | None) -> list[str]:
+    """The gates an environment's own settings (the host's spec, never the artifact's)
+    ask for, by name."""
+    if settings is None:
+        return []
+    asked = {
+        "soak": bool(settings.soak or settings.soak_requests or settings.soak_analysis),
+        "approvals": settings.approvals > 0,
+        "windows": bool(settings.windows),
+        "checklist": bool(settings.checklist),
+    }
+    return [name for name, on in asked.items() if on]
 
 
 def outcome(promotion: Promotion) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from changeover.agent.promotions import (
+    configured_gates,
     outcome,
     promotion_doc,
     rollback_target,
     started_message,
 )
+from changeover.spec.environments import EnvironmentSettings
 from changeover.store.promotions import Promotion
 
 BASE = Promotion(
@@ -102,3 +104,18 @@ def test_the_event_names_what_where_from_and_who() -> None:
     assert started_message(hot, 8) == (
         "rollback to 1.0.0 (HOTFIX) (sha256 aaaaaaaaaaaa), asked by alice: rollout 8"
     )
+
+
+def test_the_gates_an_environment_asks_for() -> None:
+    assert configured_gates(None) == []
+    assert configured_gates(EnvironmentSettings(promote_from="dev")) == []
+    assert configured_gates(EnvironmentSettings(soak_requests=10)) == ["soak"]
+    everything = EnvironmentSettings.model_validate(
+        {
+            "soak": "10m",
+            "approvals": 1,
+            "windows": [{"deny": "Fri 16:00 - Mon 08:00"}],
+            "checklist": [{"name": "told", "manual": True}],
+        }
+    )
+    assert configured_gates(everything) == ["soak", "approvals", "windows", "checklist"]

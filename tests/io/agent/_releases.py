@@ -84,12 +84,14 @@ class Setup:
 
 
 @contextlib.asynccontextmanager
-async def staging_agent(tmp_path: Path, state: Path | None = None) -> AsyncIterator[Setup]:
+async def staging_agent(
+    tmp_path: Path, state: Path | None = None, spec: str = SPEC
+) -> AsyncIterator[Setup]:
     """The staging agent of the service in `tmp_path/host` (state in `state`, by default
-    `tmp_path/state`), with revision 1 stable."""
+    `tmp_path/state`; its spec file `spec`), with revision 1 stable."""
     host = tmp_path / "host"
     host.mkdir(exist_ok=True)
-    (host / "changeover.toml").write_text(SPEC.format(version="v1"))
+    (host / "changeover.toml").write_text(spec.format(version="v1"))
     (host / ".env").write_text(f"DATABASE_URL={SECRET}\n")
     paths = StatePaths(state or tmp_path / "state")
     paths.ensure()

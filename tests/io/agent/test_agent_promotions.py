@@ -109,6 +109,24 @@ def test_refused_promotions_record_nothing(tmp_path: Path) -> None:
     assert got["promotions"] == ["1.0.0"]  # the promotion refused as busy is not on record
 
 
+def test_gates_the_agent_cannot_evaluate_refuse_the_promotion(tmp_path: Path) -> None:
+    gated = SPEC.replace('promote_from = "dev"', 'promote_from = "dev"\napprovals = 1')
+
+    async def steps() -> tuple[list[str], int]:
+        async with staging_agent(tmp_path, spec=gated) as s:
+            sha = await s.hold("1.0.0")  # the artifact's own spec has no gates: not its say
+            with pytest.raises(BadRequest) as refused:
+                await s.agent.promote(PromotionRequest(version="1.0.0", sha256=sha), ALICE)
+            return refused.value.lines, len(s.store.promotions()) + len(s.store.revisions())
+
+    lines, written = bounded(steps())
+    assert lines[0] == (
+        "environment staging sets gates (approvals) that this agent does not evaluate yet: "
+        "promotion refused, nothing changed"
+    )
+    assert written == 1  # revision 1, nothing else
+
+
 def test_a_rollback_returns_to_the_release_that_ran_before(tmp_path: Path) -> None:
     async def steps(s: Setup) -> list[Any]:
         with pytest.raises(BadRequest) as nothing:
