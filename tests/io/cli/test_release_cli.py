@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from changeover.cli.app import app
-from changeover.cli.client import AgentClient
+from changeover.cli.client import AgentClient, Refused
 from tests.io.agent._releases import SPEC, serve_and_call
 
 GIT_ID = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
@@ -172,14 +172,23 @@ def test_promote_uploads_once_then_posts_and_refuses_while_busy(tmp_path: Path) 
     meta = created(spec, "1.0.0")
     state = tmp_path / "host" / ".changeover" / "staging"
 
+    artifact = Path(meta["artifact"])
+    good = artifact.read_bytes()
+
     def use(client: AgentClient) -> list[Result]:
+        artifact.write_bytes(good[:100] + bytes([good[100] ^ 1]) + good[101:])  # one bit
+        corrupt = cli("release", "promote", "1.0.0", "--to", "staging", "-f", str(spec))
+        artifact.write_bytes(good)
         first = cli("release", "promote", "1.0.0", "--to", "staging", "--no-wait", "--json",
                     "-f", str(spec))  # fmt: skip
         busy = cli("release", "promote", "1.0.0", "--to", "staging", "--no-wait", "-f", str(spec))
         shown = cli("release", "show", "1.0.0", "-f", str(spec), "--json")
-        return [first, busy, shown]
+        return [corrupt, first, busy, shown]
 
-    (first, busy, shown), events = serve_and_call(tmp_path, use, state=state)
+    (corrupt, first, busy, shown), events = serve_and_call(tmp_path, use, state=state)
+    assert isinstance(corrupt.exception, Refused)  # exit 2 through the entry point
+    assert "digest mismatch: the upload's sha256 is" in str(corrupt.exception)
+    assert f"but {meta['sha256']} was declared; nothing kept" in str(corrupt.exception)
     assert first.exit_code == 0, first.output
     doc = json.loads(first.stdout)
     assert doc["uploaded"] is True
