@@ -25,6 +25,7 @@ from changeover.cli.common import (
     BAD_INPUT,
     DEFAULT_SPEC,
     FAILED,
+    INTERRUPTED,
     OK,
     Json,
     SpecFile,
@@ -38,7 +39,7 @@ from changeover.cli.deploy import report
 from changeover.cli.follow import events_after, follow_attached
 from changeover.cli.release_view import list_table, show_view, size_text
 from changeover.spec.environments import EnvironmentSettings
-from changeover.spec.load import SpecError, load_spec
+from changeover.spec.load import SpecError, load_spec_data, parse_toml, read_spec
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return once the rollout started.")]
@@ -153,8 +154,11 @@ def client_for(spec_file: Path, environment: str) -> AgentClient:
 
 
 def environments(spec_file: Path) -> dict[str, EnvironmentSettings]:
+    """The spec's environments, without the checks of files beside it (a machine that
+    builds and promotes releases need not hold the hosts' env files)."""
     try:
-        return dict(load_spec(spec_file).environments)
+        data = parse_toml(read_spec(spec_file), str(spec_file))
+        return dict(load_spec_data(data, str(spec_file)).environments)
     except SpecError as exc:
         fail(BAD_INPUT, *exc.lines())
 
@@ -234,7 +238,7 @@ def ensure_held(
             held = client.put(f"/v1/artifacts/{version}", chunks, size=size, sha256=sha256)
     except KeyboardInterrupt:
         err.print(f"upload interrupted: nothing changed in {environment}")
-        raise typer.Exit(130) from None
+        raise typer.Exit(INTERRUPTED) from None
     if not quiet:
         out.print(f"uploaded {version} to {environment}: unpacked in {held['path']}", markup=False)
     return True

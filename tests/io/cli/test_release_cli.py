@@ -143,6 +143,7 @@ def test_a_plain_folder_leaves_out_state_caches_virtualenvs_and_secrets(tmp_path
 
 def test_show_and_promote_without_agents(tmp_path: Path) -> None:
     spec = work_tree(tmp_path)
+    (tmp_path / ".env").unlink()  # a build machine holds no host's secrets: not needed
     created(spec, "1.0.0")
     shown = cli("release", "show", "1.0.0", "-f", str(spec), "--json")
     assert shown.exit_code == 0, shown.output
