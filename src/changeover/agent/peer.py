@@ -10,6 +10,7 @@ nothing a client sends can set it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import pwd
 import socket
 import struct
@@ -27,12 +28,15 @@ class Peer:
     pid: int
     uid: int
     gid: int
-    account: str  # the uid's name, or "uid N" when it has none
 
-    def doc(self) -> dict[str, Any]:
-        return {"account": self.account, "uid": self.uid}
+    @property
+    def account(self) -> str:
+        """The uid's name, or "uid N" when it has none (looked up only when asked: every
+        connection has a peer, few requests need its name)."""
+        return account_name(self.uid)
 
 
+@functools.lru_cache(maxsize=64)
 def account_name(uid: int) -> str:
     try:
         return pwd.getpwuid(uid).pw_name
@@ -49,7 +53,7 @@ def peer_of(sock: Any) -> Peer | None:
     except OSError:
         return None
     pid, uid, gid = _UCRED.unpack(raw)
-    return Peer(pid, uid, gid, account_name(uid))
+    return Peer(pid, uid, gid)
 
 
 def peer_in(scope: Any) -> Peer | None:

@@ -43,7 +43,7 @@ replicas = 1
 [environments.staging.spec.strategy]
 type = "blue-green"
 """
-ALICE = Peer(pid=1, uid=1000, gid=1000, account="alice")
+ASKER = Peer(pid=1, uid=65534, gid=65534)  # "nobody" on most systems: any account will do
 SECRET = "postgres://app:pw-on-the-host@db/app"
 
 

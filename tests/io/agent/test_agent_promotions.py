@@ -22,7 +22,7 @@ from changeover.agent.secret_env import digest, load_key
 from changeover.cli.client import AgentClient, Refused
 from tests.helpers import bounded, wait_for
 from tests.io.agent._releases import (
-    ALICE,
+    ASKER,
     SECRET,
     SPEC,
     Setup,
@@ -46,7 +46,7 @@ def test_a_promotion_deploys_the_artifact_with_the_environments_spec(tmp_path: P
     async def steps(s: Setup) -> dict[str, Any]:
         sha = await s.hold("1.0.0")
         request = PromotionRequest(version="1.0.0", sha256=sha, from_environment="dev")
-        rollout, promotion = await s.agent.promote(request, ALICE)
+        rollout, promotion = await s.agent.promote(request, ASKER)
         return {
             "sha": sha,
             "rollout": rollout,
@@ -66,14 +66,15 @@ def test_a_promotion_deploys_the_artifact_with_the_environments_spec(tmp_path: P
     assert revision.env["HELLO_VERSION"] == "1.0.0"  # the artifact's spec, not the host's
     assert revision.env["DATABASE_URL"] == digest(got["key"], SECRET)  # the host's .env
     assert revision.secret_sources == {"DATABASE_URL": str(tmp_path / "host" / ".env")}
-    assert (promotion.requested_by, promotion.requested_uid) == ("alice", 1000)
+    assert (promotion.requested_by, promotion.requested_uid) == (ASKER.account, 65534)
     assert (promotion.version, promotion.sha256, promotion.kind) == ("1.0.0", got["sha"], "promote")
     assert (promotion.environment, promotion.from_environment) == ("staging", "dev")
     assert (promotion.revision, promotion.rollout_id, promotion.phase) == (
         revision.id, rollout.id, "progressing",
     )  # fmt: skip
     short = got["sha"][:12]
-    message = f"promotion of 1.0.0 (sha256 {short}) from dev, asked by alice: rollout {rollout.id}"
+    who = ASKER.account
+    message = f"promotion of 1.0.0 (sha256 {short}) from dev, asked by {who}: rollout {rollout.id}"
     assert ("promotion", rollout.id, message) in got["events"]
 
 
@@ -88,12 +89,12 @@ def test_refused_promotions_record_nothing(tmp_path: Path) -> None:
             "no such environment": PromotionRequest(version="0.9.0", sha256=no_env),
         }.items():
             with pytest.raises(BadRequest) as refused:
-                await s.agent.promote(request, ALICE)
+                await s.agent.promote(request, ASKER)
             refusals[name] = refused.value.lines
         revisions = len(s.store.revisions())
-        await s.agent.promote(PromotionRequest(version="1.0.0", sha256=sha), ALICE)
+        await s.agent.promote(PromotionRequest(version="1.0.0", sha256=sha), ASKER)
         with pytest.raises(Busy):
-            await s.agent.promote(PromotionRequest(version="1.0.0", sha256=sha), ALICE)
+            await s.agent.promote(PromotionRequest(version="1.0.0", sha256=sha), ASKER)
         return {
             "refusals": refusals,
             "revisions": (revisions, len(s.store.revisions())),
@@ -116,7 +117,7 @@ def test_gates_the_agent_cannot_evaluate_refuse_the_promotion(tmp_path: Path) ->
         async with staging_agent(tmp_path, spec=gated) as s:
             sha = await s.hold("1.0.0")  # the artifact's own spec has no gates: not its say
             with pytest.raises(BadRequest) as refused:
-                await s.agent.promote(PromotionRequest(version="1.0.0", sha256=sha), ALICE)
+                await s.agent.promote(PromotionRequest(version="1.0.0", sha256=sha), ASKER)
             return refused.value.lines, len(s.store.promotions()) + len(s.store.revisions())
 
     lines, written = bounded(steps())
@@ -130,15 +131,15 @@ def test_gates_the_agent_cannot_evaluate_refuse_the_promotion(tmp_path: Path) ->
 def test_a_rollback_returns_to_the_release_that_ran_before(tmp_path: Path) -> None:
     async def steps(s: Setup) -> list[Any]:
         with pytest.raises(BadRequest) as nothing:
-            await s.agent.rollback_release(ALICE)
+            await s.agent.rollback_release(ASKER)
         for version in ("1.0.0", "1.1.0"):
             sha = await s.hold(version)
-            await s.agent.promote(PromotionRequest(version=version, sha256=sha), ALICE)
+            await s.agent.promote(PromotionRequest(version=version, sha256=sha), ASKER)
             s.succeed()
-        rollout, promotion = await s.agent.rollback_release(ALICE)
+        rollout, promotion = await s.agent.rollback_release(ASKER)
         revision = s.store.revision(rollout.to_revision)
         s.succeed()
-        _, toggled = await s.agent.rollback_release(ALICE)
+        _, toggled = await s.agent.rollback_release(ASKER)
         return [nothing.value.lines[0], promotion, revision, toggled]
 
     nothing, promotion, revision, toggled = scenario(tmp_path, steps)
