@@ -14,14 +14,17 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from changeover.agent.core import Agent, BadRequest, Busy
+from changeover.agent.artifacts import ArtifactError
+from changeover.agent.core import UNKNOWN_PEER, Agent, BadRequest, Busy
 from changeover.agent.flags import flag_routes
 from changeover.agent.logclock import format_stamp
 from changeover.agent.logs import Stamp, access_log_file, agent_log_file, follow_logs, log_files
+from changeover.agent.peer import peer_in
+from changeover.agent.promotions import PromotionRequest, promotion_doc
 from changeover.agent.releases import DeployRequest, UndoRequest
 from changeover.agent.status import (
     active_rollout_doc,
@@ -33,6 +36,7 @@ from changeover.agent.status import (
 )
 from changeover.rollout.decision import Command, CommandRefused
 from changeover.store import Rollout
+from changeover.store.promotions import Promotion
 from changeover.supervisor.state import ReplicaState
 
 M = TypeVar("M", bound=BaseModel)
@@ -170,6 +174,65 @@ def create_app(agent: Agent) -> Starlette:
         )
         return StreamingResponse(stream, media_type="text/plain")
 
+    async def artifact(request: Request) -> Response:
+        version = request.path_params["version"]
+        held = agent.artifacts.held(version)
+        if held is None:
+            return error(404, f"release {version} is not held by this agent")
+        return JSONResponse(held.doc())
+
+    async def upload(request: Request) -> Response:
+        version = request.path_params["version"]
+        params = request.query_params
+        # the size declared: `size=` or, as the CLI sends it, the body's Content-Length
+        size = _int(params.get("size") or request.headers.get("content-length", ""), "size")
+        who = _account(request)
+        try:
+            held, new = await agent.artifacts.receive(
+                version, params.get("sha256", ""), size, request.stream()
+            )
+        except ArtifactError as exc:
+            return error(exc.status, *exc.lines)
+        except ClientDisconnect:  # nobody to answer; nothing was kept
+            agent.events.add(
+                "release", f"upload of release {version} from {who} cut off: nothing kept"
+            )
+            return Response(status_code=400)
+        if new:
+            agent.events.add(
+                "release",
+                f"release {version} received from {who} (sha256 {held.sha256[:12]}, "
+                f"{held.files} files) into {held.path}",
+            )
+        return JSONResponse({**held.doc(), "received": new}, 201 if new else 200)
+
+    async def promotions(request: Request) -> Response:
+        version = request.query_params.get("version") or None
+        limit = _int(request.query_params.get("limit", "100"), "limit")
+        stable = agent.store.stable_revision()
+        sid = None if stable is None else stable.id
+        found = agent.store.promotions(version, limit=max(1, limit))
+        return JSONResponse(
+            {
+                "environment": agent.environment,
+                "stable_revision": sid,
+                "promotions": [promotion_doc(p, sid) for p in found],
+            }
+        )
+
+    async def promoted(begin: Callable[[], Awaitable[tuple[Rollout, Promotion]]]) -> Response:
+        after = agent.store.last_event_id()  # as `started`: the rollout's events follow it
+        rollout, promotion = await begin()
+        doc = promotion_doc(promotion, None)
+        return JSONResponse({**rollout_doc(rollout), "events_after": after, "promotion": doc}, 202)
+
+    async def promote(request: Request) -> Response:
+        body = await parse(request, PromotionRequest)
+        return await promoted(lambda: agent.promote(body, peer_in(request.scope)))
+
+    async def rollback(request: Request) -> Response:
+        return await promoted(lambda: agent.rollback_release(peer_in(request.scope)))
+
     async def down(request: Request) -> Response:
         agent.stopping.set()
         return JSONResponse({"stopping": True, "pid": status_document(agent)["agent"]["pid"]}, 202)
@@ -197,6 +260,11 @@ def create_app(agent: Agent) -> Starlette:
         Route("/v1/events", guarded(events)),
         Route("/v1/logs", guarded(logs)),
         Route("/v1/down", guarded(down), methods=["POST"]),
+        Route("/v1/artifacts/{version}", guarded(artifact), methods=["GET"]),
+        Route("/v1/artifacts/{version}", guarded(upload), methods=["PUT"]),
+        Route("/v1/promotions", guarded(promotions), methods=["GET"]),
+        Route("/v1/promotions", guarded(promote), methods=["POST"]),
+        Route("/v1/promotions/rollback", guarded(rollback), methods=["POST"]),
         *(
             Route(path, guarded(handler), methods=methods)
             for path, handler, methods in flag_routes(lambda: agent.flags)
@@ -213,6 +281,11 @@ def _seconds(raw: str, what: str, *, cap: float) -> float:
     if math.isnan(value) or value < 0:  # +inf is fine: "as long as allowed"
         raise BadRequest(f"{what}: expected a number of seconds >= 0, got {raw!r}")
     return min(value, cap)
+
+
+def _account(request: Request) -> str:
+    peer = peer_in(request.scope)
+    return UNKNOWN_PEER if peer is None else peer.account
 
 
 def _by(raw: str) -> str:

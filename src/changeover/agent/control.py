@@ -16,6 +16,8 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
+from changeover.agent.peer import PeerProtocol
+
 
 def bind_control_socket(path: Path) -> socket.socket:
     with contextlib.suppress(FileNotFoundError):
@@ -56,6 +58,7 @@ class ControlServer:
             # a CLI over ssh keeps one connection for its whole run: do not close it under
             # a command that pauses between requests (uvicorn's default is 5 s)
             timeout_keep_alive=IDLE_KEEP_ALIVE,
+            http=PeerProtocol,  # who asks, from SO_PEERCRED (`agent.peer`)
         )
         self._server = _Server(config)
         self._sock = sock

@@ -1,4 +1,4 @@
-"""The agent's operations: deploy, undo, retry, commands, start, shutdown; wiring.
+"""The agent's operations: deploy, promote, undo, retry, commands, start, shutdown; wiring.
 
 Invariant: every rollout starts from the store's stable revision and is recorded before
 its first replica starts, so a crash at any point leaves a state `up` can restore.
@@ -17,17 +17,26 @@ from typing import Any
 
 from changeover.agent import strategies
 from changeover.agent.analyses import Analyses
+from changeover.agent.artifacts import Artifacts, Held
 from changeover.agent.controller import Busy, Controller, NoRollout
 from changeover.agent.events import EventLog
 from changeover.agent.flags import FlagService
 from changeover.agent.logclock import LogClock
 from changeover.agent.notify import Notifier
 from changeover.agent.paths import StatePaths
+from changeover.agent.peer import Peer
+from changeover.agent.promotions import (
+    PromotionRequest,
+    configured_gates,
+    rollback_target,
+    started_message,
+)
 from changeover.agent.releases import (
     BadRequest,
     DeployRequest,
     UndoRequest,
     release_fields,
+    release_request,
     revision_spec,
     template_for,
 )
@@ -43,10 +52,13 @@ from changeover.spec.models import AnalysisTemplate, Notify, Spec
 from changeover.spec.strategy import StrategyName
 from changeover.spec.types import parse_address
 from changeover.store import Revision, RevisionStatus, Rollout, Store
+from changeover.store.promotions import Promotion, PromotionKind
 from changeover.supervisor.spawn import SpawnError
 from changeover.supervisor.supervisor import ReplicaInfo, ReplicaTemplate, Supervisor
 
 RETRYABLE = (Phase.ABORTED, Phase.FAILED)
+ROLLBACK_SCAN = 1000  # promotions a rollback looks back through, newest first
+UNKNOWN_PEER = "unknown"  # who asked, when the connection is no unix socket
 
 
 class Agent:
@@ -75,6 +87,7 @@ class Agent:
         self.events = EventLog(store, wall)
         self.stopping = asyncio.Event()
         self.flags = FlagService(store, self.events, wall=wall, stopping=self.stopping)
+        self.artifacts = Artifacts(paths.releases, wall=wall)  # releases promoted here
         self.failure = ""  # set when the agent must stop because a part of it broke
         # hands over to a new agent (set by `main`): timeout -> outcome; Busy if refused
         self.reloader: Callable[[float], Awaitable[Any]] | None = None
@@ -262,13 +275,40 @@ class Agent:
             )
         except SpecError as exc:
             raise BadRequest(*exc.lines()) from None
-        name = request.strategy or spec.strategy.type
+        fields, name = await self._release(spec, request)
+        return self._start_deploy(fields, name)
+
+    async def promote(
+        self, request: PromotionRequest, peer: Peer | None
+    ) -> tuple[Rollout, Promotion]:
+        """Roll out a release artifact this agent holds, recorded as a promotion."""
+        self._ensure_idle()
+        self._refuse_gates()
+        held = self._held(request.version, request.sha256)
+        return await self._promote(
+            held,
+            request.spec_file,
+            kind="promote",
+            from_environment=request.from_environment,
+            hotfix=request.hotfix,
+            peer=peer,
+        )
+
+    async def rollback_release(self, peer: Peer | None) -> tuple[Rollout, Promotion]:
+        """Promote again the release this environment ran before its current one."""
+        self._ensure_idle()
         stable = self._stable()
-        fields = release_fields(spec, request, self.digest_key)
-        await self._ensure_preview(name, spec)
-        target = self.store.create_revision(**fields, now=self.wall())
-        self._begin(target, kind="deploy", from_revision=stable.id, strategy=name)
-        return self._current_rollout()
+        target = rollback_target(self.store.promotions(limit=ROLLBACK_SCAN), stable.id)
+        if target is None:
+            where = f"environment {self.environment}" if self.environment else "this agent"
+            raise BadRequest(
+                f"no earlier release to roll back to: {where} ran no other release "
+                f"through a promotion (stable: revision {stable.id}, {stable.version})"
+            )
+        held = self._held(target.version, target.sha256)
+        return await self._promote(
+            held, target.spec_file, kind="rollback", from_environment=None, hotfix=False, peer=peer
+        )
 
     async def undo(self, request: UndoRequest) -> Rollout:
         self._ensure_idle()
@@ -328,6 +368,92 @@ class Agent:
         await self.notifier.close()
 
     # --- helpers ----------------------------------------------------------------------
+    async def _release(
+        self, spec: Spec, request: DeployRequest, env_base: Path | None = None
+    ) -> tuple[dict[str, Any], StrategyName]:
+        """What a new revision holds, and its strategy: every refusal happens here,
+        before anything is written."""
+        name = request.strategy or spec.strategy.type
+        self._stable()
+        fields = release_fields(spec, request, self.digest_key, env_base=env_base)
+        await self._ensure_preview(name, spec)
+        return fields, name
+
+    def _start_deploy(self, fields: dict[str, Any], name: StrategyName) -> Rollout:
+        self._ensure_idle()  # again: preparing may have awaited
+        stable = self._stable()
+        target = self.store.create_revision(**fields, now=self.wall())
+        self._begin(target, kind="deploy", from_revision=stable.id, strategy=name)
+        return self._current_rollout()
+
+    async def _promote(
+        self,
+        held: Held,
+        spec_file: str,
+        *,
+        kind: PromotionKind,
+        from_environment: str | None,
+        hotfix: bool,
+        peer: Peer | None,
+    ) -> tuple[Rollout, Promotion]:
+        """Deploy `held` as a promotion: recorded before its rollout starts, linked (with
+        its event) right after, so no rollout of a promotion is ever without its record."""
+        spec, request = release_request(held, spec_file, self.environment)
+        # secrets and env files come from this host's service folder, never the artifact
+        fields, name = await self._release(spec, request, env_base=self.spec_path.parent)
+        self._ensure_idle()
+        promotion = self.store.record_promotion(
+            version=held.version,
+            sha256=held.sha256,
+            environment=self.environment or "",
+            from_environment=from_environment,
+            hotfix=hotfix,
+            kind=kind,
+            spec_file=spec_file,
+            requested_by=peer.account if peer is not None else UNKNOWN_PEER,
+            requested_uid=peer.uid if peer is not None else None,
+            now=self.wall(),
+        )
+        try:
+            rollout = self._start_deploy(fields, name)
+        except (BadRequest, Busy):
+            self.store.forget_promotion(promotion.id)  # refused before anything started
+            raise
+        promotion, event = self.store.link_promotion(
+            promotion.id,
+            revision=rollout.to_revision,
+            rollout_id=rollout.id,
+            message=started_message(promotion, rollout.id),
+            now=self.wall(),
+        )
+        self.events.committed([event])
+        return rollout, promotion
+
+    def _refuse_gates(self) -> None:
+        """Gates this agent cannot evaluate yet refuse the promotion: never skipped."""
+        settings = self.spec.environments.get(self.environment or "")
+        gates = configured_gates(settings)
+        if gates:
+            raise BadRequest(
+                f"environment {self.environment} sets gates ({', '.join(gates)}) that this "
+                "agent does not evaluate yet: promotion refused, nothing changed",
+                f"remove them from environments.{self.environment} to promote without them",
+            )
+
+    def _held(self, version: str, sha256: str) -> Held:
+        held = self.artifacts.held(version)
+        if held is None:
+            raise BadRequest(
+                f"release {version} is not held by this agent: upload it first "
+                f"(PUT /v1/artifacts/{version}; `changeover release promote` does)"
+            )
+        if held.sha256 != sha256:
+            raise BadRequest(
+                f"release {version} is held here with sha256 {held.sha256}, not {sha256}: "
+                "a version names one artifact"
+            )
+        return held
+
     def _begin(
         self,
         target: Revision,

@@ -57,6 +57,11 @@ class StatePaths:
         return self.root / "digest.key"
 
     @property
+    def releases(self) -> Path:
+        """Release artifacts this agent received, unpacked (`agent.artifacts`)."""
+        return self.root / "releases"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 

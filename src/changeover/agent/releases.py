@@ -17,9 +17,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from changeover.agent.artifacts import Held
 from changeover.agent.secret_env import EnvFile, SecretError, SecretReader, release_env
 from changeover.rollout.rolling import RollingParams
-from changeover.spec.load import load_spec_data
+from changeover.spec.load import SpecError, load_spec_data, load_spec_text
 from changeover.spec.models import Spec
 from changeover.spec.strategy import StrategyName
 from changeover.spec.types import ENV_NAME, CommandLine
@@ -59,9 +60,12 @@ def release_fields(
     request: DeployRequest,
     key: Callable[[], bytes],
     environ: Mapping[str, str] = os.environ,
+    *,
+    env_base: Path | None = None,
 ) -> dict[str, Any]:
     """Version, path, command, env (a digest per secret), where each secret comes from,
-    and the spec snapshot of the revision to create."""
+    and the spec snapshot of the revision to create. Env files are read relative to
+    `env_base` (default: the spec's folder; a release artifact: the host's)."""
     base = Path(request.spec_path).parent
     workdir = Path(request.path) if request.path else (base / spec.app.workdir)
     workdir = workdir.resolve()
@@ -73,7 +77,7 @@ def release_fields(
     try:
         env = release_env(
             spec_env=spec.app.env,
-            files=env_files(spec, base, request.env_file),
+            files=env_files(spec, env_base or base, request.env_file),
             cli_env=request.env,
             secret=spec.app.secret_env,
             environ=environ,
@@ -90,6 +94,33 @@ def release_fields(
         "spec": spec.model_dump(mode="json"),
         "replicas": spec.app.replicas,
     }
+
+
+def release_request(
+    held: Held, spec_file: str, environment: str | None
+) -> tuple[Spec, DeployRequest]:
+    """The spec a held release artifact runs with (its own spec file, with this agent's
+    environment merged in) and the deploy of it: path and workdir inside the artifact."""
+    spec_path = held.path / spec_file
+    try:
+        text = spec_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadRequest(
+            f"release {held.version} has no spec file {spec_file!r} ({exc.strerror}); "
+            "it was created with another -f FILE"
+        ) from None
+    try:  # no folder checks: env files are the host's, the workdir is checked below
+        spec = load_spec_text(text, str(spec_path), environment=environment)
+    except SpecError as exc:
+        raise BadRequest(*exc.lines()) from None
+    root = held.path.resolve()
+    workdir = (root / spec.app.workdir).resolve()
+    if not workdir.is_relative_to(root) or not workdir.is_dir():
+        raise BadRequest(
+            f"{spec_path}: app.workdir: {spec.app.workdir!r} is no folder inside the release"
+        )
+    request = DeployRequest(version=held.version, spec_text=text, spec_path=str(spec_path))
+    return spec, request
 
 
 def env_files(spec: Spec, base: Path, env_file: str | None) -> list[EnvFile]:

@@ -7,7 +7,7 @@ agent-side refusal as `Refused` with the agent's own lines (exit 2); never a tra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -16,6 +16,8 @@ from changeover.agent.lock import is_locked
 from changeover.agent.paths import StatePaths
 from changeover.cli.pipe import PipeTransport
 from changeover.cli.ssh import RemotePaths
+
+UPLOAD_TIMEOUT = 600.0  # seconds without progress before an upload is given up
 
 
 class Unreachable(Exception):
@@ -47,6 +49,22 @@ class AgentClient:
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self._request("POST", path, json=body or {})
+
+    def put(
+        self,
+        path: str,
+        content: Iterable[bytes],
+        *,
+        size: int,
+        timeout: float = UPLOAD_TIMEOUT,
+        **params: Any,
+    ) -> Any:
+        """PUT a body streamed from `content`, `size` bytes in all (sent as Content-Length,
+        so an agent can tell a body cut short from a complete one)."""
+        headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
+        return self._request(
+            "PUT", path, params=params, content=content, headers=headers, timeout=timeout
+        )
 
     def stream(self, path: str, **params: Any) -> Iterator[bytes]:
         try:

@@ -24,6 +24,7 @@ from changeover.cli import (
     events,
     flags,
     logs,
+    release,
     reload,
     run,
     status,
@@ -98,6 +99,7 @@ app.command(short_help="Replace the agent; replicas keep running.")(reload.reloa
 app.command(short_help="Deploy under load and report failed requests.")(verify.verify)
 app.command(short_help="Hot-restart one process on shared sockets.")(run.run)
 app.add_typer(flags.app, name="flags", short_help="Feature flags served by the agent.")
+app.add_typer(release.app, name="release", short_help="Releases: built once, promoted.")
 app.command(short_help="A tour on the bundled example, under load.")(demo.demo)
 app.command(short_help="Print systemd units: socket activation, restarts.")(systemd.systemd)
 app.command(short_help="Connect stdin/stdout to the agent (what ssh runs).")(dial.dial)

@@ -123,7 +123,30 @@ _V5 = (
     "ALTER TABLE revisions ADD COLUMN secret_sources TEXT NOT NULL DEFAULT '{}'",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
+_V6 = (
+    # one row per promotion of a release artifact to this agent's environment (or a
+    # rollback to an earlier one): what, from where, who asked (the account the control
+    # socket saw), and the revision and rollout it started (NULL until they exist: a row
+    # without them is a promotion the agent stopped before its rollout began)
+    """CREATE TABLE promotions (
+        id INTEGER PRIMARY KEY,
+        version TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        from_environment TEXT,
+        hotfix INTEGER NOT NULL CHECK (hotfix IN (0, 1)),
+        kind TEXT NOT NULL CHECK (kind IN ('promote', 'rollback')),
+        spec_file TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        requested_uid INTEGER,
+        requested_at REAL NOT NULL,
+        revision INTEGER REFERENCES revisions(id),
+        rollout_id INTEGER REFERENCES rollouts(id)
+    )""",
+    "CREATE INDEX promotions_by_version ON promotions(version, id)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -14,13 +14,14 @@ from types import TracebackType
 from changeover.store.analysis import AnalysisMixin
 from changeover.store.flags import FlagsMixin
 from changeover.store.journal import JournalMixin
+from changeover.store.promotions import PromotionsMixin
 from changeover.store.rollouts import RolloutsMixin
 from changeover.store.schema import connect, migrate, user_version
 
 DB_NAME = "changeover.db"
 
 
-class Store(RolloutsMixin, JournalMixin, AnalysisMixin, FlagsMixin):
+class Store(RolloutsMixin, JournalMixin, AnalysisMixin, FlagsMixin, PromotionsMixin):
     @classmethod
     def open(cls, path: Path) -> Store:
         """Open (creating and migrating as needed) the database file at `path`."""

@@ -19,7 +19,7 @@ from ._helpers import db_path, new_revision, roll
 
 def test_open_creates_and_versions_the_schema(tmp_path: Path) -> None:
     with Store.open(db_path(tmp_path)) as store:
-        assert store.schema_version == len(MIGRATIONS) == 5
+        assert store.schema_version == len(MIGRATIONS) == 6
     raw = sqlite3.connect(db_path(tmp_path))
     assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     raw.close()

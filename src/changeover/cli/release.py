@@ -1,0 +1,303 @@
+"""`changeover release create | list | show | promote | rollback`: releases built once,
+promoted to environments as the same bytes.
+
+Invariant: an environment's agent gets a release only as the artifact `release create`
+kept, checked by its sha256 on arrival; a promotion is posted only once the agent holds
+that exact artifact, and then follows the rollout like `deploy` (0 succeeded, 1 rolled
+back; Ctrl-C detaches). Every environment is reached through `client_for`, the one
+place that knows how.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from changeover.agent.artifact_format import CHUNK
+from changeover.agent.paths import StatePaths
+from changeover.cli import release_create, release_store
+from changeover.cli.client import AgentClient, Refused, Unreachable
+from changeover.cli.common import (
+    BAD_INPUT,
+    DEFAULT_SPEC,
+    FAILED,
+    INTERRUPTED,
+    OK,
+    Json,
+    SpecFile,
+    err,
+    fail,
+    out,
+    spec_path,
+    state_paths,
+)
+from changeover.cli.deploy import report
+from changeover.cli.follow import events_after, follow_attached
+from changeover.cli.release_view import list_table, show_view, size_text
+from changeover.spec.environments import EnvironmentSettings
+from changeover.spec.load import SpecError, load_spec_data, parse_toml, read_spec
+
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
+NoWait = Annotated[bool, typer.Option("--no-wait", help="Return once the rollout started.")]
+
+
+@app.command(short_help="Pack the service folder into a release artifact.")
+def create(
+    version: Annotated[
+        str, typer.Option("--version", metavar="V", help="Version of the release (e.g. 1.4.0).")
+    ],
+    hotfix: Annotated[bool, typer.Option("--hotfix", help="Mark it a hotfix release.")] = False,
+    allow_dirty: Annotated[
+        bool, typer.Option("--allow-dirty", help="Pack a git tree with uncommitted changes.")
+    ] = False,
+    file: SpecFile = DEFAULT_SPEC,
+    json: Json = False,
+) -> None:
+    """Pack the spec's folder (the files git tracks, in a work tree) into a reproducible
+    artifact kept in .changeover/releases/; exit 2 if the version exists or the tree is
+    dirty."""
+    meta, skipped = release_create.create(
+        spec_path(file), version, hotfix=hotfix, allow_dirty=allow_dirty
+    )
+    if json:
+        out.print_json(data={**meta, "skipped": [{"path": p, "why": w} for p, w in skipped]})
+        return
+    for name, why in skipped:
+        err.print(f"left out: {name}: {why}", markup=False, soft_wrap=True)
+    hot = " (hotfix)" if meta["hotfix"] else ""
+    out.print(
+        f"release {meta['version']}{hot}: {meta['files']} files, {size_text(meta['size'])}, "
+        f"sha256 {meta['sha256']}",
+        markup=False,
+    )
+    out.print(f"kept in {meta['artifact']}", markup=False)
+
+
+@app.command(name="list", short_help="The releases built here, newest first.")
+def list_releases(file: SpecFile = DEFAULT_SPEC, json: Json = False) -> None:
+    """The releases kept in .changeover/releases/, newest first."""
+    releases = release_store.every(release_store.releases_dir(spec_path(file)))
+    if json:
+        out.print_json(data={"releases": releases})
+    else:
+        out.print(list_table(releases))
+
+
+@app.command(short_help="A release and where it runs, per environment.")
+def show(
+    version: Annotated[str, typer.Argument(metavar="V", help="The release's version.")],
+    file: SpecFile = DEFAULT_SPEC,
+    json: Json = False,
+) -> None:
+    """A release's metadata, and for each environment of the spec whether its agent holds
+    it and its promotions there (an agent that cannot be asked shows as unreachable)."""
+    spec_file = spec_path(file)
+    meta = local_release(spec_file, version)
+    envs = [
+        environment_view(spec_file, name, version, meta["sha256"])
+        for name in environments(spec_file)
+    ]
+    doc = {"release": meta, "environments": envs}
+    if json:
+        out.print_json(data=doc)
+    else:
+        out.print(show_view(doc))
+
+
+@app.command(short_help="Upload a release to an environment and roll it out there.")
+def promote(
+    version: Annotated[str, typer.Argument(metavar="V", help="The release's version.")],
+    to: Annotated[str, typer.Option("--to", metavar="ENV", help="The target environment.")],
+    no_wait: NoWait = False,
+    file: SpecFile = DEFAULT_SPEC,
+    json: Json = False,
+) -> None:
+    """Upload release V to ENV's agent unless it holds it (same sha256), then roll it out
+    with ENV's strategy; exit 1 if rolled back."""
+    spec_file = spec_path(file)
+    meta = local_release(spec_file, version)
+    settings = environments(spec_file)
+    if to not in settings:
+        known = ", ".join(sorted(settings)) or "none"
+        fail(BAD_INPUT, f"{spec_file}: unknown environment {to!r}; the spec defines: {known}")
+    with client_for(spec_file, to) as client:
+        refuse_if_busy(client, to)
+        uploaded = ensure_held(client, spec_file, meta, to, quiet=json)
+        body = {
+            "version": version,
+            "sha256": meta["sha256"],
+            "from_environment": settings[to].promote_from,
+            "hotfix": bool(meta.get("hotfix")),
+            "spec_file": meta.get("spec_file", spec_file.name),
+        }
+        answer = client.post("/v1/promotions", body)
+        finish(client, answer, uploaded=uploaded, no_wait=no_wait, json=json)
+
+
+@app.command(short_help="Return the environment (-E) to the release it ran before.")
+def rollback(no_wait: NoWait = False, file: SpecFile = DEFAULT_SPEC, json: Json = False) -> None:
+    """Promote again the release this environment (-E ENV) ran before its current one,
+    through the normal rollout; exit 2 if there is none."""
+    with AgentClient(state_paths(None, file)) as client:
+        answer = client.post("/v1/promotions/rollback")
+        finish(client, answer, uploaded=False, no_wait=no_wait, json=json)
+
+
+# --- helpers ---------------------------------------------------------------------------
+def client_for(spec_file: Path, environment: str) -> AgentClient:
+    """The client of `environment`'s agent."""
+    return AgentClient(StatePaths.resolve(None, spec_file, environment))
+
+
+def environments(spec_file: Path) -> dict[str, EnvironmentSettings]:
+    """The spec's environments, without the checks of files beside it (a machine that
+    builds and promotes releases need not hold the hosts' env files)."""
+    try:
+        data = parse_toml(read_spec(spec_file), str(spec_file))
+        return dict(load_spec_data(data, str(spec_file)).environments)
+    except SpecError as exc:
+        fail(BAD_INPUT, *exc.lines())
+
+
+def local_release(spec_file: Path, version: str) -> dict[str, Any]:
+    folder = release_store.releases_dir(spec_file)
+    meta = release_store.read(folder, version)
+    if meta is None:
+        known = [m["version"] for m in release_store.every(folder)][:10]
+        fail(
+            BAD_INPUT,
+            f"unknown release {version!r} in {folder}; known: {', '.join(known) or 'none'} "
+            "(`changeover release create --version V` makes one)",
+        )
+    return {**meta, "artifact": str(release_store.artifact_path(folder, version))}
+
+
+def environment_view(spec_file: Path, name: str, version: str, sha256: str) -> dict[str, Any]:
+    """What `name`'s agent says of release `version`; unreachable is a state, not an error."""
+    try:
+        with client_for(spec_file, name) as client:
+            held = held_by(client, version)
+            found = client.get("/v1/promotions", version=version)
+    except (Unreachable, Refused) as exc:
+        return {"name": name, "reachable": False, "error": str(exc).splitlines()[0]}
+    return {
+        "name": name,
+        "reachable": True,
+        "error": None,
+        "held": held,
+        "same_digest": None if held is None else held["sha256"] == sha256,
+        "promotions": found["promotions"],
+    }
+
+
+def held_by(client: AgentClient, version: str) -> dict[str, Any] | None:
+    try:
+        held: dict[str, Any] = client.get(f"/v1/artifacts/{version}")
+    except Refused as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return held
+
+
+def refuse_if_busy(client: AgentClient, environment: str) -> None:
+    """Exit 2 before uploading anything if a rollout runs there (the agent refuses the
+    promotion anyway; this saves the upload)."""
+    rollout = client.get("/v1/status").get("rollout")
+    if rollout is not None and rollout.get("finished_at") is None:
+        fail(
+            BAD_INPUT,
+            f"rollout {rollout['id']} is still in progress in {environment}; wait for it to finish",
+        )
+
+
+def ensure_held(
+    client: AgentClient, spec_file: Path, meta: dict[str, Any], environment: str, *, quiet: bool
+) -> bool:
+    """Upload the artifact unless the agent holds it; whether it was uploaded."""
+    version, sha256 = meta["version"], meta["sha256"]
+    held = held_by(client, version)
+    if held is not None and held["sha256"] != sha256:
+        fail(
+            BAD_INPUT,
+            f"{environment} holds another artifact as release {version} (sha256 "
+            f"{held['sha256']}, here {sha256}): a version names one artifact; create a new one",
+        )
+    if held is not None:
+        if not quiet:
+            out.print(f"{environment} holds {version} already (sha256 {sha256[:12]})")
+        return False
+    artifact = Path(meta["artifact"])
+    size = artifact.stat().st_size
+    try:
+        with Upload(artifact, size, f"{version} to {environment}", quiet) as chunks:
+            held = client.put(f"/v1/artifacts/{version}", chunks, size=size, sha256=sha256)
+    except KeyboardInterrupt:
+        err.print(f"upload interrupted: nothing changed in {environment}")
+        raise typer.Exit(INTERRUPTED) from None
+    if not quiet:
+        out.print(f"uploaded {version} to {environment}: unpacked in {held['path']}", markup=False)
+    return True
+
+
+class Upload:
+    """The artifact's chunks, with a progress bar on a terminal."""
+
+    def __init__(self, artifact: Path, size: int, what: str, quiet: bool) -> None:
+        self.artifact, self.size, self.what = artifact, size, what
+        self.progress: Progress | None = None
+        if not quiet and err.is_terminal:
+            self.progress = Progress(
+                TextColumn("uploading {task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                console=err,
+                transient=True,
+            )
+
+    def __enter__(self) -> Iterator[bytes]:
+        if self.progress is not None:
+            self.progress.start()
+        return self._chunks()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def _chunks(self) -> Iterator[bytes]:
+        task = None if self.progress is None else self.progress.add_task(self.what, total=self.size)
+        with self.artifact.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                if self.progress is not None and task is not None:
+                    self.progress.advance(task, len(chunk))
+                yield chunk
+
+
+def finish(
+    client: AgentClient, answer: dict[str, Any], *, uploaded: bool, no_wait: bool, json: bool
+) -> None:
+    """Follow the rollout a promotion started, as `deploy` does; exit by its outcome."""
+    promotion = answer.pop("promotion")
+    if no_wait:
+        if json:
+            out.print_json(data={"promotion": promotion, "uploaded": uploaded, "rollout": answer})
+        else:
+            out.print(
+                f"rollout {answer['id']} started: revision {answer['from_revision']} -> "
+                f"{answer['to_revision']} ({promotion['version']})",
+                markup=False,
+            )
+        return
+    final = follow_attached(client, answer, events_after(answer), quiet=json)
+    if json:
+        out.print_json(data={"promotion": promotion, "uploaded": uploaded, "rollout": final})
+    elif final["phase"] == "succeeded":
+        report(final)
+    else:
+        report(final, client.get("/v1/status"))
+    raise typer.Exit(OK if final["phase"] == "succeeded" else FAILED)
