@@ -116,8 +116,14 @@ def load(file: Path) -> tuple[Spec, Path]:
 def state_paths(state_dir: Path | None, file: Path) -> StatePaths:
     """The state directory of the selected environment's agent; `RemotePaths` when that
     agent runs on another host (the CLI then reaches it over ssh)."""
-    name = environment()
-    spec = Path(os.path.abspath(file))
+    return environment_paths(Path(os.path.abspath(file)), environment(), state_dir)
+
+
+def environment_paths(
+    spec: Path, name: str | None, state_dir: Path | None = None
+) -> StatePaths:
+    """Where environment `name`'s agent is: its state directory here, or `RemotePaths`
+    when it runs on another host (`release promote --to NAME` reaches it this way too)."""
     if name is not None:
         remote = remote_environment(spec, name, check_environment(spec, name))
         if remote is not None:

@@ -18,7 +18,6 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from changeover.agent.artifact_format import CHUNK
-from changeover.agent.paths import StatePaths
 from changeover.cli import release_create, release_store
 from changeover.cli.client import AgentClient, Refused, Unreachable
 from changeover.cli.common import (
@@ -29,6 +28,7 @@ from changeover.cli.common import (
     OK,
     Json,
     SpecFile,
+    environment_paths,
     err,
     fail,
     out,
@@ -149,8 +149,8 @@ def rollback(no_wait: NoWait = False, file: SpecFile = DEFAULT_SPEC, json: Json 
 
 # --- helpers ---------------------------------------------------------------------------
 def client_for(spec_file: Path, environment: str) -> AgentClient:
-    """The client of `environment`'s agent."""
-    return AgentClient(StatePaths.resolve(None, spec_file, environment))
+    """The client of `environment`'s agent, here or over ssh on its host."""
+    return AgentClient(environment_paths(spec_file, environment))
 
 
 def environments(spec_file: Path) -> dict[str, EnvironmentSettings]:
