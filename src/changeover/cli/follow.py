@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from changeover.cli.client import AgentClient
 from changeover.cli.common import INTERRUPTED, err, out
+from changeover.cli.common import environment as selected_environment
 
 WAIT = 2.0  # long-poll seconds per request for new events
 
@@ -63,16 +64,20 @@ def follow_attached(
     *,
     quiet: bool = False,
     pauses: bool = False,
+    environment: str | None = None,
 ) -> dict[str, Any]:
     """`follow_rollout` for commands a person runs: Ctrl-C detaches, saying that the
-    rollout goes on in the agent and how to find it again (exit 130)."""
+    rollout goes on in the agent and how to find it again (exit 130), in the environment
+    it runs in (default: the one selected with -E)."""
     try:
         return follow_rollout(client, rollout, after, quiet=quiet, pauses=pauses)
     except KeyboardInterrupt:
+        name = environment or selected_environment()
+        cmd = f"changeover -E {name}" if name else "changeover"
         err.print(
             f"rollout {rollout['id']} goes on in the agent; follow it with "
-            "`changeover events --follow` or `changeover status --watch`, steer it with "
-            "`changeover promote | pause | abort`",
+            f"`{cmd} events --follow` or `{cmd} status --watch`, steer it with "
+            f"`{cmd} promote | pause | abort`",
             soft_wrap=True,
         )
         raise typer.Exit(INTERRUPTED) from None

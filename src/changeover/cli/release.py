@@ -135,7 +135,7 @@ def promote(
             "spec_file": meta.get("spec_file", spec_file.name),
         }
         answer = client.post("/v1/promotions", body)
-        finish(client, answer, uploaded=uploaded, no_wait=no_wait, json=json)
+        finish(client, answer, uploaded=uploaded, no_wait=no_wait, json=json, environment=to)
 
 
 @app.command(short_help="Return the environment (-E) to the release it ran before.")
@@ -279,7 +279,13 @@ class Upload:
 
 
 def finish(
-    client: AgentClient, answer: dict[str, Any], *, uploaded: bool, no_wait: bool, json: bool
+    client: AgentClient,
+    answer: dict[str, Any],
+    *,
+    uploaded: bool,
+    no_wait: bool,
+    json: bool,
+    environment: str | None = None,
 ) -> None:
     """Follow the rollout a promotion started, as `deploy` does; exit by its outcome."""
     promotion = answer.pop("promotion")
@@ -293,7 +299,9 @@ def finish(
                 markup=False,
             )
         return
-    final = follow_attached(client, answer, events_after(answer), quiet=json)
+    final = follow_attached(
+        client, answer, events_after(answer), quiet=json, environment=environment
+    )
     if json:
         out.print_json(data={"promotion": promotion, "uploaded": uploaded, "rollout": final})
     elif final["phase"] == "succeeded":
