@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from changeover import __version__
 from changeover.cli import (
+    alerts,
     check,
     control,
     demo,
@@ -96,6 +97,7 @@ app.command(short_help="Replace the agent; replicas keep running.")(reload.reloa
 app.command(short_help="Deploy under load and report failed requests.")(verify.verify)
 app.command(short_help="Hot-restart one process on shared sockets.")(run.run)
 app.add_typer(flags.app, name="flags", short_help="Feature flags served by the agent.")
+app.add_typer(alerts.app, name="alerts", short_help="Prometheus alert rules for the service.")
 app.command(short_help="A tour on the bundled example, under load.")(demo.demo)
 app.command(short_help="Print systemd units: socket activation, restarts.")(systemd.systemd)
 

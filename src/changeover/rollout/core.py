@@ -177,7 +177,7 @@ class Core(abc.ABC):
         if self._alert is not None:
             raise CommandRefused(f"already rolling back on alert {self._alert.alert}")
         self._alert = event
-        return f"rolling back to revision {self.stable} on alert {event.alert}"
+        return f"rolling back to revision {self.stable}"
 
     @property
     def guarded(self) -> bool:
