@@ -16,9 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from changeover.loadgen import BackgroundLoad, Report, Template
+from tests import parts
 from tests.e2e.harness import Lines, Service, spawn
 from tests.helpers import wait_for
 from tests.monitoring import Server, alertmanager, prometheus, query
@@ -178,7 +180,11 @@ def test_an_alert_through_prometheus_and_alertmanager_rolls_back_in_the_guard_wi
     with load(url) as gen:
         proc, lines = deploy_failing_later(service, switch)
         guarding(service, proc, lines)
-        assert query(prom, 'http_server_active_requests{service="hello",revision="2"}')
+        wait_for(
+            lambda: query(prom, 'changeover_guard_remaining_seconds{service="hello"}'),
+            30, "the guard window in Prometheus",
+        )  # fmt: skip
+        scraped = httpx.get(f"http://{service.status()['agent']['ops_listen']}/metrics").text
         switch.touch()
         code, output = ended(proc, lines)
     assert code == 1, output
@@ -194,3 +200,10 @@ def test_an_alert_through_prometheus_and_alertmanager_rolls_back_in_the_guard_wi
     acted = [m for m in alerts if "firing: rollout 2 rolling back to revision 1" in m]
     assert len(acted) == 1, alerts  # once, however often Alertmanager sends it
     assert TOKEN not in events.stdout + output
+    # a live scrape of an agent mid-rollout, two revisions serving: valid exposition
+    assert 'revision="2"' in scraped
+    promtool = parts.require("promtool", "prometheus")
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=scraped, capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -69,7 +69,8 @@ def rollout_line(r: dict[str, Any], progress: dict[str, Any]) -> Text:
         f"revision {frm} -> {r['to_revision']}: " if frm else f"revision {r['to_revision']}: "
     )
     line.append(r["phase"], PHASE_STYLE.get(r["phase"], ""))
-    where = step_label(progress) if r["finished_at"] is None else ""
+    # a guard window comes after every step: its own line says where it is
+    where = step_label(progress) if r["finished_at"] is None and r["phase"] != "guarding" else ""
     if where:
         line.append(f" at {where}")
     if r["reason"]:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ listen = "127.0.0.1:0"
 [ops]
 listen = "127.0.0.1:0"
 {token}
-"""
+{notify}"""
 
 
 @dataclass
@@ -42,19 +44,22 @@ class Served:
     listener: OpsListener
 
 
-def write_spec(folder: Path, *, token: bool = True) -> Path:
+def write_spec(folder: Path, *, token: bool = True, notify: str | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     if token:
         (folder / "ops.token").write_text(TOKEN + "\n")
         (folder / "ops.token").chmod(0o600)
     spec = folder / "svc.toml"
-    spec.write_text(SPEC.format(token='token_file = "ops.token"' if token else ""))
+    hook = "" if notify is None else f'[notify]\nwebhook = "{notify}"\nevents = ["alert"]\n'
+    spec.write_text(SPEC.format(token='token_file = "ops.token"' if token else "", notify=hook))
     return spec
 
 
 @contextlib.asynccontextmanager
-async def serving(folder: Path, *, token: bool = True) -> AsyncIterator[Served]:
-    spec_path = write_spec(folder, token=token)
+async def serving(
+    folder: Path, *, token: bool = True, notify: str | None = None
+) -> AsyncIterator[Served]:
+    spec_path = write_spec(folder, token=token, notify=notify)
     spec = load_spec(spec_path)
     paths = StatePaths(folder / "state")
     paths.ensure()
@@ -68,6 +73,7 @@ async def serving(folder: Path, *, token: bool = True) -> AsyncIterator[Served]:
             yield Served(agent, f"http://{listener.address}", listener)
         finally:
             await listener.close()
+            await agent.notifier.close()
             agent.controller.cancel("test over")
             await proxy.shutdown(timeout=1.0)
 
@@ -113,3 +119,31 @@ def firing(name: str, status: str = "firing", **labels: str) -> dict[str, Any]:
         "generatorURL": "",
         "fingerprint": f"fp-{name}-{sorted(labels.items())}",
     }
+
+
+class Hook:
+    """A webhook receiver on loopback that keeps every JSON body it was sent."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        bodies = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                bodies.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
+
+    def __enter__(self) -> Hook:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

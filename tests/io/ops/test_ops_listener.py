@@ -17,9 +17,18 @@ from changeover.agent.ops.listener import OpsListener
 from changeover.agent.ops.webhook import MAX_BYTES
 from changeover.spec.models import OpsSettings
 from tests import parts
-from tests.helpers import bounded
+from tests.helpers import bounded, until
 
-from ._ops import BEARER, TOKEN, alertmanager, firing, serving, stable_revision, write_spec
+from ._ops import (
+    BEARER,
+    TOKEN,
+    Hook,
+    alertmanager,
+    firing,
+    serving,
+    stable_revision,
+    write_spec,
+)
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -134,7 +143,7 @@ def test_alerts_are_decided_once_each_and_every_decision_is_an_event(tmp_path: P
     resolved = firing("ChangeoverHighErrorRatio", "resolved", service="hello", revision="1")
 
     async def scenario() -> tuple[list[list[dict[str, str]]], list[str], dict[str, int]]:
-        async with serving(tmp_path / "svc") as served:
+        async with serving(tmp_path / "svc", notify=hook.url) as served:
             agent = served.agent
             stable_revision(agent)
             before = agent.store.last_event_id()
@@ -149,9 +158,11 @@ def test_alerts_are_decided_once_each_and_every_decision_is_an_event(tmp_path: P
                     assert answer.status_code == 200, answer.text
                     decided.append([a["decision"] for a in answer.json()["alerts"]])
             events = [e.message for e in agent.store.events(after_id=before)]
+            await until(lambda: len(hook.bodies) == 2, 10, "two notifications")
             return decided, events, dict(agent.tally.alerts)
 
-    decided, events, counted = bounded(scenario(), 20)
+    with Hook() as hook:
+        decided, events, counted = bounded(scenario(), 20)
     assert decided == [
         ["ignored", "recorded", "recorded"],
         ["repeat", "repeat", "repeat"],
@@ -167,6 +178,17 @@ def test_alerts_are_decided_once_each_and_every_decision_is_an_event(tmp_path: P
         'alert ChangeoverHighErrorRatio{revision="1",service="hello"} resolved: nothing to do',
     ]
     assert counted == {"ignored": 1, "recorded": 2, "repeat": 3, "resolved": 1}
+    # recorded alerts of this service are notified (kind "alert"); ignored ones are not
+    notified = sorted(hook.bodies, key=lambda body: body["alert"])
+    assert [(b["event"], b["alert"], b["status"], b["rollout"]) for b in notified] == [
+        ("alert", "ChangeoverHighErrorRatio", "firing", None),
+        ("alert", "ChangeoverRolloutFailed", "firing", None),
+    ]
+    assert notified[0]["service"] == "hello"
+    assert notified[0]["labels"] == {
+        "alertname": "ChangeoverHighErrorRatio", "service": "hello", "revision": "1",
+    }  # fmt: skip
+    assert notified[0]["message"] == events[1]
 
 
 def test_without_a_token_file_the_listener_serves_metrics_only(tmp_path: Path) -> None:
