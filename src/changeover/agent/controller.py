@@ -277,6 +277,27 @@ class Controller:
             active.done.cancel()
 
 
+def keep_guarded_target(store: Store, now: float) -> Rollout | None:
+    """At start-up after a crash, before recovery: a rollout the dead agent left in its
+    guard window whose previous revision no longer runs (a rolling update replaced it)
+    ends succeeded with its target stable, so recovery adopts what serves; restoring the
+    previous revision would leave nothing serving until it booted. When the previous
+    revision still runs (canary, blue-green keep it warm), this does nothing: the rollout
+    is interrupted as any other, and the previous revision, still the stable one, is
+    adopted and takes the traffic back. Returns the rollout it ended."""
+    active = store.active_rollout()
+    if active is None or active.phase is not Phase.GUARDING or active.from_revision is None:
+        return None
+    if any(r.revision == active.from_revision for r in store.recorded_replicas()):
+        return None
+    reason = (
+        f"the agent restarted in the guard window; revision {active.to_revision} kept, "
+        f"since revision {active.from_revision} no longer ran"
+    )
+    store.finish_rollout(active.id, phase=Phase.SUCCEEDED, reason=reason, now=now)
+    return store.rollout(active.id)
+
+
 def observe(replicas: list[ReplicaInfo], revisions: Iterable[int]) -> dict[int, RevisionObs]:
     """Group the supervisor's view by revision, with an entry for every revision asked."""
     grouped: dict[int, list[ReplicaObs]] = {rev: [] for rev in revisions}
