@@ -7,7 +7,7 @@ has a unit, and cross-field rules (surge/unavailable, analysis references) hold.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, cast, get_args
 
 from pydantic import (
     AfterValidator,
@@ -234,18 +234,6 @@ class AnalysisTemplate(StrictModel):
     metrics: list[Metric] = Field(min_length=1)
 
 
-NOTIFY_EVENTS = (
-    "started",
-    "step",
-    "paused",
-    "promoted",
-    "guarding",
-    "aborted",
-    "rolled-back",
-    "succeeded",
-    "failed",
-    "alert",
-)
 NotifyEvent = Literal[
     "started",
     "step",
@@ -258,6 +246,7 @@ NotifyEvent = Literal[
     "failed",
     "alert",
 ]
+NOTIFY_EVENTS: tuple[str, ...] = get_args(NotifyEvent)
 
 
 class Notify(StrictModel):

@@ -10,7 +10,6 @@ flags listener does, so a reloading agent can bind it while the old one still se
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
@@ -18,12 +17,11 @@ from prometheus_client.exposition import choose_encoder
 
 from changeover.agent.control import ControlServer
 from changeover.agent.core import Agent
-from changeover.agent.flags.listener import ListenerError, bind
+from changeover.agent.flags.listener import ListenerError, address_of, bind_for, token_for
 from changeover.agent.ops.alerts import AlertDesk, default_labels
 from changeover.agent.ops.app import ALERTS_PATH, METRICS_PATH, ops_app
 from changeover.agent.ops.collector import registry
 from changeover.spec.models import Notify, OpsSettings
-from changeover.tokenfile import TokenFileError, read_token
 
 # a few Prometheus servers and Alertmanagers, not a crowd: a cap keeps a flood from
 # costing the agent (and its proxy, on the same loop) more than this many connections
@@ -54,26 +52,13 @@ class OpsListener:
             return cls()
         token = None
         if settings.token_file is not None:
-            try:
-                token = read_token(spec_path.parent / settings.token_file)
-            except TokenFileError as exc:
-                raise ListenerError(f"{spec_path}: ops.token_file: {exc}") from None
-        try:
-            sock = bind(settings.listen)
-        except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise ListenerError(
-                f"{spec_path}: ops.listen: cannot listen on {settings.listen}: {reason}"
-            ) from None
-        return cls(sock, token, max_connections)
+            token = token_for("ops.token_file", settings.token_file, spec_path)
+        return cls(bind_for("ops.listen", settings.listen, spec_path), token, max_connections)
 
     @property
     def address(self) -> str | None:
         """`host:port` as bound (the port chosen when the spec says 0), or None."""
-        if self._sock is None:
-            return None
-        host, port = self._sock.getsockname()[:2]
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return None if self._sock is None else address_of(self._sock)
 
     async def start(self, agent: Agent) -> None:
         if self._sock is None:
