@@ -57,7 +57,7 @@ def write_spec(folder: Path, *, token: bool = True, notify: str | None = None) -
 
 @contextlib.asynccontextmanager
 async def serving(
-    folder: Path, *, token: bool = True, notify: str | None = None
+    folder: Path, *, token: bool = True, notify: str | None = None, max_connections: int = 64
 ) -> AsyncIterator[Served]:
     spec_path = write_spec(folder, token=token, notify=notify)
     spec = load_spec(spec_path)
@@ -67,7 +67,7 @@ async def serving(
     await proxy.serve(socket.create_server(("127.0.0.1", 0)))
     with Store.open(paths.store) as store:
         agent = Agent(paths=paths, spec=spec, spec_path=spec_path, store=store, proxy=proxy)
-        listener = OpsListener.open(spec.ops, spec_path)
+        listener = OpsListener.open(spec.ops, spec_path, max_connections=max_connections)
         await listener.start(agent)
         try:
             yield Served(agent, f"http://{listener.address}", listener)

@@ -4,6 +4,7 @@ alerts, repeats; the token never shows anywhere."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 from pathlib import Path
@@ -220,3 +221,22 @@ def test_a_bad_token_file_or_a_taken_port_fails_the_start_naming_the_key(tmp_pat
     assert str(busy.value) == (
         f"{spec}: ops.listen: cannot listen on 127.0.0.1:{port}: Address already in use"
     )
+
+
+def test_past_its_connection_cap_it_answers_503_until_a_connection_closes(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> tuple[int, int]:
+        async with serving(tmp_path / "svc", max_connections=2) as served:
+            host, port = served.url.removeprefix("http://").rsplit(":", 1)
+            idle = [await asyncio.open_connection(host, int(port)) for _ in range(2)]
+            async with httpx.AsyncClient(base_url=served.url) as client:
+                over = (await client.get("/metrics")).status_code
+                for _, writer in idle:
+                    writer.close()
+                    await writer.wait_closed()
+                while (after := (await client.get("/metrics")).status_code) == 503:
+                    await asyncio.sleep(0.01)  # until the server saw the two closes
+            return over, after
+
+    assert bounded(scenario(), 20) == (503, 200)
