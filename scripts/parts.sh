@@ -6,6 +6,9 @@ set -eu
 # binary:package, one per line; the tests find each binary with tests/parts.py
 PARTS="
 sshd:openssh-server
+prometheus:prometheus
+promtool:prometheus
+prometheus-alertmanager:prometheus-alertmanager
 "
 missing=""
 for part in $PARTS; do

@@ -6,6 +6,8 @@ BOOT_DELAY      seconds to sleep at start-up before serving (default 0)
 CRASH_AT_BOOT   "1": exit with code 3 during start-up
 NEVER_READY     "1": /readyz always answers 503
 FAILURE_RATE    fraction 0..1 of requests to / answered 500 (default 0)
+FAIL_FILE       a path: while a file exists there, every request to / is answered 500 (a
+                release that starts failing after its rollout, when a test creates it)
 LATENCY         seconds added to every request to / (default 0)
 
 Routes: / (hello), /healthz (liveness), /readyz (readiness), /slow?ms=N, POST /echo.
@@ -32,6 +34,12 @@ VERSION = os.environ.get("HELLO_VERSION") or os.environ.get("CHANGEOVER_VERSION"
 FAILURE_RATE = float(os.environ.get("FAILURE_RATE", "0"))
 LATENCY = float(os.environ.get("LATENCY", "0"))
 NEVER_READY = os.environ.get("NEVER_READY") == "1"
+FAIL_FILE = os.environ.get("FAIL_FILE", "")
+
+
+def switched_to_failing() -> bool:
+    """Whether FAIL_FILE exists now: one stat of a local file, microseconds per request."""
+    return bool(FAIL_FILE) and os.path.exists(FAIL_FILE)
 
 
 async def respond(send: Send, status: int, body: bytes, ctype: bytes = b"text/plain") -> None:
@@ -84,7 +92,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     elif path == "/":
         if LATENCY:
             await asyncio.sleep(LATENCY)
-        if FAILURE_RATE and random.random() < FAILURE_RATE:
+        if (FAILURE_RATE and random.random() < FAILURE_RATE) or switched_to_failing():
             await respond(send, 500, f"injected failure in {VERSION}\n".encode())
         else:
             await respond(send, 200, f"hello from {VERSION}\n".encode())

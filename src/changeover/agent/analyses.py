@@ -40,8 +40,10 @@ class Analyses:
         factory: RunnerFactory,
         wall: Callable[[], float],
         on_change: Callable[[], None],
+        on_measurement: Callable[[AnalysisRequest, Measurement], None] = lambda r, m: None,
     ) -> None:
         self._store = store
+        self._on_measurement = on_measurement
         self._events = events
         self._factory = factory
         self._wall = wall
@@ -106,6 +108,7 @@ class Analyses:
                 message=m.message,
                 now=m.at,
             )
+            self._on_measurement(request, m)
             if m.outcome is not Outcome.PASSED:
                 self._events.add(
                     "analysis",

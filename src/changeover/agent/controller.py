@@ -11,7 +11,8 @@ those it saw. Between rollouts, traffic goes to every ready replica unless a rev
 being kept warm after a blue-green switch (`linger`), which gets no traffic and is
 scaled down when its time is up or when another rollout starts. When a rollout fails
 while a target replica keeps failing at boot, the last lines that replica wrote follow
-the failure as one `output` event (`agent.output`).
+the failure as one `output` event (`agent.output`). A firing alert (`alert`) reaches the
+strategy only for a deploy whose target it is about; the strategy decides the rest.
 """
 
 from __future__ import annotations
@@ -24,16 +25,25 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from changeover.agent.events import EventLog, ReplicaWatcher
+from changeover.agent.ops.tally import Tally
 from changeover.agent.output import failed_at_boot, last_lines, output_message
-from changeover.rollout.decision import NO_RUNS, AnalysisObs, Command, Decision, Traffic
+from changeover.rollout.decision import (
+    NO_RUNS,
+    AnalysisObs,
+    Command,
+    CommandRefused,
+    Decision,
+    Traffic,
+)
+from changeover.rollout.events import AlertFired
 from changeover.rollout.observe import ReplicaObs, RevisionObs
 from changeover.rollout.phase import Phase
 from changeover.rollout.strategy import Strategy
-from changeover.store import Rollout, Store
+from changeover.store import Rollout, RolloutKind, Store
 from changeover.supervisor.supervisor import ReplicaInfo, ReplicaTemplate, Supervisor
 
 TERMINAL = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED, Phase.INTERRUPTED})
-GOING = frozenset({Phase.PROGRESSING, Phase.PAUSED})
+GOING = frozenset({Phase.PROGRESSING, Phase.PAUSED, Phase.GUARDING})
 FAILING = frozenset({Phase.ROLLING_BACK, Phase.FAILED})  # aborts are stored by `command`
 TICK = 0.1  # seconds between observations when nothing wakes the loop earlier
 
@@ -83,6 +93,7 @@ class Controller:
         analyses: AnalysisRuns | None = None,
         analysis_templates: Callable[[int], Mapping[str, Any]] = lambda rev: {},
         notifier: Notifier | None = None,
+        tally: Tally | None = None,
     ) -> None:
         self._store = store
         self._supervisor = supervisor
@@ -94,6 +105,7 @@ class Controller:
         self._analyses = analyses
         self._analysis_templates = analysis_templates
         self._notifier = notifier
+        self.tally = Tally() if tally is None else tally
         self._wake = asyncio.Event()
         self._watcher = ReplicaWatcher(events)
         self.active: Active | None = None
@@ -134,9 +146,30 @@ class Controller:
         self.notify()
         return message
 
+    def alert(self, event: AlertFired, revision: int | None) -> str:
+        """Hand a firing alert to the active rollout, if it is one an alert may reverse:
+        a deploy (an undo is the operator's own way back), to the revision the alert is
+        about when it names one. Refused (CommandRefused, NoRollout) with the reason."""
+        active = self.active
+        if active is None:
+            raise NoRollout("no rollout is in progress")
+        rollout = active.rollout
+        if rollout.kind is not RolloutKind.DEPLOY:
+            raise CommandRefused(f"rollout {rollout.id} is an {rollout.kind.value}")
+        if revision is not None and revision != rollout.to_revision:
+            raise CommandRefused(
+                f"the alert is about revision {revision}; rollout {rollout.id} moves to "
+                f"revision {rollout.to_revision}"
+            )
+        message = active.strategy.alert(event)
+        self.notify()
+        return message
+
     async def run(self) -> None:
         while True:
-            self._watcher.update(self._supervisor.replicas())
+            replicas = self._supervisor.replicas()
+            self._watcher.update(replicas)
+            self.tally.restarts.update(replicas)
             if self.active is not None:
                 self._tick(self.active)
             else:
@@ -205,6 +238,7 @@ class Controller:
         if decision.phase is Phase.FAILED and rollout.from_revision is not None:
             # a rollback that gave up at its deadline did not roll back: "failed"
             kind = "rolled-back" if decision.kept is None else "failed"
+        self.tally.outcome(kind)
         self._notify(kind, rollout, decision.reason)
         if not active.done.done():  # a caller may have given up waiting
             active.done.set_result(decision)
@@ -238,8 +272,30 @@ class Controller:
         self._store.finish_rollout(
             active.rollout.id, phase=Phase.INTERRUPTED.value, reason=reason, now=self._wall()
         )
+        self.tally.outcome(Phase.INTERRUPTED.value)
         if not active.done.done():
             active.done.cancel()
+
+
+def keep_guarded_target(store: Store, now: float) -> Rollout | None:
+    """At start-up after a crash, before recovery: a rollout the dead agent left in its
+    guard window whose previous revision no longer runs (a rolling update replaced it)
+    ends succeeded with its target stable, so recovery adopts what serves; restoring the
+    previous revision would leave nothing serving until it booted. When the previous
+    revision still runs (canary, blue-green keep it warm), this does nothing: the rollout
+    is interrupted as any other, and the previous revision, still the stable one, is
+    adopted and takes the traffic back. Returns the rollout it ended."""
+    active = store.active_rollout()
+    if active is None or active.phase is not Phase.GUARDING or active.from_revision is None:
+        return None
+    if any(r.revision == active.from_revision for r in store.recorded_replicas()):
+        return None
+    reason = (
+        f"the agent restarted in the guard window; revision {active.to_revision} kept, "
+        f"since revision {active.from_revision} no longer ran"
+    )
+    store.finish_rollout(active.id, phase=Phase.SUCCEEDED, reason=reason, now=now)
+    return store.rollout(active.id)
 
 
 def observe(replicas: list[ReplicaInfo], revisions: Iterable[int]) -> dict[int, RevisionObs]:

@@ -23,6 +23,7 @@ from changeover.agent.events import EventLog
 from changeover.agent.flags import FlagService
 from changeover.agent.logclock import LogClock
 from changeover.agent.notify import Notifier
+from changeover.agent.ops.tally import Tally
 from changeover.agent.paths import StatePaths
 from changeover.agent.peer import Peer
 from changeover.agent.promotions import (
@@ -84,7 +85,10 @@ class Agent:
         self.wall = wall
         self.started_at = wall()
         self.flags_listen: str | None = None  # the [flags] TCP listener, once it serves
+        self.ops_listen: str | None = None  # the [ops] TCP listener, once it serves
+        self.tally = Tally()  # what the metrics count that nothing else keeps
         self.events = EventLog(store, wall)
+        self.events.tap = lambda event: self.tally.counted({event.kind: 1})
         self.stopping = asyncio.Event()
         self.flags = FlagService(store, self.events, wall=wall, stopping=self.stopping)
         self.artifacts = Artifacts(paths.releases, wall=wall)  # releases promoted here
@@ -103,6 +107,7 @@ class Agent:
             factory=self._runner,
             wall=wall,
             on_change=self._on_change,
+            on_measurement=self._measured,
         )
         self.notifier = Notifier(
             service=spec.app.name,
@@ -131,6 +136,7 @@ class Agent:
             analyses=self.analyses,
             analysis_templates=lambda rev: self.revision_spec(rev).analysis,
             notifier=self.notifier,
+            tally=self.tally,
         )
 
     # --- wiring -----------------------------------------------------------------------
@@ -212,6 +218,13 @@ class Agent:
     def _notify_settings(self, rollout: Rollout) -> Notify:
         return self.revision_spec(rollout.to_revision).notify
 
+    def _measured(self, request: AnalysisRequest, m: Measurement) -> None:
+        self.tally.measured(request.key, request.template, m.metric, m.outcome.value, m.value)
+
+    def sample(self) -> dict[str, Any]:
+        """What analysis windows are cut from: the proxy's counters and replica restarts."""
+        return {**self.proxy.metrics(), "restarts": self.tally.restarts.snapshot()}
+
     def _runner(
         self,
         request: AnalysisRequest,
@@ -219,6 +232,9 @@ class Agent:
         record: Callable[[Measurement], None],
     ) -> Runner:
         rev = self.store.revision(request.canary)
+        if request.span is not None:  # the guard: as many rounds as fit in its window
+            rounds = (request.span - template.initial_delay) // template.interval
+            template = template.model_copy(update={"count": max(1, int(rounds))})
         env = {
             **self._release_env(rev),
             "CHANGEOVER_CANARY_REVISION": str(request.canary),
@@ -230,13 +246,14 @@ class Agent:
             template,
             canary=request.canary,
             baseline=request.baseline,
-            sample=self.proxy.metrics,
+            sample=self.sample,
             clock=self.clock,
             wall=self.wall,
             workdir=rev.path,
             env=env,
             on_measurement=record,
             background=request.key == "background",
+            baseline_history=request.baseline_history,
         )
 
     async def sample_traffic(self, every: float = 1.0) -> None:

@@ -27,6 +27,7 @@ class EventLog:
         self._store = store
         self._wall = wall
         self._changed: asyncio.Future[None] | None = None
+        self.tap: Callable[[Event], None] = lambda event: None  # sees every committed event
 
     def add(
         self, kind: str, message: str, *, rollout_id: int | None = None, revision: int | None = None
@@ -41,6 +42,7 @@ class EventLog:
         """Log and announce events a store write already committed (with its change)."""
         for event in events:
             log.info("%s", event.message)
+            self.tap(event)
         # One future per generation: resolving it wakes every waiter without a lock.
         changed, self._changed = self._changed, None
         if changed is not None and not changed.done():

@@ -18,6 +18,7 @@ import time
 
 from changeover.agent import recovery, takeover
 from changeover.agent.activation import ActivationError, claim_public
+from changeover.agent.controller import keep_guarded_target
 from changeover.agent.lock import AgentLock, AlreadyRunning
 from changeover.agent.manifest import ManifestError
 from changeover.agent.serve import (
@@ -93,6 +94,9 @@ async def _locked(options: AgentOptions, life: Life) -> int:
 
 async def _recover(store: Store) -> recovery.Recovered:
     """Adopt what a crashed predecessor left serving; stop the rest; close its rollout."""
+    kept = keep_guarded_target(store, time.time())  # before recovery reads the stable one
+    if kept is not None:
+        store.add_event("rollout", kept.reason, now=time.time(), rollout_id=kept.id)
     recovered = await recovery.recover(store, grace=ORPHAN_GRACE)
     interrupted = store.interrupt_active(time.time())
     if interrupted is not None:

@@ -39,10 +39,18 @@ class Notifier:
 
     def __call__(self, kind: str, rollout: Rollout, message: str) -> None:
         notify = self._settings(rollout)
-        if kind not in notify.events or not (notify.webhook or notify.command):
-            return
-        body = self.body(kind, rollout, message)
-        task = asyncio.get_running_loop().create_task(self._send(notify, body, rollout.id))
+        if kind in notify.events and (notify.webhook or notify.command):
+            self._start(notify, self.body(kind, rollout, message), rollout.id)
+
+    def outside(self, kind: str, notify: Notify, message: str, **extra: Any) -> None:
+        """A notification about no rollout (an alert recorded while none runs): the body
+        has no rollout fields, and `extra` (JSON values) instead."""
+        if kind in notify.events and (notify.webhook or notify.command):
+            body = {"service": self._service, "event": kind, "rollout": None, **extra}
+            self._start(notify, {**body, "message": message, "at": self._wall()}, None)
+
+    def _start(self, notify: Notify, body: dict[str, Any], rollout_id: int | None) -> None:
+        task = asyncio.get_running_loop().create_task(self._send(notify, body, rollout_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -65,7 +73,7 @@ class Notifier:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _send(self, notify: Notify, body: dict[str, Any], rollout_id: int) -> None:
+    async def _send(self, notify: Notify, body: dict[str, Any], rollout_id: int | None) -> None:
         jobs = []
         if notify.webhook:
             jobs.append(("webhook " + notify.webhook, _post(notify.webhook, body, notify.timeout)))

@@ -1,5 +1,5 @@
-"""The agent while it serves: proxy, control socket, flags listener, controller and the
-background tasks, from the first accepted request to shutdown or handover.
+"""The agent while it serves: proxy, control socket, flags and ops listeners, controller
+and the background tasks, from the first accepted request to shutdown or handover.
 
 Invariant: every task and listener started here is stopped (or handed to the next agent)
 before `serve` returns, whatever ended it: a signal, a failed first revision, a crashed
@@ -25,6 +25,7 @@ from changeover.agent.core import Agent, BadRequest
 from changeover.agent.flags.listener import FlagsListener, ListenerError
 from changeover.agent.lock import AgentLock, read_pid
 from changeover.agent.logs import ACCESS_LOG
+from changeover.agent.ops.listener import OpsListener
 from changeover.agent.paths import StatePaths
 from changeover.agent.reload import Reloader, step_down
 from changeover.agent.service_manager import ServiceManager
@@ -68,6 +69,12 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
     except ListenerError as exc:
         print(f"changeover: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    try:
+        ops_net = OpsListener.open(options.spec.ops, options.spec_path)  # [ops] listen
+    except ListenerError as exc:
+        await flags_net.close()
+        print(f"changeover: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     proxy = Proxy(proxy_config(options.spec.proxy, options.paths.logs))
     agent = Agent(
         paths=options.paths,
@@ -96,6 +103,8 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
     await control.start()
     await flags_net.start(agent.flags, agent.events)
     agent.flags_listen = flags_net.address
+    await ops_net.start(agent)
+    agent.ops_listen = ops_net.address
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, agent.stopping.set)
@@ -120,6 +129,7 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
             for task in helpers:
                 task.cancel()
             await flags_net.close()
+            await ops_net.close()
             if reloader.handed_over:
                 _hand_service_over(life.manager, options.paths.pid_file)
                 control.keep_path()

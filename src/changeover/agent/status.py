@@ -17,7 +17,7 @@ from changeover.agent import revdiff
 from changeover.agent.controller import Active
 from changeover.agent.core import Agent
 from changeover.agent.strategies import canary_steps
-from changeover.rollout.decision import Decision, Hold
+from changeover.rollout.decision import Decision, GuardView, Hold
 from changeover.rollout.phase import Phase
 from changeover.rollout.steps import describe_step
 from changeover.spec.strategy import StrategyName
@@ -50,10 +50,11 @@ def status_document(agent: Agent, events: int = 15) -> dict[str, Any]:
             "state_dir": str(agent.paths.root),
             "started_at": agent.started_at,
             "flags_listen": agent.flags_listen,
+            "ops_listen": agent.ops_listen,
             "environment": agent.environment,
         },
         "stable_revision": stable.id if stable else None,
-        "rollout": (active_rollout_doc(active) if active else rollout_doc(rollout))
+        "rollout": (active_rollout_doc(active, agent.clock()) if active else rollout_doc(rollout))
         if rollout
         else None,
         "revisions": revisions,
@@ -152,11 +153,26 @@ def revision_doc(
     }
 
 
-def active_rollout_doc(active: Active) -> dict[str, Any]:
-    """The active rollout with its live phase and, while paused, why (`paused`)."""
+def active_rollout_doc(active: Active, now: float | None = None) -> dict[str, Any]:
+    """The active rollout with its live phase and, while paused, why (`paused`); in its
+    guard window, the window (`guard`; `now` on the agent's clock gives what is left)."""
     decision = active.decision  # None before the first tick; a pause sent since has none yet
     hold = decision.hold if decision is not None and active.phase is Phase.PAUSED else None
-    return rollout_doc(active.rollout, phase=active.phase.value, hold=hold)
+    guard = decision.guard if decision is not None and active.phase is Phase.GUARDING else None
+    doc = rollout_doc(active.rollout, phase=active.phase.value, hold=hold)
+    doc["guard"] = None if guard is None else guard_doc(guard, now)
+    return doc
+
+
+def guard_doc(guard: GuardView, now: float | None) -> dict[str, Any]:
+    remaining = None if now is None else round(max(0.0, guard.ends_at - now), 1)
+    return {
+        "window": guard.window,
+        "remaining": remaining,
+        "analysis": guard.analysis,
+        "state": guard.state.value,
+        "message": guard.message,
+    }
 
 
 def rollout_doc(
@@ -173,6 +189,7 @@ def rollout_doc(
         "started_at": rollout.started_at,
         "finished_at": rollout.finished_at,
         "paused": None if hold is None else pause_doc(hold),
+        "guard": None,
     }
 
 

@@ -3,17 +3,19 @@
 Invariant: the machine's parameters come only from stored revision snapshots (the
 target's spec; the stable's replica count), so a rollout behaves the same whichever
 spec file the operator has on disk now. This is where the spec's pydantic models become
-the rollout layer's own frozen values (`rollout.steps`).
+the rollout layer's own frozen values (`rollout.steps`, `rollout.guard`). A deploy with
+`[guard] window` is guarded; an undo (`instant`) and a first rollout never are.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 from changeover.agent.releases import rolling_params
 from changeover.rollout import steps
 from changeover.rollout.bluegreen import BlueGreen, BlueGreenParams
 from changeover.rollout.canary import Canary, CanaryParams
+from changeover.rollout.guard import GuardParams
 from changeover.rollout.progressive import ProgressiveParams
 from changeover.rollout.rolling import RollingUpdate
 from changeover.rollout.strategy import Strategy
@@ -31,9 +33,11 @@ def build(
     now: float,
     instant: bool = False,
 ) -> Strategy:
-    """The machine for `name`; `instant` (undo) skips analysis and promotion gates."""
+    """The machine for `name`; `instant` (undo) skips analysis, promotion and guard gates."""
+    guard = None if instant or stable is None else guard_params(spec)
     if name is StrategyName.ROLLING or stable is None:
-        return RollingUpdate(stable, target, rolling_params(spec, stable_replicas), started_at=now)
+        rolling = replace(rolling_params(spec, stable_replicas), guard=guard)
+        return RollingUpdate(stable, target, rolling, started_at=now)
     s, n = spec.strategy, spec.app.replicas
     base = ProgressiveParams(
         replicas=n,
@@ -41,6 +45,7 @@ def build(
         min_ready=s.min_ready,
         progress_deadline=s.progress_deadline,
         rollback_deadline=s.rollback_deadline,
+        guard=guard,
     )
     common = {f.name: getattr(base, f.name) for f in fields(base)}
     if name is StrategyName.CANARY:
@@ -60,6 +65,12 @@ def build(
         post_promotion_analysis=None if instant else s.post_promotion_analysis,
     )
     return BlueGreen(stable, target, bg, now)
+
+
+def guard_params(spec: models.Spec) -> GuardParams | None:
+    """The guard window of a validated spec, if it has one."""
+    window = spec.guard.window
+    return None if window is None else GuardParams(window, spec.guard.analysis)
 
 
 def canary_steps(spec: models.Spec) -> tuple[steps.Step, ...]:

@@ -3,7 +3,9 @@
 Invariant: pure and total over windows: a query either yields a judged value or an
 inconclusive measurement that says which data was missing (fewer canary requests than
 `min_requests`, default 1; a comparison without a stable revision or without stable
-requests); only an unknown query raises, naming the valid ones.
+requests); only an unknown query raises, naming the valid ones. `crash_rate` (replica
+restarts per minute) counts processes, not requests: it needs requests only when
+`min_requests` says so.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ _SINGLE: dict[str, tuple[_Of, str]] = {
     "error_rate": (lambda w: w.error_rate, ""),
     "request_rate": (lambda w: w.request_rate, ""),
     **{f"latency_{p}": (_latency(q), "s") for p, q in _PERCENTILES.items()},
+    "crash_rate": (lambda w: w.crash_rate, ""),
 }
 # query -> (value of one window, unit, combine(canary, stable))
 _COMPARED: dict[str, tuple[_Of, str, Callable[[float, float], float | None]]] = {
@@ -54,9 +57,13 @@ __all__ = ["BUILTIN_QUERIES", "check_query", "evaluate"]
 def evaluate(metric: Metric, canary: Window, baseline: Window | None, at: float) -> Measurement:
     """Measure the builtin `metric` on the canary window (and the stable one to compare)."""
     query = check_query(metric.query)
+    if query == "crash_rate" and metric.min_requests is None:
+        detail = f"{canary.restarts} restarts in {canary.elapsed:.3g}s"
+        return judge(metric, query, canary.crash_rate, at, detail=detail)
     need = 1 if metric.min_requests is None else metric.min_requests
     # with min_requests = 0, an idle canary still has a request rate (0), nothing else
-    if canary.requests < need or (canary.requests == 0 and query != "request_rate"):
+    idle_ok = ("request_rate", "crash_rate")
+    if canary.requests < need or (canary.requests == 0 and query not in idle_ok):
         return _too_few(metric, canary, need, at)
     if query in _SINGLE:
         of, unit = _SINGLE[query]

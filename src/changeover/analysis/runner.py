@@ -8,7 +8,9 @@ left running.
 Flow: at start + initial_delay the first proxy sample is taken; each round then samples
 again and measures every metric concurrently on the window since the previous sample,
 records the round, calls `on_measurement` for each measurement, and repeats until the
-run ends. `stop()` ends the run at the next wait (judged on the rounds so far).
+run ends. `stop()` ends the run at the next wait (judged on the rounds so far). With
+`baseline_history`, the baseline's window is everything it served up to the first
+sample, the same for every round (a guard window: the baseline serves nothing then).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Runner:
         on_measurement: Callable[[Measurement], None] | None = None,
         background: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
+        baseline_history: bool = False,
     ) -> None:
         check_template(template)
         self.name, self.template, self.canary, self.baseline = name, template, canary, baseline
@@ -60,6 +63,8 @@ class Runner:
         self._env = None if env is None else {**os.environ, **env}  # added to ours, as a shell does
         self._on_measurement = on_measurement
         self._run = AnalysisRun(template, clock(), background=background)
+        self._history = baseline_history
+        self._reference: Window | None = None  # the baseline's history, when it is used
         self._started = False
         self._stopped = asyncio.Event()
 
@@ -97,6 +102,8 @@ class Runner:
             if not await self._wait_until(start + self.template.initial_delay):
                 return run.stop()
             then, before = self._clock(), self._sample()
+            if self._history and self.baseline is not None:
+                self._reference = Window.between(self.baseline, None, before, 0.0)
             while (due := run.next_due()) is not None:
                 if not await self._wait_until(due):
                     return run.stop()
@@ -123,8 +130,8 @@ class Runner:
         elapsed: float,
     ) -> list[Measurement]:
         canary = Window.between(self.canary, before, after, elapsed)
-        baseline = None
-        if self.baseline is not None:
+        baseline = self._reference
+        if baseline is None and self.baseline is not None:
             baseline = Window.between(self.baseline, before, after, elapsed)
         context = Context(
             canary, baseline, self._wall(), http, self._workdir, self._env, self._timeout

@@ -4,6 +4,8 @@ Invariant: a `Window` holds only differences of the proxy's cumulative counters,
 count in it is >= 0; when a counter went down (the proxy restarted and counted from zero)
 the later snapshot is taken as the whole window, as Prometheus' `rate` does. Success and
 error rates and percentiles are None when the window has no requests: no data is not zero.
+A sample may add `"restarts": {"3": 5}`, the agent's count of each revision's replica
+restarts (the supervisor's, summed over replicas gone since); a window diffs it alike.
 """
 
 from __future__ import annotations
@@ -67,6 +69,16 @@ def counters(snapshot: Mapping[str, Any] | None, revision: int) -> Counters:
     )
 
 
+def restarts(snapshot: Mapping[str, Any] | None, revision: int) -> int:
+    """Replica restarts of `revision` in a sample (0 when the sample does not count them)."""
+    counted = None if snapshot is None else snapshot.get("restarts")
+    if counted is None:
+        return 0
+    if not isinstance(counted, Mapping):
+        raise SnapshotError("proxy snapshot: expected 'restarts' to map revisions to counts")
+    return _int(counted.get(str(revision), 0), f"restarts.{revision}")
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     """Requests of one revision in a span of `elapsed` seconds."""
@@ -77,6 +89,7 @@ class Window:
     aborted: int  # exchanges that ended without a complete response
     elapsed: float
     latency_counts: tuple[int, ...]  # per bucket of proxy.metrics.BOUNDS, then overflow
+    restarts: int = 0  # replica restarts of the revision (the supervisor's)
 
     @classmethod
     def between(
@@ -92,7 +105,10 @@ class Window:
         buckets = [b - a for a, b in zip(old[3], new[3], strict=True)]
         if min(diff) < 0 or min(buckets) < 0:
             diff, buckets = list(new[:3]), list(new[3])  # counters were reset
-        return cls(revision, diff[0], diff[1], diff[2], max(elapsed, 0.0), tuple(buckets))
+        crashes = restarts(after, revision) - restarts(before, revision)
+        if crashes < 0:
+            crashes = restarts(after, revision)  # the agent restarted: counted from zero
+        return cls(revision, diff[0], diff[1], diff[2], max(elapsed, 0.0), tuple(buckets), crashes)
 
     @property
     def success_rate(self) -> float | None:
@@ -101,6 +117,11 @@ class Window:
     @property
     def error_rate(self) -> float | None:
         return self.errors / self.requests if self.requests else None
+
+    @property
+    def crash_rate(self) -> float | None:
+        """Replica restarts per minute; None for an empty span."""
+        return self.restarts * 60 / self.elapsed if self.elapsed > 0 else None
 
     @property
     def request_rate(self) -> float | None:

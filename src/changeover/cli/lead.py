@@ -1,5 +1,5 @@
 """The top of `status`: the service, the rollout's phase and step, why it is paused and the
-command that continues it, and how traffic is spread.
+command that continues it, its guard window, and how traffic is spread.
 
 Invariant: renders only what the status document holds (docs/cli-json.md): the pause
 comes from `rollout.paused`, typed by the agent, never from event text; every
@@ -14,10 +14,12 @@ from typing import Any
 from rich.text import Text
 
 from changeover.rollout.decision import PausedBy
+from changeover.units import format_duration
 
 PHASE_STYLE = {
     "progressing": "cyan",
     "paused": "yellow",
+    "guarding": "blue",
     "rolling-back": "red",
     "succeeded": "green",
     "failed": "red",
@@ -35,6 +37,8 @@ def lead_parts(doc: dict[str, Any]) -> list[Text]:
         parts.append(rollout_line(rollout, doc.get("progress") or {}))
         if rollout["phase"] == "paused" and rollout.get("paused"):
             parts.append(pause_line(rollout["paused"], rollout, doc.get("traffic") or {}))
+        if rollout["phase"] == "guarding" and rollout.get("guard"):
+            parts.append(guard_line(rollout["guard"]))
     parts.append(Text(traffic_line(doc)))
     return parts
 
@@ -65,7 +69,8 @@ def rollout_line(r: dict[str, Any], progress: dict[str, Any]) -> Text:
         f"revision {frm} -> {r['to_revision']}: " if frm else f"revision {r['to_revision']}: "
     )
     line.append(r["phase"], PHASE_STYLE.get(r["phase"], ""))
-    where = step_label(progress) if r["finished_at"] is None else ""
+    # a guard window comes after every step: its own line says where it is
+    where = step_label(progress) if r["finished_at"] is None and r["phase"] != "guarding" else ""
     if where:
         line.append(f" at {where}")
     if r["reason"]:
@@ -141,6 +146,16 @@ PAUSE_LINES: dict[PausedBy | None, Callable[[str, str, str], Text]] = {
     PausedBy.OPERATOR: _operator,
     PausedBy.ANALYSIS: _analysis,
 }
+
+
+def guard_line(guard: dict[str, Any]) -> Text:
+    """`guard window 15m: 12m3s left; watching analysis 'slo', ...` (or why it holds)."""
+    window = format_duration(float(guard["window"]))
+    remaining = guard.get("remaining")
+    if guard["state"] == "held":
+        return Text.assemble((f"guard window {window}: ", "blue"), (guard["message"], "yellow"))
+    left = "" if remaining is None else f"{format_duration(round(float(remaining)))} left; "
+    return Text.assemble((f"guard window {window}: {left}", "blue"), guard["message"])
 
 
 def traffic_line(doc: dict[str, Any]) -> str:

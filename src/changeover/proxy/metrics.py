@@ -1,8 +1,9 @@
 """Per-revision counters and a fixed-bucket latency histogram.
 
 Invariant: recording a request is one `bisect` and one integer increment (plus the
-latency sum); everything costly (sums, percentiles, dict building) happens only when a
-snapshot is read.
+latency sum of its status class); everything costly (sums, percentiles, dict building)
+happens only when a snapshot is read, or when the agent's metrics are scraped (which
+read `cells` and `sums` as they are: `agent.ops.collector`).
 
 Snapshot shape (all times in seconds, JSON-serialisable)::
 
@@ -45,24 +46,40 @@ _ROW = tuple(_WIDTH * index for index in (0, 0, 1, 2, 3, 4, 4, 4, 4, 4))
 class RevisionStats:
     """Counters for one revision; mutated directly by the data plane.
 
-    One request is one increment of one cell (status class x latency bucket) plus the
-    latency sum: request counts, status classes and the histogram are sums of cells,
+    One request is one increment of one cell (status class x latency bucket) plus its
+    latency added to its status class's sum (`sums[row]`, the row's first slot: a list
+    store where one attribute store was, so per-class histograms cost the request
+    nothing more): request counts, status classes and the histogram are sums of cells,
     computed only when read.
     """
 
-    __slots__ = ("aborted", "cells", "errors", "inflight", "total")
+    __slots__ = ("aborted", "cells", "errors", "inflight", "sums")
 
     def __init__(self) -> None:
         self.aborted = 0
         self.inflight = 0
         self.cells = [0] * (len(STATUS_CLASSES) * _WIDTH)
         self.errors = {"502": 0, "503": 0, "504": 0}
-        self.total = 0.0
+        self.sums = [0.0] * (len(STATUS_CLASSES) * _WIDTH)  # used at each row's offset
 
     def completed(self, status: int, elapsed: float) -> None:
         row = _ROW[status // 100] if status < 1000 else _ROW[-1]
         self.cells[row + bisect_left(BOUNDS, elapsed)] += 1
-        self.total += elapsed
+        self.sums[row] += elapsed
+
+    @property
+    def total(self) -> float:
+        """Latency of every completed request, summed (seconds)."""
+        return sum(self.sums)
+
+    def classes(self) -> list[tuple[str, list[int], float]]:
+        """Per status class: its name, its latency counts per bucket (the overflow last),
+        and its latency sum; read where the cells are, copied (the proxy keeps counting)."""
+        cells, sums = self.cells, self.sums
+        return [
+            (name, cells[row : row + _WIDTH], sums[row])
+            for name, row in zip(STATUS_CLASSES, range(0, len(cells), _WIDTH), strict=True)
+        ]
 
     @property
     def requests(self) -> int:

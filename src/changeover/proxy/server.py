@@ -30,6 +30,7 @@ from changeover.proxy.context import Context
 from changeover.proxy.downstream import Downstream
 from changeover.proxy.endpoint import Endpoint
 from changeover.proxy.listener import Listener
+from changeover.proxy.metrics import Metrics
 from changeover.proxy.policy import TrafficPolicy
 
 
@@ -190,6 +191,12 @@ class Proxy:
         snapshot = ctx.metrics.snapshot()
         snapshot["endpoints"] = {rid: ep.describe() for rid, ep in sorted(ctx.endpoints.items())}
         return snapshot
+
+    @property
+    def stats(self) -> Metrics:
+        """The live counters themselves, for a reader that only reads (the agent's
+        Prometheus collector); `metrics()` is the snapshot everyone else uses."""
+        return self._ctx.metrics
 
     # -- lifecycle --------------------------------------------------------------------
 

@@ -3,8 +3,9 @@
 Invariant: `step` is pure and idempotent. Public traffic goes to exactly one revision at
 a time (weights {active: 100}); the switch happens only when the preview has all its
 replicas available, in one decision; the old revision keeps its full size through the
-switch and post-promotion analysis, so switching back never waits for a process. On
-success the old revision is left warm until `scale_down_delay` has passed (`linger`).
+switch, post-promotion analysis and the guard window, so switching back never waits for
+a process. On success the old revision is left warm until `scale_down_delay` has passed
+(`linger`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from changeover.rollout.events import (
     Paused,
     PauseStepReached,
     Resumed,
-    Succeeded,
 )
 from changeover.rollout.observe import RevisionObs
 from changeover.rollout.phase import Phase
@@ -89,6 +89,7 @@ class BlueGreen(Progressive):
         self, obs: Mapping[int, RevisionObs], now: float, runs: Mapping[str, AnalysisObs] = NO_RUNS
     ) -> Decision:
         c = self.counts(obs, now)
+        self.watch(obs, c, now, runs)
         if self.phase in (Phase.PROGRESSING, Phase.PAUSED):
             failure = self.boot_failure(obs)
             if failure is not None:
@@ -131,10 +132,10 @@ class BlueGreen(Progressive):
             post = p.post_promotion_analysis
             if post is None or self._gate(runs.get("post-promotion"), "post-promotion", c, now):
                 self.stage = Stage.DONE
-                self.apply(Succeeded(), f"rollout succeeded: revision {self.target} is stable")
+                self.complete(now)
             elif self._promote and self.phase is Phase.PROGRESSING:
                 self.stage = Stage.DONE
-                self.apply(Succeeded(), f"rollout succeeded: promoted by {self._promoted_by}")
+                self.complete(now, f"rollout succeeded: promoted by {self._promoted_by}")
 
     def _await_promotion(self, now: float) -> None:
         p = self.params
@@ -166,6 +167,8 @@ class BlueGreen(Progressive):
         p, stable, target = self.params, self.stable, self.target
         if self.phase in (Phase.ROLLING_BACK, Phase.FAILED, Phase.ABORTED):
             return self.rollback_plan(c)
+        if self.phase is Phase.GUARDING:
+            return self.guarding_plan()
         scale = {stable: p.stable_replicas, target: p.replicas}
         active = target if self.stage in (Stage.SWITCHED, Stage.DONE) else stable
         preview = None if self.phase is Phase.SUCCEEDED else target

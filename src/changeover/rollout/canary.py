@@ -34,7 +34,6 @@ from changeover.rollout.events import (
     Promoted,
     Resumed,
     StepCompleted,
-    Succeeded,
 )
 from changeover.rollout.observe import RevisionObs
 from changeover.rollout.phase import Phase
@@ -126,6 +125,7 @@ class Canary(Progressive):
         self, obs: Mapping[int, RevisionObs], now: float, runs: Mapping[str, AnalysisObs] = NO_RUNS
     ) -> Decision:
         c = self.counts(obs, now)
+        self.watch(obs, c, now, runs)
         if self.phase in (Phase.PROGRESSING, Phase.PAUSED):
             background = runs.get("background")
             failure = self.boot_failure(obs) or self.run_failure(background, "background analysis")
@@ -196,8 +196,8 @@ class Canary(Progressive):
         if not self._switched:
             self._switched, self.weight = True, 100
             self.say(f"promoted: revision {self.target} serves 100% of traffic", Notice.PROMOTED)
-        if not c.old_live:
-            self.apply(Succeeded(), f"rollout succeeded: revision {self.target} is stable")
+        if self.guarded or not c.old_live:  # a guard keeps the stable warm: no wait for it
+            self.complete(now)
 
     def _wait(self, satisfied: bool, c: Counts, now: float) -> bool:
         failure = self.waiting(satisfied, now)
@@ -238,6 +238,8 @@ class Canary(Progressive):
             return self.rollback_plan(c)
         if phase is Phase.SUCCEEDED:
             return {stable: 0, target: self.params.replicas}, Traffic()
+        if phase is Phase.GUARDING:
+            return self.guarding_plan()
         if self.index >= len(self.params.steps):
             scale = {stable: 0 if self._switched else self.params.stable_replicas}
             return {**scale, target: self.params.replicas}, self._traffic()

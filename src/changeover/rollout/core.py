@@ -13,6 +13,12 @@ the rollback deadline (counted from the first decision made while rolling back);
 the rollout ends FAILED with what `giveup` keeps, never zeroing the only revision that
 serves. A failure's reason names the target replica it is about and that replica's last
 error (a process's exit, a probe failure with its count) when one is known.
+
+With a guard (`guard`), a strategy that would succeed opens a GUARDING window instead
+(`complete`), and `watch` judges it at every step, with the alerts an operator's
+Alertmanager sent (`alert`): an accepted alert fails the rollout at the next step,
+which rolls back as any failure does. An alert or a guard needs a stable revision to
+go back to; the first rollout has none and is never guarded.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from changeover.rollout.decision import (
+    AnalysisObs,
     AnalysisRequest,
     CommandRefused,
     Decision,
@@ -33,10 +40,14 @@ from changeover.rollout.decision import (
 from changeover.rollout.events import (
     AbortComplete,
     AbortRequested,
+    AlertFired,
+    AnalysisFailed,
     AnalysisInconclusive,
     BootFailed,
     Event,
     Failure,
+    GuardPassed,
+    GuardStarted,
     OperatorEvent,
     Paused,
     PauseStepReached,
@@ -44,8 +55,10 @@ from changeover.rollout.events import (
     Resumed,
     RollbackComplete,
     RollbackDeadlineExceeded,
+    Succeeded,
 )
 from changeover.rollout.giveup import GiveUp, give_up
+from changeover.rollout.guard import KEY, Guard, GuardParams, Verdict
 from changeover.rollout.observe import ReplicaObs, RevisionObs, removals, revision_obs
 from changeover.rollout.phase import EVENT_TRIGGERED_TRANSITIONS, Phase, refusal
 from changeover.rollout.plan import Counts, count, plan_rollback
@@ -75,6 +88,8 @@ class Sizing(Protocol):
     def rollback_deadline(self) -> float | None: ...  # None: progress_deadline
     @property
     def boot_failure_limit(self) -> int: ...
+    @property
+    def guard(self) -> GuardParams | None: ...  # None: succeed without a guard window
 
 
 class Core(abc.ABC):
@@ -99,6 +114,8 @@ class Core(abc.ABC):
         self.gave_up: GiveUp | None = None  # set when the rollback deadline ended it
         self.last_scale: dict[int, int] | None = None
         self.observed: Mapping[int, RevisionObs] = {}  # by the current step (`counts`)
+        self.guard: Guard | None = None  # set when the guard window opens
+        self._alert: AlertFired | None = None  # accepted, carried out by the next step
 
     @property
     def phase(self) -> Phase:
@@ -135,7 +152,71 @@ class Core(abc.ABC):
             raise CommandRefused(refusal(self._phase, event))
         if isinstance(event, Resumed) and self.paused_by is PausedBy.ANALYSIS:
             raise CommandRefused(INCONCLUSIVE)
+        if self._phase is Phase.GUARDING:
+            return self._guard_command(event)
         return self.handle(event, now)
+
+    def _guard_command(self, event: OperatorEvent) -> str:
+        """`promote` accepts the target now; `abort` rolls back, keeping the target's ready
+        replicas until the previous revision is back (a rolling update stopped it)."""
+        if isinstance(event, AbortRequested):
+            message = self.abort(event, f"rollout aborted by {event.by} in the guard window")
+            self._hold = self.params.replicas
+            return message
+        message = f"guard window ended by {event.by} (promote): revision {self.target} is stable"
+        self.apply(event, message)
+        return message
+
+    # --- alerts and the guard window -----------------------------------------------------
+    def alert(self, event: AlertFired) -> str:
+        """Accept a firing alert (the next step fails the rollout), or refuse saying why."""
+        if not TABLE.can(self._phase, AlertFired):
+            raise CommandRefused(f"the rollout is {self._phase.value}: nothing to roll back")
+        if self.stable is None:
+            raise CommandRefused("the first rollout has no stable revision to go back to")
+        if self._alert is not None:
+            raise CommandRefused(f"already rolling back on alert {self._alert.alert}")
+        self._alert = event
+        return f"rolling back to revision {self.stable}"
+
+    @property
+    def guarded(self) -> bool:
+        """Whether success opens a guard window (there is a revision to go back to)."""
+        return self.params.guard is not None and self.stable is not None
+
+    def complete(self, now: float, message: str = "") -> None:
+        """The target serves all traffic at full size: succeed, or open the guard window."""
+        guard = self.params.guard
+        if guard is None or self.stable is None:
+            done = message or f"rollout succeeded: revision {self.target} is stable"
+            self.apply(Succeeded(), done)
+            return
+        self.guard = Guard(guard, now, self.stable, self.target)
+        self.apply(GuardStarted(), self.guard.started(), notice=Notice.GUARDING)
+
+    def watch(
+        self, obs: Mapping[int, RevisionObs], c: Counts, now: float, runs: Mapping[str, AnalysisObs]
+    ) -> None:
+        """What every strategy judges alike at each step: an accepted alert, the guard."""
+        alert, self._alert = self._alert, None
+        if alert is not None and TABLE.can(self._phase, AlertFired):
+            self.fail(alert, c)
+        if self._phase is not Phase.GUARDING:
+            return
+        guard = self.guard
+        assert guard is not None, "GUARDING is entered only by `complete`"
+        failure = self.boot_failure(obs)
+        if failure is not None:
+            self.fail(failure, c)
+            return
+        judged = guard.judge(runs.get(KEY), now)
+        if judged.verdict is Verdict.FAIL:
+            self.fail(AnalysisFailed(judged.reason), c)
+        elif judged.verdict is Verdict.HOLD:
+            guard.hold(judged.reason)
+            self.apply(AnalysisInconclusive(guard.what), guard.held(), notice=Notice.GUARD_HELD)
+        elif judged.verdict is Verdict.PASS:
+            self.apply(GuardPassed(), guard.passed())
 
     @abc.abstractmethod
     def handle(self, event: OperatorEvent, now: float) -> str:
@@ -256,6 +337,9 @@ class Core(abc.ABC):
         events = (*self.pending, *self._scale_events(scale, c))
         notices = tuple(n for n in Notice if n in self._notices)
         self.pending, self._notices = [], set()
+        guarding = self.guard if self._phase is Phase.GUARDING else None
+        if guarding is not None:
+            analyses = (*analyses, *guarding.requests())
         return Decision(
             phase=self._phase,
             scale=scale,
@@ -269,6 +353,7 @@ class Core(abc.ABC):
             remove=removals(obs, scale),
             kept=None if self.gave_up is None else self.gave_up.kept,
             hold=self.hold if self._phase is Phase.PAUSED else None,
+            guard=None if guarding is None else guarding.view(),
         )
 
     def _scale_events(self, scale: dict[int, int], c: Counts) -> list[str]:

@@ -36,10 +36,15 @@ class Traffic:
 class AnalysisRequest:
     """An analysis run that should be running now; `key` is unique within a rollout."""
 
-    key: str  # "step-2", "background", "pre-promotion", "post-promotion"
+    key: str  # "step-2", "background", "pre-promotion", "post-promotion", "guard"
     template: str
     canary: int
     baseline: int | None
+    # run the template's rounds for this many seconds instead of its `count` (the guard)
+    span: float | None = None
+    # compare with all the baseline served so far, not with the same interval: in a guard
+    # window the previous revision serves nothing
+    baseline_history: bool = False
 
 
 # an analysis run's state, as the analysis package defines it (one enum, one table)
@@ -59,6 +64,8 @@ class Notice(enum.Enum):
 
     STEP = "step"  # a canary step began, was skipped, or waits for promote
     PROMOTED = "promoted"  # all public traffic moved to the target
+    GUARDING = "guarding"  # the guard window began
+    GUARD_HELD = "paused"  # the guard waits for a person (promote or abort): as a pause
 
     def __repr__(self) -> str:
         return f"<Notice {self.value}>"
@@ -93,6 +100,29 @@ class Hold:
         return PROCEED[self.by]
 
 
+class GuardState(enum.Enum):
+    WATCHING = "watching"  # the window runs; a failure in it rolls back
+    HELD = "held"  # the guard analysis was inconclusive: promote accepts, abort rolls back
+
+    def __repr__(self) -> str:
+        return f"<GuardState {self.value}>"
+
+
+@dataclass(frozen=True)
+class GuardView:
+    """The guard window as `status` shows it (set exactly when the phase is GUARDING)."""
+
+    window: float  # seconds
+    started_at: float  # the strategy's clock (monotonic) when the target took all traffic
+    analysis: str | None  # the template run over the window, if any
+    state: GuardState
+    message: str  # one line: what the guard watches, or why it holds
+
+    @property
+    def ends_at(self) -> float:
+        return self.started_at + self.window
+
+
 @dataclass(frozen=True)
 class Decision:
     phase: Phase
@@ -109,6 +139,7 @@ class Decision:
     # a rollback that gave up at its deadline: the revision left serving, stable from then on
     kept: int | None = None
     hold: Hold | None = None  # set exactly when `phase` is PAUSED
+    guard: GuardView | None = None  # set exactly when `phase` is GUARDING
 
 
 class Command(enum.Enum):

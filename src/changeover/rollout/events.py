@@ -94,6 +94,25 @@ class Succeeded(Event):
 
 
 @dataclass(frozen=True)
+class GuardStarted(Event):
+    """The target serves all traffic at full size and a guard window follows (`guard`)."""
+
+
+@dataclass(frozen=True)
+class GuardPassed(Event):
+    """The guard window is over and nothing in it failed: the target is the stable revision."""
+
+
+@dataclass(frozen=True)
+class AlertFired(Event):
+    """A firing alert for this service (Alertmanager's webhook): roll back, as a failure.
+    `alert` names it (`HighErrorRatio{revision="4"}`); `reason` is the rollout's reason."""
+
+    alert: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class RollbackComplete(Event):
     """The stable is restored after a failure (at once when there is no stable)."""
 
@@ -118,7 +137,7 @@ class Interrupted(Event):
     reason: str = ""
 
 
-Failure = BootFailed | DeadlineExceeded | AnalysisFailed
+Failure = BootFailed | DeadlineExceeded | AnalysisFailed | AlertFired
 
 ALL: tuple[type[Event], ...] = (
     Promoted,
@@ -132,6 +151,9 @@ ALL: tuple[type[Event], ...] = (
     DeadlineExceeded,
     BootFailed,
     Succeeded,
+    GuardStarted,
+    GuardPassed,
+    AlertFired,
     RollbackComplete,
     AbortComplete,
     RollbackDeadlineExceeded,

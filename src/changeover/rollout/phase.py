@@ -6,7 +6,9 @@ not a check of a move decided elsewhere. Terminal phases (succeeded, failed, abo
 interrupted) accept no event, so a finished rollout can never be resumed by accident,
 and an operator command whose event the phase does not accept is refused with a
 message derived from the table (`refusal`). Canary and blue-green add steps inside
-PROGRESSING, not new phases, so all three strategies share this table.
+PROGRESSING, not new phases, so all three strategies share this table. GUARDING is the
+window after the target took all traffic (`[guard]`, any strategy): it ends in SUCCEEDED
+when the window passes (or an operator promotes), or rolls back like a failure.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from changeover.machine import Table
 from changeover.rollout.events import (
     AbortComplete,
     AbortRequested,
+    AlertFired,
     AnalysisFailed,
     AnalysisInconclusive,
     BootFailed,
     DeadlineExceeded,
     Event,
+    GuardPassed,
+    GuardStarted,
     Interrupted,
     OperatorEvent,
     Paused,
@@ -38,6 +43,7 @@ from changeover.rollout.events import (
 class Phase(enum.Enum):
     PROGRESSING = "progressing"  # moving traffic/replicas towards the target
     PAUSED = "paused"  # waiting for an operator (promote, resume or abort)
+    GUARDING = "guarding"  # the target serves all traffic; a failure in the window rolls back
     ROLLING_BACK = "rolling-back"  # target failed or aborted; restoring the stable revision
     SUCCEEDED = "succeeded"  # target fully available, stable scaled to zero
     FAILED = "failed"  # target failed and the stable is restored, or the rollback gave up
@@ -75,7 +81,9 @@ _MOVES: dict[Phase, dict[EventKey, Phase]] = {
         BootFailed: _P.ROLLING_BACK,
         AnalysisFailed: _P.ROLLING_BACK,
         AbortRequested: _P.ROLLING_BACK,
+        AlertFired: _P.ROLLING_BACK,
         Succeeded: _P.SUCCEEDED,
+        GuardStarted: _P.GUARDING,
         Interrupted: _P.INTERRUPTED,
     },
     _P.PAUSED: {
@@ -86,8 +94,21 @@ _MOVES: dict[Phase, dict[EventKey, Phase]] = {
         BootFailed: _P.ROLLING_BACK,
         AnalysisFailed: _P.ROLLING_BACK,
         AbortRequested: _P.ROLLING_BACK,
+        AlertFired: _P.ROLLING_BACK,
         Interrupted: _P.INTERRUPTED,
         # no DeadlineExceeded: time spent paused is not lack of progress
+    },
+    _P.GUARDING: {
+        GuardPassed: _P.SUCCEEDED,
+        Promoted: _P.SUCCEEDED,  # an operator accepts the target before the window ends
+        # the analysis could not tell: the guard holds until promote or abort
+        AnalysisInconclusive: _P.GUARDING,
+        AnalysisFailed: _P.ROLLING_BACK,
+        AlertFired: _P.ROLLING_BACK,
+        BootFailed: _P.ROLLING_BACK,
+        AbortRequested: _P.ROLLING_BACK,
+        Interrupted: _P.INTERRUPTED,
+        # no Paused: traffic is already on the target; no DeadlineExceeded: nothing waits
     },
     _P.ROLLING_BACK: {
         RollbackComplete: _P.FAILED,

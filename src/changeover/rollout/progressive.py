@@ -4,7 +4,9 @@ and a rollback that moves traffic.
 Invariant: a progressive rollout never takes capacity from the stable revision before
 all public traffic has moved off it, and rolling back sends traffic to the stable
 revision in the same decision as soon as the stable is fully available again (or, if
-the rollback gave up at its deadline, to the revision it kept).
+the rollback gave up at its deadline, to the revision it kept). In a guard window the
+stable keeps its full size with no traffic (`guarding_plan`), so a rollback in it is one
+traffic switch, as after a failed step.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from changeover.rollout.core import Core
 from changeover.rollout.decision import AnalysisObs, RunState, Traffic
 from changeover.rollout.events import AnalysisFailed, DeadlineExceeded
+from changeover.rollout.guard import GuardParams
 from changeover.rollout.plan import Counts
 
 
@@ -25,6 +28,7 @@ class ProgressiveParams:
     progress_deadline: float  # seconds of waiting for replicas before the rollout fails
     boot_failure_limit: int = 3
     rollback_deadline: float | None = None  # seconds for the stable to come back (None: progress)
+    guard: GuardParams | None = None  # a guard window after the switch, the stable kept warm
 
 
 class Progressive(Core):
@@ -64,6 +68,11 @@ class Progressive(Core):
     @staticmethod
     def inconclusive_run(run: AnalysisObs | None) -> bool:
         return run is not None and run.state is RunState.INCONCLUSIVE
+
+    def guarding_plan(self) -> tuple[dict[int, int], Traffic]:
+        """The target at full size with all traffic; the stable warm, at its size, idle."""
+        scale = {self.stable: self.params.stable_replicas, self.target: self.params.replicas}
+        return scale, Traffic(weights={self.stable: 0, self.target: 100})
 
     def rollback_plan(self, c: Counts) -> tuple[dict[int, int], Traffic]:
         if self.gave_up is not None:  # all traffic to what serves, the other goes to zero

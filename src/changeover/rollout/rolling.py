@@ -13,6 +13,9 @@ the target goes to zero, and when none of it is live the phase becomes FAILED. I
 stable is still short after `rollback_deadline`, the rollout ends FAILED anyway with the
 revision that serves more kept (`giveup`). A first deploy (no stable) has nothing to
 restore and fails straight to FAILED with target 0.
+With a guard window (`params.guard`), success opens it with the stable already at zero:
+a rolling update is chosen not to hold two revisions' replicas at once, so a rollback in
+the window costs the stable's boot, the target's ready replicas serving meanwhile.
 Progress is a new high-water mark of available target replicas, or a stable scale-down.
 """
 
@@ -30,8 +33,8 @@ from changeover.rollout.events import (
     Paused,
     Promoted,
     Resumed,
-    Succeeded,
 )
+from changeover.rollout.guard import GuardParams
 from changeover.rollout.observe import RevisionObs
 from changeover.rollout.phase import Phase
 from changeover.rollout.plan import Counts, plan_progress
@@ -50,6 +53,7 @@ class RollingParams:
     boot_failure_limit: int = 3  # boot failures of one target replica that fail the rollout
     stable_replicas: int | None = None  # stable size to restore on rollback (default: replicas)
     rollback_deadline: float | None = None  # seconds for the stable to come back (None: progress)
+    guard: GuardParams | None = None  # a guard window after success (the stable is not kept)
 
 
 class RollingUpdate(Core):
@@ -66,8 +70,8 @@ class RollingUpdate(Core):
 
     # --- commands -------------------------------------------------------------------
     def command(self, event: OperatorEvent, now: float) -> str:
-        if isinstance(event, Promoted):
-            raise CommandRefused(NO_STEPS)  # whatever the phase: there is nothing to promote
+        if isinstance(event, Promoted) and self.phase is not Phase.GUARDING:
+            raise CommandRefused(NO_STEPS)  # nothing to promote but a guard window
         return super().command(event, now)
 
     def handle(self, event: OperatorEvent, now: float) -> str:
@@ -89,13 +93,14 @@ class RollingUpdate(Core):
         self, obs: Mapping[int, RevisionObs], now: float, runs: Mapping[str, AnalysisObs] = NO_RUNS
     ) -> Decision:
         c = self.counts(obs, now)
+        self.watch(obs, c, now, runs)
         if self.phase is Phase.PROGRESSING:
             self._note_availability(c, now)
             failure = self.boot_failure(obs) or self._deadline(now)
             if failure is not None:
                 self.fail(failure, c)
             elif c.new_avail >= self.params.replicas and c.old_live == 0:
-                self.apply(Succeeded(), f"rollout succeeded: revision {self.target} is stable")
+                self.complete(now)
         self.rollback_step(c, now)
         scale = self._desired(c)
         decision = self.decide(obs, c, scale)
@@ -125,7 +130,7 @@ class RollingUpdate(Core):
             old, new = self.restore, 0
         elif phase is Phase.PAUSED and self.last_scale is not None:
             return dict(self.last_scale)
-        elif phase is Phase.SUCCEEDED:
+        elif phase in (Phase.SUCCEEDED, Phase.GUARDING):
             old, new = 0, p.replicas
         else:
             old, new = plan_progress(c, p.replicas, p.max_surge, p.max_unavailable)

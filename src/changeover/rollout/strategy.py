@@ -2,7 +2,8 @@
 
 Invariant: a strategy is sans-IO. `step` takes an observation, `now` and the analysis
 runs' states and returns a `Decision`; `command` takes an operator's event and returns
-the reply, or raises `CommandRefused`; neither reads a clock or touches a process.
+the reply, or raises `CommandRefused`; `alert` does the same for a firing alert (carried
+out by the next `step`); none reads a clock or touches a process.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from changeover.rollout.decision import AnalysisObs, Decision
-from changeover.rollout.events import OperatorEvent
+from changeover.rollout.events import AlertFired, OperatorEvent
 from changeover.rollout.observe import RevisionObs
 from changeover.rollout.phase import Phase
 
@@ -25,3 +26,5 @@ class Strategy(Protocol):
     ) -> Decision: ...
 
     def command(self, event: OperatorEvent, now: float) -> str: ...
+
+    def alert(self, event: AlertFired) -> str: ...

@@ -7,7 +7,7 @@ has a unit, and cross-field rules (surge/unavailable, analysis references) hold.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, cast, get_args
 
 from pydantic import (
     AfterValidator,
@@ -247,19 +247,19 @@ class AnalysisTemplate(StrictModel):
     metrics: list[Metric] = Field(min_length=1)
 
 
-NOTIFY_EVENTS = (
+NotifyEvent = Literal[
     "started",
     "step",
     "paused",
     "promoted",
+    "guarding",
     "aborted",
     "rolled-back",
     "succeeded",
     "failed",
-)
-NotifyEvent = Literal[
-    "started", "step", "paused", "promoted", "aborted", "rolled-back", "succeeded", "failed"
+    "alert",
 ]
+NOTIFY_EVENTS: tuple[str, ...] = get_args(NotifyEvent)
 
 
 class Notify(StrictModel):
@@ -332,6 +332,48 @@ class FlagsSettings(StrictModel):
         return value
 
 
+class OpsSettings(StrictModel):
+    """The `[ops]` section: the operator listener (Prometheus' `GET /metrics`, and
+    Alertmanager's webhook `POST /v1/alerts` behind a bearer token)."""
+
+    listen: Address | None = None
+    # relative to the spec file; without it the listener serves /metrics only
+    token_file: str | None = Field(default=None, min_length=1)
+
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def _label_names(labels: dict[str, str]) -> dict[str, str]:
+    for name in labels:
+        if not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
+            raise ValueError(
+                f"invalid label name {name!r}; expected a Prometheus label name "
+                "(letters, digits and _, not starting with a digit or __)"
+            )
+    return labels
+
+
+class GuardSettings(StrictModel):
+    """The `[guard]` section: a window after every rollout in which a failure rolls back
+    (an analysis, a firing alert), and the labels that make an alert this service's."""
+
+    window: Duration | None = None
+    analysis: str | None = None  # an [analysis.NAME] run over the window
+    # an alert whose labels hold all of these is this service's; default: the service's
+    # name (and environment) as `changeover alerts rules` labels its alerts
+    alert_labels: Annotated[dict[str, str], AfterValidator(_label_names)] = Field(
+        default_factory=dict
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be greater than 0s (leave it out for no guard window)")
+        return value
+
+
 class Spec(StrictModel):
     app: App
     proxy: ProxySettings = ProxySettings()
@@ -344,4 +386,6 @@ class Spec(StrictModel):
     logs: LogSettings = LogSettings()
     events: EventSettings = EventSettings()
     flags: FlagsSettings = FlagsSettings()
+    ops: OpsSettings = OpsSettings()
+    guard: GuardSettings = GuardSettings()
     environments: dict[EnvName, EnvironmentSettings] = Field(default_factory=dict)

@@ -14,6 +14,7 @@ SINGLE: tuple[str, ...] = (
     "error_rate",
     "request_rate",
     *(f"latency_{p}" for p in PERCENTILES),
+    "crash_rate",
 )
 COMPARED: tuple[str, ...] = (
     *(f"latency_{p}_ratio" for p in PERCENTILES),

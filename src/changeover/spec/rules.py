@@ -72,6 +72,7 @@ def _references(spec: Spec, base: Path | None) -> list[Problem]:
         (f"strategy.{key}", getattr(spec.strategy, key))
         for key in ("background_analysis", "pre_promotion_analysis", "post_promotion_analysis")
     ]
+    refs.append(("guard.analysis", spec.guard.analysis))
     return [
         Problem(path, f"unknown analysis template {name!r} (defined: {defined})")
         for path, name in refs
@@ -85,25 +86,39 @@ def _listeners(spec: Spec, base: Path | None) -> list[Problem]:
     preview = spec.strategy.preview_listen
     if preview and parse_address(preview) == public:
         out.append(Problem("strategy.preview_listen", "must differ from proxy.listen"))
-    flags = spec.flags.listen
-    if flags and parse_address(flags)[1] != 0:
-        for key, other in (
-            ("proxy.listen", spec.proxy.listen),
-            ("strategy.preview_listen", preview),
-        ):
-            if other and parse_address(flags) == parse_address(other):
-                out.append(Problem("flags.listen", f"must differ from {key}"))
+    others = [("proxy.listen", spec.proxy.listen), ("strategy.preview_listen", preview)]
+    for key, mine in (("flags.listen", spec.flags.listen), ("ops.listen", spec.ops.listen)):
+        if mine and parse_address(mine)[1] != 0:
+            for other_key, other in others:
+                if other and parse_address(mine) == parse_address(other):
+                    out.append(Problem(key, f"must differ from {other_key}"))
+        others.append((key, mine))
     return out
 
 
-def _flags_token(spec: Spec, base: Path | None) -> list[Problem]:
-    token_file = spec.flags.token_file
+def _token(key: str, token_file: str | None, base: Path | None) -> list[Problem]:
     if base is None or token_file is None:
         return []
     try:
         read_token(base / token_file)
     except TokenFileError as exc:
-        return [Problem("flags.token_file", str(exc))]
+        return [Problem(key, str(exc))]
+    return []
+
+
+def _flags_token(spec: Spec, base: Path | None) -> list[Problem]:
+    return _token("flags.token_file", spec.flags.token_file, base)
+
+
+def _ops_token(spec: Spec, base: Path | None) -> list[Problem]:
+    """Checked as the flags token is: the same file rules, the same messages."""
+    return _token("ops.token_file", spec.ops.token_file, base)
+
+
+def _guard(spec: Spec, base: Path | None) -> list[Problem]:
+    guard = spec.guard
+    if guard.analysis is not None and guard.window is None:
+        return [Problem("guard.analysis", "runs over the guard window: set guard.window too")]
     return []
 
 
@@ -225,9 +240,11 @@ def _cycles(envs: dict[str, EnvironmentSettings]) -> list[Problem]:
 
 RULES: tuple[tuple[Rule, frozenset[str]], ...] = (
     (_rolling, frozenset({"app", "strategy"})),
-    (_references, frozenset({"strategy", "analysis"})),
-    (_listeners, frozenset({"strategy", "proxy", "flags"})),
+    (_references, frozenset({"strategy", "analysis", "guard"})),
+    (_listeners, frozenset({"strategy", "proxy", "flags", "ops"})),
     (_flags_token, frozenset({"flags"})),
+    (_ops_token, frozenset({"ops"})),
+    (_guard, frozenset({"guard"})),
     (_metrics, frozenset({"analysis"})),
     (_workdir, frozenset({"app"})),
     (_pipeline, frozenset({"environments", "analysis"})),

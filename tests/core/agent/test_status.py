@@ -13,7 +13,7 @@ import pytest
 from changeover import __version__
 from changeover.agent.core import Agent
 from changeover.agent.status import history_document, status_document
-from changeover.rollout.decision import Decision, Hold, PausedBy
+from changeover.rollout.decision import Decision, GuardState, GuardView, Hold, PausedBy
 from changeover.rollout.phase import Phase
 from changeover.store import RevisionStatus, Store
 from changeover.supervisor.state import ReplicaState
@@ -33,7 +33,16 @@ TOP = {
     "unrouted",
     "events",
 }
-AGENT = {"pid", "version", "listen", "state_dir", "started_at", "flags_listen", "environment"}
+AGENT = {
+    "pid",
+    "version",
+    "listen",
+    "state_dir",
+    "started_at",
+    "flags_listen",
+    "ops_listen",
+    "environment",
+}
 ROLLOUT = {
     "id",
     "kind",
@@ -45,6 +54,7 @@ ROLLOUT = {
     "started_at",
     "finished_at",
     "paused",
+    "guard",
 }
 REVISION = {"revision", "version", "status", "replicas", "ready", "created_at", "metrics"}
 REPLICA = {"id", "revision", "version", "state", "pid", "port", "restarts", "last_error"}
@@ -134,6 +144,7 @@ def test_status_document_values(store: Store, tmp_path: Path) -> None:
         "state_dir": str(tmp_path / ".changeover"),
         "started_at": STARTED_AT,
         "flags_listen": None,
+        "ops_listen": None,
         "environment": None,
     }
     assert doc["stable_revision"] == 1
@@ -150,6 +161,7 @@ def test_status_document_values(store: Store, tmp_path: Path) -> None:
         "started_at": 3.0,
         "finished_at": 4.0,
         "paused": None,
+        "guard": None,
     }
     # Listed: revisions with replicas (2, failed) and the stable one; not pending 3.
     assert [(r["revision"], r["status"], r["ready"]) for r in doc["revisions"]] == [
@@ -239,6 +251,31 @@ def test_status_document_says_why_the_active_rollout_is_paused(
     # resumed: the phase moved on before the next decision; the old hold is not shown
     agent.controller.active.phase = Phase.PROGRESSING
     assert document(agent)["rollout"]["paused"] is None
+
+
+def test_status_document_shows_the_guard_window_and_what_is_left_of_it(
+    store: Store, tmp_path: Path
+) -> None:
+    agent = settled_agent(store, tmp_path)
+    r4 = add_revision(store, "v4")
+    active = store.start_rollout(
+        from_revision=1, to_revision=r4, kind="deploy", strategy="canary", now=50.0
+    )
+    view = GuardView(900.0, 100.0, "slo", GuardState.WATCHING, "watching analysis 'slo'")
+    decision = Decision(Phase.GUARDING, {1: 2, r4: 2}, (), guard=view)
+    agent.controller = SimpleNamespace(
+        active=SimpleNamespace(rollout=active, phase=Phase.GUARDING, decision=decision), linger={}
+    )
+    agent.clock = lambda: 160.0
+    assert document(agent)["rollout"]["guard"] == {
+        "window": 900.0,
+        "remaining": 840.0,
+        "analysis": "slo",
+        "state": "watching",
+        "message": "watching analysis 'slo'",
+    }
+    agent.controller.active.phase = Phase.ROLLING_BACK  # a failure in the window
+    assert document(agent)["rollout"]["guard"] is None
 
 
 def test_status_document_before_anything_happened(store: Store, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import pytest
 from changeover.agent.strategies import build, canary_steps
 from changeover.rollout.bluegreen import BlueGreen
 from changeover.rollout.canary import Canary
+from changeover.rollout.guard import GuardParams
 from changeover.rollout.rolling import RollingUpdate
 from changeover.rollout.steps import (
     Analysis,
@@ -104,3 +105,26 @@ def test_build_picks_the_machine_by_name(spec: Spec) -> None:
     instant = made(StrategyName.BLUE_GREEN, instant=True)  # undo: no gates
     assert isinstance(instant, BlueGreen)
     assert (instant.params.auto_promote, instant.params.pre_promotion_analysis) == (True, None)
+
+
+@pytest.mark.parametrize("name", list(StrategyName))
+def test_a_guard_window_guards_deploys_of_every_strategy_but_not_undo_or_a_first_rollout(
+    name: StrategyName,
+) -> None:
+    guarded = load_spec_text(SPEC + '[guard]\nwindow = "2m"\nanalysis = "slo"\n', "svc.toml")
+
+    def made(stable: int | None = 1, instant: bool = False) -> GuardParams | None:
+        machine = build(
+            name, stable=stable, target=2, spec=guarded, stable_replicas=3, now=0.0,
+            instant=instant,
+        )  # fmt: skip
+        assert isinstance(machine, RollingUpdate | Canary | BlueGreen)
+        return machine.params.guard
+
+    assert made() == GuardParams(window=120.0, analysis="slo")
+    assert made(instant=True) is None  # undo goes back: nothing to guard it with
+    assert made(stable=None) is None  # the first rollout has nothing to go back to
+    spec = load_spec_text(SPEC, "svc.toml")
+    plain = build(name, stable=1, target=2, spec=spec, stable_replicas=3, now=0.0)
+    assert isinstance(plain, RollingUpdate | Canary | BlueGreen)
+    assert plain.params.guard is None

@@ -109,7 +109,7 @@ def test_unknown_query_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="latency_p50_ratio"):
         evaluate(metric(query="nope"), canary, None, 0.0)
     assert {"success_rate", "latency_p90_ratio", "success_rate_diff"} <= set(BUILTIN_QUERIES)
-    assert len(BUILTIN_QUERIES) == 13
+    assert len(BUILTIN_QUERIES) == 14
 
 
 def test_threshold_messages_tell_close_values_apart_and_handle_nan() -> None:
@@ -121,3 +121,30 @@ def test_threshold_messages_tell_close_values_apart_and_handle_nan() -> None:
     assert judge(metric(max=3), "x", float("nan"), 0.0).outcome is INC
     assert judge(metric(max=3), "x", float("inf"), 0.0).message == "x +Inf > max 3"
     assert (fmt(0.0004, "s"), fmt(2.5, "s"), fmt(1402.0)) == ("0.4ms", "2.5s", "1402")
+
+
+def _restarts(before: int, after: int, elapsed: float = 30.0) -> Window:
+    old = {"revisions": {}, "restarts": {"4": before}}
+    return Window.between(4, old, {"revisions": {}, "restarts": {"4": after}}, elapsed)
+
+
+def test_crash_rate_is_restarts_per_minute_and_needs_no_requests() -> None:
+    got = evaluate(metric(query="crash_rate", max=4), _restarts(1, 3), None, 0.0)
+    assert got.outcome is PASS
+    assert got.value == pytest.approx(4.0)  # 2 restarts in half a minute
+    assert got.message == "crash_rate 4 <= max 4 (2 restarts in 30s)"
+
+
+def test_crash_rate_above_max_fails() -> None:
+    got = evaluate(metric(query="crash_rate", max=1), _restarts(0, 3, 60.0), None, 0.0)
+    assert got.outcome is FAIL
+    assert got.value == pytest.approx(3.0)
+    assert got.message == "crash_rate 3 > max 1 (3 restarts in 60s)"
+
+
+def test_crash_rate_counts_requests_only_when_min_requests_says_so() -> None:
+    quiet = _restarts(0, 0)
+    assert evaluate(metric(query="crash_rate", max=1), quiet, None, 0.0).outcome is PASS
+    asked = evaluate(metric(query="crash_rate", max=1, min_requests=5), quiet, None, 0.0)
+    assert asked.outcome is INC
+    assert asked.message == "no requests from revision 4 in the window: inconclusive"

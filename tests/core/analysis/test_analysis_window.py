@@ -105,3 +105,21 @@ def test_window_percentile_equals_a_histogram_of_the_window_alone(
     w = Window.between(7, before, proxy.sample(), 1.0)
     assert w.requests == len(second)
     assert w.latency(q) == (alone.percentile(q) if second else None)
+
+
+def test_restarts_are_diffed_and_a_lower_count_means_the_agent_restarted() -> None:
+    before = {"revisions": {}, "restarts": {"3": 2, "4": 7}}
+    after = {"revisions": {}, "restarts": {"3": 5, "4": 1}}
+    assert Window.between(3, before, after, 10.0).restarts == 3
+    assert Window.between(4, before, after, 10.0).restarts == 1  # counted from zero again
+    assert Window.between(5, before, after, 10.0).restarts == 0
+    assert Window.between(3, None, {"revisions": {}}, 10.0).restarts == 0  # not counted
+    assert Window.between(3, before, after, 60.0).crash_rate == pytest.approx(3.0)
+    assert Window.between(3, before, after, 0.0).crash_rate is None
+
+
+def test_malformed_restarts_say_where() -> None:
+    with pytest.raises(SnapshotError, match=r"restarts\.3: expected an integer >= 0"):
+        Window.between(3, None, {"revisions": {}, "restarts": {"3": -1}}, 1.0)
+    with pytest.raises(SnapshotError, match="'restarts' to map revisions to counts"):
+        Window.between(3, None, {"revisions": {}, "restarts": [1]}, 1.0)

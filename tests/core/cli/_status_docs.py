@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from changeover.agent.core import Agent
 from changeover.agent.status import status_document
-from changeover.rollout.decision import Decision, Hold, PausedBy, Traffic
+from changeover.rollout.decision import Decision, GuardState, GuardView, Hold, PausedBy, Traffic
 from changeover.rollout.phase import Phase
 from changeover.spec.models import Step
 from changeover.spec.strategy import StrategyName
@@ -97,6 +97,7 @@ class Scene:
     preview: tuple[str, int] | None = None
     events: list[str] = field(default_factory=lambda: [f"event {i}" for i in range(15)])
     version: str = ""  # of revision 6; "": v6
+    guard: GuardView | None = None  # the guard window, while GUARDING
 
     def document(self) -> dict[str, Any]:
         revisions = {**HISTORY, 5: RevisionStatus.STABLE}
@@ -127,7 +128,9 @@ class Scene:
             strategy=SimpleNamespace(steps=STEPS if self.strategy is StrategyName.CANARY else [])
         )
         if self.phase.active:
-            decision = Decision(self.phase, {5: 3, 6: 1}, (), step=self.step, hold=self.hold)
+            decision = Decision(
+                self.phase, {5: 3, 6: 1}, (), step=self.step, hold=self.hold, guard=self.guard
+            )
             active = SimpleNamespace(rollout=shown, phase=self.phase, decision=decision)
             agent.controller = SimpleNamespace(active=active, linger={})
         return status_document(cast(Agent, agent))
@@ -184,6 +187,19 @@ def failed() -> Scene:
         target=RevisionStatus.FAILED,
         replicas=[*ready(5, 3), crashed, *exited(8)],
         traffic=Traffic(),
+    )
+
+
+def guarding(state: GuardState = GuardState.WATCHING, message: str = "") -> Scene:
+    """A canary promoted to 100% in its 15-minute guard window, 14 minutes of it left (the
+    fake agent's clock reads 100), revision 5 kept warm."""
+    text = message or "watching analysis 'slo', alerts and boot failures; a failure rolls back"
+    return Scene(
+        phase=Phase.GUARDING,
+        step=4,
+        replicas=[*ready(5, 3), *ready(6, 3)],
+        traffic=Traffic(weights={5: 0, 6: 100}),
+        guard=GuardView(900.0, 40.0, "slo", state, text),
     )
 
 

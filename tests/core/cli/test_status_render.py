@@ -12,13 +12,14 @@ from rich.console import Console
 
 from changeover.cli.progress import analysis_table, live_table, routing_line, steps_line
 from changeover.cli.status_view import StatusView
-from changeover.rollout.decision import Hold, PausedBy, Traffic
+from changeover.rollout.decision import GuardState, Hold, PausedBy, Traffic
 from changeover.rollout.phase import Phase
 
 from ._status_docs import (
     Scene,
     after_the_tour,
     failed,
+    guarding,
     inconclusive,
     operator_paused,
     paused_bluegreen,
@@ -110,6 +111,22 @@ def test_a_pause_without_its_reason_shows_the_phase_only() -> None:
     lines = rendered(doc)
     assert lines[1] == "rollout 8 (deploy, canary): revision 5 -> 6: paused at step 3/4"
     assert not lines[2].startswith("paused")
+
+
+def test_a_guard_window_says_what_is_left_of_it_and_what_it_watches() -> None:
+    lines = rendered(guarding().document())
+    assert lines[1] == "rollout 8 (deploy, canary): revision 5 -> 6: guarding"
+    assert lines[2] == (
+        "guard window 15m: 14m left; watching analysis 'slo', alerts and boot failures; "
+        "a failure rolls back"
+    )
+    assert lines[3] == "traffic weights: revision 5: 0%, revision 6: 100%"
+
+
+def test_a_held_guard_says_what_decides_it() -> None:
+    held = "guard holds: guard analysis 'slo' inconclusive: ...; `promote` accepts revision 6"
+    lines = rendered(guarding(GuardState.HELD, held).document())
+    assert lines[2] == f"guard window 15m: {held}"
 
 
 def test_a_failed_rollout_gives_its_reason_and_keeps_its_revision() -> None:
@@ -219,4 +236,3 @@ def test_the_head_names_the_environment_when_there_is_one() -> None:
     doc = paused_canary().document()
     doc["agent"]["environment"] = "staging"
     assert rendered(doc)[0].startswith("hello [staging]  http://127.0.0.1:8080  stable revision 5")
-

@@ -18,22 +18,25 @@ from changeover.rollout.phase import EVENT_TRIGGERED_TRANSITIONS as TABLE
 from changeover.rollout.phase import Phase, refusal
 
 GRID = """
-                          progressing   paused        rolling-back
-Promoted                  progressing   progressing   -
-AbortRequested            rolling-back  rolling-back  -
-Paused                    paused        -             -
-Resumed                   -             progressing   -
-StepCompleted             progressing   -             -
-PauseStepReached          paused        -             -
-AnalysisInconclusive      paused        paused        -
-AnalysisFailed            rolling-back  rolling-back  -
-DeadlineExceeded          rolling-back  -             -
-BootFailed                rolling-back  rolling-back  -
-Succeeded                 succeeded     -             -
-RollbackComplete          -             -             failed
-AbortComplete             -             -             aborted
-RollbackDeadlineExceeded  -             -             failed
-Interrupted               interrupted   interrupted   interrupted
+                          progressing   paused        guarding      rolling-back
+Promoted                  progressing   progressing   succeeded     -
+AbortRequested            rolling-back  rolling-back  rolling-back  -
+Paused                    paused        -             -             -
+Resumed                   -             progressing   -             -
+StepCompleted             progressing   -             -             -
+PauseStepReached          paused        -             -             -
+AnalysisInconclusive      paused        paused        guarding      -
+AnalysisFailed            rolling-back  rolling-back  rolling-back  -
+DeadlineExceeded          rolling-back  -             -             -
+BootFailed                rolling-back  rolling-back  rolling-back  -
+Succeeded                 succeeded     -             -             -
+GuardStarted              guarding      -             -             -
+GuardPassed               -             -             succeeded     -
+AlertFired                rolling-back  rolling-back  rolling-back  -
+RollbackComplete          -             -             -             failed
+AbortComplete             -             -             -             aborted
+RollbackDeadlineExceeded  -             -             -             failed
+Interrupted               interrupted   interrupted   interrupted   interrupted
 """
 TERMINAL = (Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED, Phase.INTERRUPTED)
 
@@ -86,12 +89,18 @@ def test_refusals_users_are_told_about() -> None:
     assert refusal(Phase.PAUSED, Promoted(full=True)) == (
         "cannot promote --full a rollout that is paused"
     )
+    assert refusal(Phase.GUARDING, events.Paused("ci")) == (
+        "cannot pause a rollout that is guarding"
+    )
 
 
 def test_can_become_follows_chains_of_events() -> None:
     """The store checks recorded moves with it: one decision may take several events."""
     assert Phase.PAUSED.can_become(Phase.FAILED)  # fails, then the rollback completes
     assert Phase.PROGRESSING.can_become(Phase.ABORTED)
+    assert Phase.PROGRESSING.can_become(Phase.GUARDING)
+    assert Phase.GUARDING.can_become(Phase.FAILED)  # a failure in the window rolls back
+    assert not Phase.GUARDING.can_become(Phase.PAUSED)  # nothing to hold: traffic moved
     assert {p for p in Phase if Phase.ROLLING_BACK.can_become(p)} == {
         Phase.FAILED,
         Phase.ABORTED,

@@ -90,8 +90,7 @@ def test_a_bad_overlay_value_points_into_the_overlay(tmp_path: Path) -> None:
     bad = PIPELINE.replace("replicas = 2", "replicas = 0")
     lines = problems(tmp_path, BASE + bad)
     assert any(
-        "environments.staging.spec.app.replicas: input should be greater than or equal to 1"
-        in line
+        "environments.staging.spec.app.replicas: input should be greater than or equal to 1" in line
         for line in lines
     ), lines
 

@@ -187,6 +187,7 @@ class FakeAgent:
         self.stopping = asyncio.Event()
         self.started_at = STARTED_AT
         self.flags_listen: str | None = None
+        self.ops_listen: str | None = None
         self.environment: str | None = None
         self.requests: list[DeployRequest | UndoRequest] = []
         self.on_deploy: Callable[[DeployRequest], Rollout] = _refuse

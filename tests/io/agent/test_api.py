@@ -69,6 +69,7 @@ def test_deploy_parses_the_body_and_answers_202_with_the_rollout(
         "started_at": 2003.0,
         "finished_at": None,
         "paused": None,
+        "guard": None,
     }
     assert agent.requests == [DeployRequest(**BODY, env={"K": "V"}, strategy="rolling")]
 

@@ -179,3 +179,24 @@ def test_analysis_and_spec_import_in_either_order(order: str) -> None:
     code = f"import {order}; import changeover.spec.rules, changeover.analysis.builtin"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()
+
+
+def test_with_the_baselines_history_a_comparison_needs_no_baseline_traffic_in_the_window() -> None:
+    """The guard's runs: the previous revision served before the run (10 ms answers) and
+    serves nothing during it, so only its history can be compared with."""
+    ratio = {"name": "slower", "provider": "builtin", "query": "latency_p95_ratio", "max": 2.0}
+    fast, slow = Traffic(ok=100, latency=0.01), Traffic(ok=100, latency=0.05)
+    t = template(ratio, count=2)
+
+    def before_the_run() -> FakeProxy:
+        proxy = FakeProxy([{4: slow}, {4: slow}])
+        proxy.serve(3, fast)  # the baseline's traffic, all before the first sample
+        return proxy
+
+    same_window = fake_runner(t, before_the_run(), FakeTime())
+    assert bounded(same_window.run()) is RunStatus.INCONCLUSIVE
+    assert "no requests from stable revision 3 in the window" in same_window.summary
+    history = fake_runner(t, before_the_run(), FakeTime(), baseline_history=True)
+    assert bounded(history.run()) is RunStatus.FAILED
+    assert history.summary.startswith('metric "slower" failed 1 time (limit 0): latency_p95')
+    assert "vs revision 3 " in history.summary

@@ -49,26 +49,13 @@ class FlagsListener:
         """Read the token and bind the address the spec gives (an idle listener if none)."""
         if settings.listen is None or settings.token_file is None:
             return cls()
-        try:
-            token = read_token(spec_path.parent / settings.token_file)
-        except TokenFileError as exc:
-            raise ListenerError(f"{spec_path}: flags.token_file: {exc}") from None
-        try:
-            sock = bind(settings.listen)
-        except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)  # not the bound tuple
-            raise ListenerError(
-                f"{spec_path}: flags.listen: cannot listen on {settings.listen}: {reason}"
-            ) from None
-        return cls(sock, token, max_connections)
+        token = token_for("flags.token_file", settings.token_file, spec_path)
+        return cls(bind_for("flags.listen", settings.listen, spec_path), token, max_connections)
 
     @property
     def address(self) -> str | None:
         """`host:port` as bound (the port chosen when the spec says 0), or None."""
-        if self._sock is None:
-            return None
-        host, port = self._sock.getsockname()[:2]
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return None if self._sock is None else address_of(self._sock)
 
     async def start(self, service: FlagService, events: EventLog) -> None:
         if self._sock is None:
@@ -87,6 +74,29 @@ class FlagsListener:
         elif self._sock is not None:
             self._sock.close()  # bound but never served (the start failed)
         self._sock = None
+
+
+def token_for(key: str, token_file: str, spec_path: Path) -> str:
+    """The token in `token_file` (beside the spec), or ListenerError naming `key`."""
+    try:
+        return read_token(spec_path.parent / token_file)
+    except TokenFileError as exc:
+        raise ListenerError(f"{spec_path}: {key}: {exc}") from None
+
+
+def bind_for(key: str, listen: str, spec_path: Path) -> socket.socket:
+    """`bind(listen)`, or ListenerError naming `key` and why (never the bound tuple)."""
+    try:
+        return bind(listen)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ListenerError(f"{spec_path}: {key}: cannot listen on {listen}: {reason}") from None
+
+
+def address_of(sock: socket.socket) -> str:
+    """`host:port` (`[v6]:port`) a listening socket is bound to."""
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def bind(listen: str) -> socket.socket:
