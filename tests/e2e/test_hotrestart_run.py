@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -328,13 +327,14 @@ def test_five_hot_restarts_under_load_fail_no_request(start: Any, server: str) -
     [
         ("uvicorn", "CRASH_AT_BOOT=1", "exited with code 3 before it was ready"),
         ("gunicorn", "CRASH_AT_BOOT=1", "before it was ready"),
-        ("uvicorn", "NEVER_READY=1", "was not ready within 3s"),
+        ("uvicorn", "NEVER_READY=1", "was not ready within 8s"),
     ],
 )
 def test_broken_release_leaves_the_old_one_serving(
     start: Any, server: str, setting: str, reason: str
 ) -> None:
-    inst = start(server, "--ready-timeout", "3s")
+    # long enough for a healthy generation on a busy machine; NEVER_READY waits it out
+    inst = start(server, "--ready-timeout", "8s")
     url = inst.url()
     with load(url) as gen:
         inst.release(setting)
@@ -350,14 +350,6 @@ def test_broken_release_leaves_the_old_one_serving(
     assert inst.reload().returncode == 0  # a good release after a bad one goes through
     assert burst(url, 40).header_counts == {"g3": 40}
     assert inst.stop() == 0
-
-
-@pytest.fixture
-def short_tmp() -> Iterator[Path]:
-    """A folder with a short path: unix socket paths must stay under 108 bytes."""
-    path = Path(tempfile.mkdtemp(prefix="co-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_stop_drains_the_serving_generation_and_tells_systemd(start: Any, short_tmp: Path) -> None:
