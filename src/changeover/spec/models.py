@@ -332,6 +332,14 @@ class FlagsSettings(StrictModel):
         return value
 
 
+class ControlSettings(StrictModel):
+    """`[control]`: who may use the agent's control socket besides its owner."""
+
+    # the socket is 0660 for this group (its folder 0710), else 0600: members act as
+    # themselves (SO_PEERCRED), so approvals and events name them
+    group: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+
+
 class Spec(StrictModel):
     app: App
     proxy: ProxySettings = ProxySettings()
@@ -344,4 +352,5 @@ class Spec(StrictModel):
     logs: LogSettings = LogSettings()
     events: EventSettings = EventSettings()
     flags: FlagsSettings = FlagsSettings()
+    control: ControlSettings = ControlSettings()
     environments: dict[EnvName, EnvironmentSettings] = Field(default_factory=dict)
