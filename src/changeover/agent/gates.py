@@ -409,4 +409,12 @@ def stamp(ts: float, zone: str = "UTC") -> str:
 
 
 def _seconds(value: float) -> str:
-    return format_duration(float(round(value)))
+    """Whole seconds as "1h2m3s", "11m40s", "45s"."""
+    left, parts = round(value), []
+    for unit, size in (("h", 3600), ("m", 60)):
+        if left >= size:
+            parts.append(f"{left // size}{unit}")
+            left %= size
+    if left or not parts:
+        parts.append(f"{left}s")
+    return "".join(parts)
