@@ -98,8 +98,8 @@ class PromotionsMixin(Connected):
         with transaction(self._conn):
             cursor = self._conn.execute(
                 "INSERT INTO promotions (version, sha256, environment, from_environment,"
-                " hotfix, kind, spec_file, requested_by, requested_uid, requested_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " hotfix, kind, spec_file, requested_by, requested_uid, requested_at, state)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting')",
                 (
                     version,
                     sha256,
