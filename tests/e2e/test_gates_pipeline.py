@@ -82,10 +82,13 @@ class Pipeline:
     accounts: Accounts
     ports: dict[str, int]
 
-    def cli(self, *args: str, who: str | None = None, timeout: float = 180) -> Result:
-        """The CLI here, as root; prod is reached over ssh as `who` (co-alice by default)."""
+    def cli(
+        self, *args: str, who: str | None = None, ssh: str | None = None, timeout: float = 180
+    ) -> Result:
+        """The CLI here, as root; prod is reached over ssh as `who` (co-alice by default),
+        or with the ssh command `ssh`."""
         env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-        env["CHANGEOVER_SSH"] = self.sshd.ssh_as(who or self.accounts.alice)
+        env["CHANGEOVER_SSH"] = ssh or self.sshd.ssh_as(who or self.accounts.alice)
         env["CHANGEOVER_REMOTE"] = self.accounts.remote()
         done = subprocess.run([sys.executable, "-m", "changeover", *args], cwd=self.service.dir,
                               capture_output=True, text=True, timeout=timeout, env=env)  # fmt: skip
@@ -182,6 +185,9 @@ def test_a_release_through_soak_window_and_approvals_under_load(pipeline: Pipeli
             for env in ("dev", "staging", "prod")
         }
         p.cli("release", "create", "--version", "1.0.0").ok()
+        never = p.cli("release", "promote", "1.0.0", "--to", "staging")  # not in dev yet
+        assert never.code == 2, never.said()
+        assert "no soak evidence for release 1.0.0 in dev: release 1.0.0 (sha256" in never.stderr
         p.cli("release", "promote", "1.0.0", "--to", "dev").ok()
 
         early = p.cli("release", "promote", "1.0.0", "--to", "staging")
@@ -201,6 +207,12 @@ def test_a_release_through_soak_window_and_approvals_under_load(pipeline: Pipeli
         assert listed["windows"].startswith("WAITING windows: outside the allowed time")
         assert f"{bob}: `changeover release approve 1.0.0 --to prod`" in refused.stderr
 
+        nothing = p.cli("release", "approve", "0.9.0", "--to", "prod", who=bob)
+        assert nothing.code == 2, nothing.said()
+        assert "no promotion of release 0.9.0 is waiting in environment prod" in nothing.stderr
+        cut_off = p.cli("release", "approve", "1.0.0", "--to", "prod", ssh=p.sshd.ssh("wrong_key"))
+        assert cut_off.code == 3, cut_off.said()
+        assert "Permission denied (publickey)" in cut_off.stderr
         own = p.cli("release", "approve", "1.0.0", "--to", "prod", who=alice)
         assert own.code == 2, own.said()
         assert f"{alice} asked for this promotion and cannot approve it" in own.stderr
