@@ -1,9 +1,12 @@
 """A real OpenSSH server on loopback for the tests of remote environments: this machine
-plays the remote host, reached as the current account with a key generated per test.
+plays the remote host, reached as the current account with a key generated per test,
+and, when asked, as other accounts too, each with its own key.
 
 Invariant: everything sshd and ssh use lives in the test's folder (host key, authorized
-keys, configs, log), the client trusts exactly the generated host key and offers exactly
-the generated client key, never a prompt; the server is stopped by its pid at teardown.
+keys per account, configs, log), the client trusts exactly the generated host key and
+offers exactly the key of the account it logs in as, never a prompt; the server is
+stopped by its pid at teardown. With other accounts the folder must be one they can
+enter (sshd reads an account's authorized keys as that account).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +31,7 @@ ListenAddress 127.0.0.1
 Port {port}
 HostKey {dir}/host_key
 PidFile none
-AuthorizedKeysFile {dir}/authorized_keys
+AuthorizedKeysFile {dir}/authorized_keys_%u
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -40,7 +43,7 @@ LogLevel VERBOSE
 """
 CLIENT_CONFIG = """\
 Host *
-  UserKnownHostsFile {dir}/known_hosts
+  {user}UserKnownHostsFile {dir}/known_hosts
   StrictHostKeyChecking yes
   IdentityFile {key}
   IdentitiesOnly yes
@@ -60,14 +63,21 @@ class Sshd:
     def log(self) -> Path:
         return self.dir / "sshd.log"
 
-    def url(self, path: Path) -> str:
-        """The `host` of an environment whose service folder is `path` on this "host"."""
-        return f"ssh://{self.user}@127.0.0.1:{self.port}{path}"
+    def url(self, path: Path, *, user: bool = True) -> str:
+        """The `host` of an environment whose service folder is `path` on this "host"
+        (without `user`, the account is the client config's: `ssh_as`)."""
+        who = f"{self.user}@" if user else ""
+        return f"ssh://{who}127.0.0.1:{self.port}{path}"
 
     def ssh(self, key: str = "client_key") -> str:
         """$CHANGEOVER_SSH: ssh with a client config offering `key` (another generated
         one is `wrong_key`, which the server does not know)."""
         return shlex.join(["ssh", "-F", str(self.dir / f"{key}.config")])
+
+    def ssh_as(self, account: str) -> str:
+        """$CHANGEOVER_SSH logging in as `account` (one of `running_sshd`'s `accounts`)
+        with its own key, for a `host` without a user."""
+        return self.ssh(f"{account}_key")
 
     def start(self, sshd: str) -> None:
         with self.log.open("ab") as log:
@@ -117,30 +127,37 @@ def _keygen(path: Path, comment: str) -> None:
     )
 
 
-def configure(folder: Path) -> Sshd:
-    """Keys and configs for a server on a free loopback port (not started)."""
-    folder.mkdir(mode=0o700, exist_ok=True)
+def configure(folder: Path, accounts: Sequence[str] = ()) -> Sshd:
+    """Keys and configs for a server on a free loopback port (not started); each of
+    `accounts` gets a key of its own, authorized for it alone."""
+    folder.mkdir(mode=0o755 if accounts else 0o700, exist_ok=True)
     server = Sshd(folder, free_port(), getpass.getuser())
-    for name in ("host_key", "client_key", "wrong_key"):
+    for name in ("host_key", "client_key", "wrong_key", *(f"{a}_key" for a in accounts)):
         _keygen(folder / name, f"changeover-test-{name}")
-    (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
+    for account, key in ((server.user, "client_key"), *((a, f"{a}_key") for a in accounts)):
+        keys = folder / f"authorized_keys_{account}"
+        keys.write_text((folder / f"{key}.pub").read_text())
+        keys.chmod(0o644)
     host_key = (folder / "host_key.pub").read_text().split()
     (folder / "known_hosts").write_text(f"[127.0.0.1]:{server.port} {host_key[0]} {host_key[1]}\n")
     (folder / "sshd_config").write_text(SERVER_CONFIG.format(port=server.port, dir=folder))
-    for key in ("client_key", "wrong_key"):
-        config = CLIENT_CONFIG.format(dir=folder, key=folder / key)
+    clients = [("client_key", ""), ("wrong_key", ""), *((f"{a}_key", a) for a in accounts)]
+    for key, user in clients:
+        login = f"User {user}\n  " if user else ""
+        config = CLIENT_CONFIG.format(dir=folder, key=folder / key, user=login)
         (folder / f"{key}.config").write_text(config)
     return server
 
 
 @contextlib.contextmanager
-def running_sshd(folder: Path) -> Iterator[Sshd]:
-    """A started sshd for the test's use; stopped by pid on the way out."""
+def running_sshd(folder: Path, accounts: Sequence[str] = ()) -> Iterator[Sshd]:
+    """A started sshd for the test's use (`accounts` may log in too, each with its own
+    key: `Sshd.ssh_as`); stopped by pid on the way out."""
     binary = require("sshd", "openssh-server")
     require("ssh", "openssh-client")
     if os.geteuid() == 0 and not PRIVSEP_DIR.exists():
         PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)  # workers may race to it
-    server = configure(folder)
+    server = configure(folder, accounts)
     try:
         server.start(binary)
         yield server

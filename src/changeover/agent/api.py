@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
@@ -18,13 +18,22 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from changeover.agent.artifact_format import SHA256
 from changeover.agent.artifacts import ArtifactError
-from changeover.agent.core import UNKNOWN_PEER, Agent, BadRequest, Busy
+from changeover.agent.core import UNKNOWN_PEER, Agent, BadRequest, Busy, Promoted
 from changeover.agent.flags import flag_routes
+from changeover.agent.gates import stamp
 from changeover.agent.logclock import format_stamp
 from changeover.agent.logs import Stamp, access_log_file, agent_log_file, follow_logs, log_files
 from changeover.agent.peer import peer_in
-from changeover.agent.promotions import PromotionRequest, promotion_doc
+from changeover.agent.promotions import (
+    FreezeRequest,
+    PromotionRequest,
+    TickRequest,
+    VerdictRequest,
+    gated_doc,
+    promotion_doc,
+)
 from changeover.agent.releases import DeployRequest, UndoRequest
 from changeover.agent.status import (
     active_rollout_doc,
@@ -36,6 +45,7 @@ from changeover.agent.status import (
 )
 from changeover.rollout.decision import Command, CommandRefused
 from changeover.store import Rollout
+from changeover.store.gates import Freeze, Verdict
 from changeover.store.promotions import Promotion
 from changeover.supervisor.state import ReplicaState
 
@@ -216,7 +226,8 @@ def create_app(agent: Agent) -> Starlette:
             {
                 "environment": agent.environment,
                 "stable_revision": sid,
-                "promotions": [promotion_doc(p, sid) for p in found],
+                "promotions": [_gated(agent, p, sid) for p in found],
+                "freezes": _freezes(agent),
             }
         )
 
@@ -228,10 +239,61 @@ def create_app(agent: Agent) -> Starlette:
 
     async def promote(request: Request) -> Response:
         body = await parse(request, PromotionRequest)
-        return await promoted(lambda: agent.promote(body, peer_in(request.scope)))
+        after = agent.store.last_event_id()  # as `started`: the rollout's events follow it
+        outcome: Promoted = await agent.promote(body, peer_in(request.scope))
+        gates = [g.doc() for g in outcome.gates]
+        doc = _gated(agent, outcome.promotion, None)
+        if outcome.rollout is None:  # waiting for its gates: on record, nothing rolls out
+            return JSONResponse({"waiting": True, "promotion": doc, "gates": gates})
+        rollout = rollout_doc(outcome.rollout)
+        return JSONResponse(
+            {**rollout, "events_after": after, "promotion": doc, "gates": gates, "waiting": False},
+            202,
+        )
 
     async def rollback(request: Request) -> Response:
         return await promoted(lambda: agent.rollback_release(peer_in(request.scope)))
+
+    async def evidence(request: Request) -> Response:
+        version = request.path_params["version"]
+        sha256 = request.query_params.get("sha256", "")
+        if not SHA256.fullmatch(sha256):
+            raise BadRequest(f"sha256: expected 64 lowercase hex digits, got {sha256!r}")
+        return JSONResponse(agent.evidence(version, sha256).model_dump())
+
+    def verdict(kind: Verdict) -> Handler:
+        async def handler(request: Request) -> Response:
+            body = await parse(request, VerdictRequest)
+            if kind == "reject" and not body.note.strip():
+                raise BadRequest("reason: say why the promotion is rejected")
+            version = request.path_params["version"]
+            promotion = agent.gatekeeper.verdict(version, kind, body.note, peer_in(request.scope))
+            return JSONResponse({"promotion": _gated(agent, promotion, None)})
+
+        return handler
+
+    async def check(request: Request) -> Response:
+        body = await parse(request, TickRequest)
+        version = request.path_params["version"]
+        promotion = agent.gatekeeper.tick(version, body.item, peer_in(request.scope))
+        return JSONResponse({"promotion": _gated(agent, promotion, None)})
+
+    async def freezes(request: Request) -> Response:
+        return JSONResponse({"environment": agent.environment, "freezes": _freezes(agent)})
+
+    async def freeze(request: Request) -> Response:
+        body = await parse(request, FreezeRequest)
+        if (body.until is None) == (body.seconds is None):
+            raise BadRequest("expected one of until (a time) or seconds (a duration)")
+        made = agent.gatekeeper.freeze(
+            body.until, body.seconds, body.reason, peer_in(request.scope)
+        )
+        return JSONResponse({"freeze": _freeze_doc(made, agent.wall())}, 201)
+
+    async def unfreeze(request: Request) -> Response:
+        lifted = agent.gatekeeper.unfreeze(peer_in(request.scope))
+        now = agent.wall()
+        return JSONResponse({"lifted": [_freeze_doc(f, now) for f in lifted]})
 
     async def down(request: Request) -> Response:
         agent.stopping.set()
@@ -265,12 +327,54 @@ def create_app(agent: Agent) -> Starlette:
         Route("/v1/promotions", guarded(promotions), methods=["GET"]),
         Route("/v1/promotions", guarded(promote), methods=["POST"]),
         Route("/v1/promotions/rollback", guarded(rollback), methods=["POST"]),
+        Route("/v1/releases/{version}/evidence", guarded(evidence), methods=["GET"]),
+        Route("/v1/releases/{version}/approve", guarded(verdict("approve")), methods=["POST"]),
+        Route("/v1/releases/{version}/reject", guarded(verdict("reject")), methods=["POST"]),
+        Route("/v1/releases/{version}/check", guarded(check), methods=["POST"]),
+        Route("/v1/freezes", guarded(freezes), methods=["GET"]),
+        Route("/v1/freezes", guarded(freeze), methods=["POST"]),
+        Route("/v1/freezes", guarded(unfreeze), methods=["DELETE"]),
         *(
             Route(path, guarded(handler), methods=methods)
             for path, handler, methods in flag_routes(lambda: agent.flags)
         ),
     ]
     return Starlette(routes=routes)
+
+
+def _gated(agent: Agent, promotion: Promotion, stable: int | None) -> dict[str, Any]:
+    """A promotion with its gates: evaluated now while it waits (reading only), as they
+    were last evaluated otherwise."""
+    if promotion.state == "waiting":
+        gates: list[dict[str, Any]] | None = [g.doc() for g in agent.gatekeeper.evaluate(promotion)]
+    else:
+        gates = promotion.gates
+    return gated_doc(
+        promotion,
+        stable,
+        gates,
+        agent.store.approvals(promotion.id),
+        agent.store.checklist(promotion.id),
+    )
+
+
+def _freezes(agent: Agent) -> list[dict[str, Any]]:
+    now = agent.wall()
+    return [_freeze_doc(f, now) for f in agent.store.freezes(limit=20)]
+
+
+def _freeze_doc(f: Freeze, now: float) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "until": f.until,
+        "until_text": stamp(f.until),
+        "reason": f.reason,
+        "by": f.by,
+        "at": f.at,
+        "lifted_at": f.lifted_at,
+        "lifted_by": f.lifted_by,
+        "active": f.active(now),
+    }
 
 
 def _seconds(raw: str, what: str, *, cap: float) -> float:
@@ -331,4 +435,3 @@ def _log_times(
         return clock.offset_since(name, when)
 
     return since, stamp
-

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import re
 import stat
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -24,6 +25,11 @@ from typing import BinaryIO, Literal
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,127}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 CHUNK = 64 * 1024
+# The member `release create --hotfix` adds (`{"hotfix": true}`): inside the artifact, so
+# the sha256 covers it and no environment can see a release as a hotfix unless it was
+# built as one. Releases that are no hotfix carry none (their bytes are as before).
+RELEASE_MARK = ".changeover-release.json"
+HOTFIX_MARK = b'{"hotfix": true}\n'
 
 
 def version_problem(raw: str) -> str | None:
@@ -74,8 +80,17 @@ def tar_info(entry: Entry, mtime: int) -> tarfile.TarInfo:
     return info
 
 
-def pack(root: Path, entries: Sequence[Entry], mtime: int, out: BinaryIO) -> None:
-    """Write the artifact of `entries` (files read under `root`) to `out`."""
+def pack(
+    root: Path,
+    entries: Sequence[Entry],
+    mtime: int,
+    out: BinaryIO,
+    generated: Mapping[str, bytes] | None = None,
+) -> None:
+    """Write the artifact of `entries` (files read under `root`) to `out`, plus the
+    `generated` files (name: content) written by changeover itself."""
+    made = dict(generated or {})
+    entries = [*entries, *(Entry(n, "file", size=len(d)) for n, d in made.items())]
     with (
         gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as zipped,
         tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
@@ -84,6 +99,9 @@ def pack(root: Path, entries: Sequence[Entry], mtime: int, out: BinaryIO) -> Non
             info = tar_info(entry, mtime)
             if entry.kind == "symlink":
                 tar.addfile(info)
+                continue
+            if entry.name in made:
+                tar.addfile(info, io.BytesIO(made[entry.name]))
                 continue
             with (root / entry.name).open("rb") as data:
                 tar.addfile(info, data)  # reads exactly info.size bytes, or raises
@@ -95,3 +113,11 @@ def sha256_of(path: Path) -> str:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def is_hotfix(folder: Path) -> bool:
+    """Whether the unpacked release in `folder` was built with `--hotfix`."""
+    try:
+        return (folder / RELEASE_MARK).read_bytes() == HOTFIX_MARK
+    except OSError:
+        return False

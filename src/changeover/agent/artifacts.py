@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from changeover.agent.artifact_format import SHA256, version_problem
+from changeover.agent.artifact_format import SHA256, is_hotfix, version_problem
 from changeover.agent.artifact_safety import Limits, member_of, problems
 
 TAR_OVERHEAD = 4096  # per member, at most: its header and pax record, and padding
@@ -49,6 +49,7 @@ class Held:
     files: int  # members unpacked
     path: Path  # the unpacked release folder
     received_at: float
+    hotfix: bool = False  # built with --hotfix: its own member says so (`RELEASE_MARK`)
 
     def doc(self) -> dict[str, Any]:
         return {
@@ -58,6 +59,7 @@ class Held:
             "files": self.files,
             "path": str(self.path),
             "received_at": self.received_at,
+            "hotfix": self.hotfix,
         }
 
 
@@ -97,6 +99,7 @@ class Artifacts:
                 int(data["files"]),
                 Path(data["path"]),
                 float(data["received_at"]),
+                bool(data.get("hotfix", False)),
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -133,7 +136,7 @@ class Artifacts:
             await _save(body, archive, sha256, size)
             final = self.folder(version, sha256)
             files = await asyncio.to_thread(unpack, archive, incoming / "tree", final, self.limits)
-            held = Held(version, sha256, size, files, final, self.wall())
+            held = Held(version, sha256, size, files, final, self.wall(), is_hotfix(final))
             _write_record(self.root / ".meta", held)
             return held
         except OSError as exc:  # a full disk, a folder not ours: the upload is not kept

@@ -20,7 +20,16 @@ from changeover.agent.analyses import Analyses
 from changeover.agent.artifacts import Artifacts, Held
 from changeover.agent.controller import Busy, Controller, NoRollout
 from changeover.agent.events import EventLog
+from changeover.agent.evidence import (
+    SoakCounts,
+    SoakEvidence,
+    ran_release,
+    stable_period,
+    verdicts,
+)
 from changeover.agent.flags import FlagService
+from changeover.agent.gatekeeper import Gatekeeper
+from changeover.agent.gates import GateResult, passed
 from changeover.agent.logclock import LogClock
 from changeover.agent.notify import Notifier
 from changeover.agent.ops.tally import Tally
@@ -28,7 +37,6 @@ from changeover.agent.paths import StatePaths
 from changeover.agent.peer import Peer
 from changeover.agent.promotions import (
     PromotionRequest,
-    configured_gates,
     rollback_target,
     started_message,
 )
@@ -48,6 +56,7 @@ from changeover.analysis.runner import Runner
 from changeover.proxy.server import Proxy
 from changeover.rollout.decision import AnalysisRequest, Command, Decision
 from changeover.rollout.phase import Phase
+from changeover.spec.environments import EnvironmentSettings
 from changeover.spec.load import SpecError, load_spec_text
 from changeover.spec.models import AnalysisTemplate, Notify, Spec
 from changeover.spec.strategy import StrategyName
@@ -59,7 +68,18 @@ from changeover.supervisor.supervisor import ReplicaInfo, ReplicaTemplate, Super
 
 RETRYABLE = (Phase.ABORTED, Phase.FAILED)
 ROLLBACK_SCAN = 1000  # promotions a rollback looks back through, newest first
+EVIDENCE_SCAN = 1000  # promotions and rollouts the soak evidence looks back through
 UNKNOWN_PEER = "unknown"  # who asked, when the connection is no unix socket
+
+
+@dataclasses.dataclass(frozen=True)
+class Promoted:
+    """What a promotion request came to: its record, its gates, and its rollout if the
+    gates let it start (None: it waits)."""
+
+    promotion: Promotion
+    gates: list[GateResult]
+    rollout: Rollout | None
 
 
 class Agent:
@@ -92,6 +112,15 @@ class Agent:
         self.stopping = asyncio.Event()
         self.flags = FlagService(store, self.events, wall=wall, stopping=self.stopping)
         self.artifacts = Artifacts(paths.releases, wall=wall)  # releases promoted here
+        self.gatekeeper = Gatekeeper(
+            store=store,
+            events=self.events,
+            settings=self.environment_settings,
+            environment=environment or "",
+            wall=wall,
+        )
+        self.soak_counts = SoakCounts(self.started_at)  # what the soak evidence counts
+        self._promoting = asyncio.Lock()  # one promotion decided (and started) at a time
         self.failure = ""  # set when the agent must stop because a part of it broke
         # hands over to a new agent (set by `main`): timeout -> outcome; Busy if refused
         self.reloader: Callable[[float], Awaitable[Any]] | None = None
@@ -262,7 +291,56 @@ class Agent:
         while True:
             self.live.tick()
             self.note_logs()
+            self.note_soak()
             await asyncio.sleep(every)
+
+    def note_soak(self) -> None:
+        stable = self.store.stable_revision()
+        self.soak_counts.note(None if stable is None else stable.id, self._served, self.wall())
+
+    def _served(self, revision: int) -> tuple[int, int]:
+        """Requests `revision` answered through this agent's proxy, and of those failed
+        (5xx answers and exchanges aborted before a complete answer)."""
+        stats = self.proxy.metrics()["revisions"].get(str(revision))
+        if stats is None:
+            return 0, 0
+        return int(stats["requests"]), int(stats["status"]["5xx"] + stats["aborted"])
+
+    def environment_settings(self) -> EnvironmentSettings:
+        """This environment's settings in the agent's own spec (never an artifact's)."""
+        return self.spec.environments.get(self.environment or "") or EnvironmentSettings()
+
+    def evidence(self, version: str, sha256: str) -> SoakEvidence:
+        """What this agent says of release `version` (`sha256`) for a promotion from here:
+        when it became stable, the requests its revision served since, its analyses."""
+        found = ran_release(self.store.promotions(version, limit=EVIDENCE_SCAN), version, sha256)
+        where = f"environment {self.environment}" if self.environment else "this agent"
+        if found is None or found.revision is None:
+            raise KeyError(
+                f"release {version} (sha256 {sha256[:12]}) never ran in {where}: no promotion "
+                f"of it succeeded here, so there is no soak evidence (promote it here first)"
+            )
+        revision = self.store.revision(found.revision)
+        rollouts = self.store.rollouts(limit=EVIDENCE_SCAN)
+        since, until = stable_period(revision, rollouts)
+        counted = self.soak_counts.since(revision.id, self._served)
+        at, served, failed = counted or (max(self.started_at, since or 0.0), 0, 0)
+        runs = [
+            run for r in rollouts if r.to_revision == revision.id for run in self.store.runs(r.id)
+        ]
+        return SoakEvidence(
+            environment=self.environment or "",
+            version=version,
+            sha256=sha256,
+            revision=revision.id,
+            stable_since=since,
+            stable_until=until,
+            counted_since=at,
+            served=served,
+            failed=failed,
+            analysis=verdicts(runs),
+            at=self.wall(),
+        )
 
     def note_logs(self) -> None:
         replicas = self.supervisor.replicas()
@@ -295,21 +373,71 @@ class Agent:
         fields, name = await self._release(spec, request)
         return self._start_deploy(fields, name)
 
-    async def promote(
-        self, request: PromotionRequest, peer: Peer | None
-    ) -> tuple[Rollout, Promotion]:
-        """Roll out a release artifact this agent holds, recorded as a promotion."""
-        self._ensure_idle()
-        self._refuse_gates()
-        held = self._held(request.version, request.sha256)
-        return await self._promote(
-            held,
-            request.spec_file,
-            kind="promote",
+    async def promote(self, request: PromotionRequest, peer: Peer | None) -> Promoted:
+        """Promote a release artifact this agent holds: recorded as waiting for its gates
+        (or found waiting already), evaluated, and rolled out once none is unmet."""
+        async with self._promoting:
+            self._ensure_idle()
+            held = self._held(request.version, request.sha256)
+            self._check_request(request, held)
+            release_request(held, request.spec_file, self.environment)  # bad spec: nothing kept
+            promotion, new = self._waiting_for(request, held, peer)
+            try:
+                results = await self.gatekeeper.decide(promotion, held.path, request.evidence)
+                if not passed(results):
+                    return Promoted(self.store.promotion(promotion.id), results, None)
+                rollout, started = await self._promote(
+                    held,
+                    request.spec_file,
+                    kind="promote",
+                    from_environment=request.from_environment,
+                    hotfix=held.hotfix,
+                    peer=peer,
+                    record=promotion,
+                )
+            except (BadRequest, Busy):
+                if new:
+                    self.store.forget_promotion(promotion.id)  # refused: as if never asked
+                raise
+            return Promoted(started, results, rollout)
+
+    def _check_request(self, request: PromotionRequest, held: Held) -> None:
+        """The request must agree with this agent's spec and with the artifact itself."""
+        source = self.environment_settings().promote_from
+        if request.from_environment != source:
+            where = f"environment {self.environment}" if self.environment else "this agent"
+            raise BadRequest(
+                f"{where} promotes from {source or 'the build (no promote_from)'} in this "
+                f"host's spec, not from {request.from_environment or 'the build'}: nothing changed"
+            )
+        if request.hotfix != held.hotfix:
+            said = "is" if held.hotfix else "is not"
+            raise BadRequest(
+                f"release {held.version} {said} a hotfix by its own artifact (sha256 "
+                f"{held.sha256[:12]}), whatever the request says: nothing changed"
+            )
+
+    def _waiting_for(
+        self, request: PromotionRequest, held: Held, peer: Peer | None
+    ) -> tuple[Promotion, bool]:
+        """The promotion of this artifact waiting here, or a new one; whether it is new.
+        Asking again keeps its requester, its approvals and its ticks."""
+        found = self.store.waiting_promotion(held.version, held.sha256)
+        if found is not None:
+            return found, False
+        promotion = self.store.record_promotion(
+            version=held.version,
+            sha256=held.sha256,
+            environment=self.environment or "",
             from_environment=request.from_environment,
-            hotfix=request.hotfix,
-            peer=peer,
+            hotfix=held.hotfix,
+            kind="promote",
+            spec_file=request.spec_file,
+            requested_by=peer.account if peer is not None else UNKNOWN_PEER,
+            requested_uid=peer.uid if peer is not None else None,
+            now=self.wall(),
         )
+        return promotion, True
 
     async def rollback_release(self, peer: Peer | None) -> tuple[Rollout, Promotion]:
         """Promote again the release this environment ran before its current one."""
@@ -324,7 +452,12 @@ class Agent:
             )
         held = self._held(target.version, target.sha256)
         return await self._promote(
-            held, target.spec_file, kind="rollback", from_environment=None, hotfix=False, peer=peer
+            held,
+            target.spec_file,
+            kind="rollback",
+            from_environment=None,
+            hotfix=held.hotfix,
+            peer=peer,
         )
 
     async def undo(self, request: UndoRequest) -> Rollout:
@@ -412,14 +545,16 @@ class Agent:
         from_environment: str | None,
         hotfix: bool,
         peer: Peer | None,
+        record: Promotion | None = None,
     ) -> tuple[Rollout, Promotion]:
-        """Deploy `held` as a promotion: recorded before its rollout starts, linked (with
-        its event) right after, so no rollout of a promotion is ever without its record."""
+        """Deploy `held` as a promotion (`record`, whose gates passed, or a new record of a
+        rollback): recorded before its rollout starts, linked (with its event) right after,
+        so no rollout of a promotion is ever without its record."""
         spec, request = release_request(held, spec_file, self.environment)
         # secrets and env files come from this host's service folder, never the artifact
         fields, name = await self._release(spec, request, env_base=self.spec_path.parent)
         self._ensure_idle()
-        promotion = self.store.record_promotion(
+        promotion = record or self.store.record_promotion(
             version=held.version,
             sha256=held.sha256,
             environment=self.environment or "",
@@ -434,28 +569,18 @@ class Agent:
         try:
             rollout = self._start_deploy(fields, name)
         except (BadRequest, Busy):
-            self.store.forget_promotion(promotion.id)  # refused before anything started
+            if record is None:
+                self.store.forget_promotion(promotion.id)  # refused before anything started
             raise
-        promotion, event = self.store.link_promotion(
+        promotion, events = self.store.link_promotion(
             promotion.id,
             revision=rollout.to_revision,
             rollout_id=rollout.id,
             message=started_message(promotion, rollout.id),
             now=self.wall(),
         )
-        self.events.committed([event])
+        self.events.committed(events)
         return rollout, promotion
-
-    def _refuse_gates(self) -> None:
-        """Gates this agent cannot evaluate yet refuse the promotion: never skipped."""
-        settings = self.spec.environments.get(self.environment or "")
-        gates = configured_gates(settings)
-        if gates:
-            raise BadRequest(
-                f"environment {self.environment} sets gates ({', '.join(gates)}) that this "
-                "agent does not evaluate yet: promotion refused, nothing changed",
-                f"remove them from environments.{self.environment} to promote without them",
-            )
 
     def _held(self, version: str, sha256: str) -> Held:
         held = self.artifacts.held(version)
@@ -577,4 +702,3 @@ def _log_sizes(replicas: list[ReplicaInfo]) -> list[tuple[str, int]]:
         except OSError:
             continue  # not written yet, or removed by retention
     return sizes
-

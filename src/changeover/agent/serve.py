@@ -90,7 +90,10 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
     elif life.recovered is not None:
         recovery.adopt(agent, life.recovered)  # survivors of a crash: the same
     await proxy.serve(public)
-    control_sock = handed.control if handed else bind_control_socket(options.paths.control_socket)
+    group = options.spec.control.group  # [control] group: socket 0660 for it
+    control_sock = (
+        handed.control if handed else bind_control_socket(options.paths.control_socket, group)
+    )
     reloader = life.reloader = Reloader(
         agent=agent,
         state_dir=options.paths.root,

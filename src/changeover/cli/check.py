@@ -21,6 +21,7 @@ from changeover.cli.common import (
     out,
     spec_path,
 )
+from changeover.spec.environments import runs_here
 from changeover.spec.load import SpecError, load_every_environment
 from changeover.spec.models import Spec
 
@@ -47,8 +48,13 @@ def show(path: Path, specs: dict[str | None, Spec]) -> None:
     for name, spec in specs.items():
         if name is None:
             continue
-        source = base.environments[name].promote_from
+        settings = base.environments[name]
+        source = settings.promote_from
         after = f", promoted from {source}" if source else ""
+        group = spec.control.group
+        if group and not runs_here({"host": settings.host}, path.parent):
+            # the group is checked where the socket is made: that host's `check` or `up`
+            after += f"; control.group {group!r} not checked: it must exist on {settings.host}"
         out.print(f"  environment {name}: {summary(spec)}{after}", markup=False)
 
 

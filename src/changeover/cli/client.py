@@ -50,6 +50,9 @@ class AgentClient:
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self._request("POST", path, json=body or {})
 
+    def delete(self, path: str, **params: Any) -> Any:
+        return self._request("DELETE", path, params=params)
+
     def put(
         self,
         path: str,

@@ -24,6 +24,7 @@ from changeover.cli import (
     down,
     events,
     flags,
+    freeze,
     logs,
     release,
     reload,
@@ -102,6 +103,8 @@ app.command(short_help="Hot-restart one process on shared sockets.")(run.run)
 app.add_typer(flags.app, name="flags", short_help="Feature flags served by the agent.")
 app.add_typer(release.app, name="release", short_help="Releases: built once, promoted.")
 app.add_typer(alerts.app, name="alerts", short_help="Prometheus alert rules for the service.")
+app.command(short_help="No promotion starts in the environment until T.")(freeze.freeze)
+app.command(short_help="Lift the environment's freeze.")(freeze.unfreeze)
 app.command(short_help="A tour on the bundled example, under load.")(demo.demo)
 app.command(short_help="Print systemd units: socket activation, restarts.")(systemd.systemd)
 app.command(short_help="Connect stdin/stdout to the agent (what ssh runs).")(dial.dial)

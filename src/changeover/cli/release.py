@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from changeover.agent.artifact_format import CHUNK
-from changeover.cli import release_create, release_store
+from changeover.cli import release_create, release_gates, release_store
 from changeover.cli.client import AgentClient, Refused, Unreachable
 from changeover.cli.common import (
     BAD_INPUT,
@@ -28,7 +29,7 @@ from changeover.cli.common import (
     OK,
     Json,
     SpecFile,
-    environment_paths,
+    duration_option,
     err,
     fail,
     out,
@@ -37,12 +38,12 @@ from changeover.cli.common import (
 )
 from changeover.cli.deploy import report
 from changeover.cli.follow import events_after, follow_attached
+from changeover.cli.release_env import client_for, environments, settings_of
 from changeover.cli.release_view import list_table, show_view, size_text
-from changeover.spec.environments import EnvironmentSettings
-from changeover.spec.load import SpecError, load_spec_data, parse_toml, read_spec
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return once the rollout started.")]
+__all__ = ["app", "client_for", "environments"]
 
 
 @app.command(short_help="Pack the service folder into a release artifact.")
@@ -112,29 +113,45 @@ def show(
 def promote(
     version: Annotated[str, typer.Argument(metavar="V", help="The release's version.")],
     to: Annotated[str, typer.Option("--to", metavar="ENV", help="The target environment.")],
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the gates, then roll out.")
+    ] = False,
+    wait_timeout: Annotated[
+        float | None,
+        duration_option("--wait-timeout", help="Give up waiting for the gates after this."),
+    ] = None,
     no_wait: NoWait = False,
     file: SpecFile = DEFAULT_SPEC,
     json: Json = False,
 ) -> None:
-    """Upload release V to ENV's agent unless it holds it (same sha256), then roll it out
-    with ENV's strategy; exit 1 if rolled back."""
+    """Upload release V to ENV's agent unless it holds it (same sha256), bring the soak
+    evidence from the environment it is promoted from, and roll it out with ENV's
+    strategy once ENV's agent finds its gates met; exit 1 if a gate is unmet (the
+    promotion then waits, on record; --wait waits for it) or the rollout is rolled back."""
     spec_file = spec_path(file)
     meta = local_release(spec_file, version)
-    settings = environments(spec_file)
-    if to not in settings:
-        known = ", ".join(sorted(settings)) or "none"
-        fail(BAD_INPUT, f"{spec_file}: unknown environment {to!r}; the spec defines: {known}")
+    settings = settings_of(spec_file, to)
+    sha256 = meta["sha256"]
+
+    def evidence() -> dict[str, Any] | None:
+        return release_gates.fetch_evidence(spec_file, settings, version, sha256)
+
+    evidence()  # a release that never ran in the source is refused before any upload
     with client_for(spec_file, to) as client:
         refuse_if_busy(client, to)
         uploaded = ensure_held(client, spec_file, meta, to, quiet=json)
         body = {
             "version": version,
-            "sha256": meta["sha256"],
-            "from_environment": settings[to].promote_from,
+            "sha256": sha256,
+            "from_environment": settings.promote_from,
             "hotfix": bool(meta.get("hotfix")),
             "spec_file": meta.get("spec_file", spec_file.name),
         }
-        answer = client.post("/v1/promotions", body)
+        answer = release_gates.promote_through_gates(
+            client, body, evidence, wait=wait, wait_timeout=wait_timeout, json=json,
+            environment=to,
+        )  # fmt: skip
+        say_skipped(answer.get("gates") or [], json=json)
         finish(client, answer, uploaded=uploaded, no_wait=no_wait, json=json, environment=to)
 
 
@@ -148,21 +165,6 @@ def rollback(no_wait: NoWait = False, file: SpecFile = DEFAULT_SPEC, json: Json 
 
 
 # --- helpers ---------------------------------------------------------------------------
-def client_for(spec_file: Path, environment: str) -> AgentClient:
-    """The client of `environment`'s agent, here or over ssh on its host."""
-    return AgentClient(environment_paths(spec_file, environment))
-
-
-def environments(spec_file: Path) -> dict[str, EnvironmentSettings]:
-    """The spec's environments, without the checks of files beside it (a machine that
-    builds and promotes releases need not hold the hosts' env files)."""
-    try:
-        data = parse_toml(read_spec(spec_file), str(spec_file))
-        return dict(load_spec_data(data, str(spec_file)).environments)
-    except SpecError as exc:
-        fail(BAD_INPUT, *exc.lines())
-
-
 def local_release(spec_file: Path, version: str) -> dict[str, Any]:
     folder = release_store.releases_dir(spec_file)
     meta = release_store.read(folder, version)
@@ -191,6 +193,7 @@ def environment_view(spec_file: Path, name: str, version: str, sha256: str) -> d
         "held": held,
         "same_digest": None if held is None else held["sha256"] == sha256,
         "promotions": found["promotions"],
+        "freezes": [f for f in found.get("freezes", []) if f.get("active")],
     }
 
 
@@ -278,6 +281,13 @@ class Upload:
                 yield chunk
 
 
+def say_skipped(gates: list[dict[str, Any]], *, json: bool) -> None:
+    """A hotfix's skipped gates, said loudly before its rollout."""
+    for g in gates:
+        if g["state"] == "skipped" and not json:
+            err.print(f"[bold red]{escape(g['gate'])}[/bold red]: {escape(g['summary'])}")
+
+
 def finish(
     client: AgentClient,
     answer: dict[str, Any],
@@ -289,6 +299,8 @@ def finish(
 ) -> None:
     """Follow the rollout a promotion started, as `deploy` does; exit by its outcome."""
     promotion = answer.pop("promotion")
+    answer.pop("gates", None)
+    answer.pop("waiting", None)
     if no_wait:
         if json:
             out.print_json(data={"promotion": promotion, "uploaded": uploaded, "rollout": answer})
@@ -309,3 +321,8 @@ def finish(
     else:
         report(final, client.get("/v1/status"))
     raise typer.Exit(OK if final["phase"] == "succeeded" else FAILED)
+
+
+app.command(short_help="Approve a promotion waiting for approvals.")(release_gates.approve)
+app.command(short_help="Reject a waiting promotion (it waits no more).")(release_gates.reject)
+app.command(short_help="Tick a manual checklist item of a waiting promotion.")(release_gates.check)

@@ -15,7 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from changeover.agent.artifact_format import Entry, entry_for, pack, sha256_of, version_problem
+from changeover.agent.artifact_format import (
+    HOTFIX_MARK,
+    RELEASE_MARK,
+    Entry,
+    entry_for,
+    pack,
+    sha256_of,
+    version_problem,
+)
 from changeover.agent.artifact_safety import Member, problems
 from changeover.cli import release_store
 from changeover.cli.common import BAD_INPUT, fail
@@ -56,8 +64,10 @@ def create(
     if unsafe:
         fail(BAD_INPUT, f"{folder}: cannot pack these files safely:", *unsafe)
     meta = _meta(version, listing, entries, hotfix, spec_file, specs[None].app.command)
+    # a hotfix says so inside the artifact, where its sha256 covers it (never only in V.json)
+    generated = {RELEASE_MARK: HOTFIX_MARK} if hotfix else {}
     built, meta["sha256"], meta["size"] = _build(
-        store, version, folder, entries, listing.commit_time or 0
+        store, version, folder, entries, listing.commit_time or 0, generated
     )
     try:
         kept = release_store.keep(store, version, built, meta)
@@ -124,7 +134,7 @@ def _meta(
 ) -> dict[str, Any]:
     return {
         "version": version,
-        "files": len(entries),
+        "files": len(entries) + int(hotfix),  # a hotfix carries its mark too
         "created_at": time.time(),
         "created_by": _account(),
         "source": listing.kind,
@@ -137,7 +147,12 @@ def _meta(
 
 
 def _build(
-    store: Path, version: str, folder: Path, entries: list[Entry], mtime: int
+    store: Path,
+    version: str,
+    folder: Path,
+    entries: list[Entry],
+    mtime: int,
+    generated: dict[str, bytes],
 ) -> tuple[Path, str, int]:
     """The artifact, in a temporary file of `store`: (its path, sha256, size)."""
     store.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -145,7 +160,7 @@ def _build(
     built = Path(tmp)
     try:
         with os.fdopen(fd, "wb") as out:
-            pack(folder, entries, mtime, out)
+            pack(folder, entries, mtime, out, generated)
         os.chmod(built, 0o644)
         return built, sha256_of(built), built.stat().st_size
     except BaseException:

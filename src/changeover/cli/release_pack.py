@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from changeover.agent.artifact_format import RELEASE_MARK
 from changeover.spec.models import Spec
 
 NEVER = frozenset({".changeover", ".git"})  # at any depth, in every mode
@@ -25,6 +26,7 @@ VENV_MARK = "pyvenv.cfg"  # a folder holding it is a virtualenv
 GIT_TIMEOUT = 60.0
 STATE, CACHE, VENV = "state or git folder", "cache folder", "virtualenv"
 SECRETS = "an env or token file of the spec (secrets come from each target host)"
+MARK = "written by `release create` itself (--hotfix), never taken from the folder"
 QUIET = frozenset({STATE, CACHE, VENV})  # left out without a word: never meant to ship
 
 
@@ -51,6 +53,8 @@ def excluded(name: str, listing: Listing, secrets: Collection[str]) -> str | Non
         return STATE
     if name in secrets:
         return SECRETS
+    if name == RELEASE_MARK:
+        return MARK
     if listing.kind == "git":
         return None
     if any(step in FOLDER_SKIPS for step in steps[:-1]):

@@ -76,6 +76,7 @@ def show_view(doc: dict[str, Any]) -> RenderableType:
     parts: list[RenderableType] = [head, facts]
     if doc["environments"]:
         parts += [Text("environments", style="bold"), environments_table(doc["environments"])]
+        parts += [c for env in doc["environments"] if (c := checklist(env)) is not None]
     else:
         parts.append(Text("the spec defines no environments", style="dim"))
     return Group(*parts)
@@ -83,14 +84,47 @@ def show_view(doc: dict[str, Any]) -> RenderableType:
 
 def environments_table(envs: list[dict[str, Any]]) -> Table:
     table = Table(box=None, pad_edge=False)
-    for column in ("environment", "holds", "last promotion", "outcome"):
+    for column in ("environment", "holds", "last promotion", "state", "outcome"):
         table.add_column(column)
     for env in envs:
         if not env["reachable"]:
-            table.add_row(*plain(env["name"], "unreachable", env["error"], "-"))
+            table.add_row(*plain(env["name"], "unreachable", env["error"], "-", "-"))
             continue
-        table.add_row(*plain(env["name"], holds(env), *last_promotion(env)))
+        said, result = last_promotion(env)
+        state = env["promotions"][0].get("state", "-") if env["promotions"] else "-"
+        table.add_row(*plain(env["name"], holds(env), said, state, result))
     return table
+
+
+MARKS = {"met": ("ok", "green"), "unmet": ("WAITING", "yellow"), "skipped": ("SKIPPED", "bold red")}
+
+
+def checklist(env: dict[str, Any]) -> RenderableType | None:
+    """The gates of an environment's latest promotion, one line each with who, when and
+    what would meet it; its approvals and freezes in force. None when there is nothing."""
+    if not env.get("reachable") or not env.get("promotions"):
+        return None
+    p = env["promotions"][0]
+    gates = p.get("gates") or []
+    if not gates and not env.get("freezes"):
+        return None
+    lines = Text()
+    hot = " HOTFIX" if p.get("hotfix") else ""
+    lines.append(f"{env['name']}: promotion #{p['id']}{hot} ({p.get('state', '-')})", style="bold")
+    for g in gates:
+        mark, style = MARKS.get(g["state"], (g["state"], ""))
+        name = g["gate"] if g.get("item") is None else f"{g['gate']}: {g['item']}"
+        lines.append(f"\n  {mark:<8}", style=style)
+        lines.append(f"{name}: {g['summary']}")
+        if g["state"] == "unmet" and g.get("needs"):
+            lines.append(f"\n           needs {g['needs']}", style="dim")
+    for a in p.get("approvals") or []:
+        verb = "approved" if a["verdict"] == "approve" else "REJECTED"
+        note = f": {a['note']}" if a.get("note") else ""
+        lines.append(f"\n  {verb} by {a['by']}, {when(a['at'])}{note}")
+    for f in env.get("freezes") or []:
+        lines.append(f"\n  frozen by {f['by']} until {when(f['until'])}: {f['reason']}")
+    return lines
 
 
 def holds(env: dict[str, Any]) -> str:

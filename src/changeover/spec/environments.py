@@ -8,8 +8,10 @@ which) and its gates, and are checked as a whole by `pipeline_problems`.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
@@ -118,3 +120,13 @@ def overlay_has(overlay: Mapping[str, Any], path: str) -> bool:
             return False
         node = node[part]
     return True
+
+
+def runs_here(settings: Any, base: Path | None) -> bool:
+    """Whether the agent of an environment with these raw settings runs on this machine:
+    it has no `host`, or `base` (the spec's folder) is the host's service folder."""
+    host = settings.get("host") if isinstance(settings, Mapping) else None
+    match = SSH_HOST.fullmatch(host) if isinstance(host, str) else None
+    if match is None:
+        return True
+    return base is not None and os.path.realpath(base) == os.path.realpath(match["path"])

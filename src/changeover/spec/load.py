@@ -13,7 +13,7 @@ from typing import Any, cast, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from changeover.spec.environments import merged, overlay_has
+from changeover.spec.environments import merged, overlay_has, runs_here
 from changeover.spec.models import Spec
 from changeover.spec.rules import Problem, check_rules
 
@@ -95,7 +95,7 @@ def load_spec_data(
     settings = envs[environment]
     overlay = settings.get("spec", {}) if isinstance(settings, dict) else {}
     try:
-        return _validated(merged(data, environment), source, base)
+        return _validated(merged(data, environment), source, base, here=runs_here(settings, base))
     except SpecError as exc:
         relocated = [_relocate(p, overlay, environment) for p in exc.problems]
         raise SpecError(source, relocated) from None
@@ -110,12 +110,14 @@ def _relocate(problem: Problem, overlay: Any, environment: str) -> Problem:
     return Problem(problem.path, f"{problem.message} (in environment {environment})")
 
 
-def _validated(data: dict[str, Any], source: str, base: Path | None) -> Spec:
+def _validated(
+    data: dict[str, Any], source: str, base: Path | None, *, here: bool = True
+) -> Spec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(source, _problems(exc) + _partial_rules(data, base)) from None
-    problems = check_rules(spec, base)
+    problems = check_rules(spec, base, here=here)
     if problems:
         raise SpecError(source, problems)
     return spec

@@ -373,6 +373,13 @@ class GuardSettings(StrictModel):
             raise ValueError("must be greater than 0s (leave it out for no guard window)")
         return value
 
+class ControlSettings(StrictModel):
+    """`[control]`: who may use the agent's control socket besides its owner."""
+
+    # the socket is 0660 for this group (its folder 0710), else 0600: members act as
+    # themselves (SO_PEERCRED), so approvals and events name them
+    group: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+
 
 class Spec(StrictModel):
     app: App
@@ -388,4 +395,5 @@ class Spec(StrictModel):
     flags: FlagsSettings = FlagsSettings()
     ops: OpsSettings = OpsSettings()
     guard: GuardSettings = GuardSettings()
+    control: ControlSettings = ControlSettings()
     environments: dict[EnvName, EnvironmentSettings] = Field(default_factory=dict)

@@ -6,6 +6,7 @@ never raise, so `check` can print every problem at once.
 
 from __future__ import annotations
 
+import grp
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,14 +34,35 @@ _PROVIDER_NEEDS = {
 
 
 def check_rules(
-    spec: Spec, base: Path | None, valid: Collection[str] | None = None
+    spec: Spec, base: Path | None, valid: Collection[str] | None = None, *, here: bool = True
 ) -> list[Problem]:
-    """Problems from every rule whose sections are all in `valid` (default: all)."""
+    """Problems from every rule whose sections are all in `valid` (default: all); the
+    rules about the machine the agent runs on only when that is this one (`here`: not
+    an environment on another host) and the spec's folder is known (`base`)."""
     out: list[Problem] = []
-    for rule, needs in RULES:
+    local = RULES_OF_THE_MACHINE if here and base is not None else ()
+    for rule, needs in (*RULES, *local):
         if valid is None or needs <= set(valid):
             out += rule(spec, base)
     return out
+
+
+def _control_group(spec: Spec, base: Path | None) -> list[Problem]:
+    """The control socket's group must exist where the agent creates the socket."""
+    group = spec.control.group
+    if group is None:
+        return []
+    try:
+        grp.getgrnam(group)
+    except KeyError:
+        return [
+            Problem(
+                "control.group",
+                f"no group {group!r} on this machine: create it (groupadd {group}) and add "
+                "the accounts that may use the agent, or remove the key (socket 0600)",
+            )
+        ]
+    return []
 
 
 def _rolling(spec: Spec, base: Path | None) -> list[Problem]:
@@ -250,4 +272,9 @@ RULES: tuple[tuple[Rule, frozenset[str]], ...] = (
     (_pipeline, frozenset({"environments", "analysis"})),
     (_secrets_not_in_spec, frozenset({"app"})),
     (_env_file, frozenset({"app"})),
+)
+
+# checked only on the machine where the environment's agent runs
+RULES_OF_THE_MACHINE: tuple[tuple[Rule, frozenset[str]], ...] = (
+    (_control_group, frozenset({"control"})),
 )

@@ -146,7 +146,58 @@ _V6 = (
     "CREATE INDEX promotions_by_version ON promotions(version, id)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+_GATES = (
+    # the gates of promotions (issue 14). Its number is its place in MIGRATIONS below:
+    # a migration merged before it moves it one place on, nothing else changes.
+    # A promotion's state: `waiting` for its gates (no rollout yet), `started` (its
+    # rollout exists: rolling out or done, by the rollout's phase), `rejected` (by an
+    # approver: a new request starts over), `superseded` (another promotion started
+    # first). Rows written before were all started.
+    "ALTER TABLE promotions ADD COLUMN state TEXT NOT NULL DEFAULT 'started'"
+    " CHECK (state IN ('waiting', 'started', 'rejected', 'superseded'))",
+    "ALTER TABLE promotions ADD COLUMN state_at REAL",
+    # the soak evidence the CLI brought from the source environment (JSON, as received)
+    # and the gates as last evaluated (JSON): what `release show` says a promotion waits for
+    "ALTER TABLE promotions ADD COLUMN evidence TEXT",
+    "ALTER TABLE promotions ADD COLUMN gates TEXT",
+    # approvals and rejections of a promotion: who (the control socket's account), when
+    """CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY,
+        promotion_id INTEGER NOT NULL REFERENCES promotions(id),
+        verdict TEXT NOT NULL CHECK (verdict IN ('approve', 'reject')),
+        by_account TEXT NOT NULL,
+        by_uid INTEGER,
+        note TEXT NOT NULL DEFAULT '',
+        at REAL NOT NULL
+    )""",
+    "CREATE INDEX approvals_by_promotion ON approvals(promotion_id, id)",
+    # freezes of this environment: no promotion starts while one is in force
+    """CREATE TABLE freezes (
+        id INTEGER PRIMARY KEY,
+        until REAL NOT NULL,
+        reason TEXT NOT NULL,
+        by_account TEXT NOT NULL,
+        by_uid INTEGER,
+        at REAL NOT NULL,
+        lifted_at REAL,
+        lifted_by TEXT
+    )""",
+    # checklist items of a promotion: manual ticks (who, when) and command runs (outcome)
+    """CREATE TABLE checklist (
+        id INTEGER PRIMARY KEY,
+        promotion_id INTEGER NOT NULL REFERENCES promotions(id),
+        item TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('manual', 'command')),
+        ok INTEGER NOT NULL CHECK (ok IN (0, 1)),
+        detail TEXT NOT NULL DEFAULT '',
+        by_account TEXT NOT NULL,
+        by_uid INTEGER,
+        at REAL NOT NULL
+    )""",
+    "CREATE INDEX checklist_by_promotion ON checklist(promotion_id, item, id)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _GATES)
 
 
 def connect(path: Path) -> sqlite3.Connection:

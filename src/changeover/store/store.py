@@ -13,6 +13,7 @@ from types import TracebackType
 
 from changeover.store.analysis import AnalysisMixin
 from changeover.store.flags import FlagsMixin
+from changeover.store.gates import GatesMixin
 from changeover.store.journal import JournalMixin
 from changeover.store.promotions import PromotionsMixin
 from changeover.store.rollouts import RolloutsMixin
@@ -21,7 +22,9 @@ from changeover.store.schema import connect, migrate, user_version
 DB_NAME = "changeover.db"
 
 
-class Store(RolloutsMixin, JournalMixin, AnalysisMixin, FlagsMixin, PromotionsMixin):
+class Store(
+    RolloutsMixin, JournalMixin, AnalysisMixin, FlagsMixin, PromotionsMixin, GatesMixin
+):
     @classmethod
     def open(cls, path: Path) -> Store:
         """Open (creating and migrating as needed) the database file at `path`."""

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from changeover.agent.promotions import (
-    configured_gates,
     outcome,
     promotion_doc,
     rollback_target,
     started_message,
+    state,
 )
-from changeover.spec.environments import EnvironmentSettings
 from changeover.store.promotions import Promotion
 
 BASE = Promotion(
@@ -106,16 +105,13 @@ def test_the_event_names_what_where_from_and_who() -> None:
     )
 
 
-def test_the_gates_an_environment_asks_for() -> None:
-    assert configured_gates(None) == []
-    assert configured_gates(EnvironmentSettings(promote_from="dev")) == []
-    assert configured_gates(EnvironmentSettings(soak_requests=10)) == ["soak"]
-    everything = EnvironmentSettings.model_validate(
-        {
-            "soak": "10m",
-            "approvals": 1,
-            "windows": [{"deny": "Fri 16:00 - Mon 08:00"}],
-            "checklist": [{"name": "told", "manual": True}],
-        }
-    )
-    assert configured_gates(everything) == ["soak", "approvals", "windows", "checklist"]
+def test_the_state_reads_the_record_and_the_rollouts_phase() -> None:
+    waiting = replace(BASE, state="waiting", revision=None, rollout_id=None, phase=None)
+    assert state(waiting) == "waiting"
+    assert state(replace(BASE, phase="progressing")) == "rolling out"
+    assert state(replace(BASE, phase="paused")) == "rolling out"
+    assert state(BASE) == "done"
+    assert state(replace(BASE, phase="failed")) == "done"
+    assert state(replace(waiting, state="rejected")) == "rejected"
+    assert state(replace(waiting, state="superseded")) == "superseded"
+    assert promotion_doc(waiting, stable=2)["state"] == "waiting"

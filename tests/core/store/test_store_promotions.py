@@ -39,7 +39,7 @@ def test_a_promotion_is_recorded_then_linked_with_its_event(store: Store) -> Non
     rollout = store.start_rollout(
         from_revision=1, to_revision=target.id, kind="deploy", strategy="rolling", now=51.0
     )
-    linked, event = store.link_promotion(
+    linked, (event,) = store.link_promotion(
         promotion.id, revision=target.id, rollout_id=rollout.id, message="promoted", now=52.0
     )
     assert (linked.revision, linked.rollout_id, linked.phase) == (

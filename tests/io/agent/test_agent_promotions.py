@@ -34,6 +34,15 @@ from tests.io.agent._releases import (
 T = TypeVar("T")
 
 
+def ask(version: str, sha: str) -> PromotionRequest:
+    """A promotion to staging, from dev as the host's spec says."""
+    return PromotionRequest(version=version, sha256=sha, from_environment="dev")
+
+
+def body_of(version: str, sha: str) -> dict[str, Any]:
+    return {"version": version, "sha256": sha, "from_environment": "dev"}
+
+
 def scenario(tmp_path: Path, steps: Callable[[Setup], Awaitable[T]]) -> T:
     async def main() -> T:
         async with staging_agent(tmp_path) as setup:
@@ -45,8 +54,10 @@ def scenario(tmp_path: Path, steps: Callable[[Setup], Awaitable[T]]) -> T:
 def test_a_promotion_deploys_the_artifact_with_the_environments_spec(tmp_path: Path) -> None:
     async def steps(s: Setup) -> dict[str, Any]:
         sha = await s.hold("1.0.0")
-        request = PromotionRequest(version="1.0.0", sha256=sha, from_environment="dev")
-        rollout, promotion = await s.agent.promote(request, ASKER)
+        request = ask("1.0.0", sha)
+        done = await s.agent.promote(request, ASKER)
+        rollout, promotion = done.rollout, done.promotion
+        assert rollout is not None
         return {
             "sha": sha,
             "rollout": rollout,
@@ -86,15 +97,16 @@ def test_refused_promotions_record_nothing(tmp_path: Path) -> None:
         for name, request in {
             "unknown": PromotionRequest(version="2.0.0", sha256=sha),
             "other digest": PromotionRequest(version="1.0.0", sha256="0" * 64),
-            "no such environment": PromotionRequest(version="0.9.0", sha256=no_env),
+            "no such environment": ask("0.9.0", no_env),
+            "another source": PromotionRequest(version="1.0.0", sha256=sha),
         }.items():
             with pytest.raises(BadRequest) as refused:
                 await s.agent.promote(request, ASKER)
             refusals[name] = refused.value.lines
         revisions = len(s.store.revisions())
-        await s.agent.promote(PromotionRequest(version="1.0.0", sha256=sha), ASKER)
+        await s.agent.promote(ask("1.0.0", sha), ASKER)
         with pytest.raises(Busy):
-            await s.agent.promote(PromotionRequest(version="1.0.0", sha256=sha), ASKER)
+            await s.agent.promote(ask("1.0.0", sha), ASKER)
         return {
             "refusals": refusals,
             "revisions": (revisions, len(s.store.revisions())),
@@ -106,26 +118,12 @@ def test_refused_promotions_record_nothing(tmp_path: Path) -> None:
     assert refusals["unknown"][0].startswith("release 2.0.0 is not held by this agent")
     assert "is held here with sha256" in refusals["other digest"][0]
     assert "unknown environment 'staging'" in refusals["no such environment"][0]
+    assert refusals["another source"][0] == (
+        "environment staging promotes from dev in this host's spec, not from the build: "
+        "nothing changed"
+    )
     assert got["revisions"] == (1, 2)  # refusals created no revision; the promotion one
     assert got["promotions"] == ["1.0.0"]  # the promotion refused as busy is not on record
-
-
-def test_gates_the_agent_cannot_evaluate_refuse_the_promotion(tmp_path: Path) -> None:
-    gated = SPEC.replace('promote_from = "dev"', 'promote_from = "dev"\napprovals = 1')
-
-    async def steps() -> tuple[list[str], int]:
-        async with staging_agent(tmp_path, spec=gated) as s:
-            sha = await s.hold("1.0.0")  # the artifact's own spec has no gates: not its say
-            with pytest.raises(BadRequest) as refused:
-                await s.agent.promote(PromotionRequest(version="1.0.0", sha256=sha), ASKER)
-            return refused.value.lines, len(s.store.promotions()) + len(s.store.revisions())
-
-    lines, written = bounded(steps())
-    assert lines[0] == (
-        "environment staging sets gates (approvals) that this agent does not evaluate yet: "
-        "promotion refused, nothing changed"
-    )
-    assert written == 1  # revision 1, nothing else
 
 
 def test_a_rollback_returns_to_the_release_that_ran_before(tmp_path: Path) -> None:
@@ -134,7 +132,7 @@ def test_a_rollback_returns_to_the_release_that_ran_before(tmp_path: Path) -> No
             await s.agent.rollback_release(ASKER)
         for version in ("1.0.0", "1.1.0"):
             sha = await s.hold(version)
-            await s.agent.promote(PromotionRequest(version=version, sha256=sha), ASKER)
+            await s.agent.promote(ask(version, sha), ASKER)
             s.succeed()
         rollout, promotion = await s.agent.rollback_release(ASKER)
         revision = s.store.revision(rollout.to_revision)
@@ -165,9 +163,9 @@ def test_upload_and_promotion_over_the_socket_name_the_connected_account(tmp_pat
                          sha256=sha)  # fmt: skip
         again = client.put("/v1/artifacts/1.0.0", iter([data]), size=len(data), sha256=sha)
         held = client.get("/v1/artifacts/1.0.0")
-        started = client.post("/v1/promotions", {"version": "1.0.0", "sha256": sha})
+        started = client.post("/v1/promotions", body_of("1.0.0", sha))
         with pytest.raises(Refused) as busy:
-            client.post("/v1/promotions", {"version": "1.0.0", "sha256": sha})
+            client.post("/v1/promotions", body_of("1.0.0", sha))
         listed = client.get("/v1/promotions", version="1.0.0")
         return {
             "missing": missing.value, "mismatch": mismatch.value, "put": put, "again": again,
@@ -231,7 +229,7 @@ def test_a_promotion_whose_client_is_gone_still_starts_with_its_record(tmp_path:
 
     def use(client: AgentClient) -> dict[str, Any]:
         client.put("/v1/artifacts/1.0.0", iter([data]), size=len(data), sha256=sha)
-        body = json.dumps({"version": "1.0.0", "sha256": sha}).encode()
+        body = json.dumps(body_of("1.0.0", sha)).encode()
         raw = socket.socket(socket.AF_UNIX)
         raw.connect(str(client.paths.control_socket))
         raw.sendall(
