@@ -123,4 +123,3 @@ def check_answer(table: Table[Any, Any], state: Any, event: Any, expected: Any) 
     refusal = f"^{re.escape(table.machine)} cannot take {re.escape(label(event))} when "
     with pytest.raises(IllegalTransition, match=refusal + re.escape(label(state))):
         table.transition(state, event)
-

@@ -38,10 +38,13 @@ def test_dev_and_staging_run_side_by_side_and_deploy_apart(tmp_path: Path) -> No
         assert staging["agent"]["listen"] == f"127.0.0.1:{ports['staging']}"
         assert dev["agent"]["state_dir"] == str(service.dir / ".changeover" / "dev")
         assert len([r for r in staging["replicas"] if r["state"] == "ready"]) == 1  # overlay
+        plain = ("-E", "staging", "deploy", "--version", "v2", "--env", "HELLO_VERSION=v2")
+        refused = service.cli(*plain)  # staging takes releases promoted from dev
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert "environment staging is gated (promotion from dev)" in refused.stderr, refused.stdout
         with BackgroundLoad(f"http://127.0.0.1:{ports['staging']}", rate=100, connections=4,
                             count_header="X-Version") as load:  # fmt: skip
-            deployed = service.cli("-E", "staging", "deploy", "--version", "v2", "--env",
-                                   "HELLO_VERSION=v2")  # fmt: skip
+            deployed = service.cli(*plain, "--force")
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         assert load.report.failed == 0, load.report.summary()
         assert set(load.report.header_counts) == {"v1", "v2"}

@@ -143,8 +143,14 @@ class Tour:
 
 def test_the_readme_tour_does_what_it_says(service: Service) -> None:
     tour = Tour(service)
-    for command, comment in tour_lines():
-        tour.run(command, comment)
+    try:
+        for command, comment in tour_lines():
+            tour.run(command, comment)
+    finally:
+        if tour.load is not None:  # a step failed before `changeover down`: stop it by pid
+            stop(tour.load, signal.SIGINT)
+            assert tour.load_out is not None
+            tour.load_out.join()
     report = tour.report
     assert report["sent"] > 1000
     # the only failures: 5xx answered by the faulty canary v6 before analysis aborted it

@@ -102,7 +102,7 @@ def create_app(agent: Agent) -> Starlette:
 
     async def deploy(request: Request) -> Response:
         body = await parse(request, DeployRequest)
-        return await started(lambda: agent.deploy(body))
+        return await started(lambda: agent.deploy(body, peer_in(request.scope)))
 
     async def undo(request: Request) -> Response:
         body = await parse(request, UndoRequest)

@@ -359,8 +359,9 @@ class Agent:
         target = self.store.create_revision(**fields, now=self.wall())
         return self._begin(target, kind="initial", from_revision=None)
 
-    async def deploy(self, request: DeployRequest) -> Rollout:
+    async def deploy(self, request: DeployRequest, peer: Peer | None = None) -> Rollout:
         self._ensure_idle()
+        forced = self.gatekeeper.check_deploy(request.version, request.force, peer)
         try:
             spec = load_spec_text(
                 request.spec_text,
@@ -371,7 +372,10 @@ class Agent:
         except SpecError as exc:
             raise BadRequest(*exc.lines()) from None
         fields, name = await self._release(spec, request)
-        return self._start_deploy(fields, name)
+        rollout = self._start_deploy(fields, name)
+        if forced:
+            self.events.add("gate", forced, rollout_id=rollout.id)
+        return rollout
 
     async def promote(self, request: PromotionRequest, peer: Peer | None) -> Promoted:
         """Promote a release artifact this agent holds: recorded as waiting for its gates

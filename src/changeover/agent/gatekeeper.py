@@ -209,6 +209,47 @@ class Gatekeeper:
             )
         return promotion
 
+    # --- plain deploys ---------------------------------------------------------------
+    def deploy_bypasses(self) -> list[str]:
+        """What a plain `deploy` here would skip: the route in (`promote_from`), each gate
+        the settings configure, and a freeze in force. Empty: deploys are not gated."""
+        settings = self.settings()
+        skipped = []
+        if settings.promote_from:
+            skipped.append(f"promotion from {settings.promote_from}")
+        if settings.soak or settings.soak_requests or settings.soak_analysis:
+            skipped.append("soak")
+        if settings.approvals:
+            skipped.append(f"{settings.approvals} approval(s)")
+        if settings.windows:
+            skipped.append("windows")
+        if settings.checklist:
+            skipped.append("checklist")
+        if any(f.active(self.wall()) for f in self.store.freezes()):
+            skipped.append("a freeze in force")
+        return skipped
+
+    def check_deploy(self, version: str, force: bool, peer: Peer | None) -> str | None:
+        """Refuse a plain deploy that would skip this environment's gates; for a forced
+        one, the `gate` event's message saying who skipped what (written by the caller
+        once the deploy is accepted, so a refused one leaves no trace)."""
+        skipped = self.deploy_bypasses()
+        if not skipped:
+            return None
+        where = f"environment {self.environment}" if self.environment else "this agent"
+        if not force:
+            raise BadRequest(
+                f"{where} is gated ({', '.join(skipped)}): a plain deploy would skip it; "
+                "nothing changed",
+                f"`changeover release promote VERSION --to {self.environment}` goes through "
+                "the gates; `deploy --force` skips them and records who did",
+            )
+        who = _identity(peer, "force a deploy past the gates")
+        return (
+            f"deploy of {version} FORCED past the gates of {where} by {who.account}: "
+            f"skipped {', '.join(skipped)}"
+        )
+
     # --- freezes ---------------------------------------------------------------------
     def freeze(
         self, until: float | None, duration: float | None, reason: str, peer: Peer | None

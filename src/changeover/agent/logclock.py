@@ -88,4 +88,3 @@ def format_stamp(when: float | None) -> str:
     if when is None:
         return "-".ljust(20)
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
-

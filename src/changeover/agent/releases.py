@@ -48,6 +48,7 @@ class DeployRequest(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     env_file: str | None = None  # `--env-file`, read by the agent (as secrets' source too)
     strategy: StrategyName | None = None  # None: the spec's `strategy.type`
+    force: bool = False  # deploy to a gated environment anyway (recorded with who)
 
 
 class UndoRequest(BaseModel):

@@ -5,7 +5,8 @@ inconclusive measurement that says which data was missing (fewer canary requests
 `min_requests`, default 1; a comparison without a stable revision or without stable
 requests); only an unknown query raises, naming the valid ones. `crash_rate` (replica
 restarts per minute) counts processes, not requests: it needs requests only when
-`min_requests` says so.
+`min_requests` says so. A latency ratio raises both latencies to its floor (default
+`DEFAULT_FLOOR`) before dividing: below it, differences are scheduling noise.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 _Of = Callable[[Window], float | None]
 _PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+DEFAULT_FLOOR = 0.005  # seconds: a busy 2-core machine moves sub-5ms latencies by 10x
 
 
 def _latency(q: float) -> _Of:
@@ -78,11 +80,15 @@ def evaluate(metric: Metric, canary: Window, baseline: Window | None, at: float)
         )
         return measurement(metric, Outcome.INCONCLUSIVE, at, f"{query}: {why}: inconclusive")
     mine, theirs = of(canary), of(baseline)
-    value = None if mine is None or theirs is None else combine(mine, theirs)
     detail = (
         f"revision {canary.revision} {_show(mine, unit)} vs "
         f"revision {baseline.revision} {_show(theirs, unit)}"
     )
+    if query.startswith("latency_") and mine is not None and theirs is not None:
+        floor = DEFAULT_FLOOR if metric.floor is None else metric.floor
+        mine, theirs = max(mine, floor), max(theirs, floor)
+        detail += f", floor {fmt(floor, unit)}"
+    value = None if mine is None or theirs is None else combine(mine, theirs)
     return judge(metric, query, value, at, detail=detail)
 
 

@@ -119,9 +119,7 @@ def state_paths(state_dir: Path | None, file: Path) -> StatePaths:
     return environment_paths(Path(os.path.abspath(file)), environment(), state_dir)
 
 
-def environment_paths(
-    spec: Path, name: str | None, state_dir: Path | None = None
-) -> StatePaths:
+def environment_paths(spec: Path, name: str | None, state_dir: Path | None = None) -> StatePaths:
     """Where environment `name`'s agent is: its state directory here, or `RemotePaths`
     when it runs on another host (`release promote --to NAME` reaches it this way too)."""
     if name is not None:

@@ -69,6 +69,14 @@ def deploy(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once the rollout started.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Deploy to a gated environment anyway, skipping its gates (an event "
+            "records who did and what was skipped).",
+        ),
+    ] = False,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
     json: Json = False,
@@ -94,6 +102,7 @@ def deploy(
         "env": pairs,
         "env_file": os.path.abspath(env_file) if env_file else None,
         "strategy": name,
+        "force": force,
     }
     paths = state_paths(state_dir, spec_file)
     if isinstance(paths, RemotePaths):  # the folders named are the host's

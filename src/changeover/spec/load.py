@@ -110,9 +110,7 @@ def _relocate(problem: Problem, overlay: Any, environment: str) -> Problem:
     return Problem(problem.path, f"{problem.message} (in environment {environment})")
 
 
-def _validated(
-    data: dict[str, Any], source: str, base: Path | None, *, here: bool = True
-) -> Spec:
+def _validated(data: dict[str, Any], source: str, base: Path | None, *, here: bool = True) -> Spec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:

@@ -235,6 +235,9 @@ class Metric(StrictModel):
     min: float | Duration | None = None
     max: float | Duration | None = None
     min_requests: int | None = Field(default=None, ge=0)
+    # latency ratios: both latencies are raised to this floor first, so that 0.6ms against
+    # 4ms (noise on an idle machine) is not a regression; only latency_*_ratio reads it
+    floor: Duration | None = None
 
 
 class AnalysisTemplate(StrictModel):
@@ -372,6 +375,7 @@ class GuardSettings(StrictModel):
         if value is not None and value <= 0:
             raise ValueError("must be greater than 0s (leave it out for no guard window)")
         return value
+
 
 class ControlSettings(StrictModel):
     """`[control]`: who may use the agent's control socket besides its owner."""

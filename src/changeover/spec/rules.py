@@ -13,7 +13,7 @@ from pathlib import Path
 
 from changeover.spec.envfile import EnvFileError, read_env_file
 from changeover.spec.environments import EnvironmentSettings
-from changeover.spec.models import Spec
+from changeover.spec.models import Metric, Spec
 from changeover.spec.queries import check_query
 from changeover.spec.types import parse_address
 from changeover.tokenfile import TokenFileError, read_token
@@ -161,7 +161,22 @@ def _metrics(spec: Spec, base: Path | None) -> list[Problem]:
                     check_query(metric.query)
                 except ValueError as exc:
                     out.append(Problem(f"analysis.{name}.metrics[{i}].query", str(exc)))
+            if metric.floor is not None and not _is_latency_ratio(metric):
+                out.append(
+                    Problem(
+                        f"analysis.{name}.metrics[{i}].floor",
+                        "only a builtin latency_*_ratio query has a floor "
+                        f"(this metric is {metric.provider} {metric.query or ''})".rstrip(),
+                    )
+                )
     return out
+
+
+def _is_latency_ratio(metric: Metric) -> bool:
+    query = metric.query or ""
+    return (
+        metric.provider == "builtin" and query.startswith("latency_") and query.endswith("_ratio")
+    )
 
 
 def _workdir(spec: Spec, base: Path | None) -> list[Problem]:

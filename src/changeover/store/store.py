@@ -22,9 +22,7 @@ from changeover.store.schema import connect, migrate, user_version
 DB_NAME = "changeover.db"
 
 
-class Store(
-    RolloutsMixin, JournalMixin, AnalysisMixin, FlagsMixin, PromotionsMixin, GatesMixin
-):
+class Store(RolloutsMixin, JournalMixin, AnalysisMixin, FlagsMixin, PromotionsMixin, GatesMixin):
     @classmethod
     def open(cls, path: Path) -> Store:
         """Open (creating and migrating as needed) the database file at `path`."""

@@ -91,6 +91,22 @@ def test_comparisons_with_the_stable_revision() -> None:
     assert better.outcome is PASS
 
 
+def test_latency_ratios_ignore_differences_below_the_floor() -> None:
+    # 4ms against 0.6ms is a 6.7x ratio made of scheduling noise on a busy machine
+    canary, stable = windows(Traffic(ok=50, latency=0.004), Traffic(ok=50, latency=0.0006))
+    default = evaluate(metric(query="latency_p95_ratio", max=3.0), canary, stable, 0.0)
+    assert (default.outcome, default.value) == (PASS, 1.0)
+    assert default.message.endswith(", floor 5ms)")
+    exact = evaluate(metric(query="latency_p95_ratio", max=3.0, floor="0s"), canary, stable, 0.0)
+    assert exact.outcome is FAIL
+    assert exact.value is not None
+    assert exact.value > 3
+    low = evaluate(metric(query="latency_p95_ratio", max=3.0, floor="1ms"), canary, stable, 0.0)
+    assert low.value is not None
+    assert 3 < low.value < 5  # the canary above the floor, the stable one raised to it
+    assert low.outcome is FAIL
+
+
 def test_comparison_without_stable_data_is_inconclusive() -> None:
     canary, idle_stable = windows(Traffic(ok=10))
     q = metric(query="latency_p99_ratio", max=2.0)

@@ -236,3 +236,20 @@ def test_flags_token_file_is_checked_with_the_spec(tmp_path: Path) -> None:
     token.chmod(0o600)
     spec = load_spec_text(text, "svc.toml", base=tmp_path)
     assert spec.flags.token_file == "token"
+
+
+def test_a_floor_belongs_to_latency_ratios_only() -> None:
+    text = """
+[app]
+name = "a"
+command = "x"
+[analysis.slo]
+metrics = [
+  { name = "r", provider = "builtin", query = "latency_p95_ratio", max = 2, floor = "10ms" },
+  { name = "s", provider = "builtin", query = "success_rate", min = 0.9, floor = "10ms" },
+]
+"""
+    assert problems(text) == [
+        "svc.toml: analysis.slo.metrics[1].floor: only a builtin latency_*_ratio query has a "
+        "floor (this metric is builtin success_rate)"
+    ]

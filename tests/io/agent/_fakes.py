@@ -197,7 +197,7 @@ class FakeAgent:
     def revision_spec(self, revision: int) -> Any:
         return SimpleNamespace(strategy=SimpleNamespace(steps=[]))
 
-    async def deploy(self, request: DeployRequest) -> Rollout:
+    async def deploy(self, request: DeployRequest, peer: Any = None) -> Rollout:
         self.requests.append(request)
         return self.on_deploy(request)
 

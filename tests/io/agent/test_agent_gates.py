@@ -277,3 +277,58 @@ def test_over_the_socket_the_approver_is_the_connected_account(tmp_path: Path) -
     assert got["frozen"]["freeze"]["by"] == me
     assert got["listed"]["freezes"][0]["active"] is True
     assert [f["by"] for f in got["lifted"]["lifted"]] == [me]
+
+
+def test_a_plain_deploy_to_a_gated_environment_is_refused_and_a_forced_one_says_who(
+    tmp_path: Path,
+) -> None:
+    from changeover.agent.releases import DeployRequest
+
+    async def steps(s: Setup) -> dict[str, Any]:
+        spec_path = s.host / "changeover.toml"
+        request = DeployRequest(
+            version="2.0.0", spec_text=spec_path.read_text(), spec_path=str(spec_path)
+        )
+        with pytest.raises(BadRequest) as plain:
+            await s.agent.deploy(request)
+        after_plain = (len(s.store.revisions()), len(s.store.events()))
+        forced = request.model_copy(update={"force": True})
+        with pytest.raises(BadRequest) as nobody:
+            await s.agent.deploy(forced, None)  # no account on the connection: refused
+        after_nobody = (len(s.store.revisions()), len(s.store.events()))
+        rollout = await s.agent.deploy(forced, BOB)
+        gate_events = [e for e in s.store.events() if e.kind == "gate"]
+        return {"plain": plain.value.lines, "after_plain": after_plain,
+                "nobody": nobody.value.lines, "after_nobody": after_nobody,
+                "rollout": rollout, "gate": gate_events,
+                "revisions": len(s.store.revisions())}  # fmt: skip
+
+    got = run(tmp_path, gated(), steps)
+    assert got["plain"][0] == (
+        "environment staging is gated (promotion from dev, 1 approval(s), checklist): "
+        "a plain deploy would skip it; nothing changed"
+    )
+    assert "release promote VERSION --to staging" in got["plain"][1]
+    assert got["after_plain"] == (1, 0)  # refused: nothing written
+    assert "cannot force a deploy past the gates" in got["nobody"][0]
+    assert got["after_nobody"] == (1, 0)
+    assert got["revisions"] == 2
+    [event] = got["gate"]
+    assert event.rollout_id == got["rollout"].id
+    assert event.message == (
+        f"deploy of 2.0.0 FORCED past the gates of environment staging by {BOB.account}: "
+        "skipped promotion from dev, 1 approval(s), checklist"
+    )
+
+
+def test_a_freeze_alone_gates_plain_deploys(tmp_path: Path) -> None:
+    ungated = SPEC.replace('promote_from = "dev"\n', "")
+
+    async def steps(s: Setup) -> tuple[list[str], list[str]]:
+        before = s.agent.gatekeeper.deploy_bypasses()
+        s.agent.gatekeeper.freeze(None, 3600.0, "release party", BOB)
+        return before, s.agent.gatekeeper.deploy_bypasses()
+
+    before, frozen = run(tmp_path, ungated, steps)
+    assert before == []  # nothing configured: deploys go straight through
+    assert frozen == ["a freeze in force"]

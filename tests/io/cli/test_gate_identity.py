@@ -24,10 +24,14 @@ from tests.io.agent._releases import SPEC, staging_agent
 
 def gated(accounts: Accounts) -> str:
     """Staging needs one approval among the two accounts; its socket is the group's."""
-    return SPEC.replace(
-        'promote_from = "dev"',
-        f'promote_from = "dev"\napprovals = 1\napprovers = ["{accounts.alice}", "{accounts.bob}"]',
-    ) + f'\n[control]\ngroup = "{accounts.group}"\n'
+    return (
+        SPEC.replace(
+            'promote_from = "dev"',
+            'promote_from = "dev"\napprovals = 1\n'
+            f'approvers = ["{accounts.alice}", "{accounts.bob}"]',
+        )
+        + f'\n[control]\ngroup = "{accounts.group}"\n'
+    )
 
 
 def as_root(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
