@@ -23,6 +23,7 @@ from changeover.cli import (
     down,
     events,
     flags,
+    k8s,
     logs,
     release,
     reload,
@@ -100,6 +101,7 @@ app.command(short_help="Deploy under load and report failed requests.")(verify.v
 app.command(short_help="Hot-restart one process on shared sockets.")(run.run)
 app.add_typer(flags.app, name="flags", short_help="Feature flags served by the agent.")
 app.add_typer(release.app, name="release", short_help="Releases: built once, promoted.")
+app.add_typer(k8s.app, name="k8s", short_help="Kubernetes manifests: Deployment or Argo Rollout.")
 app.command(short_help="A tour on the bundled example, under load.")(demo.demo)
 app.command(short_help="Print systemd units: socket activation, restarts.")(systemd.systemd)
 app.command(short_help="Connect stdin/stdout to the agent (what ssh runs).")(dial.dial)

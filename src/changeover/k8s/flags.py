@@ -65,7 +65,7 @@ def config_map(ctx: Context) -> Manifest | None:
         return None
     draft = Draft("v1", "ConfigMap", ctx.names.suffixed("flags"), ctx.names.labels)
     why = "the flag document, canonical JSON, read by Client.from_env() in the pod"
-    draft.put(f"data.{FLAGS_FILE}", canonical(ctx.options.flags), option("--flags", why))
+    draft.put("data", {FLAGS_FILE: canonical(ctx.options.flags)}, option("--flags", why))
     return draft.manifest()
 
 

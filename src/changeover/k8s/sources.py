@@ -62,7 +62,7 @@ def option(name: str, why: str = "") -> Origin:
     return Origin((name,), why)
 
 
-FIXED = Origin(("(changeover)",), "")
+FIXED = Origin(("(convention)",), "")
 
 
 def fixed(why: str) -> Origin:
