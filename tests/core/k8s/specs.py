@@ -78,12 +78,23 @@ metrics = [
   { name = "success diff", provider = "builtin", query = "success_rate_diff", min = -0.005 },
 ]
 
-[analysis.external]
-metrics = [
-  { name = "saturation", provider = "prometheus", address = "http://prometheus:9090", query = "max(up)", min = 1 },
-  { name = "status page", provider = "web", url = "http://status.internal/api", json_path = "$.checks[0].ok" },
-  { name = "smoke", provider = "command", command = "./smoke.sh" },
-]
+[[analysis.external.metrics]]
+name = "saturation"
+provider = "prometheus"
+address = "http://prometheus:9090"
+query = "max(up)"
+min = 1
+
+[[analysis.external.metrics]]
+name = "status page"
+provider = "web"
+url = "http://status.internal/api"
+json_path = "$.checks[0].ok"
+
+[[analysis.external.metrics]]
+name = "smoke"
+provider = "command"
+command = "./smoke.sh"
 
 [environments.prod]
 [environments.prod.spec.app]
