@@ -52,7 +52,7 @@ def document(data: Mapping[str, Any], source: str) -> dict[str, Any]:
     try:
         state = parse_state(doc, strict=True, source=source)
     except FlagStateError as exc:
-        raise FlagsError(str(exc).splitlines()) from None
+        raise FlagsError([f"{source}: {p}" for p in exc.problems]) from None
     return state.document.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
