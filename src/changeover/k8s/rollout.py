@@ -30,7 +30,7 @@ HEADER_ROUTE = "header-route"  # the managed route setHeaderRoute steps fill
 ISTIO_ROUTE = "primary"  # the VirtualService's route Argo Rollouts weights
 
 
-class Rendering:
+class RolloutBuild:
     """The Rollout being built, the templates it refers to, the services it needs."""
 
     def __init__(self, ctx: Context) -> None:
@@ -59,7 +59,7 @@ class Rendering:
 def rollout(ctx: Context, plan: Plan) -> list[Manifest]:
     src = ctx.sources
     draft = Draft(analysis.API, "Rollout", ctx.names.base, ctx.names.labels)
-    build = Rendering(ctx)
+    build = RolloutBuild(ctx)
     draft.put("spec.replicas", ctx.spec.app.replicas, src.origin("app.replicas"))
     draft.put("spec.selector.matchLabels", ctx.names.selector, fixed("the pods' name label"))
     timing(ctx, draft)
@@ -81,7 +81,7 @@ def _stable_service(ctx: Context) -> Manifest:
     return service(ctx, ctx.names.base, "proxy.listen", ctx.spec.proxy.listen, why)
 
 
-def _canary(ctx: Context, draft: Draft, build: Rendering) -> list[Manifest]:
+def _canary(ctx: Context, draft: Draft, build: RolloutBuild) -> list[Manifest]:
     src, st = ctx.sources, ctx.spec.strategy
     at = "spec.strategy.canary"
     draft.put(f"{at}.maxSurge", int_or_percent(st.max_surge), src.origin("strategy.max_surge"))
@@ -142,7 +142,7 @@ def _routing(ctx: Context, draft: Draft, at: str) -> None:
         )
 
 
-def _steps(ctx: Context, draft: Draft, build: Rendering, at: str, canary: str) -> None:
+def _steps(ctx: Context, draft: Draft, build: RolloutBuild, at: str, canary: str) -> None:
     n = 0
     for i, step in enumerate(ctx.spec.strategy.steps):
         key = f"strategy.steps[{i}]"
@@ -153,7 +153,7 @@ def _steps(ctx: Context, draft: Draft, build: Rendering, at: str, canary: str) -
 
 
 def _step(
-    ctx: Context, build: Rendering, step: Step, key: str, canary: str
+    ctx: Context, build: RolloutBuild, step: Step, key: str, canary: str
 ) -> dict[str, Any] | None:
     if step.set_weight is not None:
         return {"setWeight": step.set_weight}
@@ -205,7 +205,7 @@ def _header_route(ctx: Context, step: Step, key: str) -> dict[str, Any] | None:
     return {"setHeaderRoute": {"name": HEADER_ROUTE, "match": match}}
 
 
-def _blue_green(ctx: Context, draft: Draft, build: Rendering) -> Manifest:
+def _blue_green(ctx: Context, draft: Draft, build: RolloutBuild) -> Manifest:
     src, st = ctx.sources, ctx.spec.strategy
     at = "spec.strategy.blueGreen"
     preview = ctx.names.suffixed("preview")

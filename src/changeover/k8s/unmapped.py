@@ -124,7 +124,7 @@ def _strategy(ctx: Context) -> None:
             if ctx.sources.is_set(f"strategy.{key}") and getattr(st, key) not in (None, []):
                 ctx.report.note(
                     ctx.key(f"strategy.{key}"),
-                    f"for {strategy} only, not rendered for this {chosen} rendering "
+                    f"used by {strategy} under --rollouts only: not rendered here "
                     f"(render with --rollouts --strategy {strategy})",
                 )
 
