@@ -115,6 +115,16 @@ def _agent_env(ctx: Context, plan: Plan) -> list[Entry]:
     return entries
 
 
+_PROBE_KEYS = {
+    "httpGet": "path",
+    "initialDelaySeconds": "initial_delay",
+    "periodSeconds": "period",
+    "timeoutSeconds": "timeout",
+    "successThreshold": "success_threshold",
+    "failureThreshold": "failure_threshold",
+}
+
+
 def _probes(ctx: Context, draft: Draft, c: str) -> None:
     for kind in ("startup", "readiness", "liveness"):
         spec_probe = getattr(ctx.spec.probes, kind)
@@ -122,8 +132,14 @@ def _probes(ctx: Context, draft: Draft, c: str) -> None:
             continue
         mapped = probe(kind, spec_probe, PORT_NAME)
         key = f"probes.{kind}"
-        why = "Kubernetes probe semantics, as the agent's"
-        draft.put(f"{c}.{kind}Probe", mapped.body, ctx.sources.origin(key, why=why))
+        for field, value in mapped.body.items():
+            name = _PROBE_KEYS[field]
+            why = "; ".join(r for r in mapped.rounded if r.startswith(name)) or (
+                "on the container port, by name" if field == "httpGet" else ""
+            )
+            draft.put(
+                f"{c}.{kind}Probe.{field}", value, ctx.sources.origin(f"{key}.{name}", why=why)
+            )
         if mapped.rounded:
             ctx.report.note(
                 ctx.key(key),
