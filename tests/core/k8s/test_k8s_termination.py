@@ -51,7 +51,7 @@ def _hook_sleep(hook: dict[str, Any] | None) -> float:
     drain=millis,
     grace=millis,
     delay=millis,
-    pre_stop=st.sampled_from(["", "sleep 1", "curl -X POST localhost:9000/leave"]),
+    pre_stop=st.sampled_from(["", "kill -USR1 1", "curl -X POST localhost:9000/leave"]),
     version=versions,
 )
 def test_the_grace_period_covers_prestop_drain_and_grace_for_any_spec(
