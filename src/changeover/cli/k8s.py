@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,14 +29,14 @@ from changeover.cli.common import (
     select_environment,
 )
 from changeover.cli.flags import FlagFileError, read_flags_file
-from changeover.k8s import output
-from changeover.k8s.flags import FlagsError, document
 from changeover.k8s.options import DEFAULT_KUBE_VERSION, KubeVersion, Options, Router
-from changeover.k8s.render import Rendering, render
 from changeover.spec.envfile import EnvFileError, read_env_file
 from changeover.spec.load import parse_toml, read_spec
 from changeover.spec.models import Spec
 from changeover.spec.strategy import StrategyName
+
+if TYPE_CHECKING:
+    from changeover.k8s.render import Rendering
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -117,6 +117,8 @@ def render_command(
 ) -> None:
     """Print the manifests as YAML (or write them with -o DIR); exit 2 with the report when
     a key cannot be rendered as the spec asks, unless --allow-lossy."""
+    from changeover.k8s import output  # YAML and the mapping: loaded by this command only
+
     rendering, source = _rendering(
         environment_name,
         file,
@@ -166,6 +168,8 @@ def explain(
 ) -> None:
     """For each rendered value: the spec key it comes from, and why; the termination
     arithmetic first, the keys not rendered as the spec says last."""
+    from changeover.k8s import output
+
     rendering, _ = _rendering(
         environment_name,
         file,
@@ -200,6 +204,8 @@ def _rendering(
     prometheus: str,
     flags: Path | None,
 ) -> tuple[Rendering, str]:
+    from changeover.k8s.render import render
+
     select_environment(environment_name)
     spec, path = load(file)
     name = environment()
@@ -250,6 +256,8 @@ def _env_file(spec: Spec, path: Path) -> dict[str, str]:
 
 
 def _flags(path: Path) -> dict[str, Any]:
+    from changeover.k8s.flags import FlagsError, document
+
     try:
         return document(read_flags_file(path), str(path))
     except FlagFileError as exc:
@@ -259,6 +267,8 @@ def _flags(path: Path) -> dict[str, Any]:
 
 
 def _write(rendering: Rendering, directory: Path, head: str) -> None:
+    from changeover.k8s import output
+
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for manifest in rendering.manifests:
