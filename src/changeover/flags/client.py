@@ -115,8 +115,12 @@ class Client:
         """The client for the agent that runs this process (CHANGEOVER_FLAGS_URL and
         CHANGEOVER_FLAGS_SOCKET, set for every replica), or for an agent's TCP listener
         (CHANGEOVER_FLAGS_URL `http://host:port/v1/flags` with CHANGEOVER_FLAGS_TOKEN and
-        no socket); offline if neither URL nor socket is set."""
+        no socket); offline if neither URL nor socket is set. CHANGEOVER_FLAGS_FILE names
+        a flag document to serve first (the ConfigMap `changeover k8s render --flags`
+        mounts in a pod, where it is all the client serves)."""
         env = os.environ if environ is None else environ
+        if env.get("CHANGEOVER_FLAGS_FILE"):
+            options.setdefault("bootstrap", Path(env["CHANGEOVER_FLAGS_FILE"]))
         uds = env.get("CHANGEOVER_FLAGS_SOCKET") or None
         url = env.get("CHANGEOVER_FLAGS_URL") or ("http://agent/v1/flags" if uds else None)
         if uds is None and url is not None and url.startswith(("http://", "https://")):

@@ -240,3 +240,12 @@ def test_from_env_finds_the_agent_over_its_socket(short_tmp: Path) -> None:
             assert client.is_enabled("steady")
     with Client.from_env({}) as offline:  # no agent: an offline client, never an error
         assert not offline.wait_until_ready(0)
+
+
+def test_from_env_serves_the_flags_file_a_pod_mounts(tmp_path: Path) -> None:
+    path = tmp_path / "flags.json"
+    path.write_text(json.dumps(_doc()))
+    with Client.from_env({"CHANGEOVER_FLAGS_FILE": str(path)}) as client:
+        assert client.wait_until_ready(0)  # the file is the state: no fetch to wait for
+        assert client.is_enabled("steady")
+        assert client.status() is None  # offline: no agent to poll in a pod
