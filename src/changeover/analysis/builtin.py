@@ -18,7 +18,7 @@ from changeover.analysis.model import Measurement, Outcome
 from changeover.analysis.verdict import fmt, judge, measurement
 from changeover.analysis.window import Window
 from changeover.spec import queries
-from changeover.spec.queries import check_query
+from changeover.spec.queries import DEFAULT_FLOOR, check_query
 
 if TYPE_CHECKING:
     from changeover.spec.models import Metric
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 _Of = Callable[[Window], float | None]
 _PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
-DEFAULT_FLOOR = 0.005  # seconds: a busy 2-core machine moves sub-5ms latencies by 10x
 
 
 def _latency(q: float) -> _Of:

@@ -146,9 +146,13 @@ def _builtin(
     return {
         "prometheus": {
             "address": ctx.options.prometheus,
-            "query": promql(router, query, window, m.min_requests),
+            "query": promql(router, query, window, m.min_requests, *_floor(m)),
         }
     }
+
+
+def _floor(m: Metric) -> tuple[float, ...]:
+    return () if m.floor is None else (m.floor,)
 
 
 def conditions(m: Metric, vector: bool) -> tuple[str, str]:

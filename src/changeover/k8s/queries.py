@@ -66,10 +66,17 @@ SERIES = {
 }
 
 
-def promql(router: Router, query: str, window: str, min_requests: int | None) -> str:
-    """The PromQL of builtin `query` over `window` ("60s"); KeyError for router NONE."""
+def promql(
+    router: Router,
+    query: str,
+    window: str,
+    min_requests: int | None,
+    floor: float = queries.DEFAULT_FLOOR,
+) -> str:
+    """The PromQL of builtin `query` over `window` ("60s"); KeyError for router NONE.
+    A latency ratio clamps both latencies to `floor` seconds first, as the agent does."""
     s = SERIES[router]
-    value = _value(s, query, window)
+    value = _value(s, query, window, floor)
     need = 1 if min_requests is None else min_requests
     if need > 0:
         value += f" and on() {_count(s, CANARY, window)} >= {need}"
@@ -78,7 +85,7 @@ def promql(router: Router, query: str, window: str, min_requests: int | None) ->
     return value
 
 
-def _value(s: Series, query: str, window: str) -> str:
+def _value(s: Series, query: str, window: str, floor: float) -> str:
     if query == "request_rate":
         return _rate(s, CANARY, window)
     if query == "error_rate":
@@ -91,7 +98,8 @@ def _value(s: Series, query: str, window: str) -> str:
         return f"({_error_rate(s, STABLE, window)} - {_error_rate(s, CANARY, window)})"
     name = query.removeprefix("latency_").removesuffix("_ratio")
     if query.endswith("_ratio"):
-        return f"({_latency(s, name, CANARY, window)} / {_latency(s, name, STABLE, window)})"
+        canary, stable = _latency(s, name, CANARY, window), _latency(s, name, STABLE, window)
+        return f"(clamp_min({canary}, {floor:g}) / clamp_min({stable}, {floor:g}))"
     return _latency(s, name, CANARY, window)
 
 

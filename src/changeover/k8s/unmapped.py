@@ -19,6 +19,9 @@ AGENT_ONLY = {
     "notify": "rollout notifications come from the agent; Argo Rollouts has its own notifications",
     "releases": "release trains are changeover's; the image tag is the release in a cluster",
     "flags": "the agent's flag listener; in a cluster the flags are a ConfigMap (--flags FILE)",
+    "ops": "the agent's /metrics and alert webhook; in a cluster scrape the ingress or mesh",
+    "guard": "the agent's guard window; with --rollouts, post-promotion analysis is Argo's",
+    "control": "who may use the agent's control socket; in a cluster RBAC decides",
 }
 RENDERED_PROXY = {"listen"}  # the Service's port
 # what the mapping modules read, section by section (checked against the models by a test)

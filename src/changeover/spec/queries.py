@@ -22,6 +22,9 @@ COMPARED: tuple[str, ...] = (
     "success_rate_diff",
 )
 BUILTIN_QUERIES: tuple[str, ...] = (*SINGLE, *COMPARED)
+# seconds: a latency ratio raises both latencies to this floor (a metric's `floor`
+# overrides it); below it, a busy 2-core machine moves latencies by 10x for no reason
+DEFAULT_FLOOR = 0.005
 
 
 def check_query(query: str | None) -> str:

@@ -34,6 +34,13 @@ def test_compared_queries_need_stable_requests_too() -> None:
     assert query.count("histogram_quantile(0.95") == 2
     assert ">= 1 and on()" in query  # min_requests defaults to 1, as the agent's
     assert query.endswith('destination_service_name="{{args.stable-service}}"}[60s])) > 0')
+    assert query.count(", 0.005)") == 2  # both latencies clamped to the default floor
+
+
+def test_a_latency_ratio_takes_the_metric_floor() -> None:
+    query = promql(Router.NGINX, "latency_p99_ratio", "60s", None, 0.02)
+    assert query.startswith("(clamp_min((histogram_quantile(0.99")
+    assert query.count(", 0.02)") == 2
 
 
 def test_request_rate_with_min_requests_0_has_no_guard() -> None:
