@@ -20,6 +20,7 @@ import sys
 import urllib.request
 from typing import Any
 
+from changeover.loadgen import BackgroundLoad
 from tests.e2e.harness import EXAMPLE, ROOT, Lines, Service, stop
 from tests.helpers import free_port, wait_for
 
@@ -40,13 +41,27 @@ EXPECTED = {
     "changeover promote": 0,
     "changeover down": 0,
 }
+ENVIRONMENTS = {
+    "changeover -E dev up --detach": 0,
+    "changeover -E staging up --detach": 0,
+    "changeover release create --version 1.0.0 --allow-dirty": 0,
+    "changeover release promote 1.0.0 --to dev": 0,
+    "changeover release promote 1.0.0 --to staging": 1,
+    "changeover -E staging deploy --version 1.0.0": 2,
+    'changeover release check 1.0.0 --to staging "changelog reviewed"': 0,
+    "changeover release promote 1.0.0 --to staging --wait": 0,
+    "changeover release show 1.0.0": 0,
+    "changeover -E staging down": 0,
+    "changeover -E dev down": 0,
+}
+TOUR, ENV_TOUR = "## A five-minute tour", "### Environments: one release, dev to staging"
 SETUP = ("make demo", "source .venv/bin/activate", "cd examples/hello")
 
 
-def tour_lines() -> list[tuple[str, str]]:
-    """(command, comment) for every line of the tour's shell blocks, in order."""
+def tour_lines(start: str = TOUR, end: str = ENV_TOUR) -> list[tuple[str, str]]:
+    """(command, comment) for every line of the shell blocks between two headings."""
     text = (ROOT / "README.md").read_text()
-    tour = text[text.index("## A five-minute tour") : text.index("## How it works")]
+    tour = text[text.index(start) : text.index(end)]
     lines = []
     for block in re.findall(r"```sh\n(.*?)```", tour, flags=re.S):
         for line in block.splitlines():
@@ -58,12 +73,17 @@ def tour_lines() -> list[tuple[str, str]]:
 def test_every_changeover_command_of_the_tour_has_an_expectation() -> None:
     commands = [c for c, _ in tour_lines() if c.startswith("changeover")]
     assert set(commands) == set(EXPECTED)
+    env_commands = [c for c, _ in tour_lines(ENV_TOUR, "## How it works")]
+    assert set(env_commands) - {c for c in env_commands if c.startswith("curl")} == set(
+        ENVIRONMENTS
+    )
 
 
 class Tour:
     def __init__(self, service: Service) -> None:
         self.service = service
-        self.ports = {"8080": str(free_port()), "8081": str(free_port())}
+        self.ports = {p: str(free_port()) for p in ("8080", "8081", "8090", "8091")}
+        self.expected = EXPECTED
         spec = (EXAMPLE / "changeover.toml").read_text()  # the example's own settings
         service.spec.write_text(self.local(spec))
         self.load: subprocess.Popen[str] | None = None
@@ -89,12 +109,15 @@ class Tour:
     def changeover(self, command: str) -> None:
         if command == "changeover down" and self.load is not None:
             self.stop_load()  # as the README says: the load generator first
-        result = self.service.cli(*shlex.split(command)[1:], timeout=180)
-        assert result.returncode == EXPECTED[command], (command, result.stdout, result.stderr)
+        args = shlex.split(command)[1:]
+        result = self.service.cli(*args, timeout=180)
+        if args[0] == "-E":
+            self.service.track_agent_of(args[1])
+        assert result.returncode == self.expected[command], (command, result.stdout, result.stderr)
 
     def curl(self, command: str, comment: str) -> None:
         url = "http://" + shlex.split(command)[-1]
-        promised = re.match(r"hello from v\d+", comment)
+        promised = re.match(r"hello from v?[\d.]+\d", comment)
         assert promised, f"a curl line must promise its answer: {comment!r}"
         with urllib.request.urlopen(url, timeout=10) as response:
             body = response.read().decode()
@@ -158,3 +181,31 @@ def test_the_readme_tour_does_what_it_says(service: Service) -> None:
     assert {f["kind"] for f in report["failures"]} == {"status"}
     assert {f["status"] for f in report["failures"]} == {500}
     assert set(report["header_counts"]) >= {"v1", "v2", "v5", "v7"}
+
+
+def test_the_readme_environments_tour_does_what_it_says(service: Service) -> None:
+    """Dev and staging under load from the test (the README leaves load to the reader):
+    every promotion and refusal as the comments say, and not one failed request."""
+    tour = Tour(service)
+    tour.expected = ENVIRONMENTS
+    lines = tour_lines(ENV_TOUR, "## How it works")
+    ups = [i for i, (c, _) in enumerate(lines) if c.endswith("up --detach")]
+    downs = [i for i, (c, _) in enumerate(lines) if c.endswith(" down")]
+    try:
+        for command, comment in lines[: ups[-1] + 1]:
+            tour.run(command, comment)
+        urls = [f"http://127.0.0.1:{tour.ports[p]}" for p in ("8090", "8091")]
+        with (
+            BackgroundLoad(urls[0], rate=50, connections=2) as dev,
+            BackgroundLoad(urls[1], rate=50, connections=2) as staging,
+        ):
+            for command, comment in lines[ups[-1] + 1 : downs[0]]:
+                tour.run(command, comment)
+        for command, comment in lines[downs[0] :]:
+            tour.run(command, comment)
+    finally:
+        for env in ("staging", "dev"):
+            service.cli("-E", env, "down", timeout=180)
+    for load in (dev.report, staging.report):
+        assert load.sent > 100
+        assert load.failed == 0, load.summary()
