@@ -1,7 +1,8 @@
 """One GET that returns JSON, for the HTTP providers, with failures turned into one line.
 
-Invariant: `get_json` returns or raises `ProviderError`; no httpx exception escapes it,
-and every message says what went wrong (refused, timed out, bad URL) in one line.
+Invariant: `get_json` returns or raises `ProviderError` (`Unreachable` when nothing
+answered: refused, no route, timed out); no httpx exception escapes it, and every message
+says what went wrong (refused, timed out, bad URL) in one line.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from changeover.analysis.verdict import fmt
 
 class ProviderError(Exception):
     """A provider could not measure; the message is the reason, without the location."""
+
+
+class Unreachable(ProviderError):
+    """No answer at all: the connection was refused or failed, or the request timed out."""
 
 
 def _refused(exc: BaseException) -> bool:
@@ -45,6 +50,8 @@ async def get_json(
     """HTTP status and parsed JSON body (None when the body is not JSON)."""
     try:
         response = await http.get(url, params=params, timeout=limit)
+    except (httpx.TimeoutException, httpx.ConnectError) as exc:
+        raise Unreachable(describe(exc, limit)) from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise ProviderError(describe(exc, limit)) from None
     try:

@@ -1,9 +1,11 @@
 """The `prometheus` provider: one instant query, `GET {address}/api/v1/query`.
 
 Invariant: a scalar, or a vector with exactly one sample, gives the value; an empty
-vector or NaN is inconclusive; anything else (HTTP or connection failure, a
-`status: error` answer, several series, another result type) is an error measurement
-whose message starts with `prometheus {address}:`.
+vector, NaN or an unreachable Prometheus (refused, timed out) is inconclusive: a
+monitoring outage says nothing about the release, so it pauses a rollout for a person
+instead of rolling it back; anything else (an HTTP error status, a `status: error`
+answer, several series, another result type) is an error measurement. Every message
+starts with `prometheus {address}:`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from changeover.analysis.http import ProviderError, get_json
+from changeover.analysis.http import ProviderError, Unreachable, get_json
 from changeover.analysis.model import Measurement, Outcome, one_line
 from changeover.analysis.verdict import judge, measurement, where
 
@@ -58,6 +60,9 @@ async def measure(metric: Metric, http: httpx.AsyncClient, at: float, limit: flo
         if not 200 <= status < 300:
             raise ProviderError(f"HTTP {status}")
         value = _value(body)
+    except Unreachable as exc:
+        text = f"{origin}: {exc}: no measurement, inconclusive"
+        return measurement(metric, Outcome.INCONCLUSIVE, at, text)
     except ProviderError as exc:
         return measurement(metric, Outcome.ERROR, at, f"{origin}: {exc}")
     if value is None or math.isnan(value):

@@ -86,6 +86,10 @@ async def measure(metric: Metric, context: Context) -> Measurement:
             return await _dispatch(metric, context)
     except TimeoutError:
         text = f"{where(metric)}: timed out after {fmt(context.timeout, 's')}"
+        if metric.provider == "prometheus":  # unreachable, as prometheus.py rules
+            return measurement(
+                metric, Outcome.INCONCLUSIVE, context.at, f"{text}: no measurement, inconclusive"
+            )
     except Exception as exc:  # a provider bug must cost one error measurement, not the run
         text = f"{where(metric)}: {type(exc).__name__}: {one_line(str(exc), 200)}"
     return measurement(metric, Outcome.ERROR, context.at, text)

@@ -85,10 +85,13 @@ def test_prometheus_answers(
     assert seen == [f"/api/v1/query?query={query}"]
 
 
-def test_prometheus_down_is_an_error_that_says_connection_refused() -> None:
+def test_prometheus_down_is_inconclusive_and_says_connection_refused() -> None:
     address = f"http://127.0.0.1:{closed_port()}"
     got = run_measure(prom("up", address))
-    assert (got.outcome, got.message) == (ERR, f"prometheus {address}: connection refused")
+    assert (got.outcome, got.message) == (
+        INC,
+        f"prometheus {address}: connection refused: no measurement, inconclusive",
+    )
 
 
 def test_prometheus_address_without_scheme_is_an_error_naming_the_url_form() -> None:
@@ -97,7 +100,7 @@ def test_prometheus_address_without_scheme_is_an_error_naming_the_url_form() -> 
     assert "expected http://host:port" in got.message
 
 
-def test_a_server_slower_than_the_timeout_is_an_error() -> None:
+def test_a_server_slower_than_the_timeout_is_inconclusive() -> None:
     release = threading.Event()
 
     def stuck(path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
@@ -107,7 +110,10 @@ def test_a_server_slower_than_the_timeout_is_an_error() -> None:
     with http_server(stuck) as (base, _):
         got = run_measure(prom("one", base), timeout=0.1)
         release.set()
-    assert (got.outcome, got.message) == (ERR, f"prometheus {base}: timed out after 100ms")
+    assert (got.outcome, got.message) == (
+        INC,
+        f"prometheus {base}: timed out after 100ms: no measurement, inconclusive",
+    )
 
 
 @pytest.mark.parametrize(

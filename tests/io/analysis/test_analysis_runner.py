@@ -75,17 +75,24 @@ def test_no_canary_traffic_is_inconclusive_not_a_pass() -> None:
     assert "no requests from revision 4 in the window" in runner.summary
 
 
-def test_prometheus_down_ends_in_error_after_limit_plus_one_rounds() -> None:
-    address = f"http://127.0.0.1:{closed_port()}"
-    prom = {"name": "prom", "provider": "prometheus", "address": address, "query": "up"}
-    t = template(prom, count=10, consecutive_error_limit=2)
+def test_a_web_check_down_ends_in_error_after_limit_plus_one_rounds() -> None:
+    url = f"http://127.0.0.1:{closed_port()}/check"
+    web = {"name": "web", "provider": "web", "url": url}
+    t = template(web, count=10, consecutive_error_limit=2)
     runner = fake_runner(t, FakeProxy(), FakeTime())
     assert bounded(runner.run()) is RunStatus.ERROR
     assert runner.rounds == 3
     assert runner.summary == (
-        f'metric "prom" had an error 3 times in a row (limit 2): prometheus {address}: '
-        "connection refused"
+        f'metric "web" had an error 3 times in a row (limit 2): web {url}: connection refused'
     )
+
+
+def test_a_prometheus_down_is_inconclusive_every_round_never_an_error() -> None:
+    address = f"http://127.0.0.1:{closed_port()}"
+    prom = {"name": "prom", "provider": "prometheus", "address": address, "query": "up"}
+    runner = fake_runner(template(prom, count=3), FakeProxy(), FakeTime())
+    assert bounded(runner.run()) is RunStatus.INCONCLUSIVE
+    assert "connection refused: no measurement, inconclusive" in runner.summary
 
 
 def test_an_injected_http_client_is_used_and_left_open() -> None:
