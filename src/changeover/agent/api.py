@@ -120,7 +120,7 @@ def create_app(agent: Agent) -> Starlette:
             else:
                 message = agent.command(name, by)
             active = agent.controller.active
-            doc = None if active is None else active_rollout_doc(active)
+            doc = None if active is None else active_rollout_doc(active, agent.clock())
             return JSONResponse({"message": message, "rollout": doc, "events_after": after})
 
         return handler
@@ -129,7 +129,7 @@ def create_app(agent: Agent) -> Starlette:
         rollout_id = _int(request.path_params["rollout_id"], "rollout id")
         active = agent.controller.active
         if active is not None and active.rollout.id == rollout_id:
-            return JSONResponse(active_rollout_doc(active))
+            return JSONResponse(active_rollout_doc(active, agent.clock()))
         return JSONResponse(rollout_doc(agent.store.rollout(rollout_id)))
 
     async def events(request: Request) -> Response:

@@ -153,7 +153,7 @@ def revision_doc(
     }
 
 
-def active_rollout_doc(active: Active, now: float | None = None) -> dict[str, Any]:
+def active_rollout_doc(active: Active, now: float) -> dict[str, Any]:
     """The active rollout with its live phase and, while paused, why (`paused`); in its
     guard window, the window (`guard`; `now` on the agent's clock gives what is left)."""
     decision = active.decision  # None before the first tick; a pause sent since has none yet

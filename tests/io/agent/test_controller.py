@@ -560,10 +560,10 @@ def test_the_status_document_says_who_paused_the_active_rollout(
             h.controller.command(Command.PAUSE, "ci")
             active = h.controller.active
             assert active is not None
-            doc = await until(lambda: active_rollout_doc(active)["paused"], what="the hold")
+            doc = await until(lambda: active_rollout_doc(active, 0.0)["paused"], what="the hold")
             assert doc == {"by": "operator", "continue": ["resume"], "message": "paused by ci"}
             h.controller.command(Command.RESUME, "ci")
-            assert active_rollout_doc(active)["paused"] is None  # at once: the phase moved on
+            assert active_rollout_doc(active, 0.0)["paused"] is None  # at once: the phase moved on
             await done
 
     run(main())
