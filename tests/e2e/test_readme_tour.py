@@ -117,7 +117,7 @@ class Tour:
 
     def curl(self, command: str, comment: str) -> None:
         url = "http://" + shlex.split(command)[-1]
-        promised = re.match(r"hello from v?[\d.]+\d", comment)
+        promised = re.match(r"hello from v?\d+(?:\.\d+)*", comment)
         assert promised, f"a curl line must promise its answer: {comment!r}"
         with urllib.request.urlopen(url, timeout=10) as response:
             body = response.read().decode()
