@@ -133,8 +133,10 @@ def test_request_past_the_deadline_is_cut_with_exit_80(start) -> None:  # type: 
     wait_for(lambda: server.in_flight() >= 1, 10, "the slow request", server)
     began = time.monotonic()
     server.terminate()
-    code = server.proc.wait(timeout=10)
-    assert time.monotonic() - began < 3.0
+    code = server.proc.wait(timeout=30)
+    # cut by the 3 s grace, not after the 60 s request: exit 80 says which; the bound only
+    # tells "did not wait for the request" apart from "cut", whatever the machine's load
+    assert time.monotonic() - began < 30
     assert code == 80, server.describe()
     slow.join(timeout=10)
     assert slow.error is not None  # cut: the client saw the connection end without a response
