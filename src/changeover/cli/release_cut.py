@@ -79,7 +79,9 @@ def create(
             BAD_INPUT,
             reason if reason.startswith("nothing to release") else f"nothing to release: {reason}",
             "`changeover release next` lists each commit and its rule; --bump or --version "
-            "release anyway",
+            "release them anyway"
+            if decision.changes.counted or decision.changes.skipped
+            else "a release carries at least one commit: commit, then create it",
         )
     chosen = str(decision.version)
     cut = train_cut(spec_file, plan.history, force) if train else None
