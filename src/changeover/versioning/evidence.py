@@ -146,10 +146,10 @@ def _environment(e: Evidence) -> list[str]:
 
 
 def _asked(e: Evidence) -> str:
-    origin = f"from {e.promoted_from}" if e.promoted_from else ""
+    origin = f"promoted from {e.promoted_from}" if e.promoted_from else ""
     by = f"asked by {e.requested_by}" if e.requested_by else ""
     said = ", ".join(part for part in (origin, by) if part)
-    return f" (promoted {said})" if said else ""
+    return f" ({said})" if said else ""
 
 
 def _traffic(t: Traffic) -> str:
@@ -167,4 +167,5 @@ def _measured(m: Measured) -> str:
 def _soak(s: Soak) -> str:
     result = "passed" if s.passed else "failed"
     detail = f" ({s.detail})" if s.detail else ""
-    return f"{format_duration(s.duration)}, {s.requests:,} requests: {result}{detail}"
+    # whole seconds: the notes say how long, not to the microsecond
+    return f"{format_duration(round(s.duration))}, {s.requests:,} requests: {result}{detail}"

@@ -121,3 +121,11 @@ def test_the_newest_promotion_that_started_a_rollout_of_the_artifact() -> None:
     assert chosen([waiting, other, ran], SHA) is ran
     assert chosen([waiting, other, ran], None) is other  # no record here: any artifact
     assert chosen([waiting], SHA) is None
+
+
+def test_a_first_environment_names_who_asked_and_a_soak_shows_whole_seconds() -> None:
+    carried = {**promotion()["evidence"], "stable_since": T0 - 66.4, "at": T0 - 60}
+    e = evidence_of("dev", promotion(from_environment=None, evidence=carried), rollout(), [], OWN)
+    lines = render_evidence([e])
+    assert lines[3] == "- Deployed 2026-01-12 10:04 UTC with canary: succeeded (asked by alice)"
+    assert "- Soak: 6s, 51,000 requests: passed (in dev, 0 failed)" in lines
