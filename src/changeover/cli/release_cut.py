@@ -9,7 +9,7 @@ kept, and name exactly the version and commit it was built from.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -88,7 +88,7 @@ def create(
     notes = None
     if tag or changelog is not None:
         notes = section(
-            plan.history, decision.version, "HEAD", released=date.today(), hotfix=hotfix
+            plan.history, decision.version, "HEAD", released=datetime.now(UTC).date(), hotfix=hotfix
         ).markdown
     if tag:
         check_tag(plan.history, decision)
