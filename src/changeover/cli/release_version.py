@@ -135,7 +135,7 @@ def production_version(spec_file: Path) -> Version:
         fail(code, f"--hotfix: cannot ask {prod} what it runs: {first}", "give --from V")
     stable = status.get("stable_revision")
     running = next((r for r in status.get("revisions", []) if r["revision"] == stable), None)
-    found = None if running is None else semver(str(running["version"]))
+    found = None if running is None else semver(str(running["version"]).removeprefix("v"))
     if found is None:
         what = "nothing stable" if running is None else f"{running['version']!r}"
         fail(BAD_INPUT, f"--hotfix: {prod} runs {what}, not a release version; give --from V")

@@ -267,3 +267,20 @@ def test_a_train_release_waits_for_its_cut_off(tmp_path: Path) -> None:
     assert code == 0
     assert "previous train release: 0.0.1 (cut-off " in said
     assert "on the train:\n  next version: 0.0.2 (patch; last release: 0.0.1)" in said
+
+
+def test_a_hotfix_asks_production_what_it_runs(tmp_path: Path) -> None:
+    from changeover.cli.client import AgentClient
+    from tests.io.agent._releases import serve_and_call
+
+    spec = tmp_path / "host" / "changeover.toml"
+
+    def use(client: AgentClient) -> tuple[int, str]:
+        return run(spec, "next", "--hotfix")
+
+    (code, said), _ = serve_and_call(
+        tmp_path, use, state=tmp_path / "host" / ".changeover" / "staging"
+    )
+    # staging is the end of the chain; its stable revision is a plain deploy's "v1"
+    assert code == 2
+    assert "--hotfix: staging runs 'v1', not a release version; give --from V" in said
