@@ -231,6 +231,9 @@ def test_a_release_through_soak_window_and_approvals_under_load(pipeline: Pipeli
         assert rolled.code == 0, rolled.said()
         assert "revision 2 is stable" in rolled.stdout
         # a hotfix skips staging's soak, and nothing else: prod still wants an approval
+        (p.service.dir / "FIX").write_text("the hotfix\n")  # a release carries a commit
+        git(p.service.dir, "add", "FIX")
+        git(p.service.dir, "commit", "-qm", "fix: the hotfix")
         p.cli("release", "create", "--version", "1.0.1", "--hotfix").ok()
         p.cli("release", "promote", "1.0.1", "--to", "dev").ok()
         hot = p.cli("release", "promote", "1.0.1", "--to", "staging").ok()

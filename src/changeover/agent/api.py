@@ -37,6 +37,7 @@ from changeover.agent.promotions import (
 from changeover.agent.releases import DeployRequest, UndoRequest
 from changeover.agent.status import (
     active_rollout_doc,
+    analysis_runs,
     diff_document,
     event_doc,
     history_document,
@@ -131,6 +132,13 @@ def create_app(agent: Agent) -> Starlette:
         if active is not None and active.rollout.id == rollout_id:
             return JSONResponse(active_rollout_doc(active, agent.clock()))
         return JSONResponse(rollout_doc(agent.store.rollout(rollout_id)))
+
+    async def rollout_analysis(request: Request) -> Response:
+        rollout_id = _int(request.path_params["rollout_id"], "rollout id")
+        agent.store.rollout(rollout_id)  # KeyError (404) for a rollout that does not exist
+        return JSONResponse(
+            {"rollout_id": rollout_id, "analysis": analysis_runs(agent, rollout_id)}
+        )
 
     async def events(request: Request) -> Response:
         params = request.query_params
@@ -319,6 +327,7 @@ def create_app(agent: Agent) -> Starlette:
             for c in (Command.PROMOTE, Command.ABORT, Command.PAUSE, Command.RESUME)
         ),
         Route("/v1/rollouts/{rollout_id}", guarded(rollout)),
+        Route("/v1/rollouts/{rollout_id}/analysis", guarded(rollout_analysis)),
         Route("/v1/events", guarded(events)),
         Route("/v1/logs", guarded(logs)),
         Route("/v1/down", guarded(down), methods=["POST"]),

@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ from changeover.spec.load import SpecError, load_spec_text
 from changeover.spec.models import AnalysisTemplate, Notify, Spec
 from changeover.spec.strategy import StrategyName
 from changeover.spec.types import parse_address
-from changeover.store import Revision, RevisionStatus, Rollout, Store
+from changeover.store import Revision, RevisionStatus, Rollout, RolloutKind, Store
 from changeover.store.promotions import Promotion, PromotionKind
 from changeover.supervisor.spawn import SpawnError
 from changeover.supervisor.supervisor import ReplicaInfo, ReplicaTemplate, Supervisor
@@ -328,6 +328,7 @@ class Agent:
         runs = [
             run for r in rollouts if r.to_revision == revision.id for run in self.store.runs(r.id)
         ]
+        during = self._rollout_counts(revision.id, rollouts)
         return SoakEvidence(
             environment=self.environment or "",
             version=version,
@@ -340,7 +341,26 @@ class Agent:
             failed=failed,
             analysis=verdicts(runs),
             at=self.wall(),
+            rollout_served=None if during is None else during[0],
+            rollout_failed=None if during is None else during[1],
         )
+
+    def _rollout_counts(self, revision: int, rollouts: Sequence[Rollout]) -> tuple[int, int] | None:
+        """What `revision` served during the rollout that made it stable: its counters when
+        it became stable, if this agent ran that whole rollout (a new revision counts from
+        zero); None when the agent started later, or it became stable here more than once
+        (the counters then hold more than one rollout)."""
+        noted = self.soak_counts.at_stable(revision)
+        made = [
+            r
+            for r in rollouts
+            if r.to_revision == revision
+            and r.phase is Phase.SUCCEEDED
+            and r.kind is not RolloutKind.RESTORE
+        ]
+        if noted is None or len(made) != 1 or made[0].started_at < self.started_at:
+            return None
+        return noted[1], noted[2]
 
     def note_logs(self) -> None:
         replicas = self.supervisor.replicas()

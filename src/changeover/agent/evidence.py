@@ -49,7 +49,13 @@ class SoakEvidence(BaseModel):
     served: int = Field(ge=0)  # requests its revision answered there since counted_since
     failed: int = Field(ge=0)  # of which 5xx answers or aborted exchanges
     analysis: list[AnalysisVerdict] = Field(default_factory=list, max_length=200)
-    at: float  # the source agent's clock when it answered
+    at: float
+    # what its revision served during the rollout that made it stable (until it was), when
+    # this agent counted the whole rollout (it started before it); None otherwise
+    rollout_served: int | None = Field(default=None, ge=0)
+    rollout_failed: int | None = Field(
+        default=None, ge=0
+    )  # the source agent's clock when it answered
 
 
 @dataclass
@@ -74,6 +80,11 @@ class SoakCounts:
             self._base[stable] = (now, *counts(stable))
             self._final.pop(stable, None)
         self._stable = stable
+
+    def at_stable(self, revision: int) -> tuple[float, int, int] | None:
+        """(when, served, failed) of `revision` as it became stable here (or as this agent
+        started, if it was stable then), or None if this agent never saw it stable."""
+        return self._base.get(revision)
 
     def since(
         self, revision: int, counts: Callable[[int], tuple[int, int]]

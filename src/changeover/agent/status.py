@@ -98,9 +98,18 @@ def progress_doc(agent: Agent, rollout: Rollout, decision: Decision | None) -> d
     spec = agent.revision_spec(rollout.to_revision)
     canary = rollout.strategy is StrategyName.CANARY
     steps = [describe_step(s) for s in canary_steps(spec)] if canary else []
+    return {
+        "steps": steps,
+        "step": None if decision is None else decision.step,
+        "analysis": analysis_runs(agent, rollout.id),
+    }
+
+
+def analysis_runs(agent: Agent, rollout_id: int, last: int = 12) -> list[dict[str, Any]]:
+    """Every analysis run of a rollout with its `last` measurements (oldest first)."""
     runs = []
-    measurements = agent.store.measurements(rollout.id)
-    for run in agent.store.runs(rollout.id):
+    measurements = agent.store.measurements(rollout_id)
+    for run in agent.store.runs(rollout_id):
         mine = [m for m in measurements if m.run_key == run.key]
         runs.append(
             {
@@ -118,15 +127,11 @@ def progress_doc(agent: Agent, rollout: Rollout, decision: Decision | None) -> d
                         "message": m.message,
                         "ts": m.ts,
                     }
-                    for m in mine[-12:]
+                    for m in mine[-last:]
                 ],
             }
         )
-    return {
-        "steps": steps,
-        "step": None if decision is None else decision.step,
-        "analysis": runs,
-    }
+    return runs
 
 
 def _last_rollout(agent: Agent) -> Rollout | None:

@@ -1,5 +1,5 @@
-"""`changeover release create | list | show | promote | rollback`: releases built once,
-promoted to environments as the same bytes.
+"""`changeover release create | next | list | show | notes | train | promote | rollback`:
+releases built once, promoted to environments as the same bytes.
 
 Invariant: an environment's agent gets a release only as the artifact `release create`
 kept, checked by its sha256 on arrival; a promotion is posted only once the agent holds
@@ -19,8 +19,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from changeover.agent.artifact_format import CHUNK
-from changeover.cli import release_create, release_gates, release_store
-from changeover.cli.client import AgentClient, Refused, Unreachable
+from changeover.cli import (
+    release_cut,
+    release_gates,
+    release_notes,
+    release_store,
+    release_train,
+    release_version,
+)
+from changeover.cli.client import AgentClient
 from changeover.cli.common import (
     BAD_INPUT,
     DEFAULT_SPEC,
@@ -38,44 +45,20 @@ from changeover.cli.common import (
 )
 from changeover.cli.deploy import report
 from changeover.cli.follow import events_after, follow_attached
-from changeover.cli.release_env import client_for, environments, settings_of
-from changeover.cli.release_view import list_table, show_view, size_text
+from changeover.cli.release_env import (
+    client_for,
+    environment_view,
+    environments,
+    held_by,
+    settings_of,
+)
+from changeover.cli.release_view import list_table, show_view
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
+app.command(short_help="Pack the service folder into a release artifact.")(release_cut.create)
+app.command(name="next", short_help="The next release's version, and why.")(release_version.next_)
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return once the rollout started.")]
 __all__ = ["app", "client_for", "environments"]
-
-
-@app.command(short_help="Pack the service folder into a release artifact.")
-def create(
-    version: Annotated[
-        str, typer.Option("--version", metavar="V", help="Version of the release (e.g. 1.4.0).")
-    ],
-    hotfix: Annotated[bool, typer.Option("--hotfix", help="Mark it a hotfix release.")] = False,
-    allow_dirty: Annotated[
-        bool, typer.Option("--allow-dirty", help="Pack a git tree with uncommitted changes.")
-    ] = False,
-    file: SpecFile = DEFAULT_SPEC,
-    json: Json = False,
-) -> None:
-    """Pack the spec's folder (the files git tracks, in a work tree) into a reproducible
-    artifact kept in .changeover/releases/; exit 2 if the version exists or the tree is
-    dirty."""
-    meta, skipped = release_create.create(
-        spec_path(file), version, hotfix=hotfix, allow_dirty=allow_dirty
-    )
-    if json:
-        out.print_json(data={**meta, "skipped": [{"path": p, "why": w} for p, w in skipped]})
-        return
-    for name, why in skipped:
-        err.print(f"left out: {name}: {why}", markup=False, soft_wrap=True)
-    hot = " (hotfix)" if meta["hotfix"] else ""
-    out.print(
-        f"release {meta['version']}{hot}: {meta['files']} files, {size_text(meta['size'])}, "
-        f"sha256 {meta['sha256']}",
-        markup=False,
-    )
-    out.print(f"kept in {meta['artifact']}", markup=False)
 
 
 @app.command(name="list", short_help="The releases built here, newest first.")
@@ -176,35 +159,6 @@ def local_release(spec_file: Path, version: str) -> dict[str, Any]:
             "(`changeover release create --version V` makes one)",
         )
     return {**meta, "artifact": str(release_store.artifact_path(folder, version))}
-
-
-def environment_view(spec_file: Path, name: str, version: str, sha256: str) -> dict[str, Any]:
-    """What `name`'s agent says of release `version`; unreachable is a state, not an error."""
-    try:
-        with client_for(spec_file, name) as client:
-            held = held_by(client, version)
-            found = client.get("/v1/promotions", version=version)
-    except (Unreachable, Refused) as exc:
-        return {"name": name, "reachable": False, "error": str(exc).splitlines()[0]}
-    return {
-        "name": name,
-        "reachable": True,
-        "error": None,
-        "held": held,
-        "same_digest": None if held is None else held["sha256"] == sha256,
-        "promotions": found["promotions"],
-        "freezes": [f for f in found.get("freezes", []) if f.get("active")],
-    }
-
-
-def held_by(client: AgentClient, version: str) -> dict[str, Any] | None:
-    try:
-        held: dict[str, Any] = client.get(f"/v1/artifacts/{version}")
-    except Refused as exc:
-        if exc.status == 404:
-            return None
-        raise
-    return held
 
 
 def refuse_if_busy(client: AgentClient, environment: str) -> None:
@@ -326,3 +280,9 @@ def finish(
 app.command(short_help="Approve a promotion waiting for approvals.")(release_gates.approve)
 app.command(short_help="Reject a waiting promotion (it waits no more).")(release_gates.reject)
 app.command(short_help="Tick a manual checklist item of a waiting promotion.")(release_gates.check)
+app.command(short_help="A release's notes, with what it met in each environment.")(
+    release_notes.notes
+)
+app.command(short_help="The release train: its cut-off and what it would carry.")(
+    release_train.train
+)

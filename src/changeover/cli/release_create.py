@@ -41,9 +41,15 @@ MAX_LISTED = 20  # uncommitted files named in the refusal
 
 
 def create(
-    spec_file: Path, version: str, *, hotfix: bool, allow_dirty: bool
+    spec_file: Path,
+    version: str,
+    *,
+    hotfix: bool,
+    allow_dirty: bool,
+    extra: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """Build and keep release `version`; its metadata and the files left out (name, why)."""
+    """Build and keep release `version`; its metadata (with `extra`: how its version was
+    decided) and the files left out (name, why)."""
     problem = version_problem(version)
     if problem:
         fail(BAD_INPUT, problem)
@@ -63,7 +69,8 @@ def create(
     unsafe = problems([_member(e) for e in entries])
     if unsafe:
         fail(BAD_INPUT, f"{folder}: cannot pack these files safely:", *unsafe)
-    meta = _meta(version, listing, entries, hotfix, spec_file, specs[None].app.command)
+    meta = {**_meta(version, listing, entries, hotfix, spec_file, specs[None].app.command),
+            **(extra or {})}  # fmt: skip
     # a hotfix says so inside the artifact, where its sha256 covers it (never only in V.json)
     generated = {RELEASE_MARK: HOTFIX_MARK} if hotfix else {}
     built, meta["sha256"], meta["size"] = _build(

@@ -42,14 +42,33 @@ def version_heading(section: str) -> str:
     return first.split(" (", 1)[0].rstrip()
 
 
+def has_section(existing: str | None, section: str) -> bool:
+    """Whether the changelog text `existing` has a heading for `section`'s version."""
+    heading = version_heading(section)
+    return existing is not None and any(
+        version_heading(line) == heading for line in existing.split("\n") if line.startswith("#")
+    )
+
+
+def check_changelog(path: Path, section: str) -> None:
+    """ChangelogError unless `section` can go into the changelog in `path` (read only)."""
+    try:
+        existing = path.read_text(encoding="utf-8") if path.exists() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ChangelogError(
+            f"{path}: cannot read it ({exc}); expected a UTF-8 text file"
+        ) from None
+    if not path.parent.is_dir():
+        raise ChangelogError(f"{path}: no folder {path.parent}; expected a file in a folder")
+    if has_section(existing, section):
+        heading = version_heading(section)
+        raise ChangelogError(f"{path}: already has a section {heading!r}; expected a new version")
+
+
 def prepend_changelog(path: Path, section: str) -> None:
     """Insert `section` at the top of the changelog in `path`, creating it when absent."""
+    check_changelog(path, section)
     existing = path.read_text(encoding="utf-8") if path.exists() else None
-    heading = version_heading(section)
-    if existing is not None and any(
-        version_heading(line) == heading for line in existing.split("\n") if line.startswith("#")
-    ):
-        raise ChangelogError(f"{path}: already has a section {heading!r}; expected a new version")
     _replace(path, with_section(existing, section))
 
 

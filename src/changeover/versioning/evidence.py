@@ -80,6 +80,15 @@ class Rollback:
 
 
 @dataclass(frozen=True)
+class GateNote:
+    """A gate of the promotion as the target agent last judged it: met, skipped, unmet."""
+
+    gate: str  # soak, approvals, windows, freezes, checklist: ITEM
+    state: str
+    summary: str
+
+
+@dataclass(frozen=True)
 class Evidence:
     """One environment's record of the release."""
 
@@ -93,6 +102,10 @@ class Evidence:
     approvals: tuple[Approval, ...] = ()
     rollbacks: tuple[Rollback, ...] = ()
     skipped_gates: tuple[str, ...] = ()  # a hotfix's gates skipped by `hotfix_skips`
+    since_stable: Traffic | None = None  # requests served since it became stable there
+    gates: tuple[GateNote, ...] = ()
+    promoted_from: str | None = None
+    requested_by: str | None = None
 
     def __post_init__(self) -> None:
         _aware(f"evidence of {self.environment}: deployed_at", self.deployed_at)
@@ -114,19 +127,29 @@ def render_evidence(evidence: Sequence[Evidence]) -> list[str]:
 
 
 def _environment(e: Evidence) -> list[str]:
-    lines = [f"- Deployed {when(e.deployed_at)} with {e.strategy}: {e.outcome}"]
+    lines = [f"- Deployed {when(e.deployed_at)} with {e.strategy}: {e.outcome}{_asked(e)}"]
     if e.traffic is not None:
         lines.append(f"- Requests during the rollout: {_traffic(e.traffic)}")
+    if e.since_stable is not None:
+        lines.append(f"- Requests since it became stable: {_traffic(e.since_stable)}")
     for verdict in e.analyses:
         lines.append(f"- Analysis `{verdict.name}`: {verdict.status}")
         lines += [f"  - {_measured(m)}" for m in verdict.measurements]
     if e.soak is not None:
         lines.append(f"- Soak: {_soak(e.soak)}")
+    lines += [f"- Gate `{g.gate}`: {g.state} ({g.summary})" for g in e.gates]
     lines += [f"- Approved by {a.by} at {when(a.at)}" for a in e.approvals]
     lines += [f"- Rolled back at {when(r.at)}: {r.reason}" for r in e.rollbacks]
     if e.skipped_gates:
         lines.append(f"- Hotfix: skipped {', '.join(e.skipped_gates)}")
     return lines
+
+
+def _asked(e: Evidence) -> str:
+    origin = f"promoted from {e.promoted_from}" if e.promoted_from else ""
+    by = f"asked by {e.requested_by}" if e.requested_by else ""
+    said = ", ".join(part for part in (origin, by) if part)
+    return f" ({said})" if said else ""
 
 
 def _traffic(t: Traffic) -> str:
@@ -144,4 +167,5 @@ def _measured(m: Measured) -> str:
 def _soak(s: Soak) -> str:
     result = "passed" if s.passed else "failed"
     detail = f" ({s.detail})" if s.detail else ""
-    return f"{format_duration(s.duration)}, {s.requests:,} requests: {result}{detail}"
+    # whole seconds: the notes say how long, not to the microsecond
+    return f"{format_duration(round(s.duration))}, {s.requests:,} requests: {result}{detail}"

@@ -116,18 +116,45 @@ def last_release(repo: Repo, *, prereleases: bool = True) -> Tagged | None:
     return max(found, key=lambda t: t.version, default=None)
 
 
-def commits_since(repo: Repo, since: str | None) -> tuple[Commit, ...]:
-    """The commits reachable from HEAD but not from `since` (a tag or a commit; None: all
-    of them), newest first, as `git log` lists them; merges included (the core skips them)."""
+def release_tags(repo: Repo) -> tuple[Tagged, ...]:
+    """Every `vX.Y.Z` tag of the repository, merged into HEAD or not (other tags ignored)."""
+    fmt = "--format=%(refname:strip=2)%00%(objectname)%00%(*objectname)"
+    _, out = _git(repo.root, "tag", "--list", "v*", fmt, what="list the release tags")
+    found: list[Tagged] = []
+    for line in out.splitlines():
+        tag, obj, peeled = [*line.split("\0"), "", ""][:3]
+        try:
+            found.append(Tagged(tag, Version.parse(tag[1:]), peeled or obj))
+        except ValueError:
+            continue  # v-something that is not a version: not a release tag
+    return tuple(found)
+
+
+def is_ancestor(repo: Repo, commit: str, tip: str = "HEAD") -> bool:
+    """Whether `commit` is `tip` or one of its ancestors (False for an unknown commit)."""
+    if _commit_of(repo, commit, "find a release's commit") is None:
+        return False
+    code, _ = _git(
+        repo.root, "merge-base", "--is-ancestor", commit, tip, what="place a release", ok=(0, 1)
+    )
+    return code == 0
+
+
+def commits_since(repo: Repo, since: str | None, tip: str = "HEAD") -> tuple[Commit, ...]:
+    """The commits reachable from `tip` (HEAD) but not from `since` (a tag or a commit;
+    None: all of them), newest first, as `git log` lists them; merges included (the core
+    skips them)."""
     head(repo)
-    revision = "HEAD" if since is None else f"{_release_base(repo, since)}..HEAD"
+    if tip != "HEAD" and _commit_of(repo, tip, "find the release's commit") is None:
+        raise GitError(f"{repo.root}: {tip!r} is not a commit here; expected a release's commit")
+    revision = tip if since is None else f"{_release_base(repo, since, tip)}..{tip}"
     fmt = "--format=%H%x00%P%x00%aI%x00%B"
     _, out = _git(repo.root, "log", "-z", fmt, revision, "--", what="list the commits")
     parts = out.split("\0")  # four fields a commit; a message never holds a NUL
     return tuple(_commit(*parts[i : i + 4]) for i in range(0, len(parts) // 4 * 4, 4))
 
 
-def _release_base(repo: Repo, since: str) -> str:
+def _release_base(repo: Repo, since: str, tip: str = "HEAD") -> str:
     commit = _commit_of(repo, since, "find the last release")
     if commit is None:
         raise GitError(
@@ -135,11 +162,11 @@ def _release_base(repo: Repo, since: str) -> str:
             "expected a tag or a commit hash"
         )
     code, _ = _git(
-        repo.root, "merge-base", "--is-ancestor", commit, "HEAD", what="place it", ok=(0, 1)
+        repo.root, "merge-base", "--is-ancestor", commit, tip, what="place it", ok=(0, 1)
     )
     if code != 0:
         raise GitError(
-            f"{repo.root}: the last release {since!r} is not an ancestor of HEAD; "
+            f"{repo.root}: the last release {since!r} is not an ancestor of {tip}; "
             "expected the release this branch was built on"
         )
     return commit

@@ -250,6 +250,8 @@ def test_the_evidence_of_a_release_that_ran_and_of_one_that_did_not(tmp_path: Pa
     assert e.stable_since == 9.0  # when its rollout succeeded (the fake end time)
     assert e.stable_until is None
     assert (e.served, e.failed) == (0, 0)  # no replica served here
+    # this agent ran the whole rollout to it: what it served then (nothing, here) is known
+    assert (e.rollout_served, e.rollout_failed) == (0, 0)
 
 
 def test_over_the_socket_the_approver_is_the_connected_account(tmp_path: Path) -> None:

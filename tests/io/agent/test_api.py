@@ -387,3 +387,12 @@ def test_history_says_what_changed_and_diff_says_everything(
     )
     assert client.get("/v1/diff", params={"from": 1, "to": 9}).status_code == 404
     assert client.get("/v1/diff", params={"from": "x", "to": 2}).status_code == 400
+
+
+def test_a_rollouts_analysis_runs_and_an_unknown_rollout(client: TestClient) -> None:
+    response = client.get("/v1/rollouts/2/analysis")
+    assert response.status_code == 200
+    assert response.json() == {"rollout_id": 2, "analysis": []}  # the fake store has no runs
+    missing = client.get("/v1/rollouts/42/analysis")
+    assert missing.status_code == 404
+    assert missing.json()["lines"] == ["no rollout #42"]

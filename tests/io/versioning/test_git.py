@@ -18,8 +18,10 @@ from changeover.versioning.git import (
     create_tag,
     dirty_paths,
     head,
+    is_ancestor,
     last_release,
     open_repo,
+    release_tags,
     remote_url,
 )
 from changeover.versioning.remote import web_url
@@ -251,3 +253,28 @@ def test_git_missing_from_path(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("PATH", str(repo.root))
     with pytest.raises(GitError, match=r"cannot read HEAD: git is not installed"):
         head(repo)
+
+
+def test_every_release_tag_with_its_commit_and_what_a_commit_builds_on(repo: Repo) -> None:
+    start = head(repo)
+    git(repo.root, "tag", "-a", "v1.0.0", "-m", "1.0.0")
+    git(repo.root, "tag", "not-a-release")
+    git(repo.root, "switch", "-q", "-c", "side")
+    side = commit(repo.root, "feat: on a side branch")
+    git(repo.root, "tag", "v1.1.0")  # lightweight, not merged into main
+    git(repo.root, "switch", "-q", "main")
+    fix = commit(repo.root, "fix: on main")
+    tags = {t.tag: t.commit for t in release_tags(repo)}
+    assert tags == {"v1.0.0": start, "v1.1.0": side}  # the annotated tag peeled
+    latest = last_release(repo)
+    assert latest is not None
+    assert str(latest.version) == "1.0.0"
+    assert (is_ancestor(repo, start), is_ancestor(repo, side)) == (True, False)
+    assert is_ancestor(repo, side, "v1.1.0") is True
+    assert is_ancestor(repo, "0" * 40) is False  # no such commit
+    assert [c.hash for c in commits_since(repo, "v1.0.0", "v1.1.0")] == [side]
+    assert [c.hash for c in commits_since(repo, "v1.0.0")] == [fix]
+    with pytest.raises(GitError, match="'nope' is not a commit here"):
+        commits_since(repo, "v1.0.0", "nope")
+    with pytest.raises(GitError, match=r"is not an ancestor of v1\.1\.0"):
+        commits_since(repo, fix, "v1.1.0")
