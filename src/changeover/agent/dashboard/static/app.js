@@ -173,7 +173,7 @@ function renderSteps(status) {
     if (finished) kind = rollout.phase === "succeeded" ? "done" : (i < (current ?? steps.length) ? "done" : "next");
     else if (current !== null && i < current) kind = "done";
     else if (current === i) kind = "current";
-    return el("li", { class: `step ${kind}`, "data-state": kind, "aria-current": kind === "current" ? "step" : null },
+    return el("li", { class: `step ${kind}`, "data-state": kind, "data-step": text, "aria-current": kind === "current" ? "step" : null },
       el("span", { class: "mark", "aria-hidden": "true" }, kind === "done" ? "✓" : kind === "current" ? "▶" : "·"),
       ` ${text}`, el("span", { class: "sr" }, ` (${kind})`));
   }));
@@ -243,26 +243,33 @@ function svg(tag, attrs = {}) {
   return node;
 }
 
-function chart(target, lines, { max, format, label }) {
-  const W = 480, H = 180, L = 52, R = 8, T = 8, B = 22;
+function ago(seconds) {
+  if (seconds <= 0) return "now";
+  return seconds >= 120 ? `-${Math.round(seconds / 60)}m` : `-${Math.round(seconds)}s`;
+}
+
+function chart(target, lines, { span, min = 0, max, format, label }) {
+  const W = 480, H = 180, L = 56, R = 8, T = 8, B = 22;
   const now = state.now || Date.now() / 1000;
-  const t0 = now - WINDOW_S;
+  const t0 = now - span;
   let top = max ?? 0;
-  if (max === undefined) for (const line of lines) for (const [, v] of line.points) if (v !== null && v > top) top = v;
-  if (!top) top = 1;
-  top *= max === undefined ? 1.1 : 1;
-  const x = (t) => L + ((t - t0) / WINDOW_S) * (W - L - R);
-  const y = (v) => T + (1 - v / top) * (H - T - B);
+  if (max === undefined) {
+    for (const line of lines) for (const [t, v] of line.points) if (t >= t0 && v !== null && v > top) top = v;
+    top = (top || 1) * 1.1;
+  }
+  const x = (t) => L + ((t - t0) / span) * (W - L - R);
+  const y = (v) => T + (1 - (v - min) / (top - min)) * (H - T - B);
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label, preserveAspectRatio: "none" });
   for (const f of [0, 0.5, 1]) {
-    root.append(svg("line", { x1: L, x2: W - R, y1: y(top * f), y2: y(top * f), class: "grid" }));
-    const text = svg("text", { x: L - 4, y: y(top * f) + 4, "text-anchor": "end", class: "axis" });
-    text.textContent = format(top * f);
+    const v = min + (top - min) * f;
+    root.append(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }));
+    const text = svg("text", { x: L - 4, y: y(v) + 4, "text-anchor": "end", class: "axis" });
+    text.textContent = format(v);
     root.append(text);
   }
-  for (const [mins, anchor] of [[15, "start"], [10, "middle"], [5, "middle"], [0, "end"]]) {
-    const text = svg("text", { x: x(now - mins * 60), y: H - 6, "text-anchor": anchor, class: "axis" });
-    text.textContent = mins ? `-${mins}m` : "now";
+  for (const [f, anchor] of [[1, "start"], [2 / 3, "middle"], [1 / 3, "middle"], [0, "end"]]) {
+    const text = svg("text", { x: x(now - span * f), y: H - 6, "text-anchor": anchor, class: "axis" });
+    text.textContent = ago(span * f);
     root.append(text);
   }
   let drawn = 0;
@@ -271,7 +278,8 @@ function chart(target, lines, { max, format, label }) {
     let pen = false;
     for (const [t, v] of line.points) {
       if (t < t0 || v === null) { pen = false; continue; }
-      d += `${pen ? "L" : "M"}${x(t).toFixed(1)},${y(Math.min(v, top)).toFixed(1)}`;
+      const clamped = Math.max(min, Math.min(v, top));
+      d += `${pen ? "L" : "M"}${x(t).toFixed(1)},${y(clamped).toFixed(1)}`;
       pen = true;
       drawn += 1;
     }
@@ -286,17 +294,23 @@ function chart(target, lines, { max, format, label }) {
 function drawCharts() {
   const revs = Object.keys(state.series).sort((a, b) => a - b);
   const pick = (rev, i) => state.series[rev].map((p) => [p[0], p[i]]);
+  // the span grows with the history held, from a minute up to the 15 minutes kept
+  const oldest = Math.min(...revs.map((rev) => state.series[rev][0][0]));
+  const span = Math.min(WINDOW_S, Math.max(60, Math.ceil(((state.now || 0) - oldest) / 60) * 60 || 60));
   chart($("#chart-rate"), revs.map((rev) => ({ revision: rev, color: color(rev), points: pick(rev, 1), legend: `r${rev}` })),
-    { format: (v) => num(v, v < 10 ? 1 : 0), label: "requests per second per revision" });
+    { span, format: (v) => num(v, v < 10 ? 1 : 0), label: "requests per second per revision" });
+  // success rates live near 100%: the axis starts at 90% unless something fell lower
+  let low = 0.9;
+  for (const rev of revs) for (const [, v] of pick(rev, 2)) if (v !== null && v < low) low = Math.floor(v * 10) / 10;
   chart($("#chart-success"), revs.map((rev) => ({ revision: rev, color: color(rev), points: pick(rev, 2), legend: `r${rev}` })),
-    { max: 1, format: (v) => `${(v * 100).toFixed(0)}%`, label: "success rate per revision" });
+    { span, min: low, max: 1.005, format: (v) => `${(Math.min(v, 1) * 100).toFixed(v < 0.995 && v > low ? 1 : 0)}%`, label: "success rate per revision" });
   const latency = [];
   for (const rev of revs) {
     latency.push({ revision: rev, color: color(rev), points: pick(rev, 3), dash: "p50", legend: `r${rev} p50 ┄` });
     latency.push({ revision: rev, color: color(rev), points: pick(rev, 4), legend: `r${rev} p95 ─` });
     latency.push({ revision: rev, color: color(rev), points: pick(rev, 5), dash: "p99", legend: `r${rev} p99 ⋯` });
   }
-  chart($("#chart-latency"), latency, { format: ms, label: "latency percentiles per revision" });
+  chart($("#chart-latency"), latency, { span, format: ms, label: "latency percentiles per revision" });
 }
 
 // --- actions ------------------------------------------------------------------------
