@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 from importlib import resources
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -41,6 +42,7 @@ from changeover.rollout.decision import Command, CommandRefused
 BY = "dashboard"  # who the rollout's events say asked
 REALM = 'Bearer realm="changeover ops"'
 WHERE = "the token is the content of the agent's [ops] token_file"
+FRESH = 1.0  # seconds a status document is served again to other pages
 MAX_WAIT = 25.0  # seconds an events long-poll is held: under common proxies' idle timeouts
 STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -83,6 +85,7 @@ class Dashboard:
     def __init__(self, agent: Agent, token: str | None) -> None:
         self._agent = agent
         self._expected = None if token is None else token.encode("ascii")
+        self._made: tuple[float, dict[str, Any] | None] = (0.0, None)
         self._files = {path: (static_file(name), kind) for path, (name, kind) in STATIC.items()}
         self._reads: dict[str, Handler] = {
             "/api/now": self._now,
@@ -119,12 +122,22 @@ class Dashboard:
         agent = self._agent
         return JSONResponse(
             {
-                "status": status_document(agent),
+                "status": self._status(),
                 "series": agent.trend.doc(after),
                 "actions": self.actions,
                 "now": agent.wall(),
             }
         )
+
+    def _status(self) -> dict[str, Any]:
+        """The `status` document, made at most once per `FRESH` seconds: any number of
+        open pages cost the agent's loop (which the proxy shares) one a second at most."""
+        now = self._agent.clock()
+        made, doc = self._made
+        if doc is None or not 0 <= now - made < FRESH:
+            doc = status_document(self._agent)
+            self._made = (now, doc)
+        return doc
 
     async def _history(self, request: Request) -> Response:
         return JSONResponse(history_document(self._agent))
