@@ -232,6 +232,9 @@ def test_the_dashboard_follows_a_canary_and_acts_only_with_the_token(
     flags = json.loads(service.cli("flags", "list", "--json").stdout)
     assert flags[0]["enabled"] is False
     assert flags[0]["updated_by"] == "dashboard"
+    for path in service.state.rglob("*"):  # the state DB, the agent's and replicas' logs
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
     own = [e for e in errors if not REFUSED.search(e)]
     assert own == [], own
     assert len(errors) == 2  # the plain fetch's refusal and the wrong token's

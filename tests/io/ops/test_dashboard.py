@@ -1,7 +1,8 @@
 """The dashboard on the `[ops]` listener over TCP: its page and JSON without a token, its
 charts fed by the agent's own sampling, and every action refused (401/403, nothing
 changed, nothing recorded) without the token, with a wrong one, from another origin, or
-when the spec sets no token; with the token, an action reaches the agent as "dashboard"."""
+when the spec sets no token; with the token, an action reaches the agent as "dashboard";
+the pipeline of an environment's agent with a promotion waiting for its gates."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
 
-from changeover.agent.dashboard.app import ACTIONS
+from changeover.agent.dashboard.app import ACTIONS, Dashboard
+from changeover.agent.promotions import PromotionRequest
 from tests.helpers import bounded
+from tests.io.agent._releases import ASKER, SPEC, staging_agent
 
 from ._ops import BEARER, TOKEN, serving, stable_revision
 
@@ -210,3 +215,35 @@ def test_with_the_token_an_action_reaches_the_agent_as_the_dashboard(tmp_path: P
     assert len(events) == 2
     assert all("dashboard" in e for e in events)
     assert answers[4].json()["error"].startswith("no rollout")
+
+
+def test_the_pipeline_shows_a_waiting_promotion_with_its_gates(tmp_path: Path) -> None:
+    gated = SPEC.replace('promote_from = "dev"', 'promote_from = "dev"\napprovals = 1')
+
+    async def scenario() -> tuple[dict[str, Any], int]:
+        async with staging_agent(tmp_path, spec=gated) as s:
+            sha = await s.hold("1.0.0", gated)
+            request = PromotionRequest(version="1.0.0", sha256=sha, from_environment="dev")
+            await s.agent.promote(request, ASKER)
+            dashboard = Dashboard(s.agent, None)
+
+            async def app(scope: Scope, receive: Receive, send: Send) -> None:
+                answer = await dashboard.respond(Request(scope, receive))
+                assert answer is not None
+                await answer(scope, receive, send)
+
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://dash") as client:
+                doc = (await client.get("/api/pipeline")).json()
+                refused = await client.post("/api/actions/promote")
+            return doc, refused.status_code
+
+    doc, refused = bounded(scenario(), 30)
+    assert doc["environment"] == "staging"
+    [promotion] = doc["promotions"]
+    assert (promotion["version"], promotion["state"]) == ("1.0.0", "waiting")
+    approvals = [g for g in promotion["gates"] if g["gate"] == "approvals"]
+    assert approvals
+    assert approvals[0]["state"] == "unmet"
+    assert approvals[0]["needs"]
+    assert refused == 403  # no token file: read-only

@@ -76,7 +76,7 @@ function connected(ok, why) {
   line.textContent = ok ? "" : `agent unreachable (${why}); retrying`;
   line.classList.toggle("bad", !ok);
 }
-const backoff = () => BACKOFF_MS[Math.min(state.failures, BACKOFF_MS.length - 1)];
+const backoff = () => BACKOFF_MS[Math.min(Math.max(state.failures - 1, 0), BACKOFF_MS.length - 1)];
 
 // --- Now ----------------------------------------------------------------------------
 async function pollNow() {
