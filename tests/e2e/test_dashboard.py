@@ -19,14 +19,14 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from changeover.loadgen import BackgroundLoad, Report, Template
 from tests import parts
 from tests.e2e.harness import Service
 from tests.helpers import free_port, wait_for
 
-playwright = pytest.importorskip("playwright.sync_api")
-
+pytestmark = pytest.mark.timeout(300)  # a loaded machine; the screenshots wait 20 s more
 TOKEN = "dash-t0ken-0123456789abcdef0123456789"
 STEPS = '[{ set_weight = 20 }, { pause = "4s" }, { set_weight = 50 }, { pause = {} }]'
 SHOTS = os.environ.get("CHANGEOVER_SCREENSHOTS")
@@ -69,9 +69,9 @@ def rollout(service: Service) -> dict[str, Any]:
 
 
 @pytest.fixture
-def browser() -> Iterator[Any]:
+def browser() -> Iterator[Browser]:
     chromium = parts.require("chromium", "chromium")
-    with playwright.sync_playwright() as p:
+    with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=chromium, headless=True)
         try:
             yield launched
@@ -79,19 +79,19 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-def shot(page: Any, name: str, *, whole: bool = False) -> None:
+def shot(page: Page, name: str, *, whole: bool = False) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SHOTS) / f"dashboard-{name}.png"), full_page=whole)
 
 
-def current_step(page: Any) -> str:
+def current_step(page: Page) -> str:
     found = page.locator("#steps li[data-state=current]")
     return str(found.first.get_attribute("data-step")) if found.count() else ""
 
 
 def test_the_dashboard_follows_a_canary_and_acts_only_with_the_token(
-    service: Service, browser: Any
+    service: Service, browser: Browser
 ) -> None:
     ops = free_port()
     (service.dir / "ops.token").write_text(TOKEN + "\n")

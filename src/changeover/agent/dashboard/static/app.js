@@ -14,7 +14,7 @@ const state = {
   actions: false,    // the agent accepts actions ([ops] token_file is set)
   series: {},        // revision -> [[t, rate, success, p50, p95, p99], ...]
   seriesAfter: 0,
-  lastEvent: 0,
+  lastEvent: null,   // the newest event id seen; null before the first answer
   events: [],
   status: null,
   page: "now",
@@ -170,11 +170,11 @@ function renderSteps(status) {
   const current = progress.step;
   list.replaceChildren(...steps.map((text, i) => {
     let kind = "next";
-    if (finished) kind = rollout.phase === "succeeded" ? "done" : (i < (current ?? steps.length) ? "done" : "next");
+    if (finished) kind = rollout.phase === "succeeded" ? "done" : "ended"; // where it stopped: History
     else if (current !== null && i < current) kind = "done";
     else if (current === i) kind = "current";
     return el("li", { class: `step ${kind}`, "data-state": kind, "data-step": text, "aria-current": kind === "current" ? "step" : null },
-      el("span", { class: "mark", "aria-hidden": "true" }, kind === "done" ? "✓" : kind === "current" ? "▶" : "·"),
+      el("span", { class: "mark", "aria-hidden": "true" }, { done: "✓", current: "▶", ended: "–" }[kind] || "·"),
       ` ${text}`, el("span", { class: "sr" }, ` (${kind})`));
   }));
 }
@@ -399,11 +399,12 @@ function renderEvents() {
 
 async function followEvents() {
   // the agent's change feed, long-polled: resumes from the last event seen after a hiccup
-  const query = state.lastEvent ? `after=${state.lastEvent}` : "last=200";
+  const first = state.lastEvent === null;
+  const query = first ? "last=200&wait=0" : `after=${state.lastEvent}&wait=${EVENT_WAIT_S}`;
   try {
-    const doc = await getJSON(`/api/events?${query}&wait=${state.lastEvent ? EVENT_WAIT_S : 0}`);
+    const doc = await getJSON(`/api/events?${query}`);
+    if (first) state.lastEvent = doc.last;
     for (const e of doc.events) state.lastEvent = Math.max(state.lastEvent, e.id);
-    if (!state.lastEvent) state.lastEvent = doc.last;
     state.events.push(...doc.events);
     if (state.events.length > 2000) state.events.splice(0, state.events.length - 2000);
     if (doc.events.length && state.page === "events") renderEvents();
