@@ -217,6 +217,37 @@ def test_with_the_token_an_action_reaches_the_agent_as_the_dashboard(tmp_path: P
     assert answers[4].json()["error"].startswith("no rollout")
 
 
+def asgi(dashboard: Dashboard) -> httpx.AsyncClient:
+    """A client of the dashboard's routes alone, in process."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        answer = await dashboard.respond(Request(scope, receive))
+        assert answer is not None
+        await answer(scope, receive, send)
+
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dash")
+
+
+def test_open_pages_share_one_status_document_a_second(tmp_path: Path) -> None:
+    async def scenario() -> list[str]:
+        async with serving(tmp_path / "svc") as served:
+            agent, now = served.agent, [100.0]
+            agent.clock = lambda: now[0]
+            seen = []
+            async with asgi(Dashboard(agent, None)) as client:
+                for step in (0.0, 0.5, 0.6):  # the pages ask at t = 100, 100.5, 101.1
+                    now[0] += step
+                    doc = (await client.get("/api/now")).json()
+                    seen.append(doc["status"]["events"][-1]["message"])
+                    agent.events.add("agent", f"noted at {now[0]:g}")
+            return seen
+
+    first, cached, fresh = bounded(scenario(), 20)
+    assert cached == first  # half a second later: the same document
+    assert first != "noted at 100"
+    assert fresh == "noted at 100.5"  # a second later: made again
+
+
 def test_the_pipeline_shows_a_waiting_promotion_with_its_gates(tmp_path: Path) -> None:
     gated = SPEC.replace('promote_from = "dev"', 'promote_from = "dev"\napprovals = 1')
 
@@ -225,15 +256,7 @@ def test_the_pipeline_shows_a_waiting_promotion_with_its_gates(tmp_path: Path) -
             sha = await s.hold("1.0.0", gated)
             request = PromotionRequest(version="1.0.0", sha256=sha, from_environment="dev")
             await s.agent.promote(request, ASKER)
-            dashboard = Dashboard(s.agent, None)
-
-            async def app(scope: Scope, receive: Receive, send: Send) -> None:
-                answer = await dashboard.respond(Request(scope, receive))
-                assert answer is not None
-                await answer(scope, receive, send)
-
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://dash") as client:
+            async with asgi(Dashboard(s.agent, None)) as client:
                 doc = (await client.get("/api/pipeline")).json()
                 refused = await client.post("/api/actions/promote")
             return doc, refused.status_code
