@@ -212,6 +212,9 @@ def test_the_dashboard_follows_a_canary_and_acts_only_with_the_token(
 
         page.click("nav a[data-page=history]")
         page.wait_for_selector("#rollouts tbody tr")
+        page.click("#history-revisions button[data-diff='2']")  # every difference, 1 to 2
+        diff = page.wait_for_selector("#history-revisions tr[data-revision='2'] .full-diff")
+        assert "HELLO_VERSION" in diff.inner_text()
         shot(page, "history")
         page.click("nav a[data-page=events]")
         page.wait_for_selector("#events tbody tr")

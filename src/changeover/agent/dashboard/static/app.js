@@ -385,9 +385,27 @@ async function loadHistory() {
     el("td", {}, `${r.from_revision ?? "–"} → ${r.to_revision}`),
     el("td", { class: `phase-${r.phase}` }, r.phase), el("td", {}, when(r.started_at)),
     el("td", {}, took(r.started_at, r.finished_at)), el("td", {}, r.reason || ""))));
-  $("#history-revisions tbody").replaceChildren(...doc.revisions.map((r) => el("tr", {},
-    el("td", {}, r.revision), el("td", {}, r.version), el("td", {}, r.status), el("td", {}, when(r.created_at)),
-    el("td", {}, r.changes.length ? el("ul", { class: "changes" }, r.changes.map((c) => el("li", {}, c))) : "–"))));
+  // revisions come newest first: the one before each is the next in the list
+  $("#history-revisions tbody").replaceChildren(...doc.revisions.map((r, i) => {
+    const before = doc.revisions[i + 1];
+    const cell = el("td", { class: "diff-cell" },
+      r.changes.length ? el("ul", { class: "changes" }, r.changes.map((c) => el("li", {}, c))) : "–");
+    if (before) {
+      const button = el("button", { type: "button", "data-diff": r.revision }, `Every difference from ${before.revision}`);
+      button.addEventListener("click", () => showDiff(before.revision, r.revision, cell, button));
+      cell.append(button);
+    }
+    return el("tr", { "data-revision": r.revision },
+      el("td", {}, r.revision), el("td", {}, r.version), el("td", {}, r.status), el("td", {}, when(r.created_at)), cell);
+  }));
+}
+
+async function showDiff(from, to, cell, button) {
+  // what `changeover history --diff` prints: every path of release and spec that differs
+  const doc = await getJSON(`/api/diff?from=${from}&to=${to}`);
+  button.remove();
+  cell.append(el("ul", { class: "changes full-diff" },
+    doc.changes.length ? doc.changes.map((c) => el("li", {}, c.text)) : [el("li", {}, "no difference")]));
 }
 
 function renderEvents() {
