@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint parts core io e2e bench clean
+.PHONY: demo test lint parts core io e2e bench screenshots clean
 
 $(STAMP): pyproject.toml scripts/venv.sh
 	PYTHON=$(PYTHON) sh scripts/venv.sh $(VENV)
@@ -43,7 +43,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/flags_eval.py
 	$(BIN)/python bench/run.py --rounds 3 --seconds 5
 	$(BIN)/python bench/nagle.py --rounds 2 --seconds 3 --rate 200
+	$(BIN)/python bench/dashboard.py --rounds 3 --seconds 5
 
+# the dashboard's screenshots in docs/images/, from the current code (a browser test run)
+screenshots: $(STAMP) parts
+	sh scripts/screenshots.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist

@@ -83,11 +83,15 @@ class Agent:
 
 
 @contextlib.contextmanager
-def running(work: Path, command: str, workdir: Path, replicas: int = 1) -> Iterator[Agent]:
-    """`changeover up --detach` on a spec written into `work`; `down` at the end."""
+def running(
+    work: Path, command: str, workdir: Path, replicas: int = 1, extra: str = ""
+) -> Iterator[Agent]:
+    """`changeover up --detach` on a spec written into `work` (`extra` appended: more
+    tables); `down` at the end."""
     work.mkdir(parents=True, exist_ok=True)
     spec = work / "changeover.toml"
-    spec.write_text(SPEC.format(name="bench", command=command, replicas=replicas, workdir=workdir))
+    text = SPEC.format(name="bench", command=command, replicas=replicas, workdir=workdir)
+    spec.write_text(text + extra)
     agent = Agent(spec)
     up = agent.cli("up", "--detach")
     if up.returncode != 0:

@@ -9,6 +9,7 @@ sshd:openssh-server
 prometheus:prometheus
 promtool:prometheus
 prometheus-alertmanager:prometheus-alertmanager
+chromium:chromium
 "
 missing=""
 for part in $PARTS; do

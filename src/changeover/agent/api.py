@@ -234,8 +234,8 @@ def create_app(agent: Agent) -> Starlette:
             {
                 "environment": agent.environment,
                 "stable_revision": sid,
-                "promotions": [_gated(agent, p, sid) for p in found],
-                "freezes": _freezes(agent),
+                "promotions": [gated_promotion(agent, p, sid) for p in found],
+                "freezes": freezes_doc(agent),
             }
         )
 
@@ -250,7 +250,7 @@ def create_app(agent: Agent) -> Starlette:
         after = agent.store.last_event_id()  # as `started`: the rollout's events follow it
         outcome: Promoted = await agent.promote(body, peer_in(request.scope))
         gates = [g.doc() for g in outcome.gates]
-        doc = _gated(agent, outcome.promotion, None)
+        doc = gated_promotion(agent, outcome.promotion, None)
         if outcome.rollout is None:  # waiting for its gates: on record, nothing rolls out
             return JSONResponse({"waiting": True, "promotion": doc, "gates": gates})
         rollout = rollout_doc(outcome.rollout)
@@ -276,7 +276,7 @@ def create_app(agent: Agent) -> Starlette:
                 raise BadRequest("reason: say why the promotion is rejected")
             version = request.path_params["version"]
             promotion = agent.gatekeeper.verdict(version, kind, body.note, peer_in(request.scope))
-            return JSONResponse({"promotion": _gated(agent, promotion, None)})
+            return JSONResponse({"promotion": gated_promotion(agent, promotion, None)})
 
         return handler
 
@@ -284,10 +284,10 @@ def create_app(agent: Agent) -> Starlette:
         body = await parse(request, TickRequest)
         version = request.path_params["version"]
         promotion = agent.gatekeeper.tick(version, body.item, peer_in(request.scope))
-        return JSONResponse({"promotion": _gated(agent, promotion, None)})
+        return JSONResponse({"promotion": gated_promotion(agent, promotion, None)})
 
     async def freezes(request: Request) -> Response:
-        return JSONResponse({"environment": agent.environment, "freezes": _freezes(agent)})
+        return JSONResponse({"environment": agent.environment, "freezes": freezes_doc(agent)})
 
     async def freeze(request: Request) -> Response:
         body = await parse(request, FreezeRequest)
@@ -351,7 +351,7 @@ def create_app(agent: Agent) -> Starlette:
     return Starlette(routes=routes)
 
 
-def _gated(agent: Agent, promotion: Promotion, stable: int | None) -> dict[str, Any]:
+def gated_promotion(agent: Agent, promotion: Promotion, stable: int | None) -> dict[str, Any]:
     """A promotion with its gates: evaluated now while it waits (reading only), as they
     were last evaluated otherwise."""
     if promotion.state == "waiting":
@@ -367,7 +367,7 @@ def _gated(agent: Agent, promotion: Promotion, stable: int | None) -> dict[str, 
     )
 
 
-def _freezes(agent: Agent) -> list[dict[str, Any]]:
+def freezes_doc(agent: Agent) -> list[dict[str, Any]]:
     now = agent.wall()
     return [_freeze_doc(f, now) for f in agent.store.freezes(limit=20)]
 

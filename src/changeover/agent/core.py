@@ -19,6 +19,7 @@ from changeover.agent import strategies
 from changeover.agent.analyses import Analyses
 from changeover.agent.artifacts import Artifacts, Held
 from changeover.agent.controller import Busy, Controller, NoRollout
+from changeover.agent.dashboard.series import Trend
 from changeover.agent.events import EventLog
 from changeover.agent.evidence import (
     SoakCounts,
@@ -129,6 +130,7 @@ class Agent:
         self._specs: dict[int, Spec] = {}
         self.traffic = TrafficApplier(proxy)
         self.live = LiveTraffic(proxy.metrics, clock)
+        self.trend = Trend()  # the dashboard's charts: fed the live view's own samples
         self.log_clock = LogClock()  # when replicas wrote their log lines (logs --timestamps)
         self.analyses = Analyses(
             store=store,
@@ -289,7 +291,7 @@ class Agent:
         """Feed the live per-revision view of `status` and the log clock (runs until
         cancelled)."""
         while True:
-            self.live.tick()
+            self.trend.add(self.wall(), self.live.tick())
             self.note_logs()
             self.note_soak()
             await asyncio.sleep(every)

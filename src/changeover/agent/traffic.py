@@ -62,11 +62,14 @@ class LiveTraffic:
         self._clock = clock
         self._samples: deque[tuple[float, dict[str, Any]]] = deque()
 
-    def tick(self) -> None:
+    def tick(self) -> dict[str, Any]:
+        """Take a sample; it is returned for the dashboard's charts (`dashboard.series`)."""
         now = self._clock()
-        self._samples.append((now, self._sample()))
+        sample = self._sample()
+        self._samples.append((now, sample))
         while len(self._samples) > 2 and self._samples[1][0] <= now - WINDOW:
             self._samples.popleft()
+        return sample
 
     def view(self, revisions: Iterable[int]) -> dict[str, dict[str, float | int | None]]:
         if len(self._samples) < 2:

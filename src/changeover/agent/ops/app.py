@@ -1,5 +1,5 @@
-"""The ASGI app of the operator listener: `GET /metrics`, and `POST /v1/alerts` behind a
-bearer token.
+"""The ASGI app of the operator listener: `GET /metrics`, `POST /v1/alerts` behind a
+bearer token, and every other path to the dashboard (`agent.dashboard.app`), if any.
 
 Invariant: no alert reaches the agent without the token (compared in constant time, as
 the flags listener does: `flags.gate.authorized`); without one, or with a wrong one, the
@@ -12,7 +12,7 @@ address the operator chose (loopback by default in the docs).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -27,9 +27,13 @@ ALERTS_PATH = "/v1/alerts"
 REALM = 'Bearer realm="changeover ops"'
 WHERE = "the token is the content of the agent's [ops] token_file"
 Exposition = Callable[[str], tuple[bytes, str]]  # Accept header -> (body, content type)
+# a path the listener does not serve itself -> the dashboard's answer, None if not its own
+Pages = Callable[[Request], Awaitable[Response | None]]
 
 
-def ops_app(metrics: Exposition, desk: AlertDesk, token: str | None) -> ASGIApp:
+def ops_app(
+    metrics: Exposition, desk: AlertDesk, token: str | None, pages: Pages | None = None
+) -> ASGIApp:
     """`token` None: the spec sets no `[ops] token_file`, so alerts are not accepted."""
     expected = None if token is None else token.encode("ascii")
 
@@ -37,14 +41,18 @@ def ops_app(metrics: Exposition, desk: AlertDesk, token: str | None) -> ASGIApp:
         if scope["type"] != "http":
             return  # lifespan is off, and a WebSocket is never accepted
         request = Request(scope, receive)
-        response = await respond(request, metrics, desk, expected)
+        response = await respond(request, metrics, desk, expected, pages)
         await response(scope, receive, send)
 
     return app
 
 
 async def respond(
-    request: Request, metrics: Exposition, desk: AlertDesk, expected: bytes | None
+    request: Request,
+    metrics: Exposition,
+    desk: AlertDesk,
+    expected: bytes | None,
+    pages: Pages | None = None,
 ) -> Response:
     path, method = request.url.path, request.method
     if path == METRICS_PATH:
@@ -53,8 +61,13 @@ async def respond(
         body, kind = metrics(request.headers.get("accept", ""))
         return Response(body, headers={"Content-Type": kind})
     if path != ALERTS_PATH:
+        page = None if pages is None else await pages(request)
+        if page is not None:
+            return page
         return error(
-            404, f"not found: {path}; this listener serves {METRICS_PATH} and {ALERTS_PATH}"
+            404,
+            f"not found: {path}; this listener serves {METRICS_PATH}, {ALERTS_PATH} and the "
+            "dashboard at /",
         )
     if expected is None:
         return error(404, f"{ALERTS_PATH} needs a token: set [ops] token_file in the spec")

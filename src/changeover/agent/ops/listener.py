@@ -1,5 +1,5 @@
-"""The operator TCP listener (`[ops] listen`): Prometheus' scrapes and Alertmanager's
-webhook.
+"""The operator TCP listener (`[ops] listen`): Prometheus' scrapes, Alertmanager's
+webhook and the dashboard.
 
 Invariant: the token file is checked and the address bound before the agent starts a
 replica, so bad input fails the start with a message naming the key (and never the
@@ -17,6 +17,7 @@ from prometheus_client.exposition import choose_encoder
 
 from changeover.agent.control import ControlServer
 from changeover.agent.core import Agent
+from changeover.agent.dashboard.app import Dashboard
 from changeover.agent.flags.listener import ListenerError, address_of, bind_for, token_for
 from changeover.agent.ops.alerts import AlertDesk, default_labels
 from changeover.agent.ops.app import ALERTS_PATH, METRICS_PATH, ops_app
@@ -79,11 +80,17 @@ class OpsListener:
             encoder, kind = choose_encoder(accept)
             return encoder(metrics), kind
 
-        app = ops_app(exposition, desk, self._token)
+        dashboard = Dashboard(agent, self._token)
+        app = ops_app(exposition, desk, self._token, dashboard.respond)
         self._server = ControlServer(app, self._sock, max_connections=self._max_connections)
         await self._server.start()
         alerts = f", {ALERTS_PATH} (bearer token)" if self._token is not None else ""
-        agent.events.add("agent", f"ops listener on http://{self.address}: {METRICS_PATH}{alerts}")
+        actions = "actions with the token" if dashboard.actions else "read-only"
+        agent.events.add(
+            "agent",
+            f"ops listener on http://{self.address}: {METRICS_PATH}{alerts}, "
+            f"the dashboard at / ({actions})",
+        )
 
     async def close(self) -> None:
         server, self._server = self._server, None

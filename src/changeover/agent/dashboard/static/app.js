@@ -1,0 +1,508 @@
+// The changeover dashboard: polls the agent's JSON (the same documents `changeover status`,
+// `history`, `events` and `flags list` print), long-polls its event feed, and draws the
+// charts as inline SVG. The ops token lives in this page's memory only: never in a URL, a
+// cookie or storage; it is sent as `Authorization: Bearer` with actions and nothing else.
+
+const POLL_MS = 1500;       // the Now page's refresh: charts update every second or two
+const EVENT_WAIT_S = 20;    // the event feed's long-poll, under common proxies' idle timeouts
+const BACKOFF_MS = [1000, 2000, 5000, 10000];
+const WINDOW_S = 15 * 60;   // the charts' span
+const COLORS = ["#2f7ed8", "#e4572e", "#17a673", "#a35fd0", "#d4a017", "#5b6b7f"];
+
+const state = {
+  token: null,       // typed by the user; memory only
+  actions: false,    // the agent accepts actions ([ops] token_file is set)
+  series: {},        // revision -> [[t, rate, success, p50, p95, p99], ...]
+  seriesAfter: 0,
+  lastEvent: null,   // the newest event id seen; null before the first answer
+  events: [],
+  status: null,
+  page: "now",
+  failures: 0,
+};
+
+const $ = (sel) => document.querySelector(sel);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k.startsWith("data-")) node.setAttribute(k, v);
+    else if (k in node) node[k] = v;
+    else node.setAttribute(k, v);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+async function getJSON(path) {
+  const response = await fetch(path, { cache: "no-store", credentials: "omit" });
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
+}
+
+// --- formatting ---------------------------------------------------------------------
+const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(v >= 0.999 || v === 0 ? 1 : 2)}%`);
+const num = (v, d = 1) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
+function ms(v) {
+  if (v === null || v === undefined) return "–";
+  const m = v * 1000;
+  return m >= 100 ? `${m.toFixed(0)} ms` : m >= 10 ? `${m.toFixed(1)} ms` : `${m.toFixed(2)} ms`;
+}
+function when(ts) {
+  if (!ts) return "–";
+  return new Date(ts * 1000).toLocaleString(undefined, { hour12: false });
+}
+function took(a, b) {
+  if (!a || !b) return "–";
+  const s = b - a;
+  return s >= 120 ? `${(s / 60).toFixed(1)}m` : `${s.toFixed(1)}s`;
+}
+const color = (rev) => COLORS[(Number(rev) - 1) % COLORS.length];
+function swatch(c) {
+  const node = el("span", { class: "swatch", "aria-hidden": "true" });
+  node.style.background = c; // CSSOM, which the Content-Security-Policy allows
+  return node;
+}
+
+// --- the connection line ------------------------------------------------------------
+function connected(ok, why) {
+  state.failures = ok ? 0 : state.failures + 1;
+  const line = $("#connection");
+  line.textContent = ok ? "" : `agent unreachable (${why}); retrying`;
+  line.classList.toggle("bad", !ok);
+}
+const backoff = () => BACKOFF_MS[Math.min(Math.max(state.failures - 1, 0), BACKOFF_MS.length - 1)];
+
+// --- Now ----------------------------------------------------------------------------
+async function pollNow() {
+  try {
+    const doc = await getJSON(`/api/now?after=${state.seriesAfter}`);
+    connected(true);
+    state.actions = doc.actions;
+    state.status = doc.status;
+    mergeSeries(doc.series, doc.now);
+    renderNow(doc.status);
+  } catch (err) {
+    connected(false, err.message);
+  }
+  setTimeout(pollNow, state.failures ? backoff() : POLL_MS);
+}
+
+function mergeSeries(series, now) {
+  let newest = state.seriesAfter;
+  for (const [rev, points] of Object.entries(series.revisions)) {
+    const mine = (state.series[rev] ||= []);
+    for (const p of points) {
+      if (!mine.length || p[0] > mine[mine.length - 1][0]) mine.push(p);
+      newest = Math.max(newest, p[0]);
+    }
+  }
+  for (const [rev, points] of Object.entries(state.series)) {
+    while (points.length && points[0][0] < now - WINDOW_S) points.shift();
+    if (!points.length) delete state.series[rev];
+  }
+  state.seriesAfter = newest;
+  state.now = now;
+}
+
+function renderHeader(status) {
+  $("#service").textContent = status.service;
+  const a = status.agent;
+  const env = a.environment ? ` · environment ${a.environment}` : "";
+  $("#agent").textContent = `agent ${a.version} (pid ${a.pid}) · proxy ${a.listen}${env} · stable revision ${status.stable_revision ?? "none"}`;
+  document.title = `changeover · ${status.service}`;
+  renderTokenState();
+}
+
+function renderRollout(status) {
+  const box = $("#rollout");
+  const r = status.rollout;
+  if (!r) {
+    box.replaceChildren(el("p", {}, "No rollout yet."));
+    return;
+  }
+  const active = !r.finished_at;
+  const parts = [
+    el("h3", {}, `Rollout ${r.id} `, el("span", { class: `phase phase-${r.phase}`, id: "phase" }, r.phase)),
+    el("p", {}, `${r.kind} · ${r.strategy} · revision ${r.from_revision ?? "–"} → ${r.to_revision}`,
+      active ? ` · started ${when(r.started_at)}` : ` · ${when(r.started_at)}, took ${took(r.started_at, r.finished_at)}`),
+  ];
+  if (r.reason) parts.push(el("p", { class: "muted" }, r.reason));
+  if (r.paused) {
+    parts.push(el("p", { class: "paused" }, `Paused (${r.paused.by}): ${r.paused.message}`,
+      r.paused.continue.length ? ` — continue with ${r.paused.continue.join(" or ")}` : ""));
+  }
+  if (r.guard) {
+    const g = r.guard;
+    parts.push(el("p", { class: "guard" }, `Guard window ${num(g.window, 0)}s (${g.remaining ?? "–"}s left), analysis ${g.analysis}: ${g.state}`,
+      g.message ? ` — ${g.message}` : ""));
+  }
+  const weights = status.weights;
+  if (weights) {
+    const bar = el("div", { class: "weights", role: "img", "aria-label": "traffic weights" });
+    for (const [rev, w] of Object.entries(weights)) {
+      if (!w) continue;
+      const seg = el("span", { class: "weight" }, `r${rev} ${w}%`);
+      seg.style.width = `${w}%`;
+      seg.style.background = color(rev);
+      bar.append(seg);
+    }
+    parts.push(bar);
+  }
+  box.replaceChildren(...parts);
+}
+
+function renderSteps(status) {
+  const list = $("#steps");
+  const progress = status.progress;
+  const steps = progress ? progress.steps : [];
+  const rollout = status.rollout;
+  if (!steps.length) {
+    list.replaceChildren(el("li", { class: "muted" }, rollout ? `${rollout.strategy}: no canary steps` : "–"));
+    return;
+  }
+  const finished = rollout && rollout.finished_at;
+  const current = progress.step;
+  list.replaceChildren(...steps.map((text, i) => {
+    let kind = "next";
+    if (finished) kind = rollout.phase === "succeeded" ? "done" : "ended"; // where it stopped: History
+    else if (current !== null && i < current) kind = "done";
+    else if (current === i) kind = "current";
+    return el("li", { class: `step ${kind}`, "data-state": kind, "data-step": text, "aria-current": kind === "current" ? "step" : null },
+      el("span", { class: "mark", "aria-hidden": "true" }, { done: "✓", current: "▶", ended: "–" }[kind] || "·"),
+      ` ${text}`, el("span", { class: "sr" }, ` (${kind})`));
+  }));
+}
+
+function renderRevisions(status) {
+  const body = $("#revisions tbody");
+  const weights = status.weights || {};
+  body.replaceChildren(...status.revisions.map((rev) => {
+    const live = status.live[String(rev.revision)] || {};
+    const w = weights[String(rev.revision)];
+    return el("tr", { "data-revision": rev.revision },
+      el("td", {}, swatch(color(rev.revision)), ` ${rev.revision}`),
+      el("td", {}, rev.version),
+      el("td", {}, rev.status),
+      el("td", { class: "weight-cell" }, w === undefined ? "–" : `${w}%`),
+      el("td", {}, `${rev.ready}/${rev.replicas}`),
+      el("td", {}, num(live.request_rate)),
+      el("td", {}, pct(live.success_rate)),
+      el("td", {}, ms(live.latency_p95)));
+  }));
+}
+
+function renderAnalysis(status) {
+  const box = $("#analysis");
+  const runs = status.progress ? status.progress.analysis : [];
+  if (!runs.length) {
+    box.replaceChildren(el("p", { class: "muted" }, "No analysis runs in this rollout."));
+    return;
+  }
+  box.replaceChildren(...runs.map((run) => el("div", { class: "run" },
+    el("p", {}, el("strong", {}, `${run.key} · ${run.template}`), ` ${run.status}`, run.summary ? ` — ${run.summary}` : ""),
+    el("ul", {}, run.measurements.slice(-4).map((m) =>
+      el("li", { class: `outcome-${m.outcome}` }, `${m.metric}: ${m.value === null ? "no data" : num(m.value, 4)} (${m.outcome})`, m.message ? ` — ${m.message}` : ""))))));
+}
+
+function renderActions(status) {
+  const box = $("#actions");
+  box.hidden = !state.actions;
+  const usable = state.actions && state.token !== null;
+  const r = status.rollout;
+  const running = r && !r.finished_at;
+  for (const button of box.querySelectorAll("button[data-action]")) {
+    const a = button.dataset.action;
+    const fits = ["retry", "undo"].includes(a) ? !running : running;
+    button.disabled = !usable || !fits;
+    button.title = usable ? "" : "type the ops token above first";
+  }
+}
+
+function renderNow(status) {
+  renderHeader(status);
+  if (state.page !== "now") return;
+  renderRollout(status);
+  renderActions(status);
+  renderSteps(status);
+  renderRevisions(status);
+  renderAnalysis(status);
+  drawCharts();
+}
+
+// --- charts: inline SVG -------------------------------------------------------------
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs = {}) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+}
+
+function ago(seconds) {
+  if (seconds <= 0) return "now";
+  return seconds >= 120 ? `-${Math.round(seconds / 60)}m` : `-${Math.round(seconds)}s`;
+}
+
+function chart(target, lines, { span, min = 0, max, format, label }) {
+  const W = 480, H = 180, L = 56, R = 8, T = 8, B = 22;
+  const now = state.now || Date.now() / 1000;
+  const t0 = now - span;
+  let top = max ?? 0;
+  if (max === undefined) {
+    for (const line of lines) for (const [t, v] of line.points) if (t >= t0 && v !== null && v > top) top = v;
+    top = (top || 1) * 1.1;
+  }
+  const x = (t) => L + ((t - t0) / span) * (W - L - R);
+  const y = (v) => T + (1 - (v - min) / (top - min)) * (H - T - B);
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label, preserveAspectRatio: "none" });
+  for (const f of [0, 0.5, 1]) {
+    const v = min + (top - min) * f;
+    root.append(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }));
+    const text = svg("text", { x: L - 4, y: y(v) + 4, "text-anchor": "end", class: "axis" });
+    text.textContent = format(v);
+    root.append(text);
+  }
+  for (const [f, anchor] of [[1, "start"], [2 / 3, "middle"], [1 / 3, "middle"], [0, "end"]]) {
+    const text = svg("text", { x: x(now - span * f), y: H - 6, "text-anchor": anchor, class: "axis" });
+    text.textContent = ago(span * f);
+    root.append(text);
+  }
+  let drawn = 0;
+  for (const line of lines) {
+    let d = "";
+    let pen = false;
+    for (const [t, v] of line.points) {
+      if (t < t0 || v === null) { pen = false; continue; }
+      const clamped = Math.max(min, Math.min(v, top));
+      d += `${pen ? "L" : "M"}${x(t).toFixed(1)},${y(clamped).toFixed(1)}`;
+      pen = true;
+      drawn += 1;
+    }
+    if (d) root.append(svg("path", { d, stroke: line.color, class: `line ${line.dash || ""}`, "data-revision": line.revision }));
+  }
+  target.dataset.points = String(drawn);
+  const legend = el("p", { class: "legend" }, lines.filter((l) => l.legend).map((l) =>
+    el("span", {}, swatch(l.color), ` ${l.legend} `)));
+  target.replaceChildren(root, legend);
+}
+
+function drawCharts() {
+  const revs = Object.keys(state.series).sort((a, b) => a - b);
+  const pick = (rev, i) => state.series[rev].map((p) => [p[0], p[i]]);
+  // the span grows with the history held, from a minute up to the 15 minutes kept
+  const oldest = Math.min(...revs.map((rev) => state.series[rev][0][0]));
+  const span = Math.min(WINDOW_S, Math.max(60, Math.ceil(((state.now || 0) - oldest) / 60) * 60 || 60));
+  chart($("#chart-rate"), revs.map((rev) => ({ revision: rev, color: color(rev), points: pick(rev, 1), legend: `r${rev}` })),
+    { span, format: (v) => num(v, v < 10 ? 1 : 0), label: "requests per second per revision" });
+  // success rates live near 100%: the axis starts at 90% unless something fell lower
+  let low = 0.9;
+  for (const rev of revs) for (const [, v] of pick(rev, 2)) if (v !== null && v < low) low = Math.floor(v * 10) / 10;
+  chart($("#chart-success"), revs.map((rev) => ({ revision: rev, color: color(rev), points: pick(rev, 2), legend: `r${rev}` })),
+    { span, min: low, max: 1.005, format: (v) => `${(Math.min(v, 1) * 100).toFixed(v < 0.995 && v > low ? 1 : 0)}%`, label: "success rate per revision" });
+  const latency = [];
+  for (const rev of revs) {
+    latency.push({ revision: rev, color: color(rev), points: pick(rev, 3), dash: "p50", legend: `r${rev} p50 ┄` });
+    latency.push({ revision: rev, color: color(rev), points: pick(rev, 4), legend: `r${rev} p95 ─` });
+    latency.push({ revision: rev, color: color(rev), points: pick(rev, 5), dash: "p99", legend: `r${rev} p99 ⋯` });
+  }
+  chart($("#chart-latency"), latency, { span, format: ms, label: "latency percentiles per revision" });
+}
+
+// --- actions ------------------------------------------------------------------------
+async function act(path, body, result, question) {
+  if (state.token === null) {
+    result.textContent = "Type the ops token first.";
+    return;
+  }
+  if (question && !window.confirm(question)) return;
+  result.textContent = "…";
+  try {
+    const response = await fetch(path, {
+      method: "POST",
+      credentials: "omit",
+      cache: "no-store",
+      headers: { Authorization: `Bearer ${state.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify(body || {}),
+    });
+    const doc = await response.json().catch(() => ({}));
+    result.textContent = response.ok ? doc.message : `Refused (${response.status}): ${doc.error || response.statusText}`;
+    result.className = response.ok ? "ok" : "bad";
+  } catch (err) {
+    result.className = "bad";
+    result.textContent = `Failed: ${err.message}`;
+  }
+}
+
+const QUESTIONS = {
+  "promote-full": "Promote to 100% now, skipping the remaining steps?",
+  abort: "Abort the rollout and send all traffic back to the stable revision?",
+  undo: "Roll back to the previous revision?",
+  retry: "Retry the last failed rollout?",
+};
+
+function setupActions() {
+  for (const button of document.querySelectorAll("button[data-action]")) {
+    button.addEventListener("click", () => {
+      const a = button.dataset.action;
+      act(`/api/actions/${a}`, {}, $("#action-result"), QUESTIONS[a] || `${a}?`);
+    });
+  }
+  $("#token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = $("#token");
+    state.token = input.value.trim() || null;
+    input.value = "";
+    renderTokenState();
+    if (state.status) renderNow(state.status);
+    if (state.page === "flags") loadFlags();
+  });
+  $("#token-forget").addEventListener("click", () => {
+    state.token = null;
+    renderTokenState();
+    if (state.status) renderNow(state.status);
+    if (state.page === "flags") loadFlags();
+  });
+}
+
+function renderTokenState() {
+  const form = $("#token-form");
+  form.hidden = !state.actions;
+  $("#token-state").textContent = !state.actions
+    ? "read-only"
+    : state.token === null ? "read-only until a token is typed" : "token in use (this tab only)";
+}
+
+// --- history, events, flags, pipeline ----------------------------------------------
+async function loadHistory() {
+  const doc = await getJSON("/api/history");
+  $("#rollouts tbody").replaceChildren(...doc.rollouts.map((r) => el("tr", {},
+    el("td", {}, r.id), el("td", {}, r.kind), el("td", {}, r.strategy),
+    el("td", {}, `${r.from_revision ?? "–"} → ${r.to_revision}`),
+    el("td", { class: `phase-${r.phase}` }, r.phase), el("td", {}, when(r.started_at)),
+    el("td", {}, took(r.started_at, r.finished_at)), el("td", {}, r.reason || ""))));
+  // revisions come newest first: the one before each is the next in the list
+  $("#history-revisions tbody").replaceChildren(...doc.revisions.map((r, i) => {
+    const before = doc.revisions[i + 1];
+    const cell = el("td", { class: "diff-cell" },
+      r.changes.length ? el("ul", { class: "changes" }, r.changes.map((c) => el("li", {}, c))) : "–");
+    if (before) {
+      const button = el("button", { type: "button", "data-diff": r.revision }, `Every difference from ${before.revision}`);
+      button.addEventListener("click", () => showDiff(before.revision, r.revision, cell, button));
+      cell.append(button);
+    }
+    return el("tr", { "data-revision": r.revision },
+      el("td", {}, r.revision), el("td", {}, r.version), el("td", {}, r.status), el("td", {}, when(r.created_at)), cell);
+  }));
+}
+
+async function showDiff(from, to, cell, button) {
+  // what `changeover history --diff` prints: every path of release and spec that differs
+  const doc = await getJSON(`/api/diff?from=${from}&to=${to}`);
+  button.remove();
+  cell.append(el("ul", { class: "changes full-diff" },
+    doc.changes.length ? doc.changes.map((c) => el("li", {}, c.text)) : [el("li", {}, "no difference")]));
+}
+
+function renderEvents() {
+  const filter = $("#event-filter").value.trim().toLowerCase();
+  const shown = state.events.filter((e) => !filter || e.kind.toLowerCase().includes(filter) || e.message.toLowerCase().includes(filter));
+  $("#events tbody").replaceChildren(...shown.slice(-300).reverse().map((e) => el("tr", { class: `kind-${e.kind}` },
+    el("td", {}, e.id), el("td", {}, when(e.ts)), el("td", {}, e.kind), el("td", {}, e.message))));
+}
+
+async function followEvents() {
+  // the agent's change feed, long-polled: resumes from the last event seen after a hiccup
+  const first = state.lastEvent === null;
+  const query = first ? "last=200&wait=0" : `after=${state.lastEvent}&wait=${EVENT_WAIT_S}`;
+  try {
+    const doc = await getJSON(`/api/events?${query}`);
+    if (first) state.lastEvent = doc.last;
+    for (const e of doc.events) state.lastEvent = Math.max(state.lastEvent, e.id);
+    state.events.push(...doc.events);
+    if (state.events.length > 2000) state.events.splice(0, state.events.length - 2000);
+    if (doc.events.length && state.page === "events") renderEvents();
+    if (doc.events.length && state.page === "history") loadHistory().catch(() => {});
+    setTimeout(followEvents, 0);
+  } catch (err) {
+    connected(false, err.message);
+    setTimeout(followEvents, backoff());
+  }
+}
+
+async function loadFlags() {
+  const doc = await getJSON("/api/flags");
+  const usable = state.actions && state.token !== null;
+  const result = $("#flag-result");
+  const rows = doc.flags.map((f) => {
+    const toggle = el("button", { type: "button", disabled: !usable, "data-flag": f.name },
+      f.enabled ? "Disable" : "Enable");
+    toggle.addEventListener("click", async () => {
+      const verb = f.enabled ? "disable" : "enable";
+      await act(`/api/flags/${encodeURIComponent(f.name)}/${verb}`, {}, result, `${verb} flag ${f.name}?`);
+      loadFlags();
+    });
+    const percent = el("input", { type: "number", min: "0", max: "100", step: "1", disabled: !usable, "aria-label": `rollout percent of ${f.name}`, size: 4 });
+    const set = el("button", { type: "button", disabled: !usable }, "Set %");
+    set.addEventListener("click", async () => {
+      const value = Number(percent.value);
+      if (!Number.isInteger(value) || value < 0 || value > 100) { result.textContent = "a percent is 0 to 100"; return; }
+      await act(`/api/flags/${encodeURIComponent(f.name)}/rollout`, { percent: value }, result, `roll ${f.name} out to ${value}%?`);
+      loadFlags();
+    });
+    return el("tr", { "data-flag": f.name },
+      el("td", {}, f.name), el("td", { class: "flag-enabled" }, f.enabled ? "yes" : "no"), el("td", {}, f.rollout),
+      el("td", {}, f.stale.length ? f.stale.join("; ") : "–"),
+      el("td", { class: "buttons" }, state.actions ? [toggle, percent, set] : "read-only"));
+  });
+  $("#flags tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colSpan: 5, class: "muted" }, "No flags."))]));
+}
+
+async function loadPipeline() {
+  const doc = await getJSON("/api/pipeline");
+  const box = $("#pipeline");
+  if (!doc.environment) {
+    box.replaceChildren(el("p", { class: "muted" }, "This agent serves no environment: no release pipeline here."));
+    return;
+  }
+  const freezes = doc.freezes.filter((f) => f.active);
+  box.replaceChildren(
+    el("p", {}, `Environment ${doc.environment} · stable revision ${doc.stable_revision ?? "none"}`,
+      freezes.length ? ` · FROZEN until ${freezes[0].until_text}: ${freezes[0].reason}` : ""),
+    ...doc.promotions.map((p) => el("div", { class: `card promotion state-${p.state}` },
+      el("h3", {}, `${p.version} `, el("span", { class: "phase" }, p.state), p.current ? " (serving)" : ""),
+      el("p", { class: "muted" }, `${p.kind} from ${p.from_environment || "a build"} · asked by ${p.requested_by} at ${when(p.requested_at)}${p.outcome ? ` · ${p.outcome}` : ""}`),
+      el("ul", {}, (p.gates || []).map((g) => el("li", { class: `gate-${g.state}` }, `${g.gate}${g.item ? ` ${g.item}` : ""}: ${g.state} — ${g.summary}${g.needs ? ` (needs ${g.needs})` : ""}`))),
+      p.approvals.length ? el("p", {}, `approvals: ${p.approvals.map((a) => `${a.verdict} by ${a.by}`).join(", ")}`) : null)));
+}
+
+// --- pages --------------------------------------------------------------------------
+const LOADERS = { history: loadHistory, flags: loadFlags, pipeline: loadPipeline, events: async () => renderEvents() };
+
+function show() {
+  const page = (location.hash || "#now").slice(1);
+  state.page = ["now", "history", "events", "flags", "pipeline"].includes(page) ? page : "now";
+  for (const section of document.querySelectorAll("main section")) section.hidden = section.dataset.page !== state.page;
+  for (const link of document.querySelectorAll("nav a")) {
+    if (link.dataset.page === state.page) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  if (state.page === "now" && state.status) renderNow(state.status);
+  const loader = LOADERS[state.page];
+  if (loader) loader().then(() => connected(true), (err) => connected(false, err.message));
+}
+
+function start() {
+  setupActions();
+  $("#event-filter").addEventListener("input", renderEvents);
+  window.addEventListener("hashchange", show);
+  show();
+  pollNow();
+  followEvents();
+}
+
+start();

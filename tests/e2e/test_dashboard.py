@@ -1,0 +1,260 @@
+"""The dashboard in a real browser (Debian's chromium, driven by Playwright) during canary
+rollouts under continuous load: the steps advance and the weights and charts update on
+the page, an action without the token (none, or a wrong one) changes nothing, promote,
+promote in full and abort from the page take effect and are recorded as the dashboard's,
+the page picks up again after a network hiccup, logs no console error of its own, fits a
+phone's width, and no request fails.
+
+With `CHANGEOVER_SCREENSHOTS=DIR` the test saves a screenshot of each page into DIR
+(`scripts/screenshots.sh` writes docs/images/ this way).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from changeover.loadgen import BackgroundLoad, Report, Template
+from tests import parts
+from tests.e2e.harness import Service
+from tests.helpers import free_port, wait_for
+
+pytestmark = pytest.mark.timeout(300)  # a loaded machine; the screenshots wait 20 s more
+TOKEN = "dash-t0ken-0123456789abcdef0123456789"
+STEPS = '[{ set_weight = 20 }, { pause = "4s" }, { set_weight = 50 }, { pause = {} }]'
+SHOTS = os.environ.get("CHANGEOVER_SCREENSHOTS")
+# what chromium logs for a refused fetch and for one made offline: the test's own doing
+REFUSED = re.compile(r"Failed to load resource: the server responded with a status of 401")
+OFFLINE = re.compile(r"Failed to load resource: net::ERR_INTERNET_DISCONNECTED")
+FLAG = {
+    "name": "new-checkout",
+    "enabled": True,
+    "owner": "payments",
+    "strategies": [
+        {"name": "flexibleRollout", "parameters": {"rollout": "25", "stickiness": "userId"}}
+    ],
+}
+
+
+def load(url: str) -> BackgroundLoad:
+    templates = (Template(method="GET", path="/", weight=10), Template(path="/slow?ms=40"))
+    return BackgroundLoad(
+        url, rate=120, connections=8, templates=templates, timeout=30, count_header="X-Version"
+    )
+
+
+def clean(report: Report | None) -> Report:
+    assert report is not None
+    assert report.failed == 0, report.summary()
+    assert report.ok == report.sent > 0
+    return report
+
+
+def deploy(service: Service, version: str) -> None:
+    result = service.cli(
+        "deploy", "--version", version, "--env", f"HELLO_VERSION={version}", "--no-wait"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def rollout(service: Service) -> dict[str, Any]:
+    doc: dict[str, Any] = service.status()["rollout"]
+    return doc
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    chromium = parts.require("chromium", "chromium")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def shot(page: Page, name: str, *, whole: bool = False) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"dashboard-{name}.png"), full_page=whole)
+
+
+def current_step(page: Page) -> str:
+    found = page.locator("#steps li[data-state=current]")
+    return str(found.first.get_attribute("data-step")) if found.count() else ""
+
+
+def test_the_dashboard_follows_a_canary_and_acts_only_with_the_token(
+    service: Service, browser: Browser
+) -> None:
+    ops = free_port()
+    (service.dir / "ops.token").write_text(TOKEN + "\n")
+    (service.dir / "ops.token").chmod(0o600)
+    service.write_spec(
+        extra=f'type = "canary"\nsteps = {STEPS}\n\n'
+        f'[ops]\nlisten = "127.0.0.1:{ops}"\ntoken_file = "ops.token"\n'
+    )
+    url = service.up()
+    (service.dir / "flag.json").write_text(json.dumps(FLAG))
+    made = service.cli("flags", "create", "flag.json")
+    assert made.returncode == 0, made.stderr
+    dashboard = f"http://127.0.0.1:{ops}"
+
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+
+    with load(url) as gen:
+        page.goto(dashboard + "/#now")
+        page.wait_for_selector("#revisions tr[data-revision='1']")
+        assert page.locator("#actions").is_hidden() is False  # the agent takes actions...
+        assert page.locator("button[data-action=promote]").is_disabled()  # ...with a token
+
+        # the rollout advances on the page: each step becomes current, then done
+        deploy(service, "v2")
+        seen: list[str] = []
+
+        def advanced() -> bool:
+            step = current_step(page)
+            if step and (not seen or seen[-1] != step):
+                seen.append(step)
+            return step.startswith("pause until promote")
+
+        wait_for(
+            advanced,
+            60,
+            "the page shows the rollout waiting for promote",
+            detail=lambda: f"seen {seen}; steps {page.inner_text('#steps')!r}; errors {errors}",
+        )
+        assert seen[-1].startswith("pause until promote")
+        assert len(seen) >= 2, seen  # at least the timed pause, then the wait
+        assert page.locator("#steps li[data-state=done]").count() == 3
+        weight = page.locator("#revisions tr[data-revision='2'] .weight-cell")
+        wait_for(lambda: weight.inner_text() == "50%", 10, "the page shows the canary at 50%")
+        wait_for(
+            lambda: page.locator("#chart-rate path[data-revision='2']").count() == 1,
+            20,
+            "the rate chart draws the canary",
+        )
+        assert int(page.locator("#chart-rate").get_attribute("data-points")) > 2
+        assert page.locator("#chart-latency path").count() >= 3
+        if SHOTS:  # for the docs: charts with some history, in both themes
+            wait_for(lambda: len(page.locator("#chart-rate path").all()) == 2, 10, "lines")
+            page.wait_for_timeout(20_000)
+            shot(page, "now", whole=True)
+            page.emulate_media(color_scheme="dark")
+            shot(page, "now-dark", whole=True)
+            page.emulate_media(color_scheme="light")
+
+        # refused: no token (the page's buttons are off, and a plain POST gets 401) ...
+        before = rollout(service)
+        refused = page.evaluate(
+            "fetch('/api/actions/promote', {method: 'POST'}).then((r) => r.status)"
+        )
+        assert refused == 401
+        with httpx.Client(base_url=dashboard) as client:
+            assert client.post("/api/actions/abort").status_code == 401
+            fake = {"Authorization": "Bearer x", "Origin": dashboard}
+            assert client.post("/api/actions/promote-full", headers=fake).status_code == 401
+        # ... and a wrong token typed into the page
+        page.once("dialog", lambda d: d.accept())
+        page.fill("#token", "not-the-token")
+        page.click("#token-use")
+        page.click("button[data-action=promote]")
+        page.wait_for_selector("#action-result.bad")
+        assert "Refused (401)" in page.inner_text("#action-result")
+        after = rollout(service)
+        assert (after["id"], after["phase"]) == (before["id"], "paused")
+        assert current_step(page).startswith("pause until promote")
+
+        # promote with the token: the rollout finishes, said to be the dashboard's doing
+        page.click("#token-forget")
+        page.fill("#token", TOKEN)
+        page.click("#token-use")
+        assert page.input_value("#token") == ""  # the token leaves the field once used
+        page.once("dialog", lambda d: d.accept())
+        page.click("button[data-action=promote]")
+        wait_for(lambda: rollout(service)["phase"] == "succeeded", 60, "promoted from the page")
+        page.wait_for_selector("#phase.phase-succeeded")
+        assert service.status()["stable_revision"] == 2
+
+        # abort from the page: traffic goes back to the stable revision
+        deploy(service, "v3")
+        wait_for(lambda: rollout(service)["phase"] == "paused", 60, "v3 waits for promote")
+        page.wait_for_selector("button[data-action=abort]:not([disabled])")
+        page.once("dialog", lambda d: d.accept())
+        page.click("button[data-action=abort]")
+        wait_for(lambda: rollout(service)["phase"] in ("aborted", "rolled-back"), 60, "aborted")
+        assert service.status()["stable_revision"] == 2
+        page.wait_for_selector("#phase.phase-aborted, #phase.phase-rolled-back")
+
+        # a network hiccup: the page says so, then picks up where it was
+        page.context.set_offline(True)
+        page.wait_for_selector("#connection.bad")
+        page.context.set_offline(False)
+        page.wait_for_selector("#connection:not(.bad)", state="attached", timeout=20_000)
+        deploy(service, "v4")
+        wait_for(lambda: rollout(service)["to_revision"] == 4, 30, "v4 started")
+        page.wait_for_selector("#revisions tr[data-revision='4']", timeout=30_000)
+        wait_for(lambda: rollout(service)["phase"] == "paused", 60, "v4 waits for promote")
+        page.once("dialog", lambda d: d.accept())
+        page.click("button[data-action=promote-full]")
+        wait_for(lambda: rollout(service)["phase"] == "succeeded", 60, "v4 promoted in full")
+
+        page.click("nav a[data-page=history]")
+        page.wait_for_selector("#rollouts tbody tr")
+        page.click("#history-revisions button[data-diff='2']")  # every difference, 1 to 2
+        diff = page.wait_for_selector("#history-revisions tr[data-revision='2'] .full-diff")
+        assert "HELLO_VERSION" in diff.inner_text()
+        shot(page, "history")
+        page.click("nav a[data-page=events]")
+        page.wait_for_selector("#events tbody tr")
+        events = page.inner_text("#events tbody")
+        assert "dashboard" in events
+        page.fill("#event-filter", "dashboard")
+        shown = page.locator("#events tbody tr")
+        assert shown.count() >= 2
+        assert all("dashboard" in t for t in shown.all_inner_texts())
+        page.fill("#event-filter", "")
+        shot(page, "events")
+        page.click("nav a[data-page=flags]")
+        page.wait_for_selector("#flags tr[data-flag='new-checkout']")
+        page.once("dialog", lambda d: d.accept())
+        page.click("#flags button[data-flag='new-checkout']")
+        wait_for(
+            lambda: page.inner_text("#flags tr[data-flag='new-checkout'] .flag-enabled") == "no",
+            20,
+            "the flag switched off from the page",
+        )
+        shot(page, "flags")
+        page.click("nav a[data-page=now]")
+
+        # a phone's width: nothing wider than the screen
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_selector("#revisions tr[data-revision='2']")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 390, wide
+        shot(page, "phone")
+
+    clean(gen.report)
+    messages = [e["message"] for e in service.status()["events"]]
+    assert any("dashboard" in m for m in messages), messages
+    flags = json.loads(service.cli("flags", "list", "--json").stdout)
+    assert flags[0]["enabled"] is False
+    assert flags[0]["updated_by"] == "dashboard"
+    for path in service.state.rglob("*"):  # the state DB, the agent's and replicas' logs
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+    own = [e for e in errors if not (REFUSED.search(e) or OFFLINE.search(e))]
+    assert own == [], own
+    # the plain fetch's refusal and the wrong token's
+    assert len([e for e in errors if REFUSED.search(e)]) == 2
