@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -25,6 +25,7 @@ from changeover.agent.flags import flag_routes
 from changeover.agent.gates import stamp
 from changeover.agent.logclock import format_stamp
 from changeover.agent.logs import Stamp, access_log_file, agent_log_file, follow_logs, log_files
+from changeover.agent.migration_docs import migrations_document, schema_doc
 from changeover.agent.peer import peer_in
 from changeover.agent.promotions import (
     FreezeRequest,
@@ -43,6 +44,7 @@ from changeover.agent.status import (
     rollout_doc,
     status_document,
 )
+from changeover.migrations.state import Step
 from changeover.rollout.decision import Command, CommandRefused
 from changeover.store import Rollout
 from changeover.store.gates import Freeze, Verdict
@@ -295,6 +297,24 @@ def create_app(agent: Agent) -> Starlette:
         now = agent.wall()
         return JSONResponse({"lifted": [_freeze_doc(f, now) for f in lifted]})
 
+    async def migrations(request: Request) -> Response:
+        return JSONResponse(migrations_document(agent))
+
+    async def migrate(request: Request) -> Response:
+        try:
+            step = Step(request.path_params["step"])
+        except ValueError:
+            raise BadRequest(
+                f"unknown migration step {request.path_params['step']!r}; expected "
+                "expand, contract or rollback"
+            ) from None
+        body = await parse(request, MigrateRequest)
+        outcome = await agent.migrate(step, body.revision)
+        record = agent.store.schema_record(outcome.revision)
+        return JSONResponse(
+            {"ok": outcome.ok, "message": outcome.message, "schema": schema_doc(record)}
+        )
+
     async def down(request: Request) -> Response:
         agent.stopping.set()
         return JSONResponse({"stopping": True, "pid": status_document(agent)["agent"]["pid"]}, 202)
@@ -322,6 +342,8 @@ def create_app(agent: Agent) -> Starlette:
         Route("/v1/events", guarded(events)),
         Route("/v1/logs", guarded(logs)),
         Route("/v1/down", guarded(down), methods=["POST"]),
+        Route("/v1/migrations", guarded(migrations)),
+        Route("/v1/migrations/{step}", guarded(migrate), methods=["POST"]),
         Route("/v1/artifacts/{version}", guarded(artifact), methods=["GET"]),
         Route("/v1/artifacts/{version}", guarded(upload), methods=["PUT"]),
         Route("/v1/promotions", guarded(promotions), methods=["GET"]),
@@ -356,6 +378,11 @@ def _gated(agent: Agent, promotion: Promotion, stable: int | None) -> dict[str, 
         agent.store.approvals(promotion.id),
         agent.store.checklist(promotion.id),
     )
+
+
+class MigrateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    revision: int | None = Field(default=None, ge=1)
 
 
 def _freezes(agent: Agent) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ from changeover.agent.flags import FlagService
 from changeover.agent.gatekeeper import Gatekeeper
 from changeover.agent.gates import GateResult, passed
 from changeover.agent.logclock import LogClock
+from changeover.agent.migrator import Migrator, Outcome
 from changeover.agent.notify import Notifier
 from changeover.agent.ops.tally import Tally
 from changeover.agent.paths import StatePaths
@@ -53,9 +54,20 @@ from changeover.agent.secret_env import DigestKey, SecretReader
 from changeover.agent.traffic import LiveTraffic, TrafficApplier
 from changeover.analysis.model import Measurement
 from changeover.analysis.runner import Runner
+from changeover.migrations.decide import (
+    Scene,
+    contract_wait,
+    expand_wait,
+    expands,
+    rollback_choice,
+    rollback_wait,
+    undo_refusal,
+)
+from changeover.migrations.state import Step
 from changeover.proxy.server import Proxy
 from changeover.rollout.decision import AnalysisRequest, Command, Decision
 from changeover.rollout.phase import Phase
+from changeover.rollout.strategy import Strategy
 from changeover.spec.environments import EnvironmentSettings
 from changeover.spec.load import SpecError, load_spec_text
 from changeover.spec.models import AnalysisTemplate, Notify, Spec
@@ -167,6 +179,16 @@ class Agent:
             notifier=self.notifier,
             tally=self.tally,
         )
+        self.migrator = Migrator(
+            store=store,
+            events=self.events,
+            settings=lambda rev: self.revision_spec(rev).migrations,
+            env=self._migration_env,
+            scene=self.schema_scene,
+            log_path=paths.migrations_log,
+            clock=clock,
+            wall=wall,
+        )
 
     # --- wiring -----------------------------------------------------------------------
     def _on_change(self) -> None:
@@ -237,6 +259,43 @@ class Agent:
             with contextlib.suppress(SpawnError):  # then the command runs without them
                 env |= read("analysis")
         return env
+
+    def _migration_env(self, rev: Revision) -> tuple[dict[str, str], list[str]]:
+        """A migration command's variables (the release's, its secrets' values included)
+        and the secrets' values, which its output kept and logged never shows."""
+        env = self._release_env(rev)
+        return env, [env[name] for name in rev.secret_sources if env.get(name)]
+
+    def schema_scene(self, revision: int | None = None) -> Scene:
+        """What the migration decisions read (`migrations.decide`); `configured`: the
+        steps `revision`'s spec sets (default: the stable revision's)."""
+        stable = self.store.stable_revision()
+        spec_of = revision if revision is not None else (stable.id if stable else None)
+        settings = None if spec_of is None else self.revision_spec(spec_of).migrations
+        configured = frozenset(
+            step for step in Step if settings is not None and getattr(settings, step.value)
+        )
+        finished = [
+            r for r in self.store.rollouts(limit=20) if r.finished_at and r.kind.value != "restore"
+        ]
+        last = next(iter(finished), None)
+        active = self.store.active_rollout()
+        stable_id = None if stable is None else stable.id
+        return Scene(
+            stable=stable_id,
+            records=tuple(r.record() for r in self.store.schema_records()),
+            configured=configured,
+            when=self.revision_spec(stable_id).migrations.contract_when if stable_id else "stable",
+            rollout=None if active is None else active.id,
+            last_succeeded=last is not None
+            and last.to_revision == stable_id
+            and last.phase is Phase.SUCCEEDED,
+            warm=tuple(self.controller.linger),
+            running=tuple(
+                {i.revision for i in self.supervisor.replicas() if i.revision != stable_id}
+            ),
+            busy=self.migrator.busy,
+        )
 
     def revision_spec(self, revision_id: int) -> Spec:
         if revision_id not in self._specs:
@@ -455,6 +514,8 @@ class Agent:
                 f"through a promotion (stable: revision {stable.id}, {stable.version})"
             )
         held = self._held(target.version, target.sha256)
+        if target.revision is not None:  # the newest revision that ran this release's code
+            self._check_schema(target.revision, False, f"rollback to release {target.version}")
         return await self._promote(
             held,
             target.spec_file,
@@ -475,6 +536,7 @@ class Agent:
             target = self._revision(request.to_revision)
         if target.id == stable.id:
             raise BadRequest(f"revision {target.id} is already the stable revision")
+        self._check_schema(target.id, request.force, f"undo to revision {target.id}")
         # blue-green switches back at once (the old revision may still be warm)
         bluegreen = self.revision_spec(stable.id).strategy.type is StrategyName.BLUE_GREEN
         name = StrategyName.BLUE_GREEN if bluegreen else StrategyName.ROLLING
@@ -508,6 +570,35 @@ class Agent:
         )
         return self._current_rollout()
 
+    async def migrate(self, step: Step, revision: int | None) -> Outcome:
+        """`changeover migrate expand|contract|rollback`: run one step now, if the rules
+        of `migrations.decide` let it (BadRequest saying why not, nothing run)."""
+        stable = self._stable()
+        if step is Step.ROLLBACK and revision is None:
+            revision = rollback_choice(self.schema_scene())
+            if revision is None:
+                raise BadRequest(
+                    "migrate rollback: no expand to roll back: no revision newer than the "
+                    f"stable one (revision {stable.id}) is expanded"
+                )
+        target = stable.id if revision is None else self._revision(revision).id
+        if step is Step.CONTRACT and target != stable.id:
+            raise BadRequest(
+                f"migrate contract: only the stable revision ({stable.id}) is contracted"
+            )
+        scene = self.schema_scene(target)
+        if step is Step.EXPAND:
+            wait = expand_wait(scene, target)
+        elif step is Step.CONTRACT:
+            wait = contract_wait(scene, manual=True)
+        else:
+            wait = rollback_wait(scene, target)
+        if wait is None and self.migrator.expanding is not None:
+            wait = f"rollout {self.migrator.expanding.id} is expanding"
+        if wait is not None:
+            raise BadRequest(f"migrate {step.value} of revision {target} refused: {wait}")
+        return await self.migrator.run(step, target)
+
     def command(self, command: Command, by: str = "operator") -> str:
         try:
             return self.controller.command(command, by)
@@ -515,6 +606,7 @@ class Agent:
             raise BadRequest(str(exc)) from None
 
     async def shutdown(self) -> None:
+        await self.migrator.close()  # an expand in progress: its rollout is interrupted
         self.controller.cancel("agent stopped")
         await self.analyses.close()
         await self.proxy.shutdown(timeout=self._drain_timeout())
@@ -613,15 +705,19 @@ class Agent:
         stable_replicas = None
         if from_revision is not None:
             stable_replicas = self.store.revision(from_revision).replicas
-        machine = strategies.build(
-            strategy,
-            stable=from_revision,
-            target=target.id,
-            spec=spec,
-            stable_replicas=stable_replicas,
-            now=self.clock(),
-            instant=instant,
-        )
+
+        def build() -> Strategy:  # its clock starts when its replicas may start
+            return strategies.build(
+                strategy,
+                stable=from_revision,
+                target=target.id,
+                spec=spec,
+                stable_replicas=stable_replicas,
+                now=self.clock(),
+                instant=instant,
+            )
+
+        machine = build()
         rollout = self.store.start_rollout(
             from_revision=from_revision,
             to_revision=target.id,
@@ -632,7 +728,13 @@ class Agent:
         self.events.add(
             "rollout", _started_message(rollout, target), rollout_id=rollout.id, revision=target.id
         )
-        return self.controller.begin(rollout, machine, (from_revision, target.id))
+        revisions = (from_revision, target.id)
+        if expands(kind, spec.migrations.expand is not None):
+            # the schema first: replicas start only once the expand succeeded
+            return self.migrator.expand_first(
+                rollout, lambda: self.controller.begin(rollout, build(), revisions)
+            )
+        return self.controller.begin(rollout, machine, revisions)
 
     async def _ensure_preview(self, strategy: StrategyName, spec: Spec) -> None:
         """Bind the blue-green preview listener the spec asks for (once per address)."""
@@ -655,12 +757,24 @@ class Agent:
 
     def _ensure_idle(self) -> None:
         active = self.controller.active
-        if active is not None:
-            r = active.rollout
+        r = active.rollout if active is not None else self.migrator.expanding
+        if r is not None:
             raise Busy(
                 f"rollout {r.id} (revision {r.from_revision} -> {r.to_revision}) "
                 "is still in progress; wait for it to finish"
             )
+        if self.migrator.busy is not None:
+            raise Busy(f"a migration is running ({self.migrator.busy}); wait for it to finish")
+
+    def _check_schema(self, target: int, force: bool, what: str) -> None:
+        """Refuse (exit 2, nothing changed) a move to code the schema no longer fits."""
+        records = [r.record() for r in self.store.schema_records()]
+        refusal = undo_refusal(target, records)
+        if refusal is None:
+            return
+        if not force:
+            raise BadRequest(f"{what} refused: {refusal}")
+        self.events.add("migration", f"{what} forced past the schema: {refusal}")
 
     def _stable(self) -> Revision:
         stable = self.store.stable_revision()
