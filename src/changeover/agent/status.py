@@ -67,7 +67,6 @@ def status_document(agent: Agent, events: int = 15) -> dict[str, Any]:
         if rollout
         else None,
         "unrouted": metrics.get("unrouted", 0),
-        "migration": agent.migrator.busy,  # the migration step running, if one is
         "events": [event_doc(e) for e in agent.store.events(after_id=_recent(agent, events))],
     }
 

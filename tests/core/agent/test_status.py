@@ -70,6 +70,7 @@ HISTORY_REVISION = {
     "replicas",
     "created_at",
     "source_revision",
+    "schema",  # the revision's database schema step (null: none ran)
 }
 METRICS = {
     "requests": 10,
