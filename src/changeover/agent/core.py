@@ -76,6 +76,7 @@ from changeover.spec.types import parse_address
 from changeover.store import Revision, RevisionStatus, Rollout, Store
 from changeover.store.promotions import Promotion, PromotionKind
 from changeover.supervisor.spawn import SpawnError
+from changeover.supervisor.state import ReplicaState
 from changeover.supervisor.supervisor import ReplicaInfo, ReplicaTemplate, Supervisor
 
 RETRYABLE = (Phase.ABORTED, Phase.FAILED)
@@ -292,7 +293,11 @@ class Agent:
             and last.phase is Phase.SUCCEEDED,
             warm=tuple(self.controller.linger),
             running=tuple(
-                {i.revision for i in self.supervisor.replicas() if i.revision != stable_id}
+                {
+                    i.revision
+                    for i in self.supervisor.replicas()
+                    if i.revision != stable_id and i.state is not ReplicaState.EXITED
+                }
             ),
             busy=self.migrator.busy,
         )
@@ -791,7 +796,9 @@ class Agent:
 
     def _current_rollout(self) -> Rollout:
         active = self.controller.active
-        assert active is not None
+        if active is None:  # its expand runs first
+            assert self.migrator.expanding is not None
+            return self.migrator.expanding
         return active.rollout
 
     def _drain_timeout(self) -> float:
