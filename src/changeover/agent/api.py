@@ -25,7 +25,11 @@ from changeover.agent.flags import flag_routes
 from changeover.agent.gates import stamp
 from changeover.agent.logclock import format_stamp
 from changeover.agent.logs import Stamp, access_log_file, agent_log_file, follow_logs, log_files
-from changeover.agent.migration_docs import migrations_document, schema_doc
+from changeover.agent.migration_docs import (
+    migrations_document,
+    migrations_log_file,
+    schema_doc,
+)
 from changeover.agent.peer import peer_in
 from changeover.agent.promotions import (
     FreezeRequest,
@@ -149,12 +153,18 @@ def create_app(agent: Agent) -> Starlette:
         replica = params.get("replica") or None
         own = params.get("agent") == "1"
         access = params.get("access") == "1"  # the proxy's access log
-        if sum((own, access, replica is not None)) > 1:
-            raise BadRequest("choose one of: a replica, the agent's log, the access log")
+        migrations = params.get("migrations") == "1"  # the migration commands' output
+        if sum((own, access, migrations, replica is not None)) > 1:
+            raise BadRequest(
+                "choose one of: a replica, the agent's log, the access log, the migrations log"
+            )
         if own:
             files = agent_log_file(agent.paths.agent_log)
         elif access:
             files = access_log_file(agent.paths.logs)
+        elif migrations:
+            files = migrations_log_file(agent.paths.migrations_log)
+            own = True  # from here on, like the agent's own log: written while it runs
         else:
             files = log_files(agent.paths.logs, replica, agent.supervisor.replicas())
         lines = _int(params.get("lines", "100"), "lines")

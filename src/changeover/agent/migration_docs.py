@@ -6,8 +6,10 @@ output). Documented in docs/cli-json.md ("migrate status").
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from changeover.agent.releases import BadRequest
 from changeover.migrations.decide import contract_wait, rollback_choice
 from changeover.store.schema_steps import SchemaRecord
 
@@ -52,3 +54,10 @@ def migrations_document(agent: Agent) -> dict[str, Any]:
             for r in reversed(records)  # newest first, as history
         ],
     }
+
+
+def migrations_log_file(path: Path) -> dict[str, Path]:
+    """`changeover logs --migrations`: every migration command's output, redacted."""
+    if not path.exists():
+        raise BadRequest("no migration command has run yet: the migrations log is empty")
+    return {"migrations": path}

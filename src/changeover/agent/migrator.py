@@ -111,7 +111,10 @@ class Migrator:
                 self.busy = None
             took = self._clock() - started
             kept = tail(output, secrets)
-            self._log(what, command, redact(output, secrets), why or "exit 0", took)
+            ended = why or "exit 0"
+            if code is not None:  # a timeout says its own time
+                ended += f" after {format_duration(round(took, 3))}"
+            self._log(what, command, redact(output, secrets), ended)
             if code == 0:
                 message = f"{what} succeeded in {format_duration(round(took, 3))} (exit 0)"
                 self._end(revision, True, code, took, kept, "", message, rollout_id)
@@ -180,14 +183,11 @@ class Migrator:
         said = tail(output, secrets, lines=1)
         self._store.note_schema(revision, said if code == 0 else f"status {why}: {said}")
 
-    def _log(self, what: str, command: str, output: str, end: str, took: float) -> None:
+    def _log(self, what: str, command: str, output: str, end: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self._wall()))
         text = output.rstrip("\n")
         body = f"{text}\n" if text.strip() else ""
-        entry = (
-            f"== {stamp} {what}: `{command}`\n{body}"
-            f"== {end} after {format_duration(round(took, 3))}\n"
-        )
+        entry = f"== {stamp} {what}: `{command}`\n{body}== {end}\n"
         fd = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, entry.encode())
