@@ -187,6 +187,7 @@ class Agent:
             env=self._migration_env,
             scene=self.schema_scene,
             log_path=paths.migrations_log,
+            on_failed=self._expand_failed,
             clock=clock,
             wall=wall,
         )
@@ -260,6 +261,11 @@ class Agent:
             with contextlib.suppress(SpawnError):  # then the command runs without them
                 env |= read("analysis")
         return env
+
+    def _expand_failed(self, rollout: Rollout, reason: str) -> None:
+        # as the controller ends a failed rollout: counted, and the hooks told
+        self.tally.outcome(Phase.FAILED.value)
+        self.notifier(Phase.FAILED.value, rollout, reason)
 
     def _migration_env(self, rev: Revision) -> tuple[dict[str, str], list[str]]:
         """A migration command's variables (the release's, its secrets' values included)

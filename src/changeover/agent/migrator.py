@@ -56,6 +56,7 @@ class Migrator:
         env: Callable[[Revision], tuple[Mapping[str, str], list[str]]],
         scene: Callable[[], Scene],
         log_path: Path,
+        on_failed: Callable[[Rollout, str], None] = lambda rollout, reason: None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -65,6 +66,7 @@ class Migrator:
         self._env = env  # (variables with secrets' values, the secrets' values)
         self._scene = scene
         self._log_path = log_path
+        self._on_failed = on_failed  # a rollout its expand failed: counted, notified
         self._clock = clock
         self._wall = wall
         self._lock = asyncio.Lock()
@@ -237,6 +239,7 @@ class Migrator:
         self._events.add(
             "rollout", f"rollout {rollout.id} failed: {reason}; {keeps}", rollout_id=rollout.id
         )
+        self._on_failed(self._store.rollout(rollout.id), reason)
         done.set_result(Decision(phase=Phase.FAILED, scale={}, events=(), reason=reason))
 
     # --- contract once stable ----------------------------------------------------------

@@ -151,9 +151,11 @@ def test_a_failing_expand_fails_the_rollout_before_any_replica(store: Store, srv
     roll(store, None, release(store, srv, "v1"), kind=RolloutKind.INITIAL)
     rev = release(store, srv)
     settings = MigrationSettings(expand="echo 'no such table' >&2; exit 1")
+    told: list[tuple[Phase, str]] = []
 
     async def scenario() -> Decision:
         m = migrator(store, srv, settings)
+        m._on_failed = lambda rollout, why: told.append((rollout.phase, why))
         rollout = rollout_to(store, rev)
         return await m.expand_first(rollout, lambda: pytest.fail("no replica may start"))  # type: ignore[arg-type]
 
@@ -166,6 +168,7 @@ def test_a_failing_expand_fails_the_rollout_before_any_replica(store: Store, srv
     assert store.stable_revision().id == 1  # type: ignore[union-attr]
     last = [e.message for e in store.events(after_id=0) if e.kind == "rollout"][-1]
     assert last.endswith("; revision 1 keeps serving")
+    assert told == [(Phase.FAILED, decision.reason)]  # counted and notified as a failure
 
 
 def test_a_stopping_agent_leaves_the_step_failed_and_the_rollout_interrupted(
