@@ -154,10 +154,10 @@ def create_app(agent: Agent) -> Starlette:
         own = params.get("agent") == "1"
         access = params.get("access") == "1"  # the proxy's access log
         migrations = params.get("migrations") == "1"  # the migration commands' output
-        if sum((own, access, migrations, replica is not None)) > 1:
-            raise BadRequest(
-                "choose one of: a replica, the agent's log, the access log, the migrations log"
-            )
+        if sum((own, access, replica is not None)) > 1:
+            raise BadRequest("choose one of: a replica, the agent's log, the access log")
+        if migrations and (own or access or replica is not None):
+            raise BadRequest("the migrations log comes alone: no replica, --agent or --access")
         if own:
             files = agent_log_file(agent.paths.agent_log)
         elif access:

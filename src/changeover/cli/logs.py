@@ -56,8 +56,10 @@ def logs(
     the agent's own log, or the access log. Following one replica ends when it has
     stopped; following them all takes in replicas started meanwhile, and following the
     agent's or the access log goes on while the agent runs, until Ctrl-C."""
-    if sum((agent, access, migrations, bool(replica))) > 1:
-        raise typer.BadParameter("choose one of REPLICA, --agent, --access and --migrations")
+    if sum((agent, access, bool(replica))) > 1:
+        raise typer.BadParameter("choose one of REPLICA, --agent and --access")
+    if migrations and (agent or access or replica):
+        raise typer.BadParameter("--migrations shows the migrations log alone")
     params: dict[str, str | int] = {"lines": lines, "follow": int(follow)}
     if replica:
         params["replica"] = replica

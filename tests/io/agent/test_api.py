@@ -387,3 +387,17 @@ def test_history_says_what_changed_and_diff_says_everything(
     )
     assert client.get("/v1/diff", params={"from": 1, "to": 9}).status_code == 404
     assert client.get("/v1/diff", params={"from": "x", "to": 2}).status_code == 400
+
+
+def test_migration_steps_are_named_and_their_log_comes_alone(client: TestClient) -> None:
+    unknown = client.post("/v1/migrations/drop", json={})
+    assert unknown.status_code == 400
+    assert unknown.json()["error"] == (
+        "unknown migration step 'drop'; expected expand, contract or rollback"
+    )
+    empty = client.get("/v1/logs", params={"migrations": 1})
+    assert empty.status_code == 400
+    assert empty.json()["error"] == "no migration command has run yet: the migrations log is empty"
+    both = client.get("/v1/logs", params={"migrations": 1, "agent": 1})
+    assert both.status_code == 400
+    assert both.json()["error"].startswith("the migrations log comes alone")
