@@ -1,6 +1,7 @@
 """Database migrations with deploys, end to end, on a real PostgreSQL under continuous
-load: the notes app (`tests/e2e/pgapp`) writes and reads a row on every request while
-its text column is renamed `body` -> `content` by expand/contract.
+load: the notes app writes and reads a row on every request while
+its text column is renamed `body` -> `content` by expand/contract (the app of
+`examples/migrations`, with its Alembic migrations as plain SQL scripts).
 
 One agent goes through the whole story, in order: `up` expands before revision 1; a
 broken release is expanded, then rolled back automatically and the old code keeps
@@ -29,6 +30,7 @@ from tests.helpers import wait_for
 from tests.postgres import Cluster, cluster
 
 APP = Path(__file__).parent / "pgapp"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "migrations"
 PASSWORD = "pw-7c1e9a52d4"  # a stand-in secret: trust authentication ignores it
 PY = sys.executable
 SPEC = f"""
@@ -82,8 +84,8 @@ def database() -> Iterator[Cluster]:
 
 
 def notes_service(service: Service, database: Cluster) -> str:
-    for name in ("app.py", "migrate.py"):
-        shutil.copy(APP / name, service.dir / name)
+    shutil.copy(EXAMPLE / "app.py", service.dir / "app.py")  # the example's notes app
+    shutil.copy(APP / "migrate.py", service.dir / "migrate.py")  # its migrations, plain SQL
     (service.dir / ".env").write_text(f"DATABASE_URL={database.url(PASSWORD)}\n")
     (service.dir / ".env").chmod(0o600)
     service.spec.write_text(SPEC)

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from changeover.agent import strategies
+from changeover.agent import schema, strategies
 from changeover.agent.analyses import Analyses
 from changeover.agent.artifacts import Artifacts, Held
 from changeover.agent.controller import Busy, Controller, NoRollout
@@ -54,15 +54,7 @@ from changeover.agent.secret_env import DigestKey, SecretReader
 from changeover.agent.traffic import LiveTraffic, TrafficApplier
 from changeover.analysis.model import Measurement
 from changeover.analysis.runner import Runner
-from changeover.migrations.decide import (
-    Scene,
-    contract_wait,
-    expand_wait,
-    expands,
-    rollback_choice,
-    rollback_wait,
-    undo_refusal,
-)
+from changeover.migrations.decide import Scene, expands
 from changeover.migrations.state import Step
 from changeover.proxy.server import Proxy
 from changeover.rollout.decision import AnalysisRequest, Command, Decision
@@ -76,7 +68,6 @@ from changeover.spec.types import parse_address
 from changeover.store import Revision, RevisionStatus, Rollout, Store
 from changeover.store.promotions import Promotion, PromotionKind
 from changeover.supervisor.spawn import SpawnError
-from changeover.supervisor.state import ReplicaState
 from changeover.supervisor.supervisor import ReplicaInfo, ReplicaTemplate, Supervisor
 
 RETRYABLE = (Phase.ABORTED, Phase.FAILED)
@@ -274,39 +265,7 @@ class Agent:
         return env, [env[name] for name in rev.secret_sources if env.get(name)]
 
     def schema_scene(self, revision: int | None = None) -> Scene:
-        """What the migration decisions read (`migrations.decide`); `configured`: the
-        steps `revision`'s spec sets (default: the stable revision's)."""
-        stable = self.store.stable_revision()
-        spec_of = revision if revision is not None else (stable.id if stable else None)
-        settings = None if spec_of is None else self.revision_spec(spec_of).migrations
-        configured = frozenset(
-            step for step in Step if settings is not None and getattr(settings, step.value)
-        )
-        finished = [
-            r for r in self.store.rollouts(limit=20) if r.finished_at and r.kind.value != "restore"
-        ]
-        last = next(iter(finished), None)
-        active = self.store.active_rollout()
-        stable_id = None if stable is None else stable.id
-        return Scene(
-            stable=stable_id,
-            records=tuple(r.record() for r in self.store.schema_records()),
-            configured=configured,
-            when=self.revision_spec(stable_id).migrations.contract_when if stable_id else "stable",
-            rollout=None if active is None else active.id,
-            last_succeeded=last is not None
-            and last.to_revision == stable_id
-            and last.phase is Phase.SUCCEEDED,
-            warm=tuple(self.controller.linger),
-            running=tuple(
-                {
-                    i.revision
-                    for i in self.supervisor.replicas()
-                    if i.revision != stable_id and i.state is not ReplicaState.EXITED
-                }
-            ),
-            busy=self.migrator.busy,
-        )
+        return schema.scene(self, revision)
 
     def revision_spec(self, revision_id: int) -> Spec:
         if revision_id not in self._specs:
@@ -525,8 +484,8 @@ class Agent:
                 f"through a promotion (stable: revision {stable.id}, {stable.version})"
             )
         held = self._held(target.version, target.sha256)
-        if target.revision is not None:  # the newest revision that ran this release's code
-            self._check_schema(target.revision, False, f"rollback to release {target.version}")
+        if target.revision is not None:  # the revision that ran this release here
+            schema.check_move(self, target.revision, False, f"rollback to release {target.version}")
         return await self._promote(
             held,
             target.spec_file,
@@ -547,7 +506,7 @@ class Agent:
             target = self._revision(request.to_revision)
         if target.id == stable.id:
             raise BadRequest(f"revision {target.id} is already the stable revision")
-        self._check_schema(target.id, request.force, f"undo to revision {target.id}")
+        schema.check_move(self, target.id, request.force, f"undo to revision {target.id}")
         # blue-green switches back at once (the old revision may still be warm)
         bluegreen = self.revision_spec(stable.id).strategy.type is StrategyName.BLUE_GREEN
         name = StrategyName.BLUE_GREEN if bluegreen else StrategyName.ROLLING
@@ -582,33 +541,9 @@ class Agent:
         return self._current_rollout()
 
     async def migrate(self, step: Step, revision: int | None) -> Outcome:
-        """`changeover migrate expand|contract|rollback`: run one step now, if the rules
-        of `migrations.decide` let it (BadRequest saying why not, nothing run)."""
-        stable = self._stable()
-        if step is Step.ROLLBACK and revision is None:
-            revision = rollback_choice(self.schema_scene())
-            if revision is None:
-                raise BadRequest(
-                    "migrate rollback: no expand to roll back: no revision newer than the "
-                    f"stable one (revision {stable.id}) is expanded"
-                )
-        target = stable.id if revision is None else self._revision(revision).id
-        if step is Step.CONTRACT and target != stable.id:
-            raise BadRequest(
-                f"migrate contract: only the stable revision ({stable.id}) is contracted"
-            )
-        scene = self.schema_scene(target)
-        if step is Step.EXPAND:
-            wait = expand_wait(scene, target)
-        elif step is Step.CONTRACT:
-            wait = contract_wait(scene, manual=True)
-        else:
-            wait = rollback_wait(scene, target)
-        if wait is None and self.migrator.expanding is not None:
-            wait = f"rollout {self.migrator.expanding.id} is expanding"
-        if wait is not None:
-            raise BadRequest(f"migrate {step.value} of revision {target} refused: {wait}")
-        return await self.migrator.run(step, target)
+        """`changeover migrate expand|contract|rollback`: one step now, if the rules let
+        it (BadRequest saying why not, nothing run)."""
+        return await self.migrator.run(step, schema.allowed(self, step, revision))
 
     def command(self, command: Command, by: str = "operator") -> str:
         try:
@@ -776,16 +711,6 @@ class Agent:
             )
         if self.migrator.busy is not None:
             raise Busy(f"a migration is running ({self.migrator.busy}); wait for it to finish")
-
-    def _check_schema(self, target: int, force: bool, what: str) -> None:
-        """Refuse (exit 2, nothing changed) a move to code the schema no longer fits."""
-        records = [r.record() for r in self.store.schema_records()]
-        refusal = undo_refusal(target, records)
-        if refusal is None:
-            return
-        if not force:
-            raise BadRequest(f"{what} refused: {refusal}")
-        self.events.add("migration", f"{what} forced past the schema: {refusal}")
 
     def _stable(self) -> Revision:
         stable = self.store.stable_revision()
