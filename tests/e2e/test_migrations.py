@@ -168,6 +168,8 @@ def test_expand_rollback_contract_refusal_and_a_failing_expand_under_load(
         assert next(r for r in history["revisions"] if r["revision"] == 3)["schema"]["state"] == (
             "contracted"
         )
+        table = service.cli("history").stdout
+        assert any("contracted" in line and "v2 " in line for line in table.splitlines()), table
         # 3. undo past the contract: refused, nothing changed
         refused = service.cli("undo")
         outputs.append(refused.stdout + refused.stderr)

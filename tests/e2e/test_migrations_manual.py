@@ -1,7 +1,7 @@
 """Migrations driven by hand (`contract_when = "manual"`) on the bundled example, under
 load: the contract waits for `changeover migrate contract`, which refuses a second run;
 an expand that outlives its timeout fails the deploy (exit 1) with the stable revision
-serving on; `undo` past the contract is refused unless `--force`, which an event records;
+serving on, and `abort` meanwhile is refused (a migration is never killed half-way); `undo` past the contract is refused unless `--force`, which an event records;
 `logs --migrations` shows what each command printed. (The commands are shell lines that
 append to a file: the database is not the point here, the timing and the CLI are.)"""
 
@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 
 from changeover.loadgen import BackgroundLoad, Template
-from tests.e2e.harness import Service
+from tests.e2e.harness import Lines, Service, spawn
+from tests.helpers import wait_for
 
 MIGRATIONS = """
 [migrations]
 expand = 'if [ -n "$SLOW" ]; then sleep 60; fi; echo "expand $HELLO_VERSION" >> schema.log'
 contract = 'echo "contract $HELLO_VERSION" >> schema.log'
 status = 'echo "$(wc -l < schema.log) steps"'
-timeout = "2s"
+timeout = "5s"
 contract_when = "manual"
 """
 
@@ -53,11 +54,17 @@ def test_manual_contract_timeout_and_forced_undo_under_load(service: Service) ->
         assert again.returncode == 2, again.stdout + again.stderr
         assert "revision 2 is contracted already" in again.stderr
         # an expand past its timeout: killed, the deploy fails, revision 2 serves on
-        slow = service.cli("deploy", "--version", "v3", "--env", "HELLO_VERSION=v3",
-                           "--env", "SLOW=1")  # fmt: skip
-        assert slow.returncode == 1, slow.stdout + slow.stderr
-        said = " ".join(slow.stdout.split())
-        assert "expand of revision 3 (v3) failed: timed out after 2s" in said
+        proc = spawn(service, "deploy", "--version", "v3", "--env", "HELLO_VERSION=v3",
+                     "--env", "SLOW=1")  # fmt: skip
+        lines = Lines(proc)
+        wait_for(lambda: json_of(service, "migrate", "status")["running"], 30, "the expand")
+        abort = service.cli("abort")  # nothing to abort yet, and the expand is not killed
+        assert abort.returncode == 2, abort.stdout + abort.stderr
+        assert "rollout 3 is running its expand: no replica of revision 3" in abort.stderr
+        assert proc.wait(timeout=60) == 1
+        lines.join()
+        said = " ".join("".join(lines.lines).split())
+        assert "expand of revision 3 (v3) failed: timed out after 5s" in said
         assert "no replica of revision 3 started; revision 2 still serving" in said
         assert service.status()["stable_revision"] == 2
         assert "expand v3" not in schema.read_text()
@@ -76,5 +83,5 @@ def test_manual_contract_timeout_and_forced_undo_under_load(service: Service) ->
     logs = service.cli("logs", "--migrations")
     assert logs.returncode == 0, logs.stderr
     assert "contract of revision 2 (v2): `echo" in logs.stdout
-    assert "== timed out after 2s (its processes were killed)\n" in logs.stdout
+    assert "== timed out after 5s (its processes were killed)\n" in logs.stdout
     assert "== exit 0 after " in logs.stdout

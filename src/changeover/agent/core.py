@@ -546,6 +546,13 @@ class Agent:
         return await self.migrator.run(step, schema.allowed(self, step, revision))
 
     def command(self, command: Command, by: str = "operator") -> str:
+        expanding = self.migrator.expanding
+        if expanding is not None:  # a migration is never killed half-way by a command
+            raise BadRequest(
+                f"rollout {expanding.id} is running its expand: no replica of revision "
+                f"{expanding.to_revision} started yet, nothing to {command.value}; the "
+                "expand ends by itself within [migrations] timeout"
+            )
         try:
             return self.controller.command(command, by)
         except NoRollout as exc:
