@@ -1,7 +1,8 @@
 """Migrations driven by hand (`contract_when = "manual"`) on the bundled example, under
 load: the contract waits for `changeover migrate contract`, which refuses a second run;
 an expand that outlives its timeout fails the deploy (exit 1) with the stable revision
-serving on, and `abort` meanwhile is refused (a migration is never killed half-way); `undo` past the contract is refused unless `--force`, which an event records;
+serving on, and `abort` meanwhile is refused (a migration is never killed half-way);
+`undo` past the contract is refused unless `--force`, which an event records;
 `logs --migrations` shows what each command printed. (The commands are shell lines that
 append to a file: the database is not the point here, the timing and the CLI are.)"""
 
