@@ -117,12 +117,12 @@ class Migrator:
             if code is not None:  # a timeout says its own time
                 ended += f" after {format_duration(round(took, 3))}"
             self._log(what, command, redact(output, secrets), ended)
+            said = ended
             if code == 0:
                 message = f"{what} succeeded in {format_duration(round(took, 3))} (exit 0)"
                 self._end(revision, True, code, took, kept, "", message, rollout_id)
                 await self._note_status(revision, settings, rev, env, secrets)
                 return Outcome(True, revision, message)
-            said = f"{why} after {format_duration(round(took, 3))}"
             full = f"{said}: {kept}" if kept else said
             message = f"{what} failed: {full}"
             self._end(revision, False, code, took, kept, full, message, rollout_id)
