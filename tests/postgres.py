@@ -39,6 +39,18 @@ class Cluster:
         secret = f":{password}" if password else ""
         return f"postgresql://{ACCOUNT}{secret}@127.0.0.1:{self.port}/postgres"
 
+    def columns(self, table: str) -> list[str]:
+        """`table`'s columns, in order: what a schema step changed."""
+        import psycopg
+
+        with psycopg.connect(self.url()) as conn:
+            rows = conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = %s ORDER BY ordinal_position",
+                (table,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def log(self) -> str:
         with contextlib.suppress(OSError):
             return (self.folder / "server.log").read_text(errors="replace")[-4000:]

@@ -106,14 +106,7 @@ def schema_of(service: Service, revision: int) -> dict[str, Any]:
 
 
 def columns(database: Cluster) -> list[str]:
-    import psycopg
-
-    with psycopg.connect(database.url()) as conn:
-        rows = conn.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = 'notes' ORDER BY ordinal_position"
-        ).fetchall()
-    return [r[0] for r in rows]
+    return database.columns("notes")
 
 
 def deploy(service: Service, version: str, *env: str) -> tuple[int, str]:

@@ -54,14 +54,7 @@ def applied(current: str) -> set[str]:
 
 
 def columns(database: Cluster) -> list[str]:
-    import psycopg
-
-    with psycopg.connect(database.url()) as conn:
-        rows = conn.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = 'notes' ORDER BY ordinal_position"
-        ).fetchall()
-        return [r[0] for r in rows]
+    return database.columns("notes")
 
 
 def insert(database: Cluster, column: str, text: str) -> tuple[str | None, ...]:
