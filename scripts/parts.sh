@@ -10,12 +10,15 @@ prometheus:prometheus
 promtool:prometheus
 prometheus-alertmanager:prometheus-alertmanager
 chromium:chromium
+initdb:postgresql
 "
 missing=""
 for part in $PARTS; do
   binary=${part%%:*}
   package=${part#*:}
-  if ! command -v "$binary" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$binary" ]; then
+  # PostgreSQL's server programs live in /usr/lib/postgresql/<major>/bin, not on PATH
+  if ! command -v "$binary" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$binary" ] \
+    && ! ls /usr/lib/postgresql/*/bin/"$binary" >/dev/null 2>&1; then
     missing="$missing $package"
   fi
 done

@@ -7,6 +7,7 @@ missing part skips the test (make test installs parts when it runs as root), and
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 
@@ -15,7 +16,10 @@ import pytest
 
 def require(binary: str, package: str) -> str:
     """The path of `binary` (from Debian's `package`), else skip, or fail in CI."""
-    found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/sbin:/usr/bin")
+    # PostgreSQL's server programs are in /usr/lib/postgresql/<major>/bin, not on PATH
+    postgres = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    path = ":".join(["/usr/sbin", "/sbin", "/usr/bin", *postgres])
+    found = shutil.which(binary) or shutil.which(binary, path=path)
     if found:
         return found
     message = f"{binary} is missing: apt-get install {package} (make test does it as root)"

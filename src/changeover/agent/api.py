@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -25,6 +25,11 @@ from changeover.agent.flags import flag_routes
 from changeover.agent.gates import stamp
 from changeover.agent.logclock import format_stamp
 from changeover.agent.logs import Stamp, access_log_file, agent_log_file, follow_logs, log_files
+from changeover.agent.migration_docs import (
+    migrations_document,
+    migrations_log_file,
+    schema_doc,
+)
 from changeover.agent.peer import peer_in
 from changeover.agent.promotions import (
     FreezeRequest,
@@ -44,6 +49,7 @@ from changeover.agent.status import (
     rollout_doc,
     status_document,
 )
+from changeover.migrations.state import Step
 from changeover.rollout.decision import Command, CommandRefused
 from changeover.store import Rollout
 from changeover.store.gates import Freeze, Verdict
@@ -155,12 +161,18 @@ def create_app(agent: Agent) -> Starlette:
         replica = params.get("replica") or None
         own = params.get("agent") == "1"
         access = params.get("access") == "1"  # the proxy's access log
+        migrations = params.get("migrations") == "1"  # the migration commands' output
         if sum((own, access, replica is not None)) > 1:
             raise BadRequest("choose one of: a replica, the agent's log, the access log")
+        if migrations and (own or access or replica is not None):
+            raise BadRequest("the migrations log comes alone: no replica, --agent or --access")
         if own:
             files = agent_log_file(agent.paths.agent_log)
         elif access:
             files = access_log_file(agent.paths.logs)
+        elif migrations:
+            files = migrations_log_file(agent.paths.migrations_log)
+            own = True  # from here on, like the agent's own log: written while it runs
         else:
             files = log_files(agent.paths.logs, replica, agent.supervisor.replicas())
         lines = _int(params.get("lines", "100"), "lines")
@@ -303,6 +315,24 @@ def create_app(agent: Agent) -> Starlette:
         now = agent.wall()
         return JSONResponse({"lifted": [_freeze_doc(f, now) for f in lifted]})
 
+    async def migrations(request: Request) -> Response:
+        return JSONResponse(migrations_document(agent))
+
+    async def migrate(request: Request) -> Response:
+        try:
+            step = Step(request.path_params["step"])
+        except ValueError:
+            raise BadRequest(
+                f"unknown migration step {request.path_params['step']!r}; expected "
+                "expand, contract or rollback"
+            ) from None
+        body = await parse(request, MigrateRequest)
+        outcome = await agent.migrate(step, body.revision)
+        record = agent.store.schema_record(outcome.revision)
+        return JSONResponse(
+            {"ok": outcome.ok, "message": outcome.message, "schema": schema_doc(record)}
+        )
+
     async def down(request: Request) -> Response:
         agent.stopping.set()
         return JSONResponse({"stopping": True, "pid": status_document(agent)["agent"]["pid"]}, 202)
@@ -331,6 +361,8 @@ def create_app(agent: Agent) -> Starlette:
         Route("/v1/events", guarded(events)),
         Route("/v1/logs", guarded(logs)),
         Route("/v1/down", guarded(down), methods=["POST"]),
+        Route("/v1/migrations", guarded(migrations)),
+        Route("/v1/migrations/{step}", guarded(migrate), methods=["POST"]),
         Route("/v1/artifacts/{version}", guarded(artifact), methods=["GET"]),
         Route("/v1/artifacts/{version}", guarded(upload), methods=["PUT"]),
         Route("/v1/promotions", guarded(promotions), methods=["GET"]),
@@ -365,6 +397,11 @@ def gated_promotion(agent: Agent, promotion: Promotion, stable: int | None) -> d
         agent.store.approvals(promotion.id),
         agent.store.checklist(promotion.id),
     )
+
+
+class MigrateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    revision: int | None = Field(default=None, ge=1)
 
 
 def freezes_doc(agent: Agent) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from changeover.agent import strategies
+from changeover.agent import schema, strategies
 from changeover.agent.analyses import Analyses
 from changeover.agent.artifacts import Artifacts, Held
 from changeover.agent.controller import Busy, Controller, NoRollout
@@ -32,6 +32,7 @@ from changeover.agent.flags import FlagService
 from changeover.agent.gatekeeper import Gatekeeper
 from changeover.agent.gates import GateResult, passed
 from changeover.agent.logclock import LogClock
+from changeover.agent.migrator import Migrator, Outcome
 from changeover.agent.notify import Notifier
 from changeover.agent.ops.tally import Tally
 from changeover.agent.paths import StatePaths
@@ -54,9 +55,12 @@ from changeover.agent.secret_env import DigestKey, SecretReader
 from changeover.agent.traffic import LiveTraffic, TrafficApplier
 from changeover.analysis.model import Measurement
 from changeover.analysis.runner import Runner
+from changeover.migrations.decide import Scene, expands
+from changeover.migrations.state import Step
 from changeover.proxy.server import Proxy
 from changeover.rollout.decision import AnalysisRequest, Command, Decision
 from changeover.rollout.phase import Phase
+from changeover.rollout.strategy import Strategy
 from changeover.spec.environments import EnvironmentSettings
 from changeover.spec.load import SpecError, load_spec_text
 from changeover.spec.models import AnalysisTemplate, Notify, Spec
@@ -169,6 +173,17 @@ class Agent:
             notifier=self.notifier,
             tally=self.tally,
         )
+        self.migrator = Migrator(
+            store=store,
+            events=self.events,
+            settings=lambda rev: self.revision_spec(rev).migrations,
+            env=self._migration_env,
+            scene=self.schema_scene,
+            log_path=paths.migrations_log,
+            on_failed=self._expand_failed,
+            clock=clock,
+            wall=wall,
+        )
 
     # --- wiring -----------------------------------------------------------------------
     def _on_change(self) -> None:
@@ -239,6 +254,20 @@ class Agent:
             with contextlib.suppress(SpawnError):  # then the command runs without them
                 env |= read("analysis")
         return env
+
+    def _expand_failed(self, rollout: Rollout, reason: str) -> None:
+        # as the controller ends a failed rollout: counted, and the hooks told
+        self.tally.outcome(Phase.FAILED.value)
+        self.notifier(Phase.FAILED.value, rollout, reason)
+
+    def _migration_env(self, rev: Revision) -> tuple[dict[str, str], list[str]]:
+        """A migration command's variables (the release's, its secrets' values included)
+        and the secrets' values, which its output kept and logged never shows."""
+        env = self._release_env(rev)
+        return env, [env[name] for name in rev.secret_sources if env.get(name)]
+
+    def schema_scene(self, revision: int | None = None) -> Scene:
+        return schema.scene(self, revision)
 
     def revision_spec(self, revision_id: int) -> Spec:
         if revision_id not in self._specs:
@@ -477,6 +506,8 @@ class Agent:
                 f"through a promotion (stable: revision {stable.id}, {stable.version})"
             )
         held = self._held(target.version, target.sha256)
+        if target.revision is not None:  # the revision that ran this release here
+            schema.check_move(self, target.revision, False, f"rollback to release {target.version}")
         return await self._promote(
             held,
             target.spec_file,
@@ -497,6 +528,7 @@ class Agent:
             target = self._revision(request.to_revision)
         if target.id == stable.id:
             raise BadRequest(f"revision {target.id} is already the stable revision")
+        schema.check_move(self, target.id, request.force, f"undo to revision {target.id}")
         # blue-green switches back at once (the old revision may still be warm)
         bluegreen = self.revision_spec(stable.id).strategy.type is StrategyName.BLUE_GREEN
         name = StrategyName.BLUE_GREEN if bluegreen else StrategyName.ROLLING
@@ -530,13 +562,26 @@ class Agent:
         )
         return self._current_rollout()
 
+    async def migrate(self, step: Step, revision: int | None) -> Outcome:
+        """`changeover migrate expand|contract|rollback`: one step now, if the rules let
+        it (BadRequest saying why not, nothing run)."""
+        return await self.migrator.run(step, schema.allowed(self, step, revision))
+
     def command(self, command: Command, by: str = "operator") -> str:
+        expanding = self.migrator.expanding
+        if expanding is not None:  # a migration is never killed half-way by a command
+            raise BadRequest(
+                f"rollout {expanding.id} is running its expand: no replica of revision "
+                f"{expanding.to_revision} started yet, nothing to {command.value}; the "
+                "expand ends by itself within [migrations] timeout"
+            )
         try:
             return self.controller.command(command, by)
         except NoRollout as exc:
             raise BadRequest(str(exc)) from None
 
     async def shutdown(self) -> None:
+        await self.migrator.close()  # an expand in progress: its rollout is interrupted
         self.controller.cancel("agent stopped")
         await self.analyses.close()
         await self.proxy.shutdown(timeout=self._drain_timeout())
@@ -635,15 +680,19 @@ class Agent:
         stable_replicas = None
         if from_revision is not None:
             stable_replicas = self.store.revision(from_revision).replicas
-        machine = strategies.build(
-            strategy,
-            stable=from_revision,
-            target=target.id,
-            spec=spec,
-            stable_replicas=stable_replicas,
-            now=self.clock(),
-            instant=instant,
-        )
+
+        def build() -> Strategy:  # its clock starts when its replicas may start
+            return strategies.build(
+                strategy,
+                stable=from_revision,
+                target=target.id,
+                spec=spec,
+                stable_replicas=stable_replicas,
+                now=self.clock(),
+                instant=instant,
+            )
+
+        machine = build()
         rollout = self.store.start_rollout(
             from_revision=from_revision,
             to_revision=target.id,
@@ -654,7 +703,13 @@ class Agent:
         self.events.add(
             "rollout", _started_message(rollout, target), rollout_id=rollout.id, revision=target.id
         )
-        return self.controller.begin(rollout, machine, (from_revision, target.id))
+        revisions = (from_revision, target.id)
+        if expands(kind, spec.migrations.expand is not None):
+            # the schema first: replicas start only once the expand succeeded
+            return self.migrator.expand_first(
+                rollout, lambda: self.controller.begin(rollout, build(), revisions)
+            )
+        return self.controller.begin(rollout, machine, revisions)
 
     async def _ensure_preview(self, strategy: StrategyName, spec: Spec) -> None:
         """Bind the blue-green preview listener the spec asks for (once per address)."""
@@ -677,12 +732,14 @@ class Agent:
 
     def _ensure_idle(self) -> None:
         active = self.controller.active
-        if active is not None:
-            r = active.rollout
+        r = active.rollout if active is not None else self.migrator.expanding
+        if r is not None:
             raise Busy(
                 f"rollout {r.id} (revision {r.from_revision} -> {r.to_revision}) "
                 "is still in progress; wait for it to finish"
             )
+        if self.migrator.busy is not None:
+            raise Busy(f"a migration is running ({self.migrator.busy}); wait for it to finish")
 
     def _stable(self) -> Revision:
         stable = self.store.stable_revision()
@@ -699,7 +756,9 @@ class Agent:
 
     def _current_rollout(self) -> Rollout:
         active = self.controller.active
-        assert active is not None
+        if active is None:  # its expand runs first
+            assert self.migrator.expanding is not None
+            return self.migrator.expanding
         return active.rollout
 
     def _drain_timeout(self) -> float:

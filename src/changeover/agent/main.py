@@ -98,6 +98,7 @@ async def _recover(store: Store) -> recovery.Recovered:
     if kept is not None:
         store.add_event("rollout", kept.reason, now=time.time(), rollout_id=kept.id)
     recovered = await recovery.recover(store, grace=ORPHAN_GRACE)
+    store.interrupt_schema_steps(time.time())  # a migration the dead agent left running
     interrupted = store.interrupt_active(time.time())
     if interrupted is not None:
         store.add_event(

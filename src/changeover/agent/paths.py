@@ -52,6 +52,11 @@ class StatePaths:
         return self.root / "agent.log"
 
     @property
+    def migrations_log(self) -> Path:
+        """Every migration command's output, redacted (`changeover logs --migrations`)."""
+        return self.root / "migrations.log"
+
+    @property
     def digest_key(self) -> Path:
         """The key of secret digests (`agent.secret_env`): back it up with the store."""
         return self.root / "digest.key"

@@ -54,6 +54,7 @@ class DeployRequest(BaseModel):
 class UndoRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to_revision: int | None = Field(default=None, ge=1)
+    force: bool = False  # past a contract the schema says the target's code cannot use
 
 
 def release_fields(

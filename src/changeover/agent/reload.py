@@ -120,6 +120,8 @@ class Reloader:
     def _check(self) -> None:
         active = self.agent.controller.active
         described = None if active is None else f"rollout {active.rollout.id}"
+        if described is None and self.agent.migrator.busy is not None:
+            described = f"a migration ({self.agent.migrator.busy})"
         reason = refusal(
             stage=self.stage,
             rollout=described,

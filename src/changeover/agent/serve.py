@@ -118,6 +118,7 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
         )
         helpers = [
             background.create_task(guarded("traffic sampler", agent.sample_traffic(), agent)),
+            background.create_task(guarded("migrations", agent.migrator.watch(), agent)),
             background.create_task(  # logs and events
                 guarded("retention", retention_task.for_agent(agent).run(), agent)
             ),

@@ -16,6 +16,7 @@ from changeover import __version__
 from changeover.agent import revdiff
 from changeover.agent.controller import Active
 from changeover.agent.core import Agent
+from changeover.agent.migration_docs import schema_doc
 from changeover.agent.strategies import canary_steps
 from changeover.rollout.decision import Decision, GuardView, Hold
 from changeover.rollout.phase import Phase
@@ -242,6 +243,7 @@ def history_document(agent: Agent) -> dict[str, Any]:
                 "created_at": r.created_at,
                 "source_revision": r.source_revision,
                 "changes": [c.describe() for c in revdiff.notable(_changes(older.get(r.id), r))],
+                "schema": schema_doc(agent.store.schema_record(r.id)),
             }
             for r in revisions
         ],

@@ -50,6 +50,11 @@ class AgentClient:
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self._request("POST", path, json=body or {})
 
+    def post_waiting(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """A POST whose answer comes when the agent's work ends (a migration command,
+        bounded by its own timeout in the agent): no read timeout here."""
+        return self._request("POST", path, json=body or {}, timeout=None)
+
     def delete(self, path: str, **params: Any) -> Any:
         return self._request("DELETE", path, params=params)
 

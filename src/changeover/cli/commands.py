@@ -27,6 +27,7 @@ from changeover.cli import (
     freeze,
     k8s,
     logs,
+    migrate,
     release,
     reload,
     run,
@@ -106,6 +107,7 @@ app.add_typer(release.app, name="release", short_help="Releases: built once, pro
 app.add_typer(alerts.app, name="alerts", short_help="Prometheus alert rules for the service.")
 app.command(short_help="No promotion starts in the environment until T.")(freeze.freeze)
 app.command(short_help="Lift the environment's freeze.")(freeze.unfreeze)
+app.add_typer(migrate.app, name="migrate", short_help="Database migrations: expand, contract.")
 app.add_typer(k8s.app, name="k8s", short_help="Kubernetes manifests: Deployment or Argo Rollout.")
 app.command(short_help="A tour on the bundled example, under load.")(demo.demo)
 app.command(short_help="Print systemd units: socket activation, restarts.")(systemd.systemd)

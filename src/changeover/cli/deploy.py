@@ -118,13 +118,23 @@ def undo(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once the rollout started.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Undo even to code older than a database contract that ran (you restored "
+            "the schema yourself); an event records it.",
+        ),
+    ] = False,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
     json: Json = False,
 ) -> None:
-    """Roll back to the previously stable revision (or --to-revision N)."""
+    """Roll back to the previously stable revision (or --to-revision N); refused (exit 2)
+    to a revision older than a database contract that ran."""
+    body = {"to_revision": to_revision, "force": force}
     with AgentClient(state_paths(state_dir, file)) as client:
-        run_rollout(client, "/v1/undo", {"to_revision": to_revision}, no_wait=no_wait, json=json)
+        run_rollout(client, "/v1/undo", body, no_wait=no_wait, json=json)
 
 
 def run_rollout(

@@ -33,6 +33,12 @@ def logs(
             help="The proxy's access log: one JSON line per request ([proxy] access_log).",
         ),
     ] = False,
+    migrations: Annotated[
+        bool,
+        typer.Option(
+            "--migrations", help="The output of the [migrations] commands (secrets redacted)."
+        ),
+    ] = False,
     since: Annotated[
         float | None,
         duration_option("--since", help="Only lines the agent saw written this long ago or later."),
@@ -52,6 +58,8 @@ def logs(
     agent's or the access log goes on while the agent runs, until Ctrl-C."""
     if sum((agent, access, bool(replica))) > 1:
         raise typer.BadParameter("choose one of REPLICA, --agent and --access")
+    if migrations and (agent or access or replica):
+        raise typer.BadParameter("--migrations shows the migrations log alone")
     params: dict[str, str | int] = {"lines": lines, "follow": int(follow)}
     if replica:
         params["replica"] = replica
@@ -59,6 +67,8 @@ def logs(
         params["agent"] = 1
     if access:
         params["access"] = 1
+    if migrations:
+        params["migrations"] = 1
     if since is not None:
         params["since"] = f"{since:g}"
     if timestamps:

@@ -106,6 +106,7 @@ def print_history(doc: dict[str, Any]) -> None:
         "status",
         "replicas",
         "created",
+        "schema",
         "changes",
         title="revisions",
         title_justify="left",
@@ -113,9 +114,11 @@ def print_history(doc: dict[str, Any]) -> None:
     for r in doc["revisions"]:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"]))
         changed = "; ".join(r["changes"]) if r["changes"] else "-"
+        schema = r["schema"]["state"] if r.get("schema") else "-"  # its migration step
         table.add_row(
-            *plain(r["revision"], r["version"], r["status"], r["replicas"], created, changed)
-        )
+            *plain(r["revision"], r["version"], r["status"], r["replicas"], created, schema,
+                   changed)
+        )  # fmt: skip
     rollouts = Table(
         "id", "kind", "from", "to", "phase", "reason", title="rollouts", title_justify="left"
     )

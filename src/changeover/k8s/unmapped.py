@@ -22,6 +22,8 @@ AGENT_ONLY = {
     "ops": "the agent's /metrics and alert webhook; in a cluster scrape the ingress or mesh",
     "guard": "the agent's guard window; with --rollouts, post-promotion analysis is Argo's",
     "control": "who may use the agent's control socket; in a cluster RBAC decides",
+    "migrations": "the agent runs them around its rollouts; in a cluster use a Job or an init "
+    "container for expand, and run contract yourself once no old pod runs (docs/migrations.md)",
 }
 RENDERED_PROXY = {"listen"}  # the Service's port
 # what the mapping modules read, section by section (checked against the models by a test)

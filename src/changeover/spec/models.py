@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from changeover.spec.environments import EnvironmentSettings, EnvName
+from changeover.spec.migrations import MigrationSettings
 from changeover.spec.releases import ReleaseSettings
 from changeover.spec.strategy import StrategyName
 from changeover.spec.types import (
@@ -400,4 +401,5 @@ class Spec(StrictModel):
     ops: OpsSettings = OpsSettings()
     guard: GuardSettings = GuardSettings()
     control: ControlSettings = ControlSettings()
+    migrations: MigrationSettings = MigrationSettings()
     environments: dict[EnvName, EnvironmentSettings] = Field(default_factory=dict)

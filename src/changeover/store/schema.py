@@ -197,7 +197,36 @@ _GATES = (
     "CREATE INDEX checklist_by_promotion ON checklist(promotion_id, item, id)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _GATES)
+_SCHEMA_STEPS = (
+    # each revision's database schema state (issue 16; `changeover.migrations.state`):
+    # the last step started, how it ended (exit, seconds, the redacted tail of its output),
+    # the last line of the status command after it, and when it expanded and contracted.
+    # Like _GATES, its number is its place in MIGRATIONS.
+    """CREATE TABLE schema_steps (
+        revision INTEGER PRIMARY KEY REFERENCES revisions(id),
+        state TEXT NOT NULL,
+        step TEXT NOT NULL,
+        command TEXT NOT NULL DEFAULT '',
+        exit_code INTEGER,
+        duration REAL,
+        detail TEXT NOT NULL DEFAULT '',
+        schema TEXT NOT NULL DEFAULT '',
+        at REAL NOT NULL,
+        expanded_at REAL,
+        contracted_at REAL
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _V1,
+    _V2,
+    _V3,
+    _V4,
+    _V5,
+    _V6,
+    _GATES,
+    _SCHEMA_STEPS,
+)
 
 
 def connect(path: Path) -> sqlite3.Connection:

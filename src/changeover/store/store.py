@@ -18,11 +18,20 @@ from changeover.store.journal import JournalMixin
 from changeover.store.promotions import PromotionsMixin
 from changeover.store.rollouts import RolloutsMixin
 from changeover.store.schema import connect, migrate, user_version
+from changeover.store.schema_steps import SchemaStepsMixin
 
 DB_NAME = "changeover.db"
 
 
-class Store(RolloutsMixin, JournalMixin, AnalysisMixin, FlagsMixin, PromotionsMixin, GatesMixin):
+class Store(
+    RolloutsMixin,
+    JournalMixin,
+    AnalysisMixin,
+    FlagsMixin,
+    PromotionsMixin,
+    GatesMixin,
+    SchemaStepsMixin,
+):
     @classmethod
     def open(cls, path: Path) -> Store:
         """Open (creating and migrating as needed) the database file at `path`."""

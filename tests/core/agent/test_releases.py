@@ -173,7 +173,8 @@ def test_deploy_request_rejects_unknown_fields() -> None:
         (("replicas",), "extra_forbidden")
     ]
     with pytest.raises(ValidationError, match="extra"):
-        UndoRequest.model_validate({"to_revision": 1, "force": True})
+        UndoRequest.model_validate({"to_revision": 1, "forced": True})
+    assert UndoRequest.model_validate({"to_revision": 1, "force": True}).force  # past a contract
 
 
 def test_deploy_request_defaults_and_limits() -> None:

@@ -70,6 +70,7 @@ HISTORY_REVISION = {
     "replicas",
     "created_at",
     "source_revision",
+    "schema",  # the revision's database schema step (null: none ran)
 }
 METRICS = {
     "requests": 10,
@@ -304,6 +305,7 @@ def test_history_document(store: Store, tmp_path: Path) -> None:
         "created_at": 1000.0,
         "source_revision": None,
         "changes": ["env.HELLO_VERSION: 'v1' -> 'v2'", "path: '/srv/v1' -> '/srv/v2'"],
+        "schema": None,
     }
     assert doc["revisions"][2]["changes"] == []  # the first revision: nothing before it
     assert [(r["id"], r["kind"], r["phase"]) for r in doc["rollouts"]] == [

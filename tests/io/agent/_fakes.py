@@ -108,6 +108,9 @@ class MemoryStore:
     def runs(self, rollout_id: int) -> list[Any]:
         return []
 
+    def schema_record(self, revision: int) -> Any:
+        return None  # no migration step ran
+
     def measurements(self, rollout_id: int, limit: int = 200) -> list[Any]:
         return []
 

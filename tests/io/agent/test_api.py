@@ -396,3 +396,17 @@ def test_a_rollouts_analysis_runs_and_an_unknown_rollout(client: TestClient) -> 
     missing = client.get("/v1/rollouts/42/analysis")
     assert missing.status_code == 404
     assert missing.json()["lines"] == ["no rollout #42"]
+
+
+def test_migration_steps_are_named_and_their_log_comes_alone(client: TestClient) -> None:
+    unknown = client.post("/v1/migrations/drop", json={})
+    assert unknown.status_code == 400
+    assert unknown.json()["error"] == (
+        "unknown migration step 'drop'; expected expand, contract or rollback"
+    )
+    empty = client.get("/v1/logs", params={"migrations": 1})
+    assert empty.status_code == 400
+    assert empty.json()["error"] == "no migration command has run yet: the migrations log is empty"
+    both = client.get("/v1/logs", params={"migrations": 1, "agent": 1})
+    assert both.status_code == 400
+    assert both.json()["error"].startswith("the migrations log comes alone")

@@ -53,6 +53,7 @@ class FakeLock:
 def fake_agent(tmp_path: Path) -> Any:
     return SimpleNamespace(
         controller=SimpleNamespace(active=None, linger={}),
+        migrator=SimpleNamespace(busy=None),  # no migration command running
         supervisor=SimpleNamespace(replicas=list, handover=list),
         stopping=asyncio.Event(),
         spec_path=tmp_path / "changeover.toml",
