@@ -39,7 +39,7 @@ from changeover.agent.promotions import (
     gated_doc,
     promotion_doc,
 )
-from changeover.agent.releases import DeployRequest, UndoRequest
+from changeover.agent.releases import DeployRequest, GateRefused, UndoRequest
 from changeover.agent.status import (
     active_rollout_doc,
     analysis_runs,
@@ -69,6 +69,8 @@ def guarded(handler: Handler) -> Handler:
     async def wrapper(request: Request) -> Response:
         try:
             return await handler(request)
+        except GateRefused as exc:
+            return error(412, *exc.lines)
         except BadRequest as exc:
             return error(400, *exc.lines)
         except (Busy, CommandRefused) as exc:

@@ -10,7 +10,8 @@ in its event. Every step's start and end are stored with their `migration` event
 Commands run through `changeover.shell` (their own process group, killed at the
 timeout or a cancel) in the revision's folder with its environment; secrets reach the
 command as variables and nothing that is kept or logged (`migrations.output`). When
-each step may run is decided in `changeover.migrations.decide`, not here.
+each step may run is decided in `changeover.migrations.decide`, not here; `watch` runs
+the steps that are due by themselves (a contract, the rollback of an expand left behind).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from changeover import shell
 from changeover.agent.events import EventLog
-from changeover.migrations.decide import Scene, contract_wait
+from changeover.migrations.decide import Scene, contract_wait, rollback_choice, rollback_due
 from changeover.migrations.output import redact, tail
 from changeover.migrations.state import Step
 from changeover.rollout.decision import Decision
@@ -54,7 +55,7 @@ class Migrator:
         events: EventLog,
         settings: Callable[[int], MigrationSettings],
         env: Callable[[Revision], tuple[Mapping[str, str], list[str]]],
-        scene: Callable[[], Scene],
+        scene: Callable[[int | None], Scene],  # with that revision's configured steps
         log_path: Path,
         on_failed: Callable[[Rollout, str], None] = lambda rollout, reason: None,
         clock: Callable[[], float] = time.monotonic,
@@ -244,14 +245,19 @@ class Migrator:
 
     # --- contract once stable ----------------------------------------------------------
     async def watch(self, every: float = WATCH) -> None:
-        """Run the stable revision's contract when it is due (runs until cancelled)."""
+        """Run the stable revision's contract when it is due, and undo the expand of a
+        revision left behind when it is due (runs until cancelled)."""
         while True:
             await asyncio.sleep(every)
             if self._lock.locked() or self.expanding is not None:
                 continue
-            scene = self._scene()
+            scene = self._scene(None)
             if scene.stable is not None and contract_wait(scene, manual=False) is None:
                 await self.run(Step.CONTRACT, scene.stable)
+                continue
+            behind = rollback_choice(scene)
+            if behind is not None and rollback_due(self._scene(behind), behind):
+                await self.run(Step.ROLLBACK, behind)
 
     async def close(self) -> None:
         """At shutdown: stop an expand in progress (its rollout is recorded interrupted)."""

@@ -36,6 +36,11 @@ class BadRequest(Exception):
         super().__init__("\n".join(lines))
 
 
+class GateRefused(BadRequest):
+    """Refused by a safety rule, not for bad input: the move would break something (an
+    undo to code the contracted schema no longer fits). 412 on the API, exit 1."""
+
+
 class DeployRequest(BaseModel):
     """Body of POST /v1/deploy; the CLI resolves paths to absolute ones before sending."""
 

@@ -2,7 +2,8 @@
 turned into refusals: the scene it sees, which revision a `migrate` step is for, and
 whether an undo may move to older code.
 
-Invariant: a refusal raises BadRequest (400, exit 2) before anything runs or changes;
+Invariant: a refusal raises BadRequest (400, exit 2; GateRefused, 412 and exit 1, for
+a move to code the schema no longer fits) before anything runs or changes;
 the only write is the event an `undo --force` past the schema leaves behind.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from changeover.agent.releases import BadRequest
+from changeover.agent.releases import BadRequest, GateRefused
 from changeover.migrations.decide import (
     Scene,
     contract_wait,
@@ -103,12 +104,12 @@ def allowed(agent: Agent, step: Step, revision: int | None) -> int:
 
 
 def check_move(agent: Agent, target: int, force: bool, what: str) -> None:
-    """Refuse (exit 2, nothing changed) a move to code the schema no longer fits; with
-    `force`, go on and say so in an event."""
+    """Refuse (412, exit 1, nothing changed) a move to code the schema no longer fits;
+    with `force`, go on and say so in an event."""
     records = [r.record() for r in agent.store.schema_records()]
     refusal = undo_refusal(target, records)
     if refusal is None:
         return
     if not force:
-        raise BadRequest(f"{what} refused: {refusal}")
+        raise GateRefused(f"{what} refused: {refusal}")
     agent.events.add("migration", f"{what} forced past the schema: {refusal}")

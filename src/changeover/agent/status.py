@@ -37,7 +37,10 @@ def status_document(agent: Agent, events: int = 15) -> dict[str, Any]:
     rollout = active.rollout if active else _last_rollout(agent)
     shown = {r.revision for r in replicas} | ({stable.id} if stable else set())
     revisions = [
-        revision_doc(rev, per_rev.get(str(rev.id)), replicas)
+        {
+            **revision_doc(rev, per_rev.get(str(rev.id)), replicas),
+            "schema": schema_doc(agent.store.schema_record(rev.id)),  # its migration step
+        }
         for rev in agent.store.revisions()
         if rev.id in shown or rev.status in ACTIVE_STATUSES
     ]

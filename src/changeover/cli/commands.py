@@ -40,6 +40,7 @@ from changeover.cli.client import Refused, Unreachable
 from changeover.cli.common import (
     BAD_INPUT,
     ENVIRONMENT_VAR,
+    FAILED,
     UNREACHABLE,
     err,
     out,
@@ -124,4 +125,5 @@ def main() -> None:
         err.print(f"[red]error:[/red] {escape(exc.lines[0])}", soft_wrap=True)
         for line in exc.lines[1:]:
             err.print(f"  {line}", markup=False, soft_wrap=True)
-        sys.exit(BAD_INPUT)
+        # 412: a safety rule refused a valid request (exit 1, as a failed gate)
+        sys.exit(FAILED if exc.status == 412 else BAD_INPUT)

@@ -193,19 +193,10 @@ def _table_width(headers: tuple[str, ...], rows: list[list[Text]]) -> int:
 
 
 def revisions_table(revisions: list[dict[str, Any]]) -> Table:
-    table = Table(
-        "revision",
-        "version",
-        "status",
-        "ready",
-        "requests",
-        "2xx",
-        "5xx",
-        "p50",
-        "p99",
-        box=None,
-        header_style="bold",
-    )
+    # the schema column only for a service with [migrations]: a step ran for a revision
+    schema = any(rev.get("schema") for rev in revisions)
+    headers = ("revision", "version", "status", "ready", "requests", "2xx", "5xx", "p50", "p99")
+    table = Table(*headers, *(("schema",) if schema else ()), box=None, header_style="bold")
     for rev in revisions:
         m = rev.get("metrics") or {}
         st = m.get("status", {})
@@ -221,6 +212,7 @@ def revisions_table(revisions: list[dict[str, Any]]) -> Table:
                 st.get("5xx", 0),
                 ms(lat.get("p50")),
                 ms(lat.get("p99")),
+                *((rev["schema"]["state"] if rev.get("schema") else "-",) if schema else ()),
             )
         )
     return table

@@ -9,7 +9,10 @@ Invariants:
   running, no replica of another revision runs or is kept warm; automatically only with
   `contract_when = "stable"` and never again after it failed (a person decides);
 - an expand is rolled back only for a revision newer than the stable one that does not
-  run: the stable revision's code (and any newer) may need it;
+  run: the stable revision's code (and any newer) may need it; the agent does it by
+  itself (`rollback_due`) once, for an expand that succeeded and was left behind (its
+  rollout failed and rolled back, or an undo moved off it), when the revision's spec has
+  a `rollback` command; a failed expand is left to a person (what it applied is unknown);
 - an undo to a revision older than a contract that ran is refused, as is an undo to a
   revision whose expand is not in place.
 Each refusal is a sentence saying why and what to do instead.
@@ -131,6 +134,18 @@ def rollback_wait(scene: Scene, revision: int) -> str | None:
     if revision in scene.running:
         return f"replicas of revision {revision} still run"
     return _busy(scene)
+
+
+def rollback_due(scene: Scene, revision: int) -> bool:
+    """Whether the agent undoes `revision`'s expand by itself now (`scene` read with the
+    revision's own `configured` steps): it succeeded, no rollout moves to it, no replica of
+    it runs or is kept warm, and `rollback_wait` has nothing against it."""
+    return (
+        scene.state(revision) is SchemaState.EXPANDED
+        and scene.rollout is None
+        and revision not in scene.warm
+        and rollback_wait(scene, revision) is None
+    )
 
 
 def undo_refusal(target: int, records: Iterable[Record]) -> str | None:

@@ -14,6 +14,7 @@ from changeover.migrations.decide import (
     expand_wait,
     expands,
     rollback_choice,
+    rollback_due,
     rollback_wait,
     undo_refusal,
 )
@@ -126,6 +127,26 @@ def test_rollback_undoes_only_the_expand_of_code_that_no_longer_runs(
 ) -> None:
     said = rollback_wait(scene(**changes), revision)
     assert said is None if reason is None else reason in (said or "")
+
+
+@pytest.mark.parametrize(
+    ("changes", "due"),
+    [
+        ({"records": EXPANDED_5}, True),  # left behind by a failed rollout or an undo
+        ({"records": (EXPANDED_5[0], Record(5, S.EXPAND_FAILED, at=2.0))}, False),  # a person
+        ({"records": (EXPANDED_5[0], Record(5, S.ROLLED_BACK, at=2.0))}, False),  # done once
+        ({"records": (EXPANDED_5[0], Record(5, S.ROLLBACK_FAILED, at=2.0))}, False),  # no retry
+        ({"records": EXPANDED_5, "rollout": 9}, False),  # a rollout may be moving to it
+        ({"records": EXPANDED_5, "warm": (5,)}, False),  # blue-green keeps it warm
+        ({"records": EXPANDED_5, "running": (5,)}, False),
+        ({"records": EXPANDED_5, "configured": frozenset({Step.EXPAND})}, False),
+        ({"records": EXPANDED_5, "busy": "contract"}, False),
+    ],
+)
+def test_the_agent_rolls_back_an_expand_left_behind_once(
+    changes: dict[str, object], due: bool
+) -> None:
+    assert rollback_due(scene(**changes), 5) is due
 
 
 def test_rollback_picks_the_newest_expanded_revision_newer_than_the_stable() -> None:

@@ -37,7 +37,7 @@ def migrator(
         events=EventLog(store),
         settings=lambda rev: settings,
         env=env,
-        scene=lambda: scene or Scene(stable=None),
+        scene=lambda revision: scene or Scene(stable=None),
         log_path=tmp_path / "migrations.log",
     )
 
@@ -203,7 +203,7 @@ def test_the_watch_runs_a_due_contract_once(store: Store, srv: Path) -> None:
     store.schema_start(1, Step.EXPAND, "true", message="e", now=1.0)
     store.schema_end(1, ok=True, exit_code=0, duration=0.0, detail="", message="ok", now=2.0)
 
-    def scene() -> Scene:
+    def scene(revision: int | None = None) -> Scene:
         records = tuple(r.record() for r in store.schema_records())
         return Scene(stable=1, records=records, configured=frozenset(Step), last_succeeded=True)
 
@@ -218,3 +218,31 @@ def test_the_watch_runs_a_due_contract_once(store: Store, srv: Path) -> None:
 
     asyncio.run(scenario())
     assert counter.read_text() == "x\n"
+
+
+def test_the_watch_rolls_back_an_expand_left_behind_once(store: Store, srv: Path) -> None:
+    roll(store, None, release(store, srv, "v1"), kind=RolloutKind.INITIAL)
+    left = release(store, srv, "v2")  # its rollout failed and rolled back to revision 1
+    counter = srv / "rollbacks"
+    settings = MigrationSettings(expand="true", rollback=f"echo x >> {counter}; exit 1")
+    for rev in (1, left):
+        store.schema_start(rev, Step.EXPAND, "true", message="e", now=1.0)
+        store.schema_end(rev, ok=True, exit_code=0, duration=0.0, detail="", message="ok", now=2.0)
+    configured = frozenset({Step.EXPAND, Step.ROLLBACK})  # no contract: only the rollback is due
+
+    def scene(revision: int | None = None) -> Scene:
+        records = tuple(r.record() for r in store.schema_records())
+        return Scene(stable=1, records=records, configured=configured, last_succeeded=True)
+
+    async def scenario() -> None:
+        m = migrator(store, srv, settings)
+        m._scene = scene
+        watch = asyncio.create_task(m.watch(every=0.02))
+        while store.schema_record(left).state is not SchemaState.ROLLBACK_FAILED:  # type: ignore[union-attr]
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)  # more rounds: a failed rollback is a person's to retry
+        watch.cancel()
+
+    asyncio.run(scenario())
+    assert counter.read_text() == "x\n"
+    assert store.schema_record(1).state is SchemaState.EXPANDED  # type: ignore[union-attr]
