@@ -183,10 +183,11 @@ def test_a_checklist_command_that_fails_or_hangs_keeps_the_promotion_waiting(
     assert got.rollout is None
     (failed,) = [g for g in got.gates if g.state == "unmet"]
     assert failed.summary == f"`{check}` failed: {said}"
+    # this test's own processes: another xdist worker may be running the other case
     hanging = [
         p
-        for p in psutil.process_iter(["cmdline"])
-        if "gates-test-hang" in " ".join(p.info["cmdline"] or [])
+        for p in psutil.Process().children(recursive=True)
+        if "gates-test-hang" in " ".join(p.cmdline())
     ]
     assert hanging == []  # the timeout killed its process group
 
