@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from changeover.agent.flags.listener import ListenerError
 from changeover.agent.ops.listener import OpsListener
 from changeover.agent.ops.webhook import MAX_BYTES
+from changeover.migrations.state import Step
 from changeover.spec.models import OpsSettings
 from tests import parts
 from tests.helpers import bounded, until
@@ -53,6 +54,15 @@ def test_metrics_are_read_from_the_agent_when_scraped_and_promtool_accepts_them(
             stats.completed(503, 0.0003)
             stats.inflight = 3
             agent.tally.outcome("rolled-back")
+            agent.store.schema_start(rev, Step.EXPAND, "true", message="expand", now=1.0)
+            agent.store.schema_end(
+                rev, ok=True, exit_code=0, duration=0.1, detail="", message="ok", now=2.0
+            )
+            agent.store.record_promotion(
+                version="1.0.0", sha256="ab" * 32, environment="", from_environment=None,
+                hotfix=False, kind="promote", spec_file="changeover.toml", requested_by="ann",
+                requested_uid=None, now=3.0,
+            )  # fmt: skip
             async with httpx.AsyncClient(base_url=served.url) as client:
                 text = (await client.get("/metrics")).text
                 open_metrics = await client.get(
@@ -88,6 +98,9 @@ def test_metrics_are_read_from_the_agent_when_scraped_and_promtool_accepts_them(
         ("from_revision", ""), ("to_revision", "1"),
     }  # fmt: skip
     assert got["changeover_rollout_info", service | info] == 1
+    schema = {("state", "expanded"), ("step", "expand")}
+    assert got["changeover_schema_state", frozenset(rev | schema)] == 1
+    assert got["changeover_promotions", service | {("state", "waiting")}] == 1
     assert any(name == "process_cpu_seconds_total" for name, _ in got)
     assert any(name == "changeover_agent_start_time_seconds" for name, _ in got)
     assert open_metrics.headers["content-type"].startswith("application/openmetrics-text")

@@ -71,6 +71,7 @@ class OpsCollector(Collector):
         yield from self._replicas(revisions)
         yield from self._rollouts(revisions)
         yield from self._analysis()
+        yield from self._release_steps(revisions)
         yield from self._agent_families()
 
     # --- helpers ------------------------------------------------------------------------
@@ -250,6 +251,34 @@ class OpsCollector(Collector):
         for (run, template, metric), value in sorted(tally.values.items()):
             latest.add_metric(self._values(run, template, metric), value)
         yield from (counted, latest)
+
+    # --- migrations and promotions ------------------------------------------------------
+    def _release_steps(self, revisions: list[int]) -> Iterator[Metric]:
+        store = self._agent.store
+        schema = self._gauge(
+            "changeover_schema_state",
+            "1 for each revision's database schema state (expanding, expanded, contracted, "
+            "rolled-back, ... ) and the last migration step; revisions with a step only",
+            "revision", "version", "state", "step",
+        )  # fmt: skip
+        for revision in revisions:
+            record = store.schema_record(revision)
+            if record is not None:
+                schema.add_metric(
+                    self._values(*self._ids(revision), record.state.value, record.step.value), 1
+                )
+        promotions = self._gauge(
+            "changeover_promotions",
+            "Promotions into this environment among the last 100, by state (waiting, started, "
+            "rejected, superseded, ...)",
+            "state",
+        )
+        states: dict[str, int] = {}
+        for promotion in store.promotions(limit=100):
+            states[promotion.state] = states.get(promotion.state, 0) + 1
+        for state, n in sorted(states.items()):
+            promotions.add_metric(self._values(state), n)
+        yield from (schema, promotions)
 
     def _agent_families(self) -> Iterator[Metric]:
         agent, tally = self._agent, self._agent.tally
