@@ -279,6 +279,17 @@ function latest(format) {
   };
 }
 const clock = (t) => new Date(t * 1000).toLocaleTimeString(undefined, { hour12: false });
+const two = (n) => String(n).padStart(2, "0");
+
+// the time axis on one line, 24-hour like the rest of the page: "08:46:40 :50 08:47 :10"
+function timeTicks(u, splits) {
+  return splits.map((t, i) => {
+    const d = new Date(t * 1000);
+    const hm = `${two(d.getHours())}:${two(d.getMinutes())}`;
+    if (d.getSeconds() === 0) return hm;
+    return i === 0 ? `${hm}:${two(d.getSeconds())}` : `:${two(d.getSeconds())}`;
+  });
+}
 
 function plotChart(target, lines, { span, range, format, label }) {
   const now = state.now || Date.now() / 1000;
@@ -320,7 +331,7 @@ function plotChart(target, lines, { span, range, format, label }) {
         x: { time: true, range: () => [state.now - state.span, state.now] },
         y: { range },
       },
-      axes: [axis(), axis(format)],
+      axes: [{ ...axis(), size: 30, space: 60, values: timeTicks }, axis(format)],
       cursor: { drag: { x: false, y: false } },
       legend: { live: true },
     }, data, target);
