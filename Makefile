@@ -45,7 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/nagle.py --rounds 2 --seconds 3 --rate 200
 	$(BIN)/python bench/dashboard.py --rounds 3 --seconds 5
 
-# the dashboard's screenshots in docs/images/, from the current code (a browser test run)
+# the dashboard's screenshots in docs/img/, from the current code (a browser test run)
 screenshots: $(STAMP) parts
 	sh scripts/screenshots.sh
 

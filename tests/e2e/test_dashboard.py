@@ -3,10 +3,11 @@ rollouts under continuous load: the steps advance and the weights and charts upd
 the page, an action without the token (none, or a wrong one) changes nothing, promote,
 promote in full and abort from the page take effect and are recorded as the dashboard's,
 the page picks up again after a network hiccup, logs no console error of its own, fits a
-phone's width, and no request fails.
+phone's width, and no request fails. The charts are uPlot's (vendored): the test reads
+their legends and counts the canary's colour on their canvas.
 
 With `CHANGEOVER_SCREENSHOTS=DIR` the test saves a screenshot of each page into DIR
-(`scripts/screenshots.sh` writes docs/images/ this way).
+(`scripts/screenshots.sh` writes docs/img/ this way).
 """
 
 from __future__ import annotations
@@ -34,6 +35,25 @@ SHOTS = os.environ.get("CHANGEOVER_SCREENSHOTS")
 # what chromium logs for a refused fetch and for one made offline: the test's own doing
 REFUSED = re.compile(r"Failed to load resource: the server responded with a status of 401")
 OFFLINE = re.compile(r"Failed to load resource: net::ERR_INTERNET_DISCONNECTED")
+# counts the canvas pixels near the colour of the series' legend marker (uPlot sets it)
+PAINTED = """([chart, series]) => {
+  const box = document.querySelector(chart);
+  const row = [...box.querySelectorAll(".u-legend .u-series")]
+    .find((r) => r.querySelector(".u-label").textContent === series);
+  if (!row) return -1;
+  const marker = getComputedStyle(row.querySelector(".u-marker"));
+  const want = marker.borderColor.match(/\\d+/g).map(Number);
+  const canvas = box.querySelector("canvas");
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let near = 0;
+  for (let i = 0; i < pixels.length; i += 4) {
+    const close = [0, 1, 2].every((k) => Math.abs(pixels[i + k] - want[k]) < 24);
+    if (pixels[i + 3] > 200 && close) near += 1;
+  }
+  return near;
+}"""
+RIGHT_EDGE = """Math.max(...[...document.querySelectorAll(".chart canvas")]
+  .map((c) => c.getBoundingClientRect().right))"""
 FLAG = {
     "name": "new-checkout",
     "enabled": True,
@@ -85,6 +105,22 @@ def shot(page: Page, name: str, *, whole: bool = False) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SHOTS) / f"dashboard-{name}.png"), full_page=whole)
+
+
+def drawn(page: Page, chart: str) -> list[str]:
+    """The revisions a chart drew at least one point of (its `data-revisions`)."""
+    return (page.locator(chart).get_attribute("data-revisions") or "").split()
+
+
+def legend(page: Page, chart: str) -> list[str]:
+    """The series names in uPlot's legend of a chart."""
+    return page.locator(f"{chart} .u-legend .u-series .u-label").all_inner_texts()
+
+
+def painted(page: Page, chart: str, series: str) -> int:
+    """Pixels of a chart's canvas in the colour uPlot's legend gives a series."""
+    count: int = page.evaluate(PAINTED, [chart, series])
+    return count
 
 
 def current_step(page: Page) -> str:
@@ -140,20 +176,27 @@ def test_the_dashboard_follows_a_canary_and_acts_only_with_the_token(
         assert page.locator("#steps li[data-state=done]").count() == 3
         weight = page.locator("#revisions tr[data-revision='2'] .weight-cell")
         wait_for(lambda: weight.inner_text() == "50%", 10, "the page shows the canary at 50%")
+        # the uPlot charts draw the canary: its series in each legend, its colour on the canvas
         wait_for(
-            lambda: page.locator("#chart-rate path[data-revision='2']").count() == 1,
+            lambda: drawn(page, "#chart-rate") == ["1", "2"],
             20,
-            "the rate chart draws the canary",
+            "the rate chart draws both revisions",
+            detail=lambda: f"errors {errors}",
         )
-        assert int(page.locator("#chart-rate").get_attribute("data-points")) > 2
-        assert page.locator("#chart-latency path").count() >= 3
+        for chart in ("#chart-rate", "#chart-success", "#chart-latency"):
+            wait_for(lambda c=chart: "2" in drawn(page, c), 20, f"{chart} draws the canary")
+            assert int(page.locator(chart).get_attribute("data-points") or 0) > 2, chart
+        assert {"r1", "r2"} <= set(legend(page, "#chart-rate"))
+        assert {"r2 p50", "r2 p95", "r2 p99"} <= set(legend(page, "#chart-latency"))
+        wait_for(lambda: painted(page, "#chart-rate", "r2") > 20, 20, "the canary's line painted")
         if SHOTS:  # for the docs: charts with some history, in both themes
-            wait_for(lambda: len(page.locator("#chart-rate path").all()) == 2, 10, "lines")
             page.wait_for_timeout(20_000)
             shot(page, "now", whole=True)
             page.emulate_media(color_scheme="dark")
+            page.wait_for_selector("#chart-latency[data-theme=dark] canvas")
             shot(page, "now-dark", whole=True)
             page.emulate_media(color_scheme="light")
+            page.wait_for_selector("#chart-latency[data-theme=light] canvas")
 
         # refused: no token (the page's buttons are off, and a plain POST gets 401) ...
         before = rollout(service)
@@ -243,7 +286,10 @@ def test_the_dashboard_follows_a_canary_and_acts_only_with_the_token(
         page.wait_for_selector("#revisions tr[data-revision='2']")
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= 390, wide
-        shot(page, "phone")
+        wait_for(  # the charts shrink to their cards, not just clipped by them
+            lambda: page.evaluate(RIGHT_EDGE) <= 390, 10, "the charts fit a phone's width"
+        )
+        shot(page, "phone", whole=True)
 
     clean(gen.report)
     messages = [e["message"] for e in service.status()["events"]]

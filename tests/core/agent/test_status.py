@@ -56,7 +56,7 @@ ROLLOUT = {
     "paused",
     "guard",
 }
-REVISION = {"revision", "version", "status", "replicas", "ready", "created_at", "metrics"}
+REVISION = {"revision", "version", "status", "replicas", "ready", "created_at", "metrics", "schema"}
 REPLICA = {"id", "revision", "version", "state", "pid", "port", "restarts", "last_error"}
 EVENT = {"id", "ts", "kind", "rollout_id", "revision", "message"}
 HISTORY_REVISION = {

@@ -16,6 +16,7 @@ import pytest
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from changeover.agent.dashboard import app
 from changeover.agent.dashboard.app import ACTIONS, Dashboard
 from changeover.agent.promotions import PromotionRequest
 from tests.helpers import bounded
@@ -28,6 +29,7 @@ FLAG = {
     "enabled": True,
     "strategies": [{"name": "flexibleRollout", "parameters": {"rollout": "10"}}],
 }
+UPLOT = "/static/vendor/uplot"
 CHANGES = [
     *(f"/api/actions/{a}" for a in ACTIONS),
     "/api/flags/checkout/disable",
@@ -41,14 +43,34 @@ def test_the_page_and_its_files_are_served_with_a_strict_policy(tmp_path: Path) 
         async with serving(tmp_path / "svc") as served, httpx.AsyncClient() as client:
             return [
                 await client.get(served.url + path)
-                for path in ("/", "/static/app.js", "/static/style.css", "/static/nope.js")
+                for path in (
+                    "/",
+                    "/static/app.js",
+                    "/static/style.css",
+                    "/static/nope.js",
+                    f"{UPLOT}/uPlot.iife.min.js",
+                    f"{UPLOT}/uPlot.min.css",
+                    f"{UPLOT}/LICENSE",
+                    "/static/vendor/uplot/README.md",
+                )
             ]
 
-    page, script, style, missing = bounded(scenario(), 20)
+    page, script, style, missing, uplot, uplot_css, licence, unlisted = bounded(scenario(), 20)
     assert page.status_code == script.status_code == style.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert script.headers["content-type"].startswith("text/javascript")
     assert style.headers["content-type"].startswith("text/css")
+    # the charting library: served from this listener (the policy's 'self'), unmodified
+    vendored = Path(app.__file__).parent / "static" / "vendor" / "uplot"
+    assert uplot.status_code == uplot_css.status_code == licence.status_code == 200
+    assert uplot.headers["content-type"].startswith("text/javascript")
+    assert uplot.content == (vendored / "uPlot.iife.min.js").read_bytes()
+    assert uplot.text.startswith("/*! https://github.com/leeoniya/uPlot (v1.6.32) */")
+    assert uplot_css.headers["content-type"].startswith("text/css")
+    assert "MIT License" in licence.text
+    assert (vendored / "VERSION").read_text().strip() == "1.6.32"
+    assert uplot.headers["content-security-policy"] == page.headers["content-security-policy"]
+    assert unlisted.status_code == 404  # only the files the page needs are served
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy
     assert "frame-ancestors 'none'" in policy
@@ -57,8 +79,10 @@ def test_the_page_and_its_files_are_served_with_a_strict_policy(tmp_path: Path) 
     assert page.headers["referrer-policy"] == "no-referrer"
     # no inline script or handler the policy would block: every script is a file
     assert re.findall(r"<script[^>]*>", page.text) == [
-        '<script type="module" src="/static/app.js">'
+        f'<script defer src="{UPLOT}/uPlot.iife.min.js">',
+        '<script type="module" src="/static/app.js">',
     ]
+    assert f'<link rel="stylesheet" href="{UPLOT}/uPlot.min.css">' in page.text
     assert not re.search(r"\son[a-z]+=", page.text)
     assert missing.status_code == 404
 

@@ -11,7 +11,8 @@ add one without a CORS preflight this listener never grants, so a forged cross-s
 request changes nothing; the token lives only in the page's memory (never a URL, a
 cookie, a log line or an event). Every action is recorded as an event saying "by
 dashboard". Every answer carries a strict Content-Security-Policy (scripts and styles
-from this listener only, no inline script), `nosniff`, no referrer and no framing.
+from this listener only, the vendored charting library included; no inline script),
+`nosniff`, no referrer and no framing.
 """
 
 from __future__ import annotations
@@ -48,6 +49,13 @@ STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/static/style.css": ("style.css", "text/css; charset=utf-8"),
+    # the charting library, vendored unmodified with its licence (static/vendor/uplot/)
+    "/static/vendor/uplot/uPlot.iife.min.js": (
+        "vendor/uplot/uPlot.iife.min.js",
+        "text/javascript; charset=utf-8",
+    ),
+    "/static/vendor/uplot/uPlot.min.css": ("vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
+    "/static/vendor/uplot/LICENSE": ("vendor/uplot/LICENSE", "text/plain; charset=utf-8"),
 }
 SECURITY = {
     "Content-Security-Policy": (
@@ -76,7 +84,7 @@ class RolloutPercent(BaseModel):
 
 
 def static_file(name: str) -> bytes:
-    return (resources.files(__package__) / "static" / name).read_bytes()
+    return resources.files(__package__).joinpath("static", *name.split("/")).read_bytes()
 
 
 class Dashboard:

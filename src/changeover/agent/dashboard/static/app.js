@@ -1,6 +1,7 @@
 // The changeover dashboard: polls the agent's JSON (the same documents `changeover status`,
 // `history`, `events` and `flags list` print), long-polls its event feed, and draws the
-// charts as inline SVG. The ops token lives in this page's memory only: never in a URL, a
+// charts with uPlot (the global `uPlot`, vendored in static/vendor/uplot/ and loaded
+// before this module). The ops token lives in this page's memory only: never in a URL, a
 // cookie or storage; it is sent as `Authorization: Bearer` with actions and nothing else.
 
 const POLL_MS = 1500;       // the Now page's refresh: charts update every second or two
@@ -14,6 +15,8 @@ const state = {
   actions: false,    // the agent accepts actions ([ops] token_file is set)
   series: {},        // revision -> [[t, rate, success, p50, p95, p99], ...]
   seriesAfter: 0,
+  now: null,         // the agent's clock at the last answer: the charts' right edge
+  span: 60,          // the charts' width in seconds
   lastEvent: null,   // the newest event id seen; null before the first answer
   events: [],
   status: null,
@@ -235,60 +238,119 @@ function renderNow(status) {
   drawCharts();
 }
 
-// --- charts: inline SVG -------------------------------------------------------------
-const SVG = "http://www.w3.org/2000/svg";
-function svg(tag, attrs = {}) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  return node;
+// --- charts: uPlot (vendored, static/vendor/uplot/) -----------------------------------
+// One uPlot per chart, made again only when the revisions shown or the theme change; each
+// refresh hands it the new points (setData). Stable hooks for the browser test: the
+// container's `data-points` (values drawn in the window), `data-revisions` (the revisions
+// with at least one) and `data-theme`; uPlot's legend names each series ("r2", "r2 p95").
+const CHART_H = 180;
+const charts = {}; // container id -> { plot, key }
+const dark = window.matchMedia("(prefers-color-scheme: dark)");
+const theme = () => (dark.matches ? "dark" : "light");
+const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+
+const FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+const ruler = document.createElement("canvas").getContext("2d");
+
+// a value axis as wide as its widest label (uPlot asks again once the labels are known)
+function labelsWidth(u, values) {
+  if (!values) return 40;
+  ruler.font = FONT;
+  return Math.ceil(Math.max(0, ...values.map((v) => ruler.measureText(v).width))) + 20;
 }
 
-function ago(seconds) {
-  if (seconds <= 0) return "now";
-  return seconds >= 120 ? `-${Math.round(seconds / 60)}m` : `-${Math.round(seconds)}s`;
+function axis(format) {
+  // uPlot paints on a canvas: the theme's colours are read from the CSS variables
+  const line = { stroke: cssVar("--line"), width: 1 };
+  const made = { font: FONT, stroke: cssVar("--muted"), grid: line, ticks: line };
+  if (format) Object.assign(made, { size: labelsWidth, values: (u, splits) => splits.map(format) });
+  return made;
 }
 
-function chart(target, lines, { span, min = 0, max, format, label }) {
-  const W = 480, H = 180, L = 56, R = 8, T = 8, B = 22;
+// the legend shows the value under the cursor, or each series' latest when there is none
+function latest(format) {
+  return (u, v, sidx, idx) => {
+    if (idx === null || idx === undefined) {
+      const values = u.data[sidx];
+      for (let i = values.length - 1; i >= 0; i -= 1) if (values[i] !== null) return format(values[i]);
+      return "–";
+    }
+    return v === null ? "–" : format(v);
+  };
+}
+const clock = (t) => new Date(t * 1000).toLocaleTimeString(undefined, { hour12: false });
+const two = (n) => String(n).padStart(2, "0");
+
+// the time axis on one line, 24-hour like the rest of the page: "08:46:40 :50 08:47 :10"
+function timeTicks(u, splits) {
+  return splits.map((t, i) => {
+    const d = new Date(t * 1000);
+    const hm = `${two(d.getHours())}:${two(d.getMinutes())}`;
+    if (d.getSeconds() === 0) return hm;
+    return i === 0 ? `${hm}:${two(d.getSeconds())}` : `:${two(d.getSeconds())}`;
+  });
+}
+
+function plotChart(target, lines, { span, range, format, label }) {
   const now = state.now || Date.now() / 1000;
   const t0 = now - span;
-  let top = max ?? 0;
-  if (max === undefined) {
-    for (const line of lines) for (const [t, v] of line.points) if (t >= t0 && v !== null && v > top) top = v;
-    top = (top || 1) * 1.1;
-  }
-  const x = (t) => L + ((t - t0) / span) * (W - L - R);
-  const y = (v) => T + (1 - (v - min) / (top - min)) * (H - T - B);
-  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label, preserveAspectRatio: "none" });
-  for (const f of [0, 0.5, 1]) {
-    const v = min + (top - min) * f;
-    root.append(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }));
-    const text = svg("text", { x: L - 4, y: y(v) + 4, "text-anchor": "end", class: "axis" });
-    text.textContent = format(v);
-    root.append(text);
-  }
-  for (const [f, anchor] of [[1, "start"], [2 / 3, "middle"], [1 / 3, "middle"], [0, "end"]]) {
-    const text = svg("text", { x: x(now - span * f), y: H - 6, "text-anchor": anchor, class: "axis" });
-    text.textContent = ago(span * f);
-    root.append(text);
-  }
+  // uPlot takes one x array for all series: every revision is sampled in the same tick,
+  // and a second a revision has no point for is a gap (null), never a zero
+  const times = [...new Set(lines.flatMap((l) => l.points.map((p) => p[0])))].filter((t) => t >= t0).sort((a, b) => a - b);
+  const at = new Map(times.map((t, i) => [t, i]));
+  const data = [times];
   let drawn = 0;
+  const shown = new Set();
   for (const line of lines) {
-    let d = "";
-    let pen = false;
+    const ys = new Array(times.length).fill(null);
     for (const [t, v] of line.points) {
-      if (t < t0 || v === null) { pen = false; continue; }
-      const clamped = Math.max(min, Math.min(v, top));
-      d += `${pen ? "L" : "M"}${x(t).toFixed(1)},${y(clamped).toFixed(1)}`;
-      pen = true;
+      const i = at.get(t);
+      if (i === undefined || v === null) continue;
+      ys[i] = v;
       drawn += 1;
+      shown.add(line.revision);
     }
-    if (d) root.append(svg("path", { d, stroke: line.color, class: `line ${line.dash || ""}`, "data-revision": line.revision }));
+    data.push(ys);
+  }
+  const key = `${theme()}|${lines.map((l) => l.label).join(",")}`;
+  const width = target.clientWidth;
+  let entry = charts[target.id];
+  if (entry && entry.key !== key) {
+    entry.plot.destroy();
+    entry = null;
+  }
+  if (!entry && width > 0) {
+    const plot = new uPlot({
+      width,
+      height: CHART_H,
+      series: [
+        { label: "Time", value: latest(clock) },
+        ...lines.map((l) => ({ label: l.label, stroke: l.color, width: l.width || 1.6, dash: l.dash, value: latest(format), points: { show: false } })),
+      ],
+      scales: {
+        x: { time: true, range: () => [state.now - state.span, state.now] },
+        y: { range },
+      },
+      axes: [{ ...axis(), size: 30, space: 60, values: timeTicks }, axis(format)],
+      cursor: { drag: { x: false, y: false } },
+      legend: { live: true },
+    }, data, target);
+    plot.root.setAttribute("role", "img");
+    plot.root.setAttribute("aria-label", label);
+    entry = charts[target.id] = { plot, key };
+  } else if (entry) {
+    entry.plot.setData(data);
   }
   target.dataset.points = String(drawn);
-  const legend = el("p", { class: "legend" }, lines.filter((l) => l.legend).map((l) =>
-    el("span", {}, swatch(l.color), ` ${l.legend} `)));
-  target.replaceChildren(root, legend);
+  target.dataset.revisions = [...shown].join(" ");
+  target.dataset.theme = theme();
+}
+
+function resizeCharts() {
+  for (const [id, { plot }] of Object.entries(charts)) {
+    const width = document.getElementById(id).clientWidth;
+    if (width > 0 && width !== plot.width) plot.setSize({ width, height: CHART_H });
+  }
 }
 
 function drawCharts() {
@@ -296,21 +358,23 @@ function drawCharts() {
   const pick = (rev, i) => state.series[rev].map((p) => [p[0], p[i]]);
   // the span grows with the history held, from a minute up to the 15 minutes kept
   const oldest = Math.min(...revs.map((rev) => state.series[rev][0][0]));
-  const span = Math.min(WINDOW_S, Math.max(60, Math.ceil(((state.now || 0) - oldest) / 60) * 60 || 60));
-  chart($("#chart-rate"), revs.map((rev) => ({ revision: rev, color: color(rev), points: pick(rev, 1), legend: `r${rev}` })),
-    { span, format: (v) => num(v, v < 10 ? 1 : 0), label: "requests per second per revision" });
+  state.span = Math.min(WINDOW_S, Math.max(60, Math.ceil(((state.now || 0) - oldest) / 60) * 60 || 60));
+  const span = state.span;
+  const upward = (u, lo, hi) => [0, hi > 0 ? hi * 1.1 : 1];
+  plotChart($("#chart-rate"), revs.map((rev) => ({ revision: rev, label: `r${rev}`, color: color(rev), points: pick(rev, 1) })),
+    { span, range: upward, format: (v) => num(v, v < 10 ? 1 : 0), label: "requests per second per revision" });
   // success rates live near 100%: the axis starts at 90% unless something fell lower
   let low = 0.9;
   for (const rev of revs) for (const [, v] of pick(rev, 2)) if (v !== null && v < low) low = Math.floor(v * 10) / 10;
-  chart($("#chart-success"), revs.map((rev) => ({ revision: rev, color: color(rev), points: pick(rev, 2), legend: `r${rev}` })),
-    { span, min: low, max: 1.005, format: (v) => `${(Math.min(v, 1) * 100).toFixed(v < 0.995 && v > low ? 1 : 0)}%`, label: "success rate per revision" });
+  plotChart($("#chart-success"), revs.map((rev) => ({ revision: rev, label: `r${rev}`, color: color(rev), points: pick(rev, 2) })),
+    { span, range: () => [low, 1.005], format: (v) => `${(Math.min(v, 1) * 100).toFixed(v < 0.995 && v > low ? 1 : 0)}%`, label: "success rate per revision" });
   const latency = [];
   for (const rev of revs) {
-    latency.push({ revision: rev, color: color(rev), points: pick(rev, 3), dash: "p50", legend: `r${rev} p50 ┄` });
-    latency.push({ revision: rev, color: color(rev), points: pick(rev, 4), legend: `r${rev} p95 ─` });
-    latency.push({ revision: rev, color: color(rev), points: pick(rev, 5), dash: "p99", legend: `r${rev} p99 ⋯` });
+    latency.push({ revision: rev, label: `r${rev} p50`, color: color(rev), points: pick(rev, 3), dash: [4, 3], width: 1.1 });
+    latency.push({ revision: rev, label: `r${rev} p95`, color: color(rev), points: pick(rev, 4) });
+    latency.push({ revision: rev, label: `r${rev} p99`, color: color(rev), points: pick(rev, 5), dash: [1, 3], width: 1.4 });
   }
-  chart($("#chart-latency"), latency, { span, format: ms, label: "latency percentiles per revision" });
+  plotChart($("#chart-latency"), latency, { span, range: upward, format: (v) => (v === 0 ? "0" : ms(v)), label: "latency percentiles per revision" });
 }
 
 // --- actions ------------------------------------------------------------------------
@@ -498,6 +562,9 @@ function show() {
 
 function start() {
   setupActions();
+  // phone rotation, a narrower window: the charts follow their cards' width
+  new ResizeObserver(resizeCharts).observe($(".charts"));
+  dark.addEventListener("change", () => { if (state.status && state.page === "now") drawCharts(); });
   $("#event-filter").addEventListener("input", renderEvents);
   window.addEventListener("hashchange", show);
   show();
