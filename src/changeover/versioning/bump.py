@@ -248,8 +248,11 @@ def _no_commits(last: Version | None) -> str:
     return f"no commits since {last}" if last is not None else "no commits"
 
 
+NAMED_TYPES = 5  # types named in a "bump nothing" reason; the rest are counted
+
+
 def _nothing_bumps(last: Version | None, found: Changes) -> str:
-    whys = sorted({c.why for c in found.counted})
+    whys = _group_types(sorted({c.why for c in found.counted}))
     if found.skipped:
         whys.append(f"{len(found.skipped)} skipped (merges, reverted pairs)")
     since = f" since {last}" if last is not None else ""
@@ -257,6 +260,21 @@ def _nothing_bumps(last: Version | None, found: Changes) -> str:
         f"nothing to release: no commit{since} calls for a new version ({'; '.join(whys)}); "
         "feat bumps the minor, fix and perf the patch, a breaking change the major"
     )
+
+
+def _group_types(whys: list[str]) -> list[str]:
+    """ "docs bumps nothing" and "ci bumps nothing" as one "docs and ci bump nothing"."""
+    suffix = " bumps nothing"
+    types = [w.removesuffix(suffix) for w in whys if w.endswith(suffix)]
+    others = [w for w in whys if not w.endswith(suffix)]
+    if len(types) <= 1:
+        return whys
+    named = types[:NAMED_TYPES]
+    rest = len(types) - len(named)
+    listed = ", ".join(named[:-1]) + f" and {named[-1]}" if not rest else ", ".join(named)
+    if rest:
+        listed += f" and {rest} other type(s)"
+    return [f"{listed} bump nothing", *others]
 
 
 def _text(version: Version | None) -> str | None:

@@ -155,6 +155,16 @@ def test_reverted_pairs_and_merges_are_listed_as_skipped() -> None:
     assert "no commit since 1.3.0 calls for a new version" in result.reason
 
 
+def test_many_types_that_bump_nothing_are_named_once() -> None:
+    kinds = ("docs", "ci", "chore", "test", "build", "style", "refactor")
+    result = next_version("1.3.0", history(*(f"{k}: x" for k in kinds)))
+    assert isinstance(result, NothingToRelease)
+    assert "(build, chore, ci, docs, refactor and 2 other type(s) bump nothing)" in result.reason
+    two = next_version("1.3.0", history("docs: a", "ci: b"))
+    assert isinstance(two, NothingToRelease)
+    assert "(ci and docs bump nothing)" in two.reason
+
+
 def test_nothing_to_release_says_what_the_commits_were() -> None:
     result = next_version("1.3.0", history("docs: a", "Add a thing"))
     assert isinstance(result, NothingToRelease)
