@@ -9,6 +9,7 @@ sshd:openssh-server
 prometheus:prometheus
 promtool:prometheus
 prometheus-alertmanager:prometheus-alertmanager
+haproxy:haproxy
 "
 missing=""
 for part in $PARTS; do
