@@ -50,6 +50,7 @@ log = logging.getLogger("changeover.haproxy")
 TICK = 1.0  # seconds between reconcile passes when nothing changed
 DRAIN_POLL = 0.05  # seconds between two reads of a draining server's scur
 RESTART_DELAY = 1.0  # seconds before HAProxy is started again after it died
+MAX_RESTART_DELAY = 30.0  # doubling up to this while it fails to start
 LOG_BATCH = 512  # datagrams read per wake-up, so a flood cannot starve the loop
 REJECTED = (400, 408, 413, 414, 431, 501)  # answered without a replica: malformed
 
@@ -223,6 +224,18 @@ class HaproxyEngine:
         return self._settings.stats_socket
 
     @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def layout(self) -> Layout:
+        return self._layout
+
+    @property
+    def binary(self) -> str:
+        return self._process.binary
+
+    @property
     def haves(self) -> dict[str, Have]:
         """The servers HAProxy has, as its answers said."""
         return dict(self._haves)
@@ -365,24 +378,25 @@ class HaproxyEngine:
     # --- supervision ------------------------------------------------------------------
 
     async def _watch_forever(self) -> None:
+        delay = RESTART_DELAY
         while True:
             child = self._process.child
-            if child is None:
-                await asyncio.sleep(RESTART_DELAY)
-            else:
+            if child is not None:
                 status = await child.wait()
                 if self._closing:
                     return
                 await self._process.kill()  # the rest of its group, and its pid file
                 self.lost(status)
-                await asyncio.sleep(RESTART_DELAY)
+                delay = RESTART_DELAY
+            await asyncio.sleep(delay)
             if self._closing:
                 return
             try:
                 await self._start()
             except StartFailed as exc:
+                delay = min(delay * 2, MAX_RESTART_DELAY)  # said once per try, less often
                 log.error("%s", exc)
-                self.on_event(f"haproxy could not be started again: {exc}")
+                self.on_event(f"haproxy could not be started again (next try in {delay:g}s): {exc}")
 
     def lost(self, status: int) -> None:
         """HAProxy died: its servers and counters went with it; keep the last counters read."""
