@@ -14,6 +14,7 @@ import json
 import subprocess
 import time
 
+import httpx
 import pytest
 
 from changeover.loadgen import BackgroundLoad, Report, Template, run
@@ -73,7 +74,7 @@ def share(url: str, version: str, requests: int = 2000) -> float:
 
 
 def test_rolling_deploys_under_load_fail_no_request(service: Service) -> None:
-    service.write_spec(engine="haproxy")
+    service.write_spec(engine="haproxy", extra='\n[ops]\nlisten = "127.0.0.1:0"\n')
     url = service.up()
     doc = service.status()
     assert doc["agent"]["engine"] == "haproxy"
@@ -97,6 +98,17 @@ def test_rolling_deploys_under_load_fail_no_request(service: Service) -> None:
         latency = revision["metrics"]["latency"]
         assert latency["count"] > 0
         assert latency["p50"] is not None
+    # Prometheus reads the same per-revision figures (latencies from the request log)
+    scrape = httpx.get(f"http://{doc['agent']['ops_listen']}/metrics", timeout=10).text
+    counted = [
+        float(line.rsplit(" ", 1)[1])
+        for line in scrape.splitlines()
+        if line.startswith("http_server_request_duration_seconds_count{")
+        and 'revision="3"' in line
+        and 'status_class="2xx"' in line
+    ]
+    assert counted, scrape[:2000]
+    assert counted[0] > 0
     config = (service.state / "haproxy.cfg").read_text()
     assert "retry-on conn-failure empty-response" in config
     assert "server " not in config.split("backend replicas", 1)[1].replace("# servers", "")

@@ -80,12 +80,12 @@ async def _locked(options: AgentOptions, life: Life) -> int:
     try:
         if life.handed is not None:
             return await serve(options, store, life.handed.public, life)
-        if options.spec.proxy.engine == "haproxy":
-            # a crashed agent's HAProxy may still hold the public address
-            killed = stop_leftover(paths.haproxy_pid)
-            if killed is not None:
-                said = f"stopped haproxy pid {killed} left by a crashed agent"
-                store.add_event("agent", said, now=time.time())
+        # a crashed agent's HAProxy may still hold the public address (whatever the
+        # engine is now: the spec may have changed since)
+        killed = stop_leftover(paths.haproxy_pid)
+        if killed is not None:
+            said = f"stopped haproxy pid {killed} left by a crashed agent"
+            store.add_event("agent", said, now=time.time())
         public = open_public(options.spec.proxy.listen)
         if public is None:
             return EXIT_BAD_INPUT

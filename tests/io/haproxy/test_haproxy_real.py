@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from changeover.agent.engine import make
@@ -203,7 +204,11 @@ def test_a_drain_waits_for_exactly_the_request_in_flight(tmp_path: Path) -> None
     run(go)
 
 
-def test_a_haproxy_that_dies_is_started_again_with_its_servers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("killed", ["master and worker", "worker"])
+def test_a_haproxy_that_dies_is_started_again_with_its_servers(tmp_path: Path, killed: str) -> None:
+    """The worker dying takes the master with it (2.6's exit-on-failure); either way the
+    agent starts HAProxy again with its servers, and no counter goes down."""
+
     async def go() -> None:
         app = App(1)
         port = await app.start()
@@ -217,7 +222,11 @@ def test_a_haproxy_that_dies_is_started_again_with_its_servers(tmp_path: Path) -
             await until(lambda: engine.metrics()["revisions"].get("1", {}).get("requests"), 5)
             child = engine.master
             assert child is not None
-            os.killpg(child.pid, signal.SIGKILL)
+            if killed == "worker":
+                (worker,) = psutil.Process(child.pid).children()
+                worker.kill()
+            else:
+                os.killpg(child.pid, signal.SIGKILL)
             await until(lambda: engine.master not in (None, child), 10, "a new haproxy")
             await settled(engine)
             assert await get_many(url, 5) == {"200 1": 5}
