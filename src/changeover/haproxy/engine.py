@@ -334,7 +334,10 @@ class HaproxyEngine:
                     await self._dirty.wait()
             self._dirty.clear()
             if self.running:
-                await self.reconcile()
+                try:
+                    await self.reconcile()
+                except Exception:  # a bug must not end reconciling: said, retried next tick
+                    log.exception("haproxy reconcile pass failed")
 
     async def reconcile(self) -> bool:
         """One pass: send the plan's steps in order; True when every one succeeded."""
@@ -414,7 +417,10 @@ class HaproxyEngine:
 
     async def _poll_forever(self) -> None:
         while True:
-            await self.poll()
+            try:
+                await self.poll()
+            except Exception:  # as above: the next read may succeed
+                log.exception("haproxy stats not read")
             await asyncio.sleep(self._poll_interval)
 
     async def poll(self) -> None:
