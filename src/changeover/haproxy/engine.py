@@ -158,6 +158,7 @@ class HaproxyEngine:
             await self._start()
         except BaseException:
             self._close_log()
+            self._remove_socket_dir()
             raise
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -196,6 +197,9 @@ class HaproxyEngine:
         await self._process.stop(timeout + 1.0)
         self._read_log()  # the last lines
         self._close_log()
+        self._remove_socket_dir()
+
+    def _remove_socket_dir(self) -> None:
         with contextlib.suppress(OSError):  # the sockets' folder, once empty
             os.rmdir(os.path.dirname(self._settings.stats_socket))
 
