@@ -8,6 +8,8 @@ log), so the comparison measures the proxies and not their configuration.
 from __future__ import annotations
 
 import contextlib
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,6 +86,27 @@ def haproxy_features(backend: int, work: Path) -> Iterator[tuple[int, int]]:
     argv = [find("haproxy") or "haproxy", "-db", "-f", str(config)]
     with Started(argv, log=work / "haproxy-features.log") as proc:
         wait_listening(port, proc=proc.proc)
+        yield proc.pid, port
+
+
+@contextlib.contextmanager
+def haproxy_engine(backend: int, work: Path) -> Iterator[tuple[int, int]]:
+    """(pid, port) of changeover's haproxy engine (`engine_host.py`: HAProxy as the agent
+    configures and drives it, the request log read) forwarding to 127.0.0.1:backend; the
+    pid is the host's, and its descendants are HAProxy's master and worker."""
+    port = free_port()
+    folder = work / "haproxy-engine"
+    folder.mkdir(exist_ok=True)
+    host = Path(__file__).resolve().parent / "engine_host.py"
+    argv = [sys.executable, str(host), str(backend), str(port), str(folder)]
+    with Started(argv, log=work / "haproxy-engine.log") as proc:
+        deadline = time.monotonic() + 30
+        while not (folder / "ready").exists():
+            if proc.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the haproxy engine did not start: see {work}/haproxy-engine.log"
+                )
+            time.sleep(0.05)
         yield proc.pid, port
 
 

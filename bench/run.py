@@ -52,6 +52,7 @@ def parse() -> argparse.Namespace:
 
 
 PEERS = (
+    ("changeover-haproxy", peers.haproxy_engine),  # `[proxy] engine = "haproxy"`
     ("haproxy", peers.haproxy),
     ("haproxy+features", peers.haproxy_features),
     ("nginx", peers.nginx),
@@ -67,8 +68,9 @@ def proxy_part(
         targets: dict[str, tuple[int | None, int]] = {"direct": (None, backend)}
         targets["changeover"] = (ag.pid, ag.port)
         for name, start in PEERS:
-            if name.partition("+")[0] in missing:
-                print(f"bench: skipping {name}: {missing[name.partition('+')[0]]}", flush=True)
+            needs = name.partition("+")[0].removeprefix("changeover-")
+            if needs in missing:
+                print(f"bench: skipping {name}: {missing[needs]}", flush=True)
                 continue
             targets[name] = stack.enter_context(start(backend, work))
         samples = []

@@ -127,6 +127,33 @@ def targets(
             "{:.1f} MB",
         ),
     ]
+    engine_cpu = median(samples, "changeover-haproxy", "cpu_per_request")
+    engine_rps = median(samples, "changeover-haproxy", "rps")
+    plain_rps = median(samples, "haproxy", "rps")
+    nginx_rps = median(samples, "nginx", "rps")
+    checks += [
+        (
+            "haproxy engine throughput >= 0.95 x plain HAProxy",
+            engine_rps / plain_rps if engine_rps and plain_rps else None,
+            ">=",
+            0.95,
+            "{:.2f}x",
+        ),
+        (
+            "haproxy engine CPU/request <= 1.05 x plain HAProxy",
+            engine_cpu / ha if engine_cpu and ha else None,
+            "<=",
+            1.05,
+            "{:.2f}x",
+        ),
+        (
+            "haproxy engine throughput >= nginx",
+            engine_rps / nginx_rps if engine_rps and nginx_rps else None,
+            ">=",
+            1.0,
+            "{:.2f}x",
+        ),
+    ]
     lines = [_check(*c) for c in checks]
     for r in results:
         if r.method.startswith("changeover"):

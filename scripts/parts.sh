@@ -11,6 +11,7 @@ promtool:prometheus
 prometheus-alertmanager:prometheus-alertmanager
 chromium:chromium
 initdb:postgresql
+haproxy:haproxy
 "
 missing=""
 for part in $PARTS; do

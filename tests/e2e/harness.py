@@ -32,7 +32,7 @@ replicas = {replicas}
 env = {{ HELLO_VERSION = "v1"{env} }}
 
 [proxy]
-listen = "127.0.0.1:0"
+listen = "127.0.0.1:0"{engine}
 
 [probes.startup]
 path = "/healthz"
@@ -60,6 +60,16 @@ min_ready = "200ms"
 progress_deadline = "{deadline}"
 """
 UVICORN = "uvicorn app:app --fd 3 --no-access-log"
+ENGINES = ("builtin", "haproxy")  # `[proxy] engine`: rollout tests run on both
+
+
+def engine_part(engine: str) -> str:
+    """`engine`, once what it needs is installed (HAProxy: skipped, or failed in CI)."""
+    if engine == "haproxy":
+        from tests.parts import require
+
+        require("haproxy", "haproxy")
+    return engine
 
 
 def burst(url: str, requests: int) -> Report:
@@ -88,11 +98,20 @@ class Service:
         deadline: str = "20s",
         extra: str = "",
         env: dict[str, str] | None = None,
+        engine: str = "builtin",
     ) -> None:
+        """The fast spec; `engine` "haproxy" adds `engine = "haproxy"` to `[proxy]` (the
+        caller requires the haproxy part: `tests.parts.require`)."""
         pairs = "".join(f", {k} = {json.dumps(v)}" for k, v in (env or {}).items())
+        chosen = "" if engine == "builtin" else f'\nengine = "{engine}"'
         self.spec.write_text(
             FAST_SPEC.format(
-                command=command, replicas=replicas, grace=grace, deadline=deadline, env=pairs
+                command=command,
+                replicas=replicas,
+                grace=grace,
+                deadline=deadline,
+                env=pairs,
+                engine=chosen,
             )
             + extra
         )

@@ -13,8 +13,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from changeover.loadgen import BackgroundLoad, Report, Template
-from tests.e2e.harness import Service, burst
+from tests.e2e.harness import ENGINES, Service, burst, engine_part
 from tests.helpers import gone, wait_for
 
 MIX = (
@@ -99,9 +101,13 @@ def activated(service: Service, log: Path) -> Iterator[tuple[ActivatedAgents, in
             agents.close()
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 def test_sigkill_under_socket_activation_refuses_nothing_and_adopts_replicas(
-    service: Service, tmp_path: Path
+    service: Service, tmp_path: Path, engine: str
 ) -> None:
+    """On the haproxy engine HAProxy dies with the agent (pdeathsig) and the next agent
+    starts it with the adopted replicas: the same promise, through another data plane."""
+    service.write_spec(engine=engine_part(engine))
     with activated(service, tmp_path / "up.log") as (agents, port):
         first = agents.start()  # matched by address: no LISTEN_FDNAMES
         agents.wait_ready(1)

@@ -8,9 +8,10 @@ import time
 from collections import Counter
 
 import httpx
+import pytest
 
 from changeover.loadgen import BackgroundLoad, Report, Template, run
-from tests.e2e.harness import Service
+from tests.e2e.harness import ENGINES, Service, engine_part
 from tests.helpers import free_port, wait_for
 
 MIX = (
@@ -55,10 +56,14 @@ def versions(url: str, n: int, headers: dict[str, str] | None = None) -> Counter
         return Counter(client.get(url).headers["x-version"] for _ in range(n))
 
 
-def test_healthy_canary_with_analysis_completes_with_zero_failures(service: Service) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_healthy_canary_with_analysis_completes_with_zero_failures(
+    service: Service, engine: str
+) -> None:
     steps = '[{ set_weight = 10 }, { analysis = "slo" }, { set_weight = 50 }, { pause = "1s" }]'
     service.write_spec(
-        extra=f'type = "canary"\nsteps = {steps}\nbackground_analysis = "slo"\n' + SLO
+        engine=engine_part(engine),
+        extra=f'type = "canary"\nsteps = {steps}\nbackground_analysis = "slo"\n' + SLO,
     )
     url = service.up()
     with load(url) as gen:
@@ -96,7 +101,10 @@ def test_canary_answering_30_percent_5xx_is_aborted_by_analysis(service: Service
     assert service.status()["stable_revision"] == 1
 
 
-def test_canary_five_times_slower_is_aborted_by_a_ratio_metric(service: Service) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_canary_five_times_slower_is_aborted_by_a_ratio_metric(
+    service: Service, engine: str
+) -> None:
     ratio = """
 [analysis.latency]
 interval = "1s"
@@ -109,7 +117,11 @@ max = 2.0
 min_requests = 5
 """
     steps = '[{ set_weight = 30 }, { analysis = "latency" }, { set_weight = 100 }]'
-    service.write_spec(env={"LATENCY": "0.01"}, extra=f'type = "canary"\nsteps = {steps}\n' + ratio)
+    service.write_spec(
+        engine=engine_part(engine),
+        env={"LATENCY": "0.01"},
+        extra=f'type = "canary"\nsteps = {steps}\n' + ratio,
+    )
     url = service.up()
     # only `/`: the mix's 700 ms requests would dominate both revisions' p95
     with load(url, rate=200, templates=(Template(method="GET", path="/"),)) as gen:

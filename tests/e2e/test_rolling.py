@@ -10,7 +10,7 @@ import pytest
 
 from changeover.loadgen import BackgroundLoad, Report, Template
 from tests.e2e.conftest import shared_service
-from tests.e2e.harness import UVICORN, Service, burst
+from tests.e2e.harness import ENGINES, UVICORN, Service, burst, engine_part
 from tests.helpers import wait_for
 
 MIX = (
@@ -46,7 +46,9 @@ def deploy(service: Service, version: str, *env: str) -> tuple[int, str]:
     return result.returncode, result.stdout + result.stderr
 
 
-def test_three_rolling_deploys_under_load_fail_no_request(service: Service) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_three_rolling_deploys_under_load_fail_no_request(service: Service, engine: str) -> None:
+    service.write_spec(engine=engine_part(engine))
     url = service.up()
     with load(url) as gen:
         for version in ("v2", "v3", "v4"):

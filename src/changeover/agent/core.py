@@ -20,6 +20,7 @@ from changeover.agent.analyses import Analyses
 from changeover.agent.artifacts import Artifacts, Held
 from changeover.agent.controller import Busy, Controller, NoRollout
 from changeover.agent.dashboard.series import Trend
+from changeover.agent.engine import Engine
 from changeover.agent.events import EventLog
 from changeover.agent.evidence import (
     SoakCounts,
@@ -57,13 +58,13 @@ from changeover.analysis.model import Measurement
 from changeover.analysis.runner import Runner
 from changeover.migrations.decide import Scene, expands
 from changeover.migrations.state import Step
-from changeover.proxy.server import Proxy
 from changeover.rollout.decision import AnalysisRequest, Command, Decision
 from changeover.rollout.phase import Phase
 from changeover.rollout.strategy import Strategy
 from changeover.spec.environments import EnvironmentSettings
 from changeover.spec.load import SpecError, load_spec_text
 from changeover.spec.models import AnalysisTemplate, Notify, Spec
+from changeover.spec.rules import engine_lacks
 from changeover.spec.strategy import StrategyName
 from changeover.spec.types import parse_address
 from changeover.store import Revision, RevisionStatus, Rollout, RolloutKind, Store
@@ -95,7 +96,7 @@ class Agent:
         spec: Spec,
         spec_path: Path,
         store: Store,
-        proxy: Proxy,
+        proxy: Engine,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         environment: str | None = None,
@@ -596,6 +597,9 @@ class Agent:
         before anything is written."""
         name = request.strategy or spec.strategy.type
         self._stable()
+        lacking = engine_lacks(spec, self.proxy.engine_name)
+        if lacking:  # `[proxy]` is the agent's: its engine, not the deployed spec's, serves
+            raise BadRequest(*(f"{p.path}: {p.message}" for p in lacking))
         fields = release_fields(spec, request, self.digest_key, env_base=env_base)
         await self._ensure_preview(name, spec)
         return fields, name

@@ -29,6 +29,7 @@ from changeover.agent.serve import (
     proxy_config,
     serve,
 )
+from changeover.haproxy.process import stop_leftover
 from changeover.spec.types import parse_address
 from changeover.store import Store
 from changeover.supervisor.subreaper import become_subreaper
@@ -79,6 +80,12 @@ async def _locked(options: AgentOptions, life: Life) -> int:
     try:
         if life.handed is not None:
             return await serve(options, store, life.handed.public, life)
+        # a crashed agent's HAProxy may still hold the public address (whatever the
+        # engine is now: the spec may have changed since)
+        killed = stop_leftover(paths.haproxy_pid)
+        if killed is not None:
+            said = f"stopped haproxy pid {killed} left by a crashed agent"
+            store.add_event("agent", said, now=time.time())
         public = open_public(options.spec.proxy.listen)
         if public is None:
             return EXIT_BAD_INPUT

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; stay clear of the limit
+_HAPROXY_PATH_MAX = 97  # HAProxy's own limit (it binds "<path>.<pid>.tmp", then renames)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,26 @@ class StatePaths:
             return direct
         digest = hashlib.sha256(os.fsencode(self.root)).hexdigest()[:20]
         return short_socket_dir() / f"{digest}.sock"
+
+    @property
+    def haproxy_config(self) -> Path:
+        """The configuration the haproxy engine renders at each start (`haproxy.config`)."""
+        return self.root / "haproxy.cfg"
+
+    @property
+    def haproxy_pid(self) -> Path:
+        """`<pid> <start time>` of the haproxy engine's master, while it runs."""
+        return self.root / "haproxy.pid"
+
+    @property
+    def haproxy_sockets(self) -> Path:
+        """The haproxy engine's sockets (runtime API, master CLI, request log): `haproxy/`
+        in the state dir, or a short private folder when those paths would be too long."""
+        direct = self.root / "haproxy"
+        if len(os.fsencode(direct / "master.sock")) <= _HAPROXY_PATH_MAX:
+            return direct
+        digest = hashlib.sha256(os.fsencode(self.root)).hexdigest()[:20]
+        return short_socket_dir() / f"{digest}-haproxy"
 
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)

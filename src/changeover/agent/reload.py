@@ -118,6 +118,12 @@ class Reloader:
             log.warning("SIGHUP: reload refused: %s", exc)
 
     def _check(self) -> None:
+        engine = self.agent.proxy.engine_name
+        if engine != "builtin":
+            raise Busy(
+                f"reload is not available on the {engine} engine yet (docs/haproxy.md): "
+                "`changeover down` then `up` restarts the agent"
+            )
         active = self.agent.controller.active
         described = None if active is None else f"rollout {active.rollout.id}"
         if described is None and self.agent.migrator.busy is not None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from changeover.agent import clients, recovery, retention_task, takeover
+from changeover.agent import clients, engine, recovery, retention_task, takeover
 from changeover.agent.api import create_app
 from changeover.agent.control import bind_control_socket
 from changeover.agent.core import Agent, BadRequest
@@ -29,6 +29,7 @@ from changeover.agent.ops.listener import OpsListener
 from changeover.agent.paths import StatePaths
 from changeover.agent.reload import Reloader, step_down
 from changeover.agent.service_manager import ServiceManager
+from changeover.haproxy.process import HaproxyMissing, StartFailed
 from changeover.proxy.config import ProxyConfig
 from changeover.proxy.server import Proxy
 from changeover.rollout.phase import Phase
@@ -75,7 +76,36 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
         await flags_net.close()
         print(f"changeover: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    proxy = Proxy(proxy_config(options.spec.proxy, options.paths.logs))
+    said: list[Agent] = []  # the engine's events go to the agent's once it exists
+
+    def engine_event(message: str) -> None:
+        if said:
+            said[0].events.add("agent", message)
+        else:
+            log.info("%s", message)
+
+    try:
+        proxy = engine.make(
+            options.spec.proxy,
+            options.paths,
+            lambda: Proxy(proxy_config(options.spec.proxy, options.paths.logs)),
+            on_event=engine_event,
+            drain_timeout=options.spec.termination.drain_timeout,
+        )
+    except HaproxyMissing as exc:
+        await flags_net.close()
+        await ops_net.close()
+        print(f"changeover: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if life.handed is not None and proxy.engine_name != "builtin":
+        await flags_net.close()
+        await ops_net.close()
+        print(
+            f"changeover: the {proxy.engine_name} engine cannot take over from another agent "
+            "(`reload` is builtin-only for now): the old agent serves on",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     agent = Agent(
         paths=options.paths,
         spec=options.spec,
@@ -84,12 +114,20 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
         proxy=proxy,
         environment=options.environment,
     )
+    said.append(agent)
     handed = life.handed
     if handed is not None:
         takeover.adopt_replicas(agent, handed.manifest)  # endpoints first, then accept
     elif life.recovered is not None:
         recovery.adopt(agent, life.recovered)  # survivors of a crash: the same
-    await proxy.serve(public)
+    try:
+        await proxy.serve(public)
+    except StartFailed as exc:
+        print(f"changeover: {exc}", file=sys.stderr)
+        await agent.supervisor.stop_all()
+        await flags_net.close()
+        await ops_net.close()
+        return EXIT_FAILED
     group = options.spec.control.group  # [control] group: socket 0660 for it
     control_sock = (
         handed.control if handed else bind_control_socket(options.paths.control_socket, group)

@@ -51,6 +51,7 @@ def status_document(agent: Agent, events: int = 15) -> dict[str, Any]:
             "pid": os.getpid(),
             "version": __version__,
             "listen": f"{host}:{port}",
+            "engine": agent.proxy.engine_name,
             "state_dir": str(agent.paths.root),
             "started_at": agent.started_at,
             "flags_listen": agent.flags_listen,

@@ -11,9 +11,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from changeover.agent.engine import Engine
 from changeover.analysis.window import Window
 from changeover.proxy.policy import HeaderRoute, Sticky, TrafficPolicy
-from changeover.proxy.server import Proxy
 from changeover.rollout.decision import Traffic
 
 WINDOW = 10.0  # seconds the live view averages over
@@ -40,7 +40,7 @@ def policy_for(traffic: Traffic) -> TrafficPolicy:
 class TrafficApplier:
     """Sets the proxy's policy and preview revision when, and only when, they change."""
 
-    def __init__(self, proxy: Proxy) -> None:
+    def __init__(self, proxy: Engine) -> None:
         self._proxy = proxy
         self._last: Traffic | None = None
         self.current = Traffic()

@@ -31,6 +31,7 @@ def check(file: SpecFile = DEFAULT_SPEC) -> None:
     if environment() is not None:
         spec, path = load(file)
         out.print(f"{path}: ok ({summary(spec)})", markup=False)
+        engines({None: spec})
         return
     path = spec_path(file)
     try:
@@ -40,6 +41,31 @@ def check(file: SpecFile = DEFAULT_SPEC) -> None:
             err.print(line, markup=False)
         raise typer.Exit(BAD_INPUT) from None
     show(path, specs)
+    engines(
+        {
+            name: spec
+            for name, spec in specs.items()
+            if name is None or runs_here({"host": specs[None].environments[name].host}, path.parent)
+        }
+    )
+
+
+def engines(specs: dict[str | None, Spec]) -> None:
+    """The haproxy engine needs HAProxy on this machine: say which one runs, or exit 2
+    with the install hint."""
+    users = [
+        name or "the base spec" for name, spec in specs.items() if spec.proxy.engine == "haproxy"
+    ]
+    if not users:
+        return
+    from changeover.haproxy.process import HaproxyMissing, find_binary, version
+
+    try:
+        binary = find_binary()
+    except HaproxyMissing as exc:
+        err.print(f"proxy.engine ({', '.join(users)}): {exc}", markup=False)
+        raise typer.Exit(BAD_INPUT) from None
+    out.print(f"engine haproxy: HAProxy {version(binary)} ({binary})", markup=False)
 
 
 def show(path: Path, specs: dict[str | None, Spec]) -> None:
@@ -62,4 +88,5 @@ def summary(spec: Spec) -> str:
     return (
         f"{spec.app.name}: {spec.app.replicas} replica(s), strategy {spec.strategy.type}, "
         f"listening on {spec.proxy.listen}"
+        + ("" if spec.proxy.engine == "builtin" else f", engine {spec.proxy.engine}")
     )

@@ -35,6 +35,8 @@ from changeover.proxy.policy import TrafficPolicy
 
 
 class Proxy:
+    engine_name = "builtin"  # `[proxy] engine` (agent.engine.Engine)
+
     def __init__(
         self,
         config: ProxyConfig = ProxyConfig(),

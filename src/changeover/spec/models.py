@@ -76,6 +76,9 @@ class App(StrictModel):
 
 class ProxySettings(StrictModel):
     listen: Address = "127.0.0.1:8080"
+    # the data plane: changeover's own proxy, or HAProxy driven through its runtime API
+    # (docs/haproxy.md); spec.rules.engine_lacks says what a spec uses that one lacks
+    engine: Literal["builtin", "haproxy"] = "builtin"
     connect_timeout: Duration = 5.0
     header_timeout: Duration = 10.0
     idle_timeout: Duration = 60.0

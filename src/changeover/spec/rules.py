@@ -254,6 +254,33 @@ def _environment(name: str, env: EnvironmentSettings, spec: Spec) -> list[Proble
     return out
 
 
+ENGINE_ISSUE = "docs/haproxy.md"
+
+
+def engine_lacks(spec: Spec, engine: str) -> list[Problem]:
+    """What `spec` uses that the data plane `engine` does not have (yet): the haproxy
+    engine has no header routes, sticky users, preview listener or access log."""
+    if engine != "haproxy":
+        return []
+    lacks = f'proxy.engine = "haproxy" has no {{}} yet ({ENGINE_ISSUE}); use engine = "builtin"'
+    out = [
+        Problem(f"strategy.steps[{i}].set_header_route", lacks.format("header routes"))
+        for i, step in enumerate(spec.strategy.steps)
+        if step.set_header_route is not None
+    ]
+    if spec.strategy.sticky is not None:
+        out.append(Problem("strategy.sticky", lacks.format("sticky users")))
+    if spec.strategy.preview_listen is not None:
+        out.append(Problem("strategy.preview_listen", lacks.format("preview listener")))
+    if spec.proxy.access_log:
+        out.append(Problem("proxy.access_log", lacks.format("access log")))
+    return out
+
+
+def _engine(spec: Spec, base: Path | None) -> list[Problem]:
+    return engine_lacks(spec, spec.proxy.engine)
+
+
 def _names(defined: Collection[str]) -> str:
     return ", ".join(sorted(defined)) or "none"
 
@@ -287,6 +314,7 @@ RULES: tuple[tuple[Rule, frozenset[str]], ...] = (
     (_pipeline, frozenset({"environments", "analysis"})),
     (_secrets_not_in_spec, frozenset({"app"})),
     (_env_file, frozenset({"app"})),
+    (_engine, frozenset({"proxy", "strategy"})),
 )
 
 # checked only on the machine where the environment's agent runs

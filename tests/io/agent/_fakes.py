@@ -152,6 +152,7 @@ class FakeProxy:
     metrics_doc: dict[str, Any] = field(default_factory=dict)
     address: tuple[str, int] = ("127.0.0.1", 8080)
     preview_address: tuple[str, int] | None = None
+    engine_name: str = "builtin"
 
     def metrics(self) -> dict[str, Any]:
         return self.metrics_doc

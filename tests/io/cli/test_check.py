@@ -111,3 +111,30 @@ def test_invalid_toml_exits_2(tmp_path: Path) -> None:
     result = check(spec)
     assert result.returncode == 2
     assert result.stderr.startswith(f"{spec}: (toml): invalid TOML: ")
+
+
+def test_the_haproxy_engine_is_checked_on_this_machine(tmp_path: Path) -> None:
+    spec = write(tmp_path, VALID + '[proxy]\nengine = "haproxy"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHANGEOVER_")}
+    missing = subprocess.run(
+        [sys.executable, "-m", "changeover", "check", "-f", str(spec)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env | {"COLUMNS": "250", "CHANGEOVER_HAPROXY": str(tmp_path / "haproxy")},
+        check=False,
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == (
+        f'proxy.engine (the base spec): proxy.engine = "haproxy" needs the haproxy program: '
+        f"CHANGEOVER_HAPROXY={tmp_path / 'haproxy'} is not an executable file; apt-get install "
+        'haproxy (Debian, Ubuntu), or use engine = "builtin"'
+    )
+    from tests.parts import require
+
+    require("haproxy", "haproxy")
+    found = check(spec)
+    assert found.returncode == 0, found.stderr
+    summary, engine = found.stdout.strip().splitlines()
+    assert summary.endswith("listening on 127.0.0.1:8080, engine haproxy)")
+    assert engine.startswith("engine haproxy: HAProxy 2.")

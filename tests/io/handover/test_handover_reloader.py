@@ -17,6 +17,7 @@ from typing import Any, cast
 import psutil
 import pytest
 
+from changeover.agent.controller import Busy
 from changeover.agent.reload import HANDOVER_ENV, Outcome, Reloader
 
 NEW_AGENT = f"""
@@ -57,6 +58,7 @@ def fake_agent(tmp_path: Path) -> Any:
         supervisor=SimpleNamespace(replicas=list, handover=list),
         stopping=asyncio.Event(),
         spec_path=tmp_path / "changeover.toml",
+        proxy=SimpleNamespace(engine_name="builtin"),
     )
 
 
@@ -117,3 +119,24 @@ def test_a_failing_new_agent_leaves_the_old_one_serving(
     assert not agent.stopping.is_set()
     assert lock.rewrites == 1  # the pid file names the old agent again
     assert_gone(outcome.new_pid)
+
+
+def test_an_agent_on_the_haproxy_engine_refuses_to_reload(tmp_path: Path) -> None:
+    """Handing HAProxy over is not built yet (docs/haproxy.md): refused, nothing started."""
+    agent = fake_agent(tmp_path)
+    agent.proxy = SimpleNamespace(engine_name="haproxy")
+    public, control = socket.socketpair()
+    lock = FakeLock(socket.socket())
+    with public, control, lock.sock:
+        reloader = Reloader(
+            agent=agent,
+            state_dir=tmp_path,
+            public=public,
+            control=control,
+            lock=cast(Any, lock),
+            program=(sys.executable, "-c", "raise SystemExit('must not start')"),
+        )
+        with pytest.raises(Busy, match="reload is not available on the haproxy engine yet"):
+            asyncio.run(reloader.reload(5.0))
+    assert not agent.stopping.is_set()
+    assert lock.rewrites == 0

@@ -1,0 +1,142 @@
+"""What the haproxy engine's choices cost per request, one at a time (docs/benchmarks.md,
+"The haproxy engine"): the request log (every request, read by the agent), the buffers
+`max_header_size` asks for, the header work, the threads.
+
+Run: .venv/bin/python bench/haproxy_engine_costs.py [--seconds 5] [--rounds 2]
+Each variant is the engine as the agent runs it with one setting changed, in front of one
+`uvicorn tinyapp:app` backend, measured with wrk (32 connections, one thread); CPU is
+HAProxy's (master and worker) and this process's (the agent's share: the log reader and
+the stats poll). Variants run interleaved, rounds times; medians are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import uvloop
+
+from changeover.agent.engine import make
+from changeover.agent.paths import StatePaths
+from changeover.haproxy.engine import HaproxyEngine
+from changeover.spec.models import ProxySettings
+
+BENCH = Path(__file__).resolve().parent
+VARIANTS: dict[str, dict[str, Any]] = {
+    "as the agent runs it": {},
+    "log 1 request in 100": {"log_sample": 100},
+    "no request log": {"log_socket": None},
+    "no log, 16 KB buffers (max_header_size <= 15360)": {
+        "log_socket": None,
+        "max_header_size": 15360,
+    },
+    "no log, 16 KB buffers, nbthread 1": {
+        "log_socket": None,
+        "max_header_size": 15360,
+        "nbthread": 1,
+    },
+}
+
+
+def wrk(port: int, seconds: float) -> tuple[float, int]:
+    argv = ["wrk", "-t1", "-c32", f"-d{seconds:g}s", f"http://127.0.0.1:{port}/"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60).stdout
+    rps, total = re.search(r"Requests/sec:\s+([\d.]+)", out), re.search(r"(\d+) requests in", out)
+    if rps is None or total is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    return float(rps.group(1)), int(total.group(1))
+
+
+def cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+async def measure(
+    work: Path, backend: int, changes: dict[str, Any], seconds: float
+) -> tuple[float, float, float]:
+    """(req/s, HAProxy CPU s/request, agent CPU s/request) of one variant."""
+    paths = StatePaths(work)
+    paths.ensure()
+    made = make(ProxySettings(engine="haproxy"), paths, builtin=lambda: None)  # type: ignore[arg-type,return-value]
+    assert isinstance(made, HaproxyEngine)
+    engine = HaproxyEngine(
+        made.binary,
+        made.layout,
+        dataclasses.replace(made.settings, **changes),
+        log_socket=str(paths.haproxy_sockets / "log.sock"),
+    )
+    public = socket.create_server(("127.0.0.1", 0), backlog=2048)
+    engine.add_endpoint("r1-1", 1, "127.0.0.1", backend)
+    engine.set_routable("r1-1", True)
+    await engine.serve(public)
+    try:
+        while engine.pending:
+            await asyncio.sleep(0.01)
+        master = engine.master
+        assert master is not None
+        haproxy = [master.pid, *(c.pid for c in psutil.Process(master.pid).children(True))]
+        before = cpu(haproxy), cpu([os.getpid()])
+        loop = asyncio.get_running_loop()
+        rps, total = await loop.run_in_executor(None, wrk, public.getsockname()[1], seconds)
+        return rps, (cpu(haproxy) - before[0]) / total, (cpu([os.getpid()]) - before[1]) / total
+    finally:
+        await engine.shutdown(2.0)
+
+
+async def run_all(
+    port: int, seconds: float, rounds: int
+) -> dict[str, list[tuple[float, float, float]]]:
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in VARIANTS}
+    with tempfile.TemporaryDirectory(prefix="changeover-bench-") as tmp:
+        for rnd in range(rounds):
+            for index, (name, changes) in enumerate(VARIANTS.items()):
+                result = await measure(Path(tmp) / f"{rnd}-{index}", port, changes, seconds)
+                results[name].append(result)
+                print(f"bench: round {rnd + 1} {name}: {result[0]:.0f} req/s", flush=True)
+    return results
+
+
+def main(seconds: float, rounds: int) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = [sys.executable, "-m", "uvicorn", "tinyapp:app", "--port", str(port)]
+    backend = subprocess.Popen([*argv, "--no-access-log", "--log-level", "warning"], cwd=BENCH)
+    try:
+        time.sleep(2)
+        results = uvloop.run(run_all(port, seconds, rounds))
+    finally:
+        backend.terminate()
+        backend.wait()
+    print("\n| variant | req/s | HAProxy CPU us/req | agent CPU us/req |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, runs in results.items():
+        rps, ha, ag = (statistics.median(r[i] for r in runs) for i in range(3))
+        print(f"| {name} | {rps:.0f} | {ha * 1e6:.1f} | {ag * 1e6:.1f} |")
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--rounds", type=int, default=2)
+    a = p.parse_args()
+    main(a.seconds, a.rounds)

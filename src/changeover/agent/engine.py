@@ -1,0 +1,133 @@
+"""The data plane the agent drives: `[proxy] engine = "builtin" | "haproxy"`.
+
+`Engine` is everything the agent, the supervisor (`supervisor.routing.Routing`, a part of
+it), the controller's traffic applier, analysis and the Prometheus collector ask of a data
+plane. The builtin `proxy.server.Proxy` is the first implementation, `haproxy.engine.
+HaproxyEngine` the second; `make` builds the one `[proxy]` names.
+
+Invariant: the agent reaches the data plane only through this protocol, and both engines
+answer `metrics()` with the snapshot shape `proxy.metrics` documents, so analysis windows,
+`status`, the soak evidence and the collector do not know which engine runs. An engine
+the spec cannot be served by is refused before anything starts: the spec rules list what
+an engine lacks (`spec.rules.engine_lacks`), and a missing HAProxy is `HaproxyMissing`
+with its install hint.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from changeover.agent.paths import StatePaths, private_dir
+from changeover.proxy.handoff import Send
+from changeover.proxy.metrics import Metrics
+from changeover.proxy.policy import TrafficPolicy
+from changeover.spec.models import ProxySettings
+from changeover.supervisor.routing import Routing
+
+
+class Engine(Routing, Protocol):
+    engine_name: str  # "builtin" or "haproxy"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """Where the public listener accepts (after `serve`)."""
+        ...
+
+    @property
+    def preview_address(self) -> tuple[str, int] | None: ...
+
+    @property
+    def stats(self) -> Metrics:
+        """The live per-revision counters the Prometheus collector reads."""
+        ...
+
+    async def serve(self, sock: socket.socket) -> None:
+        """Start serving on the agent's bound, listening public socket."""
+
+    async def serve_preview(self, sock: socket.socket) -> None: ...
+
+    async def close_preview(self) -> None: ...
+
+    def set_traffic(self, policy: TrafficPolicy) -> None:
+        """Weights, header routes and sticky key for the next requests."""
+
+    def set_preview(self, revision: int | None) -> None: ...
+
+    def metrics(self) -> dict[str, Any]:
+        """A snapshot in the shape `proxy.metrics` documents (plus `endpoints`)."""
+        ...
+
+    async def adopt(self, sock: socket.socket) -> object:
+        """Serve an idle client connection a previous agent handed over."""
+        ...
+
+    async def shutdown(
+        self,
+        timeout: float,  # noqa: ASYNC109 (the drain deadline)
+        idle_grace: float = 0.0,
+        hand_over: Send | None = None,
+    ) -> None: ...
+
+
+def make(
+    settings: ProxySettings,
+    paths: StatePaths,
+    builtin: Callable[[], Engine],
+    on_event: Callable[[str], None] = lambda message: None,
+    drain_timeout: float = 30.0,
+) -> Engine:
+    """The engine `settings.engine` names; `builtin` makes the builtin proxy. For HAProxy:
+    `HaproxyMissing` (with the install hint) when it is not installed."""
+    if settings.engine == "builtin":
+        return builtin()
+    from changeover.haproxy.config import Settings
+    from changeover.haproxy.engine import HaproxyEngine
+    from changeover.haproxy.process import LISTEN_FD, Layout, find_binary
+
+    binary = find_binary()
+    sockets = paths.haproxy_sockets
+    private_dir(sockets)
+    layout = Layout(
+        config=paths.haproxy_config,
+        master_socket=str(sockets / "master.sock"),
+        stats_socket=str(sockets / "stats.sock"),
+        log=paths.logs / "haproxy.log",
+        pid_file=paths.haproxy_pid,
+        workdir=paths.root,
+    )
+    config = Settings(
+        listen_fd=LISTEN_FD,
+        stats_socket=layout.stats_socket,
+        log_socket=str(sockets / "log.sock"),
+        nbthread=cores(),
+        connect_timeout=settings.connect_timeout,
+        header_timeout=settings.header_timeout,
+        idle_timeout=settings.idle_timeout,
+        response_timeout=settings.response_timeout,
+        write_timeout=settings.write_timeout,
+        upstream_idle_timeout=settings.upstream_idle_timeout,
+        stop_timeout=drain_timeout,
+        max_header_size=settings.max_header_size,
+        max_headers=settings.max_headers,
+    )
+    return HaproxyEngine(
+        binary,
+        layout,
+        config,
+        log_socket=str(sockets / "log.sock"),
+        on_event=on_event,
+    )
+
+
+def cores() -> int:
+    """The CPUs this process may run on (HAProxy's `nbthread`), at most 64."""
+    try:
+        return max(1, min(64, len(os.sched_getaffinity(0))))
+    except (AttributeError, OSError):
+        return max(1, min(64, os.cpu_count() or 1))
+
+
+__all__ = ["Engine", "cores", "make"]

@@ -1,0 +1,179 @@
+"""The HAProxy configuration changeover runs, rendered from plain values (pure).
+
+Invariant: the text depends only on `Settings` (no clock, no environment, no file), so a
+test feeds settings and asserts the text. The configuration holds what no rollout
+changes: listeners, timeouts, limits, header rewriting, retries, the log. Servers are
+not in it: every replica is added, weighted, drained and removed at run time through
+the runtime API (`runtime`, `plan`), so nothing a rollout does needs a reload.
+
+What each part stands for in the builtin proxy (docs/haproxy.md):
+- the public listener is the agent's own socket, inherited as `fd@N`: the address
+  `proxy.listen` names (or systemd passed) is bound once, by the agent;
+- `retry-on conn-failure empty-response`, `retries`, `option redispatch 1`: a request is
+  retried, on another replica, only when the connection failed or closed before any
+  byte of an answer came back;
+- X-Forwarded-For (appended), X-Forwarded-Proto and X-Forwarded-Host (set), and
+  X-Request-Id (the client's first one kept, else a UUID; the response carries it too);
+- the request log goes to the agent over a unix datagram socket, one line per request
+  (or per `log_sample` requests): `<server> <status> <active ms> <termination state>`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from changeover.haproxy.runtime import MAX_WEIGHT, address, checked_name
+
+FRONTEND = "public"
+BACKEND = "replicas"
+LOG_FORMAT = "%s %ST %Ta %ts"  # server, status, active time (ms), termination state
+MAXREWRITE = 1024  # HAProxy's default reserve for header rewriting, inside tune.bufsize
+MIN_BUFSIZE = 16384  # HAProxy's default buffer
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the configuration says. Times are in seconds."""
+
+    listen_fd: int  # the agent's public listening socket, inherited by HAProxy
+    stats_socket: str  # the runtime API (admin level, mode 0600)
+    log_socket: str | None = None  # unix datagram socket the agent reads; None: no log
+    log_sample: int = 1  # log one request in this many
+    nbthread: int = 1
+    connect_timeout: float = 5.0
+    header_timeout: float = 10.0
+    idle_timeout: float = 60.0
+    response_timeout: float = 60.0
+    write_timeout: float = 30.0
+    upstream_idle_timeout: float = 1.0  # idle connections to replicas are purged after it
+    stop_timeout: float = 30.0  # after a soft stop, in-flight requests get this long
+    max_header_size: int = 65536
+    max_headers: int = 100
+    forwarded_proto: str = "http"
+    retries: int = 3
+
+    def __post_init__(self) -> None:
+        if isinstance(self.listen_fd, bool) or self.listen_fd < 0:
+            raise ValueError(f"listen_fd must be a file descriptor, got {self.listen_fd!r}")
+        for name in ("stats_socket", "log_socket"):
+            path = getattr(self, name)
+            if path is not None and not re.fullmatch(r"/[A-Za-z0-9_./+-]+", path):
+                raise ValueError(f"{name} must be an absolute path of plain characters: {path!r}")
+        for name in (
+            "connect_timeout",
+            "header_timeout",
+            "idle_timeout",
+            "response_timeout",
+            "write_timeout",
+            "upstream_idle_timeout",
+            "stop_timeout",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"{name} must be > 0 seconds, got {value!r}")
+        for name, low in (("log_sample", 1), ("nbthread", 1), ("max_headers", 1), ("retries", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.nbthread > 64:
+            raise ValueError(f"nbthread must be <= 64 (HAProxy's build limit), got {self.nbthread}")
+        if self.max_headers > 32766:
+            raise ValueError(f"max_headers must be <= 32766, got {self.max_headers}")
+        if not self.forwarded_proto.isascii() or not self.forwarded_proto.isalnum():
+            raise ValueError(
+                f"forwarded_proto must be a token like 'http': {self.forwarded_proto!r}"
+            )
+
+    def server_options(self) -> tuple[str, ...]:
+        """Keywords every server gets, in the file and through `add server` alike."""
+        return (f"pool-purge-delay {ms(self.upstream_idle_timeout)}",)
+
+    @property
+    def bufsize(self) -> int:
+        """`tune.bufsize`: a request head up to `max_header_size` bytes fits beside the
+        rewrite reserve (HAProxy answers 400 to a larger one)."""
+        return max(MIN_BUFSIZE, self.max_header_size + MAXREWRITE)
+
+
+@dataclass(frozen=True)
+class Server:
+    """A replica HAProxy should start with (an agent's restart keeps its replicas)."""
+
+    name: str
+    host: str
+    port: int
+    weight: int
+    enabled: bool  # False: in maintenance until the runtime API enables it
+
+    def line(self, options: str) -> str:
+        if not 0 <= self.weight <= MAX_WEIGHT:
+            raise ValueError(f"server {self.name}: weight must be 0-{MAX_WEIGHT}")
+        state = "" if self.enabled else " disabled"
+        where = address(self.host, self.port)
+        name = checked_name("server", self.name)
+        return f"    server {name} {where} weight {self.weight} {options}{state}"
+
+
+def ms(seconds: float) -> str:
+    """A time as HAProxy reads it: whole milliseconds, at least 1."""
+    return f"{max(1, math.ceil(seconds * 1000))}ms"
+
+
+def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
+    """The configuration file for `s`, starting with `servers` (then all at run time)."""
+    lines = [
+        "# Generated by changeover at each start: edits are overwritten (docs/haproxy.md).",
+        "global",
+        f"    nbthread {s.nbthread}",
+        f"    stats socket {s.stats_socket} mode 600 level admin",
+        "    stats timeout 10s",
+        f"    tune.bufsize {s.bufsize}",
+        # HAProxy counts the request line among the headers; the spec counts fields.
+        f"    tune.http.maxhdr {s.max_headers + 1}",
+        f"    hard-stop-after {ms(s.stop_timeout + 1.0)}",
+        "",
+        "defaults",
+        "    mode http",
+        f"    timeout connect {ms(s.connect_timeout)}",
+        f"    timeout http-request {ms(s.header_timeout)}",
+        f"    timeout http-keep-alive {ms(s.idle_timeout)}",
+        f"    timeout client {ms(s.write_timeout)}",
+        f"    timeout server {ms(s.response_timeout)}",
+        f"    timeout queue {ms(s.connect_timeout)}",
+        "    timeout tunnel 24h",
+        "",
+        f"frontend {FRONTEND}",
+        f"    bind fd@{s.listen_fd}",
+    ]
+    if s.log_socket is not None:
+        sample = f" sample 1:{s.log_sample}" if s.log_sample > 1 else ""
+        lines += [
+            f"    log {s.log_socket} len 1024 format raw{sample} local0 info",
+            f'    log-format "{LOG_FORMAT}"',
+        ]
+    lines += [
+        "    unique-id-format %[uuid]",
+        "    http-request set-header X-Request-Id %[unique-id]"
+        " unless { req.fhdr(x-request-id) -m found }",
+        "    http-request set-var(txn.request_id) req.fhdr(x-request-id,1)",
+        "    http-response set-header X-Request-Id %[var(txn.request_id)]",
+        "    option forwardfor",
+        f"    http-request set-header X-Forwarded-Proto {s.forwarded_proto}",
+        "    http-request del-header X-Forwarded-Host",
+        "    http-request set-header X-Forwarded-Host %[req.fhdr(host)]"
+        " if { req.fhdr(host) -m found }",
+        f"    default_backend {BACKEND}",
+        "",
+        f"backend {BACKEND}",
+        "    # servers are added, weighted, drained and deleted at run time",
+        "    balance roundrobin",
+        f"    retries {s.retries}",
+        "    retry-on conn-failure empty-response",
+        "    option redispatch 1",
+    ]
+    options = " ".join(s.server_options())
+    lines += [server.line(options) for server in servers]
+    lines.append("")
+    return "\n".join(lines)
