@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,8 @@ class Context:
         self.tunnels: set[Tunnel] = set()
         self.connecting: set[asyncio.Task[None]] = set()
         self.closing = False
+        # while a shutdown hands connections to the next agent: how (handoff.Send)
+        self.hand_over: Callable[[list[socket.socket]], bool] | None = None
         self.access: AccessLog | None = None  # the access log, while it is on
         self.client_type: type[Downstream] = Downstream  # what accepted connections are
         self.upstream_type: type[Upstream] = Upstream  # what connections to replicas are

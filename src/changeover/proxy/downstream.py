@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
-from changeover.proxy import connector, failures, tunnel
+from changeover.proxy import connector, failures, handoff, tunnel
 from changeover.proxy.client import ClientConnection
 from changeover.proxy.errors import error_body, error_response
 from changeover.proxy.exchange import Exchange
@@ -247,8 +247,17 @@ class Downstream(ClientConnection):
         if self.closed or self.tunneled:
             return
         ctx = self.ctx
-        if not ex.keep_alive or ctx.closing:
+        if not ex.keep_alive:
             self.close()
+            return
+        if ctx.closing:
+            # The head promised keep-alive before the shutdown began: closing now would
+            # race the client's next request on this connection. While a handover runs,
+            # the next agent takes the connection once its output is flushed.
+            if ctx.hand_over is not None:
+                ctx.call_later(0, self._leave)
+            else:
+                self.close()
             return
         config = ctx.config
         parsing = self.parsing
@@ -257,6 +266,15 @@ class Downstream(ClientConnection):
         self.deadline = ctx.now + timeout
         if self.queue or self.stash is not None:
             self._advance()
+
+    def _leave(self) -> None:
+        """During a handover: give this connection to the next agent if it is idle; a
+        request that arrived meanwhile is served here (`Connection: close`) and then ends."""
+        if self.closed or self.current is not None or self.parsing is not None or self.queue:
+            return
+        send = self.ctx.hand_over
+        if send is None or not handoff.idle(self) or not handoff.give([self], send):
+            self.close()
 
     def _advance(self) -> None:
         if self.advancing:

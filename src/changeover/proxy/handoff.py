@@ -40,7 +40,11 @@ def idle(client: Downstream) -> bool:
 
 def hand_over_idle(ctx: Context, send: Send) -> int:
     """Give every idle client connection to whoever `send` delivers to; how many went."""
-    clients = [c for c in ctx.clients if idle(c)]
+    return give([c for c in ctx.clients if idle(c)], send)
+
+
+def give(clients: list[Downstream], send: Send) -> int:
+    """Give these idle connections to whoever `send` delivers to; how many went."""
     if not clients:
         return 0
     for client in clients:

@@ -229,12 +229,14 @@ class Proxy:
             tunnel.close()
         deadline = ctx.clock() + timeout
         if hand_over is not None:
+            ctx.hand_over = hand_over  # connections that become idle later go too
             handoff.hand_over_idle(ctx, hand_over)
         if idle_grace > 0:
             await ctx.wait_closed(False, min(idle_grace, timeout))
         for client in tuple(ctx.clients):
             client.close_if_idle()
         await ctx.wait_closed(False, max(0.0, deadline - ctx.clock()))
+        ctx.hand_over = None  # the channel closes when shutdown returns
         for client in tuple(ctx.clients):
             client.abort()
         for endpoint in ctx.endpoints.values():

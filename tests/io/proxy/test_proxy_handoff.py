@@ -92,3 +92,42 @@ def test_a_connection_with_a_request_under_way_is_never_handed_over() -> None:
             await shutdown
 
     run(main)
+
+
+def test_a_response_that_promised_keep_alive_before_the_shutdown_is_handed_over_after() -> None:
+    """Its head went out before the shutdown began (no `Connection: close`), so the
+    client may reuse the connection the moment the body ends: closing it then would race
+    that request. It goes to the new proxy instead, once its response is complete."""
+
+    async def half(
+        b: Backend, msg: object, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nX-Revision: 1\r\n\r\nhal")
+        await writer.drain()
+        await b.gate.wait()
+        writer.write(b"f!!")
+        return True
+
+    async def main() -> None:
+        held = Backend(revision=1, name="old", handler=half)
+        async with serving(held) as old, serving(Backend(revision=2, name="new")) as new:
+            client = await Client.connect(old.address)
+            await client.send(b"GET /half HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = await client.response(head=True)
+            assert head.header("connection") is None  # keep-alive, promised before shutdown
+            assert await client.reader.readexactly(3) == b"hal"
+            courier = Courier()
+            shutdown = asyncio.ensure_future(old.shutdown(10, hand_over=courier.send))
+            await eventually(lambda: old._ctx.closing, "the shutdown began")
+            assert courier.received == []  # busy: not handed over yet
+            held.gate.set()
+            assert await client.reader.readexactly(3) == b"f!!"
+            await eventually(lambda: len(courier.received) == 1, "handed over once complete")
+            for sock in courier.received:
+                await new.adopt(sock)
+            again = await client.request("GET", "/")  # the same connection, no race
+            assert (again.status, again.header("x-revision")) == (200, "2")
+            await shutdown
+            await client.close()
+
+    run(main)
