@@ -9,7 +9,6 @@ rewritten with the old pid when the new agent fails after writing its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -177,24 +176,39 @@ class Reloader:
         loop = asyncio.get_running_loop()
         await loop.sock_sendall(chan, text.encode() + b"\n")
         buf = b""
-        while True:
-            chunk: bytes | None = None
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(TICK):
+        # One receive at a time, never cancelled: a timeout that cancels a receive which
+        # has already read its bytes loses them (the new agent's "ready" line, once).
+        receiving: asyncio.Future[bytes] | None = None
+        try:
+            while True:
+                if receiving is None:
+                    receiving = asyncio.ensure_future(loop.sock_recv(chan, 1024))
+                done, _ = await asyncio.wait({receiving}, timeout=TICK)
+                chunk: bytes | None = None
+                if done:
                     try:
-                        chunk = await loop.sock_recv(chan, 1024)
+                        chunk = receiving.result()
                     except OSError:
                         chunk = b""
-            if chunk == b"":
-                decision = machine.exited(await _exit_code(proc))
-            elif chunk is not None and b"\n" in buf + chunk:
-                buf += chunk
-                decision = machine.message(buf.split(b"\n", 1)[0].decode(errors="replace"))
-            else:
-                buf += chunk or b""
-                decision = machine.tick(self.clock())
-            if decision is not WAIT and decision.action is not Action.WAIT:
-                return decision
+                    receiving = None
+                decision = await self._decide(machine, proc, chunk, buf)
+                if chunk:
+                    buf += chunk
+                if decision is not WAIT and decision.action is not Action.WAIT:
+                    return decision
+        finally:
+            if receiving is not None:
+                receiving.cancel()
+
+    async def _decide(
+        self, machine: Handover, proc: subprocess.Popen[bytes], chunk: bytes | None, buf: bytes
+    ) -> Decision:
+        """What one receive (None: none within a tick) means for the handover."""
+        if chunk == b"":
+            return machine.exited(await _exit_code(proc))
+        if chunk is not None and b"\n" in buf + chunk:
+            return machine.message((buf + chunk).split(b"\n", 1)[0].decode(errors="replace"))
+        return machine.tick(self.clock())
 
 
 async def _exit_code(proc: subprocess.Popen[bytes]) -> int | None:
