@@ -214,9 +214,9 @@ class Proxy:
         With `hand_over` (agent handover), idle keep-alive connections go to the next
         agent as they are, so no client ever races a close; busy ones finish here with
         `Connection: close`, or, when their head promised keep-alive before the shutdown
-        began, go to the next agent once their response is complete. With `idle_grace`, idle connections that could not be handed
-        over stay open that long first: a client's next request is still served (with
-        `Connection: close`).
+        began, go to the next agent once their response is complete. With `idle_grace`,
+        idle connections that could not be handed over stay open that long first: a
+        client's next request is still served (with `Connection: close`).
         """
         ctx = self._ctx
         ctx.closing = True
