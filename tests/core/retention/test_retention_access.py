@@ -10,20 +10,11 @@ from changeover.agent.retention import (
     BEYOND_KEEP,
     STOPPED,
     Delete,
-    Limits,
-    LogFile,
     Rotate,
     decide,
     parse_name,
 )
-
-DAY = 86400.0
-NOW = 1_000 * DAY
-LIMITS = Limits(max_size=1000, keep=2, retain_stopped=7 * DAY)
-
-
-def log(name: str, size: int = 10, age: float = 0.0) -> LogFile:
-    return LogFile(name, size, NOW - age)
+from tests.core.retention.listing import DAY, LIMITS, NOW, log
 
 
 def test_the_access_log_is_named_like_no_replica() -> None:

@@ -15,14 +15,7 @@ from changeover.agent.retention import (
     decide,
     parse_name,
 )
-
-DAY = 86400.0
-NOW = 1_000 * DAY
-LIMITS = Limits(max_size=1000, keep=2, retain_stopped=7 * DAY)
-
-
-def log(name: str, size: int = 10, age: float = 0.0) -> LogFile:
-    return LogFile(name, size, NOW - age)
+from tests.core.retention.listing import DAY, LIMITS, NOW, log
 
 
 def test_names_of_replica_logs_parse_and_others_do_not() -> None:
