@@ -20,6 +20,10 @@ from changeover.spec.types import CommandLine, Duration, StrictModel
 from changeover.spec.windows import Window
 
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+# Folders the spec's own agent keeps in `.changeover/` (agent.paths.StatePaths, and the
+# release store `.changeover/releases/`): an environment's agent lives in
+# `.changeover/<name>/`, so these names would share a folder with them.
+RESERVED = frozenset({"releases", "logs", "haproxy"})
 GATES = ("soak", "approvals", "windows", "freezes", "checklist")
 SSH_HOST = re.compile(
     r"ssh://(?:(?P<user>[^@/:\s]+)@)?(?P<host>[^@/:\s]+)(?::(?P<port>\d+))?(?P<path>/\S*)"
@@ -31,6 +35,12 @@ def _env_name(raw: str) -> str:
         raise ValueError(
             f"environment names are 1-32 lowercase letters, digits, '-' or '_' starting "
             f"with a letter (they name folders); got {raw!r}"
+        )
+    if raw in RESERVED:
+        taken = ", ".join(sorted(RESERVED))
+        raise ValueError(
+            f"{raw!r} cannot name an environment: its agent's folder .changeover/{raw}/ is "
+            f"one changeover uses itself (reserved: {taken})"
         )
     return raw
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from changeover.spec.environments import GATES
+from changeover.agent.paths import StatePaths
+from changeover.cli.release_store import releases_dir
+from changeover.spec.environments import GATES, RESERVED
 from changeover.spec.load import SpecError, load_every_environment, load_spec
 
 BASE = """
@@ -129,6 +131,8 @@ def test_a_base_problem_is_reported_once_not_per_environment(tmp_path: Path) -> 
          "environments.prod.hotfix_skips[0]"),
         (("[environments.dev]\n", "[environments.Dev]\n"),
          "environment names are 1-32 lowercase letters"),
+        (("[environments.dev]\n", "[environments.releases]\n"),
+         "'releases' cannot name an environment: its agent's folder .changeover/releases/"),
     ],
 )  # fmt: skip
 def test_pipeline_mistakes_name_the_key_and_what_is_expected(
@@ -143,3 +147,17 @@ def test_pipeline_mistakes_name_the_key_and_what_is_expected(
 
 def test_the_gates_a_hotfix_may_skip_are_the_gates_there_are() -> None:
     assert GATES == ("soak", "approvals", "windows", "freezes", "checklist")
+
+
+def test_every_folder_name_the_default_agent_uses_is_reserved(tmp_path: Path) -> None:
+    paths = StatePaths(tmp_path)
+    names = {
+        getattr(paths, attr).name
+        for attr in dir(StatePaths)
+        if isinstance(getattr(StatePaths, attr), property)
+        and getattr(paths, attr).parent == tmp_path
+    }
+    folder_like = {name for name in names if "." not in name}  # env names have no dot
+    assert "logs" in folder_like  # the listing found them
+    assert folder_like <= RESERVED
+    assert releases_dir(tmp_path / "changeover.toml").name in RESERVED  # the CLI's releases
