@@ -32,7 +32,8 @@ def _with_termination(service: Service, drain: str, grace: str, pre_stop: str) -
     service.write_spec(grace=grace)
     text = service.spec.read_text()
     text = re.sub(r'drain_timeout = "[^"]*"', f'drain_timeout = "{drain}"', text)
-    text = text.replace("[termination]\n", f"[termination]\npre_stop = '{pre_stop}'\n")
+    # a TOML basic string: JSON's escapes are TOML's, and the hook's script has quotes
+    text = text.replace("[termination]\n", f"[termination]\npre_stop = {json.dumps(pre_stop)}\n")
     service.spec.write_text(text)
 
 
@@ -49,9 +50,9 @@ def test_the_rendered_termination_values_fail_no_request_under_load(service: Ser
     hook = plan["pre_stop"]
     assert isinstance(hook, dict)
     script = hook["exec"]["command"][2]
-    assert script == f"sleep 2; {PRE_STOP}"
+    assert script == f"sleep 2; timeout 10 /bin/sh -c '{PRE_STOP}'"
     period, drain = plan["termination_grace_period_seconds"], plan["drain_timeout"]
-    assert (period, drain) == (32, 20)  # 2 s sleep + 20 s drain + 10 s grace
+    assert (period, drain) == (42, 20)  # 2 s sleep + 10 s pre_stop at most + 20 s + 10 s
     assert isinstance(period, int)
     assert isinstance(drain, int)
     _with_termination(service, drain=f"{drain}s", grace=f"{period - drain}s", pre_stop=script)

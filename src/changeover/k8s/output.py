@@ -90,7 +90,8 @@ def explain_text(rendering: Rendering) -> str:
         "Termination (what a pod does when it is deleted):",
         f"  1. its endpoint is removed; the preStop hook waits {p.sleep}s meanwhile "
         "(--endpoint-delay) and the pod keeps serving what still arrives",
-        "  2. the preStop hook runs termination.pre_stop, if any; then SIGTERM",
+        "  2. the preStop hook runs termination.pre_stop, if any, for at most "
+        "termination.grace_period; then SIGTERM",
         f"  3. the app drains in-flight requests (termination.drain_timeout {p.drain}s) and "
         f"shuts down (termination.grace_period {p.grace}s)",
         f"  4. SIGKILL at terminationGracePeriodSeconds = {p.arithmetic()}, counted from the "

@@ -83,7 +83,8 @@ def _agent_env(ctx: Context, plan: Plan) -> list[Entry]:
         "termination.grace_period",
         options=("--endpoint-delay",),
         why=f"changeover.runtime exits before SIGKILL: {plan.after_signal}s from SIGTERM "
-        f"(terminationGracePeriodSeconds {plan.period}s minus the {plan.sleep}s preStop sleep)",
+        f"(terminationGracePeriodSeconds {plan.period}s minus the preStop hook's "
+        f"{plan.sleep + plan.hook_bound}s at most)",
     )
     entries: list[Entry] = [
         (
@@ -153,7 +154,7 @@ def _termination(ctx: Context, draft: Draft, plan: Plan, at: str, c: str) -> Non
         "termination.drain_timeout",
         "termination.grace_period",
         options=("--endpoint-delay",),
-        why=f"no shorter than preStop + drain + grace: {plan.arithmetic()}",
+        why=f"no shorter than the preStop hook + drain + grace: {plan.arithmetic()}",
     )
     draft.put(f"{at}.spec.terminationGracePeriodSeconds", plan.period, period_origin)
     if plan.pre_stop is None:
@@ -162,7 +163,8 @@ def _termination(ctx: Context, draft: Draft, plan: Plan, at: str, c: str) -> Non
     kind = "the native sleep action" if "sleep" in plan.pre_stop else "an exec"
     why = (
         f"{kind}: {plan.sleep}s for the endpoint removal to reach kube-proxy and the "
-        "ingress before SIGTERM, serving what still arrives" + ("; then pre_stop" if keys else "")
+        "ingress before SIGTERM, serving what still arrives"
+        + (f"; then pre_stop, for at most {plan.hook_bound}s (grace_period)" if keys else "")
     )
     draft.put(
         f"{c}.lifecycle.preStop",

@@ -145,7 +145,7 @@ def test_values_say_the_environment_key_they_come_from() -> None:
     grace = deployment.origins["spec.template.spec.terminationGracePeriodSeconds"]
     assert "environments.prod.spec.termination.grace_period" in grace.keys
     assert "termination.drain_timeout" in grace.keys  # from the base file
-    assert "= 70s" in grace.why  # 5 + 20 + 45
+    assert "= 115s" in grace.why  # 5 + 45 (pre_stop, at most) + 20 + 45
     assert deployment.body["metadata"]["labels"]["changeover.dev/environment"] == "prod"
 
 
