@@ -21,6 +21,9 @@ contract = 'echo "contract $HELLO_VERSION" >> schema.log'
 status = 'echo "$(wc -l < schema.log) steps"'
 timeout = "5s"
 contract_when = "manual"
+
+[notify]
+command = 'echo "$CHANGEOVER_EVENT $CHANGEOVER_ROLLOUT" >> notices.log'
 """
 
 
@@ -29,6 +32,12 @@ def json_of(service: Service, *args: str) -> dict[str, object]:
     assert result.returncode == 0, result.stdout + result.stderr
     doc: dict[str, object] = json.loads(result.stdout)
     return doc
+
+
+def notices(service: Service) -> str:
+    """What the notify command wrote: one "<event> <rollout>" line per notification."""
+    path = service.dir / "notices.log"
+    return path.read_text() if path.exists() else ""
 
 
 def test_manual_contract_timeout_and_forced_undo_under_load(service: Service) -> None:
@@ -59,6 +68,8 @@ def test_manual_contract_timeout_and_forced_undo_under_load(service: Service) ->
                      "--env", "SLOW=1")  # fmt: skip
         lines = Lines(proc)
         wait_for(lambda: json_of(service, "migrate", "status")["running"], 30, "the expand")
+        # the hooks hear "started" when the rollout starts, before its expand ends
+        wait_for(lambda: "started 3\n" in notices(service), 30, "the started notice")
         abort = service.cli("abort")  # nothing to abort yet, and the expand is not killed
         assert abort.returncode == 2, abort.stdout + abort.stderr
         assert "rollout 3 is running its expand: no replica of revision 3" in abort.stderr
@@ -71,6 +82,12 @@ def test_manual_contract_timeout_and_forced_undo_under_load(service: Service) ->
         assert "no replica of revision 3 started; revision 2 still serving" in said
         assert service.status()["stable_revision"] == 2
         assert "expand v3" not in schema.read_text()
+        told = wait_for(lambda: "failed 3\n" in notices(service) and notices(service), 30,
+                        "the failed notice")  # fmt: skip
+        assert [line for line in told.splitlines() if line.endswith(" 3")] == [
+            "started 3",
+            "failed 3",
+        ]
         # undo past the contract: refused; --force goes, and says so
         refused = service.cli("undo", "--to-revision", "1")
         assert refused.returncode == 1, refused.stdout + refused.stderr

@@ -117,8 +117,14 @@ class Controller:
         self._wake.set()
 
     def begin(
-        self, rollout: Rollout, strategy: Strategy, revisions: Iterable[int | None]
+        self,
+        rollout: Rollout,
+        strategy: Strategy,
+        revisions: Iterable[int | None],
+        announced: bool = False,
     ) -> asyncio.Future[Decision]:
+        """Make `rollout` the active one; `announced`: its "started" notification went
+        out already (before the expand it ran first)."""
         if self.active is not None:
             raise Busy(f"rollout {self.active.rollout.id} is still in progress")
         self.active = Active(rollout, strategy, tuple(r for r in revisions if r is not None))
@@ -128,7 +134,8 @@ class Controller:
             if revision not in self.active.revisions:
                 self._scale_down_warm(revision)
         self._resting = Traffic()
-        self._notify("started", rollout, "")
+        if not announced:
+            self._notify("started", rollout, "")
         self.notify()
         return self.active.done
 

@@ -709,9 +709,11 @@ class Agent:
         )
         revisions = (from_revision, target.id)
         if expands(kind, spec.migrations.expand is not None):
-            # the schema first: replicas start only once the expand succeeded
+            # the schema first: replicas start only once the expand succeeded; the hooks
+            # hear "started" now, so that a failed expand is a "failed" after a "started"
+            self.notifier("started", rollout, "")
             return self.migrator.expand_first(
-                rollout, lambda: self.controller.begin(rollout, build(), revisions)
+                rollout, lambda: self.controller.begin(rollout, build(), revisions, True)
             )
         return self.controller.begin(rollout, machine, revisions)
 
