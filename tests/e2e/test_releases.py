@@ -112,6 +112,12 @@ def test_a_release_is_promoted_as_the_same_bytes_and_rolled_back(tmp_path: Path)
         back = stable(service, "staging")
         assert (back["version"], back["path"]) == ("1.0.0", folders["staging"])
         assert stable(service, "dev")["version"] == "1.0.0"  # untouched
+        # the release's notes say it was rolled back off staging, and by whom
+        notes = json.loads(ok(service.cli("release", "notes", "1.1.0", "--json")).stdout)
+        (there,) = notes["evidence"]
+        assert there["environment"] == "staging"
+        (back_off,) = there["rollbacks"]
+        assert back_off["reason"].startswith("release rollback to 1.0.0 by "), back_off
     finally:
         for env in ("dev", "staging"):
             service.cli("-E", env, "down", timeout=180)

@@ -124,7 +124,10 @@ def ask(client: AgentClient, environment: str, version: str, sha256: str | None)
         if exc.status != 404:
             raise
         own = None  # it never became stable there
-    return release_record.evidence_of(environment, promotion, rollout, analysis, own)
+    later = release_record.moved_back(
+        promotion, client.get("/v1/history")["rollouts"], client.get("/v1/promotions")["promotions"]
+    )
+    return release_record.evidence_of(environment, promotion, rollout, analysis, own, later)
 
 
 def document(

@@ -5,7 +5,8 @@ own evidence there) to a `versioning.evidence.Evidence` value. Pure.
 Invariant: every value comes from an agent's answer, never from this machine: the
 counts from that agent's proxy, the verdicts and measured values from its store, the
 approvals with the account its connection was made by. A rollout that did not succeed
-says how it ended and why; a gate skipped by a hotfix is named.
+says how it ended and why; a gate skipped by a hotfix is named; a later move back off the
+release (`release rollback`, `undo`) is one of its rollbacks.
 """
 
 from __future__ import annotations
@@ -50,9 +51,11 @@ def evidence_of(
     rollout: dict[str, Any],
     analysis: list[dict[str, Any]],
     own: dict[str, Any] | None,
+    later: tuple[Rollback, ...] = (),
 ) -> Evidence:
     """The evidence of one environment: `own` is its agent's GET /v1/releases/V/evidence
-    (None when the release never became stable there)."""
+    (None when the release never became stable there); `later`, what took the
+    environment back off it afterwards (`moved_back`)."""
     phase = str(rollout["phase"])
     gates = promotion.get("gates") or []
     return Evidence(
@@ -69,7 +72,7 @@ def evidence_of(
             for a in promotion.get("approvals") or []
             if a.get("verdict") == "approve"
         ),
-        rollbacks=rollbacks(rollout),
+        rollbacks=rollbacks(rollout) + later,
         skipped_gates=tuple(name(g) for g in gates if g.get("state") == "skipped"),
         gates=tuple(GateNote(name(g), str(g["state"]), str(g.get("summary", ""))) for g in gates),
         promoted_from=promotion.get("from_environment"),
@@ -138,3 +141,34 @@ def rollbacks(rollout: dict[str, Any]) -> tuple[Rollback, ...]:
     if rollout["phase"] not in ROLLED_BACK or rollout.get("finished_at") is None:
         return ()
     return (Rollback(instant(rollout["finished_at"]), str(rollout.get("reason") or "no reason")),)
+
+
+def moved_back(
+    promotion: dict[str, Any], rollouts: list[dict[str, Any]], promotions: list[dict[str, Any]]
+) -> tuple[Rollback, ...]:
+    """The rollouts that took the environment back off the revision `promotion` ran the
+    release as, after it: a `release rollback` (a promotion of kind rollback; any of
+    `promotions`) or an `undo`, each that succeeded, oldest first. A later promotion of a
+    newer release is no rollback."""
+    revision, after = promotion.get("revision"), promotion.get("rollout_id")
+    if revision is None or after is None:
+        return ()
+    back = {p["rollout_id"]: p for p in promotions if p.get("kind") == "rollback"}
+    out = []
+    for r in sorted(rollouts, key=lambda r: int(r["id"])):
+        if r["id"] <= after or r["from_revision"] != revision or r["phase"] != "succeeded":
+            continue
+        if r.get("finished_at") is None:
+            continue
+        by_promotion = back.get(r["id"])
+        if by_promotion is not None:
+            who = by_promotion.get("requested_by")
+            reason = f"release rollback to {by_promotion['version']}" + (
+                f" by {who}" if who else ""
+            )
+        elif r["kind"] == "undo":
+            reason = f"undo to revision {r['to_revision']}"
+        else:
+            continue
+        out.append(Rollback(instant(r["finished_at"]), reason))
+    return tuple(out)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from changeover.cli.release_notes import evidence_doc
-from changeover.cli.release_record import chosen, evidence_of
+from changeover.cli.release_record import chosen, evidence_of, moved_back
 from changeover.versioning.evidence import render_evidence
 
 T0 = datetime(2026, 1, 12, 10, 4, tzinfo=UTC).timestamp()
@@ -129,3 +129,40 @@ def test_a_first_environment_names_who_asked_and_a_soak_shows_whole_seconds() ->
     lines = render_evidence([e])
     assert lines[3] == "- Deployed 2026-01-12 10:04 UTC with canary: succeeded (asked by alice)"
     assert "- Soak: 6s, 51,000 requests: passed (in dev, 0 failed)" in lines
+
+
+def later(rid: int, kind: str, frm: int, to: int, phase: str = "succeeded") -> dict[str, Any]:
+    return {"id": rid, "kind": kind, "from_revision": frm, "to_revision": to, "phase": phase,
+            "started_at": T0 + rid * 100, "finished_at": T0 + rid * 100 + 30}  # fmt: skip
+
+
+def test_a_later_release_rollback_or_undo_off_the_release_is_one_of_its_rollbacks() -> None:
+    ran = promotion(revision=4)  # the release ran as revision 4, by rollout 7
+    rollouts = [
+        later(6, "undo", 4, 3),  # before the release's own rollout: not about it
+        later(8, "deploy", 4, 5),  # a newer release promoted: progress, no rollback
+        later(9, "deploy", 5, 6),  # the rollback promotion: off revision 5, not 4
+        later(10, "undo", 6, 4),  # back onto the release
+        later(11, "deploy", 4, 7),  # `release rollback` off the release (promotion below)
+        later(12, "undo", 7, 4, phase="failed"),  # failed: nothing moved
+        later(13, "undo", 4, 3),  # undo off the release
+    ]
+    promotions = [
+        {"kind": "rollback", "rollout_id": 11, "version": "1.2.0", "requested_by": "dana"},
+        {"kind": "rollback", "rollout_id": 9, "version": "1.1.0", "requested_by": None},
+        {"kind": "promote", "rollout_id": 8, "version": "1.4.0", "requested_by": "alice"},
+    ]
+    back = moved_back(ran, rollouts, promotions)
+    assert [(r.at.timestamp(), r.reason) for r in back] == [
+        (T0 + 1130, "release rollback to 1.2.0 by dana"),
+        (T0 + 1330, "undo to revision 3"),
+    ]
+    evidence = evidence_of("prod", ran, rollout(), RUNS, OWN, back)
+    notes = "\n".join(render_evidence([evidence]))
+    assert "Rolled back at" in notes
+    assert "release rollback to 1.2.0 by dana" in notes
+    assert [r["reason"] for r in evidence_doc(evidence)["rollbacks"]] == [
+        "release rollback to 1.2.0 by dana",
+        "undo to revision 3",
+    ]
+    assert moved_back(promotion(), rollouts, promotions) == ()  # no revision: never ran
