@@ -234,7 +234,10 @@ def test_a_release_through_soak_window_and_approvals_under_load(pipeline: Pipeli
         (p.service.dir / "FIX").write_text("the hotfix\n")  # a release carries a commit
         git(p.service.dir, "add", "FIX")
         git(p.service.dir, "commit", "-qm", "fix: the hotfix")
-        p.cli("release", "create", "--version", "1.0.1", "--hotfix").ok()
+        # no version given: production is asked what it runs (1.0.0, over ssh) and the
+        # hotfix is its patch
+        made = p.cli("release", "create", "--hotfix").ok()
+        assert "1.0.1" in made.stdout, made.said()
         p.cli("release", "promote", "1.0.1", "--to", "dev").ok()
         hot = p.cli("release", "promote", "1.0.1", "--to", "staging").ok()
         assert "soak: HOTFIX: skipped (hotfix_skips lists soak)" in hot.stderr
