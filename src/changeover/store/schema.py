@@ -217,6 +217,19 @@ _SCHEMA_STEPS = (
     )""",
 )
 
+_ALERTS_SEEN = (
+    # the alert firings the ops listener decided on (`agent.ops.alerts`), so that a
+    # restarted agent does not act twice on one Alertmanager resends; bounded by the agent
+    """CREATE TABLE alerts_seen (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        fingerprint TEXT NOT NULL,
+        starts_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        at REAL NOT NULL,
+        UNIQUE (fingerprint, starts_at, status)
+    )""",
+)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V1,
     _V2,
@@ -226,6 +239,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _V6,
     _GATES,
     _SCHEMA_STEPS,
+    _ALERTS_SEEN,
 )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import TracebackType
 
+from changeover.store.alerts import AlertsMixin
 from changeover.store.analysis import AnalysisMixin
 from changeover.store.flags import FlagsMixin
 from changeover.store.gates import GatesMixin
@@ -31,6 +32,7 @@ class Store(
     PromotionsMixin,
     GatesMixin,
     SchemaStepsMixin,
+    AlertsMixin,
 ):
     @classmethod
     def open(cls, path: Path) -> Store:

@@ -93,13 +93,15 @@ def alert(status: str = "firing", **labels: str) -> Alert:
 
 
 def test_classify_decides_before_anything_acts() -> None:
-    assert classify(alert(), WANTED, set()) is Verdict.ROLL_BACK
-    assert classify(alert(), WANTED, {alert().key}) is Verdict.REPEAT
-    assert classify(alert("resolved"), WANTED, {alert().key}) is Verdict.RESOLVED
-    assert classify(alert(service="other"), WANTED, set()) is Verdict.IGNORED
-    assert classify(alert(), {"service": "hello", "team": "x"}, set()) is Verdict.IGNORED
-    assert classify(alert(changeover_action="notify"), WANTED, set()) is Verdict.RECORDED
-    assert classify(alert(changeover_action="other"), WANTED, set()) is Verdict.ROLL_BACK
+    assert classify(alert(), WANTED, False) is Verdict.ROLL_BACK
+    assert classify(alert(), WANTED, True) is Verdict.REPEAT
+    assert classify(alert("resolved"), WANTED, False) is Verdict.RESOLVED
+    assert classify(alert(service="other"), WANTED, False) is Verdict.IGNORED
+    assert classify(alert(), {"service": "hello", "team": "x"}, False) is Verdict.IGNORED
+    assert classify(alert(changeover_action="notify"), WANTED, False) is Verdict.RECORDED
+    assert classify(alert(changeover_action="other"), WANTED, False) is Verdict.ROLL_BACK
+    # a resolved alert is another firing than the firing one: its own key
+    assert alert("resolved").key != alert().key
 
 
 def test_the_revision_an_alert_is_about() -> None:

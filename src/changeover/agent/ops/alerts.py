@@ -3,20 +3,21 @@
 Invariant: decide first (`classify`, pure), then act (`AlertDesk.receive`). Every alert
 seen for the first time gets exactly one event naming it and the decision; a repeat (the
 same firing of the same alert, which Alertmanager resends) gets nothing, so delivering a
-payload twice does what delivering it once did. A resolved alert changes nothing. A
-firing alert of this service (its labels hold every `alert_labels` pair) rolls back only
-through `Controller.alert`, which refuses what an alert may not reverse (no rollout, an
-undo, another revision than the one the alert names); a refusal is recorded with its
-reason and notified. An alert labelled `changeover_action="notify"` (the rules
-`changeover alerts rules` writes put it on the failed-rollout and agent-down alerts) is
-recorded and notified, never acted on.
+payload twice does what delivering it once did, also after the agent restarted (the
+firings decided are in the store, remembered once decided and acted on: a crash in
+between acts again, which the controller's own refusals make harmless). A resolved alert
+changes nothing. A firing alert of this service (its labels hold every `alert_labels`
+pair) rolls back only through `Controller.alert`, which refuses what an alert may not
+reverse (no rollout, an undo, another revision than the one the alert names); a refusal
+is recorded with its reason and notified. An alert labelled `changeover_action="notify"`
+(the rules `changeover alerts rules` writes put it on the failed-rollout and agent-down
+alerts) is recorded and notified, never acted on.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ from changeover.agent.ops.webhook import ACTION_LABEL, NOTIFY_ONLY, Alert
 from changeover.rollout.decision import CommandRefused
 from changeover.rollout.events import AlertFired
 from changeover.spec.models import Notify
+from changeover.store import Store
 
 REMEMBERED = 10_000  # alert firings remembered for idempotence, oldest forgotten first
 
@@ -47,9 +49,10 @@ def matches(labels: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
     return all(labels.get(name) == value for name, value in wanted.items())
 
 
-def classify(alert: Alert, wanted: Mapping[str, str], seen: Iterable[object]) -> Verdict:
-    """What to do with `alert` before asking the rollout; ROLL_BACK means "ask it"."""
-    if alert.key in seen:
+def classify(alert: Alert, wanted: Mapping[str, str], seen: bool) -> Verdict:
+    """What to do with `alert` (`seen`: decided before) before asking the rollout;
+    ROLL_BACK means "ask it"."""
+    if seen:
         return Verdict.REPEAT
     if not alert.firing:
         return Verdict.RESOLVED
@@ -84,6 +87,8 @@ class AlertDesk:
         notifier: Notifier,
         notify_settings: Callable[[], Notify],
         tally: Tally,
+        store: Store,
+        wall: Callable[[], float],
     ) -> None:
         self.labels = dict(labels)
         self._controller = controller
@@ -91,7 +96,8 @@ class AlertDesk:
         self._notifier = notifier
         self._notify_settings = notify_settings
         self._tally = tally
-        self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._store = store
+        self._wall = wall
 
     def receive(self, alerts: Iterable[Alert]) -> list[dict[str, Any]]:
         """Decide and act on each alert, in order; what was decided, for the response."""
@@ -104,10 +110,9 @@ class AlertDesk:
         return out
 
     def _one(self, alert: Alert) -> tuple[Verdict, str]:
-        verdict = classify(alert, self.labels, self._seen)
+        verdict = classify(alert, self.labels, self._store.alert_seen(alert.key))
         if verdict is Verdict.REPEAT:
             return verdict, "already decided"
-        self._remember(alert.key)
         shown = f"alert {alert.describe()} {alert.status}"
         rollout_id = None
         if verdict is Verdict.RESOLVED:
@@ -120,6 +125,7 @@ class AlertDesk:
         else:
             verdict, said, rollout_id = self._roll_back(alert, shown)
         self._events.add("alert", said, rollout_id=rollout_id)
+        self._store.remember_alert(alert.key, now=self._wall(), keep=REMEMBERED)
         if verdict is Verdict.RECORDED:
             self._notifier.outside(
                 "alert", self._notify_settings(), said, alert=alert.name,
@@ -139,8 +145,3 @@ class AlertDesk:
         active = self._controller.active
         rollout_id = None if active is None else active.rollout.id
         return Verdict.ROLL_BACK, f"{shown}: rollout {rollout_id} {reply}", rollout_id
-
-    def _remember(self, key: tuple[str, str, str]) -> None:
-        self._seen[key] = None
-        while len(self._seen) > REMEMBERED:
-            self._seen.popitem(last=False)

@@ -73,6 +73,8 @@ class OpsListener:
             notifier=agent.notifier,
             notify_settings=lambda: _notify_settings(agent),
             tally=agent.tally,
+            store=agent.store,
+            wall=agent.wall,
         )
         metrics = registry(agent)
 
