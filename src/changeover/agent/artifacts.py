@@ -105,6 +105,24 @@ class Artifacts:
             return None
         return held if held.path.is_dir() else None
 
+    def listing(self) -> list[Held]:
+        """Every release held (a record whose folder exists), in no particular order."""
+        meta = self.root / ".meta"
+        try:
+            names = sorted(p.stem for p in meta.glob("*.json"))
+        except OSError:
+            return []
+        return [h for name in names if (h := self.held(name)) is not None]
+
+    def remove(self, held: Held) -> None:
+        """No longer hold `held`: its record goes first, so that a removal cut short
+        leaves a folder nothing names (never held again; a new upload of the version
+        replaces it), never a record of a half-removed folder. OSError if either cannot
+        be removed."""
+        record = self.root / ".meta" / f"{held.version}.json"
+        record.unlink(missing_ok=True)
+        shutil.rmtree(held.path)
+
     async def receive(
         self, version: str, sha256: str, size: int, body: AsyncIterator[bytes]
     ) -> tuple[Held, bool]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -529,6 +530,7 @@ class Agent:
             target = self._revision(request.to_revision)
         if target.id == stable.id:
             raise BadRequest(f"revision {target.id} is already the stable revision")
+        _check_runnable(target)
         schema.check_move(self, target.id, request.force, f"undo to revision {target.id}")
         # blue-green switches back at once (the old revision may still be warm)
         bluegreen = self.revision_spec(stable.id).strategy.type is StrategyName.BLUE_GREEN
@@ -772,6 +774,17 @@ class Agent:
         if stable is None:
             return self.spec.termination.drain_timeout
         return revision_spec(stable.id, stable.spec).termination.drain_timeout
+
+
+def _check_runnable(target: Revision) -> None:
+    """BadRequest if `target`'s folder is gone (removed by `[releases] keep`, or by hand):
+    its replicas could not start, so the undo is refused before anything moves."""
+    if not os.path.isdir(target.path):  # one stat: no thread needed
+        raise BadRequest(
+            f"revision {target.id} ({target.version}) cannot run again: its folder "
+            f"{target.path} is gone ([releases] keep removes old release folders); "
+            "promote its release again, or deploy"
+        )
 
 
 def _started_message(rollout: Rollout, target: Revision) -> str:

@@ -1,4 +1,5 @@
-"""The agent's retention task: once at start and every minute, bound logs and events.
+"""The agent's retention task: once at start and every minute, bound logs, events and
+the release folders the agent holds (`[releases] keep`, agent.release_retention).
 
 Invariant: a round never raises into the agent: each failure becomes a warning (and an
 agent event when the round's problems differ from the previous round's, so a lasting one
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from changeover.agent import release_retention
 from changeover.agent import retention_files as files
 from changeover.agent.retention import ACCESS, Delete, Limits, Rotate, decide
 from changeover.spec.models import Spec
@@ -54,8 +56,10 @@ class Retention:
         trim_events: Callable[[int], int],
         report: Callable[[str], object],
         wall: Callable[[], float],
+        prune_releases: Callable[[], list[str]] = list,
     ) -> None:
         self.logs_dir = logs_dir
+        self._prune_releases = prune_releases
         self.settings = settings
         self._running = running
         self._trim_events = trim_events
@@ -84,6 +88,10 @@ class Retention:
                 log.info("trimmed %d old event(s)", trimmed)
         except Exception as exc:  # sqlite3.Error, or the store closed under us
             problems.append(f"cannot trim events: {exc}")
+        try:
+            problems += self._prune_releases()
+        except Exception as exc:  # as above: a round never raises
+            problems.append(f"cannot prune release folders: {exc}")
         self._warn(problems)
         return problems
 
@@ -152,4 +160,5 @@ def for_agent(agent: Agent) -> Retention:
         trim_events=agent.store.trim_events,
         report=lambda message: agent.events.add("agent", message),
         wall=agent.wall,
+        prune_releases=lambda: release_retention.prune(agent),
     )

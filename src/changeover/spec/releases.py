@@ -1,4 +1,5 @@
-"""The `[releases]` section: the release train's period and its first cut-off.
+"""The `[releases]` section: the release train's period and its first cut-off, and how
+many release folders an agent keeps.
 
 Invariant: a valid `train` has a period above zero and a first cut-off with a UTC
 offset (an instant, not a wall-clock time), so every later cut-off is one instant too;
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, field_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, field_validator
 
 from changeover.spec.types import Duration, StrictModel
 
@@ -52,3 +53,6 @@ class TrainSettings(StrictModel):
 
 class ReleaseSettings(StrictModel):
     train: TrainSettings | None = None
+    # release folders an agent keeps (agent.release_pruning): the newest received, and
+    # always any a revision among the newest, a replica, or a pending promotion needs
+    keep: int = Field(default=10, ge=1, le=10_000, strict=True)

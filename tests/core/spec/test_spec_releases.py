@@ -42,7 +42,8 @@ def test_the_spec_round_trips_through_json() -> None:
         releases('{ every = "1w2d", first = "2026-01-05T10:00:00+01:00" }'), "svc.toml"
     )
     assert spec.model_dump(mode="json")["releases"] == {
-        "train": {"every": "9d", "first": "2026-01-05T10:00:00+01:00"}
+        "train": {"every": "9d", "first": "2026-01-05T10:00:00+01:00"},
+        "keep": 10,
     }
     assert Spec.model_validate_json(spec.model_dump_json()) == spec
 
@@ -86,3 +87,18 @@ def test_errors_name_the_key_path(train: str, problem: str) -> None:
 def test_an_unknown_key_of_the_section_is_named() -> None:
     with pytest.raises(SpecError, match=r"svc.toml: releases.cadence: unknown key; expected one"):
         load_spec_text(f"{APP}[releases]\ncadence = 3\n", "svc.toml")
+
+
+@pytest.mark.parametrize(
+    ("keep", "problem"),
+    [
+        ("0", "releases.keep: input should be greater than or equal to 1"),
+        ('"5"', "releases.keep: input should be a valid integer"),
+        ("2.0", "releases.keep: input should be a valid integer"),
+    ],
+)
+def test_keep_is_a_whole_number_of_releases(keep: str, problem: str) -> None:
+    assert load_spec_text(f"{APP}[releases]\nkeep = 3\n", "svc.toml").releases.keep == 3
+    with pytest.raises(SpecError) as error:
+        load_spec_text(f"{APP}[releases]\nkeep = {keep}\n", "svc.toml")
+    assert problem in str(error.value)

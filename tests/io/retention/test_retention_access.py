@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import pytest
 
+from changeover.agent.artifacts import Artifacts
 from changeover.agent.events import EventLog
 from changeover.agent.paths import StatePaths
 from changeover.agent.retention import ACCESS, Limits
@@ -102,6 +103,7 @@ def test_the_agent_wiring_follows_the_spec(tmp_path: Path, store: Store) -> None
         supervisor=SimpleNamespace(replicas=list),
         events=EventLog(store, lambda: NOW),
         wall=lambda: NOW,
+        artifacts=Artifacts(paths.releases),  # none held: nothing to prune
     )
     keeper = for_agent(cast(Any, agent))
     assert keeper.settings.access_log is True

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 import pytest
 
 from changeover.agent import retention_files
+from changeover.agent.artifacts import Artifacts
 from changeover.agent.events import EventLog
 from changeover.agent.paths import StatePaths
 from changeover.agent.retention import Limits
@@ -180,7 +181,13 @@ def test_the_agent_wiring_protects_live_and_recorded_replicas(tmp_path: Path, st
     spec = load_spec_text('[app]\nname = "a"\ncommand = "x"\n', "svc.toml")
     events = EventLog(store, lambda: NOW)
     agent = SimpleNamespace(
-        paths=paths, spec=spec, store=store, supervisor=supervisor, events=events, wall=lambda: NOW
+        paths=paths,
+        spec=spec,
+        store=store,
+        supervisor=supervisor,
+        events=events,
+        wall=lambda: NOW,
+        artifacts=Artifacts(paths.releases),  # none held: nothing to prune
     )
     keeper = for_agent(cast(Any, agent))
     assert keeper.settings == Settings(Limits(10 * 1024**2, 3, 7 * DAY), 100_000)
