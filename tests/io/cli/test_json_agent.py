@@ -197,3 +197,62 @@ def follow(folder: Folder, *args: str) -> list[Any]:
         proc.stdout.close()
     assert code == 0, seen
     return [json.loads(line) for line in seen]
+
+
+def test_up_json_says_why_the_agent_exited_first(folder: Folder) -> None:
+    spec = folder.root / "changeover.toml"
+    failing = SPEC.replace("exec sleep 600", "exit 3")  # before its readiness probe passes
+    spec.write_text(failing + '[probes.readiness]\npath = "/readyz"\nperiod = "100ms"\n')
+    done = folder.cli("up", "--detach", "--json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    doc = json.loads(done.stdout)
+    assert (doc["ok"], doc["exit_code"], doc["detached"]) == (False, 1, True)
+    assert (doc["stable_revision"], doc["listen"], doc["replicas"]) == (None, None, [])
+    assert doc["state_dir"] == str(folder.root / ".changeover")
+    assert doc["log"] == str(folder.root / ".changeover" / "agent.log")
+    assert doc["rollout"]["phase"] == "failed"
+    assert doc["error"] == (
+        f"the agent (pid {doc['pid']}) exited with code 1 before the stable revision was "
+        f"ready: {doc['rollout']['reason']}"
+    )
+    assert "failed at boot" in doc["rollout"]["reason"]
+    assert "hello err" in done.stderr  # the agent's last log lines, as in text mode
+    assert gone(doc["pid"])
+
+
+def test_up_json_in_the_foreground_once_ready(folder: Folder) -> None:
+    proc = subprocess.Popen(
+        folder.argv("up", "--json"), cwd=folder.root, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, env=folder.env(),
+    )  # fmt: skip
+    folder.tracked.add(proc.pid)
+    said: list[bytes] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: said.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    try:
+        doc = wait_for(lambda: parsed(b"".join(said)), 60, "the foreground document")
+        status = folder.status()
+        folder.track()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        reader.join(timeout=30)
+        proc.stdout.close()
+    assert code == 0
+    assert (doc["ok"], doc["pid"], doc["detached"], doc["log"]) == (True, proc.pid, False, None)
+    assert doc["pid"] == status["agent"]["pid"]
+    assert (doc["stable_revision"], doc["listen"]) == (1, status["agent"]["listen"])
+    assert sorted(r["id"] for r in doc["replicas"]) == ["r1-1", "r1-2"]
+
+
+def parsed(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
