@@ -198,6 +198,11 @@ def test_up_reload_down_json_over_ssh(remote: Remote) -> None:
     assert f"the old agent (pid {new} on {remote.sshd.url(remote.host_dir)}) exits" in text.stdout
 
     replicas = service.status_of("prod")["replicas"]
+    logs = service.cli("-E", "prod", "logs", "-n", "3", "--json")
+    assert logs.returncode == 0, logs.stderr
+    lines = [json.loads(line) for line in logs.stdout.splitlines()]
+    assert {line["replica"] for line in lines} == {r["id"] for r in replicas}
+    assert {line["stream"] for line in lines} == {"output"}
     stopped = service.cli("-E", "prod", "down", "--json", timeout=180)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     down = json.loads(stopped.stdout)

@@ -48,7 +48,7 @@ def down(
             out.print(f"no agent is running for {paths.root}")
         return
     with AgentClient(paths) as client:
-        before = client.get("/v1/status")
+        before = client.get("/v1/status") if json else None  # what is about to stop
         pid = client.post("/v1/down")["pid"]
     done = wait_stopped(paths, timeout, pid)
     if json:
