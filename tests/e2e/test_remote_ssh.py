@@ -6,6 +6,7 @@ key the server does not know, no `changeover` on the host: exit 3, saying what f
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 from collections.abc import Iterator
@@ -156,3 +157,56 @@ def test_faults_over_ssh_exit_3_saying_what_failed(
         assert gone_host.returncode == 3, (command, gone_host.stdout + gone_host.stderr)
         assert f"port {remote.sshd.port}: Connection refused" in gone_host.stderr
         assert url in gone_host.stderr
+
+
+def test_up_reload_down_json_over_ssh(remote: Remote) -> None:
+    """`up --json` and `down --json` print the host's document; `reload --json` goes through
+    the agent connection (`ssh ... dial`): the new agent answers there, and the old one's
+    exit is not claimed (its pid is the host's)."""
+    service, host_state = remote.service, remote.host_dir / ".changeover" / "prod"
+    started = service.cli("-E", "prod", "up", "--detach", "--json")
+    assert started.returncode == 0, started.stdout + started.stderr
+    up = json.loads(started.stdout)  # the host's document, streamed here
+    before = service.status_of("prod")
+    assert (up["ok"], up["pid"]) == (True, before["agent"]["pid"])
+    assert (up["state_dir"], up["environment"]) == (str(host_state), "prod")
+    assert up["listen"] == f"127.0.0.1:{remote.port}"
+    assert [r["id"] for r in up["replicas"]] == [r["id"] for r in before["replicas"]]
+
+    old = before["agent"]["pid"]
+    with BackgroundLoad(remote.url, rate=50, connections=2) as load:
+        done = service.cli("-E", "prod", "reload", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    reloaded = json.loads(done.stdout)
+    after = service.status_of("prod")
+    new = after["agent"]["pid"]
+    assert reloaded == {
+        "ok": True, "old_pid": old, "new_pid": new, "reason": "", "old_exited": None,
+        "agent_pid": new,
+    }  # fmt: skip
+    assert new != old
+    assert not (service.state / "prod").exists()  # nothing of prod's state here
+    assert load.report.failed == 0, load.report.summary()
+    assert wait_gone(old)  # this machine plays the host: the old agent did exit there
+    assert sorted(r["pid"] for r in after["replicas"]) == sorted(
+        r["pid"] for r in before["replicas"]
+    )  # replicas kept
+    text = service.cli("-E", "prod", "reload")
+    assert text.returncode == 0, text.stdout + text.stderr
+    newest = service.status_of("prod")["agent"]["pid"]
+    assert f"reloaded: agent pid {new} -> {newest}; replicas kept" in text.stdout
+    assert f"the old agent (pid {new} on {remote.sshd.url(remote.host_dir)}) exits" in text.stdout
+
+    replicas = service.status_of("prod")["replicas"]
+    logs = service.cli("-E", "prod", "logs", "-n", "3", "--json")
+    assert logs.returncode == 0, logs.stderr
+    lines = [json.loads(line) for line in logs.stdout.splitlines()]
+    assert {line["replica"] for line in lines} == {r["id"] for r in replicas}
+    assert {line["stream"] for line in lines} == {"output"}
+    stopped = service.cli("-E", "prod", "down", "--json", timeout=180)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    down = json.loads(stopped.stdout)
+    assert (down["running"], down["stopped"], down["pid"]) == (True, True, newest)
+    assert down["state_dir"] == str(host_state)
+    assert [r["id"] for r in down["replicas"]] == [r["id"] for r in replicas]
+    assert gone(newest)

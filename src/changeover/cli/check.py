@@ -1,60 +1,120 @@
-"""`changeover check`: validate the spec; every problem as `file: key.path: message`.
+"""`changeover check [--json]`: validate the spec; every problem as `file: key.path: message`.
 
 Invariant: without `-E`, the base spec, every environment's merged spec and the pipeline
 are all checked in one pass, so one run lists every problem there is; with `-E NAME`,
-that environment's merged spec.
+that environment's merged spec. Text and `--json` say the same things: a spec with a
+problem exits 2 either way.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from changeover.cli.common import (
     BAD_INPUT,
     DEFAULT_SPEC,
+    Json,
     SpecFile,
     environment,
     err,
-    load,
     out,
     spec_path,
 )
 from changeover.spec.environments import runs_here
-from changeover.spec.load import SpecError, load_every_environment
+from changeover.spec.load import SpecError, load_every_environment, load_spec
 from changeover.spec.models import Spec
 
+BASE = "the base spec"
 
-def check(file: SpecFile = DEFAULT_SPEC) -> None:
-    """Validate the spec file; exit 2 listing every problem."""
-    if environment() is not None:
-        spec, path = load(file)
-        out.print(f"{path}: ok ({summary(spec)})", markup=False)
-        engines({None: spec})
-        return
-    path = spec_path(file)
-    try:
-        specs = load_every_environment(path)
-    except SpecError as exc:
-        for line in exc.lines():
-            err.print(line, markup=False)
-        raise typer.Exit(BAD_INPUT) from None
-    show(path, specs)
-    engines(
-        {
-            name: spec
-            for name, spec in specs.items()
-            if name is None or runs_here({"host": specs[None].environments[name].host}, path.parent)
+
+@dataclass
+class Report:
+    """What one check found: the specs it validated, the HAProxy it found, the problems."""
+
+    path: Path
+    selected: str | None
+    specs: dict[str | None, Spec] = field(default_factory=dict)
+    problems: list[dict[str, str]] = field(default_factory=list)
+    haproxy: dict[str, Any] | None = None
+    missing: str | None = None  # why HAProxy is not usable here, when a spec needs it
+
+    def doc(self) -> dict[str, Any]:
+        return {
+            "ok": not self.problems and self.missing is None,
+            "spec": str(self.path),
+            "environment": self.selected,
+            "environments": [self.described(name, spec) for name, spec in self.specs.items()],
+            "haproxy": self.haproxy,
+            "problems": self.problems + self.engine_problems(),
         }
-    )
+
+    def engine_problems(self) -> list[dict[str, str]]:
+        if self.missing is None:
+            return []
+        return [{"file": str(self.path), "where": "proxy.engine", "message": self.missing}]
+
+    def described(self, name: str | None, spec: Spec) -> dict[str, Any]:
+        settings = spec.environments.get(name) if name is not None else None
+        return {
+            "name": name,
+            "service": spec.app.name,
+            "replicas": spec.app.replicas,
+            "strategy": spec.strategy.type,
+            "listen": spec.proxy.listen,
+            "engine": spec.proxy.engine,
+            "promote_from": settings.promote_from if settings else None,
+            "host": settings.host if settings else None,
+            "notes": self.notes(name, spec),
+        }
+
+    def notes(self, name: str | None, spec: Spec) -> list[str]:
+        """What was left unchecked here, and why."""
+        settings = spec.environments.get(name) if name is not None else None
+        group = spec.control.group
+        if settings is None or not group or self.runs_here(name):
+            return []
+        # the group is checked where the socket is made: that host's `check` or `up`
+        return [f"control.group {group!r} not checked: it must exist on {settings.host}"]
+
+    def runs_here(self, name: str | None) -> bool:
+        if name is None or self.selected is not None:
+            return True  # with -E, a remote environment's `check` runs on its host
+        return runs_here({"host": self.specs[None].environments[name].host}, self.path.parent)
 
 
-def engines(specs: dict[str | None, Spec]) -> None:
-    """The haproxy engine needs HAProxy on this machine: say which one runs, or exit 2
+def check(file: SpecFile = DEFAULT_SPEC, json: Json = False) -> None:
+    """Validate the spec file; exit 2 listing every problem."""
+    report = Report(spec_path(file), environment())
+    try:
+        if report.selected is not None:
+            report.specs = {report.selected: load_spec(report.path, report.selected)}
+        else:
+            report.specs = load_every_environment(report.path)
+    except SpecError as exc:
+        report.problems = [
+            {"file": exc.source, "where": p.path, "message": p.message} for p in exc.problems
+        ]
+    else:
+        engines(report)
+    if json:
+        out.print_json(data=report.doc())
+    else:
+        show(report)
+    if report.problems or report.missing:
+        raise typer.Exit(BAD_INPUT)
+
+
+def engines(report: Report) -> None:
+    """The haproxy engine needs HAProxy on this machine: which one runs, or a problem
     with the install hint."""
     users = [
-        name or "the base spec" for name, spec in specs.items() if spec.proxy.engine == "haproxy"
+        name or BASE
+        for name, spec in report.specs.items()
+        if spec.proxy.engine == "haproxy" and report.runs_here(name)
     ]
     if not users:
         return
@@ -63,25 +123,30 @@ def engines(specs: dict[str | None, Spec]) -> None:
     try:
         binary = find_binary()
     except HaproxyMissing as exc:
-        err.print(f"proxy.engine ({', '.join(users)}): {exc}", markup=False)
-        raise typer.Exit(BAD_INPUT) from None
-    out.print(f"engine haproxy: HAProxy {version(binary)} ({binary})", markup=False)
+        report.missing = f"({', '.join(users)}): {exc}"
+        return
+    report.haproxy = {"binary": binary, "version": version(binary), "used_by": users}
 
 
-def show(path: Path, specs: dict[str | None, Spec]) -> None:
-    base = specs[None]
-    out.print(f"{path}: ok ({summary(base)})", markup=False)
-    for name, spec in specs.items():
-        if name is None:
+def show(report: Report) -> None:
+    """The text output: one line per spec checked, the HAProxy found, then the problems
+    (on stderr, as `file: key.path: message`)."""
+    for name, spec in report.specs.items():
+        if name is None or report.selected is not None:
+            out.print(f"{report.path}: ok ({summary(spec)})", markup=False)
             continue
-        settings = base.environments[name]
+        settings = report.specs[None].environments[name]
         source = settings.promote_from
         after = f", promoted from {source}" if source else ""
-        group = spec.control.group
-        if group and not runs_here({"host": settings.host}, path.parent):
-            # the group is checked where the socket is made: that host's `check` or `up`
-            after += f"; control.group {group!r} not checked: it must exist on {settings.host}"
+        after += "".join(f"; {note}" for note in report.notes(name, spec))
         out.print(f"  environment {name}: {summary(spec)}{after}", markup=False)
+    if report.haproxy is not None:
+        found = report.haproxy
+        out.print(f"engine haproxy: HAProxy {found['version']} ({found['binary']})", markup=False)
+    for problem in report.problems:
+        err.print(f"{problem['file']}: {problem['where']}: {problem['message']}", markup=False)
+    if report.missing is not None:
+        err.print(f"proxy.engine {report.missing}", markup=False)
 
 
 def summary(spec: Spec) -> str:

@@ -1,10 +1,10 @@
-"""`changeover down`: drain and stop everything; wait until the agent is gone (for a
-remote environment, `down` runs on its host, over ssh)."""
+"""`changeover down [--json]`: drain and stop everything; wait until the agent is gone (for a
+remote environment, `down` runs on its host, over ssh, `--json` too)."""
 
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import psutil
 import typer
@@ -15,6 +15,7 @@ from changeover.cli.client import AgentClient
 from changeover.cli.common import (
     DEFAULT_SPEC,
     FAILED,
+    Json,
     SpecFile,
     StateDir,
     duration_option,
@@ -33,19 +34,48 @@ def down(
     ] = 300.0,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
+    json: Json = False,
 ) -> None:
     """Stop accepting, finish in-flight requests, stop every replica, stop the agent."""
     paths = state_paths(state_dir, file)
     if isinstance(paths, RemotePaths):  # on its host, over ssh
-        raise typer.Exit(run_on_host(paths.remote, "down", "--timeout", f"{timeout:g}"))
+        more = ["--json"] if json else []
+        raise typer.Exit(run_on_host(paths.remote, "down", "--timeout", f"{timeout:g}", *more))
     if not is_locked(paths.lock):
-        out.print(f"no agent is running for {paths.root}")
+        if json:
+            out.print_json(data=stopped(paths, None, None, stopped=False))
+        else:
+            out.print(f"no agent is running for {paths.root}")
         return
     with AgentClient(paths) as client:
+        before = client.get("/v1/status") if json else None  # what is about to stop
         pid = client.post("/v1/down")["pid"]
-    if not wait_stopped(paths, timeout, pid):
+    done = wait_stopped(paths, timeout, pid)
+    if json:
+        out.print_json(data=stopped(paths, pid, before, stopped=done))
+    if not done:
         fail(FAILED, f"the agent (pid {pid}) is still stopping after {timeout:g}s")
-    out.print(f"stopped (agent pid {pid})")
+    if not json:
+        out.print(f"stopped (agent pid {pid})")
+
+
+def stopped(
+    paths: StatePaths, pid: int | None, before: dict[str, Any] | None, *, stopped: bool
+) -> dict[str, Any]:
+    """`down --json`: the agent told to stop, the replicas it ran (each stopped with it)
+    and the requests in flight when it was told, which it drained."""
+    live = [r for r in (before or {}).get("replicas", []) if r["state"] != "exited"]
+    inflight = None
+    if before is not None:
+        inflight = sum((r["metrics"] or {}).get("inflight", 0) for r in before["revisions"])
+    return {
+        "running": pid is not None,
+        "stopped": stopped,
+        "pid": pid,
+        "state_dir": str(paths.root),
+        "replicas": [{"id": r["id"], "revision": r["revision"], "pid": r["pid"]} for r in live],
+        "inflight": inflight,
+    }
 
 
 def wait_stopped(paths: StatePaths, timeout: float, pid: int | None = None) -> bool:

@@ -1,10 +1,12 @@
-"""`changeover up [--detach]`: start the agent and revision 1; return when it is ready.
+"""`changeover up [--detach] [--json]`: start the agent and revision 1; return when it is ready.
 
 Invariant: sockets a service manager passed to `up` (socket activation) reach the agent:
 in the foreground it is this process; detached, they are passed on as fds 3.. with
 `LISTEN_PID` of the agent itself. `--detach` returns 0 only once the agent it started
 has itself brought the stable revision to ready. For an environment on another host,
 `up --detach` runs there over ssh, and `up` in the foreground is refused (exit 2).
+`--json` prints one document, once the outcome is known (`started`), instead of the
+events as they happen.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import fcntl
 import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,6 +32,7 @@ from changeover.cli.common import (
     BAD_INPUT,
     DEFAULT_SPEC,
     FAILED,
+    Json,
     SpecFile,
     StateDir,
     err,
@@ -63,12 +67,13 @@ def up(
     ] = "v1",
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
+    json: Json = False,
 ) -> None:
     """Start the agent: proxy, replicas of the stable revision (or revision 1), control API."""
     spec, path = load(file)
     paths = state_paths(state_dir, path)
     if isinstance(paths, RemotePaths):
-        raise typer.Exit(up_remote(paths.remote, detach, version))
+        raise typer.Exit(up_remote(paths.remote, detach, version, json))
     if is_locked(paths.lock):
         pid = read_pid(paths.pid_file)
         fail(
@@ -77,15 +82,103 @@ def up(
             "stop it with `changeover down` first",
         )
     if detach:
-        raise typer.Exit(start_detached(path, paths, version))
+        raise typer.Exit(start_detached(path, paths, version, json=json))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if not json:
+        options = AgentOptions(
+            spec=spec, spec_path=path, paths=paths, version=version, on_ready=announce
+        )
+        raise typer.Exit(run_agent(options))
+    ready = ForegroundJson(paths)
     options = AgentOptions(
-        spec=spec, spec_path=path, paths=paths, version=version, on_ready=announce
+        spec=spec, spec_path=path, paths=paths, version=version, on_ready=ready.on_ready
     )
-    raise typer.Exit(run_agent(options))
+    code = run_agent(options)
+    ready.finished(code)
+    raise typer.Exit(code)
 
 
-def up_remote(remote: Remote, detach: bool, version: str) -> int:
+class ForegroundJson:
+    """`up --json` in the foreground: the document once the stable revision is ready
+    (asked of the agent's own control API from a thread: the agent is this process, so
+    its loop must go on to answer), or at the end, a start that failed."""
+
+    def __init__(self, paths: StatePaths) -> None:
+        self.paths = paths
+        self.asking: threading.Thread | None = None
+
+    def on_ready(self, url: str, revision: int, version: str) -> None:
+        self.asking = threading.Thread(target=self._print, daemon=True)
+        self.asking.start()
+
+    def _print(self) -> None:
+        try:
+            with AgentClient(self.paths) as client:
+                doc = client.get("/v1/status")
+        except Unreachable as exc:  # stopped at once: `finished` says how it ended
+            err.print(f"error: {exc}", markup=False)
+            return
+        out.print_json(data=started(doc, os.getpid(), log=None, detached=False))
+
+    def finished(self, code: int) -> None:
+        if self.asking is not None:
+            self.asking.join()
+        elif code:
+            out.print_json(data=not_started(self.paths, os.getpid(), code, None, None))
+
+
+def started(
+    status: dict[str, Any], pid: int, *, log: Path | None, detached: bool
+) -> dict[str, Any]:
+    """`up --json` for an agent that serves: where, what, and its stable revision's
+    replicas, from its status document."""
+    agent, stable = status["agent"], status["stable_revision"]
+    revision = next(r for r in status["revisions"] if r["revision"] == stable)
+    return {
+        "ok": True,
+        "pid": pid,
+        "detached": detached,
+        "state_dir": agent["state_dir"],
+        "environment": agent["environment"],
+        "engine": agent["engine"],
+        "listen": agent["listen"],
+        "url": f"http://{agent['listen']}",
+        "stable_revision": stable,
+        "version": revision["version"],
+        "replicas": [r for r in status["replicas"] if r["revision"] == stable],
+        "rollout": status["rollout"],
+        "log": None if log is None else str(log),
+        "exit_code": None,
+        "error": None,
+    }
+
+
+def not_started(
+    paths: StatePaths, pid: int, code: int, rollout: dict[str, Any] | None, log: Path | None
+) -> dict[str, Any]:
+    """`up --json` for an agent that exited before its stable revision was ready."""
+    why = f": {rollout['reason']}" if rollout and rollout.get("reason") else ""
+    return {
+        "ok": False,
+        "pid": pid,
+        "detached": log is not None,
+        "state_dir": str(paths.root),
+        "environment": None,
+        "engine": None,
+        "listen": None,
+        "url": None,
+        "stable_revision": None,
+        "version": None,
+        "replicas": [],
+        "rollout": rollout,
+        "log": None if log is None else str(log),
+        "exit_code": code,
+        "error": f"the agent (pid {pid}) exited with code {code} before the stable revision "
+        f"was ready{why}",
+    }
+
+
+def up_remote(remote: Remote, detach: bool, version: str, json: bool = False) -> int:
     """`up --detach` on the host, over ssh: the agent must outlive the ssh session."""
     if not detach:
         fail(
@@ -94,14 +187,15 @@ def up_remote(remote: Remote, detach: bool, version: str) -> int:
             f"use `changeover -E {remote.environment} up --detach`, or run it under systemd "
             "on that host (`changeover systemd` there prints the units)",
         )
-    return run_on_host(remote, "up", "--detach", "--version", version)
+    more = ["--json"] if json else []
+    return run_on_host(remote, "up", "--detach", "--version", version, *more)
 
 
 def announce(url: str, revision: int, version: str) -> None:
     out.print(f"[green]ready[/green]: revision {revision} ({escape(version)}) serving on {url}")
 
 
-def start_detached(spec: Path, paths: StatePaths, version: str) -> int:
+def start_detached(spec: Path, paths: StatePaths, version: str, *, json: bool = False) -> int:
     paths.ensure()
     log = paths.agent_log
     offset = log.stat().st_size if log.exists() else 0
@@ -128,7 +222,7 @@ def start_detached(spec: Path, paths: StatePaths, version: str) -> int:
     finally:
         for fd in (out_fd, *high):
             os.close(fd)
-    return wait_ready(pid, paths, log, offset, since)
+    return wait_ready(pid, paths, log, offset, since, json=json)
 
 
 def _pass_on(
@@ -141,16 +235,23 @@ def _pass_on(
     return trampoline, env | {"LISTEN_FDS": str(len(passed)), "LISTEN_FDNAMES": names}
 
 
-def wait_ready(pid: int, paths: StatePaths, log: Path, offset: int, since: float) -> int:
+def wait_ready(
+    pid: int, paths: StatePaths, log: Path, offset: int, since: float, *, json: bool = False
+) -> int:
     """Follow the new agent until revision 1 is ready (0) or the agent exits (its code);
-    only what happened `since` it was started counts (its store holds earlier lives)."""
+    only what happened `since` it was started counts (its store holds earlier lives).
+    With `json`, no event is printed: one document at the end."""
     seen = 0
+    rollout: dict[str, Any] | None = None  # the last one seen of this agent's life
     with AgentClient(paths) as client:
         while True:
-            done, code = os.waitpid(pid, os.WNOHANG)
+            done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 show_log_tail(log, offset)
-                return os.waitstatus_to_exitcode(code) or FAILED
+                code = os.waitstatus_to_exitcode(status) or FAILED
+                if json:
+                    out.print_json(data=not_started(paths, pid, code, rollout, log))
+                return code
             try:
                 doc = client.get("/v1/status")
             except Unreachable:
@@ -159,10 +260,15 @@ def wait_ready(pid: int, paths: StatePaths, log: Path, offset: int, since: float
             for event in doc["events"]:
                 if event["id"] > seen:
                     seen = event["id"]
-                    if event["ts"] >= since:
+                    if event["ts"] >= since and not json:
                         print_event(event)
-            rollout = doc["rollout"]
-            if _served(rollout, since) and doc["stable_revision"]:
+            current = doc["rollout"]
+            if current and current["started_at"] >= since:
+                rollout = current
+            if _served(current, since) and doc["stable_revision"]:
+                if json:
+                    out.print_json(data=started(doc, pid, log=log, detached=True))
+                    return 0
                 rev = next(r for r in doc["revisions"] if r["revision"] == doc["stable_revision"])
                 announce(f"http://{doc['agent']['listen']}", rev["revision"], rev["version"])
                 out.print(f"agent pid {pid}; logs in {log}")

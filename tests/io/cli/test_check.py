@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,14 +16,16 @@ replicas = 2
 """
 
 
-def check(spec: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def check(
+    spec: Path, cwd: Path | None = None, *more: str, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHANGEOVER_")}
     return subprocess.run(
-        [sys.executable, "-m", "changeover", "check", "-f", str(spec)],
+        [sys.executable, "-m", "changeover", "check", "-f", str(spec), *more],
         capture_output=True,
         text=True,
         timeout=60,
-        env=env | {"COLUMNS": "250"},
+        env=env | {"COLUMNS": "250"} | (extra or {}),
         cwd=cwd,
         check=False,
     )
@@ -138,3 +141,81 @@ def test_the_haproxy_engine_is_checked_on_this_machine(tmp_path: Path) -> None:
     summary, engine = found.stdout.strip().splitlines()
     assert summary.endswith("listening on 127.0.0.1:8080, engine haproxy)")
     assert engine.startswith("engine haproxy: HAProxy 2.")
+
+
+ENVIRONMENTS = """
+[environments.staging]
+[environments.staging.spec.app]
+replicas = 3
+[environments.prod]
+promote_from = "staging"
+host = "ssh://deploy@prod-1/srv/svc"
+[environments.prod.spec.control]
+group = "deployers"
+"""
+
+
+def test_json_describes_every_spec_checked(tmp_path: Path) -> None:
+    spec = write(tmp_path, VALID + ENVIRONMENTS)
+    result = check(spec, None, "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert (doc["ok"], doc["spec"], doc["environment"]) == (True, str(spec), None)
+    assert (doc["problems"], doc["haproxy"]) == ([], None)
+    base, staging, prod = doc["environments"]
+    assert base == {
+        "name": None, "service": "svc", "replicas": 2, "strategy": "rolling",
+        "listen": "127.0.0.1:8080", "engine": "builtin", "promote_from": None, "host": None,
+        "notes": [],
+    }  # fmt: skip
+    assert (staging["name"], staging["replicas"], staging["notes"]) == ("staging", 3, [])
+    assert (prod["promote_from"], prod["host"]) == ("staging", "ssh://deploy@prod-1/srv/svc")
+    assert prod["notes"] == [
+        "control.group 'deployers' not checked: it must exist on ssh://deploy@prod-1/srv/svc"
+    ]
+    text = check(spec)  # says the same
+    assert text.stdout.splitlines()[2].endswith("promoted from staging; " + prod["notes"][0]), (
+        text.stdout
+    )
+    one = check(spec, None, "--json", extra={"CHANGEOVER_ENVIRONMENT": "staging"})
+    assert one.returncode == 0, one.stderr
+    selected = json.loads(one.stdout)
+    assert selected["environment"] == "staging"
+    assert [(e["name"], e["replicas"]) for e in selected["environments"]] == [("staging", 3)]
+
+
+def test_json_lists_the_problems_and_exits_2(tmp_path: Path) -> None:
+    rules = "[strategy]\nmax_surge = 0\nmax_unavailable = 0\n"
+    spec = write(tmp_path, VALID + 'colour = "blue"\n' + rules)
+    result = check(spec, None, "--json")
+    assert result.returncode == 2
+    assert result.stderr == ""
+    doc = json.loads(result.stdout)
+    assert (doc["ok"], doc["environments"]) == (False, [])
+    assert [(p["file"], p["where"]) for p in doc["problems"]] == [
+        (str(spec), "app.colour"), (str(spec), "strategy.max_surge")
+    ]  # fmt: skip
+    text = check(spec)
+    assert text.stderr.splitlines() == [
+        f"{p['file']}: {p['where']}: {p['message']}" for p in doc["problems"]
+    ]
+
+
+def test_json_names_a_missing_haproxy_as_a_problem(tmp_path: Path) -> None:
+    spec = write(tmp_path, VALID + '[proxy]\nengine = "haproxy"\n')
+    missing = check(spec, None, "--json", extra={"CHANGEOVER_HAPROXY": str(tmp_path / "no")})
+    assert missing.returncode == 2, missing.stderr
+    doc = json.loads(missing.stdout)
+    assert (doc["ok"], doc["haproxy"]) == (False, None)
+    assert doc["environments"][0]["engine"] == "haproxy"
+    [problem] = doc["problems"]
+    assert (problem["where"], problem["file"]) == ("proxy.engine", str(spec))
+    assert problem["message"].startswith('(the base spec): proxy.engine = "haproxy" needs')
+    fake = tmp_path / "haproxy"  # a program answering `-v` as HAProxy does
+    fake.write_text("#!/bin/sh\necho 'HAProxy version 2.8.5-1 2024/01/01'\n")
+    fake.chmod(0o755)
+    found = check(spec, None, "--json", extra={"CHANGEOVER_HAPROXY": str(fake)})
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["haproxy"] == {
+        "binary": str(fake), "version": "2.8.5-1", "used_by": ["the base spec"]
+    }  # fmt: skip
