@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 import sys
 import threading
 import time
@@ -27,6 +28,7 @@ from changeover.agent.lock import is_locked, read_pid
 from changeover.agent.main import AgentOptions, run_agent
 from changeover.agent.output import OUTPUT_HEADING
 from changeover.agent.paths import StatePaths
+from changeover.agent.status import rollout_doc
 from changeover.cli.client import AgentClient, Unreachable
 from changeover.cli.common import (
     BAD_INPUT,
@@ -50,6 +52,7 @@ from changeover.runtime.activation import (
     ListenFd,
     listen_fds,
 )
+from changeover.store import Store, StoreError
 
 POLL = 0.1
 _SHELL = "/bin/sh"
@@ -250,7 +253,10 @@ def wait_ready(
                 show_log_tail(log, offset)
                 code = os.waitstatus_to_exitcode(status) or FAILED
                 if json:
-                    out.print_json(data=not_started(paths, pid, code, rollout, log))
+                    # the store, not the last status polled: the agent may have failed
+                    # its rollout and exited between two polls
+                    last = _last_rollout(paths, since) or rollout
+                    out.print_json(data=not_started(paths, pid, code, last, log))
                 return code
             try:
                 doc = client.get("/v1/status")
@@ -274,6 +280,16 @@ def wait_ready(
                 out.print(f"agent pid {pid}; logs in {log}")
                 return 0
             time.sleep(POLL)
+
+
+def _last_rollout(paths: StatePaths, since: float) -> dict[str, Any] | None:
+    """The exited agent's own last rollout, from its store (None if it made none)."""
+    try:
+        with Store.open(paths.store) as store:
+            newest = next(iter(store.rollouts(limit=1)), None)
+    except (OSError, StoreError, sqlite3.Error):
+        return None
+    return rollout_doc(newest) if newest is not None and newest.started_at >= since else None
 
 
 def _served(rollout: dict[str, Any] | None, since: float) -> bool:
