@@ -219,7 +219,8 @@ def test_a_haproxy_that_dies_is_started_again_with_its_servers(tmp_path: Path, k
             engine.set_routable("r1-1", True)
             await settled(engine)
             assert await get_many(url, 10) == {"200 1": 10}
-            await until(lambda: engine.metrics()["revisions"].get("1", {}).get("requests"), 5)
+            # deadlines only bound a hang: a loaded 2-core machine restarts HAProxy slowly
+            await until(lambda: engine.metrics()["revisions"].get("1", {}).get("requests"), 20)
             child = engine.master
             assert child is not None
             if killed == "worker":
@@ -227,10 +228,10 @@ def test_a_haproxy_that_dies_is_started_again_with_its_servers(tmp_path: Path, k
                 worker.kill()
             else:
                 os.killpg(child.pid, signal.SIGKILL)
-            await until(lambda: engine.master not in (None, child), 10, "a new haproxy")
+            await until(lambda: engine.master not in (None, child), 30, "a new haproxy")
             await settled(engine)
             assert await get_many(url, 5) == {"200 1": 5}
-            await until(lambda: engine.metrics()["revisions"]["1"]["requests"] >= 15, 5)
+            await until(lambda: engine.metrics()["revisions"]["1"]["requests"] >= 15, 20)
             assert any("haproxy exited unexpectedly" in e for e in events), events
 
     run(go)
