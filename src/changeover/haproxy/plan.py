@@ -3,7 +3,8 @@ has (servers, states, weights) to the runtime API commands that close the gap (p
 
 Invariant: a plan moves every server only along HAProxy's own rules and never takes
 capacity away before it adds some: new servers are added first (in maintenance, as HAProxy
-adds them), then addresses, then weights, then servers enabled, then servers drained, and
+adds them), then addresses, then weights raised, then servers enabled, then weights
+lowered, then servers drained, and
 servers the agent no longer wants go to maintenance before they are deleted. A server
 that was serving and stops being routable goes to `drain` (its requests in flight finish;
 the agent reads `scur` until they have), never straight to `maint`. A plan from a state
@@ -109,8 +110,9 @@ def plan(
     now = dict(haves)
     adds: list[Step] = []
     moves: list[Step] = []
-    reweights: list[Step] = []
+    raises: list[Step] = []
     enables: list[Step] = []
+    lowers: list[Step] = []
     drains: list[Step] = []
     removals: list[Step] = []
     for server, want in sorted(wants.items()):
@@ -124,18 +126,27 @@ def plan(
             command = runtime.set_addr(backend, server, want.host, want.port)
             have = Have(want.host, want.port, have.state, have.weight)
             moves.append(Step("addr", server, command, have, backend, ADDR))
-        if have.weight != weight:
+        # Built in the order they are sent, so each step's `after` is what HAProxy has
+        # then: weights raised, enabled, weights lowered, drained. Raised before any is
+        # lowered: a switch (100/0 to 0/100) never passes through every server at
+        # weight 0, where HAProxy would answer 503.
+        state = _state(want, have)
+        if weight > have.weight:
             have = Have(have.host, have.port, have.state, weight)
             command = runtime.set_weight(backend, server, weight)
-            reweights.append(Step("weight", server, command, have, backend, WEIGHT))
-        state = _state(want, have)
+            raises.append(Step("weight", server, command, have, backend, WEIGHT))
+        if state == "ready" and have.state != "ready":
+            have = Have(have.host, have.port, state, have.weight)
+            command = runtime.set_state(backend, server, state)
+            enables.append(Step("state", server, command, have, backend, ENABLE))
+        if weight < have.weight:
+            have = Have(have.host, have.port, have.state, weight)
+            command = runtime.set_weight(backend, server, weight)
+            lowers.append(Step("weight", server, command, have, backend, DRAIN))
         if state != have.state:
             have = Have(have.host, have.port, state, have.weight)
             command = runtime.set_state(backend, server, state)
-            if state == "ready":
-                enables.append(Step("state", server, command, have, backend, ENABLE))
-            else:
-                drains.append(Step("state", server, command, have, backend, DRAIN))
+            drains.append(Step("state", server, command, have, backend, DRAIN))
     for server, have in sorted(now.items()):
         if server in wants:
             continue
@@ -145,7 +156,7 @@ def plan(
             removals.append(Step("state", server, command, gone, backend, REMOVE))
         delete = runtime.del_server(backend, server)
         removals.append(Step("delete", server, delete, None, backend, REMOVE))
-    return adds + moves + reweights + enables + drains + removals
+    return adds + moves + raises + enables + lowers + drains + removals
 
 
 def plan_all(
