@@ -7,12 +7,14 @@ same way by both, as far as these checks go (docs/haproxy.md lists the rest).
 The haproxy engine matches a route against the whole header block, one `name: value`
 line per header (`req.hdrs`), so a pattern that can match a line feed (a negated class
 without `\\n`, `\\s`, `\\D`, `\\W`, `.` under `(?s)`) could run past the header's own
-line into the next one: such a pattern is refused rather than matched differently.
+line into the next one, and `^`, `$`, `\\A`, `\\Z` would be read against the block,
+not the value: such a pattern is refused rather than matched differently.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from re import _constants as c  # type: ignore[attr-defined]
 from re import _parser  # type: ignore[attr-defined]
 from typing import Any
@@ -38,20 +40,51 @@ def problems(pattern: str) -> list[str]:
         out.append("uses {,n}, which PCRE2 10.42 reads as text: write {0,n}")
     if "\\N{" in pattern:
         out.append("uses \\N{name}, which PCRE2 does not know: write the character")
-    if _reaches_lf(parsed.data, bool(parsed.state.flags & re.DOTALL)):
+    leaves = list(_leaves(parsed.data, bool(parsed.state.flags & re.DOTALL)))
+    if any(_reaches_lf(op, av, dotall) for op, av, dotall in leaves):
         out.append(
             "can match a line feed (a negated class without \\n, \\s, \\D, \\W, or . under "
             "(?s)), so on HAProxy it could run into the next header line: exclude \\r\\n, "
             "e.g. [^;\\r\\n] instead of [^;]"
         )
+    if any(op is c.AT and av in _LINE_ANCHORS for op, av, _ in leaves):
+        out.append(
+            "anchors with ^, $, \\A or \\Z, which HAProxy would read against its whole "
+            "header block, not the value: drop them, a route's regex matches the whole "
+            "value already"
+        )
     return out
 
 
-def _reaches_lf(items: Any, dotall: bool) -> bool:
-    return any(_item_reaches_lf(op, av, dotall) for op, av in items)
+_LINE_ANCHORS = {c.AT_BEGINNING, c.AT_BEGINNING_STRING, c.AT_END, c.AT_END_STRING}
 
 
-def _item_reaches_lf(op: Any, av: Any, dotall: bool) -> bool:
+def _leaves(items: Any, dotall: bool) -> Iterator[tuple[Any, Any, bool]]:
+    """Every node that matches or asserts something, with whether `.` matches \\n there."""
+    for op, av in items:
+        if op is c.SUBPATTERN:
+            _group, add, remove, sub = av
+            scoped = (dotall or bool(add & re.DOTALL)) and not remove & re.DOTALL
+            yield from _leaves(sub, scoped)
+        elif op is c.BRANCH:
+            for branch in av[1]:
+                yield from _leaves(branch, dotall)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            yield from _leaves(av[2], dotall)
+        elif op is c.ATOMIC_GROUP:
+            yield from _leaves(av, dotall)
+        elif op in (c.ASSERT, c.ASSERT_NOT):  # a lookaround could look past the line too
+            yield from _leaves(av[1], dotall)
+        elif op is c.GROUPREF_EXISTS:
+            _group, yes, no = av
+            yield from _leaves(yes, dotall)
+            if no is not None:
+                yield from _leaves(no, dotall)
+        else:
+            yield op, av, dotall
+
+
+def _reaches_lf(op: Any, av: Any, dotall: bool) -> bool:
     if op is c.LITERAL:
         return bool(av == LF)
     if op is c.NOT_LITERAL:
@@ -60,20 +93,7 @@ def _item_reaches_lf(op: Any, av: Any, dotall: bool) -> bool:
         return dotall
     if op is c.IN:
         return _set_has_lf(av)
-    if op is c.SUBPATTERN:
-        _group, add, remove, sub = av
-        scoped = (dotall or bool(add & re.DOTALL)) and not remove & re.DOTALL
-        return _reaches_lf(sub, scoped)
-    if op is c.BRANCH:
-        return any(_reaches_lf(branch, dotall) for branch in av[1])
-    if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
-        return _reaches_lf(av[2], dotall)
-    if op in (c.ATOMIC_GROUP,):
-        return _reaches_lf(av, dotall)
-    if op is c.GROUPREF_EXISTS:
-        _group, yes, no = av
-        return _reaches_lf(yes, dotall) or (no is not None and _reaches_lf(no, dotall))
-    return False  # anchors, lookarounds (they consume nothing), group references
+    return False  # anchors, group references
 
 
 def _set_has_lf(items: Any) -> bool:
