@@ -5,6 +5,8 @@ the agent accepts on is served by HAProxy."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 from collections import Counter
 from pathlib import Path
@@ -199,5 +201,34 @@ def test_more_revisions_than_slots_fall_back_to_weights_and_say_so(tmp_path: Pat
             await settled(engine)
             assert 2 in engine.slots  # the slot freed once its server was deleted
             assert await revisions(url, 4, {"x-to": "two"}) == {"200 2": 4}
+
+    run(go)
+
+
+def test_a_haproxy_started_again_gets_its_routes_and_preview_back(tmp_path: Path) -> None:
+    """The maps start empty and the socketpair is new at each start; the reconcile
+    fills the maps again, and the agent passes preview connections over the new pair."""
+
+    async def go() -> None:
+        apps = [App(1), App(2)]
+        async with serving(tmp_path, *apps) as (engine, url):
+            await two_revisions(engine, apps)
+            route = HeaderRoute("x-canary", 2, value="yes")
+            engine.set_traffic(TrafficPolicy({1: 100, 2: 0}, header_routes=(route,)))
+            engine.set_preview(2)
+            await engine.serve_preview(socket.create_server(("127.0.0.1", 0)))
+            address = engine.preview_address
+            assert address is not None
+            preview_url = f"http://{address[0]}:{address[1]}"
+            await settled(engine)
+            assert await revisions(url, 3, {"x-canary": "yes"}) == {"200 2": 3}
+            child = engine.master
+            assert child is not None
+            os.killpg(child.pid, signal.SIGKILL)
+            await until(lambda: engine.master not in (None, child), 10, "a new haproxy")
+            await settled(engine)
+            assert await revisions(url, 3, {"x-canary": "yes"}) == {"200 2": 3}
+            assert await revisions(url, 3) == {"200 1": 3}
+            assert await revisions(preview_url, 3) == {"200 2": 3}
 
     run(go)
