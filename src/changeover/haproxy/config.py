@@ -60,6 +60,11 @@ class Settings:
     def __post_init__(self) -> None:
         if isinstance(self.listen_fd, bool) or self.listen_fd < 0:
             raise ValueError(f"listen_fd must be a file descriptor, got {self.listen_fd!r}")
+        preview = self.preview_fd
+        if preview is not None and (
+            isinstance(preview, bool) or preview < 0 or preview == self.listen_fd
+        ):
+            raise ValueError(f"preview_fd must be a file descriptor but listen_fd, got {preview!r}")
         for name in ("stats_socket", "log_socket", "map_dir"):
             path = getattr(self, name)
             if path is not None and not re.fullmatch(r"/[A-Za-z0-9_./+-]+", path):
