@@ -116,3 +116,24 @@ def test_requests_answered_without_a_replica_are_unrouted_or_rejected() -> None:
     snap = eng.metrics()
     assert (snap["unrouted"], snap["rejected"]) == (1, 2)
     assert eng.unparsed_log_lines == 2
+
+
+def _row(proxy: str, server: str, ok: int, scur: int) -> runtime.StatRow:
+    return runtime.StatRow(
+        {"pxname": proxy, "svname": server, "type": "2", "hrsp_2xx": str(ok), "scur": str(scur)}
+    )
+
+
+def test_a_replicas_twins_count_each_request_once_and_retire_apart() -> None:
+    eng = engine()
+    eng.add_endpoint("r2-1", 2, "127.0.0.1", 9111)
+    both = {(BACKEND, "r2-1"), ("slot1", "r2-1")}
+    eng.take([_row(BACKEND, "r2-1", 30, 1), _row("slot1", "r2-1", 12, 2)], present=both)
+    snap = eng.metrics()
+    assert snap["revisions"]["2"]["requests"] == 42  # 30 by weight, 12 routed
+    assert snap["revisions"]["2"]["inflight"] == 3
+    assert snap["endpoints"]["r2-1"]["inflight"] == 3
+    eng.deleted("r2-1", Counts((0, 12, 0, 0, 0)), "slot1")  # its slot twin goes first
+    eng.take([_row(BACKEND, "r2-1", 31, 0)], present={(BACKEND, "r2-1")})
+    assert eng.metrics()["revisions"]["2"]["requests"] == 43
+    assert eng.metrics()["revisions"]["2"]["inflight"] == 0
