@@ -82,6 +82,11 @@ class PreviewPass:
         host, port = self._listener.getsockname()[:2]
         return str(host), int(port)
 
+    @property
+    def stalled(self) -> bool:
+        """Waiting for HAProxy to read the pair (accepting stopped meanwhile)."""
+        return self._writing
+
     # --- moving connections --------------------------------------------------------------
 
     def _watch(self) -> None:
