@@ -242,3 +242,37 @@ def test_the_frontend_routes_preview_then_header_routes_then_sticky_then_weights
         "use_backend %[var(txn.co_sticky)] if { var(txn.co_sticky) -m found }",
     ]
     assert lines[-1] == "    default_backend replicas"
+
+
+def cli_words(line: str) -> list[list[str]]:
+    """HAProxy 2.6's CLI reading of a line, as seen live: `;` ends a command, spaces
+    and tabs end a word, a backslash makes the next character plain."""
+    commands: list[list[str]] = [[]]
+    word: str | None = None
+    chars = iter(line)
+    for ch in chars:
+        if ch == "\\":
+            word = (word or "") + next(chars, "")
+        elif ch in " \t":
+            if word is not None:
+                commands[-1].append(word)
+            word = None
+        elif ch == ";":
+            if word is not None:
+                commands[-1].append(word)
+            word = None
+            commands.append([])
+        else:
+            word = (word or "") + ch
+    if word is not None:
+        commands[-1].append(word)
+    return commands
+
+
+@given(key=st.text(st.characters(exclude_characters="\r\n\x00"), min_size=1), value=TEXT)
+def test_a_quoted_key_and_value_reach_haproxy_as_one_command_of_five_words(
+    key: str, value: str
+) -> None:
+    value = value or "v"
+    command = maps.add("/s/routes.map", 2, key, value)
+    assert cli_words(command.text) == [["add", "map", "@2", "/s/routes.map", key, value]]
