@@ -15,6 +15,13 @@ Per-revision counters never go down while the agent runs: a server's counters ar
 one last time before it is deleted and kept, and when HAProxy dies its last-read counters
 are kept the same way (what it served after that last read is lost with it).
 
+Header routes, sticky users and the preview (routes.py, preview.py): a revision with
+replicas gets a slot backend, where its replicas are servers again (twins of those in
+`replicas`, planned by the same `plan`); the maps are rewritten after servers are added
+and enabled and before any is drained, from what HAProxy then has ready, so no entry
+points at a slot without a ready server. `drain` waits for both twins; their counters
+are summed (HAProxy counts a request only in the backend that served it).
+
 Metrics: request and status counts, aborts and in-flight come from `show stat` (read
 every `poll_interval`); latencies, and the 502/503/504 HAProxy answered itself, from the
 request log (one datagram per request, or per `log_sample` requests, over a unix socket):
