@@ -183,7 +183,12 @@ def test_more_revisions_than_slots_fall_back_to_weights_and_say_so(tmp_path: Pat
         events: list[str] = []
         async with serving(tmp_path, *apps) as (engine, url):
             engine.on_event = events.append
-            await two_revisions(engine, apps)
+            ports = [await app.start() for app in apps]
+            # all at once (no await between): the reconcile sees six revisions together
+            for index, (app, port) in enumerate(zip(apps, ports, strict=True)):
+                name = f"r{app.revision}-{index}"
+                engine.add_endpoint(name, app.revision, "127.0.0.1", port)
+                engine.set_routable(name, True)
             weights = dict.fromkeys(range(1, 7), 0) | {1: 100}
             route = HeaderRoute("x-to", 1, value="one")
             engine.set_traffic(TrafficPolicy(weights, header_routes=(route,)))
