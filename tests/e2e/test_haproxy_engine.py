@@ -183,9 +183,18 @@ def test_check_reports_the_engine_and_a_spec_it_cannot_serve(service: Service) -
     ok = service.cli("check")
     assert ok.returncode == 0, ok.stderr
     assert "engine haproxy: HAProxy 2." in ok.stdout, ok.stdout
-    service.write_spec(engine="haproxy", extra='type = "canary"\nsticky = "cookie:user"\n')
+    sticky = 'type = "canary"\nsticky = "cookie:user"\n'
+    service.write_spec(engine="haproxy", extra=sticky)
+    served = service.cli("check")  # sticky users are served by this engine too
+    assert served.returncode == 0, served.stderr
+    route = '{ set_header_route = { header = "x-group", regex = "beta[^;]*" } }'
+    service.write_spec(engine="haproxy", extra=f"{sticky}steps = [{route}]\n")
     refused = service.cli("check")
     assert refused.returncode == 2
-    assert 'strategy.sticky: proxy.engine = "haproxy" has no sticky users yet' in refused.stderr
+    said = (
+        "strategy.steps[0].set_header_route.regex: "
+        'with proxy.engine = "haproxy" (PCRE2) the regex can match a line feed'
+    )
+    assert said in refused.stderr, refused.stderr
     history = service.cli("history", "--json")  # no agent: nothing was started
     assert history.returncode != 0 or not json.loads(history.stdout).get("revisions")

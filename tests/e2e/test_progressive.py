@@ -131,11 +131,15 @@ min_requests = 5
     clean(gen.report)  # slow is not failed: no request fails either way
 
 
-def test_blue_green_promote_and_instant_undo_with_zero_failures(service: Service) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_blue_green_promote_and_instant_undo_with_zero_failures(
+    service: Service, engine: str
+) -> None:
     preview = free_port()
     service.write_spec(
+        engine=engine_part(engine),
         extra=f'type = "blue-green"\nauto_promote = false\npreview_listen = "127.0.0.1:{preview}"\n'
-        'scale_down_delay = "60s"\n'
+        'scale_down_delay = "60s"\n',
     )
     url = service.up()
     with load(url) as gen:
@@ -143,6 +147,18 @@ def test_blue_green_promote_and_instant_undo_with_zero_failures(service: Service
         assert started.returncode == 0, started.stderr
         wait_for(lambda: phase(service) == "paused", 60, "preview ready, waiting for promote")
         assert versions(f"http://127.0.0.1:{preview}/", 20) == {"v2": 20}
+        # the preview listener under load of its own: every request served, by v2 only
+        on_preview = asyncio.run(
+            run(
+                f"http://127.0.0.1:{preview}/",
+                rate=300,
+                connections=8,
+                requests=600,
+                count_header="X-Version",
+            )
+        )
+        assert on_preview.failed == 0, on_preview.summary()
+        assert on_preview.header_counts == {"v2": 600}
         assert versions(url + "/", 20) == {"v1": 20}
         promoted = service.cli("promote")
         assert promoted.returncode == 0, promoted.stderr
@@ -162,33 +178,41 @@ def test_blue_green_promote_and_instant_undo_with_zero_failures(service: Service
     assert all(pids.get(rid) == pid for rid, pid in warm.items())  # no process started
 
 
-def test_header_route_weights_and_sticky_users(service: Service) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_header_route_weights_and_sticky_users(service: Service, engine: str) -> None:
     steps = (
         '[{ set_header_route = { header = "x-canary", value = "yes" } }, { set_weight = 10 },'
         " { pause = {} }, { set_weight = 50 }, { pause = {} }]"
     )
-    service.write_spec(extra=f'type = "canary"\nsticky = "cookie:user"\nsteps = {steps}\n')
-    url = service.up()
-    started = deploy(service, "v2", "--no-wait")
-    assert started.returncode == 0, started.stderr
-    wait_for(lambda: phase(service) == "paused", 60, "first pause")
-    assert versions(url + "/", 30, {"x-canary": "yes"}) == {"v2": 30}
-    report = asyncio.run(
-        run(url + "/", rate=1000, connections=8, requests=2000, count_header="X-Version")
+    service.write_spec(
+        engine=engine_part(engine),
+        extra=f'type = "canary"\nsticky = "cookie:user"\nsteps = {steps}\n',
     )
-    assert report.failed == 0, report.summary()
-    share = report.header_counts.get("v2", 0) / 2000
-    assert 0.07 <= share <= 0.13, report.header_counts
-    users = {f"u{i}": versions(url + "/", 3, {"cookie": f"user=u{i}"}) for i in range(150)}
-    assert all(len(seen) == 1 for seen in users.values())  # each user sees one revision
-    on_canary = {u for u, seen in users.items() if "v2" in seen}
-    assert on_canary
-    assert service.cli("promote").returncode == 0
-    wait_for(lambda: service.status()["weights"] == {"1": 50, "2": 50}, 30, "weight 50")
-    later = {u: versions(url + "/", 3, {"cookie": f"user=u{u[1:]}"}) for u in users}
-    assert all(later[u] == {"v2": 3} for u in on_canary)  # never back to stable
-    assert all(len(seen) == 1 for seen in later.values())
-    aborted = service.cli("abort")
-    assert aborted.returncode == 0, aborted.stderr
-    assert phase(service) == "aborted"
-    assert versions(url + "/", 20, {"x-canary": "yes"}) == {"v1": 20}
+    url = service.up()
+    with load(url, rate=150) as gen:  # continuous traffic without route or key throughout
+        started = deploy(service, "v2", "--no-wait")
+        assert started.returncode == 0, started.stderr
+        wait_for(lambda: phase(service) == "paused", 60, "first pause")
+        assert versions(url + "/", 30, {"x-canary": "yes"}) == {"v2": 30}
+        report = asyncio.run(
+            run(url + "/", rate=1000, connections=8, requests=2000, count_header="X-Version")
+        )
+        assert report.failed == 0, report.summary()
+        share = report.header_counts.get("v2", 0) / 2000
+        assert 0.07 <= share <= 0.13, report.header_counts
+        users = {f"u{i}": versions(url + "/", 3, {"cookie": f"user=u{i}"}) for i in range(150)}
+        assert all(len(seen) == 1 for seen in users.values())  # each user sees one revision
+        on_canary = {u for u, seen in users.items() if "v2" in seen}
+        assert 5 <= len(on_canary) <= 30  # about 10 % of 150
+        assert service.cli("promote").returncode == 0
+        wait_for(lambda: service.status()["weights"] == {"1": 50, "2": 50}, 30, "weight 50")
+        later = {u: versions(url + "/", 3, {"cookie": f"user=u{u[1:]}"}) for u in users}
+        assert all(later[u] == {"v2": 3} for u in on_canary)  # never back to stable
+        assert all(len(seen) == 1 for seen in later.values())
+        assert 50 <= sum(seen == {"v2": 3} for seen in later.values()) <= 100  # about half
+        aborted = service.cli("abort")
+        assert aborted.returncode == 0, aborted.stderr
+        assert phase(service) == "aborted"
+        assert versions(url + "/", 20, {"x-canary": "yes"}) == {"v1": 20}
+    report = clean(gen.report)
+    assert report.header_counts.get("v2", 0) > 0  # the load met the canary by weight

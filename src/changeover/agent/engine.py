@@ -102,6 +102,8 @@ def make(
         listen_fd=LISTEN_FD,
         stats_socket=layout.stats_socket,
         log_socket=str(sockets / "log.sock"),
+        map_dir=str(sockets),  # routes, sticky users, preview (haproxy/routes.py)
+        preview_fd=LISTEN_FD + 1,  # preview connections the agent accepts
         nbthread=cores(),
         connect_timeout=settings.connect_timeout,
         header_timeout=settings.header_timeout,

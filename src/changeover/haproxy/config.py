@@ -24,6 +24,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from changeover.haproxy import routes
 from changeover.haproxy.runtime import MAX_WEIGHT, address, checked_name
 
 FRONTEND = "public"
@@ -40,6 +41,8 @@ class Settings:
     listen_fd: int  # the agent's public listening socket, inherited by HAProxy
     stats_socket: str  # the runtime API (admin level, mode 0600)
     log_socket: str | None = None  # unix datagram socket the agent reads; None: no log
+    map_dir: str | None = None  # the routing maps (haproxy/routes.py); None: weights only
+    preview_fd: int | None = None  # socketpair end the preview connections come through
     log_sample: int = 1  # log one request in this many
     nbthread: int = 1
     connect_timeout: float = 5.0
@@ -57,7 +60,12 @@ class Settings:
     def __post_init__(self) -> None:
         if isinstance(self.listen_fd, bool) or self.listen_fd < 0:
             raise ValueError(f"listen_fd must be a file descriptor, got {self.listen_fd!r}")
-        for name in ("stats_socket", "log_socket"):
+        preview = self.preview_fd
+        if preview is not None and (
+            isinstance(preview, bool) or preview < 0 or preview == self.listen_fd
+        ):
+            raise ValueError(f"preview_fd must be a file descriptor but listen_fd, got {preview!r}")
+        for name in ("stats_socket", "log_socket", "map_dir"):
             path = getattr(self, name)
             if path is not None and not re.fullmatch(r"/[A-Za-z0-9_./+-]+", path):
                 raise ValueError(f"{name} must be an absolute path of plain characters: {path!r}")
@@ -147,6 +155,8 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         f"frontend {FRONTEND}",
         f"    bind fd@{s.listen_fd}",
     ]
+    if s.preview_fd is not None:  # the agent accepts, HAProxy serves (haproxy/preview.py)
+        lines.append(f"    bind sockpair@{s.preview_fd} name preview")
     if s.log_socket is not None:
         sample = f" sample 1:{s.log_sample}" if s.log_sample > 1 else ""
         lines += [
@@ -164,16 +174,31 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         "    http-request del-header X-Forwarded-Host",
         "    http-request set-header X-Forwarded-Host %[req.fhdr(host)]"
         " if { req.fhdr(host) -m found }",
-        f"    default_backend {BACKEND}",
+    ]
+    if s.map_dir is None:
+        lines.append(f"    default_backend {BACKEND}")
+    else:
+        lines += routes.frontend_lines(routes.MapFiles.under(s.map_dir), BACKEND)
+    lines += [
         "",
-        f"backend {BACKEND}",
-        "    # servers are added, weighted, drained and deleted at run time",
+        *_backend(BACKEND, s, "servers are added, weighted, drained and deleted at run time"),
+    ]
+    options = " ".join(s.server_options())
+    lines += [server.line(options) for server in servers]
+    if s.map_dir is not None:
+        for slot in routes.SLOT_BACKENDS:
+            lines += ["", *_backend(slot, s, "a revision's replicas again, at run time")]
+        lines += ["", f"backend {routes.UNROUTED}", "    # no servers: HAProxy answers 503"]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _backend(name: str, s: Settings, comment: str) -> list[str]:
+    return [
+        f"backend {name}",
+        f"    # {comment}",
         "    balance roundrobin",
         f"    retries {s.retries}",
         "    retry-on conn-failure empty-response",
         "    option redispatch 1",
     ]
-    options = " ".join(s.server_options())
-    lines += [server.line(options) for server in servers]
-    lines.append("")
-    return "\n".join(lines)

@@ -15,6 +15,13 @@ Per-revision counters never go down while the agent runs: a server's counters ar
 one last time before it is deleted and kept, and when HAProxy dies its last-read counters
 are kept the same way (what it served after that last read is lost with it).
 
+Header routes, sticky users and the preview (routes.py, preview.py): a revision with
+replicas gets a slot backend, where its replicas are servers again (twins of those in
+`replicas`, planned by the same `plan`); the maps are rewritten after servers are added
+and enabled and before any is drained, from what HAProxy then has ready, so no entry
+points at a slot without a ready server. `drain` waits for both twins; their counters
+are summed (HAProxy counts a request only in the backend that served it).
+
 Metrics: request and status counts, aborts and in-flight come from `show stat` (read
 every `poll_interval`); latencies, and the 502/503/504 HAProxy answered itself, from the
 request log (one datagram per request, or per `log_sample` requests, over a unix socket):
@@ -31,14 +38,17 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from changeover.haproxy import config, logline
+from changeover.haproxy import config, logline, maps, routes
 from changeover.haproxy.client import RuntimeClient
 from changeover.haproxy.config import BACKEND, Settings
-from changeover.haproxy.plan import Have, Step, Want, plan, server_weights
+from changeover.haproxy.plan import DRAIN, Have, Step, Want, plan_all, server_weights
+from changeover.haproxy.preview import PreviewPass
 from changeover.haproxy.process import Haproxy, Layout, StartFailed
-from changeover.haproxy.runtime import RuntimeApiError, StatRow, servers
+from changeover.haproxy.routes import Entries, MapFiles
+from changeover.haproxy.runtime import RuntimeApiError, StatRow
 from changeover.histogram import STATUS_CLASSES
 from changeover.proxy.handoff import Send
 from changeover.proxy.metrics import Metrics, RevisionStats
@@ -115,12 +125,18 @@ class HaproxyEngine:
         self._poll_interval = poll_interval
         self.on_event = on_event
         self._wants: dict[str, Want] = {}
-        self._haves: dict[str, Have] = {}
+        self._haves: dict[str, Have] = {}  # the weighted backend's servers
+        self._slot_haves: dict[str, dict[str, Have]] = {}  # per slot backend (routes.py)
+        self._slots: dict[int, int] = {}  # revision -> slot
+        self._files = None if settings.map_dir is None else MapFiles.under(settings.map_dir)
+        self._map_haves: dict[str, Entries] = {}  # what each map holds in HAProxy
+        self._unslotted: list[int] = []  # said once per change
+        self._previews = PreviewPass()
         self._shares: Mapping[int, int] | None = None
         self._policy = TrafficPolicy()
         self._preview: int | None = None
         self._revision_of: dict[str, int] = {}  # every server ever wanted: logs and stats
-        self._live: dict[str, Counts] = {}  # per server, from the last `show stat`
+        self._live: dict[tuple[str, str], Counts] = {}  # (backend, server): last `show stat`
         self._retired: dict[int, Counts] = {}  # per revision: servers deleted, HAProxy dead
         self._log_metrics = Metrics()  # latencies and HAProxy's own errors, from the log
         self.unparsed_log_lines = 0
@@ -157,6 +173,7 @@ class HaproxyEngine:
         try:
             await self._start()
         except BaseException:
+            self._previews.shutdown()
             self._close_log()
             self._remove_socket_dir()
             raise
@@ -171,13 +188,28 @@ class HaproxyEngine:
         assert self._sock is not None
         servers = self.initial_servers()
         self._layout.config.write_text(self.config_text(servers))
-        await self._process.start(self._sock.fileno(), self._client)
+        self._empty_maps()
+        theirs = self._previews.new_pair() if self._settings.preview_fd is not None else None
+        try:
+            more = () if theirs is None else (theirs.fileno(),)
+            await self._process.start(self._sock.fileno(), self._client, more_fds=more)
+        finally:
+            if theirs is not None:
+                theirs.close()  # HAProxy has its own copy
         self._haves = dict(servers)
+        self._slot_haves = {}
+        self._map_haves = dict.fromkeys(self._files.all(), ()) if self._files else {}
+        self._previews.started()
         child = self._process.child
         pid = child.pid if child is not None else 0
         log.info("haproxy started (master pid %d)", pid)
         self.on_event(f"haproxy started (master pid {pid}, config {self._layout.config})")
         self._dirty.set()
+
+    def _empty_maps(self) -> None:
+        """HAProxy starts with empty maps: the reconcile fills them once slots are ready."""
+        for path in self._files.all() if self._files is not None else ():
+            Path(path).write_text("")
 
     async def shutdown(
         self,
@@ -192,6 +224,7 @@ class HaproxyEngine:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._previews.shutdown()
         if self._sock is not None:
             self._sock.close()  # HAProxy holds its own copy until it stops
         await self._process.stop(timeout + 1.0)
@@ -200,6 +233,9 @@ class HaproxyEngine:
         self._remove_socket_dir()
 
     def _remove_socket_dir(self) -> None:
+        for path in self._files.all() if self._files is not None else ():
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         with contextlib.suppress(OSError):  # the sockets' folder, once empty
             os.rmdir(os.path.dirname(self._settings.stats_socket))
 
@@ -245,27 +281,49 @@ class HaproxyEngine:
         return dict(self._haves)
 
     @property
+    def slot_haves(self) -> dict[str, dict[str, Have]]:
+        """The slot backends' servers, as HAProxy's answers said."""
+        return {backend: dict(haves) for backend, haves in self._slot_haves.items()}
+
+    @property
+    def slots(self) -> dict[int, int]:
+        """Revision -> slot (routes.py)."""
+        return dict(self._slots)
+
+    @property
+    def map_haves(self) -> dict[str, Entries]:
+        return dict(self._map_haves)
+
+    @property
     def pending(self) -> int:
-        """Runtime API commands HAProxy still needs for the wanted state (-1: not running)."""
+        """Runtime API changes HAProxy still needs for the wanted state (-1: not running):
+        server commands, and maps whose content differs."""
         if not self.running:
             return -1
-        return len(plan(self._wants, self._haves, self._shares, BACKEND, self._options))
+        slots = self._assign(say=False)
+        steps = len(self._plan(slots))
+        wanted = self._wanted_maps(slots)
+        return steps + sum(1 for path, e in wanted.items() if self._map_haves.get(path) != e)
 
-    # --- preview: not on this engine (the spec rules refuse preview_listen) -------------
+    # --- preview: the agent accepts, HAProxy serves (haproxy/preview.py) ---------------
 
     @property
     def preview_address(self) -> tuple[str, int] | None:
-        return None
+        return self._previews.address
 
     async def serve_preview(self, sock: socket.socket) -> None:
-        sock.close()
-        raise RuntimeError("the haproxy engine has no preview listener yet")
+        if self._settings.preview_fd is None:
+            sock.close()
+            raise RuntimeError("this haproxy configuration has no preview listener")
+        self._previews.open(sock)
 
     async def close_preview(self) -> None:
-        return None
+        self._previews.close()
 
     def set_preview(self, revision: int | None) -> None:
-        self._preview = revision  # blue-green names it; nothing listens for it here
+        if revision != self._preview:
+            self._preview = revision
+            self._dirty.set()
 
     @property
     def preview(self) -> int | None:
@@ -289,38 +347,46 @@ class HaproxyEngine:
             self._dirty.set()
 
     async def drain(self, replica_id: str, timeout: float) -> bool:  # noqa: ASYNC109 (API)
-        """True once HAProxy gives the replica nothing new and its scur is 0."""
+        """True once HAProxy gives the replica nothing new, in the weighted backend and
+        in its slot, and its scur + qcur, summed over both, is 0."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            have = self._haves.get(replica_id)
-            if have is None or not self.running:
+            twins = [have for have in self._twins(replica_id) if have is not None]
+            if not twins or not self.running:
                 return True  # not in HAProxy (any more): nothing of it is in flight
-            if have.state != "ready" and await self._inflight(replica_id) == 0:
+            if all(h.state != "ready" for h in twins) and await self._inflight(replica_id) == 0:
                 return True
             if loop.time() >= deadline:
                 return False
             await asyncio.sleep(DRAIN_POLL)
 
+    def _twins(self, replica_id: str) -> list[Have | None]:
+        return [self._haves.get(replica_id)] + [
+            haves.get(replica_id) for haves in self._slot_haves.values()
+        ]
+
     async def _inflight(self, replica_id: str) -> int | None:
         try:
-            rows = await self._client.stats(BACKEND)
+            rows = await self._client.stats()
         except (OSError, TimeoutError, RuntimeApiError, ValueError):
             return None
-        for row in servers(rows, BACKEND):
-            if row.name == replica_id:
-                return row.number("scur") + row.number("qcur")
-        return 0
+        return sum(
+            row.number("scur") + row.number("qcur")
+            for row in self._server_rows(rows)
+            if row.name == replica_id
+        )
+
+    def _server_rows(self, rows: list[StatRow]) -> list[StatRow]:
+        backends = {BACKEND, *routes.SLOT_BACKENDS}
+        return [row for row in rows if row.kind == "server" and row.proxy in backends]
 
     def set_weights(self, weights: dict[int, int] | None) -> None:
         self.set_traffic(TrafficPolicy(weights))
 
     def set_traffic(self, policy: TrafficPolicy) -> None:
-        if policy.header_routes or policy.sticky is not None:
-            raise ValueError(
-                "the haproxy engine has no header routes or sticky users yet "
-                '(the spec rules refuse them with proxy.engine = "haproxy")'
-            )
+        if policy.reads_headers and self._files is None:
+            raise ValueError("this haproxy configuration has no routing maps (map_dir)")
         self._policy = policy
         self._shares = None if policy.weights is None else dict(policy.weights)
         self._dirty.set()
@@ -344,8 +410,77 @@ class HaproxyEngine:
                     log.exception("haproxy reconcile pass failed")
 
     async def reconcile(self) -> bool:
-        """One pass: send the plan's steps in order; True when every one succeeded."""
-        steps = plan(self._wants, self._haves, self._shares, BACKEND, self._options)
+        """One pass; True when every change succeeded. Servers are added and enabled
+        first, then the maps are written from what HAProxy then has ready (so no entry
+        points at a slot that would answer 503), then servers are drained and removed
+        (a map entry that pointed at one went before)."""
+        self._slots = self._assign()
+        steps = self._plan(self._slots)
+        done = True
+        try:
+            done &= await self._steps([s for s in steps if s.phase < DRAIN])
+            done &= await self._write_maps()
+            done &= await self._steps([s for s in steps if s.phase >= DRAIN])
+        except (OSError, TimeoutError) as exc:
+            log.warning("haproxy runtime API unreachable: %s", exc)
+            return False
+        return done
+
+    def _plan(self, slots: Mapping[int, int]) -> list[Step]:
+        haves = {BACKEND: self._haves, **self._slot_haves}
+        backends = {revision: routes.slot_name(slot) for revision, slot in slots.items()}
+        return plan_all(self._wants, haves, self._shares, BACKEND, backends, self._options)
+
+    def _assign(self, say: bool = True) -> dict[int, int]:
+        """The slots the revisions with replicas get (routes.assign); an event (`say`)
+        when one the policy names gets none."""
+        if self._files is None:
+            return {}
+        revisions = {want.revision for want in self._wants.values()}
+        kept = {rev: slot for rev, slot in self._slots.items() if rev in revisions}
+        held = {routes.slot_name(slot) for slot in kept.values()}
+        occupied = [
+            index
+            for index, backend in enumerate(routes.SLOT_BACKENDS)
+            if self._slot_haves.get(backend) and backend not in held
+        ]
+        named = routes.named(self._policy, self._preview, self._available())
+        slots = routes.assign(self._slots, revisions, occupied, named)
+        missing = routes.unslotted(slots, named & revisions)
+        if say and missing != self._unslotted:
+            self._unslotted = missing
+            if missing:
+                message = (
+                    f"haproxy: no free slot for revision(s) {', '.join(map(str, missing))} "
+                    f"({routes.SLOTS} in use): their header routes, sticky users and preview "
+                    "use the weights (the preview answers 503) until a slot frees"
+                )
+                log.error("%s", message)
+                self.on_event(message)
+        return slots
+
+    def _available(self) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for want in self._wants.values():
+            if want.routable:
+                counts[want.revision] = counts.get(want.revision, 0) + 1
+        return counts
+
+    def _wanted_maps(self, slots: Mapping[int, int]) -> dict[str, Entries]:
+        if self._files is None:
+            return {}
+        usable = set()
+        for revision, slot in slots.items():
+            haves = self._slot_haves.get(routes.slot_name(slot), {})
+            for name, have in haves.items():
+                want = self._wants.get(name)
+                if have.state == "ready" and want is not None and want.routable:
+                    usable.add(revision)
+        return routes.maps(
+            self._files, self._policy, self._preview, slots, usable, self._available()
+        )
+
+    async def _steps(self, steps: list[Step]) -> bool:
         done = True
         for step in steps:
             try:
@@ -354,27 +489,56 @@ class HaproxyEngine:
                 done = False
                 level = logging.DEBUG if step.action == "delete" else logging.WARNING
                 log.log(level, "%s (will retry)", exc)
-            except (OSError, TimeoutError) as exc:
-                log.warning("haproxy runtime API unreachable: %s", exc)
-                return False
         return done
+
+    async def _write_maps(self) -> bool:
+        done = True
+        for path, entries in self._wanted_maps(self._slots).items():
+            if self._map_haves.get(path) == entries:
+                continue
+            try:
+                await self._replace_map(path, entries)
+            except (RuntimeApiError, ValueError) as exc:
+                done = False
+                log.warning("haproxy map %s not written: %s (will retry)", path, exc)
+        return done
+
+    async def _replace_map(self, path: str, entries: Entries) -> None:
+        """The map's whole content, atomically (maps.py)."""
+        at = maps.version(await self._client.send(maps.prepare(path)))
+        for key, value in entries:
+            await self._client.send(maps.add(path, at, key, value))
+        await self._client.send(maps.commit(path, at))
+        self._map_haves[path] = entries
+
+    def _haves_of(self, backend: str) -> dict[str, Have]:
+        if backend == BACKEND:
+            return self._haves
+        return self._slot_haves.setdefault(backend, {})
 
     async def _apply(self, step: Step) -> None:
         final: Counts | None = None
+        backend = step.backend
         if step.action == "delete":
-            rows = await self._client.stats(BACKEND)
-            row = next((r for r in servers(rows, BACKEND) if r.name == step.server), None)
+            rows = await self._client.stats(backend)
+            row = next(
+                (r for r in self._server_rows(rows) if (r.proxy, r.name) == (backend, step.server)),
+                None,
+            )
             final = None if row is None else Counts.of(row)
         await self._client.send(step.command)
+        haves = self._haves_of(backend)
         if step.after is not None:
-            self._haves[step.server] = step.after
+            haves[step.server] = step.after
             return
-        self._haves.pop(step.server, None)
-        self.deleted(step.server, final)
+        haves.pop(step.server, None)
+        if not haves and backend != BACKEND:
+            self._slot_haves.pop(backend, None)  # the slot is free once empty
+        self.deleted(step.server, final, backend)
 
-    def deleted(self, server: str, final: Counts | None) -> None:
-        """HAProxy deleted `server`: its counters as last read before are kept."""
-        self._live.pop(server, None)
+    def deleted(self, server: str, final: Counts | None, backend: str = BACKEND) -> None:
+        """HAProxy deleted `server` of `backend`: its counters as last read are kept."""
+        self._live.pop((backend, server), None)
         revision = self._revision_of.get(server)
         if final is not None and revision is not None:
             self._retire(revision, final)
@@ -407,12 +571,15 @@ class HaproxyEngine:
 
     def lost(self, status: int) -> None:
         """HAProxy died: its servers and counters went with it; keep the last counters read."""
-        for server, counts in self._live.items():
+        for (_backend, server), counts in self._live.items():
             revision = self._revision_of.get(server)
             if revision is not None:
                 self._retire(revision, counts)
         self._live.clear()
         self._haves.clear()
+        self._slot_haves.clear()
+        self._map_haves.clear()
+        self._previews.lost()
         message = f"haproxy exited unexpectedly ({status}): {self._process.tail(3)}; restarting"
         log.error("%s", message)
         self.on_event(message)
@@ -432,17 +599,24 @@ class HaproxyEngine:
         if not self.running:
             return
         try:
-            rows = await self._client.stats(BACKEND)
+            rows = await self._client.stats()
         except (OSError, TimeoutError, RuntimeApiError, ValueError) as exc:
             log.debug("haproxy stats not read: %s", exc)
             return
-        self.take(rows, present=set(self._haves))
+        present = {(BACKEND, name) for name in self._haves}
+        for backend, haves in self._slot_haves.items():
+            present |= {(backend, name) for name in haves}
+        self.take(rows, present)
 
-    def take(self, rows: list[StatRow], present: set[str]) -> None:
-        """Counters of the servers HAProxy has (`present`) from `show stat` rows; a server
-        deleted while they were read is in `_retired` already, so it is left out."""
+    def take(self, rows: list[StatRow], present: set[tuple[str, str]]) -> None:
+        """Counters of the servers HAProxy has (`present`: backend, server) from `show
+        stat` rows; a server deleted while they were read is in `_retired` already, so it
+        is left out. A replica's twins (weighted backend, slot) each count the requests
+        HAProxy sent to that backend, so their sum counts each request once."""
         self._live = {
-            row.name: Counts.of(row) for row in servers(rows, BACKEND) if row.name in present
+            (row.proxy, row.name): Counts.of(row)
+            for row in self._server_rows(rows)
+            if (row.proxy, row.name) in present
         }
         for revision, counts in self._totals().items():
             stats = self._log_metrics.revision(revision)
@@ -450,11 +624,17 @@ class HaproxyEngine:
 
     def _totals(self) -> dict[int, Counts]:
         totals = dict(self._retired)
-        for server, counts in self._live.items():
+        for (_backend, server), counts in self._live.items():
             revision = self._revision_of.get(server)
             if revision is not None:
                 totals[revision] = totals.get(revision, Counts()) + counts
         return totals
+
+    def _per_server(self) -> dict[str, Counts]:
+        out: dict[str, Counts] = {}
+        for (_backend, server), counts in self._live.items():
+            out[server] = out.get(server, Counts()) + counts
+        return out
 
     def metrics(self) -> dict[str, Any]:
         """A snapshot with the shape `proxy.metrics` documents (see the module)."""
@@ -467,13 +647,14 @@ class HaproxyEngine:
             entry["aborted"] = counts.aborted
             entry["inflight"] = counts.inflight
         snapshot["revisions"] = dict(sorted(revisions.items(), key=lambda kv: int(kv[0])))
+        live = self._per_server()
         snapshot["endpoints"] = {
             name: {
                 "revision": want.revision,
                 "routable": want.routable,
-                "inflight": self._live.get(name, Counts()).inflight,
+                "inflight": live.get(name, Counts()).inflight,
                 "tunnels": 0,
-                "idle_connections": self._live.get(name, Counts()).idle,
+                "idle_connections": live.get(name, Counts()).idle,
                 "haproxy_state": (self._haves[name].state if name in self._haves else None),
             }
             for name, want in sorted(self._wants.items())

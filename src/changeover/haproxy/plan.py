@@ -3,7 +3,8 @@ has (servers, states, weights) to the runtime API commands that close the gap (p
 
 Invariant: a plan moves every server only along HAProxy's own rules and never takes
 capacity away before it adds some: new servers are added first (in maintenance, as HAProxy
-adds them), then addresses, then weights, then servers enabled, then servers drained, and
+adds them), then addresses, then weights raised, then servers enabled, then weights
+lowered, then servers drained, and
 servers the agent no longer wants go to maintenance before they are deleted. A server
 that was serving and stops being routable goes to `drain` (its requests in flight finish;
 the agent reads `scur` until they have), never straight to `maint`. A plan from a state
@@ -50,12 +51,19 @@ Action = Literal["add", "addr", "weight", "state", "delete"]
 
 @dataclass(frozen=True)
 class Step:
-    """One command and what HAProxy has for `server` once it succeeded (None: deleted)."""
+    """One command and what HAProxy has for `server` of `backend` once it succeeded
+    (None: deleted). `phase` orders steps of several backends (`plan_all`)."""
 
     action: Action
     server: str
     command: Command
     after: Have | None
+    backend: str = ""
+    phase: int = 0
+
+
+# The order of a plan: capacity is added before any is taken away.
+ADD, ADDR, WEIGHT, ENABLE, DRAIN, REMOVE = range(6)
 
 
 def server_weights(wants: Mapping[str, Want], shares: Mapping[int, int] | None) -> dict[str, int]:
@@ -102,8 +110,9 @@ def plan(
     now = dict(haves)
     adds: list[Step] = []
     moves: list[Step] = []
-    reweights: list[Step] = []
+    raises: list[Step] = []
     enables: list[Step] = []
+    lowers: list[Step] = []
     drains: list[Step] = []
     removals: list[Step] = []
     for server, want in sorted(wants.items()):
@@ -112,29 +121,61 @@ def plan(
         if have is None:
             have = Have(want.host, want.port, "maint", weight)
             command = runtime.add_server(backend, server, want.host, want.port, weight, *options)
-            adds.append(Step("add", server, command, have))
+            adds.append(Step("add", server, command, have, backend, ADD))
         if (have.host, have.port) != (want.host, want.port):
             command = runtime.set_addr(backend, server, want.host, want.port)
             have = Have(want.host, want.port, have.state, have.weight)
-            moves.append(Step("addr", server, command, have))
-        if have.weight != weight:
+            moves.append(Step("addr", server, command, have, backend, ADDR))
+        # Built in the order they are sent, so each step's `after` is what HAProxy has
+        # then: weights raised, enabled, weights lowered, drained. Raised before any is
+        # lowered: a switch (100/0 to 0/100) never passes through every server at
+        # weight 0, where HAProxy would answer 503.
+        state = _state(want, have)
+        if weight > have.weight:
             have = Have(have.host, have.port, have.state, weight)
             command = runtime.set_weight(backend, server, weight)
-            reweights.append(Step("weight", server, command, have))
-        state = _state(want, have)
+            raises.append(Step("weight", server, command, have, backend, WEIGHT))
+        if state == "ready" and have.state != "ready":
+            have = Have(have.host, have.port, state, have.weight)
+            command = runtime.set_state(backend, server, state)
+            enables.append(Step("state", server, command, have, backend, ENABLE))
+        if weight < have.weight:
+            have = Have(have.host, have.port, have.state, weight)
+            command = runtime.set_weight(backend, server, weight)
+            lowers.append(Step("weight", server, command, have, backend, DRAIN))
         if state != have.state:
             have = Have(have.host, have.port, state, have.weight)
-            step = Step("state", server, runtime.set_state(backend, server, state), have)
-            (enables if state == "ready" else drains).append(step)
+            command = runtime.set_state(backend, server, state)
+            drains.append(Step("state", server, command, have, backend, DRAIN))
     for server, have in sorted(now.items()):
         if server in wants:
             continue
         if have.state != "maint":
             gone = Have(have.host, have.port, "maint", have.weight)
             command = runtime.set_state(backend, server, "maint")
-            removals.append(Step("state", server, command, gone))
-        removals.append(Step("delete", server, runtime.del_server(backend, server), None))
-    return adds + moves + reweights + enables + drains + removals
+            removals.append(Step("state", server, command, gone, backend, REMOVE))
+        delete = runtime.del_server(backend, server)
+        removals.append(Step("delete", server, delete, None, backend, REMOVE))
+    return adds + moves + raises + enables + lowers + drains + removals
 
 
-__all__ = ["Have", "Step", "Want", "plan", "server_weights"]
+def plan_all(
+    wants: Mapping[str, Want],
+    haves: Mapping[str, Mapping[str, Have]],
+    shares: Mapping[int, int] | None,
+    main: str,
+    slots: Mapping[int, str],
+    options: tuple[str, ...] = (),
+) -> list[Step]:
+    """`plan` for the weighted backend `main` and for every slot backend (`haves` per
+    backend; `slots`: revision -> its slot backend, whose servers are the revision's
+    replicas again, all weighing 1), merged phase by phase: every backend's additions
+    and enables come before any backend's drains and removals."""
+    steps = plan(wants, haves.get(main, {}), shares, main, options)
+    for backend in sorted((set(slots.values()) | set(haves)) - {main}):
+        mine = {name: want for name, want in wants.items() if slots.get(want.revision) == backend}
+        steps += plan(mine, haves.get(backend, {}), None, backend, options)
+    return sorted(steps, key=lambda step: step.phase)  # stable: a server's order is kept
+
+
+__all__ = ["Have", "Step", "Want", "plan", "plan_all", "server_weights"]

@@ -100,13 +100,22 @@ class Haproxy:
         setpriv = shutil.which("setpriv")
         return [setpriv, "--pdeathsig", "KILL", "--", *cmd] if setpriv else cmd
 
-    async def start(self, listen_fd: int, client: RuntimeClient, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-        """Start it with the public socket as fd 3; return once its runtime API answers."""
+    async def start(
+        self,
+        listen_fd: int,
+        client: RuntimeClient,
+        timeout: float = 10.0,  # noqa: ASYNC109
+        more_fds: tuple[int, ...] = (),
+    ) -> None:
+        """Start it with the public socket as fd 3 (and `more_fds` as 4, ...); return
+        once its runtime API answers."""
         for path in (self.layout.stats_socket, self.layout.master_socket):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)  # left by a crash: HAProxy would bind beside a stale file
         env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
-        spec = SpawnSpec(self.argv(), self.layout.workdir, env, self.layout.log, listen_fd)
+        spec = SpawnSpec(
+            self.argv(), self.layout.workdir, env, self.layout.log, listen_fd, more_fds
+        )
         try:
             child = self.child = PosixSpawner().spawn(spec)
         except SpawnError as exc:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from changeover.spec import pcre
 from changeover.spec.envfile import EnvFileError, read_env_file
 from changeover.spec.environments import EnvironmentSettings
 from changeover.spec.models import Metric, Spec
@@ -258,20 +259,23 @@ ENGINE_ISSUE = "docs/haproxy.md"
 
 
 def engine_lacks(spec: Spec, engine: str) -> list[Problem]:
-    """What `spec` uses that the data plane `engine` does not have (yet): the haproxy
-    engine has no header routes, sticky users, preview listener or access log."""
+    """What `spec` uses that the data plane `engine` does not have (yet), or reads
+    differently: the haproxy engine has no access log, and matches a header route's
+    regex with PCRE2 (`spec.pcre`: what it would read otherwise is refused)."""
     if engine != "haproxy":
         return []
     lacks = f'proxy.engine = "haproxy" has no {{}} yet ({ENGINE_ISSUE}); use engine = "builtin"'
-    out = [
-        Problem(f"strategy.steps[{i}].set_header_route", lacks.format("header routes"))
-        for i, step in enumerate(spec.strategy.steps)
-        if step.set_header_route is not None
-    ]
-    if spec.strategy.sticky is not None:
-        out.append(Problem("strategy.sticky", lacks.format("sticky users")))
-    if spec.strategy.preview_listen is not None:
-        out.append(Problem("strategy.preview_listen", lacks.format("preview listener")))
+    out = []
+    for i, step in enumerate(spec.strategy.steps):
+        route = step.set_header_route
+        if route is not None and route.regex is not None:
+            out += [
+                Problem(
+                    f"strategy.steps[{i}].set_header_route.regex",
+                    f'with proxy.engine = "haproxy" (PCRE2) the regex {problem}',
+                )
+                for problem in pcre.problems(route.regex)
+            ]
     if spec.proxy.access_log:
         out.append(Problem("proxy.access_log", lacks.format("access log")))
     return out

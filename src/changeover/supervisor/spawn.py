@@ -1,7 +1,8 @@
 """Starting replica processes with `os.posix_spawn`.
 
 Invariant: a child gets exactly fds 0-3 from the agent (stdin from /dev/null, stdout and
-stderr appended to its log, and the listening socket as fd 3 when asked), leads its own
+stderr appended to its log, and the listening socket as fd 3 when asked; HAProxy alone
+also gets `more_fds` as fds 4, 5, ...), leads its own
 process group, and runs in its workdir. Anything that would make exec fail is reported
 before spawning as a `SpawnError` with a message meant for the user.
 """
@@ -41,6 +42,7 @@ class SpawnSpec:
     env: Mapping[str, str]
     log_path: Path
     listen_fd: int | None = None  # passed as fd 3, with LISTEN_PID set to the app's pid
+    more_fds: tuple[int, ...] = ()  # passed as fds 4, 5, ... (needs listen_fd)
 
 
 class Child(Protocol):
@@ -89,7 +91,8 @@ class PosixSpawner:
         sources = [os.open(spec.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)]
         try:
             if spec.listen_fd is not None:
-                sources.append(fcntl.fcntl(spec.listen_fd, fcntl.F_DUPFD_CLOEXEC, _HIGH_FD))
+                for fd in (spec.listen_fd, *spec.more_fds):
+                    sources.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _HIGH_FD))
             sources[0] = _move_high(sources[0])
             pid = spawn_group_leader(argv, spec.env, _file_actions(sources))
         finally:
@@ -127,8 +130,8 @@ def _file_actions(sources: list[int]) -> list[tuple[Any, ...]]:
         (os.POSIX_SPAWN_DUP2, sources[0], 1),
         (os.POSIX_SPAWN_DUP2, sources[0], 2),
     ]
-    if len(sources) > 1:
-        actions.append((os.POSIX_SPAWN_DUP2, sources[1], LISTEN_FD))
+    for index, source in enumerate(sources[1:]):
+        actions.append((os.POSIX_SPAWN_DUP2, source, LISTEN_FD + index))
     return actions
 
 

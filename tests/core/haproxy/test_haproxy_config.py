@@ -139,6 +139,8 @@ def test_a_server_haproxy_would_misread_is_refused(server: Server, message: str)
         ({"max_headers": 40000}, "max_headers must be <= 32766"),
         ({"forwarded_proto": "ht tp"}, "forwarded_proto must be a token"),
         ({"listen_fd": -1}, "listen_fd must be a file descriptor"),
+        ({"preview_fd": 3}, "preview_fd must be a file descriptor but listen_fd"),
+        ({"map_dir": "/a b"}, "map_dir must be an absolute path"),
     ],
 )
 def test_settings_are_checked_when_made(changes: dict[str, object], message: str) -> None:
@@ -152,3 +154,30 @@ def test_settings_are_checked_when_made(changes: dict[str, object], message: str
 )
 def test_times_are_whole_milliseconds_rounded_up(seconds: float, text: str) -> None:
     assert ms(seconds) == text
+
+
+def test_routing_adds_the_preview_bind_the_rules_the_slots_and_unrouted() -> None:
+    settings = Settings(listen_fd=3, stats_socket="/s/stats.sock", map_dir="/s", preview_fd=4)
+    text = render(settings)
+    frontend = text[text.index("frontend public") : text.index("\nbackend replicas")]
+    assert "    bind fd@3\n    bind sockpair@4 name preview\n" in frontend
+    assert frontend.rstrip().endswith("default_backend replicas")
+    assert "map_reg(/s/routes.map)" in frontend
+    assert "map_regm(/s/keys.map)" in frontend
+    assert "map_int(/s/buckets.map)" in frontend
+    backends = [line for line in text.splitlines() if line.startswith("backend ")]
+    assert backends == [
+        "backend replicas",
+        "backend slot0",
+        "backend slot1",
+        "backend slot2",
+        "backend slot3",
+        "backend unrouted",
+    ]
+    slot = text[text.index("backend slot0") : text.index("backend slot1")]
+    assert "balance roundrobin" in slot  # `add server` needs a dynamic algorithm
+    assert "retry-on conn-failure empty-response" in slot
+    unrouted = text[text.index("backend unrouted") :]
+    assert "server" not in unrouted.replace("no servers", "")
+    # without a map folder the file is as before: weights only
+    assert "slot0" not in render(Settings(listen_fd=3, stats_socket="/s/stats.sock"))

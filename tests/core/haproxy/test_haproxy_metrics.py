@@ -9,7 +9,7 @@ import pytest
 
 from changeover.analysis.window import Window
 from changeover.haproxy import logline, runtime
-from changeover.haproxy.config import Settings
+from changeover.haproxy.config import BACKEND, Settings
 from changeover.haproxy.engine import Counts, HaproxyEngine
 from changeover.haproxy.process import Layout
 
@@ -60,7 +60,7 @@ def test_counts_come_from_the_stats_and_latencies_from_the_log() -> None:
     eng.add_endpoint("r4-1", 4, "127.0.0.1", 9112)
     for line in [b"r3-1 200 3 --"] * 36 + [b"r4-1 200 40 --"] * 3 + [b"r4-1 502 1 SH"]:
         eng.record(line)
-    eng.take(rows(), present={"r3-1", "r4-1"})
+    eng.take(rows(), present={(BACKEND, "r3-1"), (BACKEND, "r4-1")})
     snap = eng.metrics()
     three, four = snap["revisions"]["3"], snap["revisions"]["4"]
     assert (three["requests"], four["requests"]) == (36, 4)  # show stat's hrsp_*
@@ -78,12 +78,12 @@ def test_a_deleted_servers_counters_are_kept_so_no_counter_goes_down() -> None:
     eng = engine()
     eng.add_endpoint("r3-1", 3, "127.0.0.1", 9111)
     eng.add_endpoint("r4-1", 4, "127.0.0.1", 9112)
-    eng.take(rows(), present={"r3-1", "r4-1"})
+    eng.take(rows(), present={(BACKEND, "r3-1"), (BACKEND, "r4-1")})
     before = eng.metrics()
     final = next(Counts.of(r) for r in rows() if r.name == "r4-1")
     eng.deleted("r4-1", final)
     eng.remove_endpoint("r4-1")
-    eng.take([r for r in rows() if r.name != "r4-1"], present={"r3-1"})
+    eng.take([r for r in rows() if r.name != "r4-1"], present={(BACKEND, "r3-1")})
     after = eng.metrics()
     assert after["revisions"]["4"]["requests"] == before["revisions"]["4"]["requests"] == 4
     assert Window.between(4, before, after, 1.0).requests == 0  # no reset seen
@@ -101,7 +101,7 @@ def test_a_server_deleted_while_the_stats_were_read_is_not_counted_twice() -> No
 def test_haproxy_dying_keeps_the_last_counters_read() -> None:
     eng = engine()
     eng.add_endpoint("r3-1", 3, "127.0.0.1", 9111)
-    eng.take(rows(), present={"r3-1"})
+    eng.take(rows(), present={(BACKEND, "r3-1")})
     eng.lost(137)
     assert eng.metrics()["revisions"]["3"]["requests"] == 36
     eng.take([], present=set())  # the new HAProxy counts from zero
@@ -116,3 +116,24 @@ def test_requests_answered_without_a_replica_are_unrouted_or_rejected() -> None:
     snap = eng.metrics()
     assert (snap["unrouted"], snap["rejected"]) == (1, 2)
     assert eng.unparsed_log_lines == 2
+
+
+def _row(proxy: str, server: str, ok: int, scur: int) -> runtime.StatRow:
+    return runtime.StatRow(
+        {"pxname": proxy, "svname": server, "type": "2", "hrsp_2xx": str(ok), "scur": str(scur)}
+    )
+
+
+def test_a_replicas_twins_count_each_request_once_and_retire_apart() -> None:
+    eng = engine()
+    eng.add_endpoint("r2-1", 2, "127.0.0.1", 9111)
+    both = {(BACKEND, "r2-1"), ("slot1", "r2-1")}
+    eng.take([_row(BACKEND, "r2-1", 30, 1), _row("slot1", "r2-1", 12, 2)], present=both)
+    snap = eng.metrics()
+    assert snap["revisions"]["2"]["requests"] == 42  # 30 by weight, 12 routed
+    assert snap["revisions"]["2"]["inflight"] == 3
+    assert snap["endpoints"]["r2-1"]["inflight"] == 3
+    eng.deleted("r2-1", Counts((0, 12, 0, 0, 0)), "slot1")  # its slot twin goes first
+    eng.take([_row(BACKEND, "r2-1", 31, 0)], present={(BACKEND, "r2-1")})
+    assert eng.metrics()["revisions"]["2"]["requests"] == 43
+    assert eng.metrics()["revisions"]["2"]["inflight"] == 0

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from changeover.haproxy.plan import Have, Step, Want, plan, server_weights
+from changeover.haproxy.plan import DRAIN, Have, Step, Want, plan, plan_all, server_weights
 
 OPTS = ("pool-purge-delay 1000ms",)
 
@@ -25,6 +25,11 @@ def applied(haves: Mapping[str, Have], steps: list[Step]) -> dict[str, Have]:
         else:
             out[step.server] = step.after
     return out
+
+
+def _serves(haves: Mapping[str, Have]) -> bool:
+    """Some server takes new requests (HAProxy answers 503 when none does)."""
+    return any(have.state == "ready" and have.weight > 0 for have in haves.values())
 
 
 def want(revision: int, port: int, routable: bool = True) -> Want:
@@ -176,10 +181,12 @@ def test_a_plan_reaches_the_wanted_state_and_then_has_nothing_to_do(
             assert have.state == "ready"
         elif haves.get(server) is not None and haves[server].state in ("ready", "drain"):
             assert have.state == "drain"  # it served: never cut
-    order = [s.action for s in steps]
     kinds = {"add": 0, "addr": 1, "weight": 2}
-    ranks = [kinds.get(a, 3) for a in order]
-    assert ranks == sorted(ranks)  # adds, addresses, weights, then states and deletions
+    ranks = [kinds.get(s.action, 3) for s in steps if s.phase != DRAIN or s.action != "weight"]
+    assert ranks == sorted(ranks)  # adds, addresses, weights raised, then states, deletions
+    if _serves(haves) and _serves(after):  # never a moment where every server is out
+        for index in range(len(steps)):
+            assert _serves(applied(haves, steps[:index])), commands(steps[: index + 1])
     for index, step in enumerate(steps):
         if step.action == "delete":  # in maintenance first
             previous = steps[index - 1] if index else None
@@ -187,3 +194,45 @@ def test_a_plan_reaches_the_wanted_state_and_then_has_nothing_to_do(
             assert maint_before or haves[step.server].state == "maint"
         if step.action == "state" and step.after is not None and step.after.state == "maint":
             assert step.server not in wants  # only servers on their way out
+
+
+def test_a_blue_green_switch_raises_the_new_weights_before_it_lowers_the_old() -> None:
+    haves = {
+        "r1-1": Have("127.0.0.1", 4001, "ready", 256),
+        "r2-1": Have("127.0.0.1", 4002, "ready", 0),
+    }
+    wants = {"r1-1": want(1, 4001), "r2-1": want(2, 4002)}
+    assert commands(plan(wants, haves, {1: 0, 2: 100}, "replicas")) == [
+        "set server replicas/r2-1 weight 256",
+        "set server replicas/r1-1 weight 0",
+    ]
+
+
+def test_every_slot_backend_adds_and_enables_before_any_backend_drains() -> None:
+    haves = {
+        "replicas": {"r1-1": Have("127.0.0.1", 4001, "ready", 1)},
+        "slot0": {"r1-1": Have("127.0.0.1", 4001, "ready", 1)},
+    }
+    wants = {"r1-1": want(1, 4001, routable=False), "r2-1": want(2, 4002)}
+    steps = plan_all(wants, haves, None, "replicas", {1: "slot0", 2: "slot1"}, OPTS)
+    assert [(s.backend, s.command.text.split(" ")[0:2]) for s in steps] == [
+        ("replicas", ["add", "server"]),
+        ("slot1", ["add", "server"]),
+        ("replicas", ["set", "server"]),
+        ("slot1", ["set", "server"]),
+        ("replicas", ["set", "server"]),
+        ("slot0", ["set", "server"]),
+    ]
+    assert [s.after.state for s in steps[2:] if s.after is not None] == [
+        "ready",
+        "ready",
+        "drain",
+        "drain",
+    ]
+    assert all(s.command.text.endswith("weight 1 pool-purge-delay 1000ms") for s in steps[:2])
+    # a revision without a slot any more leaves it: its servers there are removed
+    gone = plan_all({"r1-1": want(1, 4001)}, haves, None, "replicas", {}, OPTS)
+    assert [s.command.text for s in gone] == [
+        "set server slot0/r1-1 state maint",
+        "del server slot0/r1-1",
+    ]

@@ -45,22 +45,29 @@ def test_what_the_haproxy_engine_lacks_is_listed_key_by_key() -> None:
     )
     with pytest.raises(SpecError) as raised:
         load_spec_text(text, "svc.toml")
-    assert raised.value.lines() == [
-        f"svc.toml: strategy.steps[0].set_header_route: {LACKS.format('header routes')}",
-        f"svc.toml: strategy.sticky: {LACKS.format('sticky users')}",
-        f"svc.toml: proxy.access_log: {LACKS.format('access log')}",
-    ]
+    assert raised.value.lines() == [f"svc.toml: proxy.access_log: {LACKS.format('access log')}"]
 
 
-def test_the_agents_engine_judges_a_deployed_spec() -> None:
-    """`[proxy]` is read from the spec `up` was given: a deployed spec that says builtin
-    is still served by the agent's haproxy engine, and judged against it."""
-    spec = load_spec_text(
-        APP + '[strategy]\ntype = "blue-green"\npreview_listen = "127.0.0.1:9999"\n', "svc.toml"
+def test_header_routes_sticky_users_and_the_preview_are_served_by_haproxy() -> None:
+    text = (
+        APP
+        + '[proxy]\nengine = "haproxy"\n'
+        + '[strategy]\ntype = "canary"\nsticky = "header:x-user"\n'
+        + 'steps = [{ set_header_route = { header = "x-canary", regex = "v[0-9]+" } },'
+        + " { set_weight = 10 }]\n"
     )
+    assert engine_lacks(load_spec_text(text, "svc.toml"), "haproxy") == []
+    blue_green = '[strategy]\ntype = "blue-green"\npreview_listen = "127.0.0.1:9999"\n'
+    assert engine_lacks(load_spec_text(APP + blue_green, "svc.toml"), "haproxy") == []
+
+
+def test_a_regex_pcre_would_read_differently_is_refused_on_haproxy_only() -> None:
+    route = '{ set_header_route = { header = "x-group", regex = "beta[^;]*" } }'
+    spec = load_spec_text(APP + f'[strategy]\ntype = "canary"\nsteps = [{route}]\n', "svc.toml")
     assert engine_lacks(spec, "builtin") == []
     (problem,) = engine_lacks(spec, "haproxy")
-    assert (problem.path, problem.message) == (
-        "strategy.preview_listen",
-        LACKS.format("preview listener"),
+    assert problem.path == "strategy.steps[0].set_header_route.regex"
+    assert problem.message.startswith(
+        'with proxy.engine = "haproxy" (PCRE2) the regex can match a line feed'
     )
+    assert "[^;\\r\\n] instead of [^;]" in problem.message
