@@ -53,11 +53,12 @@ class Settings:
     max_headers: int = 100
     forwarded_proto: str = "http"
     retries: int = 3
+    tls_cert: str | None = None  # certificate chain + key, one PEM file (0600): TLS on
 
     def __post_init__(self) -> None:
         if isinstance(self.listen_fd, bool) or self.listen_fd < 0:
             raise ValueError(f"listen_fd must be a file descriptor, got {self.listen_fd!r}")
-        for name in ("stats_socket", "log_socket"):
+        for name in ("stats_socket", "log_socket", "tls_cert"):
             path = getattr(self, name)
             if path is not None and not re.fullmatch(r"/[A-Za-z0-9_./+-]+", path):
                 raise ValueError(f"{name} must be an absolute path of plain characters: {path!r}")
@@ -121,6 +122,13 @@ def ms(seconds: float) -> str:
     return f"{max(1, math.ceil(seconds * 1000))}ms"
 
 
+def bind_tls(cert: str | None) -> str:
+    """The `bind` line's TLS options: HTTP/2 or HTTP/1.1 by ALPN, TLS 1.2 at least."""
+    if cert is None:
+        return ""
+    return f" ssl crt {cert} alpn h2,http/1.1 ssl-min-ver TLSv1.2"
+
+
 def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
     """The configuration file for `s`, starting with `servers` (then all at run time)."""
     lines = [
@@ -145,7 +153,7 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         "    timeout tunnel 24h",
         "",
         f"frontend {FRONTEND}",
-        f"    bind fd@{s.listen_fd}",
+        f"    bind fd@{s.listen_fd}{bind_tls(s.tls_cert)}",
     ]
     if s.log_socket is not None:
         sample = f" sample 1:{s.log_sample}" if s.log_sample > 1 else ""

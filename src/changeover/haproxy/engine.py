@@ -39,11 +39,13 @@ from changeover.haproxy.config import BACKEND, Settings
 from changeover.haproxy.plan import Have, Step, Want, plan, server_weights
 from changeover.haproxy.process import Haproxy, Layout, StartFailed
 from changeover.haproxy.runtime import RuntimeApiError, StatRow, servers
+from changeover.haproxy.tls import HaproxyTls
 from changeover.histogram import STATUS_CLASSES
 from changeover.proxy.handoff import Send
 from changeover.proxy.metrics import Metrics, RevisionStats
 from changeover.proxy.policy import TrafficPolicy
 from changeover.supervisor.process import ChildProcess
+from changeover.tlsfiles import Pair
 
 log = logging.getLogger("changeover.haproxy")
 
@@ -105,7 +107,9 @@ class HaproxyEngine:
         log_socket: str,
         poll_interval: float = 0.5,
         on_event: Callable[[str], None] = lambda message: None,
+        tls: HaproxyTls | None = None,  # `[proxy] tls` (haproxy/tls.py)
     ) -> None:
+        self._tls = tls
         self._process = Haproxy(binary, layout)
         self._layout = layout
         self._settings = settings
@@ -170,6 +174,8 @@ class HaproxyEngine:
     async def _start(self) -> None:
         assert self._sock is not None
         servers = self.initial_servers()
+        if self._tls is not None:
+            self._tls.write()  # the pair serving now, at each start
         self._layout.config.write_text(self.config_text(servers))
         await self._process.start(self._sock.fileno(), self._client)
         self._haves = dict(servers)
@@ -200,6 +206,8 @@ class HaproxyEngine:
         self._remove_socket_dir()
 
     def _remove_socket_dir(self) -> None:
+        if self._tls is not None:
+            self._tls.remove()
         with contextlib.suppress(OSError):  # the sockets' folder, once empty
             os.rmdir(os.path.dirname(self._settings.stats_socket))
 
@@ -213,6 +221,16 @@ class HaproxyEngine:
             raise RuntimeError("the haproxy engine is not serving yet")
         host, port = self._sock.getsockname()[:2]
         return str(host), int(port)
+
+    @property
+    def certificate(self) -> Pair | None:
+        return None if self._tls is None else self._tls.pair
+
+    async def set_certificate(self, pair: Pair) -> None:
+        """New handshakes get `pair`, through the runtime API (no reload)."""
+        if self._tls is None:
+            raise RuntimeError("the haproxy engine serves no TLS")
+        await self._tls.update(self._client, pair)
 
     @property
     def running(self) -> bool:
