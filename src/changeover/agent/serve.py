@@ -302,7 +302,7 @@ async def _run(options: AgentOptions, agent: Agent, manager: ServiceManager) -> 
     stable = agent.store.stable_revision()
     assert stable is not None
     host, port = agent.proxy.address
-    url = f"http://{host}:{port}"
+    url = f"{'http' if options.spec.proxy.tls is None else 'https'}://{host}:{port}"
     manager.ready(f"revision {stable.id} ({stable.version}) serving on {url}")
     options.on_ready(url, stable.id, stable.version)
     await stop

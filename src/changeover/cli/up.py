@@ -164,7 +164,8 @@ def wait_ready(pid: int, paths: StatePaths, log: Path, offset: int, since: float
             rollout = doc["rollout"]
             if _served(rollout, since) and doc["stable_revision"]:
                 rev = next(r for r in doc["revisions"] if r["revision"] == doc["stable_revision"])
-                announce(f"http://{doc['agent']['listen']}", rev["revision"], rev["version"])
+                scheme = "https" if doc["agent"].get("tls") else "http"
+                announce(f"{scheme}://{doc['agent']['listen']}", rev["revision"], rev["version"])
                 out.print(f"agent pid {pid}; logs in {log}")
                 return 0
             time.sleep(POLL)

@@ -37,8 +37,13 @@ class Listener:
         `tls`, every connection is a TLS one (`[proxy] tls`)."""
         assert ctx.loop is not None
         host, port = sock.getsockname()[:2]
+        # a handshake gets the time a request head gets (header_timeout), not asyncio's 60 s
+        handshake = None if tls is None else ctx.config.header_timeout
         server = await ctx.loop.create_server(
-            lambda: ctx.client_type(ctx, preview), sock=sock, ssl=tls
+            lambda: ctx.client_type(ctx, preview),
+            sock=sock,
+            ssl=tls,
+            ssl_handshake_timeout=handshake,
         )
         return cls(ctx, server, (str(host), int(port)), preview)
 
