@@ -85,6 +85,8 @@ def test_a_certificate_swap_under_https_load_fails_no_request(
     assert served(url, ca) == first.sha256
     doc = service.status()
     assert doc["agent"]["tls"]["sha256"] == first.sha256
+    first_subject = doc["agent"]["tls"]["subject"]
+    assert "OU=first" in first_subject
     with load(url, ca) as gen:
         gen.wait_until(lambda report: report.ok >= 200, 30)
         second = issue(ca, service.dir / "tls", "second")  # each file written, then renamed
@@ -101,6 +103,7 @@ def test_a_certificate_swap_under_https_load_fails_no_request(
     events = service.cli("events")
     assert events.returncode == 0, events.stderr
     assert f"tls certificate reloaded: subject {doc['agent']['tls']['subject']}" in events.stdout
+    assert f"tls certificate serving: subject {first_subject}, not after " in events.stdout
     key_lines = [line for line in second.key.read_text().splitlines() if "-----" not in line]
     for line in key_lines:
         assert line not in events.stdout

@@ -128,6 +128,8 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
         environment=options.environment,
     )
     said.append(agent)
+    if certificate is not None:
+        _say(agent, f"tls certificate serving: {certificate.serving.summary()}")
     handed = life.handed
     if handed is not None:
         takeover.adopt_replicas(agent, handed.manifest)  # endpoints first, then accept
