@@ -100,7 +100,7 @@ def test_a_certificate_swap_under_https_load_fails_no_request(
     doc = service.status()
     assert doc["agent"]["tls"]["sha256"] == second.sha256
     assert "OU=second" in doc["agent"]["tls"]["subject"]
-    events = service.cli("events")
+    events = service.cli("events", "--lines", "1000")
     assert events.returncode == 0, events.stderr
     assert f"tls certificate reloaded: subject {doc['agent']['tls']['subject']}" in events.stdout
     assert f"tls certificate serving: subject {first_subject}, not after " in events.stdout
