@@ -75,7 +75,9 @@ def test_versioning_loads_only_itself_and_the_units() -> None:
     assert outside == ["changeover", "changeover.units"]
 
 
-@pytest.mark.parametrize("leaf", ["units", "machine", "histogram", "tokenfile", "shell"])
+@pytest.mark.parametrize(
+    "leaf", ["units", "machine", "histogram", "tokenfile", "shell", "tlsfiles"]
+)
 def test_leaves_import_no_other_changeover_module(leaf: str) -> None:
     _, ours = loaded_after(f"changeover.{leaf}")
     assert sorted(ours) == ["changeover", f"changeover.{leaf}"]

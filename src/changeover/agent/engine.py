@@ -26,10 +26,16 @@ from changeover.proxy.metrics import Metrics
 from changeover.proxy.policy import TrafficPolicy
 from changeover.spec.models import ProxySettings
 from changeover.supervisor.routing import Routing
+from changeover.tlsfiles import Pair
 
 
 class Engine(Routing, Protocol):
     engine_name: str  # "builtin" or "haproxy"
+
+    @property
+    def certificate(self) -> Pair | None:
+        """The TLS pair new handshakes get (`[proxy] tls`); None: no TLS."""
+        ...
 
     @property
     def address(self) -> tuple[str, int]:
@@ -56,6 +62,9 @@ class Engine(Routing, Protocol):
 
     def set_preview(self, revision: int | None) -> None: ...
 
+    async def set_certificate(self, pair: Pair) -> None:
+        """New TLS handshakes get `pair` (`[proxy] tls`); open connections keep theirs."""
+
     def metrics(self) -> dict[str, Any]:
         """A snapshot in the shape `proxy.metrics` documents (plus `endpoints`)."""
         ...
@@ -78,6 +87,7 @@ def make(
     builtin: Callable[[], Engine],
     on_event: Callable[[str], None] = lambda message: None,
     drain_timeout: float = 30.0,
+    tls: Pair | None = None,
 ) -> Engine:
     """The engine `settings.engine` names; `builtin` makes the builtin proxy. For HAProxy:
     `HaproxyMissing` (with the install hint) when it is not installed."""
@@ -86,6 +96,7 @@ def make(
     from changeover.haproxy.config import Settings
     from changeover.haproxy.engine import HaproxyEngine
     from changeover.haproxy.process import LISTEN_FD, Layout, find_binary
+    from changeover.haproxy.tls import HaproxyTls
 
     binary = find_binary()
     sockets = paths.haproxy_sockets
@@ -114,6 +125,8 @@ def make(
         stop_timeout=drain_timeout,
         max_header_size=settings.max_header_size,
         max_headers=settings.max_headers,
+        forwarded_proto="http" if tls is None else "https",
+        tls_cert=None if tls is None else str(sockets / "tls.pem"),
     )
     return HaproxyEngine(
         binary,
@@ -121,6 +134,7 @@ def make(
         config,
         log_socket=str(sockets / "log.sock"),
         on_event=on_event,
+        tls=None if tls is None else HaproxyTls(str(sockets / "tls.pem"), tls),
     )
 
 

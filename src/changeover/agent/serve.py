@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from changeover.agent import clients, engine, recovery, retention_task, takeover
+from changeover.agent import tls as tls_watch
 from changeover.agent.api import create_app
 from changeover.agent.control import bind_control_socket
 from changeover.agent.core import Agent, BadRequest
@@ -35,6 +36,7 @@ from changeover.proxy.server import Proxy
 from changeover.rollout.phase import Phase
 from changeover.spec.models import ProxySettings, Spec
 from changeover.store import Store
+from changeover.tlsfiles import TlsFileError, Watch, start_watch
 
 log = logging.getLogger("changeover.agent")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -76,6 +78,13 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
         await flags_net.close()
         print(f"changeover: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    try:
+        certificate = _tls_files(options)
+    except TlsFileError as exc:  # the spec's check passed, then the files changed
+        await flags_net.close()
+        await ops_net.close()
+        print(f"changeover: {exc.key}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     said: list[Agent] = []  # the engine's events go to the agent's once it exists
 
     def engine_event(message: str) -> None:
@@ -88,9 +97,13 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
         proxy = engine.make(
             options.spec.proxy,
             options.paths,
-            lambda: Proxy(proxy_config(options.spec.proxy, options.paths.logs)),
+            lambda: Proxy(
+                proxy_config(options.spec.proxy, options.paths.logs),
+                tls=None if certificate is None else certificate.serving,
+            ),
             on_event=engine_event,
             drain_timeout=options.spec.termination.drain_timeout,
+            tls=None if certificate is None else certificate.serving,
         )
     except HaproxyMissing as exc:
         await flags_net.close()
@@ -115,6 +128,8 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
         environment=options.environment,
     )
     said.append(agent)
+    if certificate is not None:
+        _say(agent, f"tls certificate serving: {certificate.serving.summary()}")
     handed = life.handed
     if handed is not None:
         takeover.adopt_replicas(agent, handed.manifest)  # endpoints first, then accept
@@ -161,6 +176,12 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
                 guarded("retention", retention_task.for_agent(agent).run(), agent)
             ),
         ]
+        if certificate is not None:
+            helpers.append(
+                background.create_task(
+                    guarded("tls watch", _watch_tls(options, certificate, agent), agent)
+                )
+            )
         try:
             if handed is not None:
                 code = await _take_over(agent, handed, life.lock)
@@ -187,6 +208,33 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
 
 
 _background: set[asyncio.Task[None]] = set()
+
+
+def _tls_files(options: AgentOptions) -> Watch | None:
+    """The serving pair `[proxy] tls` names, and the watch of its files (None: no TLS)."""
+    tls = options.spec.proxy.tls
+    if tls is None:
+        return None
+    base = options.spec_path.parent
+    return start_watch(base / tls.cert, base / tls.key)
+
+
+async def _watch_tls(options: AgentOptions, certificate: Watch, agent: Agent) -> None:
+    tls = options.spec.proxy.tls
+    assert tls is not None
+    base = options.spec_path.parent
+    await tls_watch.watch_files(
+        certificate,
+        base / tls.cert,
+        base / tls.key,
+        agent.proxy.set_certificate,
+        lambda message: _say(agent, message),
+    )
+
+
+def _say(agent: Agent, message: str) -> None:
+    log.info("%s", message)
+    agent.events.add("agent", message)
 
 
 def _on_sighup(reloader: Reloader) -> None:
@@ -256,7 +304,7 @@ async def _run(options: AgentOptions, agent: Agent, manager: ServiceManager) -> 
     stable = agent.store.stable_revision()
     assert stable is not None
     host, port = agent.proxy.address
-    url = f"http://{host}:{port}"
+    url = f"{'http' if options.spec.proxy.tls is None else 'https'}://{host}:{port}"
     manager.ready(f"revision {stable.id} ({stable.version}) serving on {url}")
     options.on_ready(url, stable.id, stable.version)
     await stop
@@ -280,6 +328,7 @@ def proxy_config(settings: ProxySettings, logs: Path | None = None) -> ProxyConf
         write_timeout=settings.write_timeout,
         max_header_bytes=settings.max_header_size,
         max_headers=settings.max_headers,
+        forwarded_proto="http" if settings.tls is None else "https",
         access_log=access_log,
         access_log_query=settings.access_log_query,
     )

@@ -52,6 +52,8 @@ def status_document(agent: Agent, events: int = 15) -> dict[str, Any]:
             "version": __version__,
             "listen": f"{host}:{port}",
             "engine": agent.proxy.engine_name,
+            # the certificate new TLS handshakes get (`[proxy] tls`): never key material
+            "tls": None if agent.proxy.certificate is None else agent.proxy.certificate.describe(),
             "state_dir": str(agent.paths.root),
             "started_at": agent.started_at,
             "flags_listen": agent.flags_listen,

@@ -276,7 +276,8 @@ def wait_ready(
                     out.print_json(data=started(doc, pid, log=log, detached=True))
                     return 0
                 rev = next(r for r in doc["revisions"] if r["revision"] == doc["stable_revision"])
-                announce(f"http://{doc['agent']['listen']}", rev["revision"], rev["version"])
+                scheme = "https" if doc["agent"].get("tls") else "http"
+                announce(f"{scheme}://{doc['agent']['listen']}", rev["revision"], rev["version"])
                 out.print(f"agent pid {pid}; logs in {log}")
                 return 0
             time.sleep(POLL)

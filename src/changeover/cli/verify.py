@@ -140,7 +140,8 @@ def verify(
     where = os.path.abspath(path) if path else None
     options = ReleaseOptions(version, where, command, parse_env(env or []), name)
     with AgentClient(state_paths(state_dir, spec_file)) as client:
-        url = public_url(client.get("/v1/status")["agent"]["listen"])
+        agent = client.get("/v1/status")["agent"]
+        url = public_url(agent["listen"], tls=bool(agent.get("tls")))
         try:
             history = client.get("/v1/history")
             secret = spec.app.secret_env
@@ -174,10 +175,12 @@ def read_spec(file: Path) -> tuple[Path, str, Spec]:
     return spec_file, text, spec
 
 
-def public_url(listen: str) -> str:
-    """URL of the public listener from status' `host:port` (IPv6 hosts get brackets)."""
+def public_url(listen: str, tls: bool = False) -> str:
+    """URL of the public listener from status' `host:port` (IPv6 hosts get brackets);
+    https:// when it serves TLS (`[proxy] tls`: the system's trust store verifies it)."""
     host, _, port = listen.rpartition(":")
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{listen}"
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{listen}"
 
 
 Followed = tuple[dict[str, Any], list[RolloutEvent], list[VerifyAction]]

@@ -56,6 +56,7 @@ class Settings:
     max_headers: int = 100
     forwarded_proto: str = "http"
     retries: int = 3
+    tls_cert: str | None = None  # certificate chain + key, one PEM file (0600): TLS on
 
     def __post_init__(self) -> None:
         if isinstance(self.listen_fd, bool) or self.listen_fd < 0:
@@ -65,7 +66,7 @@ class Settings:
             isinstance(preview, bool) or preview < 0 or preview == self.listen_fd
         ):
             raise ValueError(f"preview_fd must be a file descriptor but listen_fd, got {preview!r}")
-        for name in ("stats_socket", "log_socket", "map_dir"):
+        for name in ("stats_socket", "log_socket", "map_dir", "tls_cert"):
             path = getattr(self, name)
             if path is not None and not re.fullmatch(r"/[A-Za-z0-9_./+-]+", path):
                 raise ValueError(f"{name} must be an absolute path of plain characters: {path!r}")
@@ -129,6 +130,13 @@ def ms(seconds: float) -> str:
     return f"{max(1, math.ceil(seconds * 1000))}ms"
 
 
+def bind_tls(cert: str | None) -> str:
+    """The `bind` line's TLS options: HTTP/2 or HTTP/1.1 by ALPN, TLS 1.2 at least."""
+    if cert is None:
+        return ""
+    return f" ssl crt {cert} alpn h2,http/1.1 ssl-min-ver TLSv1.2"
+
+
 def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
     """The configuration file for `s`, starting with `servers` (then all at run time)."""
     lines = [
@@ -153,7 +161,7 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         "    timeout tunnel 24h",
         "",
         f"frontend {FRONTEND}",
-        f"    bind fd@{s.listen_fd}",
+        f"    bind fd@{s.listen_fd}{bind_tls(s.tls_cert)}",
     ]
     if s.preview_fd is not None:  # the agent accepts, HAProxy serves (haproxy/preview.py)
         lines.append(f"    bind sockpair@{s.preview_fd} name preview")

@@ -49,11 +49,13 @@ from changeover.haproxy.preview import PreviewPass
 from changeover.haproxy.process import Haproxy, Layout, StartFailed
 from changeover.haproxy.routes import Entries, MapFiles
 from changeover.haproxy.runtime import RuntimeApiError, StatRow
+from changeover.haproxy.tls import HaproxyTls
 from changeover.histogram import STATUS_CLASSES
 from changeover.proxy.handoff import Send
 from changeover.proxy.metrics import Metrics, RevisionStats
 from changeover.proxy.policy import TrafficPolicy
 from changeover.supervisor.process import ChildProcess
+from changeover.tlsfiles import Pair
 
 log = logging.getLogger("changeover.haproxy")
 
@@ -115,7 +117,9 @@ class HaproxyEngine:
         log_socket: str,
         poll_interval: float = 0.5,
         on_event: Callable[[str], None] = lambda message: None,
+        tls: HaproxyTls | None = None,  # `[proxy] tls` (haproxy/tls.py)
     ) -> None:
+        self._tls = tls
         self._process = Haproxy(binary, layout)
         self._layout = layout
         self._settings = settings
@@ -187,6 +191,8 @@ class HaproxyEngine:
     async def _start(self) -> None:
         assert self._sock is not None
         servers = self.initial_servers()
+        if self._tls is not None:
+            self._tls.write()  # the pair serving now, at each start
         self._layout.config.write_text(self.config_text(servers))
         self._empty_maps()
         theirs = self._previews.new_pair() if self._settings.preview_fd is not None else None
@@ -236,6 +242,8 @@ class HaproxyEngine:
         for path in self._files.all() if self._files is not None else ():
             with contextlib.suppress(OSError):
                 os.unlink(path)
+        if self._tls is not None:
+            self._tls.remove()
         with contextlib.suppress(OSError):  # the sockets' folder, once empty
             os.rmdir(os.path.dirname(self._settings.stats_socket))
 
@@ -249,6 +257,16 @@ class HaproxyEngine:
             raise RuntimeError("the haproxy engine is not serving yet")
         host, port = self._sock.getsockname()[:2]
         return str(host), int(port)
+
+    @property
+    def certificate(self) -> Pair | None:
+        return None if self._tls is None else self._tls.pair
+
+    async def set_certificate(self, pair: Pair) -> None:
+        """New handshakes get `pair`, through the runtime API (no reload)."""
+        if self._tls is None:
+            raise RuntimeError("the haproxy engine serves no TLS")
+        await self._tls.update(self._client, pair)
 
     @property
     def running(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -39,6 +40,7 @@ class BackgroundLoad:
         seed: int = 0,
         max_failure_records: int = 1000,
         tally: Tally | None = None,
+        ssl_context: ssl.SSLContext | None = None,  # an https:// URL's trust (a test CA)
     ) -> None:
         # Built here so that bad options raise in the caller's thread.
         self._gen = LoadGenerator(
@@ -53,6 +55,7 @@ class BackgroundLoad:
             seed=seed,
             max_failure_records=max_failure_records,
             tally=tally,
+            ssl_context=ssl_context,
         )
         self._thread = threading.Thread(target=self._main, name="loadgen", daemon=True)
         self._started = threading.Event()

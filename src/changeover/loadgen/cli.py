@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import signal
+import ssl
 import sys
 from collections.abc import Sequence
 
@@ -26,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Drive an HTTP URL at a fixed rate with keep-alive connections and "
         "count every outcome; never retries.",
     )
-    p.add_argument("url", help="http://host:port[/base]")
+    p.add_argument("url", help="http://host:port[/base] or https://...")
+    p.add_argument(
+        "--cacert", help="PEM file of the CA an https:// target's certificate is trusted by"
+    )
     p.add_argument("--rate", type=float, required=True, help="total requests per second")
     p.add_argument("--connections", type=int, default=20, help="keep-alive workers")
     p.add_argument(
@@ -73,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout=args.timeout,
             count_header=args.count_header,
             seed=args.seed,
+            ssl_context=None if args.cacert is None else _trusting(args.cacert),
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -103,6 +108,13 @@ async def _until_done_or_signal(gen: LoadGenerator) -> tuple[Report, str]:
     report = await done if done.done() else await gen.stop()
     done.cancel()
     return report, caught[0] if caught else ""
+
+
+def _trusting(cafile: str) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"--cacert {cafile}: {exc}") from None
 
 
 def _duration(raw: str) -> float:

@@ -9,6 +9,7 @@ the last response allowed keep-alive.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
 from typing import cast
 
@@ -171,15 +172,23 @@ async def connect(
     live: set[Connection],
     count_header: bytes | None,
     deadline: float,
+    tls: ssl.SSLContext | None = None,
+    server_name: str | None = None,
 ) -> Connection:
-    """Open a connection to the first address that accepts; raise the last error otherwise."""
+    """Open a connection to the first address that accepts; raise the last error otherwise.
+    With `tls`, the handshake (with `server_name`) is part of connecting: a failed one is
+    an `ssl.SSLError`, an OSError like a refused connection."""
     loop = asyncio.get_running_loop()
     error: OSError = ConnectionRefusedError("no address to connect to")
     async with asyncio.timeout_at(deadline):
         for host, port in addresses:
             try:
                 _, conn = await loop.create_connection(
-                    lambda: Connection(live, count_header), host, port
+                    lambda: Connection(live, count_header),
+                    host,
+                    port,
+                    ssl=tls,
+                    server_hostname=server_name if tls is not None else None,
                 )
             except OSError as exc:
                 error = exc

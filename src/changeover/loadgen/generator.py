@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 from collections.abc import Sequence
 
@@ -37,9 +38,11 @@ class LoadGenerator:
         seed: int = 0,
         max_failure_records: int = 1000,
         tally: Tally | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         _validate(rate, connections, duration, requests, templates, timeout)
         self.target = parse_url(url)
+        self._tls = tls_context(self.target, ssl_context)
         self._templates = [_prepare(t, self.target) for t in templates]
         self._schedule = Schedule(rate, duration, requests)
         # an injected tally (a subclass that also records, say) counts in its place
@@ -68,6 +71,8 @@ class LoadGenerator:
             timeout,
             header,
             seed,
+            self._tls,
+            self.target.host,
         )
         self._schedule.begin(loop.time())
         self._tally.started = time.perf_counter()
@@ -113,6 +118,7 @@ async def run(
     timeout: float = 10.0,  # noqa: ASYNC109 - a per-request timeout, part of the API
     count_header: str | None = None,
     seed: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Report:
     """Run a load until `duration` seconds have passed or `requests` were sent."""
     if duration is None and requests is None:
@@ -127,12 +133,25 @@ async def run(
         timeout=timeout,
         count_header=count_header,
         seed=seed,
+        ssl_context=ssl_context,
     )
     await gen.start()
     try:
         return await gen.wait()
     finally:
         await gen.stop()
+
+
+def tls_context(target: Target, given: ssl.SSLContext | None) -> ssl.SSLContext | None:
+    """The client context of an https:// target: `given` (e.g. trusting a test CA), else
+    the system's trust store; HTTP/1.1 by ALPN, as the load speaks it."""
+    if target.scheme != "https":
+        if given is not None:
+            raise ValueError(f"an ssl context needs an https:// URL, got {target.url()}")
+        return None
+    context = given if given is not None else ssl.create_default_context()
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 def _validate(

@@ -7,6 +7,7 @@ never retried, and after any failure the next request goes out on a fresh connec
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ class Context:
     timeout: float
     count_header: bytes | None
     seed: int
+    tls: ssl.SSLContext | None = None  # an https:// target
+    server_name: str | None = None  # what the TLS handshake names (SNI) and verifies
 
 
 async def run_worker(ctx: Context, index: int) -> None:
@@ -81,7 +84,9 @@ class _Worker:
         if conn is None or not conn.reusable:
             self.drop(polite=True)
             try:
-                conn = await connect(ctx.addresses, ctx.live, ctx.count_header, deadline)
+                conn = await connect(
+                    ctx.addresses, ctx.live, ctx.count_header, deadline, ctx.tls, ctx.server_name
+                )
             except OSError as exc:  # TimeoutError is an OSError too
                 self.fail(_connect_outcome(exc), template, None, 0)
                 return

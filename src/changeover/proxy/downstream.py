@@ -47,6 +47,7 @@ class _Sink(list[tuple[bytes, bytes]]):
 
 
 _TRAILERS = _Sink()
+TLS_LEAVE_GRACE = 1.0  # seconds a TLS connection may stay idle while its agent hands over
 _HEAD = State.HEAD
 
 
@@ -254,8 +255,12 @@ class Downstream(ClientConnection):
             # The head promised keep-alive before the shutdown began: closing now would
             # race the client's next request on this connection. While a handover runs,
             # the next agent takes the connection once its output is flushed.
-            if ctx.hand_over is not None:
+            if ctx.hand_over is not None and handoff.movable(self):
                 ctx.call_later(0, self._leave)
+            elif ctx.hand_over is not None:
+                # TLS cannot move: the next request is served here (`Connection: close`);
+                # an idle one ends at the sweep after a short grace.
+                self.deadline = ctx.now + min(ctx.config.idle_timeout, TLS_LEAVE_GRACE)
             else:
                 self.close()
             return

@@ -5,7 +5,9 @@ queued, nothing corked or unsent, no tunnel), so no byte of a request is ever sp
 between two processes: reading is paused before the socket is duplicated, bytes the
 client sends meanwhile wait in the kernel for the new owner, and the old transport is
 let go without a FIN or RST because the duplicate keeps the socket open. When the
-sender cannot deliver, the connections stay where they were and resume reading.
+sender cannot deliver, the connections stay where they were and resume reading. A TLS
+connection is never handed over: its session (keys, sequence numbers) lives in this
+process, so it ends here (`movable`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,13 @@ if TYPE_CHECKING:
 Send = Callable[[list[socket.socket]], bool]  # delivers duplicates; False if it could not
 
 
+def movable(client: Downstream) -> bool:
+    """Could another process carry on this connection: a plain one, not a TLS session."""
+    return client.transport.get_extra_info("ssl_object") is None
+
+
 def idle(client: Downstream) -> bool:
-    """Between requests with nothing buffered either way, on a real socket."""
+    """Between requests with nothing buffered either way, on a real socket, not TLS."""
     return (
         client.current is None
         and client.parsing is None
@@ -35,6 +42,7 @@ def idle(client: Downstream) -> bool:
         and not client.write_paused
         and client.transport.get_write_buffer_size() == 0
         and client.transport.get_extra_info("socket") is not None
+        and movable(client)
     )
 
 

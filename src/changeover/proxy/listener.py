@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,11 +30,21 @@ class Listener:
         self.preview = preview
 
     @classmethod
-    async def start(cls, ctx: Context, sock: socket.socket, preview: bool) -> Listener:
-        """Accept on an already bound and listening socket, on the proxy's loop."""
+    async def start(
+        cls, ctx: Context, sock: socket.socket, preview: bool, tls: ssl.SSLContext | None = None
+    ) -> Listener:
+        """Accept on an already bound and listening socket, on the proxy's loop; with
+        `tls`, every connection is a TLS one (`[proxy] tls`)."""
         assert ctx.loop is not None
         host, port = sock.getsockname()[:2]
-        server = await ctx.loop.create_server(lambda: ctx.client_type(ctx, preview), sock=sock)
+        # a handshake gets the time a request head gets (header_timeout), not asyncio's 60 s
+        handshake = None if tls is None else ctx.config.header_timeout
+        server = await ctx.loop.create_server(
+            lambda: ctx.client_type(ctx, preview),
+            sock=sock,
+            ssl=tls,
+            ssl_handshake_timeout=handshake,
+        )
         return cls(ctx, server, (str(host), int(port)), preview)
 
     def close(self) -> None:

@@ -13,6 +13,8 @@ the proxy started on (see Context), and `accept` serves a connection whose trans
 caller made: tests drive the proxy through `proxy.fakes` with a virtual clock and loop,
 and no socket. With `config.access_log`, the sweep writes the access log's waiting lines
 and `shutdown` writes the last ones once every connection is closed (proxy/access.py).
+With `tls` (`[proxy] tls`) the public listener terminates TLS; `set_certificate` changes
+the pair new handshakes get, never touching connections already open.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from changeover.proxy import handoff
 from changeover.proxy.access import AccessLog, CountingUpstream, LoggingDownstream
 from changeover.proxy.config import ProxyConfig
 from changeover.proxy.context import Context
-from changeover.proxy.downstream import Downstream
+from changeover.proxy.downstream import TLS_LEAVE_GRACE, Downstream
 from changeover.proxy.endpoint import Endpoint
 from changeover.proxy.listener import Listener
 from changeover.proxy.metrics import Metrics
 from changeover.proxy.policy import TrafficPolicy
+from changeover.tlsfiles import Pair, load_into, server_context
 
 
 class Proxy:
@@ -42,6 +45,7 @@ class Proxy:
         config: ProxyConfig = ProxyConfig(),
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,  # the access log's time of day
+        tls: Pair | None = None,  # TLS on the public listener, with this certificate
     ) -> None:
         ctx = self._ctx = Context(config, clock)
         if config.access_log is not None:
@@ -51,6 +55,8 @@ class Proxy:
         self._server: Listener | None = None
         self._preview: Listener | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+        self._certificate = tls
+        self._tls = None if tls is None else server_context(tls)
 
     @property
     def config(self) -> ProxyConfig:
@@ -70,7 +76,23 @@ class Proxy:
         """Start accepting on an already bound and listening socket, then return."""
         if self._server is not None or self._ctx.closing:
             raise RuntimeError("a Proxy serves once: it is already serving or shut down")
-        self._server = await self._listen(sock, preview=False)
+        self._start()
+        self._server = await Listener.start(self._ctx, sock, False, self._tls)
+
+    async def set_certificate(self, pair: Pair) -> None:
+        """New handshakes get `pair` (already checked by `tlsfiles`); OpenSSL must take it
+        in a context of its own before the serving one is changed, so a pair it refuses
+        (ssl.SSLError) leaves the serving one as it was."""
+        if self._tls is None:
+            raise RuntimeError("the proxy serves no TLS")
+        server_context(pair)
+        load_into(self._tls, pair)
+        self._certificate = pair
+
+    @property
+    def certificate(self) -> Pair | None:
+        """The pair new handshakes get; None: no TLS."""
+        return self._certificate
 
     async def serve_preview(self, sock: socket.socket) -> None:
         """Open the preview listener: its requests go only to the preview revision."""
@@ -232,10 +254,12 @@ class Proxy:
         if hand_over is not None:
             ctx.hand_over = hand_over  # connections that become idle later go too
             handoff.hand_over_idle(ctx, hand_over)
+            _tls_leave(ctx)
         if idle_grace > 0:
             await ctx.wait_closed(False, min(idle_grace, timeout))
         for client in tuple(ctx.clients):
-            client.close_if_idle()
+            if hand_over is None or handoff.movable(client):
+                client.close_if_idle()  # TLS ones: the sweep, past their grace
         await ctx.wait_closed(False, max(0.0, deadline - ctx.clock()))
         ctx.hand_over = None  # the channel closes when shutdown returns
         for client in tuple(ctx.clients):
@@ -272,3 +296,14 @@ class Proxy:
                 endpoint.expire_idle(cutoff)
         if ctx.access is not None:
             ctx.access.flush()
+
+
+def _tls_leave(ctx: Context) -> None:
+    """At a handover, TLS connections stay here (their session cannot move): each idle
+    one gets a short grace for its next request, answered with `Connection: close`, and
+    the sweep closes it once idle past that, so none is cut while a request may be on
+    its way (as `Downstream.exchange_done` does for those that become idle later)."""
+    grace = ctx.clock() + min(ctx.config.idle_timeout, TLS_LEAVE_GRACE)
+    for client in ctx.clients:
+        if not handoff.movable(client) and client.current is None and client.parsing is None:
+            client.deadline = min(client.deadline, grace)

@@ -74,6 +74,13 @@ class App(StrictModel):
         return names
 
 
+class TlsFiles(StrictModel):
+    """`[proxy] tls`: PEM files, relative to the spec file's folder (changeover.tlsfiles)."""
+
+    cert: str = Field(min_length=1)  # the certificate chain, leaf first
+    key: str = Field(min_length=1)  # its private key, unencrypted, mode 0600
+
+
 class ProxySettings(StrictModel):
     listen: Address = "127.0.0.1:8080"
     # the data plane: changeover's own proxy, or HAProxy driven through its runtime API
@@ -91,6 +98,8 @@ class ProxySettings(StrictModel):
     # one JSON line per request in <state dir>/logs/access.log (docs/spec.md)
     access_log: bool = False
     access_log_query: bool = False  # query strings in its paths: they may hold secrets
+    # TLS termination on the public listener, reloaded when the files change (docs/spec.md)
+    tls: TlsFiles | None = None
 
     @field_validator("access_log", "access_log_query", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from changeover.spec.environments import EnvironmentSettings
 from changeover.spec.models import Metric, Spec
 from changeover.spec.queries import check_query
 from changeover.spec.types import parse_address
+from changeover.tlsfiles import TlsFileError, load_pair
 from changeover.tokenfile import TokenFileError, read_token
 
 
@@ -136,6 +137,18 @@ def _flags_token(spec: Spec, base: Path | None) -> list[Problem]:
 def _ops_token(spec: Spec, base: Path | None) -> list[Problem]:
     """Checked as the flags token is: the same file rules, the same messages."""
     return _token("ops.token_file", spec.ops.token_file, base)
+
+
+def _tls(spec: Spec, base: Path | None) -> list[Problem]:
+    """The certificate and key: readable, PEM, a matching pair, the key mode 0600."""
+    tls = spec.proxy.tls
+    if base is None or tls is None:
+        return []
+    try:
+        load_pair(base / tls.cert, base / tls.key)
+    except TlsFileError as exc:
+        return [Problem(exc.key, str(exc))]
+    return []
 
 
 def _guard(spec: Spec, base: Path | None) -> list[Problem]:
@@ -319,6 +332,7 @@ RULES: tuple[tuple[Rule, frozenset[str]], ...] = (
     (_secrets_not_in_spec, frozenset({"app"})),
     (_env_file, frozenset({"app"})),
     (_engine, frozenset({"proxy", "strategy"})),
+    (_tls, frozenset({"proxy"})),
 )
 
 # checked only on the machine where the environment's agent runs

@@ -38,6 +38,7 @@ AGENT = {
     "version",
     "listen",
     "engine",
+    "tls",
     "state_dir",
     "started_at",
     "flags_listen",
@@ -144,6 +145,7 @@ def test_status_document_values(store: Store, tmp_path: Path) -> None:
         "version": __version__,
         "listen": "127.0.0.1:18080",
         "engine": "builtin",
+        "tls": None,
         "state_dir": str(tmp_path / ".changeover"),
         "started_at": STARTED_AT,
         "flags_listen": None,
@@ -315,3 +317,21 @@ def test_history_document(store: Store, tmp_path: Path) -> None:
         (1, "initial", "succeeded"),
     ]
     assert all(set(r) == ROLLOUT for r in doc["rollouts"])
+
+
+def test_status_shows_the_serving_certificate_and_no_key(store: Store, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from changeover.tlsfiles import Pair
+
+    agent = FakeAgent(store, tmp_path, name="svc")
+    assert document(agent)["agent"]["tls"] is None
+    not_after = datetime(2027, 3, 1, tzinfo=UTC)
+    agent.proxy.certificate = Pair(b"cert", b"SECRET-KEY", "CN=svc.test", not_after, "AB:CD")
+    doc = document(agent)
+    assert doc["agent"]["tls"] == {
+        "subject": "CN=svc.test",
+        "not_after": "2027-03-01T00:00:00Z",
+        "sha256": "AB:CD",
+    }
+    assert "SECRET-KEY" not in json.dumps(doc)

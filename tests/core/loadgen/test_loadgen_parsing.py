@@ -27,9 +27,9 @@ _BASE = st.lists(_SEGMENT, max_size=3).map(lambda s: "".join("/" + x for x in s)
 _PATH = st.from_regex(r"/[A-Za-z0-9._~/?=&-]{0,30}", fullmatch=True)
 
 
-@given(_HOSTS, st.integers(1, 65535), _BASE)
-def test_parse_url_round_trips(host: str, port: int, base: str) -> None:
-    target = Target(host, port, base)
+@given(_HOSTS, st.integers(1, 65535), _BASE, st.sampled_from(["http", "https"]))
+def test_parse_url_round_trips(host: str, port: int, base: str, scheme: str) -> None:
+    target = Target(host, port, base, scheme)
     assert parse_url(target.url()) == target
     assert parse_url(target.url() + "/") == target
 
@@ -53,6 +53,8 @@ def test_parse_url_accepts_only_well_formed_targets(text: str) -> None:
         ("http://localhost", Target("localhost", 80)),
         ("http://127.0.0.1:8080/", Target("127.0.0.1", 8080)),
         ("HTTP://[::1]:9000/api/", Target("::1", 9000, "/api")),
+        ("https://localhost", Target("localhost", 443, scheme="https")),
+        ("HTTPS://127.0.0.1:8443/x", Target("127.0.0.1", 8443, "/x", "https")),
     ],
 )
 def test_parse_url_examples(url: str, expected: Target) -> None:
@@ -60,7 +62,7 @@ def test_parse_url_examples(url: str, expected: Target) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://h", "http://:80", "http://h:0", "http://u@h", "http://h/?q", "http://h:99999"]
+    "url", ["ftp://h", "http://:80", "http://h:0", "http://u@h", "http://h/?q", "http://h:99999"]
 )
 def test_parse_url_rejects(url: str) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
@@ -179,3 +181,16 @@ def test_classify(ex: Exchange, expect: bytes | None, kind: Outcome) -> None:
 def test_template_host_header_overrides_the_default() -> None:
     wire = Template(headers=(("Host", "api.example"),)).render(Target("127.0.0.1", 8080))
     assert wire == b"GET / HTTP/1.1\r\nHost: api.example\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://example.test", "example.test"),
+        ("https://example.test:443", "example.test"),
+        ("https://example.test:80", "example.test:80"),
+        ("http://example.test:443", "example.test:443"),
+    ],
+)
+def test_the_host_header_omits_only_the_schemes_default_port(url: str, host: str) -> None:
+    assert parse_url(url).host_header == host

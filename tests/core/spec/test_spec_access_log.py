@@ -72,7 +72,7 @@ def test_a_misspelt_key_is_refused_listing_the_real_ones() -> None:
         load_spec_text(spec_with("accesslog = true"), "svc.toml")
     (line,) = info.value.lines()
     assert line.startswith("svc.toml: proxy.accesslog: unknown key; expected one of: ")
-    assert line.endswith(", access_log, access_log_query")
+    assert ", access_log, access_log_query" in line
 
 
 def test_it_survives_a_revision_snapshot() -> None:

@@ -153,6 +153,7 @@ class FakeProxy:
     address: tuple[str, int] = ("127.0.0.1", 8080)
     preview_address: tuple[str, int] | None = None
     engine_name: str = "builtin"
+    certificate: Any = None  # a tlsfiles.Pair under `[proxy] tls`
 
     def metrics(self) -> dict[str, Any]:
         return self.metrics_doc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Callable
 
 import pytest
@@ -204,8 +205,10 @@ def test_invalid_options_are_rejected() -> None:
         LoadGenerator("http://127.0.0.1:1", rate=0)
     with pytest.raises(ValueError, match="connections"):
         LoadGenerator("http://127.0.0.1:1", rate=1, connections=0)
-    with pytest.raises(ValueError, match="only http"):
-        LoadGenerator("https://127.0.0.1:1", rate=1)
+    with pytest.raises(ValueError, match="only http:// and https://"):
+        LoadGenerator("ftp://127.0.0.1:1", rate=1)
+    with pytest.raises(ValueError, match="an ssl context needs an https:// URL"):
+        LoadGenerator("http://127.0.0.1:1", rate=1, ssl_context=ssl.create_default_context())
     with pytest.raises(ValueError, match="duration or a request count"):
         asyncio.run(run("http://127.0.0.1:1", rate=1))
 

@@ -80,6 +80,8 @@ def test_no_agent_exits_3_through_the_command_line(spec: Path) -> None:
 def test_public_url_brackets_ipv6_hosts() -> None:
     assert public_url("127.0.0.1:8080") == "http://127.0.0.1:8080"
     assert public_url("::1:8080") == "http://[::1]:8080"
+    assert public_url("127.0.0.1:8443", tls=True) == "https://127.0.0.1:8443"
+    assert public_url("::1:8443", tls=True) == "https://[::1]:8443"
 
 
 def test_progress_lines_are_short_and_literal() -> None:

@@ -1,0 +1,181 @@
+"""TLS on the haproxy engine against a real HAProxy (Debian's 2.6): the pair's 0600 file,
+TLS 1.2 at least, HTTP/2 to clients by ALPN (HTTP/1.1 to the replica), X-Forwarded-Proto
+https, and a certificate swap through the runtime API (no reload) seen by new handshakes
+only, with a pair HAProxy refuses aborted while the old one serves on."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+import ssl
+import stat
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+
+from changeover.agent.engine import make
+from changeover.agent.paths import StatePaths
+from changeover.haproxy.engine import HaproxyEngine
+from changeover.haproxy.runtime import RuntimeApiError
+from changeover.spec.models import ProxySettings
+from changeover.tlsfiles import Pair, load_pair
+from tests.helpers import bounded, until
+from tests.parts import require
+from tests.tlscerts import Issued, client_context, issue
+
+CA = trustme.CA()
+
+
+@pytest.fixture(autouse=True)
+def haproxy_installed() -> None:
+    require("haproxy", "haproxy")
+
+
+async def replica() -> tuple[asyncio.Server, int]:
+    """Answers each request with the protocol it came in and its X-Forwarded-Proto."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                proto = b"-"
+                while (header := await reader.readline()) not in (b"\r\n", b""):
+                    if header.lower().startswith(b"x-forwarded-proto:"):
+                        proto = header.split(b":", 1)[1].strip()
+                version = line.split()[-1]
+                body = version + b" " + proto
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, int(server.sockets[0].getsockname()[1])
+
+
+@asynccontextmanager
+async def serving(tmp_path: Path, files: Issued) -> AsyncIterator[tuple[HaproxyEngine, int]]:
+    paths = StatePaths(tmp_path / "state")
+    paths.ensure()
+    pair = load_pair(files.cert, files.key)
+    engine = make(ProxySettings(engine="haproxy"), paths, builtin=lambda: None, tls=pair)  # type: ignore[arg-type,return-value]
+    assert isinstance(engine, HaproxyEngine)
+    app, app_port = await replica()
+    public = socket.create_server(("127.0.0.1", 0))
+    await engine.serve(public)
+    engine.add_endpoint("r1-1", 1, "127.0.0.1", app_port)
+    engine.set_routable("r1-1", True)
+    await until(lambda: engine.pending == 0, 10, "the runtime API caught up")
+    try:
+        yield engine, engine.address[1]
+    finally:
+        await engine.shutdown(timeout=2.0)
+        app.close()
+
+
+def pem_file(engine: HaproxyEngine) -> tuple[int, bytes] | None:
+    """The mode and bytes of the pair's file HAProxy reads (None: no such file)."""
+    pem = Path(engine.settings.tls_cert or "")
+    if not pem.exists():
+        return None
+    return stat.S_IMODE(pem.stat().st_mode), pem.read_bytes()
+
+
+class Conn:
+    """A new TLS connection and the sha256 of the certificate it was shown."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        self.seen = ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+
+    async def status_line(self) -> bytes:
+        self.writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        return await self.reader.readuntil(b"\r\n")
+
+
+async def handshake(port: int, context: ssl.SSLContext) -> Conn:
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=context, server_hostname="localhost"
+    )
+    return Conn(reader, writer)
+
+
+def test_tls_with_h2_to_clients_and_http11_to_the_replica(tmp_path: Path) -> None:
+    files = issue(CA, tmp_path / "tls")
+
+    async def go() -> None:
+        async with serving(tmp_path, files) as (engine, port):
+            assert pem_file(engine) == (0o600, load_pair(files.cert, files.key).combined)
+            async with httpx.AsyncClient(http2=True, verify=client_context(CA)) as h2:
+                response = await h2.get(f"https://localhost:{port}/")
+            assert response.http_version == "HTTP/2"
+            assert (response.status_code, response.text) == (200, "HTTP/1.1 https")
+            async with httpx.AsyncClient(verify=client_context(CA)) as h1:
+                response = await h1.get(f"https://localhost:{port}/")
+            assert response.http_version == "HTTP/1.1"
+            assert response.text == "HTTP/1.1 https"
+            conn = await handshake(port, client_context(CA))
+            assert conn.seen == files.sha256
+            assert conn.writer.get_extra_info("ssl_object").version() in ("TLSv1.2", "TLSv1.3")
+            conn.writer.close()
+            old = client_context(CA)
+            old.set_ciphers("DEFAULT:@SECLEVEL=0")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+            with pytest.raises((ssl.SSLError, ConnectionError)) as refused:
+                await handshake(port, old)
+            assert "NO_PROTOCOLS_AVAILABLE" not in str(refused.value)
+        assert pem_file(engine) is None  # removed with the engine's private folder
+
+    bounded(go(), 60.0, on_uvloop=True)
+
+
+def test_a_swap_through_the_runtime_api_and_a_refused_pair(tmp_path: Path) -> None:
+    first = issue(CA, tmp_path / "a", "first")
+    second = issue(CA, tmp_path / "b", "second")
+    third = issue(CA, tmp_path / "c", "third")
+
+    async def go() -> None:
+        async with serving(tmp_path, first) as (engine, port):
+            context = client_context(CA)
+            master = engine.master
+            assert master is not None
+            before = await handshake(port, context)
+            assert before.seen == first.sha256
+            await engine.set_certificate(load_pair(second.cert, second.key))
+            after = await handshake(port, context)
+            assert after.seen == second.sha256
+            assert engine.certificate is not None
+            assert engine.certificate.fingerprint == second.sha256
+            assert pem_file(engine) == (0o600, load_pair(second.cert, second.key).combined)
+            # the connection opened before still works, with its first certificate
+            assert (await before.status_line()).startswith(b"HTTP/1.1 200")
+            assert before.seen == first.sha256
+            # a pair whose key is another certificate's: HAProxy refuses, the pair serves on
+            mismatched: Pair = replace(
+                load_pair(third.cert, third.key), key_pem=second.key.read_bytes()
+            )
+            with pytest.raises(RuntimeApiError) as refused:
+                await engine.set_certificate(mismatched)
+            assert "PRIVATE" not in str(refused.value)
+            assert "inconsistencies between private key and certificate" in str(refused.value)
+            again = await handshake(port, context)
+            assert again.seen == second.sha256
+            assert engine.certificate.fingerprint == second.sha256
+            assert engine.master is master  # no reload, no restart
+            assert master.pid == engine.master.pid
+            for conn in (before, after, again):
+                conn.writer.close()
+            assert pem_file(engine) == (0o600, load_pair(second.cert, second.key).combined)
+
+    bounded(go(), 60.0, on_uvloop=True)
