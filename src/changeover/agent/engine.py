@@ -83,6 +83,7 @@ def make(
     `HaproxyMissing` (with the install hint) when it is not installed."""
     if settings.engine == "builtin":
         return builtin()
+    from changeover.agent.logs import ACCESS_LOG
     from changeover.haproxy.config import Settings
     from changeover.haproxy.engine import HaproxyEngine
     from changeover.haproxy.process import LISTEN_FD, Layout, find_binary
@@ -112,12 +113,16 @@ def make(
         stop_timeout=drain_timeout,
         max_header_size=settings.max_header_size,
         max_headers=settings.max_headers,
+        access_log=settings.access_log,
+        access_log_query=settings.access_log_query,
+        error_pages=str(paths.root / "haproxy-errors"),
     )
     return HaproxyEngine(
         binary,
         layout,
         config,
         log_socket=str(sockets / "log.sock"),
+        access_log=str(paths.logs / ACCESS_LOG),
         on_event=on_event,
     )
 

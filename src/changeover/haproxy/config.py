@@ -24,6 +24,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from changeover.haproxy import errorpages
+from changeover.haproxy.logline import ACCESS_FORMAT, MAX_LINE, access_vars
 from changeover.haproxy.runtime import MAX_WEIGHT, address, checked_name
 
 FRONTEND = "public"
@@ -41,6 +43,9 @@ class Settings:
     stats_socket: str  # the runtime API (admin level, mode 0600)
     log_socket: str | None = None  # unix datagram socket the agent reads; None: no log
     log_sample: int = 1  # log one request in this many
+    access_log: bool = False  # the long lines the access log needs (every request)
+    access_log_query: bool = False  # its paths keep their query strings
+    error_pages: str | None = None  # folder of changeover's 502/503/504 (`errorpages`)
     nbthread: int = 1
     connect_timeout: float = 5.0
     header_timeout: float = 10.0
@@ -57,7 +62,7 @@ class Settings:
     def __post_init__(self) -> None:
         if isinstance(self.listen_fd, bool) or self.listen_fd < 0:
             raise ValueError(f"listen_fd must be a file descriptor, got {self.listen_fd!r}")
-        for name in ("stats_socket", "log_socket"):
+        for name in ("stats_socket", "log_socket", "error_pages"):
             path = getattr(self, name)
             if path is not None and not re.fullmatch(r"/[A-Za-z0-9_./+-]+", path):
                 raise ValueError(f"{name} must be an absolute path of plain characters: {path!r}")
@@ -143,11 +148,23 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         f"    timeout server {ms(s.response_timeout)}",
         f"    timeout queue {ms(s.connect_timeout)}",
         "    timeout tunnel 24h",
+    ]
+    if s.error_pages is not None:  # changeover's wording (errorpages), not HAProxy's
+        lines += [
+            f"    errorfile {code} {s.error_pages}/{errorpages.file_name(code)}"
+            for code in errorpages.STATUSES
+        ]
+    lines += [
         "",
         f"frontend {FRONTEND}",
         f"    bind fd@{s.listen_fd}",
     ]
-    if s.log_socket is not None:
+    if s.log_socket is not None and s.access_log:  # every request, and all it needs
+        lines += [
+            f"    log {s.log_socket} len {MAX_LINE} format raw local0 info",
+            f'    log-format "{ACCESS_FORMAT}"',
+        ]
+    elif s.log_socket is not None:
         sample = f" sample 1:{s.log_sample}" if s.log_sample > 1 else ""
         lines += [
             f"    log {s.log_socket} len 1024 format raw{sample} local0 info",
@@ -158,6 +175,10 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         "    http-request set-header X-Request-Id %[unique-id]"
         " unless { req.fhdr(x-request-id) -m found }",
         "    http-request set-var(txn.request_id) req.fhdr(x-request-id,1)",
+    ]
+    if s.log_socket is not None and s.access_log:
+        lines += [f"    {rule}" for rule in access_vars(s.access_log_query)]
+    lines += [
         "    http-response set-header X-Request-Id %[var(txn.request_id)]",
         "    option forwardfor",
         f"    http-request set-header X-Forwarded-Proto {s.forwarded_proto}",

@@ -259,7 +259,7 @@ ENGINE_ISSUE = "docs/haproxy.md"
 
 def engine_lacks(spec: Spec, engine: str) -> list[Problem]:
     """What `spec` uses that the data plane `engine` does not have (yet): the haproxy
-    engine has no header routes, sticky users, preview listener or access log."""
+    engine has no header routes, sticky users or preview listener."""
     if engine != "haproxy":
         return []
     lacks = f'proxy.engine = "haproxy" has no {{}} yet ({ENGINE_ISSUE}); use engine = "builtin"'
@@ -272,8 +272,6 @@ def engine_lacks(spec: Spec, engine: str) -> list[Problem]:
         out.append(Problem("strategy.sticky", lacks.format("sticky users")))
     if spec.strategy.preview_listen is not None:
         out.append(Problem("strategy.preview_listen", lacks.format("preview listener")))
-    if spec.proxy.access_log:
-        out.append(Problem("proxy.access_log", lacks.format("access log")))
     return out
 
 

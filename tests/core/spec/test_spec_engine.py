@@ -29,6 +29,11 @@ def test_haproxy_is_chosen_in_the_proxy_section() -> None:
     assert engine_lacks(spec, "haproxy") == []
 
 
+def test_the_access_log_is_not_refused_on_haproxy() -> None:
+    text = APP + '[proxy]\nengine = "haproxy"\naccess_log = true\naccess_log_query = true\n'
+    assert engine_lacks(load_spec_text(text, "svc.toml"), "haproxy") == []
+
+
 def test_an_unknown_engine_is_refused_with_its_key() -> None:
     with pytest.raises(SpecError) as raised:
         load_spec_text(APP + '[proxy]\nengine = "nginx"\n', "svc.toml")
@@ -48,7 +53,6 @@ def test_what_the_haproxy_engine_lacks_is_listed_key_by_key() -> None:
     assert raised.value.lines() == [
         f"svc.toml: strategy.steps[0].set_header_route: {LACKS.format('header routes')}",
         f"svc.toml: strategy.sticky: {LACKS.format('sticky users')}",
-        f"svc.toml: proxy.access_log: {LACKS.format('access log')}",
     ]
 
 
