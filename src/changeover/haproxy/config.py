@@ -163,6 +163,7 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         lines += [
             f"    log {s.log_socket} len {MAX_LINE} format raw local0 info",
             f'    log-format "{ACCESS_FORMAT}"',
+            "    option dontlognull",  # a connection closed before any request is none
         ]
     elif s.log_socket is not None:
         sample = f" sample 1:{s.log_sample}" if s.log_sample > 1 else ""
