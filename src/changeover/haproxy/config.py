@@ -180,7 +180,9 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
     if s.log_socket is not None and s.access_log:
         lines += [f"    {rule}" for rule in access_vars(s.access_log_query)]
     lines += [
-        "    http-response set-header X-Request-Id %[var(txn.request_id)]",
+        # after-response: HAProxy's own answers (its 502/503/504 pages) carry it too
+        "    http-after-response set-header X-Request-Id %[var(txn.request_id)]"
+        " if { var(txn.request_id) -m found }",
         "    option forwardfor",
         f"    http-request set-header X-Forwarded-Proto {s.forwarded_proto}",
         "    http-request del-header X-Forwarded-Host",

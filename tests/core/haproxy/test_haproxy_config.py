@@ -40,7 +40,8 @@ frontend public
     unique-id-format %[uuid]
     http-request set-header X-Request-Id %[unique-id] unless { req.fhdr(x-request-id) -m found }
     http-request set-var(txn.request_id) req.fhdr(x-request-id,1)
-    http-response set-header X-Request-Id %[var(txn.request_id)]
+    http-after-response set-header X-Request-Id %[var(txn.request_id)] \
+if { var(txn.request_id) -m found }
     option forwardfor
     http-request set-header X-Forwarded-Proto http
     http-request del-header X-Forwarded-Host

@@ -1,7 +1,8 @@
 """The haproxy engine's access log and error pages against a real HAProxy (Debian's 2.6):
 one JSON line per request with the builtin's fields, query strings only when asked for,
 odd and very long paths read back whole (or cut cleanly), and HAProxy's own 502/503/504
-answered with changeover's bodies (`proxy.errors`' wording) and logged as such.
+answered with changeover's bodies (`proxy.errors`' wording, as the builtin proxy's, which
+the same test asks) and logged as such.
 """
 
 from __future__ import annotations
@@ -17,12 +18,20 @@ from typing import Any
 import httpx
 import pytest
 
-from changeover.agent.engine import make
+from changeover.agent.engine import Engine, make
 from changeover.agent.logs import ACCESS_LOG
 from changeover.agent.paths import StatePaths
+from changeover.agent.serve import proxy_config
 from changeover.haproxy import errorpages
 from changeover.haproxy.engine import HaproxyEngine
-from changeover.proxy.errors import NO_REPLICA, error_body
+from changeover.proxy.errors import (
+    NO_REPLICA,
+    closed_early,
+    error_body,
+    not_responding,
+    upstream,
+)
+from changeover.proxy.server import Proxy
 from changeover.spec.models import ProxySettings
 from tests.helpers import bounded, until
 from tests.parts import require
@@ -31,11 +40,6 @@ FIELDS = [
     "time", "revision", "replica", "method", "path", "status", "duration", "bytes",
     "request_id", "client", "error",
 ]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def haproxy_installed() -> None:
-    require("haproxy", "haproxy")
 
 
 class App:
@@ -86,10 +90,21 @@ async def serving(
     tmp_path: Path, settings: ProxySettings, app: App | None = None
 ) -> AsyncIterator[tuple[HaproxyEngine, str, Path]]:
     """A haproxy engine on a fresh public socket; `app` closes after it, pass or fail."""
+    async with engine_serving(tmp_path, settings, app) as (engine, url, path):
+        assert isinstance(engine, HaproxyEngine)
+        yield engine, url, path
+
+
+@asynccontextmanager
+async def engine_serving(
+    tmp_path: Path, settings: ProxySettings, app: App | None = None
+) -> AsyncIterator[tuple[Engine, str, Path]]:
+    """The engine `settings` names, as the agent makes it, on a fresh public socket."""
+    if settings.engine == "haproxy":
+        require("haproxy", "haproxy")
     paths = StatePaths(tmp_path / "state")
     paths.ensure()
-    engine = make(settings, paths, builtin=lambda: None)  # type: ignore[arg-type,return-value]
-    assert isinstance(engine, HaproxyEngine)
+    engine = make(settings, paths, builtin=lambda: Proxy(proxy_config(settings, paths.logs)))
     public = socket.create_server(("127.0.0.1", 0))
     await engine.serve(public)
     host, port = engine.address
@@ -205,27 +220,43 @@ def test_a_url_longer_than_a_log_line_is_cut_cleanly(tmp_path: Path) -> None:
     run(go)
 
 
-def test_haproxys_own_errors_carry_changeovers_bodies_and_are_logged(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine_name", ["builtin", "haproxy"])
+def test_own_errors_carry_changeovers_bodies_and_are_logged(
+    tmp_path: Path, engine_name: str
+) -> None:
+    """Both engines answer 503 (no replica), 502 (a replica closed before answering) and
+    504 (one too slow) in `proxy.errors`' words; HAProxy's static pages cannot name the
+    replica, the access log does on both."""
+
     async def go() -> None:
         timeout = 0.5
-        settings = ProxySettings(engine="haproxy", access_log=True, response_timeout="500ms")
+        settings = ProxySettings(engine=engine_name, access_log=True, response_timeout="500ms")
+        named = "r1-1" if engine_name == "builtin" else None
         app = App()
         port = await app.start()
-        async with serving(tmp_path, settings, app) as (engine, url, path):
+        async with engine_serving(tmp_path, settings, app) as (engine, url, path):
             async with httpx.AsyncClient() as client:
                 none = await client.get(url + "/a?secret=1")
                 engine.add_endpoint("r1-1", 1, "127.0.0.1", port)
                 engine.set_routable("r1-1", True)
-                await until(lambda: engine.pending == 0, 10, "the runtime API caught up")
+                if isinstance(engine, HaproxyEngine):
+                    await until(lambda: engine.pending == 0, 10, "the runtime API caught up")
                 closed = await client.get(url + "/close")
                 slow = await client.get(url + "/slow")
+            expected = {
+                503: NO_REPLICA,
+                502: closed_early(named),
+                504: not_responding(named, timeout),
+            }
             for answer, status in ((none, 503), (closed, 502), (slow, 504)):
                 assert answer.status_code == status
                 assert answer.headers["content-type"] == "text/plain; charset=utf-8"
-                assert answer.content == errorpages.body(status, timeout)
-            assert none.content == error_body(503, NO_REPLICA)
-            assert (
-                slow.text == "504 Gateway Timeout: upstream did not start responding within 0.5s\n"
+                assert answer.content == error_body(status, expected[status])
+                assert answer.headers["x-request-id"]  # as on every response
+                if named is None:
+                    assert answer.content == errorpages.body(status, timeout)
+            assert slow.text == (
+                f"504 Gateway Timeout: {upstream(named)} did not start responding within 0.5s\n"
             )
             lines = await logged(path, 3)
             assert [(e["status"], e["revision"], e["replica"], e["path"]) for e in lines] == [
