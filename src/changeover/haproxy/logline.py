@@ -116,8 +116,14 @@ def _token(word: bytes) -> bytes:
     return word
 
 
+def _number(word: bytes) -> bool:
+    """Digits, or a minus and digits (`int` alone would take ` 1`, `1_0` or `١`)."""
+    digits = word[1:] if word[:1] == b"-" else word
+    return digits.isdigit() and digits.isascii()
+
+
 def _length(word: bytes) -> int:
-    if not word.isdigit():
+    if not (word.isdigit() and word.isascii()):
         raise ValueError(f"not a length: {word!r}")
     return int(word)
 
@@ -130,11 +136,10 @@ def _unhex(word: bytes, truncated: bool) -> bytes:
 
 def _logged(words: list[bytes]) -> Logged | None:
     server, status, active, state = words
-    try:
-        code, elapsed = int(status), int(active)
-    except ValueError:
+    if not (_number(status) and _number(active)) or len(state) != 2 or not server:
         return None
-    if not -1 <= code <= 999 or elapsed < -1 or len(state) != 2:
+    code, elapsed = int(status), int(active)
+    if not -1 <= code <= 999 or elapsed < -1:
         return None
     name = server.decode("ascii", "replace")
     seconds = (elapsed + 0.5) / 1000.0 if elapsed >= 0 else 0.0

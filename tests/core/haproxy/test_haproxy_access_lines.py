@@ -127,7 +127,15 @@ def test_a_line_cut_in_its_path_keeps_a_whole_byte_prefix(path: bytes, data: st.
 @given(st.binary(max_size=200))
 def test_no_line_raises_and_a_shapeless_one_is_none(junk: bytes) -> None:
     entry = logline.parse_access(junk)
-    assert entry is None or entry.logged == logline.parse(b" ".join(junk.split(b" ")[:4]))
+    logged = logline.parse(junk)
+    if entry is not None:
+        assert logged == entry.logged
+
+
+@given(st.lists(st.sampled_from([b"r3-1", b"200", b"-1", b"12", b"--", b"SC", b"1_0", b" 1"])))
+def test_words_are_read_strictly(words: list[bytes]) -> None:
+    logged = logline.parse(b" ".join(words))
+    assert logged is None or (len(words) == 4 and b"1_0" not in words)
 
 
 def test_lines_of_other_shapes_are_refused() -> None:
