@@ -163,7 +163,6 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         lines += [
             f"    log {s.log_socket} len {MAX_LINE} format raw local0 info",
             f'    log-format "{ACCESS_FORMAT}"',
-            "    option dontlognull",  # a connection closed before any request is none
         ]
     elif s.log_socket is not None:
         sample = f" sample 1:{s.log_sample}" if s.log_sample > 1 else ""
@@ -171,6 +170,9 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
             f"    log {s.log_socket} len 1024 format raw{sample} local0 info",
             f'    log-format "{LOG_FORMAT}"',
         ]
+    if s.log_socket is not None:
+        # a connection closed before any request is no request (else a `400 CR` line)
+        lines.append("    option dontlognull")
     lines += [
         "    unique-id-format %[uuid]",
         "    http-request set-header X-Request-Id %[unique-id]"

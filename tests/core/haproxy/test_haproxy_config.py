@@ -37,6 +37,7 @@ frontend public
     bind fd@3
     log /run/svc/haproxy/log.sock len 1024 format raw local0 info
     log-format "%s %ST %Ta %ts"
+    option dontlognull
     unique-id-format %[uuid]
     http-request set-header X-Request-Id %[unique-id] unless { req.fhdr(x-request-id) -m found }
     http-request set-var(txn.request_id) req.fhdr(x-request-id,1)
