@@ -20,8 +20,10 @@ MIX = (
 )
 
 
-# the broken releases share one agent: each leaves revision 1 serving, as it found it
+# the broken releases share one agent per engine: each leaves revision 1 serving, as it
+# found it (a release crashing at boot on haproxy: test_haproxy_engine.py)
 broken = shared_service(deadline="6s")
+broken_haproxy = shared_service(deadline="6s", engine="haproxy")
 
 
 def load(url: str, rate: float = 500) -> BackgroundLoad:
@@ -68,16 +70,19 @@ def test_three_rolling_deploys_under_load_fail_no_request(service: Service, engi
 
 
 @pytest.mark.parametrize(
-    ("env", "reason"),
+    ("engine", "env", "reason"),
     [
-        ("CRASH_AT_BOOT=1", "boot"),
-        ("NEVER_READY=1", "deadline"),
+        ("builtin", "CRASH_AT_BOOT=1", "boot"),
+        ("builtin", "NEVER_READY=1", "deadline"),
+        ("haproxy", "NEVER_READY=1", "deadline"),
     ],
 )
 @pytest.mark.xdist_group("rolling-broken")
 def test_broken_release_is_rolled_back_without_failures(
-    broken: Service, env: str, reason: str
+    request: pytest.FixtureRequest, engine: str, env: str, reason: str
 ) -> None:
+    fixture = "broken" if engine_part(engine) == "builtin" else "broken_haproxy"
+    broken: Service = request.getfixturevalue(fixture)
     url = broken.url()
     with load(url) as gen:
         code, output = deploy(broken, "v2", env)
@@ -120,7 +125,9 @@ def says_the_probe(output: str, doc: dict[str, Any], replica: str) -> None:
 SAYS_WHY = {"CRASH_AT_BOOT=1": says_the_crash, "NEVER_READY=1": says_the_probe}
 
 
-def test_undo_returns_to_previous_revision_without_failures(service: Service) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_undo_returns_to_previous_revision_without_failures(service: Service, engine: str) -> None:
+    service.write_spec(engine=engine_part(engine))
     url = service.up()
     with load(url) as gen:
         assert deploy(service, "v2")[0] == 0

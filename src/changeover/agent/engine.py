@@ -93,6 +93,7 @@ def make(
     `HaproxyMissing` (with the install hint) when it is not installed."""
     if settings.engine == "builtin":
         return builtin()
+    from changeover.agent.logs import ACCESS_LOG
     from changeover.haproxy.config import Settings
     from changeover.haproxy.engine import HaproxyEngine
     from changeover.haproxy.process import LISTEN_FD, Layout, find_binary
@@ -127,12 +128,16 @@ def make(
         max_headers=settings.max_headers,
         forwarded_proto="http" if tls is None else "https",
         tls_cert=None if tls is None else str(sockets / "tls.pem"),
+        access_log=settings.access_log,
+        access_log_query=settings.access_log_query,
+        error_pages=str(paths.root / "haproxy-errors"),
     )
     return HaproxyEngine(
         binary,
         layout,
         config,
         log_socket=str(sockets / "log.sock"),
+        access_log=str(paths.logs / ACCESS_LOG),
         on_event=on_event,
         tls=None if tls is None else HaproxyTls(str(sockets / "tls.pem"), tls),
     )

@@ -24,7 +24,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from changeover.haproxy import routes
+from changeover.haproxy import errorpages, routes
+from changeover.haproxy.logline import ACCESS_FORMAT, MAX_LINE, access_vars
 from changeover.haproxy.runtime import MAX_WEIGHT, address, checked_name
 
 FRONTEND = "public"
@@ -44,6 +45,9 @@ class Settings:
     map_dir: str | None = None  # the routing maps (haproxy/routes.py); None: weights only
     preview_fd: int | None = None  # socketpair end the preview connections come through
     log_sample: int = 1  # log one request in this many
+    access_log: bool = False  # the long lines the access log needs (every request)
+    access_log_query: bool = False  # its paths keep their query strings
+    error_pages: str | None = None  # folder of changeover's 502/503/504 (`errorpages`)
     nbthread: int = 1
     connect_timeout: float = 5.0
     header_timeout: float = 10.0
@@ -66,7 +70,7 @@ class Settings:
             isinstance(preview, bool) or preview < 0 or preview == self.listen_fd
         ):
             raise ValueError(f"preview_fd must be a file descriptor but listen_fd, got {preview!r}")
-        for name in ("stats_socket", "log_socket", "map_dir", "tls_cert"):
+        for name in ("stats_socket", "log_socket", "map_dir", "tls_cert", "error_pages"):
             path = getattr(self, name)
             if path is not None and not re.fullmatch(r"/[A-Za-z0-9_./+-]+", path):
                 raise ValueError(f"{name} must be an absolute path of plain characters: {path!r}")
@@ -159,24 +163,45 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         f"    timeout server {ms(s.response_timeout)}",
         f"    timeout queue {ms(s.connect_timeout)}",
         "    timeout tunnel 24h",
+    ]
+    if s.error_pages is not None:  # changeover's wording (errorpages), not HAProxy's
+        lines += [
+            f"    errorfile {code} {s.error_pages}/{errorpages.file_name(code)}"
+            for code in errorpages.STATUSES
+        ]
+    lines += [
         "",
         f"frontend {FRONTEND}",
         f"    bind fd@{s.listen_fd}{bind_tls(s.tls_cert)}",
     ]
     if s.preview_fd is not None:  # the agent accepts, HAProxy serves (haproxy/preview.py)
         lines.append(f"    bind sockpair@{s.preview_fd} name preview")
-    if s.log_socket is not None:
+    if s.log_socket is not None and s.access_log:  # every request, and all it needs
+        lines += [
+            f"    log {s.log_socket} len {MAX_LINE} format raw local0 info",
+            f'    log-format "{ACCESS_FORMAT}"',
+        ]
+    elif s.log_socket is not None:
         sample = f" sample 1:{s.log_sample}" if s.log_sample > 1 else ""
         lines += [
             f"    log {s.log_socket} len 1024 format raw{sample} local0 info",
             f'    log-format "{LOG_FORMAT}"',
         ]
+    if s.log_socket is not None:
+        # a connection closed before any request is no request (else a `400 CR` line)
+        lines.append("    option dontlognull")
     lines += [
         "    unique-id-format %[uuid]",
         "    http-request set-header X-Request-Id %[unique-id]"
         " unless { req.fhdr(x-request-id) -m found }",
         "    http-request set-var(txn.request_id) req.fhdr(x-request-id,1)",
-        "    http-response set-header X-Request-Id %[var(txn.request_id)]",
+    ]
+    if s.log_socket is not None and s.access_log:
+        lines += [f"    {rule}" for rule in access_vars(s.access_log_query)]
+    lines += [
+        # after-response: HAProxy's own answers (its 502/503/504 pages) carry it too
+        "    http-after-response set-header X-Request-Id %[var(txn.request_id)]"
+        " if { var(txn.request_id) -m found }",
         "    option forwardfor",
         f"    http-request set-header X-Forwarded-Proto {s.forwarded_proto}",
         "    http-request del-header X-Forwarded-Host",

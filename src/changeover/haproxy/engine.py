@@ -26,7 +26,9 @@ Metrics: request and status counts, aborts and in-flight come from `show stat` (
 every `poll_interval`); latencies, and the 502/503/504 HAProxy answered itself, from the
 request log (one datagram per request, or per `log_sample` requests, over a unix socket):
 the snapshot has the shape `proxy.metrics` documents, so analysis windows, `status` and
-the Prometheus collector read it as they read the builtin proxy's.
+the Prometheus collector read it as they read the builtin proxy's. With the access log
+on, the same lines are longer (`logline.ACCESS_FORMAT`, every request) and each is also
+written to `access_log` as the builtin's JSON line (`haproxy.access`).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from changeover.haproxy import config, logline, maps, routes
+from changeover.haproxy import config, errorpages, logline, maps, routes
+from changeover.haproxy.access import HaproxyAccessLog
 from changeover.haproxy.client import RuntimeClient
 from changeover.haproxy.config import BACKEND, Settings
 from changeover.haproxy.plan import DRAIN, Have, Step, Want, plan_all, server_weights
@@ -115,6 +118,7 @@ class HaproxyEngine:
         settings: Settings,
         *,
         log_socket: str,
+        access_log: str | None = None,
         poll_interval: float = 0.5,
         on_event: Callable[[str], None] = lambda message: None,
         tls: HaproxyTls | None = None,  # `[proxy] tls` (haproxy/tls.py)
@@ -124,6 +128,8 @@ class HaproxyEngine:
         self._layout = layout
         self._settings = settings
         self._log_path = log_socket
+        self._access_path = access_log if settings.access_log else None
+        self._access: HaproxyAccessLog | None = None
         self._client = RuntimeClient(settings.stats_socket)
         self._options = settings.server_options()
         self._poll_interval = poll_interval
@@ -193,6 +199,7 @@ class HaproxyEngine:
         servers = self.initial_servers()
         if self._tls is not None:
             self._tls.write()  # the pair serving now, at each start
+        self.write_error_pages()
         self._layout.config.write_text(self.config_text(servers))
         self._empty_maps()
         theirs = self._previews.new_pair() if self._settings.preview_fd is not None else None
@@ -687,6 +694,12 @@ class HaproxyEngine:
 
     # --- the request log --------------------------------------------------------------
 
+    def write_error_pages(self) -> None:
+        """changeover's 502/503/504 pages, which the configuration names (`errorpages`)."""
+        folder = self._settings.error_pages
+        if folder is not None:
+            errorpages.write(Path(folder), self._settings.response_timeout)
+
     def _open_log(self) -> None:
         path = self._log_path
         with contextlib.suppress(FileNotFoundError):
@@ -701,7 +714,15 @@ class HaproxyEngine:
             sock.close()
             raise
         self._log_sock = sock
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._read_log)
+        loop = asyncio.get_running_loop()
+        if self._access_path is not None:
+            self._access = HaproxyAccessLog(
+                self._access_path,
+                self._settings.access_log_query,
+                self._settings.response_timeout,
+                loop.call_later,
+            )
+        loop.add_reader(sock.fileno(), self._read_log)
 
     def _read_log(self) -> None:
         sock = self._log_sock
@@ -709,7 +730,7 @@ class HaproxyEngine:
             return
         for _ in range(LOG_BATCH):
             try:
-                line = sock.recv(2048)
+                line = sock.recv(logline.MAX_LINE + 1)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -717,11 +738,20 @@ class HaproxyEngine:
             self.record(line)
 
     def record(self, line: bytes) -> None:
-        """One request log line into the per-revision latency histograms."""
-        logged = logline.parse(line)
+        """One request log line into the per-revision latency histograms, and into the
+        access log when it is on."""
+        access = self._access
+        if access is None:
+            logged = logline.parse(line)
+        else:
+            entry = logline.parse_access(line)
+            logged = None if entry is None else entry.logged
         if logged is None:
             self.unparsed_log_lines += 1
             return
+        if access is not None and entry is not None:
+            server = logged.server
+            access.add(entry, None if server is None else self._revision_of.get(server))
         metrics = self._log_metrics
         if logged.server is None:
             if logged.status in REJECTED:
@@ -741,6 +771,9 @@ class HaproxyEngine:
             stats.errors[code] += 1
 
     def _close_log(self) -> None:
+        access, self._access = self._access, None
+        if access is not None:
+            access.close()  # the lines still waiting for their batch
         sock, self._log_sock = self._log_sock, None
         if sock is None:
             return

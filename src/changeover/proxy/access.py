@@ -63,20 +63,17 @@ class AccessLog:
     """The records of ended exchanges; `flush` appends them to `path` as lines."""
 
     __slots__ = (
-        "_failing",
-        "_fd",
         "_known",
         "_second",
         "_soon",
         "_stamp",
         "_waiting",
         "clock",
-        "dropped",
+        "file",
         "path",
         "query",
         "records",
         "wall",
-        "written",
     )
 
     def __init__(
@@ -94,9 +91,7 @@ class AccessLog:
         self._soon = soon  # runs a callback on the proxy's loop once the current one ends
         self._waiting = False  # a full buffer's flush is scheduled
         self.records: list[Record] = []
-        self.written = self.dropped = 0  # lines
-        self._fd = -1
-        self._failing = False
+        self.file = LineFile(path, "access log")
         self._second = -1  # the whole second `_stamp` formats
         self._stamp = b""
         self._known: dict[int | str | bytes, bytes] = {}  # value -> its JSON (`_remember`)
@@ -168,47 +163,19 @@ class AccessLog:
         offset = self.wall() - self.clock()  # records carry proxy-clock times
         if len(self._known) > MAX_KNOWN:
             self._known.clear()  # many paths or clients: start over rather than grow
-        data = b"".join([self._line(record, offset) for record in records])
-        try:
-            self._write(data)
-        except OSError as exc:
-            self.dropped += len(records)
-            if not self._failing:  # once per episode, not once per sweep
-                log.warning("access log: cannot write %s: %s (lines dropped)", self.path, exc)
-            self._failing = True
-            return
-        if self._failing:
-            log.warning("access log: writing %s again (%d lines dropped)", self.path, self.dropped)
-        self._failing = False
-        self.written += len(records)
+        self.file.append(b"".join([self._line(record, offset) for record in records]), len(records))
 
     def close(self) -> None:
         self.flush()
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self.file.close()
 
-    def _write(self, data: bytes) -> None:
-        fd = self._open()
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+    @property
+    def written(self) -> int:
+        return self.file.written
 
-    def _open(self) -> int:
-        """The fd of `path`, reopened when the path names another file (rotated by
-        renaming, or deleted): O_APPEND, so a copy-truncate rotation needs no reopen."""
-        fd = self._fd
-        if fd >= 0:
-            try:
-                same = os.path.samestat(os.fstat(fd), os.stat(self.path, follow_symlinks=False))
-            except FileNotFoundError:
-                same = False
-            if same:
-                return fd
-            self._fd = -1
-            os.close(fd)
-        self._fd = fd = os.open(self.path, _FLAGS, 0o600)
-        return fd
+    @property
+    def dropped(self) -> int:
+        return self.file.dropped
 
     def _line(self, record: Record, offset: float) -> bytes:
         now, status, error, sent, replica, revision, method, head, client, t0 = record
@@ -260,6 +227,64 @@ class AccessLog:
 def _json(raw: bytes) -> bytes:
     """Request bytes (a path, a request id) as a JSON string: UTF-8, other bytes `\\xNN`."""
     return _quote(raw.decode("utf-8", "backslashreplace")).encode()
+
+
+class LineFile:
+    """A file that batches of lines are appended to: reopened when its path names another
+    file (rotated by renaming, or deleted), O_APPEND so that a copy-truncate rotation
+    needs no reopen. A batch that cannot be written is dropped with one warning per
+    episode, never raised: the haproxy engine's access log writes through one too."""
+
+    __slots__ = ("_failing", "_fd", "dropped", "name", "path", "written")
+
+    def __init__(self, path: str, name: str) -> None:
+        self.path = path
+        self.name = name  # in the warnings
+        self.written = self.dropped = 0  # lines
+        self._fd = -1
+        self._failing = False
+
+    def append(self, data: bytes, lines: int) -> None:
+        try:
+            self._write(data)
+        except OSError as exc:
+            self.dropped += lines
+            if not self._failing:  # once per episode, not once per sweep
+                log.warning("%s: cannot write %s: %s (lines dropped)", self.name, self.path, exc)
+            self._failing = True
+            return
+        if self._failing:
+            log.warning(
+                "%s: writing %s again (%d lines dropped)", self.name, self.path, self.dropped
+            )
+        self._failing = False
+        self.written += lines
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _write(self, data: bytes) -> None:
+        fd = self._open()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+
+    def _open(self) -> int:
+        """The fd of `path`, reopened when the path names another file."""
+        fd = self._fd
+        if fd >= 0:
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path, follow_symlinks=False))
+            except FileNotFoundError:
+                same = False
+            if same:
+                return fd
+            self._fd = -1
+            os.close(fd)
+        self._fd = fd = os.open(self.path, _FLAGS, 0o600)
+        return fd
 
 
 class LoggingDownstream(Downstream):

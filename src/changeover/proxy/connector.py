@@ -17,6 +17,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from changeover.proxy import failures
+from changeover.proxy.errors import NO_REPLICA
 
 if TYPE_CHECKING:
     from changeover.proxy.endpoint import Endpoint
@@ -47,7 +48,7 @@ def dispatch(ex: Exchange) -> None:
 
 def _unrouted_reason(ex: Exchange) -> str:
     if not ex.ds.preview:
-        return "no replica is available to serve this request"
+        return NO_REPLICA
     revision = ex.ds.ctx.balancer.preview
     if revision is None:
         return "no preview revision"

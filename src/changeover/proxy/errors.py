@@ -16,6 +16,25 @@ REASONS: dict[int, str] = {
 }
 
 
+# The wording of the proxy's own answers, shared by both engines (the haproxy engine's
+# error pages are rendered from these: `haproxy.errorpages`).
+NO_REPLICA = "no replica is available to serve this request"
+CLOSED_EARLY = "closed the connection before completing the response"
+
+
+def upstream(name: str | None) -> str:
+    """`upstream r3-1`, or `upstream` where the replica is not known (a static page)."""
+    return "upstream" if name is None else f"upstream {name}"
+
+
+def not_responding(name: str | None, timeout: float) -> str:
+    return f"{upstream(name)} did not start responding within {timeout:g}s"
+
+
+def closed_early(name: str | None) -> str:
+    return f"{upstream(name)} {CLOSED_EARLY}"
+
+
 def error_body(status: int, detail: str) -> bytes:
     return f"{status} {REASONS[status]}: {detail}\n".encode()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from changeover.proxy.errors import error_body, error_response
+from changeover.proxy.errors import CLOSED_EARLY, error_body, error_response, not_responding
 from changeover.proxy.headers import CLOSE
 from changeover.proxy.state import State
 
@@ -64,7 +64,7 @@ def upstream_lost(ex: Exchange, exc: Exception | None) -> None:
         ex.finish()  # close-delimited body: EOF is its end
         return
     if exc is None:
-        upstream_failed(ex, "closed the connection before completing the response")
+        upstream_failed(ex, CLOSED_EARLY)
     else:
         upstream_failed(ex, f"broke the connection ({exc})")
 
@@ -102,4 +102,4 @@ def check_deadline(ex: Exchange, now: float) -> None:
     ex.cut_upstream()
     name = ex.endpoint.replica_id if ex.endpoint is not None else "?"
     timeout = ex.ds.ctx.config.response_timeout
-    reply_error(ex, 504, f"upstream {name} did not start responding within {timeout:g}s")
+    reply_error(ex, 504, not_responding(name, timeout))

@@ -268,16 +268,14 @@ def _environment(name: str, env: EnvironmentSettings, spec: Spec) -> list[Proble
     return out
 
 
-ENGINE_ISSUE = "docs/haproxy.md"
 
 
 def engine_lacks(spec: Spec, engine: str) -> list[Problem]:
-    """What `spec` uses that the data plane `engine` does not have (yet), or reads
-    differently: the haproxy engine has no access log, and matches a header route's
-    regex with PCRE2 (`spec.pcre`: what it would read otherwise is refused)."""
+    """What `spec` uses that the data plane `engine` reads differently: the haproxy
+    engine matches a header route's regex with PCRE2 (`spec.pcre`: a regex it would
+    read otherwise is refused)."""
     if engine != "haproxy":
         return []
-    lacks = f'proxy.engine = "haproxy" has no {{}} yet ({ENGINE_ISSUE}); use engine = "builtin"'
     out = []
     for i, step in enumerate(spec.strategy.steps):
         route = step.set_header_route
@@ -289,8 +287,6 @@ def engine_lacks(spec: Spec, engine: str) -> list[Problem]:
                 )
                 for problem in pcre.problems(route.regex)
             ]
-    if spec.proxy.access_log:
-        out.append(Problem("proxy.access_log", lacks.format("access log")))
     return out
 
 

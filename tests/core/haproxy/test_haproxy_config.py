@@ -37,10 +37,12 @@ frontend public
     bind fd@3
     log /run/svc/haproxy/log.sock len 1024 format raw local0 info
     log-format "%s %ST %Ta %ts"
+    option dontlognull
     unique-id-format %[uuid]
     http-request set-header X-Request-Id %[unique-id] unless { req.fhdr(x-request-id) -m found }
     http-request set-var(txn.request_id) req.fhdr(x-request-id,1)
-    http-response set-header X-Request-Id %[var(txn.request_id)]
+    http-after-response set-header X-Request-Id %[var(txn.request_id)] \
+if { var(txn.request_id) -m found }
     option forwardfor
     http-request set-header X-Forwarded-Proto http
     http-request del-header X-Forwarded-Host
