@@ -268,8 +268,6 @@ def _environment(name: str, env: EnvironmentSettings, spec: Spec) -> list[Proble
     return out
 
 
-
-
 def engine_lacks(spec: Spec, engine: str) -> list[Problem]:
     """What `spec` uses that the data plane `engine` reads differently: the haproxy
     engine matches a header route's regex with PCRE2 (`spec.pcre`: a regex it would
