@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from changeover.agent.paths import StatePaths, private_dir
@@ -78,30 +79,38 @@ def make(
     builtin: Callable[[], Engine],
     on_event: Callable[[str], None] = lambda message: None,
     drain_timeout: float = 30.0,
+    generation: int = 0,
 ) -> Engine:
     """The engine `settings.engine` names; `builtin` makes the builtin proxy. For HAProxy:
-    `HaproxyMissing` (with the install hint) when it is not installed."""
+    `HaproxyMissing` (with the install hint) when it is not installed. `generation` is 0
+    at `up` and one more at each reload: HAProxy's files are that generation's, so the
+    old agent's HAProxy, still draining, keeps its own (`haproxy.process`)."""
     if settings.engine == "builtin":
         return builtin()
     from changeover.haproxy.config import Settings
     from changeover.haproxy.engine import HaproxyEngine
-    from changeover.haproxy.process import LISTEN_FD, Layout, find_binary
+    from changeover.haproxy.process import LISTEN_FD, Layout, find_binary, generation_path
 
     binary = find_binary()
     sockets = paths.haproxy_sockets
     private_dir(sockets)
+
+    def own(path: Path) -> Path:
+        return generation_path(path, generation)
+
     layout = Layout(
-        config=paths.haproxy_config,
-        master_socket=str(sockets / "master.sock"),
-        stats_socket=str(sockets / "stats.sock"),
-        log=paths.logs / "haproxy.log",
-        pid_file=paths.haproxy_pid,
+        config=own(paths.haproxy_config),
+        master_socket=str(own(sockets / "master.sock")),
+        stats_socket=str(own(sockets / "stats.sock")),
+        log=paths.logs / "haproxy.log",  # one file: each line says which process wrote it
+        pid_file=own(paths.haproxy_pid),
         workdir=paths.root,
+        generation=generation,
     )
     config = Settings(
         listen_fd=LISTEN_FD,
         stats_socket=layout.stats_socket,
-        log_socket=str(sockets / "log.sock"),
+        log_socket=str(own(sockets / "log.sock")),
         nbthread=cores(),
         connect_timeout=settings.connect_timeout,
         header_timeout=settings.header_timeout,
@@ -117,7 +126,7 @@ def make(
         binary,
         layout,
         config,
-        log_socket=str(sockets / "log.sock"),
+        log_socket=str(own(sockets / "log.sock")),
         on_event=on_event,
     )
 

@@ -143,6 +143,9 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         f"    timeout server {ms(s.response_timeout)}",
         f"    timeout queue {ms(s.connect_timeout)}",
         "    timeout tunnel 24h",
+        # a soft stop at a reload answers an idle connection's next request (with
+        # Connection: close) instead of closing it under the client (haproxy.stopping)
+        "    option idle-close-on-response",
         "",
         f"frontend {FRONTEND}",
         f"    bind fd@{s.listen_fd}",

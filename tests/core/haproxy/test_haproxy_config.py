@@ -32,6 +32,7 @@ defaults
     timeout server 60000ms
     timeout queue 5000ms
     timeout tunnel 24h
+    option idle-close-on-response
 
 frontend public
     bind fd@3
