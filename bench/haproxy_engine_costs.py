@@ -1,6 +1,6 @@
 """What the haproxy engine's choices cost per request, one at a time (docs/benchmarks.md,
-"The haproxy engine"): the request log (every request, read by the agent), the buffers
-`max_header_size` asks for, the header work, the threads.
+"The haproxy engine"): the request log (`log_sample`: one response in N, read by the
+agent), the buffers `max_header_size` asks for, the threads.
 
 Run: .venv/bin/python bench/haproxy_engine_costs.py [--seconds 5] [--rounds 2]
 Each variant is the engine as the agent runs it with one setting changed, in front of one
@@ -35,13 +35,13 @@ from changeover.spec.models import ProxySettings
 
 BENCH = Path(__file__).resolve().parent
 VARIANTS: dict[str, dict[str, Any]] = {
-    "as the agent runs it": {},
-    "log 1 request in 100": {"log_sample": 100},
+    "as the agent runs it (defaults)": {},
+    "log every request (log_sample = 1)": {"log_sample": 1},
+    "log_sample = 4": {"log_sample": 4},
+    "log_sample = 100": {"log_sample": 100},
     "no request log": {"log_socket": None},
-    "no log, 16 KB buffers (max_header_size <= 15360)": {
-        "log_socket": None,
-        "max_header_size": 15360,
-    },
+    "64 KB buffers (max_header_size = 65536)": {"max_header_size": 65536},
+    "16 KB buffers (max_header_size = 15360)": {"max_header_size": 15360},
     "no log, 16 KB buffers, nbthread 1": {
         "log_socket": None,
         "max_header_size": 15360,

@@ -121,6 +121,8 @@ def make(
         stop_timeout=drain_timeout,
         max_header_size=settings.max_header_size,
         max_headers=settings.max_headers,
+        # the access log needs every request: sampled only while it is off
+        log_sample=1 if settings.access_log else settings.log_sample,
     )
     return HaproxyEngine(
         binary,
