@@ -42,6 +42,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no request log": {"log_socket": None},
     "64 KB buffers (max_header_size = 65536)": {"max_header_size": 65536},
     "16 KB buffers (max_header_size = 15360)": {"max_header_size": 15360},
+    "nbthread 1": {"nbthread": 1},
     "no log, 16 KB buffers, nbthread 1": {
         "log_socket": None,
         "max_header_size": 15360,
