@@ -1,6 +1,6 @@
 """What the haproxy engine's choices cost per request, one at a time (docs/benchmarks.md,
-"The haproxy engine"): the request log (every request, read by the agent), the buffers
-`max_header_size` asks for, the header work, the threads.
+"The haproxy engine"): the request log (`log_sample`: one response in N, read by the
+agent), the buffers `max_header_size` asks for, the threads.
 
 Run: .venv/bin/python bench/haproxy_engine_costs.py [--seconds 5] [--rounds 2]
 Each variant is the engine as the agent runs it with one setting changed, in front of one
@@ -35,19 +35,55 @@ from changeover.spec.models import ProxySettings
 
 BENCH = Path(__file__).resolve().parent
 VARIANTS: dict[str, dict[str, Any]] = {
-    "as the agent runs it": {},
-    "log 1 request in 100": {"log_sample": 100},
+    "as the agent runs it (defaults)": {},
+    "log every request (log_sample = 1)": {"log_sample": 1},
+    "log_sample = 4": {"log_sample": 4},
+    "log_sample = 100": {"log_sample": 100},
     "no request log": {"log_socket": None},
-    "no log, 16 KB buffers (max_header_size <= 15360)": {
-        "log_socket": None,
-        "max_header_size": 15360,
-    },
+    "64 KB buffers (max_header_size = 65536)": {"max_header_size": 65536},
+    "16 KB buffers (max_header_size = 15360)": {"max_header_size": 15360},
+    "nbthread 1": {"nbthread": 1},
     "no log, 16 KB buffers, nbthread 1": {
         "log_socket": None,
         "max_header_size": 15360,
         "nbthread": 1,
     },
+    # what the configuration text holds, not a setting: edited in the rendered file
+    "layer-4 retries only (no retry-on empty-response)": {"edit": "retry"},
+    "no request id (no unique-id, set-var, X-Request-Id)": {"edit": "request-id"},
+    "both, nbthread 1": {"edit": "retry,request-id", "nbthread": 1},
 }
+EDITS = {  # text of the rendered configuration -> what the variant renders instead
+    "retry": (("    retry-on conn-failure empty-response\n", ""),),
+    "request-id": (
+        ("    unique-id-format %[uuid]\n", ""),
+        (
+            "    http-request set-header X-Request-Id %[unique-id]"
+            " unless { req.fhdr(x-request-id) -m found }\n",
+            "",
+        ),
+        ("    http-request set-var(txn.request_id) req.fhdr(x-request-id,1)\n", ""),
+        ("    http-response set-header X-Request-Id %[var(txn.request_id)]\n", ""),
+    ),
+}
+
+
+ONLY: list[str] = []  # --only: the variants measured (all when empty)
+
+
+class Edited(HaproxyEngine):
+    """The engine with parts of its rendered configuration taken out (`EDITS`)."""
+
+    edits: tuple[str, ...] = ()
+
+    def config_text(self, servers: Any) -> str:
+        text = super().config_text(servers)
+        for name in self.edits:
+            for old, new in EDITS[name]:
+                if old not in text:
+                    raise RuntimeError(f"edit {name!r}: the configuration has no {old!r}")
+                text = text.replace(old, new)
+        return text
 
 
 def wrk(port: int, seconds: float) -> tuple[float, int]:
@@ -78,12 +114,14 @@ async def measure(
     paths.ensure()
     made = make(ProxySettings(engine="haproxy"), paths, builtin=lambda: None)  # type: ignore[arg-type,return-value]
     assert isinstance(made, HaproxyEngine)
-    engine = HaproxyEngine(
+    edits = tuple(e for e in str(changes.pop("edit", "")).split(",") if e)
+    engine = Edited(
         made.binary,
         made.layout,
         dataclasses.replace(made.settings, **changes),
         log_socket=str(paths.haproxy_sockets / "log.sock"),
     )
+    engine.edits = edits
     public = socket.create_server(("127.0.0.1", 0), backlog=2048)
     engine.add_endpoint("r1-1", 1, "127.0.0.1", backend)
     engine.set_routable("r1-1", True)
@@ -105,11 +143,16 @@ async def measure(
 async def run_all(
     port: int, seconds: float, rounds: int
 ) -> dict[str, list[tuple[float, float, float]]]:
-    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in VARIANTS}
+    results: dict[str, list[tuple[float, float, float]]] = {
+        name: [] for name in VARIANTS if not ONLY or any(word in name for word in ONLY)
+    }
     with tempfile.TemporaryDirectory(prefix="changeover-bench-") as tmp:
         for rnd in range(rounds):
             for index, (name, changes) in enumerate(VARIANTS.items()):
-                result = await measure(Path(tmp) / f"{rnd}-{index}", port, changes, seconds)
+                if name not in results:
+                    continue
+                where = Path(tmp) / f"{rnd}-{index}"
+                result = await measure(where, port, dict(changes), seconds)
                 results[name].append(result)
                 print(f"bench: round {rnd + 1} {name}: {result[0]:.0f} req/s", flush=True)
     return results
@@ -138,5 +181,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--only", action="append", default=[], help="variants whose name has it")
     a = p.parse_args()
+    ONLY.extend(a.only)
     main(a.seconds, a.rounds)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from changeover.agent.paths import StatePaths, private_dir
@@ -88,32 +89,40 @@ def make(
     on_event: Callable[[str], None] = lambda message: None,
     drain_timeout: float = 30.0,
     tls: Pair | None = None,
+    generation: int = 0,
 ) -> Engine:
     """The engine `settings.engine` names; `builtin` makes the builtin proxy. For HAProxy:
-    `HaproxyMissing` (with the install hint) when it is not installed."""
+    `HaproxyMissing` (with the install hint) when it is not installed. `generation` is 0
+    at `up` and one more at each reload: HAProxy's files are that generation's, so the
+    old agent's HAProxy, still draining, keeps its own (`haproxy.process`)."""
     if settings.engine == "builtin":
         return builtin()
     from changeover.agent.logs import ACCESS_LOG
     from changeover.haproxy.config import Settings
     from changeover.haproxy.engine import HaproxyEngine
-    from changeover.haproxy.process import LISTEN_FD, Layout, find_binary
+    from changeover.haproxy.process import LISTEN_FD, Layout, find_binary, generation_path
     from changeover.haproxy.tls import HaproxyTls
 
     binary = find_binary()
     sockets = paths.haproxy_sockets
     private_dir(sockets)
+
+    def own(path: Path) -> Path:
+        return generation_path(path, generation)
+
     layout = Layout(
-        config=paths.haproxy_config,
-        master_socket=str(sockets / "master.sock"),
-        stats_socket=str(sockets / "stats.sock"),
-        log=paths.logs / "haproxy.log",
-        pid_file=paths.haproxy_pid,
+        config=own(paths.haproxy_config),
+        master_socket=str(own(sockets / "master.sock")),
+        stats_socket=str(own(sockets / "stats.sock")),
+        log=paths.logs / "haproxy.log",  # one file: each line says which process wrote it
+        pid_file=own(paths.haproxy_pid),
         workdir=paths.root,
+        generation=generation,
     )
     config = Settings(
         listen_fd=LISTEN_FD,
         stats_socket=layout.stats_socket,
-        log_socket=str(sockets / "log.sock"),
+        log_socket=str(own(sockets / "log.sock")),
         map_dir=str(sockets),  # routes, sticky users, preview (haproxy/routes.py)
         preview_fd=LISTEN_FD + 1,  # preview connections the agent accepts
         nbthread=cores(),
@@ -127,19 +136,21 @@ def make(
         max_header_size=settings.max_header_size,
         max_headers=settings.max_headers,
         forwarded_proto="http" if tls is None else "https",
-        tls_cert=None if tls is None else str(sockets / "tls.pem"),
+        tls_cert=None if tls is None else str(own(sockets / "tls.pem")),
         access_log=settings.access_log,
         access_log_query=settings.access_log_query,
         error_pages=str(paths.root / "haproxy-errors"),
+        # the access log needs every request: sampled only while it is off
+        log_sample=1 if settings.access_log else settings.log_sample,
     )
     return HaproxyEngine(
         binary,
         layout,
         config,
-        log_socket=str(sockets / "log.sock"),
+        log_socket=str(own(sockets / "log.sock")),
         access_log=str(paths.logs / ACCESS_LOG),
         on_event=on_event,
-        tls=None if tls is None else HaproxyTls(str(sockets / "tls.pem"), tls),
+        tls=None if tls is None else HaproxyTls(str(own(sockets / "tls.pem")), tls),
     )
 
 

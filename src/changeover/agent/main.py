@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 
-from changeover.agent import recovery, takeover
+from changeover.agent import recovery, relisten, takeover
 from changeover.agent.activation import ActivationError, claim_public
 from changeover.agent.controller import keep_guarded_target
 from changeover.agent.lock import AgentLock, AlreadyRunning
@@ -29,7 +29,7 @@ from changeover.agent.serve import (
     proxy_config,
     serve,
 )
-from changeover.haproxy.process import stop_leftover
+from changeover.haproxy.process import stop_leftovers
 from changeover.spec.types import parse_address
 from changeover.store import Store
 from changeover.supervisor.subreaper import become_subreaper
@@ -79,11 +79,13 @@ async def _locked(options: AgentOptions, life: Life) -> int:
     store = Store.open(paths.store)
     try:
         if life.handed is not None:
-            return await serve(options, store, life.handed.public, life)
+            public = _relisten(options.spec.proxy.listen, life.handed)
+            if public is None:
+                return EXIT_BAD_INPUT  # the old agent serves on, on its address
+            return await serve(options, store, public, life)
         # a crashed agent's HAProxy may still hold the public address (whatever the
         # engine is now: the spec may have changed since)
-        killed = stop_leftover(paths.haproxy_pid)
-        if killed is not None:
+        for killed in stop_leftovers(paths.haproxy_pid):  # one per generation
             said = f"stopped haproxy pid {killed} left by a crashed agent"
             store.add_event("agent", said, now=time.time())
         public = open_public(options.spec.proxy.listen)
@@ -97,6 +99,19 @@ async def _locked(options: AgentOptions, life: Life) -> int:
         return await serve(options, store, public, life)
     finally:
         store.close()
+
+
+def _relisten(listen: str, handed: takeover.Inherited) -> socket.socket | None:
+    """The inherited public socket, or, when `proxy.listen` changed since the old agent
+    bound it, the new address bound here (`agent.relisten`); None when it cannot be."""
+    bound = handed.public.getsockname()
+    if not relisten.changed(handed.manifest.listen, listen, (str(bound[0]), int(bound[1]))):
+        return handed.public
+    public = open_public(listen)
+    if public is not None:
+        handed.public.close()  # the old agent keeps its copy until it steps down
+        print(f"changeover: proxy.listen changed: now listening on {listen}", file=sys.stderr)
+    return public
 
 
 async def _recover(store: Store) -> recovery.Recovered:

@@ -35,6 +35,10 @@ class Manifest:
     control_fd: int
     lock_fd: int
     replicas: tuple[Entry, ...]
+    # what the old agent listened on by its spec (None: an agent that did not say), so the
+    # new one binds its spec's address instead when that changed (`agent.relisten`)
+    listen: str | None = None
+    generation: int = 0  # the old agent's data plane generation; the new one's is +1
 
     def fds(self) -> list[int]:
         """Every fd the new agent must inherit."""
@@ -62,7 +66,16 @@ def parse(text: str) -> Manifest:
         control_fd=_int(doc, "control_fd"),
         lock_fd=_int(doc, "lock_fd"),
         replicas=tuple(_entry(item, f"replicas[{i}]") for i, item in enumerate(replicas)),
+        listen=_optional_str(doc, "listen"),
+        generation=_int(doc, "generation", optional=True) or 0,
     )
+
+
+def _optional_str(doc: dict[str, Any], key: str) -> str | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    return str(_require(value, key, str))
 
 
 def _entry(item: Any, where: str) -> Entry:

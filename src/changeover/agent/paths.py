@@ -95,7 +95,8 @@ class StatePaths:
         """The haproxy engine's sockets (runtime API, master CLI, request log): `haproxy/`
         in the state dir, or a short private folder when those paths would be too long."""
         direct = self.root / "haproxy"
-        if len(os.fsencode(direct / "master.sock")) <= _HAPROXY_PATH_MAX:
+        # room for a reload generation in the names: "master.sock" is "master.12345.sock"
+        if len(os.fsencode(direct / "master.12345.sock")) <= _HAPROXY_PATH_MAX:
             return direct
         digest = hashlib.sha256(os.fsencode(self.root)).hexdigest()[:20]
         return short_socket_dir() / f"{digest}-haproxy"

@@ -63,8 +63,12 @@ class Reloader:
         lock: AgentLock,
         clock: Callable[[], float] = time.monotonic,
         program: Sequence[str] = AGENT_PROGRAM,
+        generation: int = 0,
+        listen: str | None = None,
     ) -> None:
         self.agent, self.state_dir = agent, state_dir
+        self.generation = generation  # this agent's data plane's; the next agent's is +1
+        self.listen = listen  # the `proxy.listen` the public socket was opened for
         self.public, self.control, self.lock = public, control, lock
         self.clock = clock
         self.program = tuple(program)
@@ -117,12 +121,6 @@ class Reloader:
             log.warning("SIGHUP: reload refused: %s", exc)
 
     def _check(self) -> None:
-        engine = self.agent.proxy.engine_name
-        if engine != "builtin":
-            raise Busy(
-                f"reload is not available on the {engine} engine yet (docs/haproxy.md): "
-                "`changeover down` then `up` restarts the agent"
-            )
         active = self.agent.controller.active
         described = None if active is None else f"rollout {active.rollout.id}"
         if described is None and self.agent.migrator.busy is not None:
@@ -155,6 +153,8 @@ class Reloader:
             self.control.fileno(),
             self.lock.fileno(),
             entries,
+            listen=self.listen,
+            generation=self.generation,
         )
 
     def _spawn(self, child: socket.socket, manifest: Manifest) -> subprocess.Popen[bytes]:

@@ -93,6 +93,8 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
         else:
             log.info("%s", message)
 
+    # a reload's HAProxy runs beside the old agent's, which drains: its own files
+    generation = 0 if life.handed is None else life.handed.manifest.generation + 1
     try:
         proxy = engine.make(
             options.spec.proxy,
@@ -104,20 +106,12 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
             on_event=engine_event,
             drain_timeout=options.spec.termination.drain_timeout,
             tls=None if certificate is None else certificate.serving,
+            generation=generation,
         )
     except HaproxyMissing as exc:
         await flags_net.close()
         await ops_net.close()
         print(f"changeover: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if life.handed is not None and proxy.engine_name != "builtin":
-        await flags_net.close()
-        await ops_net.close()
-        print(
-            f"changeover: the {proxy.engine_name} engine cannot take over from another agent "
-            "(`reload` is builtin-only for now): the old agent serves on",
-            file=sys.stderr,
-        )
         return EXIT_BAD_INPUT
     agent = Agent(
         paths=options.paths,
@@ -139,7 +133,10 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
         await proxy.serve(public)
     except StartFailed as exc:
         print(f"changeover: {exc}", file=sys.stderr)
-        await agent.supervisor.stop_all()
+        if handed is not None:  # the replicas are the old agent's still: it serves on
+            await agent.supervisor.detach()
+        else:
+            await agent.supervisor.stop_all()
         await flags_net.close()
         await ops_net.close()
         return EXIT_FAILED
@@ -153,6 +150,8 @@ async def serve(options: AgentOptions, store: Store, public: socket.socket, life
         public=public,
         control=control_sock,
         lock=life.lock,
+        generation=generation,
+        listen=options.spec.proxy.listen,
     )
     agent.reloader = reloader.reload
     control = takeover.SharedControlServer(create_app(agent), control_sock)

@@ -5,8 +5,11 @@ inconclusive measurement that says which data was missing (fewer canary requests
 `min_requests`, default 1; a comparison without a stable revision or without stable
 requests); only an unknown query raises, naming the valid ones. `crash_rate` (replica
 restarts per minute) counts processes, not requests: it needs requests only when
-`min_requests` says so. A latency ratio raises both latencies to its floor (default
-`DEFAULT_FLOOR`) before dividing: below it, differences are scheduling noise.
+`min_requests` says so. A latency query also needs `min_requests` latencies measured
+(the haproxy engine measures one request in `proxy.log_sample`, so a window may hold
+fewer latencies than requests): fewer is inconclusive, never a pass or a failure. A
+latency ratio raises both latencies to its floor (default `DEFAULT_FLOOR`) before
+dividing: below it, differences are scheduling noise.
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ def evaluate(metric: Metric, canary: Window, baseline: Window | None, at: float)
     idle_ok = ("request_rate", "crash_rate")
     if canary.requests < need or (canary.requests == 0 and query not in idle_ok):
         return _too_few(metric, canary, need, at)
+    if query.startswith("latency_") and canary.latency_samples < need:
+        return _too_few_latencies(metric, canary, need, at)
     if query in _SINGLE:
         of, unit = _SINGLE[query]
         detail = f"{canary.requests} requests in {canary.elapsed:.3g}s"
@@ -93,6 +98,16 @@ def evaluate(metric: Metric, canary: Window, baseline: Window | None, at: float)
 
 def _show(value: float | None, unit: str) -> str:
     return "no value" if value is None else fmt(value, unit)
+
+
+def _too_few_latencies(metric: Metric, canary: Window, need: int, at: float) -> Measurement:
+    text = (
+        f"not enough samples: {canary.latency_samples} latencies measured of "
+        f"{canary.requests} requests from revision {canary.revision} in the window "
+        f"(min_requests {need}; the haproxy engine measures 1 request in proxy.log_sample): "
+        "inconclusive"
+    )
+    return measurement(metric, Outcome.INCONCLUSIVE, at, text)
 
 
 def _too_few(metric: Metric, canary: Window, need: int, at: float) -> Measurement:

@@ -128,6 +128,12 @@ class Window:
         """Requests per second; None for an empty span."""
         return self.requests / self.elapsed if self.elapsed > 0 else None
 
+    @property
+    def latency_samples(self) -> int:
+        """Requests whose latency was measured (all on the builtin proxy; one in
+        `proxy.log_sample` on the haproxy engine)."""
+        return sum(self.latency_counts)
+
     def latency(self, q: float) -> float | None:
         """Latency (seconds) below which a fraction `q` of the window's requests fall."""
         if not 0 <= q <= 1:

@@ -15,7 +15,8 @@ What each part stands for in the builtin proxy (docs/haproxy.md):
 - X-Forwarded-For (appended), X-Forwarded-Proto and X-Forwarded-Host (set), and
   X-Request-Id (the client's first one kept, else a UUID; the response carries it too);
 - the request log goes to the agent over a unix datagram socket, one line per request
-  (or per `log_sample` requests): `<server> <status> <active ms> <termination state>`.
+  (with `log_sample` N > 1, one response of a replica in N, drawn at random, and every
+  answer HAProxy made itself): `<server> <status> <active ms> <termination state>`.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Settings:
     write_timeout: float = 30.0
     upstream_idle_timeout: float = 1.0  # idle connections to replicas are purged after it
     stop_timeout: float = 30.0  # after a soft stop, in-flight requests get this long
-    max_header_size: int = 65536
+    max_header_size: int = 16384  # the spec's default
     max_headers: int = 100
     forwarded_proto: str = "http"
     retries: int = 3
@@ -163,6 +164,9 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         f"    timeout server {ms(s.response_timeout)}",
         f"    timeout queue {ms(s.connect_timeout)}",
         "    timeout tunnel 24h",
+        # a soft stop at a reload answers an idle connection's next request (with
+        # Connection: close) instead of closing it under the client (haproxy.stopping)
+        "    option idle-close-on-response",
     ]
     if s.error_pages is not None:  # changeover's wording (errorpages), not HAProxy's
         lines += [
@@ -182,11 +186,18 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
             f'    log-format "{ACCESS_FORMAT}"',
         ]
     elif s.log_socket is not None:
-        sample = f" sample 1:{s.log_sample}" if s.log_sample > 1 else ""
         lines += [
-            f"    log {s.log_socket} len 1024 format raw{sample} local0 info",
+            f"    log {s.log_socket} len 1024 format raw local0 info",
             f'    log-format "{LOG_FORMAT}"',
         ]
+        if s.log_sample > 1:
+            # one replica's response in log_sample, at random: a fixed 1-in-N (`log ...
+            # sample 1:N`) would follow round robin's rotation and see some replicas
+            # only; HAProxy's own answers (502, 503, 400...) run no http-response rule,
+            # so every one is logged
+            lines.append(
+                f"    http-response set-log-level silent unless {{ rand({s.log_sample}) eq 0 }}"
+            )
     if s.log_socket is not None:
         # a connection closed before any request is no request (else a `400 CR` line)
         lines.append("    option dontlognull")

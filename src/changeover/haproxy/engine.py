@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from changeover.haproxy import config, errorpages, logline, maps, routes
+from changeover.haproxy import config, errorpages, logline, maps, routes, stopping
 from changeover.haproxy.access import HaproxyAccessLog
 from changeover.haproxy.client import RuntimeClient
 from changeover.haproxy.config import BACKEND, Settings
@@ -230,9 +230,13 @@ class HaproxyEngine:
         idle_grace: float = 0.0,
         hand_over: Send | None = None,
     ) -> None:
-        """Soft-stop HAProxy: it stops accepting, idle keep-alive connections close, and
-        requests in flight get `timeout` to finish. `hand_over` is not supported: the
-        agent refuses to reload on this engine."""
+        """Stop HAProxy without failing a request (`haproxy.stopping`). `hand_over` given:
+        a reload, another agent's HAProxy accepts on the public socket already, so this
+        one soft-stops at once and answers each idle connection's next request with
+        `Connection: close` (nothing is sent over `hand_over`: HAProxy's connections are
+        its own). Else (`down`): it stops accepting, requests in flight get `timeout` to
+        finish, then it stops and its idle connections close. `idle_grace` is the
+        builtin proxy's; HAProxy's `hard-stop-after` plays its part."""
         self._closing = True
         for task in self._tasks:
             task.cancel()
@@ -240,10 +244,33 @@ class HaproxyEngine:
         self._previews.shutdown()
         if self._sock is not None:
             self._sock.close()  # HAProxy holds its own copy until it stops
-        await self._process.stop(timeout + 1.0)
+        if hand_over is None and self.running:
+            await self._finish_in_flight(timeout)
+            await self._process.kill()
+        else:
+            await self._process.stop(timeout + 1.0)
         self._read_log()  # the last lines
         self._close_log()
+        if hand_over is not None:  # the next generation's files are the ones to read now
+            with contextlib.suppress(OSError):
+                self._layout.config.unlink()
         self._remove_socket_dir()
+
+    async def _finish_in_flight(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Stop accepting, then wait until no stream is left or `timeout`; if the runtime
+        API does not answer, a soft stop instead (it finishes what is in flight)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            await self._client.send(stopping.disable_frontend())
+            while loop.time() < deadline:
+                answer = await self._client.send(stopping.show_sess())
+                if stopping.streams(answer) == 0:
+                    return
+                await asyncio.sleep(DRAIN_POLL)
+        except (OSError, TimeoutError, RuntimeApiError) as exc:
+            log.warning("haproxy runtime API at stop: %s; soft stop instead", exc)
+            await self._process.stop(max(0.0, deadline - loop.time()) + 1.0)
 
     def _remove_socket_dir(self) -> None:
         for path in self._files.all() if self._files is not None else ():
@@ -255,6 +282,8 @@ class HaproxyEngine:
             os.rmdir(os.path.dirname(self._settings.stats_socket))
 
     async def adopt(self, sock: socket.socket) -> object:
+        """Never called on this engine: an old agent's HAProxy keeps its connections (the
+        old agent sends none); one that came anyway is closed, never served half."""
         sock.close()
         raise RuntimeError("the haproxy engine takes no connections from another agent")
 

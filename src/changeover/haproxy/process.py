@@ -7,6 +7,11 @@ SIGKILL if the agent dies (`setpriv --pdeathsig KILL`, util-linux; the workers e
 their master), and its pid is recorded with its start time so that the next agent kills
 a survivor it finds (never a reused pid) before it binds the public address. The public
 socket is the agent's, passed as fd 3: HAProxy never binds an address itself.
+
+Two HAProxys share the public socket during a reload (the old agent's, soft-stopping, and
+the new agent's): each generation (0 at `up`, +1 per reload) has its own configuration,
+sockets and pid file (`generation_path`), so neither removes or overwrites the other's,
+and the next agent after a crash kills every survivor it finds (`stop_leftovers`).
 """
 
 from __future__ import annotations
@@ -84,6 +89,28 @@ class Layout:
     log: Path  # HAProxy's own stdout and stderr (alerts, warnings)
     pid_file: Path  # "<pid> <create time>" of the running master
     workdir: Path
+    generation: int = 0  # 0 at `up`, one more at each reload (see the module)
+
+
+def generation_path(path: Path, generation: int) -> Path:
+    """`path` for a generation: `haproxy.cfg` stays as it is for 0, is `haproxy.2.cfg`
+    for 2 (the suffix stays last, so the file's kind is still plain)."""
+    if isinstance(generation, bool) or generation < 0:
+        raise ValueError(f"generation must be an integer >= 0, got {generation!r}")
+    if generation == 0:
+        return path
+    return path.with_name(f"{path.stem}.{generation}{path.suffix}")
+
+
+def pid_files(pid_file: Path) -> list[Path]:
+    """The pid files of every generation beside `pid_file` (generation 0's name)."""
+    found = [pid_file] if pid_file.exists() else []
+    pattern = f"{pid_file.stem}.*{pid_file.suffix}"
+    for path in sorted(pid_file.parent.glob(pattern)):
+        middle = path.name[len(pid_file.stem) + 1 : len(path.name) - len(pid_file.suffix)]
+        if middle.isdigit():
+            found.append(path)
+    return found
 
 
 class Haproxy:
@@ -170,6 +197,13 @@ class Haproxy:
         return " | ".join(kept) or "(no output)"
 
 
+def stop_leftovers(pid_file: Path) -> list[int]:
+    """`stop_leftover` for every generation's pid file (a crash during a reload may leave
+    two); the pids killed."""
+    killed = (stop_leftover(path) for path in pid_files(pid_file))
+    return [pid for pid in killed if pid is not None]
+
+
 def stop_leftover(pid_file: Path) -> int | None:
     """SIGKILL the HAProxy a crashed agent left (its group: master and workers), if the
     recorded pid still has the recorded start time; the pid killed, else None."""
@@ -199,6 +233,9 @@ __all__ = [
     "Layout",
     "StartFailed",
     "find_binary",
+    "generation_path",
+    "pid_files",
     "stop_leftover",
+    "stop_leftovers",
     "version",
 ]

@@ -74,6 +74,9 @@ class App(StrictModel):
         return names
 
 
+LOG_SAMPLE = 10  # measured: docs/benchmarks.md, "The haproxy engine"
+
+
 class TlsFiles(StrictModel):
     """`[proxy] tls`: PEM files, relative to the spec file's folder (changeover.tlsfiles)."""
 
@@ -92,9 +95,15 @@ class ProxySettings(StrictModel):
     response_timeout: Duration = 60.0
     upstream_idle_timeout: Duration = 1.0
     write_timeout: Duration = 30.0
-    max_header_size: int = Field(default=65536, ge=1024, le=1048576)
+    # 16 KiB: as Node.js and h11 (uvicorn), HAProxy 15 KiB; the haproxy engine sizes its
+    # buffers from it (bigger heads cost every request there: docs/benchmarks.md)
+    max_header_size: int = Field(default=16384, ge=1024, le=1048576)
     # strict: a TOML integer, not 100.0 or "100" (HAProxy's own default limit is 101)
     max_headers: int = Field(default=100, ge=1, strict=True)
+    # the haproxy engine logs 1 response of a replica in this many for latencies (counts
+    # come from HAProxy's stats, whatever it is); no effect on the builtin proxy, which
+    # measures every request (docs/spec.md: its cost and what analysis does with few)
+    log_sample: int = Field(default=LOG_SAMPLE, ge=1, le=1_000_000, strict=True)
     # one JSON line per request in <state dir>/logs/access.log (docs/spec.md)
     access_log: bool = False
     access_log_query: bool = False  # query strings in its paths: they may hold secrets

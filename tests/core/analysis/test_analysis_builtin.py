@@ -164,3 +164,29 @@ def test_crash_rate_counts_requests_only_when_min_requests_says_so() -> None:
     asked = evaluate(metric(query="crash_rate", max=1, min_requests=5), quiet, None, 0.0)
     assert asked.outcome is INC
     assert asked.message == "no requests from revision 4 in the window: inconclusive"
+
+
+def test_a_latency_needs_min_requests_latencies_not_only_requests() -> None:
+    """The haproxy engine measures one request in `proxy.log_sample`: 200 requests with
+    4 latencies measured is not enough for min_requests 20 (inconclusive, never judged);
+    counts still come from every request."""
+    full, _ = windows(Traffic(ok=200, latency=0.4))
+    sampled = Window(
+        full.revision, full.requests, full.errors, full.aborted, full.elapsed,
+        tuple(c // 50 for c in full.latency_counts),
+    )  # fmt: skip
+    assert (full.latency_samples, sampled.latency_samples) == (200, 4)
+    need20 = metric(query="latency_p95", max="300ms", min_requests=20)
+    assert evaluate(need20, full, None, 0.0).outcome is FAIL
+    got = evaluate(need20, sampled, None, 0.0)
+    assert got.outcome is INC
+    assert got.message == (
+        "not enough samples: 4 latencies measured of 200 requests from revision 4 in the "
+        "window (min_requests 20; the haproxy engine measures 1 request in "
+        "proxy.log_sample): inconclusive"
+    )
+    ratio = metric(query="latency_p95_ratio", max=1.5, min_requests=20)
+    assert evaluate(ratio, sampled, full, 0.0).outcome is INC
+    counted = metric(query="success_rate", min=0.99, min_requests=20)
+    assert evaluate(counted, sampled, None, 0.0).outcome is PASS  # counts: every request
+    assert evaluate(metric(query="latency_p95", max="300ms"), sampled, None, 0.0).outcome is FAIL

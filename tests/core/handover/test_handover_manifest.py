@@ -28,6 +28,8 @@ manifests = st.builds(
     control_fd=st.integers(3, 1000),
     lock_fd=st.integers(3, 1000),
     replicas=st.lists(entries, max_size=5).map(tuple),
+    listen=st.none() | st.sampled_from(["127.0.0.1:8080", "[::1]:0"]),
+    generation=st.integers(0, 10**6),
 )
 
 
@@ -40,6 +42,15 @@ def test_fds_lists_every_inherited_socket() -> None:
     entry = Entry("r1-1", 1, 10, 1.0, 8000, 9, True)
     port_mode = Entry("r1-2", 1, 11, 1.0, 8001, None, True)
     assert Manifest(1, 3, 4, 5, (entry, port_mode)).fds() == [3, 4, 5, 9]
+
+
+def test_an_older_agent_without_address_or_generation_is_read_as_generation_0() -> None:
+    doc = json.loads(_doc())
+    assert (parse(json.dumps(doc)).listen, parse(json.dumps(doc)).generation) == (None, 0)
+    with pytest.raises(ManifestError, match="listen: expected a string"):
+        parse(json.dumps(doc | {"listen": 8080}))
+    with pytest.raises(ManifestError, match="generation: expected an integer >= 0"):
+        parse(json.dumps(doc | {"generation": -1}))
 
 
 def _doc(**replica: object) -> str:

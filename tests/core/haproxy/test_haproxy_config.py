@@ -19,7 +19,7 @@ global
     nbthread 2
     stats socket /run/svc/haproxy/stats.sock mode 600 level admin
     stats timeout 10s
-    tune.bufsize 66560
+    tune.bufsize 17408
     tune.http.maxhdr 101
     hard-stop-after 31000ms
 
@@ -32,6 +32,7 @@ defaults
     timeout server 60000ms
     timeout queue 5000ms
     timeout tunnel 24h
+    option idle-close-on-response
 
 frontend public
     bind fd@3
@@ -95,9 +96,13 @@ def test_spec_values_land_where_haproxy_reads_them() -> None:
     assert "log" not in text.split("frontend public", 1)[1].split("unique-id", 1)[0]
 
 
-def test_a_sampled_log_logs_one_request_in_n() -> None:
+def test_a_sampled_log_logs_one_response_of_a_replica_in_n_at_random() -> None:
     text = render(Settings(listen_fd=3, stats_socket="/s/a", log_socket="/s/log", log_sample=10))
-    assert "    log /s/log len 1024 format raw sample 1:10 local0 info\n" in text
+    assert "    log /s/log len 1024 format raw local0 info\n" in text  # no fixed 1:N
+    rule = "    http-response set-log-level silent unless { rand(10) eq 0 }\n"
+    assert rule in text
+    every = render(Settings(listen_fd=3, stats_socket="/s/a", log_socket="/s/log", log_sample=1))
+    assert "set-log-level" not in every
 
 
 def test_the_replicas_at_start_are_servers_in_the_file() -> None:

@@ -8,7 +8,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from changeover.haproxy.process import Haproxy, HaproxyMissing, Layout, find_binary, stop_leftover
+from changeover.haproxy.process import (
+    Haproxy,
+    HaproxyMissing,
+    Layout,
+    find_binary,
+    generation_path,
+    pid_files,
+    stop_leftover,
+    stop_leftovers,
+)
 
 
 def test_an_own_build_is_named_by_its_variable(tmp_path: Path) -> None:
@@ -63,3 +72,28 @@ def test_the_master_is_started_in_master_worker_mode_with_its_cli(tmp_path: Path
     ]
     if "--" in argv:  # util-linux's setpriv: HAProxy dies with the agent
         assert argv[1:4] == ["--pdeathsig", "KILL", "--"]
+
+
+def test_each_generation_has_its_own_files() -> None:
+    """A reload's HAProxy runs beside the old one: no file of one is the other's."""
+    assert generation_path(Path("/s/haproxy.cfg"), 0) == Path("/s/haproxy.cfg")
+    assert generation_path(Path("/s/haproxy.cfg"), 2) == Path("/s/haproxy.2.cfg")
+    assert generation_path(Path("/s/h/stats.sock"), 12) == Path("/s/h/stats.12.sock")
+    with pytest.raises(ValueError, match="generation must be an integer >= 0"):
+        generation_path(Path("/s/haproxy.pid"), -1)
+
+
+def test_the_pid_files_of_every_generation_are_found(tmp_path: Path) -> None:
+    base = tmp_path / "haproxy.pid"
+    assert pid_files(base) == []
+    for name in ("haproxy.pid", "haproxy.3.pid", "haproxy.12.pid", "haproxy.x.pid", "other.pid"):
+        (tmp_path / name).write_text("garbage\n")
+    assert pid_files(base) == [base, tmp_path / "haproxy.12.pid", tmp_path / "haproxy.3.pid"]
+
+
+def test_leftovers_of_every_generation_are_cleared(tmp_path: Path) -> None:
+    mine = psutil.Process(os.getpid()).create_time()
+    for name in ("haproxy.pid", "haproxy.1.pid"):  # reused pids: never killed
+        (tmp_path / name).write_text(f"{os.getpid()} {mine - 3600}\n")
+    assert stop_leftovers(tmp_path / "haproxy.pid") == []
+    assert pid_files(tmp_path / "haproxy.pid") == []

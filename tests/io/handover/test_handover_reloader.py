@@ -17,7 +17,7 @@ from typing import Any, cast
 import psutil
 import pytest
 
-from changeover.agent.controller import Busy
+from changeover.agent.manifest import parse
 from changeover.agent.reload import HANDOVER_ENV, Outcome, Reloader
 
 NEW_AGENT = f"""
@@ -121,12 +121,20 @@ def test_a_failing_new_agent_leaves_the_old_one_serving(
     assert_gone(outcome.new_pid)
 
 
-def test_an_agent_on_the_haproxy_engine_refuses_to_reload(tmp_path: Path) -> None:
-    """Handing HAProxy over is not built yet (docs/haproxy.md): refused, nothing started."""
+@pytest.mark.filterwarnings("ignore:subprocess .* is still running:ResourceWarning")
+def test_an_agent_on_the_haproxy_engine_hands_over_its_generation_and_address(
+    tmp_path: Path,
+) -> None:
+    """The haproxy engine reloads too: the manifest tells the new agent which HAProxy
+    generation runs (its own files are the next one's) and what `proxy.listen` was."""
     agent = fake_agent(tmp_path)
     agent.proxy = SimpleNamespace(engine_name="haproxy")
     public, control = socket.socketpair()
     lock = FakeLock(socket.socket())
+    seen = tmp_path / "manifest.json"
+    program = NEW_AGENT.replace(
+        "mode = sys.argv[1]", f'open({str(seen)!r}, "wb").write(manifest)\nmode = sys.argv[1]'
+    )
     with public, control, lock.sock:
         reloader = Reloader(
             agent=agent,
@@ -134,9 +142,16 @@ def test_an_agent_on_the_haproxy_engine_refuses_to_reload(tmp_path: Path) -> Non
             public=public,
             control=control,
             lock=cast(Any, lock),
-            program=(sys.executable, "-c", "raise SystemExit('must not start')"),
+            program=(sys.executable, "-c", program, "ready"),
+            generation=3,
+            listen="127.0.0.1:8080",
         )
-        with pytest.raises(Busy, match="reload is not available on the haproxy engine yet"):
-            asyncio.run(reloader.reload(5.0))
-    assert not agent.stopping.is_set()
-    assert lock.rewrites == 0
+        outcome = asyncio.run(reloader.reload(30.0))
+        if reloader.channel is not None:
+            reloader.channel.close()
+    assert outcome.ok, outcome.reason
+    with contextlib.suppress(psutil.NoSuchProcess):
+        psutil.Process(outcome.new_pid or 0).wait(timeout=30)
+    manifest = parse(seen.read_text())
+    assert (manifest.generation, manifest.listen) == (3, "127.0.0.1:8080")
+    assert agent.stopping.is_set()

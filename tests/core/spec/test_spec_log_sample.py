@@ -1,0 +1,60 @@
+"""`proxy.log_sample`: the spec key, its errors with the key's path, and what the haproxy
+engine renders from it (every request while the access log is on)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from changeover.agent.engine import make
+from changeover.agent.paths import StatePaths
+from changeover.haproxy.engine import HaproxyEngine
+from changeover.spec.load import SpecError, load_spec_text
+from changeover.spec.models import LOG_SAMPLE, ProxySettings
+
+APP = '[app]\nname = "a"\ncommand = "x"\n'
+
+
+def spec_with(value: str, more: str = "") -> str:
+    return f'{APP}[proxy]\nengine = "haproxy"\nlog_sample = {value}\n{more}'
+
+
+def test_default_and_a_value() -> None:
+    assert load_spec_text(APP, "svc.toml").proxy.log_sample == LOG_SAMPLE == 10
+    assert load_spec_text(spec_with("1"), "svc.toml").proxy.log_sample == 1
+    assert load_spec_text(spec_with("100"), "svc.toml").proxy.log_sample == 100
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0", "greater than or equal to 1"),
+        ("1.5", "a valid integer"),
+        ('"10"', "a valid integer"),
+        ("true", "a valid integer"),
+        ("1000001", "less than or equal to 1000000"),
+    ],
+)
+def test_anything_but_an_integer_of_at_least_1_is_refused_naming_the_key(
+    value: str, expected: str
+) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec_text(spec_with(value), "svc.toml")
+    assert info.value.lines() == [f"svc.toml: proxy.log_sample: input should be {expected}"]
+
+
+@pytest.mark.parametrize(("access_log", "rendered"), [(False, 25), (True, 1)])
+def test_the_engine_samples_only_while_the_access_log_is_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, access_log: bool, rendered: int
+) -> None:
+    program = tmp_path / "haproxy"  # make() only checks that it is an executable file
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    monkeypatch.setenv("CHANGEOVER_HAPROXY", str(program))
+    settings = ProxySettings(engine="haproxy", log_sample=25, access_log=access_log)
+    paths = StatePaths(tmp_path / "state")
+    paths.ensure()
+    engine = make(settings, paths, builtin=lambda: None)  # type: ignore[arg-type,return-value]
+    assert isinstance(engine, HaproxyEngine)
+    assert engine.settings.log_sample == rendered
