@@ -3,8 +3,9 @@ with `[proxy] engine = "haproxy"` (its rendered configuration, HAProxy in master
 mode, the request log read and the stats polled by this process), without replicas of
 its own, so it is measured against the same backend process as every other target.
 
-Run: python bench/engine_host.py BACKEND_PORT PORT WORKDIR; it writes WORKDIR/ready once
-HAProxy routes to the backend, and stops HAProxy (soft stop) at SIGTERM.
+Run: python bench/engine_host.py BACKEND_PORT PORT WORKDIR [THREADS]; it writes
+WORKDIR/ready once HAProxy routes to the backend, and stops HAProxy at SIGTERM. THREADS
+is `[proxy] threads` (0 or absent: the default, the CPUs available).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from changeover.haproxy.engine import HaproxyEngine
 from changeover.spec.models import ProxySettings
 
 
-async def main(backend: int, port: int, work: Path) -> None:
+async def main(backend: int, port: int, work: Path, threads: int) -> None:
     paths = StatePaths(work)
     paths.ensure()
-    engine = make(ProxySettings(engine="haproxy"), paths, builtin=lambda: None)  # type: ignore[arg-type,return-value]
+    settings = ProxySettings(engine="haproxy", threads=threads or None)
+    engine = make(settings, paths, builtin=lambda: None)  # type: ignore[arg-type,return-value]
     assert isinstance(engine, HaproxyEngine)
     public = socket.create_server(("127.0.0.1", port), backlog=2048)
     engine.add_endpoint("r1-1", 1, "127.0.0.1", backend)
@@ -42,4 +44,5 @@ async def main(backend: int, port: int, work: Path) -> None:
 
 
 if __name__ == "__main__":
-    uvloop.run(main(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])))
+    threads = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    uvloop.run(main(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), threads))

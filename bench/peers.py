@@ -91,20 +91,36 @@ def haproxy_features(backend: int, work: Path) -> Iterator[tuple[int, int]]:
 
 @contextlib.contextmanager
 def haproxy_engine(backend: int, work: Path) -> Iterator[tuple[int, int]]:
+    """The haproxy engine with `[proxy] threads = 1`: one thread, as the HAProxy and nginx
+    baselines run (nbthread 1, worker_processes 1), so CPU and throughput compare alike."""
+    with _haproxy_engine(backend, work, threads=1) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def haproxy_engine_cores(backend: int, work: Path) -> Iterator[tuple[int, int]]:
+    """The haproxy engine with its default threads (the CPUs available): on a machine
+    whose cores the backend and the load generator share, they compete."""
+    with _haproxy_engine(backend, work, threads=0) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def _haproxy_engine(backend: int, work: Path, threads: int) -> Iterator[tuple[int, int]]:
     """(pid, port) of changeover's haproxy engine (`engine_host.py`: HAProxy as the agent
     configures and drives it, the request log read) forwarding to 127.0.0.1:backend; the
     pid is the host's, and its descendants are HAProxy's master and worker."""
     port = free_port()
-    folder = work / "haproxy-engine"
+    folder = work / f"haproxy-engine-{threads}"
     folder.mkdir(exist_ok=True)
     host = Path(__file__).resolve().parent / "engine_host.py"
-    argv = [sys.executable, str(host), str(backend), str(port), str(folder)]
-    with Started(argv, log=work / "haproxy-engine.log") as proc:
+    argv = [sys.executable, str(host), str(backend), str(port), str(folder), str(threads)]
+    with Started(argv, log=work / f"haproxy-engine-{threads}.log") as proc:
         deadline = time.monotonic() + 30
         while not (folder / "ready").exists():
             if proc.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"the haproxy engine did not start: see {work}/haproxy-engine.log"
+                    f"the haproxy engine did not start: see {work}/haproxy-engine-{threads}.log"
                 )
             time.sleep(0.05)
         yield proc.pid, port

@@ -52,7 +52,8 @@ def parse() -> argparse.Namespace:
 
 
 PEERS = (
-    ("changeover-haproxy", peers.haproxy_engine),  # `[proxy] engine = "haproxy"`
+    ("changeover-haproxy", peers.haproxy_engine),  # `[proxy] engine = "haproxy"`, 1 thread
+    ("changeover-haproxy-cores", peers.haproxy_engine_cores),  # its default threads
     ("haproxy", peers.haproxy),
     ("haproxy+features", peers.haproxy_features),
     ("nginx", peers.nginx),

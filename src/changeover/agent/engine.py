@@ -125,7 +125,7 @@ def make(
         log_socket=str(own(sockets / "log.sock")),
         map_dir=str(sockets),  # routes, sticky users, preview (haproxy/routes.py)
         preview_fd=LISTEN_FD + 1,  # preview connections the agent accepts
-        nbthread=cores(),
+        nbthread=settings.threads or cores(),
         connect_timeout=settings.connect_timeout,
         header_timeout=settings.header_timeout,
         idle_timeout=settings.idle_timeout,

@@ -104,6 +104,10 @@ class ProxySettings(StrictModel):
     # come from HAProxy's stats, whatever it is); no effect on the builtin proxy, which
     # measures every request (docs/spec.md: its cost and what analysis does with few)
     log_sample: int = Field(default=LOG_SAMPLE, ge=1, le=1_000_000, strict=True)
+    # HAProxy's nbthread on the haproxy engine; None: the CPUs the agent may run on (at
+    # most 64). On a host whose replicas share those CPUs fewer can be faster
+    # (docs/benchmarks.md); no effect on the builtin proxy, one thread by design
+    threads: int | None = Field(default=None, ge=1, le=64, strict=True)
     # one JSON line per request in <state dir>/logs/access.log (docs/spec.md)
     access_log: bool = False
     access_log_query: bool = False  # query strings in its paths: they may hold secrets

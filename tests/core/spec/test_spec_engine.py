@@ -76,3 +76,20 @@ def test_a_regex_pcre_would_read_differently_is_refused_on_haproxy_only() -> Non
         'with proxy.engine = "haproxy" (PCRE2) the regex can match a line feed'
     )
     assert "[^;\\r\\n] instead of [^;]" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("0", "proxy.threads: input should be greater than or equal to 1"),
+        ("65", "proxy.threads: input should be less than or equal to 64"),
+        ('"2"', "proxy.threads: input should be a valid integer"),
+    ],
+)
+def test_threads_is_a_whole_number_of_haproxy_threads(value: str, problem: str) -> None:
+    spec = load_spec_text(APP + '[proxy]\nengine = "haproxy"\nthreads = 2\n', "svc.toml")
+    assert spec.proxy.threads == 2
+    assert load_spec_text(APP, "svc.toml").proxy.threads is None  # the CPUs available
+    with pytest.raises(SpecError) as raised:
+        load_spec_text(APP + f"[proxy]\nthreads = {value}\n", "svc.toml")
+    assert f"svc.toml: {problem}" in raised.value.lines()
