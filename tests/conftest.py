@@ -1,8 +1,10 @@
-"""Fixtures every tier shares: a short private folder and a real store."""
+"""Fixtures every tier shares: a short private folder and a real store; and a Ctrl-C the
+tests' children can receive."""
 
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,15 @@ from pathlib import Path
 import pytest
 
 from changeover.store import Store
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A suite started in the background of a non-interactive shell (`make test &`, nohup)
+    # inherits SIGINT ignored (POSIX), and every child would inherit that too: the tests
+    # that press Ctrl-C on a `--follow` or a deploy would wait on a child that cannot hear
+    # it. A handler (not SIG_IGN) is reset to the default in a child at exec.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
