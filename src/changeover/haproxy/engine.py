@@ -707,7 +707,9 @@ class HaproxyEngine:
                 "revision": want.revision,
                 "routable": want.routable,
                 "inflight": live.get(name, Counts()).inflight,
-                "tunnels": 0,
+                # not counted apart: HAProxy's scur counts an open WebSocket tunnel as a
+                # session in flight (so `inflight` includes it, and drain waits for it)
+                "tunnels": None,
                 "idle_connections": live.get(name, Counts()).idle,
                 "haproxy_state": (self._haves[name].state if name in self._haves else None),
             }
