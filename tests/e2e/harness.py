@@ -20,7 +20,7 @@ from typing import Any
 
 import psutil
 
-from changeover.loadgen import Report, run
+from changeover.loadgen import Report, Template, run
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "hello"
@@ -60,6 +60,22 @@ min_ready = "200ms"
 progress_deadline = "{deadline}"
 """
 UVICORN = "uvicorn app:app --fd 3 --no-access-log"
+# the load most rollout tests run: small GETs, 4 KB bodies echoed back, and slow requests
+# in flight whenever a replica is drained
+MIX = (
+    Template(method="GET", path="/", weight=20),
+    Template(method="POST", path="/echo", body=b"z" * 4096, weight=3, expect=b"4096 "),
+    Template(method="GET", path="/slow?ms=700", weight=1),
+)
+# a canary analysis that judges quickly: two 1 s measurements of the success rate
+SLO = """
+[analysis.slo]
+interval = "1s"
+count = 2
+metrics = [
+  { name = "success", provider = "builtin", query = "success_rate", min = 0.95, min_requests = 5 },
+]
+"""
 ENGINES = ("builtin", "haproxy")  # `[proxy] engine`: rollout tests run on both
 
 

@@ -15,15 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from changeover.loadgen import BackgroundLoad, Report, Template
-from tests.e2e.harness import ENGINES, Service, burst, engine_part
+from changeover.loadgen import BackgroundLoad, Report
+from tests.e2e.harness import ENGINES, MIX, Service, burst, engine_part
 from tests.helpers import gone, wait_for
 
-MIX = (
-    Template(method="GET", path="/", weight=20),
-    Template(method="POST", path="/echo", body=b"z" * 4096, weight=3, expect=b"4096 "),
-    Template(method="GET", path="/slow?ms=700", weight=1),
-)
 CONNECTIONS = 16
 # `LISTEN_PID` must name the agent itself: the shell learns its pid, then execs into it
 TRAMPOLINE = 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"'

@@ -17,24 +17,10 @@ import time
 import httpx
 import pytest
 
-from changeover.loadgen import BackgroundLoad, Report, Template, run
-from tests.e2e.harness import Service
+from changeover.loadgen import BackgroundLoad, Report, run
+from tests.e2e.harness import MIX, SLO, Service
 from tests.helpers import wait_for
 from tests.parts import require
-
-MIX = (
-    Template(method="GET", path="/", weight=20),
-    Template(method="POST", path="/echo", body=b"z" * 4096, weight=3, expect=b"4096 "),
-    Template(method="GET", path="/slow?ms=700", weight=1),
-)
-SLO = """
-[analysis.slo]
-interval = "1s"
-count = 2
-metrics = [
-  { name = "success", provider = "builtin", query = "success_rate", min = 0.95, min_requests = 5 },
-]
-"""
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,7 @@ from changeover.hotrestart.files import status_path
 from changeover.hotrestart.owner import held_by, read_rows, server_inode
 from changeover.hotrestart.probe import generation_pids
 from changeover.loadgen import BackgroundLoad, Report, Template
-from tests.e2e.harness import EXAMPLE, burst
+from tests.e2e.harness import EXAMPLE, MIX, burst
 from tests.helpers import wait_for
 
 # Stand-in for what the runtime library does for an app: the release's settings come from
@@ -105,11 +105,6 @@ SERVERS = {
         *("--graceful-timeout", "20", "--no-control-socket"),
     ],
 }
-MIX = (
-    Template(method="GET", path="/", weight=20),
-    Template(method="POST", path="/echo", body=b"z" * 4096, weight=3, expect=b"4096 "),
-    Template(method="GET", path="/slow?ms=700", weight=1),
-)
 # gunicorn's own workers serve one request per worker (sync) or thread (gthread) at a
 # time: shorter slow requests, and a lower rate.
 WSGI_MIX = (*MIX[:2], Template(method="GET", path="/slow?ms=50", weight=1))

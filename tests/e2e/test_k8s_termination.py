@@ -16,15 +16,10 @@ from __future__ import annotations
 import json
 import re
 
-from changeover.loadgen import BackgroundLoad, Template
-from tests.e2e.harness import Service
+from changeover.loadgen import BackgroundLoad
+from tests.e2e.harness import MIX, Service
 from tests.helpers import wait_for
 
-MIX = (
-    Template(method="GET", path="/", weight=20),
-    Template(method="POST", path="/echo", body=b"z" * 4096, weight=3, expect=b"4096 "),
-    Template(method="GET", path="/slow?ms=700", weight=1),
-)
 PRE_STOP = "touch prestop-$CHANGEOVER_REPLICA"  # proves the hook ran, for each replica
 
 

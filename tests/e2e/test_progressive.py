@@ -11,22 +11,8 @@ import httpx
 import pytest
 
 from changeover.loadgen import BackgroundLoad, Report, Template, run
-from tests.e2e.harness import ENGINES, Service, engine_part
+from tests.e2e.harness import ENGINES, MIX, SLO, Service, engine_part
 from tests.helpers import free_port, wait_for
-
-MIX = (
-    Template(method="GET", path="/", weight=20),
-    Template(method="POST", path="/echo", body=b"z" * 4096, weight=3, expect=b"4096 "),
-    Template(method="GET", path="/slow?ms=700", weight=1),
-)
-SLO = """
-[analysis.slo]
-interval = "1s"
-count = 2
-metrics = [
-  { name = "success", provider = "builtin", query = "success_rate", min = 0.95, min_requests = 5 },
-]
-"""
 
 
 def load(url: str, rate: float = 300, templates: tuple[Template, ...] = MIX) -> BackgroundLoad:

@@ -6,15 +6,9 @@ import os
 import subprocess
 import sys
 
-from changeover.loadgen import BackgroundLoad, Report, Template
-from tests.e2e.harness import Service
+from changeover.loadgen import BackgroundLoad, Report
+from tests.e2e.harness import MIX, Service
 from tests.helpers import gone, wait_for
-
-MIX = (
-    Template(method="GET", path="/", weight=20),
-    Template(method="POST", path="/echo", body=b"z" * 4096, weight=3, expect=b"4096 "),
-    Template(method="GET", path="/slow?ms=700", weight=1),
-)
 
 
 def reload(service: Service, *args: str) -> subprocess.CompletedProcess[str]:

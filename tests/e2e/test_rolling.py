@@ -8,17 +8,10 @@ from typing import Any
 
 import pytest
 
-from changeover.loadgen import BackgroundLoad, Report, Template
+from changeover.loadgen import BackgroundLoad, Report
 from tests.e2e.conftest import shared_service
-from tests.e2e.harness import ENGINES, UVICORN, Service, burst, engine_part
+from tests.e2e.harness import ENGINES, MIX, UVICORN, Service, burst, engine_part
 from tests.helpers import wait_for
-
-MIX = (
-    Template(method="GET", path="/", weight=20),
-    Template(method="POST", path="/echo", body=b"z" * 4096, weight=3, expect=b"4096 "),
-    Template(method="GET", path="/slow?ms=700", weight=1),
-)
-
 
 # the broken releases share one agent per engine: each leaves revision 1 serving, as it
 # found it (a release crashing at boot on haproxy: test_haproxy_engine.py)

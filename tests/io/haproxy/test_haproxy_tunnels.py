@@ -11,7 +11,7 @@ import pytest
 
 from changeover.haproxy.engine import HaproxyEngine
 from tests.helpers import until
-from tests.io.haproxy.test_haproxy_real import run, serving, settled
+from tests.io.haproxy.test_haproxy_real import App, run, serving, settled
 from tests.parts import require
 
 UPGRADE = (
@@ -25,15 +25,11 @@ def haproxy_installed() -> None:
     require("haproxy", "haproxy")
 
 
-class EchoAfterUpgrade:
+class EchoAfterUpgrade(App):
     """A replica that answers 101 and then echoes what the tunnel carries."""
 
     def __init__(self) -> None:
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
-        return int(self.server.sockets[0].getsockname()[1])
+        super().__init__(1)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -51,10 +47,6 @@ class EchoAfterUpgrade:
         finally:
             writer.close()
 
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-
 
 def endpoint(engine: HaproxyEngine) -> dict[str, object]:
     found: dict[str, object] = engine.metrics()["endpoints"]["r1-1"]
@@ -65,7 +57,7 @@ def test_a_tunnel_is_in_flight_and_a_drain_waits_for_it(tmp_path: Path) -> None:
     async def go() -> None:
         app = EchoAfterUpgrade()
         port = await app.start()
-        async with serving(tmp_path, app) as (engine, _url):  # type: ignore[arg-type]
+        async with serving(tmp_path, app) as (engine, _url):
             engine.add_endpoint("r1-1", 1, "127.0.0.1", port)
             engine.set_routable("r1-1", True)
             await settled(engine)
