@@ -1,8 +1,9 @@
 """Fixtures every tier shares: a short private folder and a real store; and a Ctrl-C the
-tests' children can receive."""
+tests' children can receive; Hypothesis settings."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import tempfile
@@ -10,8 +11,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from changeover.store import Store
+
+# Timing never decides a verdict: no per-example deadline (a busy CI core is not a bug),
+# and no health check that fails a test for being slow to generate. In CI the examples
+# are derived from each test, not drawn at random, so a run's verdict is the code's and
+# another run of the same commit gives the same one; locally they are random, to explore.
+settings.register_profile(
+    "changeover",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=os.environ.get("CI") == "true",
+)
+settings.load_profile("changeover")
 
 
 def pytest_configure(config: pytest.Config) -> None:

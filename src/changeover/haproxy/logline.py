@@ -122,6 +122,12 @@ def _number(word: bytes) -> bool:
     return digits.isdigit() and digits.isascii()
 
 
+def _state(word: bytes) -> bool:
+    """Two letters or dashes: HAProxy's termination state (`--`, `SC`, `cD`...); any
+    other two bytes (`-1`) mean the line is not of our format."""
+    return len(word) == 2 and all(c == 0x2D or (chr(c).isalpha() and c < 0x80) for c in word)
+
+
 def _length(word: bytes) -> int:
     if not (word.isdigit() and word.isascii()):
         raise ValueError(f"not a length: {word!r}")
@@ -136,7 +142,7 @@ def _unhex(word: bytes, truncated: bool) -> bytes:
 
 def _logged(words: list[bytes]) -> Logged | None:
     server, status, active, state = words
-    if not (_number(status) and _number(active)) or len(state) != 2 or not server:
+    if not (_number(status) and _number(active) and _state(state)) or not server:
         return None
     code, elapsed = int(status), int(active)
     if not -1 <= code <= 999 or elapsed < -1:

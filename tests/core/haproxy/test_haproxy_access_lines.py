@@ -135,7 +135,13 @@ def test_no_line_raises_and_a_shapeless_one_is_none(junk: bytes) -> None:
 @given(st.lists(st.sampled_from([b"r3-1", b"200", b"-1", b"12", b"--", b"SC", b"1_0", b" 1"])))
 def test_words_are_read_strictly(words: list[bytes]) -> None:
     logged = logline.parse(b" ".join(words))
-    assert logged is None or (len(words) == 4 and b"1_0" not in words)
+    # The server's name is any word; the numbers are digits only, the state two letters
+    # or dashes.
+    numbers = (b"200", b"-1", b"12", b" 1")
+    expected = (
+        len(words) == 4 and all(w in numbers for w in words[1:3]) and words[3] in (b"--", b"SC")
+    )
+    assert (logged is not None) == expected
 
 
 def test_lines_of_other_shapes_are_refused() -> None:
