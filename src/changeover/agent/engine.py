@@ -142,6 +142,7 @@ def make(
         error_pages=str(paths.root / "haproxy-errors"),
         # the access log needs every request: sampled only while it is off
         log_sample=1 if settings.access_log else settings.log_sample,
+        request_id_prefix=os.urandom(5).hex(),  # as the builtin proxy's ids
     )
     return HaproxyEngine(
         binary,

@@ -13,7 +13,9 @@ What each part stands for in the builtin proxy (docs/haproxy.md):
   retried, on another replica, only when the connection failed or closed before any
   byte of an answer came back;
 - X-Forwarded-For (appended), X-Forwarded-Proto and X-Forwarded-Host (set), and
-  X-Request-Id (the client's first one kept, else a UUID; the response carries it too);
+  X-Request-Id (the client's first one kept, else `<prefix>-<worker pid>-<request
+  number>` in hex: unique without a UUID per request, as the builtin's
+  `<prefix>-<number>`; the response carries it too);
 - the request log goes to the agent over a unix datagram socket, one line per request
   (with `log_sample` N > 1, one response of a replica in N, drawn at random, and every
   answer HAProxy made itself): `<server> <status> <active ms> <termination state>`.
@@ -62,6 +64,9 @@ class Settings:
     forwarded_proto: str = "http"
     retries: int = 3
     tls_cert: str | None = None  # certificate chain + key, one PEM file (0600): TLS on
+    # Random per agent: with the worker's pid and its request counter, ids stay unique
+    # across HAProxy restarts and agents, at the cost of a counter (a UUID costs more).
+    request_id_prefix: str = "0"
 
     def __post_init__(self) -> None:
         if isinstance(self.listen_fd, bool) or self.listen_fd < 0:
@@ -95,6 +100,9 @@ class Settings:
             raise ValueError(f"nbthread must be <= 64 (HAProxy's build limit), got {self.nbthread}")
         if self.max_headers > 32766:
             raise ValueError(f"max_headers must be <= 32766, got {self.max_headers}")
+        prefix = self.request_id_prefix
+        if not (0 < len(prefix) <= 32 and prefix.isascii() and prefix.isalnum()):
+            raise ValueError(f"request_id_prefix must be 1-32 letters or digits: {prefix!r}")
         if not self.forwarded_proto.isascii() or not self.forwarded_proto.isalnum():
             raise ValueError(
                 f"forwarded_proto must be a token like 'http': {self.forwarded_proto!r}"
@@ -202,7 +210,7 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         # a connection closed before any request is no request (else a `400 CR` line)
         lines.append("    option dontlognull")
     lines += [
-        "    unique-id-format %[uuid]",
+        f"    unique-id-format {s.request_id_prefix}-%{{+X}}pid-%{{+X}}rt",
         "    http-request set-header X-Request-Id %[unique-id]"
         " unless { req.fhdr(x-request-id) -m found }",
         "    http-request set-var(txn.request_id) req.fhdr(x-request-id,1)",

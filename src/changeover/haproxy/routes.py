@@ -67,21 +67,22 @@ class MapFiles:
 
 
 def frontend_lines(files: MapFiles, default_backend: str) -> list[str]:
-    """The frontend's routing rules (see the module); they end with the default."""
+    """The frontend's routing rules (see the module); they end with the default. A
+    request of the public listener while no route and no sticky policy is on costs two
+    map lookups (the switches, tested first) and one variable test: one variable holds
+    the slot a route or a sticky bucket chose."""
     switch = files.switch
     return [
         "    # routing (haproxy/routes.py): maps the agent changes at run time",
         f"    http-request set-var(txn.co_route) req.hdrs,map_reg({files.routes})"
-        f" if !{{ so_name preview }} {{ str(routes),map({switch}) -m found }}",
-        f"    http-request set-var(txn.co_key) req.hdrs,map_regm({files.keys})"
-        " if !{ so_name preview } !{ var(txn.co_route) -m found }"
-        f" {{ str(sticky),map({switch}) -m found }}",
-        "    http-request set-var(txn.co_sticky)"
-        f" var(txn.co_key),crc32,mod({BUCKETS}),map_int({files.buckets})"
-        " if { var(txn.co_key) -m found }",
+        f" if {{ str(routes),map({switch}) -m found }} !{{ so_name preview }}",
+        # the sticky key, its bucket and the bucket's slot in one chain: no key, no slot
+        f"    http-request set-var(txn.co_route) req.hdrs,map_regm({files.keys})"
+        f",crc32,mod({BUCKETS}),map_int({files.buckets})"
+        f" if {{ str(sticky),map({switch}) -m found }} !{{ so_name preview }}"
+        " !{ var(txn.co_route) -m found }",
         f"    use_backend %[str(preview),map({switch},{UNROUTED})] if {{ so_name preview }}",
         "    use_backend %[var(txn.co_route)] if { var(txn.co_route) -m found }",
-        "    use_backend %[var(txn.co_sticky)] if { var(txn.co_sticky) -m found }",
         f"    default_backend {default_backend}",
     ]
 

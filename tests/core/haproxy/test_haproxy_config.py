@@ -39,7 +39,7 @@ frontend public
     log /run/svc/haproxy/log.sock len 1024 format raw local0 info
     log-format "%s %ST %Ta %ts"
     option dontlognull
-    unique-id-format %[uuid]
+    unique-id-format 0-%{+X}pid-%{+X}rt
     http-request set-header X-Request-Id %[unique-id] unless { req.fhdr(x-request-id) -m found }
     http-request set-var(txn.request_id) req.fhdr(x-request-id,1)
     http-after-response set-header X-Request-Id %[var(txn.request_id)] \
@@ -141,6 +141,9 @@ def test_a_server_haproxy_would_misread_is_refused(server: Server, message: str)
         ({"connect_timeout": 0}, "connect_timeout must be > 0"),
         ({"idle_timeout": float("nan")}, "idle_timeout must be > 0"),
         ({"nbthread": 0}, "nbthread must be an integer >= 1"),
+        ({"request_id_prefix": ""}, "request_id_prefix must be 1-32"),
+        ({"request_id_prefix": "a-b"}, "request_id_prefix must be 1-32"),
+        ({"request_id_prefix": "%[uuid]"}, "request_id_prefix must be 1-32"),
         ({"nbthread": 65}, "nbthread must be <= 64"),
         ({"log_sample": True}, "log_sample must be an integer >= 1"),
         ({"max_headers": 40000}, "max_headers must be <= 32766"),

@@ -239,8 +239,17 @@ def test_the_frontend_routes_preview_then_header_routes_then_sticky_then_weights
     assert uses == [
         "use_backend %[str(preview),map(/s/switch.map,unrouted)] if { so_name preview }",
         "use_backend %[var(txn.co_route)] if { var(txn.co_route) -m found }",
-        "use_backend %[var(txn.co_sticky)] if { var(txn.co_sticky) -m found }",
     ]
+    # a header route sets the slot first; a sticky user's bucket only where none did
+    sets = [line.strip() for line in lines if "set-var(txn.co_route)" in line]
+    assert len(sets) == 2
+    assert "map_reg(/s/routes.map)" in sets[0]
+    assert "{ str(routes),map(/s/switch.map) -m found } !{ so_name preview }" in sets[0]
+    assert "map_regm(/s/keys.map),crc32,mod(10000),map_int(/s/buckets.map)" in sets[1]
+    assert sets[1].endswith(
+        "{ str(sticky),map(/s/switch.map) -m found } !{ so_name preview }"
+        " !{ var(txn.co_route) -m found }"
+    )
     assert lines[-1] == "    default_backend replicas"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -172,9 +173,15 @@ def test_one_line_per_request_with_the_builtins_fields(tmp_path: Path, query: bo
             assert [first.status_code, second.status_code, third.status_code] == [200] * 3
             assert odd.startswith(b"HTTP/1.1 200 OK")
             lines = await logged(path, 4)
-            made_id = lines[1]["request_id"]
-            assert isinstance(made_id, str)
-            assert len(made_id) == 36
+            made = [line["request_id"] for line in lines[1:]]
+            # the agent's random prefix, the worker's pid, its request number (hex)
+            shapes = [
+                re.fullmatch(r"([0-9a-f]{10})-([0-9A-F]{4,})-([0-9A-F]{4,})", i) for i in made
+            ]
+            assert all(shapes), made
+            assert len({m.group(1, 2) for m in shapes if m}) == 1  # one agent, one worker
+            numbers = [int(m.group(3), 16) for m in shapes if m]
+            assert numbers == sorted(set(numbers))  # unique, in the order they came
             assert lines[0] | {"time": "", "duration": 0} == {
                 "time": "",
                 "revision": 1,
