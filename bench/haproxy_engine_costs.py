@@ -52,25 +52,32 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "layer-4 retries only (no retry-on empty-response)": {"edit": "retry"},
     "no request id (no unique-id, set-var, X-Request-Id)": {"edit": "request-id"},
     "both, nbthread 1": {"edit": "retry,request-id", "nbthread": 1},
-    "t1 defaults": {"nbthread": 1},
-    "t1 no routing rules": {"nbthread": 1, "edit": "routing"},
-    "t1 no request id": {"nbthread": 1, "edit": "request-id"},
-    "t1 l4 retries": {"nbthread": 1, "edit": "retry"},
-    "t1 no log": {"nbthread": 1, "log_socket": None},
-    "t1 no xfwd": {"nbthread": 1, "edit": "xfwd"},
-    "t1 reuse always": {"nbthread": 1, "edit": "reuse"},
-    "t1 lite routing": {"nbthread": 1, "edit": "lite-routing"},
-    "t1 cheap id": {"nbthread": 1, "edit": "cheap-id"},
-    "t1 lite+cheap+reuse": {"nbthread": 1, "edit": "lite-routing,cheap-id,reuse"},
-    "t1 none of them": {"nbthread": 1, "log_socket": None, "edit": "routing,request-id,retry,xfwd,reuse"},
+    "1 thread: as the agent runs it": {"nbthread": 1},
+    "1 thread: no routing rules": {"nbthread": 1, "edit": "routing"},
+    "1 thread: no request id": {"nbthread": 1, "edit": "request-id"},
+    "1 thread: layer-4 retries only": {"nbthread": 1, "edit": "retry"},
+    "1 thread: no request log": {"nbthread": 1, "log_socket": None},
+    "1 thread: no X-Forwarded-*": {"nbthread": 1, "edit": "xfwd"},
+    "1 thread: http-reuse always": {"nbthread": 1, "edit": "reuse"},
+    "1 thread: none of these": {
+        "nbthread": 1,
+        "log_socket": None,
+        "edit": "routing,request-id,retry,xfwd,reuse",
+    },
 }
 EDITS = {  # text of the rendered configuration -> what the variant renders instead
-    "routing": (("    http-request set-var(txn.co_route)", "#"), ("    http-request set-var(txn.co_key)", "#"), ("    http-request set-var(txn.co_sticky)", "#"), ("    use_backend", "#")),
-    "xfwd": (("    option forwardfor\n", ""), ("    http-request set-header X-Forwarded-Proto http\n", ""), ("    http-request del-header X-Forwarded-Host\n", ""), ("    http-request set-header X-Forwarded-Host", "#")),
+    # "#" in place of a line's start comments the line out
+    "routing": (("    http-request set-var(txn.co_route)", "#"), ("    use_backend", "#")),
+    "xfwd": (
+        ("    option forwardfor\n", ""),
+        ("    http-request set-header X-Forwarded-Proto http\n", ""),
+        ("    http-request del-header X-Forwarded-Host\n", ""),
+        ("    http-request set-header X-Forwarded-Host", "#"),
+    ),
     "reuse": (("    balance roundrobin\n", "    balance roundrobin\n    http-reuse always\n"),),
     "retry": (("    retry-on conn-failure empty-response\n", ""),),
     "request-id": (
-        ("    unique-id-format %[uuid]\n", ""),
+        ("    unique-id-format ", "#"),
         (
             "    http-request set-header X-Request-Id %[unique-id]"
             " unless { req.fhdr(x-request-id) -m found }\n",
@@ -85,26 +92,6 @@ EDITS = {  # text of the rendered configuration -> what the variant renders inst
 ONLY: list[str] = []  # --only: the variants measured (all when empty)
 
 
-def _lite(text: str) -> str:
-    import re as _re
-    lines = text.split("\n")
-    out = []
-    for line in lines:
-        if "set-var(txn.co_route)" in line:
-            m = _re.search(r"map_reg\((\S+?)\)", line); routes = m.group(1)
-            sw = _re.search(r"map\((\S+switch.map)\)", line).group(1)
-            out.append(f"    http-request set-var(txn.co_route) req.hdrs,map_reg({routes}) if {{ str(routes),map({sw}) -m found }}")
-        elif "set-var(txn.co_key)" in line:
-            keys = _re.search(r"map_regm\((\S+?)\)", line).group(1)
-            buckets = keys.replace("keys.map", "buckets.map")
-            out.append(f"    http-request set-var(txn.co_route) req.hdrs,map_regm({keys}),crc32,mod(10000),map_int({buckets}) if {{ str(sticky),map({sw}) -m found }} !{{ var(txn.co_route) -m found }}")
-        elif "set-var(txn.co_sticky)" in line or "use_backend %[str(preview)" in line or "use_backend %[var(txn.co_sticky)]" in line:
-            continue
-        else:
-            out.append(line)
-    return "\n".join(out)
-
-
 class Edited(HaproxyEngine):
     """The engine with parts of its rendered configuration taken out (`EDITS`)."""
 
@@ -113,12 +100,6 @@ class Edited(HaproxyEngine):
     def config_text(self, servers: Any) -> str:
         text = super().config_text(servers)
         for name in self.edits:
-            if name == "lite-routing":
-                text = _lite(text)
-                continue
-            if name == "cheap-id":
-                text = text.replace("unique-id-format %[uuid]", "unique-id-format 3fa9c1b2e0-%{+X}pid-%{+X}rt")
-                continue
             for old, new in EDITS[name]:
                 if old not in text:
                     raise RuntimeError(f"edit {name!r}: the configuration has no {old!r}")
