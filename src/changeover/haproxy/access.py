@@ -8,7 +8,7 @@ no query string unless `access_log_query`: HAProxy is told to keep none
 (`logline.access_vars`), and the path is cut at its `?` here too, so neither a
 configuration mistake nor an odd target lets one through. Lines are written in
 batches (FLUSH_DELAY after the first one waits, or as soon as MAX_LINES wait, and when
-the engine stops); no request waits for a write: HAProxy sent its datagram already.
+the engine stops); no request waits for a write: HAProxy sent its line already.
 
 What HAProxy cannot tell, and the builtin can (docs/haproxy.md, "The access log"):
 `time` is when the agent read the line (HAProxy sends it as the exchange ends);

@@ -16,7 +16,8 @@ What each part stands for in the builtin proxy (docs/haproxy.md):
   X-Request-Id (the client's first one kept, else `<prefix>-<worker pid>-<request
   number>` in hex: unique without a UUID per request, as the builtin's
   `<prefix>-<number>`; the response carries it too);
-- the request log goes to the agent over a unix datagram socket, one line per request
+- the request log goes to the agent through a ring buffer forwarded over a unix stream
+  socket (`_ring`), one line per request
   (with `log_sample` N > 1, one response of a replica in N, drawn at random, and every
   answer HAProxy made itself): `<server> <status> <active ms> <termination state>`.
 """
@@ -36,6 +37,10 @@ BACKEND = "replicas"
 LOG_FORMAT = "%s %ST %Ta %ts"  # server, status, active time (ms), termination state
 MAXREWRITE = 1024  # HAProxy's default reserve for header rewriting, inside tune.bufsize
 MIN_BUFSIZE = 16384  # HAProxy's default buffer
+LOG_RING = "changeover_log"
+# Lines held while the agent does not read: about 4 s of a 35k requests/s access log, a
+# minute or more of the sampled log; past it the oldest are lost, never the traffic.
+RING_SIZE = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,7 @@ class Settings:
 
     listen_fd: int  # the agent's public listening socket, inherited by HAProxy
     stats_socket: str  # the runtime API (admin level, mode 0600)
-    log_socket: str | None = None  # unix datagram socket the agent reads; None: no log
+    log_socket: str | None = None  # unix stream socket the agent listens on; None: no log
     map_dir: str | None = None  # the routing maps (haproxy/routes.py); None: weights only
     preview_fd: int | None = None  # socketpair end the preview connections come through
     log_sample: int = 1  # log one request in this many
@@ -163,6 +168,7 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         f"    tune.http.maxhdr {s.max_headers + 1}",
         f"    hard-stop-after {ms(s.stop_timeout + 1.0)}",
         "",
+        *_ring(s),
         "defaults",
         "    mode http",
         f"    timeout connect {ms(s.connect_timeout)}",
@@ -190,14 +196,11 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         lines.append(f"    bind sockpair@{s.preview_fd} name preview")
     if s.log_socket is not None and s.access_log:  # every request, and all it needs
         lines += [
-            f"    log {s.log_socket} len {MAX_LINE} format raw local0 info",
+            f"    log ring@{LOG_RING} len {MAX_LINE} local0 info",
             f'    log-format "{ACCESS_FORMAT}"',
         ]
     elif s.log_socket is not None:
-        lines += [
-            f"    log {s.log_socket} len 1024 format raw local0 info",
-            f'    log-format "{LOG_FORMAT}"',
-        ]
+        lines += [f"    log ring@{LOG_RING} local0 info", f'    log-format "{LOG_FORMAT}"']
         if s.log_sample > 1:
             # one replica's response in log_sample, at random: a fixed 1-in-N (`log ...
             # sample 1:N`) would follow round robin's rotation and see some replicas
@@ -243,6 +246,26 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         lines += ["", f"backend {routes.UNROUTED}", "    # no servers: HAProxy answers 503"]
     lines.append("")
     return "\n".join(lines)
+
+
+def _ring(s: Settings) -> list[str]:
+    """The request log's way to the agent: HAProxy writes each line into a ring buffer
+    (never blocking, never a syscall per line) that it forwards over one unix stream
+    connection, octet-counted (`logline.Frames`); the agent reads it in batches. A
+    datagram per line would be lost whenever the agent's queue held 10 of them (Linux's
+    `net.unix.max_dgram_qlen`), and woke the agent for each."""
+    if s.log_socket is None:
+        return []
+    return [
+        f"ring {LOG_RING}",
+        "    format raw",
+        f"    maxlen {MAX_LINE if s.access_log else 1024}",  # a longer line is cut
+        f"    size {RING_SIZE}",
+        f"    timeout connect {ms(s.connect_timeout)}",
+        "    timeout server 60000ms",  # an agent that reads nothing for this long is dropped
+        f"    server agent unix@{s.log_socket} log-proto octet-count",
+        "",
+    ]
 
 
 def _backend(name: str, s: Settings, comment: str) -> list[str]:

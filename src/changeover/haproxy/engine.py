@@ -24,7 +24,8 @@ are summed (HAProxy counts a request only in the backend that served it).
 
 Metrics: request and status counts, aborts and in-flight come from `show stat` (read
 every `poll_interval`); latencies, and the 502/503/504 HAProxy answered itself, from the
-request log (one datagram per request, or per `log_sample` requests, over a unix socket):
+request log (a line per request, or per `log_sample` requests, through HAProxy's ring
+buffer and a unix stream socket the agent reads every LOG_TICK):
 the snapshot has the shape `proxy.metrics` documents, so analysis windows, `status` and
 the Prometheus collector read it as they read the builtin proxy's. With the access log
 on, the same lines are longer (`logline.ACCESS_FORMAT`, every request) and each is also
@@ -66,7 +67,11 @@ TICK = 1.0  # seconds between reconcile passes when nothing changed
 DRAIN_POLL = 0.05  # seconds between two reads of a draining server's scur
 RESTART_DELAY = 1.0  # seconds before HAProxy is started again after it died
 MAX_RESTART_DELAY = 30.0  # doubling up to this while it fails to start
-LOG_BATCH = 512  # datagrams read per wake-up, so a flood cannot starve the loop
+# The request log's stream is read on a timer, not on readiness: at thousands of lines
+# a second a wake-up per line or two cost the agent more than the lines. HAProxy's ring
+# (config.RING_SIZE) holds the lines meanwhile; a full read reads on at once.
+LOG_TICK = 0.05
+LOG_READ = 1 << 20  # bytes read per connection per tick, so a flood cannot starve the loop
 REJECTED = (400, 408, 413, 414, 431, 501)  # answered without a replica: malformed
 
 
@@ -151,7 +156,9 @@ class HaproxyEngine:
         self._log_metrics = Metrics()  # latencies and HAProxy's own errors, from the log
         self.unparsed_log_lines = 0
         self._sock: socket.socket | None = None
-        self._log_sock: socket.socket | None = None
+        self._log_sock: socket.socket | None = None  # listening: HAProxy's ring connects
+        self._log_conns: dict[socket.socket, logline.Frames] = {}
+        self._log_timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
@@ -735,11 +742,11 @@ class HaproxyEngine:
         path = self._log_path
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             sock.bind(path)
             os.chmod(path, 0o600)
+            sock.listen(8)
             sock.setblocking(False)
         except OSError:
             sock.close()
@@ -753,20 +760,62 @@ class HaproxyEngine:
                 self._settings.response_timeout,
                 loop.call_later,
             )
-        loop.add_reader(sock.fileno(), self._read_log)
+        loop.add_reader(sock.fileno(), self._accept_log)
+        self._log_timer = loop.call_later(LOG_TICK, self._read_log)
+
+    def _accept_log(self) -> None:
+        """HAProxy's ring forwarder connecting (again after a restart of HAProxy)."""
+        listener = self._log_sock
+        if listener is None:
+            return
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            conn, _ = listener.accept()
+            conn.setblocking(False)
+            self._log_conns[conn] = logline.Frames()
 
     def _read_log(self) -> None:
-        sock = self._log_sock
-        if sock is None:
-            return
-        for _ in range(LOG_BATCH):
+        """The lines HAProxy sent since the last tick, into `record`."""
+        if self._log_timer is not None:  # called out of turn (shutdown, a test): one timer
+            self._log_timer.cancel()
+            self._log_timer = None
+        more = False
+        for conn in list(self._log_conns):
+            more |= self._read_conn(conn)
+        if self._log_sock is not None:
+            loop = asyncio.get_running_loop()
+            if more:  # read on after the loop's other work
+                self._log_timer = loop.call_soon(self._read_log)
+            else:
+                self._log_timer = loop.call_later(LOG_TICK, self._read_log)
+
+    def _read_conn(self, conn: socket.socket) -> bool:
+        """Read one connection; True if it had more than one read's worth."""
+        frames = self._log_conns[conn]
+        got = 0
+        while got < LOG_READ:
             try:
-                line = sock.recv(logline.MAX_LINE + 1)
+                data = conn.recv(LOG_READ)
             except (BlockingIOError, InterruptedError):
-                return
+                return False
             except OSError:
-                return
-            self.record(line)
+                data = b""
+            if not data:
+                self._drop_log_conn(conn)
+                return False
+            got += len(data)
+            try:
+                lines = frames.feed(data)
+            except logline.FramingError as exc:
+                log.warning("haproxy request log: %s; connection dropped", exc)
+                self._drop_log_conn(conn)
+                return False
+            for line in lines:
+                self.record(line)
+        return True
+
+    def _drop_log_conn(self, conn: socket.socket) -> None:
+        self._log_conns.pop(conn, None)
+        conn.close()
 
     def record(self, line: bytes) -> None:
         """One request log line into the per-revision latency histograms, and into the
@@ -802,6 +851,12 @@ class HaproxyEngine:
             stats.errors[code] += 1
 
     def _close_log(self) -> None:
+        timer, self._log_timer = self._log_timer, None
+        if timer is not None:
+            timer.cancel()
+        for conn in list(self._log_conns):  # the lines sent since the last tick count too
+            self._read_conn(conn)
+            self._drop_log_conn(conn)
         access, self._access = self._access, None
         if access is not None:
             access.close()  # the lines still waiting for their batch

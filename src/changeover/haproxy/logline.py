@@ -1,4 +1,4 @@
-"""The request log HAProxy sends the agent, one datagram per logged request (pure).
+"""The request log HAProxy sends the agent, one line per logged request (pure).
 
 Each line is `config.LOG_FORMAT`: `<server> <status> <active ms> <termination state>`,
 e.g. `r3-1 200 12 --` or `<NOSRV> 503 0 SC`. The active time (`%Ta`) runs from the
@@ -16,8 +16,14 @@ hex> <path hex> .` (`-` where HAProxy has no value). A line longer than the log'
 is cut by HAProxy: only the path can be cut (the words before it are short), so a line
 without its closing `.` is read with its path cut at a whole byte, and marked `truncated`.
 
+Lines reach the agent through a HAProxy ring buffer forwarded over a unix stream socket
+with octet counting (RFC 6587: `<length> <line>`, no separator): `Frames` cuts the stream
+into lines.
+
 Invariant: a line that does not have one of these shapes is reported as None, never
-guessed at; the caller counts such lines instead of recording them.
+guessed at; the caller counts such lines instead of recording them. A stream that is not
+octet-counted raises `FramingError` (the caller drops the connection: past a bad length
+no later line can be found).
 """
 
 from __future__ import annotations
@@ -70,6 +76,48 @@ def access_vars(query: bool) -> tuple[str, ...]:
         f"http-request set-var(txn.log_path) {target}",
         "http-response set-var(txn.log_length) res.hdr(content-length)",
     )
+
+
+class FramingError(ValueError):
+    """The stream is not `<length> <line>` frames."""
+
+
+class Frames:
+    """Octet-counted frames, fed in pieces of any size (sans-IO)."""
+
+    MAX_DIGITS = 6  # a length above MAX_LINE has no business here
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The lines `data` completes, in order; the rest is kept for the next feed."""
+        buf = self._pending + data if self._pending else data
+        lines: list[bytes] = []
+        start, end = 0, len(buf)
+        while start < end:
+            space = buf.find(b" ", start, start + self.MAX_DIGITS + 1)
+            if space < 0:
+                if end - start > self.MAX_DIGITS:
+                    raise FramingError(f"no frame length in {buf[start : start + 16]!r}")
+                break
+            digits = buf[start:space]
+            if not (digits.isdigit() and digits.isascii()) or digits[:1] == b"0":
+                raise FramingError(f"not a frame length: {digits!r}")
+            length = int(digits)
+            if length > MAX_LINE:
+                raise FramingError(f"a frame of {length} bytes is over {MAX_LINE}")
+            if space + 1 + length > end:
+                break
+            lines.append(buf[space + 1 : space + 1 + length])
+            start = space + 1 + length
+        self._pending = buf[start:]
+        return lines
+
+    @property
+    def pending(self) -> int:
+        """Bytes of a frame not yet complete."""
+        return len(self._pending)
 
 
 def parse(line: bytes) -> Logged | None:
@@ -157,6 +205,8 @@ __all__ = [
     "MAX_LINE",
     "NO_SERVER",
     "Access",
+    "Frames",
+    "FramingError",
     "Logged",
     "access_vars",
     "parse",

@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -299,7 +300,8 @@ def test_the_configuration_asks_for_the_long_lines_and_the_pages() -> None:
         )
     )
     assert f'    log-format "{logline.ACCESS_FORMAT}"' in on.splitlines()
-    assert "    log /s/log.sock len 65535 format raw local0 info" in on.splitlines()  # no sample
+    assert "    log ring@changeover_log len 65535 local0 info" in on.splitlines()  # no sample
+    assert "    maxlen 65535" in on.splitlines()  # lines as long as HAProxy sends
     assert "    http-request set-var(txn.log_path) url,field(1,?)" in on.splitlines()
     assert "    http-response set-var(txn.log_length) res.hdr(content-length)" in on.splitlines()
     for code in (502, 503, 504):
@@ -314,3 +316,33 @@ def test_the_configuration_asks_for_the_long_lines_and_the_pages() -> None:
         )
     )
     assert "    http-request set-var(txn.log_path) url" in with_query.splitlines()
+
+
+def frame(line: bytes) -> bytes:
+    return b"%d %s" % (len(line), line)
+
+
+@given(
+    st.lists(st.binary(min_size=1, max_size=300), max_size=20),
+    st.lists(st.integers(0, 7000), max_size=10),
+)
+def test_frames_cut_anywhere_give_the_lines_back_whole(lines: list[bytes], cuts: list[int]) -> None:
+    stream = b"".join(frame(line) for line in lines)
+    frames = logline.Frames()
+    got: list[bytes] = []
+    at = 0
+    for cut in sorted(c for c in cuts if c <= len(stream)):
+        got += frames.feed(stream[at:cut])
+        at = cut
+    got += frames.feed(stream[at:])
+    assert got == lines
+    assert frames.pending == 0
+
+
+def test_frames_refuse_what_is_not_octet_counted() -> None:
+    for bad in (b"abc def", b"012 x", b"-1 x", b"1234567", b"70000 x", b"\xd9\xa1 x"):
+        with pytest.raises(logline.FramingError):
+            logline.Frames().feed(bad)
+    frames = logline.Frames()
+    assert frames.feed(b"13 r1-1 200 0 --1") == [b"r1-1 200 0 --"]
+    assert frames.pending == 1  # a length's first digit: the rest is to come

@@ -23,6 +23,14 @@ global
     tune.http.maxhdr 101
     hard-stop-after 31000ms
 
+ring changeover_log
+    format raw
+    maxlen 1024
+    size 16777216
+    timeout connect 5000ms
+    timeout server 60000ms
+    server agent unix@/run/svc/haproxy/log.sock log-proto octet-count
+
 defaults
     mode http
     timeout connect 5000ms
@@ -36,7 +44,7 @@ defaults
 
 frontend public
     bind fd@3
-    log /run/svc/haproxy/log.sock len 1024 format raw local0 info
+    log ring@changeover_log local0 info
     log-format "%s %ST %Ta %ts"
     option dontlognull
     unique-id-format 0-%{+X}pid-%{+X}rt
@@ -98,7 +106,7 @@ def test_spec_values_land_where_haproxy_reads_them() -> None:
 
 def test_a_sampled_log_logs_one_response_of_a_replica_in_n_at_random() -> None:
     text = render(Settings(listen_fd=3, stats_socket="/s/a", log_socket="/s/log", log_sample=10))
-    assert "    log /s/log len 1024 format raw local0 info\n" in text  # no fixed 1:N
+    assert "    log ring@changeover_log local0 info\n" in text  # no fixed 1:N
     rule = "    http-response set-log-level silent unless { rand(10) eq 0 }\n"
     assert rule in text
     every = render(Settings(listen_fd=3, stats_socket="/s/a", log_socket="/s/log", log_sample=1))

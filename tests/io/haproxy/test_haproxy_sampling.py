@@ -79,3 +79,45 @@ def test_one_response_in_n_at_random_and_every_haproxy_answer(tmp_path: Path) ->
             await two.close()
 
     run(go)
+
+
+def test_lines_wait_in_haproxys_ring_while_the_agent_reads_nothing(tmp_path: Path) -> None:
+    """A datagram per line was lost past 10 waiting (`net.unix.max_dgram_qlen`): an
+    agent busy for a few milliseconds lost latencies and access-log lines. The ring
+    holds them until the agent reads."""
+    require("haproxy", "haproxy")
+
+    async def go() -> None:
+        app = App(1)
+        app_port = await app.start()
+        paths = StatePaths(tmp_path / "state")
+        paths.ensure()
+        engine = make(ProxySettings(engine="haproxy", log_sample=1), paths, builtin=lambda: None)  # type: ignore[arg-type,return-value]
+        assert isinstance(engine, HaproxyEngine)
+        public = socket.create_server(("127.0.0.1", 0))
+        host, port = public.getsockname()[:2]
+        try:
+            engine.add_endpoint("r1-1", 1, "127.0.0.1", app_port)
+            engine.set_routable("r1-1", True)
+            await engine.serve(public)
+            await settled(engine)
+            await until(lambda: bool(engine._log_conns), 10, "HAProxy's ring connected")
+            timer = engine._log_timer
+            assert timer is not None
+            timer.cancel()  # the agent reads nothing for a while
+            served = await get_many(f"http://{host}:{port}", 300)
+            assert served == {"200 1": 300}
+            stats = engine.stats.revision(1)
+            assert stats.snapshot()["latency"]["count"] == 0  # not read yet
+
+            def logged() -> int:
+                engine._read_log()
+                return int(stats.snapshot()["latency"]["count"])
+
+            await until(lambda: logged() == 300, 10, "every line, read late")
+            assert engine.unparsed_log_lines == 0
+        finally:
+            await engine.shutdown(timeout=2.0)
+            await app.close()
+
+    run(go)
