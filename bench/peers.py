@@ -90,6 +90,19 @@ def haproxy_features(backend: int, work: Path) -> Iterator[tuple[int, int]]:
 
 
 @contextlib.contextmanager
+def haproxy_promises(backend: int, work: Path) -> Iterator[tuple[int, int]]:
+    """(pid, port) of an HAProxy configured by hand to do what issue 20 asks of the
+    haproxy engine (`features` and L7 retries; `haproxy_variants.py`)."""
+    port = free_port()
+    config = work / "haproxy-promises.cfg"
+    config.write_text(haproxy_variants.config("promises", port, backend, ""))
+    argv = [find("haproxy") or "haproxy", "-db", "-f", str(config)]
+    with Started(argv, log=work / "haproxy-promises.log") as proc:
+        wait_listening(port, proc=proc.proc)
+        yield proc.pid, port
+
+
+@contextlib.contextmanager
 def haproxy_engine(backend: int, work: Path) -> Iterator[tuple[int, int]]:
     """The haproxy engine with `[proxy] threads = 1`: one thread, as the HAProxy and nginx
     baselines run (nbthread 1, worker_processes 1), so CPU and throughput compare alike."""

@@ -56,6 +56,7 @@ PEERS = (
     ("changeover-haproxy-cores", peers.haproxy_engine_cores),  # its default threads
     ("haproxy", peers.haproxy),
     ("haproxy+features", peers.haproxy_features),
+    ("haproxy+promises", peers.haproxy_promises),  # what the engine promises, by hand
     ("nginx", peers.nginx),
 )
 
