@@ -10,6 +10,7 @@ import hashlib
 import os
 import ssl
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import trustme
@@ -39,11 +40,20 @@ def fingerprint_of(pem: bytes) -> str:
 
 
 def issue(
-    ca: trustme.CA, folder: Path, name: str = "", *, cert: str = "cert.pem", key: str = "key.pem"
+    ca: trustme.CA,
+    folder: Path,
+    name: str = "",
+    *,
+    cert: str = "cert.pem",
+    key: str = "key.pem",
+    not_after: datetime | None = None,
 ) -> Issued:
     """A leaf for localhost and 127.0.0.1 (`name` in its organisation unit, so two
-    leaves differ visibly), written to `folder/cert` and `folder/key`."""
-    leaf = ca.issue_cert("localhost", "127.0.0.1", organization_unit_name=name or None)
+    leaves differ visibly), written to `folder/cert` and `folder/key`; valid until
+    `not_after` (trustme's default: years)."""
+    leaf = ca.issue_cert(
+        "localhost", "127.0.0.1", organization_unit_name=name or None, not_after=not_after
+    )
     chain = b"".join(blob.bytes() for blob in leaf.cert_chain_pems)
     folder.mkdir(parents=True, exist_ok=True)
     write(folder / cert, chain)

@@ -15,7 +15,11 @@ Invariants:
 - `Watch` is sans-IO: it is told the files' stamps and, when asked for, their bytes, and
   answers what to do; a pair is taken only once both files read as a valid, matching
   pair whose content differs from the serving one, and a refused content is reported
-  once, then retried when the files change again.
+  once, then retried when the files change again;
+- `expiry` and `Reminder` are pure (the time is given): a certificate within
+  EXPIRY_WARNING of its not-after, or past it, is said at `check`, in `status` and as an
+  agent event at most once a day, never as an error (an agent restarted with an
+  expired certificate still serves, and clients that do not check still connect).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import os
 import ssl
 import stat
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -34,6 +38,8 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 CERT_KEY, KEY_KEY = "proxy.tls.cert", "proxy.tls.key"
 MIN_VERSION = ssl.TLSVersion.TLSv1_2
+EXPIRY_WARNING = timedelta(days=14)  # ACME clients renew at 30 days left: 14 is late
+REMIND_EVERY = timedelta(days=1)
 
 
 class TlsFileError(ValueError):
@@ -69,6 +75,50 @@ class Pair:
     def summary(self) -> str:
         d = self.describe()
         return f"subject {d['subject']}, not after {d['not_after']}, sha256 {d['sha256']}"
+
+
+def expiry(pair: Pair, now: datetime) -> str | None:
+    """What to say about the certificate's end at `now` (UTC), or None when it is more
+    than EXPIRY_WARNING away."""
+    left = pair.not_after - now
+    when = pair.describe()["not_after"]
+    if left <= timedelta(0):
+        return (
+            f"the certificate ({pair.subject}) expired at {when}: clients that check "
+            "refuse the handshake; replace the files, the agent takes them at once"
+        )
+    if left > EXPIRY_WARNING:
+        return None
+    days = left.days
+    within = f"{days} days" if days >= 2 else f"{int(left.total_seconds() // 3600)} hours"
+    return (
+        f"the certificate ({pair.subject}) expires in {within}, at {when}: replace the "
+        "files, the agent takes them without a restart"
+    )
+
+
+class Reminder:
+    """When the agent says `expiry` again (sans-IO): at once, then once a day while it
+    applies; a new pair (or the same said at a new step: expiring, then expired) is said
+    at once."""
+
+    def __init__(self) -> None:
+        self._said: tuple[str, str, datetime] | None = None  # (sha256, kind, when)
+
+    def due(self, pair: Pair, now: datetime) -> str | None:
+        message = expiry(pair, now)
+        if message is None:
+            return None
+        kind = "expired" if pair.not_after <= now else "expiring"
+        said = self._said
+        if (
+            said is not None
+            and said[:2] == (pair.fingerprint, kind)
+            and now - said[2] < REMIND_EVERY
+        ):
+            return None
+        self._said = (pair.fingerprint, kind, now)
+        return message
 
 
 def fingerprint(der: bytes) -> str:

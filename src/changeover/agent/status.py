@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from changeover import __version__
@@ -24,6 +25,7 @@ from changeover.rollout.steps import describe_step
 from changeover.spec.strategy import StrategyName
 from changeover.store import Event, Revision, Rollout
 from changeover.supervisor.supervisor import ReplicaInfo
+from changeover.tlsfiles import Pair, expiry
 
 ACTIVE_STATUSES = ("stable", "progressing")
 
@@ -53,7 +55,7 @@ def status_document(agent: Agent, events: int = 15) -> dict[str, Any]:
             "listen": f"{host}:{port}",
             "engine": agent.proxy.engine_name,
             # the certificate new TLS handshakes get (`[proxy] tls`): never key material
-            "tls": None if agent.proxy.certificate is None else agent.proxy.certificate.describe(),
+            "tls": _tls(agent.proxy.certificate),
             "state_dir": str(agent.paths.root),
             "started_at": agent.started_at,
             "flags_listen": agent.flags_listen,
@@ -75,6 +77,14 @@ def status_document(agent: Agent, events: int = 15) -> dict[str, Any]:
         "unrouted": metrics.get("unrouted", 0),
         "events": [event_doc(e) for e in agent.store.events(after_id=_recent(agent, events))],
     }
+
+
+def _tls(pair: Pair | None) -> dict[str, Any] | None:
+    """The certificate new handshakes get, and what to say about its end (never key
+    material); the wall clock, as the certificate's not-after is."""
+    if pair is None:
+        return None
+    return {**pair.describe(), "warning": expiry(pair, datetime.now(UTC))}
 
 
 def _weights(weights: Mapping[int, int] | None) -> dict[str, int] | None:

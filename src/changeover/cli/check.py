@@ -9,6 +9,7 @@ problem exits 2 either way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from changeover.cli.common import (
 from changeover.spec.environments import runs_here
 from changeover.spec.load import SpecError, load_every_environment, load_spec
 from changeover.spec.models import Spec
+from changeover.tlsfiles import CERT_KEY, TlsFileError, expiry, load_pair
 
 BASE = "the base spec"
 
@@ -41,6 +43,7 @@ class Report:
     problems: list[dict[str, str]] = field(default_factory=list)
     haproxy: dict[str, Any] | None = None
     missing: str | None = None  # why HAProxy is not usable here, when a spec needs it
+    warnings: list[dict[str, str]] = field(default_factory=list)  # not problems: exit 0
 
     def doc(self) -> dict[str, Any]:
         return {
@@ -50,6 +53,7 @@ class Report:
             "environments": [self.described(name, spec) for name, spec in self.specs.items()],
             "haproxy": self.haproxy,
             "problems": self.problems + self.engine_problems(),
+            "warnings": self.warnings,
         }
 
     def engine_problems(self) -> list[dict[str, str]]:
@@ -100,6 +104,7 @@ def check(file: SpecFile = DEFAULT_SPEC, json: Json = False) -> None:
         ]
     else:
         engines(report)
+        certificates(report)
     if json:
         out.print_json(data=report.doc())
     else:
@@ -128,6 +133,29 @@ def engines(report: Report) -> None:
     report.haproxy = {"binary": binary, "version": version(binary), "used_by": users}
 
 
+def certificates(report: Report) -> None:
+    """A TLS certificate near or past its end (`tlsfiles.expiry`): a warning, once per
+    pair of files, not a problem."""
+    seen: set[tuple[Path, Path]] = set()
+    base = report.path.parent
+    for name, spec in report.specs.items():
+        tls = spec.proxy.tls
+        if tls is None or not report.runs_here(name):
+            continue
+        files = (base / tls.cert, base / tls.key)
+        if files in seen:
+            continue
+        seen.add(files)
+        try:
+            pair = load_pair(*files)
+        except TlsFileError:
+            continue  # a problem already, from the spec's own rules
+        warning = expiry(pair, datetime.now(UTC))
+        if warning is not None:
+            where = {"file": str(report.path), "where": CERT_KEY}
+            report.warnings.append({**where, "message": warning})
+
+
 def show(report: Report) -> None:
     """The text output: one line per spec checked, the HAProxy found, then the problems
     (on stderr, as `file: key.path: message`)."""
@@ -143,6 +171,10 @@ def show(report: Report) -> None:
     if report.haproxy is not None:
         found = report.haproxy
         out.print(f"engine haproxy: HAProxy {found['version']} ({found['binary']})", markup=False)
+    for warning in report.warnings:
+        err.print(
+            f"warning: {warning['file']}: {warning['where']}: {warning['message']}", markup=False
+        )
     for problem in report.problems:
         err.print(f"{problem['file']}: {problem['where']}: {problem['message']}", markup=False)
     if report.missing is not None:

@@ -32,6 +32,9 @@ COMMAND_STYLE = "bold"
 def lead_parts(doc: dict[str, Any]) -> list[Text]:
     """The service, then the rollout (and why it is paused), then the traffic line."""
     parts = [head_line(doc)]
+    tls = doc["agent"].get("tls") or {}
+    if tls.get("warning"):  # near or past its end (tlsfiles.expiry)
+        parts.append(Text(f"tls: {tls['warning']}", style="bold yellow"))
     rollout = doc.get("rollout")
     if rollout:
         parts.append(rollout_line(rollout, doc.get("progress") or {}))
@@ -49,7 +52,7 @@ def head_line(doc: dict[str, Any]) -> Text:
     return Text.assemble(
         (doc["service"], "bold"),
         (f" [{environment}]" if environment else "", "bold"),
-        f"  http://{agent['listen']}  ",
+        f"  {'https' if agent.get('tls') else 'http'}://{agent['listen']}  ",
         stable_label(doc["stable_revision"]),
         f"  agent pid {agent['pid']}",
     )

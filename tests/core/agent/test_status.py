@@ -320,18 +320,23 @@ def test_history_document(store: Store, tmp_path: Path) -> None:
 
 
 def test_status_shows_the_serving_certificate_and_no_key(store: Store, tmp_path: Path) -> None:
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from changeover.tlsfiles import Pair
 
     agent = FakeAgent(store, tmp_path, name="svc")
     assert document(agent)["agent"]["tls"] is None
-    not_after = datetime(2027, 3, 1, tzinfo=UTC)
+    not_after = datetime.now(UTC).replace(microsecond=0) + timedelta(days=300)
     agent.proxy.certificate = Pair(b"cert", b"SECRET-KEY", "CN=svc.test", not_after, "AB:CD")
     doc = document(agent)
     assert doc["agent"]["tls"] == {
         "subject": "CN=svc.test",
-        "not_after": "2027-03-01T00:00:00Z",
+        "not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "sha256": "AB:CD",
+        "warning": None,
     }
     assert "SECRET-KEY" not in json.dumps(doc)
+    # near its end, status says so (tlsfiles.expiry)
+    soon = not_after - timedelta(days=295)
+    agent.proxy.certificate = Pair(b"cert", b"SECRET-KEY", "CN=svc.test", soon, "AB:CD")
+    assert "expires in" in document(agent)["agent"]["tls"]["warning"]

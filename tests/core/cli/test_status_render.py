@@ -236,3 +236,19 @@ def test_the_head_names_the_environment_when_there_is_one() -> None:
     doc = paused_canary().document()
     doc["agent"]["environment"] = "staging"
     assert rendered(doc)[0].startswith("hello [staging]  http://127.0.0.1:8080  stable revision 5")
+
+
+def test_a_tls_listener_is_https_and_an_ending_certificate_is_said_under_the_head() -> None:
+    doc = after_the_tour().document()
+    doc["rollout"], doc["progress"] = None, None
+    doc["agent"]["tls"] = {
+        "subject": "CN=svc.test",
+        "not_after": "2027-03-01T00:00:00Z",
+        "sha256": "AB:CD",
+        "warning": "the certificate (CN=svc.test) expires in 3 days, at 2027-03-01T00:00:00Z",
+    }
+    lines = rendered(doc)
+    assert lines[0].startswith("hello  https://127.0.0.1:8080  stable revision 5")
+    assert lines[1] == f"tls: {doc['agent']['tls']['warning']}"
+    doc["agent"]["tls"]["warning"] = None
+    assert rendered(doc)[1].startswith("traffic: ")
