@@ -4,7 +4,8 @@ the page, an action without the token (none, or a wrong one) changes nothing, pr
 promote in full and abort from the page take effect and are recorded as the dashboard's,
 the page picks up again after a network hiccup, logs no console error of its own, fits a
 phone's width, and no request fails. The charts are uPlot's (vendored): the test reads
-their legends and counts the canary's colour on their canvas.
+their legends and counts the canary's colour on their canvas. On `engine = "haproxy"` the
+same page follows a canary from HAProxy's figures.
 
 With `CHANGEOVER_SCREENSHOTS=DIR` the test saves a screenshot of each page into DIR
 (`scripts/screenshots.sh` writes docs/img/ this way).
@@ -25,7 +26,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from changeover.loadgen import BackgroundLoad, Report, Template
 from tests import parts
-from tests.e2e.harness import Service
+from tests.e2e.harness import Service, engine_part
 from tests.helpers import free_port, wait_for
 
 pytestmark = pytest.mark.timeout(300)  # a loaded machine; the screenshots wait 20 s more
@@ -304,3 +305,48 @@ def test_the_dashboard_follows_a_canary_and_acts_only_with_the_token(
     assert own == [], own
     # the plain fetch's refusal and the wrong token's
     assert len([e for e in errors if REFUSED.search(e)]) == 2
+
+
+def test_the_dashboard_reads_the_haproxy_engine_as_it_reads_the_builtin(
+    service: Service, browser: Browser
+) -> None:
+    """The same page on `engine = "haproxy"`: steps, weights, the rate, success and latency
+    charts (counts from HAProxy's stats, latencies from its sampled request log) and a
+    promote from the page, under load, no request failed."""
+    engine_part("haproxy")
+    ops = free_port()
+    (service.dir / "ops.token").write_text(TOKEN + "\n")
+    (service.dir / "ops.token").chmod(0o600)
+    service.write_spec(
+        engine="haproxy",
+        extra=f'type = "canary"\nsteps = {STEPS}\n\n'
+        f'[ops]\nlisten = "127.0.0.1:{ops}"\ntoken_file = "ops.token"\n',
+    )
+    url = service.up()
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    with load(url) as gen:
+        page.goto(f"http://127.0.0.1:{ops}/#now")
+        page.wait_for_selector("#revisions tr[data-revision='1']")
+        deploy(service, "v2")
+        wait_for(
+            lambda: current_step(page).startswith("pause until promote"),
+            60,
+            "the page shows the rollout waiting for promote",
+            detail=lambda: f"steps {page.inner_text('#steps')!r}; errors {errors}",
+        )
+        weight = page.locator("#revisions tr[data-revision='2'] .weight-cell")
+        wait_for(lambda: weight.inner_text() == "50%", 10, "the page shows the canary at 50%")
+        for chart in ("#chart-rate", "#chart-success", "#chart-latency"):
+            wait_for(lambda c=chart: "2" in drawn(page, c), 30, f"{chart} draws the canary")
+        assert {"r2 p50", "r2 p95", "r2 p99"} <= set(legend(page, "#chart-latency"))
+        page.fill("#token", TOKEN)
+        page.click("#token-use")
+        page.once("dialog", lambda d: d.accept())
+        page.click("button[data-action=promote]")
+        wait_for(lambda: rollout(service)["phase"] == "succeeded", 60, "promoted from the page")
+        page.wait_for_selector("#phase.phase-succeeded")
+    clean(gen.report)
+    assert service.status()["agent"]["engine"] == "haproxy"
+    assert errors == []
