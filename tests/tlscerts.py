@@ -39,11 +39,17 @@ def fingerprint_of(pem: bytes) -> str:
 
 
 def issue(
-    ca: trustme.CA, folder: Path, name: str = "", *, cert: str = "cert.pem", key: str = "key.pem"
+    ca: trustme.CA,
+    folder: Path,
+    name: str = "",
+    *,
+    cert: str = "cert.pem",
+    key: str = "key.pem",
+    hosts: tuple[str, ...] = ("localhost", "127.0.0.1"),
 ) -> Issued:
-    """A leaf for localhost and 127.0.0.1 (`name` in its organisation unit, so two
-    leaves differ visibly), written to `folder/cert` and `folder/key`."""
-    leaf = ca.issue_cert("localhost", "127.0.0.1", organization_unit_name=name or None)
+    """A leaf for `hosts`, localhost and 127.0.0.1 by default (`name` in its organisation
+    unit, so two leaves differ visibly), written to `folder/cert` and `folder/key`."""
+    leaf = ca.issue_cert(*hosts, organization_unit_name=name or None)
     chain = b"".join(blob.bytes() for blob in leaf.cert_chain_pems)
     folder.mkdir(parents=True, exist_ok=True)
     write(folder / cert, chain)
