@@ -46,14 +46,13 @@ def issue(
     *,
     cert: str = "cert.pem",
     key: str = "key.pem",
+    hosts: tuple[str, ...] = ("localhost", "127.0.0.1"),
     not_after: datetime | None = None,
 ) -> Issued:
-    """A leaf for localhost and 127.0.0.1 (`name` in its organisation unit, so two
-    leaves differ visibly), written to `folder/cert` and `folder/key`; valid until
-    `not_after` (trustme's default: years)."""
-    leaf = ca.issue_cert(
-        "localhost", "127.0.0.1", organization_unit_name=name or None, not_after=not_after
-    )
+    """A leaf for `hosts`, localhost and 127.0.0.1 by default (`name` in its organisation
+    unit, so two leaves differ visibly), written to `folder/cert` and `folder/key`; valid
+    until `not_after` (trustme's default: years)."""
+    leaf = ca.issue_cert(*hosts, organization_unit_name=name or None, not_after=not_after)
     chain = b"".join(blob.bytes() for blob in leaf.cert_chain_pems)
     folder.mkdir(parents=True, exist_ok=True)
     write(folder / cert, chain)

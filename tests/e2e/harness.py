@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import trustme
 
 from changeover.loadgen import Report, Template, run
+from tests.tlscerts import Issued, issue
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "hello"
@@ -86,6 +88,20 @@ def engine_part(engine: str) -> str:
 
         require("haproxy", "haproxy")
     return engine
+
+
+TLS_LINE = '\ntls = { cert = "tls/cert.pem", key = "tls/key.pem" }'
+
+
+def with_tls(service: Service, engine: str, ca: trustme.CA, extra: str = "") -> Issued:
+    """The fast spec with `[proxy] tls`, from a pair `ca` issued for localhost and
+    127.0.0.1 into `tls/` (the spec's `extra` goes to `[strategy]`, as `write_spec`'s)."""
+    files = issue(ca, service.dir / "tls", "first")
+    service.write_spec(engine=engine_part(engine), extra=extra)
+    text = service.spec.read_text()
+    listen = 'listen = "127.0.0.1:0"'
+    service.spec.write_text(text.replace(listen, listen + TLS_LINE, 1))
+    return files
 
 
 def burst(url: str, requests: int) -> Report:

@@ -1,8 +1,10 @@
 """TLS termination end to end, on both engines, under continuous HTTPS load: the
 certificate files swapped (new files, then `os.replace`) are served to new handshakes
 with no request failing, a rollout after it fails none either; HTTP/2 by ALPN on the
-haproxy engine (HTTP/1.1 on the builtin one); `changeover reload` under HTTPS load on the
-builtin engine (TLS connections finish on the old agent, `Connection: close`)."""
+haproxy engine (HTTP/1.1 on the builtin one); a blue-green preview listener that speaks
+HTTPS with the same certificate, a swap included, under HTTPS load of its own; `changeover
+reload` under HTTPS load on the builtin engine (TLS connections finish on the old agent,
+`Connection: close`)."""
 
 from __future__ import annotations
 
@@ -18,25 +20,15 @@ import pytest
 import trustme
 
 from changeover.loadgen import BackgroundLoad, Report, Template
-from tests.e2e.harness import ENGINES, Service, engine_part
-from tests.helpers import gone, wait_for
-from tests.tlscerts import Issued, client_context, issue
+from tests.e2e.harness import ENGINES, Service, with_tls
+from tests.helpers import free_port, gone, wait_for
+from tests.tlscerts import client_context, issue
 
 MIX = (
     Template(method="GET", path="/", weight=20),
     Template(method="POST", path="/echo", body=b"z" * 4096, weight=3, expect=b"4096 "),
     Template(method="GET", path="/slow?ms=300", weight=1),
 )
-TLS_LINE = '\ntls = { cert = "tls/cert.pem", key = "tls/key.pem" }'
-
-
-def with_tls(service: Service, engine: str, ca: trustme.CA) -> Issued:
-    files = issue(ca, service.dir / "tls", "first")
-    service.write_spec(engine=engine_part(engine))
-    text = service.spec.read_text()
-    listen = 'listen = "127.0.0.1:0"'
-    service.spec.write_text(text.replace(listen, listen + TLS_LINE, 1))
-    return files
 
 
 def https(service: Service) -> str:
@@ -114,6 +106,53 @@ def test_a_certificate_swap_under_https_load_fails_no_request(
     assert answer.status_code == 200
     assert answer.http_version == ("HTTP/2" if engine == "haproxy" else "HTTP/1.1")
     assert answer.headers["x-version"] == "v2"
+
+
+def phase(service: Service) -> str:
+    rollout = service.status()["rollout"]
+    return str(rollout["phase"]) if rollout else ""
+
+
+def plain_answer(port: int) -> bytes:
+    """What a TLS listener answers to a plain HTTP request: never an HTTP response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        try:
+            return raw.recv(65536)
+        except ConnectionError:
+            return b""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_blue_green_preview_is_https_with_the_same_certificate_and_its_swap(
+    service: Service, engine: str
+) -> None:
+    ca = trustme.CA()
+    port = free_port()
+    extra = f'type = "blue-green"\nauto_promote = false\npreview_listen = "127.0.0.1:{port}"\n'
+    first = with_tls(service, engine, ca, extra)
+    service.up()
+    url, preview = https(service), f"https://127.0.0.1:{port}"
+    with load(url, ca) as gen:
+        started = service.cli("deploy", "--version", "v2", "--env", "HELLO_VERSION=v2", "--no-wait")
+        assert started.returncode == 0, started.stdout + started.stderr
+        wait_for(lambda: phase(service) == "paused", 60, "preview ready, waiting for promote")
+        assert served(preview, ca) == first.sha256
+        assert not plain_answer(port).startswith(b"HTTP/")
+        with load(preview, ca) as on_preview:  # HTTPS load of its own, through the swap
+            on_preview.wait_until(lambda report: report.ok >= 200, 30)
+            second = issue(ca, service.dir / "tls", "second")
+            wait_for(lambda: served(preview, ca) == second.sha256, 20, "the new one on preview")
+            assert served(url, ca) == second.sha256
+            after_swap = on_preview.snapshot().ok
+            on_preview.wait_until(lambda report: report.ok >= after_swap + 200, 30)
+        promoted = service.cli("promote")
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        wait_for(lambda: phase(service) == "succeeded", 30, "the switch")
+    assert set(assert_no_failures(on_preview.report).header_counts) == {"v2"}
+    assert assert_no_failures(gen.report).header_counts.get("v2", 0) > 0
+    events = service.cli("events", "--lines", "1000")
+    assert f"preview listener on https://127.0.0.1:{port}" in events.stdout, events.stdout
 
 
 def reload(service: Service) -> subprocess.CompletedProcess[str]:

@@ -6,12 +6,16 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from tests.e2e.conftest import shared_service
-from tests.e2e.harness import Service
+from tests.e2e.harness import Service, with_tls
+from tests.helpers import wait_for
+from tests.tlscerts import issue
 
 SMALL = ("--rate", "100", "--connections", "4", "--warmup", "1", "--cooldown", "1")
 
@@ -95,6 +99,57 @@ def test_human_report_and_a_refused_strategy(rolling: Service) -> None:
 
 
 TINY = ("--rate", "50", "--connections", "4", "--warmup", "0.5", "--cooldown", "0.5")
+
+
+@pytest.mark.xdist_group("verify-rolling")
+def test_cacert_for_a_listener_without_tls_exits_2(rolling: Service, tmp_path: Path) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(trustme.CA().cert_pem.bytes())
+    revisions = len(rolling.status()["revisions"])
+    result = verify(rolling, *TINY, "--cacert", str(ca_file))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"--cacert {ca_file}: the public listener http://127.0.0.1:" in result.stderr
+    assert "speaks plain HTTP" in result.stderr
+    assert len(rolling.status()["revisions"]) == revisions  # nothing deployed
+
+
+def test_over_https_trusting_cacert_and_a_handshake_that_cannot_succeed(
+    service: Service, tmp_path: Path
+) -> None:
+    ca = trustme.CA()
+    with_tls(service, "builtin", ca)  # a certificate for localhost and 127.0.0.1
+    service.up()
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(ca.cert_pem.bytes())
+    # the system's store does not know the test CA: said, before any deploy
+    untrusted = verify(service, *TINY)
+    assert untrusted.returncode == 2, untrusted.stdout + untrusted.stderr
+    said = untrusted.stderr
+    assert "the TLS handshake with https://127.0.0.1:" in said
+    assert "certificate verify failed: unable to get local issuer certificate" in said
+    assert "--cacert FILE" in said
+    assert "nothing was deployed" in said
+    assert len(service.status()["revisions"]) == 1
+    args = ("--version", "v2", "--env", "HELLO_VERSION=v2", "--json")
+    result = verify(service, *TINY, "--cacert", str(ca_file), *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = report_of(result)
+    assert doc["target"]["url"].startswith("https://127.0.0.1:")
+    assert doc["load"]["failed"] == 0
+    assert doc["load"]["ok"] == doc["load"]["sent"] > 0
+    # a certificate that names the service but not the address verify connects to
+    named = issue(ca, service.dir / "tls", "named", hosts=("svc.test",))
+    wait_for(lambda: service.status()["agent"]["tls"]["sha256"] == named.sha256, 20, "reload")
+    mismatch = verify(service, *TINY, "--cacert", str(ca_file))
+    assert mismatch.returncode == 2, mismatch.stdout + mismatch.stderr
+    said = mismatch.stderr
+    assert (
+        "certificate verify failed: IP address mismatch, certificate is not valid for "
+        "'127.0.0.1'" in said
+    )
+    assert f"(trusting --cacert {ca_file})" in said
+    assert "verify connects to the listen address, 127.0.0.1" in said
+    assert len(service.status()["revisions"]) == 2  # nothing deployed
 
 
 @pytest.mark.xdist_group("verify-canary")

@@ -301,7 +301,7 @@ class Agent:
             **self._release_env(rev),
             "CHANGEOVER_CANARY_REVISION": str(request.canary),
             "CHANGEOVER_STABLE_REVISION": str(request.baseline or ""),
-            "CHANGEOVER_PUBLIC_URL": "http://{}:{}".format(*self.proxy.address),
+            "CHANGEOVER_PUBLIC_URL": "{}://{}:{}".format(self._scheme, *self.proxy.address),
         }
         return Runner(
             request.template,
@@ -736,7 +736,13 @@ class Agent:
             await self.proxy.close_preview()
         await self.proxy.serve_preview(sock)
         self._preview = listen
-        self.events.add("agent", f"preview listener on http://{host}:{sock.getsockname()[1]}")
+        port = sock.getsockname()[1]
+        self.events.add("agent", f"preview listener on {self._scheme}://{host}:{port}")
+
+    @property
+    def _scheme(self) -> str:
+        """Both listeners speak HTTPS under `[proxy] tls`, plain HTTP otherwise."""
+        return "http" if self.proxy.certificate is None else "https"
 
     def _ensure_idle(self) -> None:
         active = self.controller.active

@@ -33,7 +33,8 @@ def steps_line(steps: list[str], current: int | None, *, compact: bool = False) 
     return line
 
 
-def routing_line(traffic: dict[str, Any]) -> Text:
+def routing_line(traffic: dict[str, Any], tls: bool = False) -> Text:
+    """Routes, stickiness, the preview (an https:// one under `[proxy] tls`), warm ones."""
     bits = []
     route = traffic.get("header_route")
     if route:
@@ -44,7 +45,8 @@ def routing_line(traffic: dict[str, Any]) -> Text:
     if traffic.get("preview_listen"):
         rev = traffic.get("preview_revision")
         target = f"revision {rev}" if rev is not None else "no revision"
-        bits.append(f"preview http://{traffic['preview_listen']} -> {target}")
+        scheme = "https" if tls else "http"
+        bits.append(f"preview {scheme}://{traffic['preview_listen']} -> {target}")
     for rev, left in (traffic.get("warm") or {}).items():
         bits.append(f"revision {rev} kept warm for {max(left, 0):.0f}s (undo switches back)")
     return Text("; ".join(bits))

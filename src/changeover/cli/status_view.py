@@ -112,7 +112,8 @@ def essential_parts(
         active = rollout.get("finished_at") is None
         current = progress.get("step") if active else None
         parts.append(steps_line(progress["steps"], current, compact=width is not None))
-    routing = routing_line(doc.get("traffic") or {})
+    tls = bool((doc.get("agent") or {}).get("tls"))  # both listeners speak it
+    routing = routing_line(doc.get("traffic") or {}, tls)
     if routing.plain:
         parts.append(routing)
     parts.append(replicas_table(shown.replicas, width=width))

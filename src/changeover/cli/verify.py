@@ -6,12 +6,16 @@ Invariant: the load runs from before the deploy until after the rollout has fini
 only carries out what `next_action` decides (promote a pause once with `--promote`, abort
 once past `--max-wait` and follow the rollback to its end); the exit code is the
 verdict's (0 only with zero failed requests and a succeeded rollout verify did not
-abort), 2 for bad input, 3 when the agent cannot be reached.
+abort), 2 for bad input, 3 when the agent cannot be reached. Nothing is deployed while
+the load cannot work: a `--cacert` that is no CA bundle, or given for a listener without
+TLS, and a TLS handshake with the listener that fails are bad input (2), said before the
+deploy.
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,6 +41,7 @@ from changeover.cli.common import (
 from changeover.cli.deploy import StrategyOption, parse_env, parse_strategy
 from changeover.cli.follow import events_after
 from changeover.loadgen import BackgroundLoad, Report, Template
+from changeover.loadgen.trust import ca_context, handshake
 from changeover.rollout.phase import Phase
 from changeover.spec.load import SpecError, load_spec_text
 from changeover.spec.models import Spec
@@ -104,6 +109,14 @@ MaxWait = Annotated[
 Promote = Annotated[
     bool, Opt("--promote", help="Promote the rollout (one step) each time it pauses.")
 ]
+CaCert = Annotated[
+    Path | None,
+    Opt(
+        "--cacert",
+        metavar="FILE",
+        help="PEM CA bundle to trust for the https:// listener instead of the system's store.",
+    ),
+]
 
 
 def verify(
@@ -120,6 +133,7 @@ def verify(
     timeout: Timeout = 10.0,
     max_wait: MaxWait = None,
     promote: Promote = False,
+    cacert: CaCert = None,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
     json: Json = False,
@@ -136,12 +150,14 @@ def verify(
         templates = parse_requests(request or [])
     except RequestSpecError as exc:
         fail(BAD_INPUT, str(exc))
+    trust = None if cacert is None else trusting(cacert)
     spec_file, text, spec = read_spec(file)
     where = os.path.abspath(path) if path else None
     options = ReleaseOptions(version, where, command, parse_env(env or []), name)
     with AgentClient(state_paths(state_dir, spec_file)) as client:
         agent = client.get("/v1/status")["agent"]
         url = public_url(agent["listen"], tls=bool(agent.get("tls")))
+        check_trust(url, cacert, trust, timeout)
         try:
             history = client.get("/v1/history")
             secret = spec.app.secret_env
@@ -152,7 +168,7 @@ def verify(
             url, rate, connections, tuple(map(format_request, templates)), warmup, cooldown,
             timeout, str(body["version"]), redeploy, name, max_wait, promote,
         )  # fmt: skip
-        run = drive(client, body, settings, templates, json)
+        run = drive(client, body, settings, templates, json, trust)
     rollout, events, actions, load, samples, start = run
     report = build_report(settings, rollout, events, load, samples, start, actions)
     if json:
@@ -175,9 +191,45 @@ def read_spec(file: Path) -> tuple[Path, str, Spec]:
     return spec_file, text, spec
 
 
+def trusting(cacert: Path) -> ssl.SSLContext:
+    """The context trusting `--cacert FILE` (exit 2 naming the option and the file)."""
+    try:
+        return ca_context(cacert)
+    except ValueError as exc:
+        fail(BAD_INPUT, str(exc))
+
+
+def check_trust(url: str, cacert: Path | None, trust: ssl.SSLContext | None, t: float) -> None:
+    """Exit 2 before the deploy when the load's handshakes cannot work: `--cacert` for a
+    plain HTTP listener, or a first TLS handshake that fails (saying why)."""
+    if not url.startswith("https://"):
+        if cacert is not None:
+            fail(
+                BAD_INPUT,
+                f"--cacert {cacert}: the public listener {url} speaks plain HTTP (the agent "
+                "serves no [proxy] tls), so there is no certificate to trust; leave --cacert out",
+            )
+        return
+    problem = handshake(url, trust, t)
+    if problem is None:
+        return
+    host = url.removeprefix("https://").rpartition(":")[0].strip("[]")
+    store = "the system's trust store" if cacert is None else f"--cacert {cacert}"
+    lines = [f"the TLS handshake with {url} failed: {problem}", f"(trusting {store})"]
+    if "mismatch" in problem:
+        lines.append(
+            f"verify connects to the listen address, {host}: the certificate must name it "
+            "(a subjectAltName for that address)"
+        )
+    elif cacert is None:
+        lines.append("give the CA that issued the certificate with --cacert FILE")
+    fail(BAD_INPUT, *lines, "nothing was deployed")
+
+
 def public_url(listen: str, tls: bool = False) -> str:
     """URL of the public listener from status' `host:port` (IPv6 hosts get brackets);
-    https:// when it serves TLS (`[proxy] tls`: the system's trust store verifies it)."""
+    https:// when it serves TLS (`[proxy] tls`), verified by the system's trust store or
+    the CA bundle `--cacert` names."""
     host, _, port = listen.rpartition(":")
     scheme = "https" if tls else "http"
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{listen}"
@@ -188,12 +240,17 @@ Run = tuple[dict[str, Any], list[RolloutEvent], list[VerifyAction], Report, Samp
 
 
 def drive(
-    client: AgentClient, body: dict[str, Any], s: Settings, templates: list[Template], quiet: bool
+    client: AgentClient,
+    body: dict[str, Any],
+    s: Settings,
+    templates: list[Template],
+    quiet: bool,
+    trust: ssl.SSLContext | None = None,  # an https:// listener's CA (`--cacert`)
 ) -> Run:
     """Warm-up, deploy and follow the rollout, cool-down, all under one continuous load."""
     load, recorder = recorded_load(
         s.url, rate=s.rate, connections=s.connections, templates=templates,
-        timeout=s.timeout, max_failure_records=MAX_FAILURE_RECORDS,
+        timeout=s.timeout, max_failure_records=MAX_FAILURE_RECORDS, ssl_context=trust,
     )  # fmt: skip
     with new_progress(out, disable=quiet) as progress, load:
         start = recorder.wall_start()

@@ -193,7 +193,7 @@ def render(s: Settings, servers: tuple[Server, ...] = ()) -> str:
         f"    bind fd@{s.listen_fd}{bind_tls(s.tls_cert)}",
     ]
     if s.preview_fd is not None:  # the agent accepts, HAProxy serves (haproxy/preview.py)
-        lines.append(f"    bind sockpair@{s.preview_fd} name preview")
+        lines.append(f"    bind sockpair@{s.preview_fd} name preview{bind_tls(s.tls_cert)}")
     if s.log_socket is not None and s.access_log:  # every request, and all it needs
         lines += [
             f"    log ring@{LOG_RING} len {MAX_LINE} local0 info",

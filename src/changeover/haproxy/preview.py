@@ -7,6 +7,8 @@ agent accepts each preview connection itself and passes its fd over the pair
 (SCM_RIGHTS, one byte per fd: what HAProxy's `sockpair@` reads). HAProxy then serves it
 as any client connection, routed to the preview revision's slot (`haproxy/routes.py`).
 A preview listener can open, close and move to another address with no HAProxy restart.
+Under `[proxy] tls` the bind has the public one's TLS options and file: the agent never
+reads a byte, so HAProxy makes the handshake, and a `set ssl cert` reaches it too.
 
 Invariant: an accepted connection is either handed to HAProxy or closed, never kept.
 While HAProxy is not running (not started, or being restarted) or does not read fast

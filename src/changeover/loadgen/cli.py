@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import json
 import signal
-import ssl
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +17,7 @@ from changeover.loadgen.eventloop import run as run_loop
 from changeover.loadgen.generator import LoadGenerator
 from changeover.loadgen.report import Report
 from changeover.loadgen.template import Template
+from changeover.loadgen.trust import ca_context
 from changeover.units import parse_duration
 
 
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout=args.timeout,
             count_header=args.count_header,
             seed=args.seed,
-            ssl_context=None if args.cacert is None else _trusting(args.cacert),
+            ssl_context=None if args.cacert is None else ca_context(args.cacert),
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -108,13 +108,6 @@ async def _until_done_or_signal(gen: LoadGenerator) -> tuple[Report, str]:
     report = await done if done.done() else await gen.stop()
     done.cancel()
     return report, caught[0] if caught else ""
-
-
-def _trusting(cafile: str) -> ssl.SSLContext:
-    try:
-        return ssl.create_default_context(cafile=cafile)
-    except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"--cacert {cafile}: {exc}") from None
 
 
 def _duration(raw: str) -> float:

@@ -13,8 +13,9 @@ the proxy started on (see Context), and `accept` serves a connection whose trans
 caller made: tests drive the proxy through `proxy.fakes` with a virtual clock and loop,
 and no socket. With `config.access_log`, the sweep writes the access log's waiting lines
 and `shutdown` writes the last ones once every connection is closed (proxy/access.py).
-With `tls` (`[proxy] tls`) the public listener terminates TLS; `set_certificate` changes
-the pair new handshakes get, never touching connections already open.
+With `tls` (`[proxy] tls`) both listeners terminate TLS with the one server context;
+`set_certificate` changes the pair new handshakes on either get, never touching
+connections already open.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Proxy:
         config: ProxyConfig = ProxyConfig(),
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,  # the access log's time of day
-        tls: Pair | None = None,  # TLS on the public listener, with this certificate
+        tls: Pair | None = None,  # TLS on both listeners, with this certificate
     ) -> None:
         ctx = self._ctx = Context(config, clock)
         if config.access_log is not None:
@@ -76,8 +77,7 @@ class Proxy:
         """Start accepting on an already bound and listening socket, then return."""
         if self._server is not None or self._ctx.closing:
             raise RuntimeError("a Proxy serves once: it is already serving or shut down")
-        self._start()
-        self._server = await Listener.start(self._ctx, sock, False, self._tls)
+        self._server = await self._listen(sock, preview=False)
 
     async def set_certificate(self, pair: Pair) -> None:
         """New handshakes get `pair` (already checked by `tlsfiles`); OpenSSL must take it
@@ -95,7 +95,9 @@ class Proxy:
         return self._certificate
 
     async def serve_preview(self, sock: socket.socket) -> None:
-        """Open the preview listener: its requests go only to the preview revision."""
+        """Open the preview listener: its requests go only to the preview revision. With
+        TLS it is a TLS one, served from the public listener's context (its pair, its
+        reloads)."""
         if self._preview is not None or self._ctx.closing:
             raise RuntimeError("the preview listener is already open or the proxy shut down")
         self._preview = await self._listen(sock, preview=True)
@@ -112,7 +114,8 @@ class Proxy:
 
     async def _listen(self, sock: socket.socket, preview: bool) -> Listener:
         self._start()
-        return await Listener.start(self._ctx, sock, preview)
+        # one context for both listeners: `set_certificate` changes it for both
+        return await Listener.start(self._ctx, sock, preview, self._tls)
 
     def accept(self, transport: asyncio.Transport, preview: bool = False) -> Downstream:
         """Serve one client connection the caller accepted (the test seam: `proxy.fakes`

@@ -76,6 +76,9 @@ def test_a_paused_blue_green_names_the_preview_port() -> None:
         "paused: waiting for `changeover promote` (preview revision 6 is ready on :8081)"
     )
     assert "preview http://127.0.0.1:8081 -> revision 6" in lines
+    doc = paused_bluegreen().document()
+    doc["agent"]["tls"] = {"subject": "CN=svc.test", "not_after": "2027-03-01T00:00:00Z"}
+    assert "preview https://127.0.0.1:8081 -> revision 6" in rendered(doc)  # same certificate
 
 
 def test_an_operator_pause_names_who_and_resume() -> None:

@@ -38,6 +38,19 @@ def test_with_tls_the_bind_line_terminates_tls_offering_h2_then_http11() -> None
     assert "    http-request set-header X-Forwarded-Proto https" in text.splitlines()
 
 
+def test_the_preview_bind_gets_the_same_tls_options_and_file_as_the_public_one() -> None:
+    def binds(text: str) -> list[str]:
+        return [line.strip() for line in text.splitlines() if line.strip().startswith("bind ")]
+
+    assert binds(render(settings(preview_fd=4))) == ["bind fd@3", "bind sockpair@4 name preview"]
+    # one file for both binds: one `set ssl cert` on it reaches both (io test)
+    tls = f" ssl crt {PEM} alpn h2,http/1.1 ssl-min-ver TLSv1.2"
+    assert binds(render(settings(preview_fd=4, tls_cert=PEM, forwarded_proto="https"))) == [
+        f"bind fd@3{tls}",
+        f"bind sockpair@4 name preview{tls}",
+    ]
+
+
 @pytest.mark.parametrize("path", ["relative.pem", "/a b.pem", "/x;y.pem", "/x\n.pem"])
 def test_a_certificate_path_haproxy_would_split_is_refused(path: str) -> None:
     with pytest.raises(ValueError, match="tls_cert must be an absolute path"):

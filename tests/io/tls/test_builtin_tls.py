@@ -1,6 +1,7 @@
 """The builtin proxy terminating TLS on a real socket: TLS 1.2 at least, ALPN http/1.1,
 X-Forwarded-Proto https, a certificate swap seen by new handshakes only, an invalid pair
-never taken, and a handover that leaves TLS connections where their session is."""
+never taken, a handover that leaves TLS connections where their session is, and the
+blue-green preview listener speaking TLS from the same context (its swaps too)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import trustme
 
 from changeover.agent.tls import watch_files
 from changeover.proxy.config import ProxyConfig
+from changeover.proxy.policy import TrafficPolicy
 from changeover.proxy.server import Proxy
 from changeover.tlsfiles import load_pair, start_watch
 from tests.io.proxy.proxy_kit import Backend, Message, build, read_body, read_head, run
@@ -47,9 +49,12 @@ class TlsClient:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def connect(cls, proxy: Proxy, context: ssl.SSLContext) -> TlsClient:
+    async def connect(
+        cls, proxy: Proxy, context: ssl.SSLContext, address: tuple[str, int] | None = None
+    ) -> TlsClient:
+        """A TLS connection to the public listener (or `address`), checked as localhost."""
         reader, writer = await asyncio.open_connection(
-            *proxy.address, ssl=context, server_hostname="localhost"
+            *(address or proxy.address), ssl=context, server_hostname="localhost"
         )
         return cls(reader, writer)
 
@@ -245,5 +250,59 @@ def test_a_handover_keeps_tls_connections_and_answers_their_next_request_closing
             await stopping
             assert handed == []  # its session lives in this process: never handed over
             await client.close()
+
+    run(main)
+
+
+async def plain_answer(address: tuple[str, int]) -> bytes:
+    """What a TLS listener answers to a plain HTTP request: never an HTTP response."""
+    reader, writer = await asyncio.open_connection(*address)
+    writer.write(build("GET", "/"))
+    try:
+        return await reader.read()
+    except ConnectionError:
+        return b""
+    finally:
+        writer.close()
+
+
+def test_the_preview_listener_speaks_tls_with_the_same_pair_and_its_swaps(
+    tmp_path: Path,
+) -> None:
+    first = issue(CA, tmp_path / "a", "first")
+    second = issue(CA, tmp_path / "b", "second")
+
+    async def main() -> None:
+        green = await Backend(2, "r2-1").start()
+        try:
+            async with serving(first) as (proxy, _blue):
+                proxy.add_endpoint("r2-1", 2, "127.0.0.1", green.port)
+                proxy.set_routable("r2-1", True)
+                proxy.set_traffic(TrafficPolicy({1: 100, 2: 0}))
+                await proxy.serve_preview(listening())
+                proxy.set_preview(2)
+                preview = proxy.preview_address
+                assert preview is not None
+                context = client_context(CA)
+                context.set_alpn_protocols(["h2", "http/1.1"])
+                before = await TlsClient.connect(proxy, context, preview)
+                answer = await before.get("/p")
+                assert (answer.status, answer.body) == (200, b"rev 2 /p")
+                assert green.requests[-1].header("x-forwarded-proto") == "https"
+                assert before.ssl_object.selected_alpn_protocol() == "http/1.1"
+                assert before.ssl_object.version() in ("TLSv1.2", "TLSv1.3")
+                assert before.fingerprint() == first.sha256
+                assert not (await plain_answer(preview)).startswith(b"HTTP/")
+                # the swap the agent's watch makes reaches the preview's new handshakes
+                await proxy.set_certificate(load_pair(second.cert, second.key))
+                after = await TlsClient.connect(proxy, context, preview)
+                assert after.fingerprint() == second.sha256
+                assert (await after.get()).body == b"rev 2 /"
+                assert (await before.get("/again")).body == b"rev 2 /again"  # kept its own
+                assert before.fingerprint() == first.sha256
+                for client in (before, after):
+                    await client.close()
+        finally:
+            await green.stop()
 
     run(main)

@@ -1,7 +1,9 @@
 """TLS on the haproxy engine against a real HAProxy (Debian's 2.6): the pair's 0600 file,
 TLS 1.2 at least, HTTP/2 to clients by ALPN (HTTP/1.1 to the replica), X-Forwarded-Proto
 https, and a certificate swap through the runtime API (no reload) seen by new handshakes
-only, with a pair HAProxy refuses aborted while the old one serves on."""
+only, with a pair HAProxy refuses aborted while the old one serves on. The blue-green
+preview listener (the agent accepts, HAProxy serves over a socketpair) speaks TLS the
+same way, from the same certificate, and the swap reaches it too."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from changeover.agent.engine import make
 from changeover.agent.paths import StatePaths
 from changeover.haproxy.engine import HaproxyEngine
 from changeover.haproxy.runtime import RuntimeApiError
+from changeover.proxy.policy import TrafficPolicy
 from changeover.spec.models import ProxySettings
 from changeover.tlsfiles import Pair, load_pair
 from tests.helpers import bounded, until
@@ -38,8 +41,9 @@ def haproxy_installed() -> None:
     require("haproxy", "haproxy")
 
 
-async def replica() -> tuple[asyncio.Server, int]:
-    """Answers each request with the protocol it came in and its X-Forwarded-Proto."""
+async def replica(revision: int = 1) -> tuple[asyncio.Server, int]:
+    """Answers each request with the protocol it came in and its X-Forwarded-Proto, and
+    says its revision in `X-Revision`."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -50,7 +54,8 @@ async def replica() -> tuple[asyncio.Server, int]:
                         proto = header.split(b":", 1)[1].strip()
                 version = line.split()[-1]
                 body = version + b" " + proto
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                head = b"HTTP/1.1 200 OK\r\nX-Revision: %d\r\nContent-Length: %d\r\n\r\n"
+                writer.write(head % (revision, len(body)) + body)
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
             pass
@@ -103,6 +108,7 @@ class Conn:
 
 
 async def handshake(port: int, context: ssl.SSLContext) -> Conn:
+    """A TLS connection to 127.0.0.1:port, checked against the name `localhost`."""
     reader, writer = await asyncio.open_connection(
         "127.0.0.1", port, ssl=context, server_hostname="localhost"
     )
@@ -177,5 +183,66 @@ def test_a_swap_through_the_runtime_api_and_a_refused_pair(tmp_path: Path) -> No
             for conn in (before, after, again):
                 conn.writer.close()
             assert pem_file(engine) == (0o600, load_pair(second.cert, second.key).combined)
+
+    bounded(go(), 60.0, on_uvloop=True)
+
+
+async def plain_answer(port: int) -> bytes:
+    """What a TLS listener answers to a plain HTTP request: never an HTTP response."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    try:
+        return await reader.read()
+    except ConnectionError:
+        return b""
+    finally:
+        writer.close()
+
+
+def test_the_preview_listener_speaks_tls_with_the_same_pair_and_its_swaps(
+    tmp_path: Path,
+) -> None:
+    first = issue(CA, tmp_path / "a", "first")
+    second = issue(CA, tmp_path / "b", "second")
+
+    async def go() -> None:
+        green, green_port = await replica(2)
+        try:
+            async with serving(tmp_path, first) as (engine, port):
+                engine.add_endpoint("r2-1", 2, "127.0.0.1", green_port)
+                engine.set_routable("r2-1", True)
+                engine.set_traffic(TrafficPolicy({1: 100, 2: 0}))
+                engine.set_preview(2)
+                await engine.serve_preview(socket.create_server(("127.0.0.1", 0)))
+                assert engine.preview_address is not None
+                preview = engine.preview_address[1]
+                await until(lambda: engine.pending == 0, 10, "the runtime API caught up")
+                # HTTP/2 by ALPN and X-Forwarded-Proto https, as on the public listener
+                async with httpx.AsyncClient(http2=True, verify=client_context(CA)) as h2:
+                    answer = await h2.get(f"https://localhost:{preview}/")
+                    public = await h2.get(f"https://localhost:{port}/")
+                assert answer.http_version == "HTTP/2"
+                assert (answer.headers["x-revision"], answer.text) == ("2", "HTTP/1.1 https")
+                assert public.headers["x-revision"] == "1"
+                before = await handshake(preview, client_context(CA))
+                assert before.seen == first.sha256
+                assert before.writer.get_extra_info("ssl_object").version() in (
+                    "TLSv1.2",
+                    "TLSv1.3",
+                )
+                assert not (await plain_answer(preview)).startswith(b"HTTP/")
+                # one `set ssl cert` for the file both binds name: both serve the new pair
+                await engine.set_certificate(load_pair(second.cert, second.key))
+                after = await handshake(preview, client_context(CA))
+                assert after.seen == second.sha256
+                public_after = await handshake(port, client_context(CA))
+                assert public_after.seen == second.sha256
+                assert (await after.status_line()).startswith(b"HTTP/1.1 200")
+                assert (await before.status_line()).startswith(b"HTTP/1.1 200")  # kept its own
+                assert before.seen == first.sha256
+                for conn in (before, after, public_after):
+                    conn.writer.close()
+        finally:
+            green.close()
 
     bounded(go(), 60.0, on_uvloop=True)

@@ -64,6 +64,20 @@ def test_a_missing_or_invalid_spec_exits_2(spec: Path) -> None:
     assert "surprise" in output
 
 
+def test_a_cacert_that_is_no_ca_bundle_exits_2_naming_it_before_any_agent(spec: Path) -> None:
+    """Checked before the agent is asked anything: no agent runs here, which would be 3."""
+    junk = spec.parent / "junk.pem"
+    junk.write_text("not a certificate\n")
+    for cacert, message in (
+        (spec.parent / "absent.pem", "no such file"),
+        (spec.parent, "not a regular file"),
+        (junk, "holds no PEM certificate"),
+    ):
+        code, output = invoke(spec, "--cacert", str(cacert))
+        assert code == 2, output
+        assert f"error: --cacert {cacert}: {message}" in " ".join(output.split())
+
+
 def test_no_agent_exits_3_through_the_command_line(spec: Path) -> None:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
     result = subprocess.run(
