@@ -34,7 +34,9 @@ def block(headers: list[tuple[str, str]]) -> str:
 
 
 def raw(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(name.encode(), value.encode()) for name, value in headers]
+    """The headers as the builtin proxy's parser (httptools/llhttp) gives them: values
+    without their leading and trailing whitespace, as HAProxy's `req.hdrs` has them."""
+    return [(name.encode(), value.strip(OWS).encode()) for name, value in headers]
 
 
 HEADERS = st.lists(st.tuples(NAMES, TEXT), max_size=4)
