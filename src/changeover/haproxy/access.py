@@ -11,7 +11,7 @@ batches (FLUSH_DELAY after the first one waits, or as soon as MAX_LINES wait, an
 the engine stops); no request waits for a write: HAProxy sent its line already.
 
 What HAProxy cannot tell, and the builtin can (docs/haproxy.md, "The access log"):
-`time` is when the agent read the line (HAProxy sends it as the exchange ends);
+`time` is when HAProxy logged the exchange (as it ended), by HAProxy's clock;
 `duration` is HAProxy's `%Ta`, in whole milliseconds, from the first byte of the request
 head; `bytes` is the response's Content-Length (0 for HEAD, 1xx, 204, 304), the page's
 length for HAProxy's own 502/503/504, and `null` for a chunked or close-delimited
@@ -20,6 +20,7 @@ body, a response cut short or HAProxy's other answers.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as _quote
@@ -100,19 +101,17 @@ class HaproxyAccessLog:
         query: bool,
         response_timeout: float,
         later: Callable[[float, Callable[[], None]], object],
-        wall: Callable[[], float] = time.time,
     ) -> None:
         self.file = LineFile(path, "access log")
         self.query = query
         self.response_timeout = response_timeout
         self._later = later  # the loop's call_later
-        self._wall = wall
         self._lines: list[bytes] = []
         self._second = -1
         self._stamp = b""
 
     def add(self, entry: Access, revision: int | None) -> None:
-        self._lines.append(self.line(entry, revision, self._wall()))
+        self._lines.append(self.line(entry, revision, entry.ended))
         if len(self._lines) >= MAX_LINES:
             self.flush()
         elif len(self._lines) == 1:
@@ -132,7 +131,9 @@ class HaproxyAccessLog:
         return self.file.written
 
     def line(self, entry: Access, revision: int | None, wall: float) -> bytes:
-        second = int(wall)
+        """The JSON line, its `time` `wall` (seconds since the epoch)."""
+        # truncated to the ms, as the builtin's; HAProxy's .123 as a float is .12299...
+        second, ms = divmod(math.floor(wall * 1000 + 1e-6), 1000)
         if second != self._second:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
@@ -145,7 +146,7 @@ class HaproxyAccessLog:
         length = body_bytes(entry, self.response_timeout)
         return _LINE % (
             self._stamp,
-            int((wall - second) * 1000),
+            ms,
             _NULL if revision is None else b"%d" % revision,
             _NULL if replica is None else _quote(replica).encode(),
             _NULL if entry.method is None else _json(entry.method),

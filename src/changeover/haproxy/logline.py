@@ -11,10 +11,12 @@ With the access log on (`[proxy] access_log`), each line is `ACCESS_FORMAT` inst
 same four words first, then what the access log needs, the values a client or a replica
 chose written as hex (`%[...,hex]`: no byte of a path or a request id can look like a
 separator), the path last and a lone `.` after it:
-`<server> <status> <active ms> <state> <client ip> <method> <content-length> <request id
-hex> <path hex> .` (`-` where HAProxy has no value). A line longer than the log's `len`
-is cut by HAProxy: only the path can be cut (the words before it are short), so a line
-without its closing `.` is read with its path cut at a whole byte, and marked `truncated`.
+`<server> <status> <active ms> <state> <end, ms since the epoch> <client ip> <method>
+<content-length> <request id hex> <path hex> .` (`-` where HAProxy has no value; the end
+as HAProxy's clock read it when it logged the exchange, since the agent reads lines in
+batches, later). A line longer than the log's `len` is cut by HAProxy: only the path
+can be cut (the words before it are short), so a line without its closing `.` is read
+with its path cut at a whole byte, and marked `truncated`.
 
 Lines reach the agent through a HAProxy ring buffer forwarded over a unix stream socket
 with octet counting (RFC 6587: `<length> <line>`, no separator): `Frames` cuts the stream
@@ -38,7 +40,7 @@ END = b"."
 # and the Content-Length its response declared, kept in variables because log-format
 # cannot read request or response headers once the exchange ended.
 ACCESS_FORMAT = (
-    "%s %ST %Ta %ts %ci %HM %[var(txn.log_length)]"
+    "%s %ST %Ta %ts %[date(0,ms)] %ci %HM %[var(txn.log_length)]"
     " %[var(txn.request_id),hex] %[var(txn.log_path),hex] ."
 )
 MAX_LINE = 65535  # bytes: the largest `len` HAProxy sends (the path is cut past it)
@@ -59,6 +61,7 @@ class Access:
     logged: Logged
     active_ms: int  # -1: HAProxy did not measure it
     state: str  # the termination state, `--` when the exchange ended normally
+    ended: float  # when HAProxy logged it (the exchange's end), seconds since the epoch
     client: str
     method: bytes | None  # None: the request line was malformed (`<BADREQ>`)
     length: int | None  # the Content-Length of the response; None: it declared none
@@ -134,19 +137,20 @@ def parse_access(line: bytes) -> Access | None:
     words = line.rstrip(b"\n").split(b" ")
     truncated = words[-1:] != [END]
     if truncated:
-        if len(words) != 9:
+        if len(words) != 10:
             return None
-    elif len(words) != 10:
+    elif len(words) != 11:
         return None
     logged = _logged(words[:4])
     if logged is None:
         return None
-    active, state, client, method, length, request_id, path = words[2:9]
+    active, state, ended, client, method, length, request_id, path = words[2:10]
     try:
         return Access(
             logged=logged,
             active_ms=int(active),
             state=state.decode("ascii"),
+            ended=_length(ended) / 1000.0,
             client=client.decode("ascii"),
             method=None if method.startswith(b"<") else _token(method),
             length=None if length == NONE else _length(length),

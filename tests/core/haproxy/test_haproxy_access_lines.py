@@ -41,6 +41,7 @@ def line(
     status: int = 200,
     active: int = 12,
     state: str = "--",
+    ended: int = 1_796_637_600_123,  # WALL, in ms
     client: str = "127.0.0.1",
     method: bytes = b"GET",
     length: int | None = 2,
@@ -54,6 +55,7 @@ def line(
             b"%d" % status,
             b"%d" % active,
             state.encode(),
+            b"%d" % ended,
             client.encode(),
             method,
             b"-" if length is None else b"%d" % length,
@@ -245,15 +247,15 @@ def test_body_bytes_where_haproxy_lets_them_be_known() -> None:
 def test_lines_wait_for_their_batch_then_go_to_the_file_together(tmp_path: Path) -> None:
     scheduled: list[tuple[float, object]] = []
     path = tmp_path / "access.log"
-    log = HaproxyAccessLog(
-        str(path), False, 60.0, lambda d, f: scheduled.append((d, f)), lambda: WALL
-    )
+    log = HaproxyAccessLog(str(path), False, 60.0, lambda d, f: scheduled.append((d, f)))
     log.add(entry(), 3)
     log.add(entry(path=b"/b"), 3)
     assert len(scheduled) == 1
     assert not path.exists()
     log.flush()
     assert [json.loads(t)["path"] for t in path.read_text().splitlines()] == ["/items", "/b"]
+    # the time is HAProxy's, from the line: not when the agent read it
+    assert json.loads(path.read_text().splitlines()[0])["time"] == "2026-12-07T10:00:00.123Z"
     for _ in range(1024):
         log.add(entry(), None)
     assert log.written == 2 + 1024  # a full batch is written at once
