@@ -110,6 +110,9 @@ def test_cacert_for_a_listener_without_tls_exits_2(rolling: Service, tmp_path: P
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"--cacert {ca_file}: the public listener http://127.0.0.1:" in result.stderr
     assert "speaks plain HTTP" in result.stderr
+    named = verify(rolling, *TINY, "--server-name", "svc.test")
+    assert named.returncode == 2, named.stdout + named.stderr
+    assert "--server-name svc.test: the public listener http://127.0.0.1:" in named.stderr
     assert len(rolling.status()["revisions"]) == revisions  # nothing deployed
 
 
@@ -149,7 +152,19 @@ def test_over_https_trusting_cacert_and_a_handshake_that_cannot_succeed(
     )
     assert f"(trusting --cacert {ca_file})" in said
     assert "verify connects to the listen address, 127.0.0.1" in said
+    assert "--server-name NAME" in said
     assert len(service.status()["revisions"]) == 2  # nothing deployed
+    # the name it has: checked for it, sent as SNI, the load through it
+    other = verify(service, *TINY, "--cacert", str(ca_file), "--server-name", "other.test")
+    assert other.returncode == 2, other.stdout + other.stderr
+    assert "the certificate does not name other.test (--server-name)" in other.stderr
+    named_args = ("--server-name", "svc.test", "--version", "v3", "--env", "HELLO_VERSION=v3")
+    passed = verify(service, *TINY, "--cacert", str(ca_file), *named_args, "--json")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    doc = report_of(passed)
+    assert doc["load"]["failed"] == 0
+    assert doc["load"]["ok"] == doc["load"]["sent"] > 0
+    assert len(service.status()["revisions"]) == 3
 
 
 @pytest.mark.xdist_group("verify-canary")

@@ -119,6 +119,17 @@ CaCert = Annotated[
 ]
 
 
+ServerName = Annotated[
+    str | None,
+    Opt(
+        "--server-name",
+        metavar="NAME",
+        help="The name the https:// listener's certificate is checked for, sent as SNI "
+        "(default: the listen address; for a certificate naming a DNS name).",
+    ),
+]
+
+
 def verify(
     version: Version = None,
     path: ReleasePath = None,
@@ -134,6 +145,7 @@ def verify(
     max_wait: MaxWait = None,
     promote: Promote = False,
     cacert: CaCert = None,
+    server_name: ServerName = None,
     file: SpecFile = DEFAULT_SPEC,
     state_dir: StateDir = None,
     json: Json = False,
@@ -157,7 +169,7 @@ def verify(
     with AgentClient(state_paths(state_dir, spec_file)) as client:
         agent = client.get("/v1/status")["agent"]
         url = public_url(agent["listen"], tls=bool(agent.get("tls")))
-        check_trust(url, cacert, trust, timeout)
+        check_trust(url, cacert, trust, timeout, server_name)
         try:
             history = client.get("/v1/history")
             secret = spec.app.secret_env
@@ -168,7 +180,7 @@ def verify(
             url, rate, connections, tuple(map(format_request, templates)), warmup, cooldown,
             timeout, str(body["version"]), redeploy, name, max_wait, promote,
         )  # fmt: skip
-        run = drive(client, body, settings, templates, json, trust)
+        run = drive(client, body, settings, templates, json, trust, server_name)
     rollout, events, actions, load, samples, start = run
     report = build_report(settings, rollout, events, load, samples, start, actions)
     if json:
@@ -199,28 +211,39 @@ def trusting(cacert: Path) -> ssl.SSLContext:
         fail(BAD_INPUT, str(exc))
 
 
-def check_trust(url: str, cacert: Path | None, trust: ssl.SSLContext | None, t: float) -> None:
-    """Exit 2 before the deploy when the load's handshakes cannot work: `--cacert` for a
-    plain HTTP listener, or a first TLS handshake that fails (saying why)."""
+def check_trust(
+    url: str,
+    cacert: Path | None,
+    trust: ssl.SSLContext | None,
+    t: float,
+    server_name: str | None = None,
+) -> None:
+    """Exit 2 before the deploy when the load's handshakes cannot work: `--cacert` or
+    `--server-name` for a plain HTTP listener, or a first TLS handshake that fails (saying
+    why)."""
     if not url.startswith("https://"):
-        if cacert is not None:
-            fail(
-                BAD_INPUT,
-                f"--cacert {cacert}: the public listener {url} speaks plain HTTP (the agent "
-                "serves no [proxy] tls), so there is no certificate to trust; leave --cacert out",
-            )
+        for option, value in (("--cacert", cacert), ("--server-name", server_name)):
+            if value is not None:
+                fail(
+                    BAD_INPUT,
+                    f"{option} {value}: the public listener {url} speaks plain HTTP (the "
+                    "agent serves no [proxy] tls), so there is no certificate to check; "
+                    f"leave {option} out",
+                )
         return
-    problem = handshake(url, trust, t)
+    problem = handshake(url, trust, t, server_name)
     if problem is None:
         return
     host = url.removeprefix("https://").rpartition(":")[0].strip("[]")
     store = "the system's trust store" if cacert is None else f"--cacert {cacert}"
     lines = [f"the TLS handshake with {url} failed: {problem}", f"(trusting {store})"]
-    if "mismatch" in problem:
+    if "mismatch" in problem and server_name is None:
         lines.append(
             f"verify connects to the listen address, {host}: the certificate must name it "
-            "(a subjectAltName for that address)"
+            "(a subjectAltName for that address), or give the name it has: --server-name NAME"
         )
+    elif "mismatch" in problem:
+        lines.append(f"the certificate does not name {server_name} (--server-name)")
     elif cacert is None:
         lines.append("give the CA that issued the certificate with --cacert FILE")
     fail(BAD_INPUT, *lines, "nothing was deployed")
@@ -246,11 +269,13 @@ def drive(
     templates: list[Template],
     quiet: bool,
     trust: ssl.SSLContext | None = None,  # an https:// listener's CA (`--cacert`)
+    server_name: str | None = None,  # the name its certificate is checked for
 ) -> Run:
     """Warm-up, deploy and follow the rollout, cool-down, all under one continuous load."""
     load, recorder = recorded_load(
         s.url, rate=s.rate, connections=s.connections, templates=templates,
         timeout=s.timeout, max_failure_records=MAX_FAILURE_RECORDS, ssl_context=trust,
+        server_name=server_name,
     )  # fmt: skip
     with new_progress(out, disable=quiet) as progress, load:
         start = recorder.wall_start()

@@ -41,6 +41,7 @@ class BackgroundLoad:
         max_failure_records: int = 1000,
         tally: Tally | None = None,
         ssl_context: ssl.SSLContext | None = None,  # an https:// URL's trust (a test CA)
+        server_name: str | None = None,  # what TLS names and verifies (else the URL's host)
     ) -> None:
         # Built here so that bad options raise in the caller's thread.
         self._gen = LoadGenerator(
@@ -56,6 +57,7 @@ class BackgroundLoad:
             max_failure_records=max_failure_records,
             tally=tally,
             ssl_context=ssl_context,
+            server_name=server_name,
         )
         self._thread = threading.Thread(target=self._main, name="loadgen", daemon=True)
         self._started = threading.Event()

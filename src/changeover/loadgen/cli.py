@@ -31,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cacert", help="PEM file of the CA an https:// target's certificate is trusted by"
     )
+    p.add_argument(
+        "--server-name",
+        help="name an https:// target's certificate is checked for, sent as SNI (default: "
+        "the URL's host; for a certificate naming a DNS name, reached at an address)",
+    )
     p.add_argument("--rate", type=float, required=True, help="total requests per second")
     p.add_argument("--connections", type=int, default=20, help="keep-alive workers")
     p.add_argument(
@@ -78,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             count_header=args.count_header,
             seed=args.seed,
             ssl_context=None if args.cacert is None else ca_context(args.cacert),
+            server_name=args.server_name,
         )
     except ValueError as exc:
         parser.error(str(exc))

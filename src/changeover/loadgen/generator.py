@@ -39,10 +39,16 @@ class LoadGenerator:
         max_failure_records: int = 1000,
         tally: Tally | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        server_name: str | None = None,
     ) -> None:
         _validate(rate, connections, duration, requests, templates, timeout)
         self.target = parse_url(url)
         self._tls = tls_context(self.target, ssl_context)
+        if server_name is not None and self._tls is None:
+            raise ValueError(f"a server name needs an https:// URL, got {self.target.url()}")
+        # the name the TLS handshake sends (SNI) and verifies: the URL's host unless told
+        # (a certificate for a DNS name, reached at an address)
+        self._server_name = server_name or self.target.host
         self._templates = [_prepare(t, self.target) for t in templates]
         self._schedule = Schedule(rate, duration, requests)
         # an injected tally (a subclass that also records, say) counts in its place
@@ -72,7 +78,7 @@ class LoadGenerator:
             header,
             seed,
             self._tls,
-            self.target.host,
+            self._server_name,
         )
         self._schedule.begin(loop.time())
         self._tally.started = time.perf_counter()
@@ -119,6 +125,7 @@ async def run(
     count_header: str | None = None,
     seed: int = 0,
     ssl_context: ssl.SSLContext | None = None,
+    server_name: str | None = None,
 ) -> Report:
     """Run a load until `duration` seconds have passed or `requests` were sent."""
     if duration is None and requests is None:
@@ -134,6 +141,7 @@ async def run(
         count_header=count_header,
         seed=seed,
         ssl_context=ssl_context,
+        server_name=server_name,
     )
     await gen.start()
     try:

@@ -53,16 +53,19 @@ def ca_context(cafile: str | Path, option: str = "--cacert") -> ssl.SSLContext:
         raise ValueError(f"{where}: a certificate in it cannot be read ({reason})") from None
 
 
-def handshake(url: str, context: ssl.SSLContext | None, timeout: float) -> str | None:
+def handshake(
+    url: str, context: ssl.SSLContext | None, timeout: float, server_name: str | None = None
+) -> str | None:
     """Why one TLS handshake with the https:// `url` fails, trusting `context` (None: the
-    system's store) and checking the URL's host as the load does; None when it succeeds,
-    or when the listener cannot be reached at all (the load counts that itself)."""
+    system's store) and checking `server_name` (else the URL's host) as the load does;
+    None when it succeeds, or when the listener cannot be reached at all (the load counts
+    that itself)."""
     target = parse_url(url)
     trust = context if context is not None else ssl.create_default_context()
     try:
         with (
             socket.create_connection((target.host, target.port), timeout=timeout) as raw,
-            trust.wrap_socket(raw, server_hostname=target.host),
+            trust.wrap_socket(raw, server_hostname=server_name or target.host),
         ):
             return None
     except ssl.SSLError as exc:
