@@ -76,6 +76,7 @@ EDITS = {  # text of the rendered configuration -> what the variant renders inst
     ),
     "reuse": (("    balance roundrobin\n", "    balance roundrobin\n    http-reuse always\n"),),
     "retry": (("    retry-on conn-failure empty-response\n", ""),),
+    "log": (("    log ring@", "#"), ("    http-response set-log-level", "#")),
     "request-id": (
         ("    unique-id-format ", "#"),
         (
