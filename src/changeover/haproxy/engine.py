@@ -5,8 +5,10 @@ as the builtin proxy is told it: replicas added, made routable or not, drained, 
 weights per revision. Those calls only change the wanted state and wake one reconcile
 task, which sends what `plan.plan` says the difference is, one command at a time, and
 records what HAProxy has after each answer; a periodic tick retries what HAProxy refused
-(a `del server` while a connection is still open) and re-adds everything after HAProxy
-was restarted.
+(a `del server` while a connection is still open). Each start of HAProxy (the first, or
+again after it died) is seeded (seed.py): its configuration and map files hold the wanted
+servers, their slot twins and the maps, and what HAProxy has is set to that, so routes,
+sticky users and the preview hold from its first request and the reconcile redoes nothing.
 
 Invariant: nothing a rollout does reloads HAProxy; every change is a runtime API command.
 `drain` returns True only once HAProxy stopped giving the replica new requests (its state
@@ -44,15 +46,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from changeover.haproxy import config, errorpages, logline, maps, routes, stopping
+from changeover.haproxy import errorpages, logline, maps, routes, seed, stopping
 from changeover.haproxy.access import HaproxyAccessLog
 from changeover.haproxy.client import RuntimeClient
 from changeover.haproxy.config import BACKEND, Settings
-from changeover.haproxy.plan import DRAIN, Have, Step, Want, plan_all, server_weights
+from changeover.haproxy.plan import DRAIN, Have, Step, Want, plan_all
 from changeover.haproxy.preview import PreviewPass
 from changeover.haproxy.process import Haproxy, Layout, StartFailed
 from changeover.haproxy.routes import Entries, MapFiles
 from changeover.haproxy.runtime import RuntimeApiError, StatRow
+from changeover.haproxy.seed import Seed
 from changeover.haproxy.tls import HaproxyTls
 from changeover.histogram import STATUS_CLASSES
 from changeover.proxy.handoff import Send
@@ -165,21 +168,14 @@ class HaproxyEngine:
 
     # --- life -------------------------------------------------------------------------
 
-    def initial_servers(self) -> dict[str, Have]:
-        """What HAProxy starts with: the replicas wanted now (those routable enabled),
-        so an agent's restart or HAProxy's never answers 503 while replicas serve."""
-        weights = server_weights(self._wants, self._shares)
-        return {
-            name: Have(want.host, want.port, "ready" if want.routable else "maint", weights[name])
-            for name, want in sorted(self._wants.items())
-        }
-
-    def config_text(self, servers: Mapping[str, Have]) -> str:
-        lines = tuple(
-            config.Server(name, have.host, have.port, have.weight, have.state == "ready")
-            for name, have in servers.items()
+    def start_seed(self) -> Seed:
+        """What HAProxy starts with (haproxy/seed.py): the replicas wanted now (those
+        routable enabled), their slot twins and the maps for the policy and preview, so
+        an agent's restart or HAProxy's never answers 503 while replicas serve, nor
+        sends a route's, a sticky user's or the preview's request elsewhere."""
+        return seed.seed(
+            self._wants, self._shares, self._slots, self._files, self._policy, self._preview
         )
-        return config.render(self._settings, lines)
 
     async def serve(self, sock: socket.socket) -> None:
         """Start HAProxy on the agent's listening socket; StartFailed if it cannot."""
@@ -203,22 +199,28 @@ class HaproxyEngine:
 
     async def _start(self) -> None:
         assert self._sock is not None
-        servers = self.initial_servers()
+        start = self.start_seed()
         if self._tls is not None:
             self._tls.write()  # the pair serving now, at each start
         self.write_error_pages()
-        self._layout.config.write_text(self.config_text(servers))
-        self._empty_maps()
+        self._layout.config.write_text(seed.config_text(self._settings, start))
+        held = self._write_map_files(start.maps)
+        # What HAProxy has from its first answer on: a reconcile pass while it starts
+        # plans from this, not from an empty HAProxy (it would add servers twice).
+        self._slots = dict(start.slots)
+        self._haves = dict(start.servers)
+        self._slot_haves = {backend: dict(haves) for backend, haves in start.slot_servers.items()}
+        self._map_haves = held
         theirs = self._previews.new_pair() if self._settings.preview_fd is not None else None
         try:
             more = () if theirs is None else (theirs.fileno(),)
             await self._process.start(self._sock.fileno(), self._client, more_fds=more)
+        except BaseException:
+            self._forget_haves()  # no HAProxy holds them
+            raise
         finally:
             if theirs is not None:
                 theirs.close()  # HAProxy has its own copy
-        self._haves = dict(servers)
-        self._slot_haves = {}
-        self._map_haves = dict.fromkeys(self._files.all(), ()) if self._files else {}
         self._previews.started()
         child = self._process.child
         pid = child.pid if child is not None else 0
@@ -226,10 +228,25 @@ class HaproxyEngine:
         self.on_event(f"haproxy started (master pid {pid}, config {self._layout.config})")
         self._dirty.set()
 
-    def _empty_maps(self) -> None:
-        """HAProxy starts with empty maps: the reconcile fills them once slots are ready."""
-        for path in self._files.all() if self._files is not None else ():
-            Path(path).write_text("")
+    def _write_map_files(self, wanted: Mapping[str, Entries]) -> dict[str, Entries]:
+        """Each map's file as HAProxy should start with it; what each holds. A map a file
+        cannot hold (a key with a blank: a verbose regex) starts empty, and the
+        reconcile writes it through the runtime API, whose words have escapes."""
+        held = {}
+        for path, entries in wanted.items():
+            try:
+                text = maps.file_text(entries)
+            except ValueError as exc:
+                log.warning("haproxy map %s starts empty, then the runtime API: %s", path, exc)
+                text, entries = maps.file_text(()), ()
+            Path(path).write_text(text, encoding="utf-8")
+            held[path] = entries
+        return held
+
+    def _forget_haves(self) -> None:
+        self._haves.clear()
+        self._slot_haves.clear()
+        self._map_haves.clear()
 
     async def shutdown(
         self,
@@ -521,22 +538,12 @@ class HaproxyEngine:
         return slots
 
     def _available(self) -> dict[int, int]:
-        counts: dict[int, int] = {}
-        for want in self._wants.values():
-            if want.routable:
-                counts[want.revision] = counts.get(want.revision, 0) + 1
-        return counts
+        return seed.available(self._wants)
 
     def _wanted_maps(self, slots: Mapping[int, int]) -> dict[str, Entries]:
         if self._files is None:
             return {}
-        usable = set()
-        for revision, slot in slots.items():
-            haves = self._slot_haves.get(routes.slot_name(slot), {})
-            for name, have in haves.items():
-                want = self._wants.get(name)
-                if have.state == "ready" and want is not None and want.routable:
-                    usable.add(revision)
+        usable = seed.usable(slots, self._slot_haves, self._wants)
         return routes.maps(
             self._files, self._policy, self._preview, slots, usable, self._available()
         )
@@ -637,9 +644,7 @@ class HaproxyEngine:
             if revision is not None:
                 self._retire(revision, counts)
         self._live.clear()
-        self._haves.clear()
-        self._slot_haves.clear()
-        self._map_haves.clear()
+        self._forget_haves()
         self._previews.lost()
         message = f"haproxy exited unexpectedly ({status}): {self._process.tail(3)}; restarting"
         log.error("%s", message)

@@ -10,15 +10,30 @@ at spaces and commands at `;`, and reads `\\` as an escape (`\\\\` is one backsl
 every key and value is escaped (`quote`): a user's regex reaches the map as written.
 Line breaks cannot be escaped and are refused. The answers of HAProxy 2.6: nothing on
 success, a sentence on failure (`Unknown map identifier. ...`).
+
+A map FILE (what HAProxy reads at its start, `file_text`) has no escapes at all: HAProxy
+2.6 (`pat_ref_read_from_file_smp`) reads each line with `fgets` into its trash buffer
+(`tune.bufsize`, 16384 bytes at least), skips a line starting with `#` and blank lines,
+takes the first word (up to a space or tab) as the key and the rest of the line, trimmed
+of blanks, as the value. So an entry is written as `key value` only if it reads back
+exactly: a key with a blank, or starting with `#`, a value with blanks at either end,
+and a line longer than `FILE_LINE` are refused (ValueError), never written differently.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from changeover.haproxy.runtime import Command
 
 _PATH = re.compile(r"/[A-Za-z0-9_./+-]+")
+# Bytes of a map file's line before its newline that HAProxy reads as one line: fgets
+# into the trash buffer reads at most its size - 1 (a newline left alone reads as an
+# empty line), and the buffer has 16384 bytes at least (tune.bufsize is never set lower:
+# config.MIN_BUFSIZE).
+FILE_LINE = 16383
+FILE_HEAD = "# changeover: this map as HAProxy started; changed since through the runtime API\n"
 _VERSION = re.compile(r"New version created: (\d+)")
 
 
@@ -65,6 +80,33 @@ def show(path: str) -> Command:
     return Command(f"show map {checked_file(path)}", lambda text: "Unknown map" not in text)
 
 
+def file_line(key: str, value: str) -> str:
+    """One entry as a map file's line, read back by HAProxy 2.6 as exactly this key and
+    value (see the module), else ValueError."""
+    if not key or key.startswith("#") or any(ch in key for ch in " \t\r\n\0"):
+        raise ValueError(
+            f"a map file cannot hold the key {key!r}: it must be one word, without spaces or "
+            "tabs, not starting with #"
+        )
+    if not value or value != value.strip(" \t") or any(ch in value for ch in "\r\n\0"):
+        raise ValueError(
+            f"a map file cannot hold the value {value!r}: one line, no blanks at its ends"
+        )
+    line = f"{key} {value}"
+    if len(line.encode()) > FILE_LINE:
+        raise ValueError(
+            f"a map file cannot hold a line of {len(line.encode())} bytes (HAProxy reads "
+            f"{FILE_LINE}): the key {key[:40]!r}..."
+        )
+    return line + "\n"
+
+
+def file_text(entries: Iterable[tuple[str, str]]) -> str:
+    """A whole map file that HAProxy 2.6 reads as `entries`, in order; ValueError if one
+    cannot be written so (`file_line`)."""
+    return FILE_HEAD + "".join(file_line(key, value) for key, value in entries)
+
+
 def entries(answer: str) -> list[tuple[str, str]]:
     """`show map`'s lines as (key, value); a key with a space cannot be told apart from
     its value there, so this is for keys without one (the ones changeover writes)."""
@@ -76,4 +118,16 @@ def entries(answer: str) -> list[tuple[str, str]]:
     return out
 
 
-__all__ = ["add", "checked_file", "commit", "entries", "prepare", "quote", "show", "version"]
+__all__ = [
+    "FILE_LINE",
+    "add",
+    "checked_file",
+    "commit",
+    "entries",
+    "file_line",
+    "file_text",
+    "prepare",
+    "quote",
+    "show",
+    "version",
+]

@@ -28,6 +28,7 @@ listener with no usable preview revision goes to `unrouted` (no servers: 503).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -113,7 +114,33 @@ def route_pattern(route: HeaderRoute) -> str:
     if route.prefix is not None:
         return f"{head}{literal(route.prefix)}[^\\r\\n]*{EOL}"
     assert route.regex is not None  # HeaderRoute holds exactly one matcher
-    return f"{head}(?:{route.regex}){OWS}{EOL}"
+    return f"{head}(?:{unblank(route.regex)}){OWS}{EOL}"
+
+
+_BLANKS = {" ": r"\x20", "\t": r"\x09"}
+# an inline flag group that may turn the verbose flag on ((?x), (?ix:...), ...)
+_VERBOSE = re.compile(r"\(\?[A-Za-z-]*x")
+
+
+def unblank(regex: str) -> str:
+    """`regex` with each space or tab spelt `\\x20` or `\\x09`, so that a map key holds
+    no blank: a map file ends a key at its first blank (maps.file_text). To PCRE2 and
+    Python's `re` alike a blank, bare or escaped (`\\ `), in a class or not, matches
+    itself, as its `\\xHH` does. Under the verbose flag a bare blank is ignored instead,
+    so a regex that may set it is returned as written (the runtime API takes it; a file
+    refuses it), and so is one with `\\N{name}` (a name has spaces; PCRE2 has no names,
+    `spec.pcre` refuses it on this engine)."""
+    if _VERBOSE.search(regex) or "\\N{" in regex:
+        return regex
+    out = []
+    chars = iter(regex)
+    for char in chars:
+        if char == "\\":  # an escape pair stays a pair, unless it escapes a blank
+            escaped = next(chars, "")
+            out.append(_BLANKS.get(escaped, char + escaped))
+        else:
+            out.append(_BLANKS.get(char, char))
+    return "".join(out)
 
 
 def key_pattern(sticky: Sticky) -> str:
@@ -232,5 +259,6 @@ __all__ = [
     "named",
     "route_pattern",
     "slot_name",
+    "unblank",
     "unslotted",
 ]

@@ -55,6 +55,7 @@ def test_a_header_route_sends_matching_requests_to_its_revision(tmp_path: Path) 
                 HeaderRoute("X-Canary", 2, value="always"),
                 HeaderRoute("X-Group", 2, prefix="beta;"),  # a `;` reaches the map as is
                 HeaderRoute("X-Version", 2, regex=r"v2\.[0-9]+ (rc|final)"),  # and a space
+                HeaderRoute("X-Build", 2, regex=r"(?x) b [0-9]+ "),  # blanks ignored: (?x)
             )
             engine.set_traffic(TrafficPolicy({1: 100, 2: 0}, header_routes=routes))
             await settled(engine)
@@ -68,6 +69,8 @@ def test_a_header_route_sends_matching_requests_to_its_revision(tmp_path: Path) 
             assert await revisions(url, 4, {"x-group": "beta"}) == {"200 1": 4}
             assert await revisions(url, 4, {"x-version": "v2.10 rc"}) == {"200 2": 4}
             assert await revisions(url, 4, {"x-version": "v2.10 rc2"}) == {"200 1": 4}
+            assert await revisions(url, 4, {"x-build": "b12"}) == {"200 2": 4}
+            assert await revisions(url, 4, {"x-build": "b 12"}) == {"200 1": 4}
             # the header on another line of the block does not match across lines
             two = {"x-version": "v2.1", "x-next": "rc"}
             assert await revisions(url, 4, two) == {"200 1": 4}
@@ -82,14 +85,15 @@ def test_a_header_route_sends_matching_requests_to_its_revision(tmp_path: Path) 
             files = {path for path, entries in engine.map_haves.items() if entries}
             routes_map = next(p for p in files if p.endswith("routes.map"))
             listed = await client.send(maps.show(routes_map))
-            assert "v2\\.[0-9]+ (rc|final)" in listed  # the user's regex, as written
+            assert "v2\\.[0-9]+\\x20(rc|final)" in listed  # its space spelt \x20
+            assert "(?x) b [0-9]+ " in listed  # a verbose regex as written (runtime API)
             engine.set_traffic(TrafficPolicy({1: 100, 2: 0}))
             await settled(engine)
             assert await revisions(url, 6, {"x-canary": "always"}) == {"200 1": 6}
             assert (engine.master.pid if engine.master else 0) == pid  # never reloaded
             # requests count once per revision though a replica is a server twice
-            counted = {"1": 46, "2": 28}  # revision 2: 10 + 4 + 4 + 4 + 6 routed requests
-            await until(lambda: _requests(engine) == counted, 5, "74 requests, each once")
+            counted = {"1": 50, "2": 32}  # revision 2: 10 + 4 + 4 + 4 + 4 + 6 routed requests
+            await until(lambda: _requests(engine) == counted, 5, "82 requests, each once")
 
     run(go)
 
