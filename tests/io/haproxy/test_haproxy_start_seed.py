@@ -131,6 +131,13 @@ def test_a_haproxy_started_again_routes_from_its_first_request_without_the_recon
             await settled(engine)
             assert await revisions(url, 4, {"x-canary": "yes"}) == {"200 1": 4}
             assert any(text.startswith("prepare map") for text in gate.held)
+            # a server HAProxy read from its file is deleted like one it was told to add
+            engine.remove_endpoint("r2-2")
+            await settled(engine)
+            assert "r2-2" not in engine.haves
+            assert all("r2-2" not in haves for haves in engine.slot_haves.values())
+            deleted = {text for text in gate.held if text.startswith("del server ")}
+            assert deleted == {"del server replicas/r2-2", f"del server slot{slots[2]}/r2-2"}
 
     run(go)
 
