@@ -81,3 +81,21 @@ def pending_message(keys: list[str]) -> str:
             "(a reload keeps the control socket as it was bound)"
         )
     return "; ".join(parts)
+
+
+def pending_note(keys: list[str]) -> str:
+    """What `deploy` and `status` print for `keys` (non-empty), without its `note: `."""
+    by_reload = [k for k in keys if reload_applies(k)]
+    other = [k for k in keys if not reload_applies(k)]
+    parts = []
+    if by_reload:
+        parts.append(
+            f"{', '.join(by_reload)} changed: the running agent keeps its settings until "
+            "'changeover reload' (docs/reload.md)"
+        )
+    if other:
+        parts.append(
+            f"{', '.join(other)} changed: the running agent keeps it until 'changeover down' "
+            "then 'up' (a reload keeps the control socket as it was bound)"
+        )
+    return "; ".join(parts)
