@@ -432,15 +432,17 @@ class Agent:
         rollout = self._start_deploy(fields, name)
         if forced:
             self.events.add("gate", forced, rollout_id=rollout.id)
-        self._note_pending(spec, rollout)
+        self._note_pending(spec, Path(request.spec_path), rollout)
         return rollout
 
-    def _note_pending(self, deployed: Spec, rollout: Rollout) -> None:
+    def _note_pending(self, deployed: Spec, path: Path, rollout: Rollout) -> None:
         """Say which start-only keys the deployed spec changed: the rollout applies the
         revision's part, never these (names only: a value may be sensitive)."""
         self.pending_reload = pending_reload(self.spec, deployed, self.environment)
         if self.pending_reload:
             message = pending_message(self.pending_reload)
+            if path.resolve() != self.spec_path.resolve():  # a reload reads the `up` file
+                message += f" (changeover reload reads {self.spec_path}, not {path})"
             self.events.add("agent", message, rollout_id=rollout.id)
 
     async def promote(self, request: PromotionRequest, peer: Peer | None) -> Promoted:

@@ -61,6 +61,11 @@ async def scenario(tmp_path: Path) -> dict[str, Any]:
         out["after"] = status_document(agent)["agent"]["pending_reload"]
         out["events_after"] = [e.message for e in store.events()]
         agent.controller.cancel("test over")
+        other = tmp_path / "other.toml"  # not the file a reload reads
+        other.write_text(CHANGED)
+        await agent.deploy(body(other, "v4"))
+        out["elsewhere"] = store.events()[-1].message
+        agent.controller.cancel("test over")
         await proxy.shutdown(timeout=1.0)
     return out
 
@@ -88,3 +93,13 @@ def test_the_deploy_starts_and_names_the_keys_it_cannot_apply(result: dict[str, 
 def test_a_deploy_that_changes_none_clears_them_and_says_nothing(result: dict[str, Any]) -> None:
     assert result["after"] == []
     assert sum("not applied" in m for m in result["events_after"]) == 1
+
+
+def test_a_deploy_from_another_file_says_which_file_a_reload_reads(
+    tmp_path: Path, result: dict[str, Any]
+) -> None:
+    assert result["elsewhere"] == (
+        "spec keys not applied until changeover reload: proxy.max_header_size, "
+        f"proxy.access_log, logs.keep (changeover reload reads {tmp_path / 'svc.toml'}, "
+        f"not {tmp_path / 'other.toml'})"
+    )
