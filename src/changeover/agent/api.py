@@ -102,16 +102,23 @@ def create_app(agent: Agent) -> Starlette:
         new = _int(params.get("to", ""), "to")
         return JSONResponse(diff_document(agent, old, new))
 
-    async def started(begin: Callable[[], Awaitable[Rollout]]) -> Response:
+    async def started(
+        begin: Callable[[], Awaitable[Rollout]],
+        extra: Callable[[], dict[str, Any]] = dict,
+    ) -> Response:
         # the cursor is read first: every event of the new rollout comes after it, so the
         # CLI follows from here without fetching anything else
         after = agent.store.last_event_id()
         rollout = await begin()
-        return JSONResponse({**rollout_doc(rollout), "events_after": after}, 202)
+        return JSONResponse({**rollout_doc(rollout), "events_after": after, **extra()}, 202)
 
     async def deploy(request: Request) -> Response:
         body = await parse(request, DeployRequest)
-        return await started(lambda: agent.deploy(body, peer_in(request.scope)))
+        # the start-only keys this deploy changed, which the agent keeps until a reload
+        return await started(
+            lambda: agent.deploy(body, peer_in(request.scope)),
+            lambda: {"pending_reload": list(agent.pending_reload)},
+        )
 
     async def undo(request: Request) -> Response:
         body = await parse(request, UndoRequest)

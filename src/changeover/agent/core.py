@@ -66,6 +66,7 @@ from changeover.spec.environments import EnvironmentSettings
 from changeover.spec.load import SpecError, load_spec_text
 from changeover.spec.models import AnalysisTemplate, Notify, Spec
 from changeover.spec.rules import engine_lacks
+from changeover.spec.startonly import pending_message, pending_reload
 from changeover.spec.strategy import StrategyName
 from changeover.spec.types import parse_address
 from changeover.store import Revision, RevisionStatus, Rollout, RolloutKind, Store
@@ -134,6 +135,9 @@ class Agent:
         self._templates: dict[int, ReplicaTemplate] = {}
         self.digest_key = DigestKey(paths.digest_key)  # made on the first secret only
         self._specs: dict[int, Spec] = {}
+        # the start-only keys (spec.startonly) the latest deploy changed: this agent keeps
+        # its own until a new agent reads the spec file (reload, restart), which starts empty
+        self.pending_reload: list[str] = []
         self.traffic = TrafficApplier(proxy)
         self.live = LiveTraffic(proxy.metrics, clock)
         self.trend = Trend()  # the dashboard's charts: fed the live view's own samples
@@ -428,7 +432,18 @@ class Agent:
         rollout = self._start_deploy(fields, name)
         if forced:
             self.events.add("gate", forced, rollout_id=rollout.id)
+        self._note_pending(spec, Path(request.spec_path), rollout)
         return rollout
+
+    def _note_pending(self, deployed: Spec, path: Path, rollout: Rollout) -> None:
+        """Say which start-only keys the deployed spec changed: the rollout applies the
+        revision's part, never these (names only: a value may be sensitive)."""
+        self.pending_reload = pending_reload(self.spec, deployed, self.environment)
+        if self.pending_reload:
+            message = pending_message(self.pending_reload)
+            if path.resolve() != self.spec_path.resolve():  # a reload reads the `up` file
+                message += f" (changeover reload reads {self.spec_path}, not {path})"
+            self.events.add("agent", message, rollout_id=rollout.id)
 
     async def promote(self, request: PromotionRequest, peer: Peer | None) -> Promoted:
         """Promote a release artifact this agent holds: recorded as waiting for its gates

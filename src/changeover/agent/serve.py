@@ -247,6 +247,15 @@ async def _take_over(agent: Agent, handed: takeover.Inherited, lock: AgentLock) 
     lock.write_pid()
     takeover.announce_ready(handed.channel)
     log.info("took over from agent pid %d", handed.manifest.old_pid)
+    if agent.proxy.engine_name != "builtin":
+        # HAProxy cannot serve a connection another process accepted: refuse them all by
+        # closing the channel, so that the old agent's send fails and it keeps its idle
+        # clients, answering each one's next request with `Connection: close` (a builtin
+        # agent's idle ones, at a reload that switches the engine); taken and closed
+        # here, a request a client sent meanwhile would be lost
+        handed.channel.close()
+        await agent.stopping.wait()
+        return EXIT_OK
     # the old agent now sends its idle client connections, then closes the channel
     taking = asyncio.create_task(clients.receive(handed.channel, agent.proxy.adopt))
     taking.add_done_callback(_log_adopted)

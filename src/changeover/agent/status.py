@@ -61,6 +61,8 @@ def status_document(agent: Agent, events: int = 15) -> dict[str, Any]:
             "flags_listen": agent.flags_listen,
             "ops_listen": agent.ops_listen,
             "environment": agent.environment,
+            # start-only keys the latest deploy changed, kept as they were until a reload
+            "pending_reload": list(agent.pending_reload),
         },
         "stable_revision": stable.id if stable else None,
         "rollout": (active_rollout_doc(active, agent.clock()) if active else rollout_doc(rollout))

@@ -20,6 +20,7 @@ from changeover.cli.common import (
     SpecFile,
     StateDir,
     environment,
+    err,
     fail,
     out,
     spec_path,
@@ -30,6 +31,7 @@ from changeover.cli.remote import deploy_on_host
 from changeover.cli.ssh import RemotePaths
 from changeover.spec.load import SpecError, load_spec_text
 from changeover.spec.models import Spec
+from changeover.spec.startonly import pending_note
 from changeover.spec.strategy import StrategyName
 
 StrategyOption = Annotated[
@@ -141,6 +143,9 @@ def run_rollout(
     client: AgentClient, endpoint: str, body: dict[str, Any], *, no_wait: bool, json: bool
 ) -> None:
     rollout = client.post(endpoint, body)
+    pending = rollout.get("pending_reload")  # a deploy's: start-only keys it changed
+    if pending:  # the rollout goes on: the agent keeps these until a reload
+        err.print(f"note: {pending_note(pending)}", markup=False, soft_wrap=True)
     if no_wait:
         out.print_json(data=rollout) if json else out.print(
             f"rollout {rollout['id']} started: revision {rollout['from_revision']} -> "
@@ -149,7 +154,7 @@ def run_rollout(
         return
     final = follow_attached(client, rollout, events_after(rollout), quiet=json)
     if json:
-        out.print_json(data=final)
+        out.print_json(data=final if pending is None else {**final, "pending_reload": pending})
     elif final["phase"] == "succeeded":
         report(final)
     else:

@@ -14,6 +14,7 @@ from typing import Any
 from rich.text import Text
 
 from changeover.rollout.decision import PausedBy
+from changeover.spec.startonly import pending_note
 from changeover.units import format_duration
 
 PHASE_STYLE = {
@@ -35,6 +36,9 @@ def lead_parts(doc: dict[str, Any]) -> list[Text]:
     tls = doc["agent"].get("tls") or {}
     if tls.get("warning"):  # near or past its end (tlsfiles.expiry)
         parts.append(Text(f"tls: {tls['warning']}", style="bold yellow"))
+    pending = doc["agent"].get("pending_reload")
+    if pending:  # start-only keys the latest deploy changed: not live until a reload
+        parts.append(Text(f"note: {pending_note(pending)}", "yellow"))
     rollout = doc.get("rollout")
     if rollout:
         parts.append(rollout_line(rollout, doc.get("progress") or {}))

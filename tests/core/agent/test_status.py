@@ -44,6 +44,7 @@ AGENT = {
     "flags_listen",
     "ops_listen",
     "environment",
+    "pending_reload",
 }
 ROLLOUT = {
     "id",
@@ -151,6 +152,7 @@ def test_status_document_values(store: Store, tmp_path: Path) -> None:
         "flags_listen": None,
         "ops_listen": None,
         "environment": None,
+        "pending_reload": [],
     }
     assert doc["stable_revision"] == 1
     assert (doc["weights"], doc["unrouted"]) == (None, 4)

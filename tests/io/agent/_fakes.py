@@ -194,6 +194,7 @@ class FakeAgent:
         self.flags_listen: str | None = None
         self.ops_listen: str | None = None
         self.environment: str | None = None
+        self.pending_reload: list[str] = []
         self.requests: list[DeployRequest | UndoRequest] = []
         self.on_deploy: Callable[[DeployRequest], Rollout] = _refuse
         self.on_undo: Callable[[UndoRequest], Rollout] = _refuse

@@ -70,8 +70,27 @@ def test_deploy_parses_the_body_and_answers_202_with_the_rollout(
         "finished_at": None,
         "paused": None,
         "guard": None,
+        "pending_reload": [],  # the start-only keys this deploy changed (spec.startonly)
     }
     assert agent.requests == [DeployRequest(**BODY, env={"K": "V"}, strategy="rolling")]
+
+
+def test_a_deploy_answer_names_the_keys_that_wait_for_a_reload(
+    agent: FakeAgent, client: TestClient
+) -> None:
+    def begin(request: DeployRequest) -> Rollout:
+        agent.pending_reload = ["proxy.listen", "proxy.tls"]  # as `Agent.deploy` sets it
+        return rollout(3, 1, 3, Phase.PROGRESSING)
+
+    agent.on_deploy = begin
+    answer = client.post("/v1/deploy", json=BODY).json()
+    assert answer["pending_reload"] == ["proxy.listen", "proxy.tls"]
+    assert client.get("/v1/status").json()["agent"]["pending_reload"] == [
+        "proxy.listen",
+        "proxy.tls",
+    ]
+    agent.on_undo = lambda request: rollout(4, 3, 1, Phase.PROGRESSING)
+    assert "pending_reload" not in client.post("/v1/undo", json={}).json()  # a deploy's only
 
 
 def test_bad_request_is_400_with_every_line(agent: FakeAgent, client: TestClient) -> None:

@@ -1,0 +1,105 @@
+"""A deploy whose spec changes start-only keys (`spec.startonly`) through a real `Agent`
+(its store, events and documents; no replica runs): the rollout starts as ever, one
+`agent` event names the keys, never a value, and `status` shows them until a deploy
+changes none (a new agent, after a reload, starts with none)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from changeover.agent.core import Agent
+from changeover.agent.paths import StatePaths
+from changeover.agent.releases import DeployRequest, release_fields
+from changeover.agent.status import status_document
+from changeover.proxy.server import Proxy
+from changeover.spec.load import load_spec
+from changeover.store import RevisionStatus, Store
+from tests.helpers import bounded
+
+SPEC = """\
+[app]
+name = "svc"
+command = "python -m app"
+"""
+CHANGED = SPEC + "[proxy]\nmax_header_size = 32768\naccess_log = true\n[logs]\nkeep = 7\n"
+
+
+def body(spec: Path, version: str) -> DeployRequest:
+    return DeployRequest(version=version, spec_text=spec.read_text(), spec_path=str(spec))
+
+
+async def scenario(tmp_path: Path) -> dict[str, Any]:
+    spec_path = tmp_path / "svc.toml"
+    spec_path.write_text(SPEC)
+    paths = StatePaths(tmp_path / "state")
+    paths.ensure()
+    proxy = Proxy()
+    await proxy.serve(socket.create_server(("127.0.0.1", 0)))
+    out: dict[str, Any] = {}
+    with Store.open(paths.store) as store:
+        agent = Agent(
+            paths=paths, spec=load_spec(spec_path), spec_path=spec_path, store=store, proxy=proxy
+        )
+        first = store.create_revision(
+            **release_fields(agent.spec, body(spec_path, "v1"), agent.digest_key), now=1.0
+        )
+        store.set_revision_status(first.id, RevisionStatus.STABLE)
+        out["before"] = status_document(agent)["agent"]["pending_reload"]
+        spec_path.write_text(CHANGED)
+        rollout = await agent.deploy(body(spec_path, "v2"))
+        out["rollout"] = rollout
+        out["pending"] = list(agent.pending_reload)
+        out["status"] = status_document(agent)["agent"]["pending_reload"]
+        out["events"] = [(e.kind, e.message, e.rollout_id) for e in store.events()]
+        agent.controller.cancel("test over")
+        spec_path.write_text(SPEC)  # the same start-only keys as the agent's again
+        await agent.deploy(body(spec_path, "v3"))
+        out["after"] = status_document(agent)["agent"]["pending_reload"]
+        out["events_after"] = [e.message for e in store.events()]
+        agent.controller.cancel("test over")
+        other = tmp_path / "other.toml"  # not the file a reload reads
+        other.write_text(CHANGED)
+        await agent.deploy(body(other, "v4"))
+        out["elsewhere"] = store.events()[-1].message
+        agent.controller.cancel("test over")
+        await proxy.shutdown(timeout=1.0)
+    return out
+
+
+@pytest.fixture
+def result(tmp_path: Path) -> dict[str, Any]:
+    return bounded(scenario(tmp_path))
+
+
+def test_the_deploy_starts_and_names_the_keys_it_cannot_apply(result: dict[str, Any]) -> None:
+    assert result["before"] == []
+    assert result["rollout"].to_revision == 2  # the revision's part rolls out as ever
+    keys = ["proxy.max_header_size", "proxy.access_log", "logs.keep"]
+    assert result["pending"] == keys
+    assert result["status"] == keys
+    message = (
+        "spec keys not applied until changeover reload: "
+        "proxy.max_header_size, proxy.access_log, logs.keep"
+    )
+    said = [e for e in result["events"] if e[0] == "agent" and "not applied" in e[1]]
+    assert said == [("agent", message, result["rollout"].id)]
+    assert "32768" not in message  # names, never values
+
+
+def test_a_deploy_that_changes_none_clears_them_and_says_nothing(result: dict[str, Any]) -> None:
+    assert result["after"] == []
+    assert sum("not applied" in m for m in result["events_after"]) == 1
+
+
+def test_a_deploy_from_another_file_says_which_file_a_reload_reads(
+    tmp_path: Path, result: dict[str, Any]
+) -> None:
+    assert result["elsewhere"] == (
+        "spec keys not applied until changeover reload: proxy.max_header_size, "
+        f"proxy.access_log, logs.keep (changeover reload reads {tmp_path / 'svc.toml'}, "
+        f"not {tmp_path / 'other.toml'})"
+    )
