@@ -11,6 +11,7 @@ import socket
 import ssl
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from changeover.loadgen.connection import Connection
 from changeover.loadgen.report import Report
@@ -49,7 +50,10 @@ class LoadGenerator:
         # the name the TLS handshake sends (SNI) and verifies: the URL's host unless told
         # (a certificate for a DNS name, reached at an address)
         self._server_name = server_name or self.target.host
-        self._templates = [_prepare(t, self.target) for t in templates]
+        # requests say that name too (Host), as a browser reaching it at this address
+        # would: an app that checks Host (Django's ALLOWED_HOSTS) sees the name it serves
+        named = self.target if server_name is None else replace(self.target, host=server_name)
+        self._templates = [_prepare(t, named) for t in templates]
         self._schedule = Schedule(rate, duration, requests)
         # an injected tally (a subclass that also records, say) counts in its place
         self._tally = tally if tally is not None else Tally(count_header, max_failure_records)

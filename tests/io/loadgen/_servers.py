@@ -7,6 +7,7 @@ its `async with` (or `with` for the threaded variant), so no socket outlives its
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -140,15 +141,18 @@ class Server:
     accepted: int = 0
     conns: set[ServerConn] = field(default_factory=set)
     port: int = 0
+    tls: ssl.SSLContext | None = None  # HTTPS with this server context
     _server: asyncio.Server | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> Server:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: ServerConn(self), "127.0.0.1", 0)
+        self._server = await loop.create_server(
+            lambda: ServerConn(self), "127.0.0.1", 0, ssl=self.tls
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
