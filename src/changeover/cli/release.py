@@ -156,7 +156,7 @@ def local_release(spec_file: Path, version: str, *, artifact: bool = True) -> di
     folder = release_store.releases_dir(spec_file)
     pruned = release_store.record(folder, version)
     meta = release_store.read(folder, version) if artifact else pruned
-    if meta is None and pruned is not None:
+    if meta is None and pruned is not None and "pruned_at" in pruned:
         fail(
             BAD_INPUT,
             f"release {version} was pruned from {folder} (`release prune`, "

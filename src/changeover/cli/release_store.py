@@ -56,11 +56,12 @@ def read(folder: Path, version: str) -> dict[str, Any] | None:
 
 
 def every(folder: Path) -> list[dict[str, Any]]:
-    """Every release recorded here, pruned ones too (`pruned_at`), newest first."""
+    """Every release kept here, pruned ones too (`pruned_at`), newest first. A record
+    whose artifact went otherwise (removed by hand) is no release."""
     found = []
     for path in folder.glob(f"*{META_SUFFIX}"):
         meta = record(folder, path.name.removesuffix(META_SUFFIX))
-        if meta is not None:
+        if meta is not None and ("pruned_at" in meta or has_artifact(folder, meta)):
             found.append(meta)
     return sorted(found, key=lambda m: (-float(m.get("created_at", 0)), str(m.get("version"))))
 
