@@ -1,4 +1,5 @@
-"""`changeover release create | next | list | show | notes | train | promote | rollback`:
+"""`changeover release create | next | list | show | notes | train | promote | rollback |
+prune`:
 releases built once, promoted to environments as the same bytes.
 
 Invariant: an environment's agent gets a release only as the artifact `release create`
@@ -23,6 +24,7 @@ from changeover.cli import (
     release_cut,
     release_gates,
     release_notes,
+    release_prune,
     release_store,
     release_train,
     release_version,
@@ -52,7 +54,7 @@ from changeover.cli.release_env import (
     held_by,
     settings_of,
 )
-from changeover.cli.release_view import list_table, show_view
+from changeover.cli.release_view import list_table, show_view, when
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 app.command(short_help="Pack the service folder into a release artifact.")(release_cut.create)
@@ -80,7 +82,7 @@ def show(
     """A release's metadata, and for each environment of the spec whether its agent holds
     it and its promotions there (an agent that cannot be asked shows as unreachable)."""
     spec_file = spec_path(file)
-    meta = local_release(spec_file, version)
+    meta = local_release(spec_file, version, artifact=False)
     envs = [
         environment_view(spec_file, name, version, meta["sha256"])
         for name in environments(spec_file)
@@ -148,9 +150,19 @@ def rollback(no_wait: NoWait = False, file: SpecFile = DEFAULT_SPEC, json: Json 
 
 
 # --- helpers ---------------------------------------------------------------------------
-def local_release(spec_file: Path, version: str) -> dict[str, Any]:
+def local_release(spec_file: Path, version: str, *, artifact: bool = True) -> dict[str, Any]:
+    """Release `version`'s record, with its artifact unless `artifact` is False (a
+    pruned release still has its record); exit 2 when there is none."""
     folder = release_store.releases_dir(spec_file)
-    meta = release_store.read(folder, version)
+    pruned = release_store.record(folder, version)
+    meta = release_store.read(folder, version) if artifact else pruned
+    if meta is None and pruned is not None and "pruned_at" in pruned:
+        fail(
+            BAD_INPUT,
+            f"release {version} was pruned from {folder} (`release prune`, "
+            f"{when(pruned.get('pruned_at'))}): its record stays, its artifact is gone; "
+            "promote a newer release, or create a new version",
+        )
     if meta is None:
         known = [m["version"] for m in release_store.every(folder)][:10]
         fail(
@@ -286,3 +298,4 @@ app.command(short_help="A release's notes, with what it met in each environment.
 app.command(short_help="The release train: its cut-off and what it would carry.")(
     release_train.train
 )
+app.command(short_help="Remove old release artifacts from this build store.")(release_prune.prune)

@@ -55,7 +55,7 @@ def create(
         fail(BAD_INPUT, problem)
     specs = every_spec(spec_file)
     store = release_store.releases_dir(spec_file)
-    existing = release_store.read(store, version)
+    existing = release_store.record(store, version)  # a pruned one's too
     if existing is not None:
         fail(BAD_INPUT, *_taken(version, existing))
     folder = spec_file.parent

@@ -46,6 +46,7 @@ def list_table(releases: list[dict[str, Any]]) -> RenderableType:
         table.add_column(column)
     for m in releases:
         version = m["version"] + (" HOTFIX" if m.get("hotfix") else "")
+        version += " (pruned)" if m.get("pruned_at") else ""
         table.add_row(
             *plain(
                 version,

@@ -100,6 +100,23 @@ def test_metadata_without_its_artifact_is_no_release(tmp_path: Path) -> None:
     assert release_store.every(tmp_path) == []
 
 
+def test_a_pruned_release_keeps_its_record_and_is_never_read_as_held(tmp_path: Path) -> None:
+    built = tmp_path / ".built"
+    built.write_bytes(b"artifact")
+    release_store.keep(tmp_path, "1.0.0", built, {"version": "1.0.0", "created_at": 1})
+    release_store.prune(tmp_path, "1.0.0", at=5.0)
+    assert not release_store.artifact_path(tmp_path, "1.0.0").exists()
+    assert release_store.read(tmp_path, "1.0.0") is None
+    pruned = {"version": "1.0.0", "created_at": 1, "pruned_at": 5.0}
+    assert release_store.record(tmp_path, "1.0.0") == pruned
+    assert release_store.every(tmp_path) == [pruned]
+    again = tmp_path / ".again"
+    again.write_bytes(b"other")
+    with pytest.raises(release_store.ReleaseExists):  # its version stays taken
+        release_store.keep(tmp_path, "1.0.0", again, {"version": "1.0.0", "created_at": 2})
+    assert not release_store.artifact_path(tmp_path, "1.0.0").exists()
+
+
 META: dict[str, Any] = {
     "version": "1.0.0",
     "sha256": "ab" * 32,
