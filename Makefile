@@ -19,7 +19,7 @@ demo: $(STAMP)
 XDIST := -n 4 --dist loadgroup
 
 test: lint parts
-	$(BIN)/pytest $(XDIST)
+	$(BIN)/pytest $(XDIST) --durations=15
 
 parts:
 	sh scripts/parts.sh

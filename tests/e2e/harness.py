@@ -119,6 +119,7 @@ class Service:
         )
         self.spec = self.dir / "changeover.toml"
         self.tracked: set[int] = set()
+        self.spawned: list[subprocess.Popen[str]] = []  # CLI runs in the background
         self.write_spec()
 
     def write_spec(
@@ -211,7 +212,16 @@ class Service:
         return [pid for pid in self.tracked if _alive(pid)]
 
     def cleanup(self) -> list[int]:
-        """Stop the agent; kill and report anything that survived."""
+        """Stop the agent; kill and report anything that survived. A CLI the test ran in
+        the background (`spawn`) and did not wait for (it failed first) is killed, its
+        pipe closed: left to the garbage collector, it would warn in another test."""
+        for proc in self.spawned:
+            if proc.poll() is None:
+                proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+            if proc.stdout is not None:
+                proc.stdout.close()
         if self.agent_pid() and _alive(self.agent_pid() or 0):
             self.cli("down", timeout=180)
         survivors = self.alive()
@@ -233,7 +243,7 @@ def _alive(pid: int) -> bool:
 
 def spawn(service: Service, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "changeover", *args],
         cwd=service.dir,
         stdout=subprocess.PIPE,
@@ -241,6 +251,8 @@ def spawn(service: Service, *args: str) -> subprocess.Popen[str]:
         text=True,
         env=env,
     )
+    service.spawned.append(proc)  # cleaned up with the service, whatever the test did
+    return proc
 
 
 class Lines:
@@ -249,9 +261,14 @@ class Lines:
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         self.lines: list[str] = []
         assert proc.stdout is not None
-        self._stream = stream = proc.stdout
-        self._thread = threading.Thread(target=lambda: self.lines.extend(stream), daemon=True)
+        self._stream = proc.stdout
+        self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
+
+    def _read(self) -> None:
+        # the pipe may be closed under it (the service's cleanup, after a failed test)
+        with contextlib.suppress(ValueError, OSError):
+            self.lines.extend(self._stream)
 
     def seen(self, text: str) -> bool:
         return any(text in line for line in list(self.lines))
