@@ -80,24 +80,25 @@ def haproxy(backend: int, work: Path) -> Iterator[tuple[int, int]]:
 def haproxy_features(backend: int, work: Path) -> Iterator[tuple[int, int]]:
     """(pid, port) of an HAProxy doing changeover's per-request header work as well
     (X-Forwarded-*, request ids, retries; `haproxy_variants.py`), to price it in C."""
-    port = free_port()
-    config = work / "haproxy-features.cfg"
-    config.write_text(haproxy_variants.config("features", port, backend, ""))
-    argv = [find("haproxy") or "haproxy", "-db", "-f", str(config)]
-    with Started(argv, log=work / "haproxy-features.log") as proc:
-        wait_listening(port, proc=proc.proc)
-        yield proc.pid, port
+    with _haproxy_variant("features", backend, work) as started:
+        yield started
 
 
 @contextlib.contextmanager
 def haproxy_promises(backend: int, work: Path) -> Iterator[tuple[int, int]]:
     """(pid, port) of an HAProxy configured by hand to do what issue 20 asks of the
     haproxy engine (`features` and L7 retries; `haproxy_variants.py`)."""
+    with _haproxy_variant("promises", backend, work) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def _haproxy_variant(variant: str, backend: int, work: Path) -> Iterator[tuple[int, int]]:
     port = free_port()
-    config = work / "haproxy-promises.cfg"
-    config.write_text(haproxy_variants.config("promises", port, backend, ""))
+    config = work / f"haproxy-{variant}.cfg"
+    config.write_text(haproxy_variants.config(variant, port, backend, ""))
     argv = [find("haproxy") or "haproxy", "-db", "-f", str(config)]
-    with Started(argv, log=work / "haproxy-promises.log") as proc:
+    with Started(argv, log=work / f"haproxy-{variant}.log") as proc:
         wait_listening(port, proc=proc.proc)
         yield proc.pid, port
 

@@ -6,6 +6,7 @@ whole then renames it into place, as an operator's tooling (certbot, cert-manage
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import ssl
@@ -64,3 +65,15 @@ def client_context(ca: trustme.CA) -> ssl.SSLContext:
     context = ssl.create_default_context()
     ca.configure_trust(context)
     return context
+
+
+async def plain_answer(host: str, port: int) -> bytes:
+    """What a TLS listener answers to a plain HTTP request: never an HTTP response."""
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    try:
+        return await reader.read()
+    except ConnectionError:
+        return b""
+    finally:
+        writer.close()

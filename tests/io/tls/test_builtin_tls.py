@@ -23,7 +23,7 @@ from changeover.proxy.policy import TrafficPolicy
 from changeover.proxy.server import Proxy
 from changeover.tlsfiles import load_pair, start_watch
 from tests.io.proxy.proxy_kit import Backend, Message, build, read_body, read_head, run
-from tests.tlscerts import Issued, client_context, issue
+from tests.tlscerts import Issued, client_context, issue, plain_answer
 
 CA = trustme.CA()
 
@@ -254,18 +254,6 @@ def test_a_handover_keeps_tls_connections_and_answers_their_next_request_closing
     run(main)
 
 
-async def plain_answer(address: tuple[str, int]) -> bytes:
-    """What a TLS listener answers to a plain HTTP request: never an HTTP response."""
-    reader, writer = await asyncio.open_connection(*address)
-    writer.write(build("GET", "/"))
-    try:
-        return await reader.read()
-    except ConnectionError:
-        return b""
-    finally:
-        writer.close()
-
-
 def test_the_preview_listener_speaks_tls_with_the_same_pair_and_its_swaps(
     tmp_path: Path,
 ) -> None:
@@ -292,7 +280,7 @@ def test_the_preview_listener_speaks_tls_with_the_same_pair_and_its_swaps(
                 assert before.ssl_object.selected_alpn_protocol() == "http/1.1"
                 assert before.ssl_object.version() in ("TLSv1.2", "TLSv1.3")
                 assert before.fingerprint() == first.sha256
-                assert not (await plain_answer(preview)).startswith(b"HTTP/")
+                assert not (await plain_answer(*preview)).startswith(b"HTTP/")
                 # the swap the agent's watch makes reaches the preview's new handshakes
                 await proxy.set_certificate(load_pair(second.cert, second.key))
                 after = await TlsClient.connect(proxy, context, preview)

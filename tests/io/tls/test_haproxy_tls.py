@@ -31,7 +31,7 @@ from changeover.spec.models import ProxySettings
 from changeover.tlsfiles import Pair, load_pair
 from tests.helpers import bounded, until
 from tests.parts import require
-from tests.tlscerts import Issued, client_context, issue
+from tests.tlscerts import Issued, client_context, issue, plain_answer
 
 CA = trustme.CA()
 
@@ -187,18 +187,6 @@ def test_a_swap_through_the_runtime_api_and_a_refused_pair(tmp_path: Path) -> No
     bounded(go(), 60.0, on_uvloop=True)
 
 
-async def plain_answer(port: int) -> bytes:
-    """What a TLS listener answers to a plain HTTP request: never an HTTP response."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    try:
-        return await reader.read()
-    except ConnectionError:
-        return b""
-    finally:
-        writer.close()
-
-
 def test_the_preview_listener_speaks_tls_with_the_same_pair_and_its_swaps(
     tmp_path: Path,
 ) -> None:
@@ -230,7 +218,7 @@ def test_the_preview_listener_speaks_tls_with_the_same_pair_and_its_swaps(
                     "TLSv1.2",
                     "TLSv1.3",
                 )
-                assert not (await plain_answer(preview)).startswith(b"HTTP/")
+                assert not (await plain_answer("127.0.0.1", preview)).startswith(b"HTTP/")
                 # one `set ssl cert` for the file both binds name: both serve the new pair
                 await engine.set_certificate(load_pair(second.cert, second.key))
                 after = await handshake(preview, client_context(CA))
