@@ -27,6 +27,7 @@ parts:
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/mypy
+	MYPYPATH=bench $(BIN)/mypy --explicit-package-bases bench/*.py
 	$(BIN)/lint-imports
 
 core: $(STAMP)

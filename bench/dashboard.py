@@ -77,7 +77,7 @@ def feed(base: str, stop: threading.Event) -> None:
 
 def watch(base: str, count: int) -> None:
     """`--watch`: `count` viewers and feeds until stdin closes (the parent's signal)."""
-    stop, served = threading.Event(), []
+    stop, served = threading.Event(), list[int]()
     threads = [threading.Thread(target=viewer, args=(base, stop, served)) for _ in range(count)]
     threads += [threading.Thread(target=feed, args=(base, stop)) for _ in range(count)]
     for t in threads:
@@ -127,7 +127,7 @@ def endpoint_cpu(base: str, pid: int, path: str, count: int = 200) -> float:
         before = sum(proc.cpu_times()[:2])
         for _ in range(count):
             client.get(path)
-        return (sum(proc.cpu_times()[:2]) - before) / count
+        return float(sum(proc.cpu_times()[:2]) - before) / count
 
 
 def main() -> None:
@@ -177,7 +177,7 @@ def main() -> None:
 
 
 def _median(samples: list[proxies.Sample], field: str) -> float:
-    return statistics.median(getattr(s, field) for s in samples)
+    return float(statistics.median(getattr(s, field) for s in samples))
 
 
 def print_table(

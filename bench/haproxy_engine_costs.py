@@ -31,6 +31,7 @@ import uvloop
 from changeover.agent.engine import make
 from changeover.agent.paths import StatePaths
 from changeover.haproxy.engine import HaproxyEngine
+from changeover.haproxy.seed import Seed
 from changeover.spec.models import ProxySettings
 
 BENCH = Path(__file__).resolve().parent
@@ -98,8 +99,8 @@ class Edited(HaproxyEngine):
 
     edits: tuple[str, ...] = ()
 
-    def config_text(self, servers: Any) -> str:
-        text = super().config_text(servers)
+    def config_text(self, start: Seed) -> str:
+        text = super().config_text(start)
         for name in self.edits:
             for old, new in EDITS[name]:
                 if old not in text:

@@ -56,7 +56,7 @@ def engine_text(folder: Path, backend: int, port: int, edits: tuple[str, ...]) -
     engine.add_endpoint("r1-1", 1, "127.0.0.1", backend)
     engine.set_routable("r1-1", True)
     engine.write_error_pages()
-    text = engine.config_text(engine.initial_servers())
+    text = engine.config_text(engine.start_seed())
     for name in edits:
         for old, new in EDITS[name]:
             if old not in text:

@@ -177,6 +177,10 @@ class HaproxyEngine:
             self._wants, self._shares, self._slots, self._files, self._policy, self._preview
         )
 
+    def config_text(self, start: Seed) -> str:
+        """The configuration HAProxy starts with, for `start` (bench/ edits it)."""
+        return seed.config_text(self._settings, start)
+
     async def serve(self, sock: socket.socket) -> None:
         """Start HAProxy on the agent's listening socket; StartFailed if it cannot."""
         if self._sock is not None or self._closing:
@@ -203,7 +207,7 @@ class HaproxyEngine:
         if self._tls is not None:
             self._tls.write()  # the pair serving now, at each start
         self.write_error_pages()
-        self._layout.config.write_text(seed.config_text(self._settings, start))
+        self._layout.config.write_text(self.config_text(start))
         held = self._write_map_files(start.maps)
         # What HAProxy has from its first answer on: a reconcile pass while it starts
         # plans from this, not from an empty HAProxy (it would add servers twice).
