@@ -664,6 +664,9 @@ class Agent:
             if record is None:
                 self.store.forget_promotion(promotion.id)  # refused before anything started
             raise
+        # the artifact's spec is what runs now: the keys pending are its, not an earlier
+        # deploy's (a reload still reads the host's file, as the note then says)
+        self._note_pending(spec, held.path / spec_file, rollout)
         promotion, events = self.store.link_promotion(
             promotion.id,
             revision=rollout.to_revision,

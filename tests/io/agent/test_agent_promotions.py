@@ -55,10 +55,12 @@ def test_a_promotion_deploys_the_artifact_with_the_environments_spec(tmp_path: P
     async def steps(s: Setup) -> dict[str, Any]:
         sha = await s.hold("1.0.0")
         request = ask("1.0.0", sha)
+        s.agent.pending_reload = ["proxy.max_header_size"]  # an earlier deploy's note
         done = await s.agent.promote(request, ASKER)
         rollout, promotion = done.rollout, done.promotion
         assert rollout is not None
         return {
+            "pending": s.agent.pending_reload,
             "sha": sha,
             "rollout": rollout,
             "promotion": promotion,
@@ -87,6 +89,8 @@ def test_a_promotion_deploys_the_artifact_with_the_environments_spec(tmp_path: P
     who = ASKER.account
     message = f"promotion of 1.0.0 (sha256 {short}) from dev, asked by {who}: rollout {rollout.id}"
     assert ("promotion", rollout.id, message) in got["events"]
+    # what is pending is the promoted spec's (none: it has the host's start-only keys)
+    assert got["pending"] == []
 
 
 def test_refused_promotions_record_nothing(tmp_path: Path) -> None:
@@ -251,3 +255,20 @@ def test_a_promotion_whose_client_is_gone_still_starts_with_its_record(tmp_path:
     assert promotion["rollout_id"] == status["rollout"]["id"]  # rolling out, on record
     assert status["rollout"]["finished_at"] is None
     assert status["stable_revision"] == 1  # the old release serves meanwhile
+
+
+def test_a_promotion_whose_artifact_changes_start_only_keys_names_them(tmp_path: Path) -> None:
+    """Pending keys follow what runs: a promoted artifact that changes `[logs]` is noted,
+    and the note says that a reload reads the host's file, not the artifact's."""
+
+    async def steps(s: Setup) -> tuple[list[str], str]:
+        sha = await s.hold("1.1.0", SPEC + "\n[logs]\nkeep = 7\n")
+        done = await s.agent.promote(ask("1.1.0", sha), ASKER)
+        assert done.rollout is not None
+        notes = [e.message for e in s.store.events() if e.kind == "agent"]
+        return list(s.agent.pending_reload), notes[-1]
+
+    pending, note = scenario(tmp_path, steps)
+    assert pending == ["logs.keep"]
+    assert "logs.keep" in note
+    assert f"changeover reload reads {tmp_path / 'host' / 'changeover.toml'}" in note
