@@ -6,8 +6,9 @@ of routable endpoints) and the request's headers, `choose` returns
   2. for a request carrying the sticky key, the revision owning the key's bucket in
      [0, BUCKETS), where the weighted revisions are laid out as consecutive intervals,
      newest first, each sized by its share of the weight. The bucket comes from a
-     stable, unsalted hash (blake2b), so with weights fixed a user always lands on the
-     same revision, and a user inside the newest revision's interval stays inside it as
+     stable, unsalted hash (CRC-32, the one HAProxy's `crc32` converter computes, so the
+     haproxy engine gives each user the same bucket), so with weights fixed a user always
+     lands on the same revision, and a user inside the newest revision's interval stays inside it as
      that revision's share grows (monotone canary). An unavailable owner falls through;
   3. else the smooth weighted round-robin (exact proportions), or None.
 With weights None, `share` returns None for "no preference: any routable endpoint", and
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Mapping
-from hashlib import blake2b
+from zlib import crc32
 
 from changeover.proxy.policy import Headers, TrafficPolicy
 from changeover.proxy.router import WeightedRouter
@@ -32,8 +33,10 @@ Layout = tuple[list[int], list[int]]  # revisions newest first, exclusive upper 
 
 
 def sticky_bucket(key: bytes) -> int:
-    """Stable across processes and runs (unlike the salted built-in hash)."""
-    return int.from_bytes(blake2b(key, digest_size=8).digest(), "big") % BUCKETS
+    """Stable across processes and runs (unlike the salted built-in hash), and equal to
+    HAProxy's `crc32,mod(BUCKETS)` (haproxy/routes.py): a user keeps a bucket when the
+    engine changes."""
+    return crc32(key) % BUCKETS
 
 
 def layout(weights: Mapping[int, int]) -> Layout:

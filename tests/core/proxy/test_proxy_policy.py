@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from hashlib import blake2b
+import zlib
 
 import pytest
 from hypothesis import given, settings
@@ -217,9 +217,14 @@ def test_layout_is_newest_first_and_sized_by_share() -> None:
 
 def test_sticky_bucket_is_an_unsalted_hash() -> None:
     # Pinned: Python's salted hash() would move users whenever the agent restarts.
-    assert [sticky_bucket(k) for k in (b"alice", b"bob", b"")] == [4729, 9842, 9876]
-    expected = int.from_bytes(blake2b(b"alice", digest_size=8).digest()) % BUCKETS
-    assert sticky_bucket(b"alice") == expected
+    # CRC-32 (zlib's, HAProxy's `crc32`): these values came from HAProxy 2.6's
+    # `req.hdr(x-user),crc32,mod(10000)`, so both engines give a user one bucket.
+    assert [sticky_bucket(k) for k in (b"alice", b"bob", "\u00e9t\u00e9".encode())] == [
+        5735,
+        7104,
+        5572,
+    ]
+    assert sticky_bucket(b"alice") == zlib.crc32(b"alice") % BUCKETS
 
 
 STICKY = Sticky("cookie", "sid")

@@ -17,6 +17,7 @@ import pytest
 from changeover.haproxy import maps
 from changeover.haproxy.client import RuntimeClient
 from changeover.haproxy.engine import HaproxyEngine
+from changeover.proxy.chooser import layout, owner, sticky_bucket
 from changeover.proxy.policy import HeaderRoute, Sticky, TrafficPolicy
 from tests.helpers import until
 from tests.io.haproxy.test_haproxy_real import App, run, serving, settled
@@ -136,6 +137,12 @@ def test_a_sticky_user_keeps_a_revision_and_moves_only_forward(tmp_path: Path) -
                 assert on2[0] <= on2[1] <= on2[2], "a user on the canary stays on it"
                 assert len(on2[0]) < len(on2[1]) < len(on2[2])
                 assert 15 <= len(on2[1]) <= 45  # about half of 60 (crc32 spreads them)
+                # each user on the revision the builtin proxy gives them: one hash
+                for weights, at in (({1: 90, 2: 10}, at10), ({1: 10, 2: 90}, at90)):
+                    builtin = {
+                        u: str(owner(layout(weights), sticky_bucket(u.encode()))) for u in users
+                    }
+                    assert at == builtin
             # users without the key share by weight
             engine.set_traffic(TrafficPolicy({1: 50, 2: 50}, sticky=Sticky("cookie", "user")))
             await settled(engine)
