@@ -102,8 +102,9 @@ query = "latency_p95_ratio"
 max = 2.0
 min_requests = 1
 """
-    # min_requests counts latencies for a latency query: the haproxy engine measures 1
-    # response in 10 (proxy.log_sample), about 6 of the canary's 60 a round here
+    # min_requests counts latencies for a latency query: the haproxy engine measures a
+    # sample (proxy.log_sample "auto": every response under 500 a second, so all of the
+    # canary's 60 a round here)
     steps = '[{ set_weight = 30 }, { analysis = "latency" }, { set_weight = 100 }]'
     service.write_spec(
         engine=engine_part(engine),
