@@ -59,6 +59,14 @@ def test_healthy_canary_with_analysis_completes_with_zero_failures(
     assert report.header_counts.get("v2", 0) > 0
     doc = service.status()
     assert doc["stable_revision"] == 2
+    # the request log's sampling: "auto" by default on haproxy (every response under 500
+    # a second); the builtin proxy measures every request and has none
+    sampled = doc["agent"]["log_sample"]
+    if engine == "haproxy":
+        assert sampled["mode"] == "auto", sampled
+        assert sampled["one_in"] == 2 ** sampled["level"], sampled
+    else:
+        assert sampled is None
     runs = {r["key"]: r for r in doc["progress"]["analysis"]}
     assert runs["step-1"]["status"] == "successful"
     assert runs["step-1"]["measurements"]
