@@ -59,6 +59,14 @@ def test_healthy_canary_with_analysis_completes_with_zero_failures(
     assert report.header_counts.get("v2", 0) > 0
     doc = service.status()
     assert doc["stable_revision"] == 2
+    # the request log's sampling: "auto" by default on haproxy (every response under 500
+    # a second); the builtin proxy measures every request and has none
+    sampled = doc["agent"]["log_sample"]
+    if engine == "haproxy":
+        assert sampled["mode"] == "auto", sampled
+        assert sampled["one_in"] == 2 ** sampled["level"], sampled
+    else:
+        assert sampled is None
     runs = {r["key"]: r for r in doc["progress"]["analysis"]}
     assert runs["step-1"]["status"] == "successful"
     assert runs["step-1"]["measurements"]
@@ -102,8 +110,9 @@ query = "latency_p95_ratio"
 max = 2.0
 min_requests = 1
 """
-    # min_requests counts latencies for a latency query: the haproxy engine measures 1
-    # response in 10 (proxy.log_sample), about 6 of the canary's 60 a round here
+    # min_requests counts latencies for a latency query: the haproxy engine measures a
+    # sample (proxy.log_sample "auto": every response under 500 a second, so all of the
+    # canary's 60 a round here)
     steps = '[{ set_weight = 30 }, { analysis = "latency" }, { set_weight = 100 }]'
     service.write_spec(
         engine=engine_part(engine),

@@ -54,6 +54,8 @@ def status_document(agent: Agent, events: int = 15) -> dict[str, Any]:
             "version": __version__,
             "listen": f"{host}:{port}",
             "engine": agent.proxy.engine_name,
+            # the haproxy engine's request-log sampling (haproxy/sampling.py); null: builtin
+            "log_sample": metrics.get("log_sample"),
             # the certificate new TLS handshakes get (`[proxy] tls`): never key material
             "tls": _tls(agent.proxy.certificate),
             "state_dir": str(agent.paths.root),

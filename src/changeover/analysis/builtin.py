@@ -6,7 +6,8 @@ inconclusive measurement that says which data was missing (fewer canary requests
 requests); only an unknown query raises, naming the valid ones. `crash_rate` (replica
 restarts per minute) counts processes, not requests: it needs requests only when
 `min_requests` says so. A latency query also needs `min_requests` latencies measured
-(the haproxy engine measures one request in `proxy.log_sample`, so a window may hold
+(the haproxy engine measures a sample of the requests, `proxy.log_sample`: all of them
+under 500 a second by default, about 500 a second above that, so a window may hold
 fewer latencies than requests): fewer is inconclusive, never a pass or a failure. A
 latency ratio raises both latencies to its floor (default `DEFAULT_FLOOR`) before
 dividing: below it, differences are scheduling noise.
@@ -104,7 +105,7 @@ def _too_few_latencies(metric: Metric, canary: Window, need: int, at: float) -> 
     text = (
         f"not enough samples: {canary.latency_samples} latencies measured of "
         f"{canary.requests} requests from revision {canary.revision} in the window "
-        f"(min_requests {need}; the haproxy engine measures 1 request in proxy.log_sample): "
+        f"(min_requests {need}; the haproxy engine measures a sample, proxy.log_sample): "
         "inconclusive"
     )
     return measurement(metric, Outcome.INCONCLUSIVE, at, text)

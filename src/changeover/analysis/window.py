@@ -130,8 +130,9 @@ class Window:
 
     @property
     def latency_samples(self) -> int:
-        """Requests whose latency was measured (all on the builtin proxy; one in
-        `proxy.log_sample` on the haproxy engine)."""
+        """Requests whose latency was measured (all on the builtin proxy; a sample on
+        the haproxy engine: one in `proxy.log_sample`, or with "auto" all of them under
+        500 a second and about 500 a second above)."""
         return sum(self.latency_counts)
 
     def latency(self, q: float) -> float | None:

@@ -19,8 +19,10 @@ What each part stands for in the builtin proxy (docs/haproxy.md):
   `<prefix>-<number>`; the response carries it too);
 - the request log goes to the agent through a ring buffer forwarded over a unix stream
   socket (`_ring`), one line per request
-  (with `log_sample` N > 1, one response of a replica in N, drawn at random, and every
-  answer HAProxy made itself): `<server> <status> <active ms> <termination state>`.
+  (with `log_sample` N > 1, one response of a replica in N, drawn at random; with
+  `"auto"`, one in 2^level, the level in a map the agent changes at run time
+  (`sampling`); and every answer HAProxy made itself):
+  `<server> <status> <active ms> <termination state>`.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
-from changeover.haproxy import errorpages, routes
+from changeover.haproxy import errorpages, routes, sampling
 from changeover.haproxy.logline import ACCESS_FORMAT, MAX_LINE, access_vars
 from changeover.haproxy.runtime import MAX_WEIGHT, address, checked_name
 
@@ -54,7 +57,8 @@ class Settings:
     log_socket: str | None = None  # unix stream socket the agent listens on; None: no log
     map_dir: str | None = None  # the routing maps (haproxy/routes.py); None: weights only
     preview_fd: int | None = None  # socketpair end the preview connections come through
-    log_sample: int = 1  # log one request in this many
+    # log one request in this many; "auto": in 2^level, the agent's choice (`sampling`)
+    log_sample: int | Literal["auto"] = 1
     access_log: bool = False  # the long lines the access log needs (every request)
     access_log_query: bool = False  # its paths keep their query strings
     error_pages: str | None = None  # folder of changeover's 502/503/504 (`errorpages`)
@@ -101,6 +105,10 @@ class Settings:
                 raise ValueError(f"{name} must be > 0 seconds, got {value!r}")
         for name, low in (("log_sample", 1), ("nbthread", 1), ("max_headers", 1), ("retries", 0)):
             value = getattr(self, name)
+            if name == "log_sample" and value == "auto":
+                if self.map_dir is None:
+                    raise ValueError("log_sample 'auto' needs map_dir (its map is there)")
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if self.nbthread > 64:
@@ -114,6 +122,12 @@ class Settings:
             raise ValueError(
                 f"forwarded_proto must be a token like 'http': {self.forwarded_proto!r}"
             )
+
+    @property
+    def auto_sample(self) -> bool:
+        """The agent chooses the sampling at run time (`sampling`): "auto", with the short
+        log (the access log needs every request)."""
+        return self.log_sample == "auto" and self.log_socket is not None and not self.access_log
 
     def server_options(self) -> tuple[str, ...]:
         """Keywords every server gets, in the file and through `add server` alike."""
@@ -209,7 +223,10 @@ def render(
         ]
     elif s.log_socket is not None:
         lines += [f"    log ring@{LOG_RING} local0 info", f'    log-format "{LOG_FORMAT}"']
-        if s.log_sample > 1:
+        if s.auto_sample:  # the level in a map the agent rewrites (`sampling`)
+            assert s.map_dir is not None  # checked when made
+            lines.append(f"    {sampling.rule(sampling.map_file(s.map_dir))}")
+        elif isinstance(s.log_sample, int) and s.log_sample > 1:
             # one replica's response in log_sample, at random: a fixed 1-in-N (`log ...
             # sample 1:N`) would follow round robin's rotation and see some replicas
             # only; HAProxy's own answers (502, 503, 400...) run no http-response rule,

@@ -27,7 +27,9 @@ are summed (HAProxy counts a request only in the backend that served it).
 Metrics: request and status counts, aborts and in-flight come from `show stat` (read
 every `poll_interval`); latencies, and the 502/503/504 HAProxy answered itself, from the
 request log (a line per request, or per `log_sample` requests, through HAProxy's ring
-buffer and a unix stream socket the agent reads every LOG_TICK):
+buffer and a unix stream socket the agent reads every LOG_TICK; with `log_sample =
+"auto"`, one in 2^level, the level decided at each read of the stats from the requests
+they count (`sampling.observe`) and written into the sample map like any other map):
 the snapshot has the shape `proxy.metrics` documents, so analysis windows, `status` and
 the Prometheus collector read it as they read the builtin proxy's. With the access log
 on, the same lines are longer (`logline.ACCESS_FORMAT`, every request) and each is also
@@ -41,12 +43,13 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from changeover.haproxy import errorpages, logline, maps, routes, seed, stopping
+from changeover.haproxy import errorpages, logline, maps, routes, sampling, seed, stopping
 from changeover.haproxy.access import HaproxyAccessLog
 from changeover.haproxy.client import RuntimeClient
 from changeover.haproxy.config import BACKEND, Settings
@@ -130,8 +133,17 @@ class HaproxyEngine:
         poll_interval: float = 0.5,
         on_event: Callable[[str], None] = lambda message: None,
         tls: HaproxyTls | None = None,  # `[proxy] tls` (haproxy/tls.py)
+        clock: Callable[[], float] = time.monotonic,  # what the sampling rate is measured by
     ) -> None:
         self._tls = tls
+        self._clock = clock
+        # log_sample "auto": the level (sampling.py), kept across HAProxy's restarts
+        self._sampling = sampling.Sampling() if settings.auto_sample else None
+        self._sample_file = (
+            sampling.map_file(settings.map_dir)
+            if settings.auto_sample and settings.map_dir is not None
+            else None
+        )
         self._process = Haproxy(binary, layout)
         self._layout = layout
         self._settings = settings
@@ -174,8 +186,20 @@ class HaproxyEngine:
         an agent's restart or HAProxy's never answers 503 while replicas serve, nor
         sends a route's, a sticky user's or the preview's request elsewhere."""
         return seed.seed(
-            self._wants, self._shares, self._slots, self._files, self._policy, self._preview
+            self._wants,
+            self._shares,
+            self._slots,
+            self._files,
+            self._policy,
+            self._preview,
+            self._sample_map(),
         )
+
+    def _sample_map(self) -> dict[str, Entries]:
+        """The sample map's wanted content: the current level (`sampling`), if auto."""
+        if self._sampling is None or self._sample_file is None:
+            return {}
+        return {self._sample_file: sampling.entries(self._sampling.level)}
 
     def config_text(self, start: Seed) -> str:
         """The configuration HAProxy starts with, for `start` (bench/ edits it)."""
@@ -301,7 +325,9 @@ class HaproxyEngine:
             await self._process.stop(max(0.0, deadline - loop.time()) + 1.0)
 
     def _remove_socket_dir(self) -> None:
-        for path in self._files.all() if self._files is not None else ():
+        files = self._files.all() if self._files is not None else ()
+        sample = (self._sample_file,) if self._sample_file is not None else ()
+        for path in (*files, *sample):
             with contextlib.suppress(OSError):
                 os.unlink(path)
         if self._tls is not None:
@@ -546,11 +572,12 @@ class HaproxyEngine:
 
     def _wanted_maps(self, slots: Mapping[int, int]) -> dict[str, Entries]:
         if self._files is None:
-            return {}
+            return self._sample_map()
         usable = seed.usable(slots, self._slot_haves, self._wants)
-        return routes.maps(
+        wanted = routes.maps(
             self._files, self._policy, self._preview, slots, usable, self._available()
         )
+        return {**wanted, **self._sample_map()}
 
     async def _steps(self, steps: list[Step]) -> bool:
         done = True
@@ -688,9 +715,39 @@ class HaproxyEngine:
             for row in self._server_rows(rows)
             if (row.proxy, row.name) in present
         }
-        for revision, counts in self._totals().items():
+        totals = self._totals()
+        for revision, counts in totals.items():
             stats = self._log_metrics.revision(revision)
             stats.inflight, stats.aborted = counts.inflight, counts.aborted
+        self.observe_rate(sum(counts.requests for counts in totals.values()))
+
+    def observe_rate(self, requests: int) -> None:
+        """`log_sample = "auto"`: the level for the requests the stats counted so far
+        (`sampling.observe`); a new level wakes the reconcile, which writes the map."""
+        if self._sampling is None:
+            return
+        before = self._sampling.level
+        self._sampling = sampling.observe(self._sampling, self._clock(), requests)
+        if self._sampling.level != before:
+            log.info(
+                "haproxy request log: %s replica responses logged (was %s)",
+                sampling.describe(self._sampling.level),
+                sampling.describe(before),
+            )
+            self._dirty.set()
+
+    @property
+    def log_sample(self) -> dict[str, Any]:
+        """How many replica responses the request log holds: `mode` "auto" (the level
+        the agent chose; the reconcile writes it into HAProxy's map at once) or "fixed"
+        (`log_sample` N, or 1 while the access log is on), `one_in` and `level` (one_in
+        is 2^level; None when fixed)."""
+        if self._sampling is None:
+            fixed = self._settings.log_sample
+            one_in = 1 if self._settings.access_log or not isinstance(fixed, int) else fixed
+            return {"mode": "fixed", "one_in": one_in, "level": None}
+        level = self._sampling.level
+        return {"mode": "auto", "one_in": 1 << level, "level": level}
 
     def _totals(self) -> dict[int, Counts]:
         totals = dict(self._retired)
@@ -717,6 +774,7 @@ class HaproxyEngine:
             entry["aborted"] = counts.aborted
             entry["inflight"] = counts.inflight
         snapshot["revisions"] = dict(sorted(revisions.items(), key=lambda kv: int(kv[0])))
+        snapshot["log_sample"] = self.log_sample
         live = self._per_server()
         snapshot["endpoints"] = {
             name: {

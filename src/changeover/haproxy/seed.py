@@ -6,7 +6,9 @@ would otherwise add through the runtime API afterwards: every wanted replica as 
 of the weighted backend, its twin in its revision's slot backend (routes.py; enabled
 exactly when the weighted one is), and the four maps `routes.maps` gives for that state.
 So a header route, a sticky user or the preview is served by its revision from the first
-request, not by the weights (or a 503) until the reconcile caught up.
+request, not by the weights (or a 503) until the reconcile caught up. With `log_sample =
+"auto"` the sample map holds the agent's current level too (`sampling`), so a HAProxy
+started again logs as the one before it did.
 
 Invariant: a seed is the state the runtime path reaches from an empty HAProxy for the
 same wants, policy and slots: `plan.plan_all` from it to the wants is empty, and its
@@ -86,17 +88,19 @@ def seed(
     files: MapFiles | None,
     policy: TrafficPolicy,
     preview: int | None,
+    sample: Mapping[str, Entries] | None = None,
 ) -> Seed:
     """The servers and maps for the wanted state (see the module). `files` None: the
     configuration has no maps and no slot backends, so HAProxy starts with the weighted
-    backend's servers only."""
+    backend's servers only. `sample`: the sample map's file and entries, when the
+    configuration has one (`sampling`)."""
     weights = server_weights(wants, shares)
     servers = {
         name: Have(want.host, want.port, _state(want), weights[name])
         for name, want in sorted(wants.items())
     }
     if files is None:
-        return Seed({}, servers, {}, {})
+        return Seed({}, servers, {}, dict(sample or {}))
     slots = start_slots(previous_slots, wants, policy, preview)
     slot_servers: dict[str, dict[str, Have]] = {}
     for name, want in sorted(wants.items()):
@@ -106,7 +110,7 @@ def seed(
             backend[name] = Have(want.host, want.port, _state(want), 1)
     ready = usable(slots, slot_servers, wants)
     wanted = routes.maps(files, policy, preview, slots, ready, available(wants))
-    return Seed(slots, servers, slot_servers, wanted)
+    return Seed(slots, servers, slot_servers, {**wanted, **(sample or {})})
 
 
 def _state(want: Want) -> State:

@@ -74,7 +74,10 @@ class App(StrictModel):
         return names
 
 
-LOG_SAMPLE = 10  # measured: docs/benchmarks.md, "The haproxy engine"
+# the haproxy engine logs every response below about 500 a second, 500 a second above
+# (haproxy/sampling.py); an integer N: one in N, whatever the traffic
+LOG_SAMPLE: Literal["auto"] = "auto"
+MAX_LOG_SAMPLE = 1_000_000
 
 
 class TlsFiles(StrictModel):
@@ -101,9 +104,10 @@ class ProxySettings(StrictModel):
     # strict: a TOML integer, not 100.0 or "100" (HAProxy's own default limit is 101)
     max_headers: int = Field(default=100, ge=1, strict=True)
     # the haproxy engine logs 1 response of a replica in this many for latencies (counts
-    # come from HAProxy's stats, whatever it is); no effect on the builtin proxy, which
-    # measures every request (docs/spec.md: its cost and what analysis does with few)
-    log_sample: int = Field(default=LOG_SAMPLE, ge=1, le=1_000_000, strict=True)
+    # come from HAProxy's stats, whatever it is), or "auto"; no effect on the builtin
+    # proxy, which measures every request (docs/spec.md: its cost and what analysis does
+    # with few)
+    log_sample: int | Literal["auto"] = LOG_SAMPLE
     # HAProxy's nbthread on the haproxy engine; None: the CPUs the agent may run on (at
     # most 64). On a host whose replicas share those CPUs fewer can be faster
     # (docs/benchmarks.md); no effect on the builtin proxy, one thread by design
@@ -122,6 +126,19 @@ class ProxySettings(StrictModel):
         where = " (the log is logs/access.log in the state directory)"
         hint = where if info.field_name == "access_log" else ""
         raise ValueError(f"expected true or false{hint}, got {value!r}")
+
+    @field_validator("log_sample", mode="before")
+    @classmethod
+    def _log_sample(cls, value: Any) -> Any:
+        if value == "auto" and isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_LOG_SAMPLE:
+            return value
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)  # as TOML
+        raise ValueError(
+            f'expected "auto" or an integer from 1 to {MAX_LOG_SAMPLE} (log 1 response in N), '
+            f"got {shown}"
+        )
 
     @field_validator(
         "connect_timeout",

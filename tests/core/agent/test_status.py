@@ -38,6 +38,7 @@ AGENT = {
     "version",
     "listen",
     "engine",
+    "log_sample",
     "tls",
     "state_dir",
     "started_at",
@@ -146,6 +147,7 @@ def test_status_document_values(store: Store, tmp_path: Path) -> None:
         "version": __version__,
         "listen": "127.0.0.1:18080",
         "engine": "builtin",
+        "log_sample": None,  # the builtin proxy measures every request
         "tls": None,
         "state_dir": str(tmp_path / ".changeover"),
         "started_at": STARTED_AT,
@@ -342,3 +344,13 @@ def test_status_shows_the_serving_certificate_and_no_key(store: Store, tmp_path:
     soon = not_after - timedelta(days=295)
     agent.proxy.certificate = Pair(b"cert", b"SECRET-KEY", "CN=svc.test", soon, "AB:CD")
     assert "expires in" in document(agent)["agent"]["tls"]["warning"]
+
+
+def test_status_shows_the_haproxy_engines_request_log_sampling(
+    store: Store, tmp_path: Path
+) -> None:
+    agent = FakeAgent(store, tmp_path, name="svc")
+    agent.proxy.engine_name = "haproxy"
+    sampled = {"mode": "auto", "one_in": 64, "level": 6}
+    agent.proxy.metrics_doc = {"revisions": {}, "unrouted": 0, "log_sample": sampled}
+    assert document(agent)["agent"]["log_sample"] == sampled

@@ -167,7 +167,7 @@ def test_crash_rate_counts_requests_only_when_min_requests_says_so() -> None:
 
 
 def test_a_latency_needs_min_requests_latencies_not_only_requests() -> None:
-    """The haproxy engine measures one request in `proxy.log_sample`: 200 requests with
+    """The haproxy engine measures a sample of requests (`proxy.log_sample`): 200 requests with
     4 latencies measured is not enough for min_requests 20 (inconclusive, never judged);
     counts still come from every request."""
     full, _ = windows(Traffic(ok=200, latency=0.4))
@@ -182,7 +182,7 @@ def test_a_latency_needs_min_requests_latencies_not_only_requests() -> None:
     assert got.outcome is INC
     assert got.message == (
         "not enough samples: 4 latencies measured of 200 requests from revision 4 in the "
-        "window (min_requests 20; the haproxy engine measures 1 request in "
+        "window (min_requests 20; the haproxy engine measures a sample, "
         "proxy.log_sample): inconclusive"
     )
     ratio = metric(query="latency_p95_ratio", max=1.5, min_requests=20)

@@ -111,6 +111,39 @@ def test_a_sampled_log_logs_one_response_of_a_replica_in_n_at_random() -> None:
     assert rule in text
     every = render(Settings(listen_fd=3, stats_socket="/s/a", log_socket="/s/log", log_sample=1))
     assert "set-log-level" not in every
+    assert "sample.map" not in text + every  # a fixed N: no map, no lookup
+
+
+def test_an_auto_sampled_log_reads_its_level_from_a_map_the_agent_rewrites() -> None:
+    """One replica response in 2^level: logged when rand(65536) falls in the map's one
+    range (`sampling.entries`); HAProxy's own answers run no http-response rule."""
+    settings = Settings(
+        listen_fd=3, stats_socket="/s/a", log_socket="/s/log", map_dir="/s", log_sample="auto"
+    )
+    assert settings.auto_sample
+    text = render(settings)
+    rule = (
+        "    http-response set-log-level silent unless"
+        " { rand(65536),map_int(/s/sample.map,0) -m int 1 }\n"
+    )
+    assert rule in text
+    assert text.count("set-log-level") == 1
+    assert "    log ring@changeover_log local0 info\n" in text
+    # the access log needs every request: no sampling rule, whatever log_sample says
+    access = Settings(
+        listen_fd=3,
+        stats_socket="/s/a",
+        log_socket="/s/log",
+        map_dir="/s",
+        log_sample="auto",
+        access_log=True,
+    )
+    assert not access.auto_sample
+    assert "set-log-level" not in render(access)
+    # no log at all: no rule either
+    quiet = Settings(listen_fd=3, stats_socket="/s/a", map_dir="/s", log_sample="auto")
+    assert not quiet.auto_sample
+    assert "set-log-level" not in render(quiet)
 
 
 def test_the_replicas_at_start_are_servers_in_the_file() -> None:
@@ -154,6 +187,9 @@ def test_a_server_haproxy_would_misread_is_refused(server: Server, message: str)
         ({"request_id_prefix": "%[uuid]"}, "request_id_prefix must be 1-32"),
         ({"nbthread": 65}, "nbthread must be <= 64"),
         ({"log_sample": True}, "log_sample must be an integer >= 1"),
+        ({"log_sample": 0}, "log_sample must be an integer >= 1"),
+        ({"log_sample": "every"}, "log_sample must be an integer >= 1"),
+        ({"log_sample": "auto"}, "log_sample 'auto' needs map_dir"),
         ({"max_headers": 40000}, "max_headers must be <= 32766"),
         ({"forwarded_proto": "ht tp"}, "forwarded_proto must be a token"),
         ({"listen_fd": -1}, "listen_fd must be a file descriptor"),
