@@ -30,9 +30,11 @@ from haproxy_engine_costs import EDITS
 
 from changeover.agent.engine import make
 from changeover.agent.paths import StatePaths
+from changeover.haproxy import sampling
 from changeover.haproxy.engine import HaproxyEngine
 from changeover.spec.models import ProxySettings
 
+RATE = 36_000.0  # requests a second: what `bench/run.py` sees through the engine here
 VARIANTS: dict[str, tuple[str, ...] | str] = {  # edits of the engine's text, or a peer
     "plain": "plain",
     "features": "features",
@@ -65,6 +67,9 @@ def engine_text(folder: Path, backend: int, port: int, edits: tuple[str, ...]) -
     text = re.sub(r"    bind sockpair@\d+ name preview\n", "", text)
     for path in set(re.findall(r"(/[^\s(),]+\.map)", text)):
         Path(path).touch()
+        if path.endswith("/" + sampling.MAP_NAME):  # "auto": the level picked at RATE
+            level = sampling.needed(RATE)
+            Path(path).write_text("".join(f"{k} {v}\n" for k, v in sampling.entries(level)))
     return text.replace("bind fd@3", f"bind 127.0.0.1:{port}")
 
 

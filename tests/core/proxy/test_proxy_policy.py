@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 import zlib
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings
