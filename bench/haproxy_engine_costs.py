@@ -36,7 +36,7 @@ from changeover.spec.models import ProxySettings
 
 BENCH = Path(__file__).resolve().parent
 VARIANTS: dict[str, dict[str, Any]] = {
-    "as the agent runs it (defaults)": {},
+    "as the agent runs it (defaults)": {},  # log_sample "auto"
     "log every request (log_sample = 1)": {"log_sample": 1},
     "log_sample = 4": {"log_sample": 4},
     "log_sample = 100": {"log_sample": 100},
@@ -54,6 +54,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no request id (no unique-id, set-var, X-Request-Id)": {"edit": "request-id"},
     "both, nbthread 1": {"edit": "retry,request-id", "nbthread": 1},
     "1 thread: as the agent runs it": {"nbthread": 1},
+    "1 thread: log_sample = 10 (the default before auto)": {"nbthread": 1, "log_sample": 10},
     "1 thread: no routing rules": {"nbthread": 1, "edit": "routing"},
     "1 thread: no request id": {"nbthread": 1, "edit": "request-id"},
     "1 thread: layer-4 retries only": {"nbthread": 1, "edit": "retry"},

@@ -144,6 +144,10 @@ class HaproxyEngine:
             if settings.auto_sample and settings.map_dir is not None
             else None
         )
+        # replica lines the log brought since `_surge_start`, logged at level `_surge_at`
+        self._replica_lines = 0
+        self._surge_start: float | None = None
+        self._surge_at: int | None = None
         self._process = Haproxy(binary, layout)
         self._layout = layout
         self._settings = settings
@@ -726,12 +730,33 @@ class HaproxyEngine:
         (`sampling.observe`); a new level wakes the reconcile, which writes the map."""
         if self._sampling is None:
             return
-        before = self._sampling.level
-        self._sampling = sampling.observe(self._sampling, self._clock(), requests)
-        if self._sampling.level != before:
+        self._sample_at(sampling.observe(self._sampling, self._clock(), requests))
+
+    def _check_surge(self) -> None:
+        """`log_sample = "auto"`: a surge the log shows raises the level before the next
+        stats poll would (`sampling.surged`), counting only lines logged at the level
+        HAProxy's map holds: after the map changed, the count starts again."""
+        if self._sampling is None or self._sample_file is None:
+            return
+        now = self._clock()
+        applied = sampling.level_of(self._map_haves.get(self._sample_file, ()))
+        if applied is None or applied != self._surge_at or self._surge_start is None:
+            self._surge_at, self._surge_start, self._replica_lines = applied, now, 0
+            return
+        elapsed = now - self._surge_start
+        if elapsed < LOG_TICK / 2:  # a read out of turn: count on to a tick's worth
+            return
+        lines, self._surge_start, self._replica_lines = self._replica_lines, now, 0
+        self._sample_at(sampling.surged(self._sampling, applied, lines, elapsed))
+
+    def _sample_at(self, new: sampling.Sampling) -> None:
+        """Keep `new`; a new level wakes the reconcile, which writes the map."""
+        assert self._sampling is not None
+        before, self._sampling = self._sampling.level, new
+        if new.level != before:
             log.info(
                 "haproxy request log: %s replica responses logged (was %s)",
-                sampling.describe(self._sampling.level),
+                sampling.describe(new.level),
                 sampling.describe(before),
             )
             self._dirty.set()
@@ -848,6 +873,7 @@ class HaproxyEngine:
         more = False
         for conn in list(self._log_conns):
             more |= self._read_conn(conn)
+        self._check_surge()
         if self._log_sock is not None:
             loop = asyncio.get_running_loop()
             if more:  # read on after the loop's other work
@@ -906,6 +932,8 @@ class HaproxyEngine:
             elif logged.status == 503:
                 metrics.unrouted += 1
             return
+        if not logged.by_proxy:  # a replica's answer: sampled (HAProxy's own never are)
+            self._replica_lines += 1
         revision = self._revision_of.get(logged.server)
         if revision is None:
             self.unparsed_log_lines += 1

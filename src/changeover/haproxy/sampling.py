@@ -16,6 +16,10 @@ answered by replicas, summed over revisions) and the time, nothing else:
 - it is lowered only to a level where the lines would stay under `LOWER` of the cap, so
   a rate at a level's boundary never makes it flap (raising from level k needs a rate
   above `LOG_RATE * 2^k`, lowering to it one under 3/4 of that: a band of 4/3 between);
+- the log raises it sooner (`surged`): replica lines read faster than `SURGE` times the
+  cap stand for `lines x 2^level` requests a second, at the level HAProxy's map held,
+  and the level rises at once to what they need (the stats show a surge only at their
+  next poll; the log shows it within the agent's next read, 50 ms);
 - counters that went down (HAProxy's, after it restarted) start the measurement again:
   no rate is ever negative, and the level stays as it was meanwhile.
 
@@ -36,6 +40,7 @@ MAX_LEVEL = 16  # 1 response in 65536: past 30 million responses a second
 RANGE = 1 << MAX_LEVEL  # rand(RANGE): the draw the map's range is matched against
 WINDOW = 5.0  # seconds of counts a level is lowered on
 RECENT = 1.0  # seconds of counts a level is raised on at once, as well
+SURGE = 2.0  # the log's own line rate over the cap by this factor raises the level at once
 LOWER = 0.75  # lowered only to a level whose lines would stay under this share of the cap
 MAP_NAME = "sample.map"
 
@@ -77,6 +82,19 @@ def observe(state: Sampling, now: float, requests: int) -> Sampling:
         lower = next(k for k in range(need, MAX_LEVEL + 1) if top / (1 << k) < LOWER * LOG_RATE)
         level = min(level, lower)
     return Sampling(level, seen)
+
+
+def surged(state: Sampling, applied: int, lines: int, seconds: float) -> Sampling:
+    """`state` after the log brought `lines` replica responses in `seconds`, logged at the
+    level HAProxy's map held meanwhile (`applied`): raised at once when they come faster
+    than `SURGE` times the cap, to the level the request rate they stand for needs. The
+    stats show a surge only at their next poll, a second later at most; the log shows it
+    within a tick, before the agent has read a second of every response. Never lowers
+    (that is `observe`'s, on a whole window)."""
+    if seconds <= 0 or lines <= SURGE * LOG_RATE * seconds:
+        return state
+    need = needed(lines / seconds * (1 << applied))
+    return Sampling(need, state.seen) if need > state.level else state
 
 
 def needed(per_second: float) -> int:
@@ -146,6 +164,7 @@ __all__ = [
     "LOWER",
     "MAX_LEVEL",
     "RECENT",
+    "SURGE",
     "WINDOW",
     "Sampling",
     "describe",
@@ -156,4 +175,5 @@ __all__ = [
     "observe",
     "rate",
     "rule",
+    "surged",
 ]

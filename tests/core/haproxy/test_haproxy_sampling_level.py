@@ -247,3 +247,24 @@ def test_traffic_that_stays_within_a_quarter_of_itself_never_flaps_the_level(
     trace = levels(steady([(s, base * share) for s, share in pieces], Sampling(start), poll))
     moves = {b > a for a, b in itertools.pairwise([start, *trace]) if a != b}
     assert len(moves) <= 1, trace
+
+
+@pytest.mark.parametrize(
+    ("level", "applied", "lines", "seconds", "expected"),
+    [
+        (0, 0, 50, 0.05, 0),  # 1,000 lines a second: twice the cap, not over it
+        (0, 0, 51, 0.05, 2),  # over twice the cap: 1,020 requests a second need 1 in 4
+        (0, 0, 1800, 0.05, 7),  # 36,000 a second: 1 in 128, within one tick
+        (3, 3, 60, 0.05, 5),  # 1,200 lines at 1 in 8 stand for 9,600 requests: 1 in 32
+        (6, 3, 60, 0.05, 6),  # already raised past it (the map not written yet): kept
+        (7, 7, 10, 0.05, 7),  # a fall never lowers here: `observe` lowers, on a window
+        (0, 0, 5000, 0.0, 0),  # no time: nothing measured
+    ],
+)
+def test_a_surge_in_the_log_raises_the_level_within_a_tick(
+    level: int, applied: int, lines: int, seconds: float, expected: int
+) -> None:
+    state = Sampling(level, ((1.0, 10),))
+    after = sampling.surged(state, applied, lines, seconds)
+    assert after.level == expected
+    assert after.seen == state.seen  # the stats' observations are the stats' own
