@@ -21,6 +21,8 @@ from typing import Any
 import psutil
 import trustme
 
+from changeover.agent.paths import StatePaths
+from changeover.cli.client import AgentClient, Refused, Unreachable
 from changeover.loadgen import Report, Template, run
 from tests.tlscerts import Issued, issue
 
@@ -172,9 +174,16 @@ class Service:
         return self.url()
 
     def status(self) -> dict[str, Any]:
-        result = self.cli("status", "--json")
-        assert result.returncode == 0, result.stderr
-        doc: dict[str, Any] = json.loads(result.stdout)
+        """The agent's status: the document `changeover status --json` prints (that command
+        is `GET /v1/status` on the control socket, printed), asked from this process, as
+        tests poll it: a CLI run per look costs a second of a shared core."""
+        try:
+            with AgentClient(StatePaths.resolve(None, self.spec)) as client:
+                doc: dict[str, Any] = client.get("/v1/status")
+        except (Unreachable, Refused) as exc:
+            raise AssertionError(f"status: {exc}") from exc
+        finally:
+            self.track_agent()
         self.tracked.update(r["pid"] for r in doc["replicas"] if r["pid"])
         return doc
 
