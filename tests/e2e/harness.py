@@ -173,17 +173,23 @@ class Service:
         assert result.returncode == 0, result.stdout + result.stderr
         return self.url()
 
-    def status(self) -> dict[str, Any]:
-        """The agent's status: the document `changeover status --json` prints (that command
-        is `GET /v1/status` on the control socket, printed), asked from this process, as
-        tests poll it: a CLI run per look costs a second of a shared core."""
-        try:
-            with AgentClient(StatePaths.resolve(None, self.spec)) as client:
-                doc: dict[str, Any] = client.get("/v1/status")
-        except (Unreachable, Refused) as exc:
-            raise AssertionError(f"status: {exc}") from exc
-        finally:
-            self.track_agent()
+    def status(self, *, direct: bool = False) -> dict[str, Any]:
+        """What `changeover status --json` prints. `direct` asks the control socket from
+        this process for the same document (that command is `GET /v1/status`, printed),
+        without a CLI run's second of start-up: for a test that polls it many times and
+        reads only what is settled (a CLI's delay must not be what lets a change land)."""
+        if direct:
+            try:
+                with AgentClient(StatePaths.resolve(None, self.spec)) as client:
+                    doc: dict[str, Any] = client.get("/v1/status")
+            except (Unreachable, Refused) as exc:
+                raise AssertionError(f"status: {exc}") from exc
+            finally:
+                self.track_agent()
+        else:
+            result = self.cli("status", "--json")
+            assert result.returncode == 0, result.stderr
+            doc = json.loads(result.stdout)
         self.tracked.update(r["pid"] for r in doc["replicas"] if r["pid"])
         return doc
 
@@ -214,8 +220,8 @@ class Service:
         if pid:
             self.tracked.add(pid)
 
-    def replica_pids(self) -> dict[str, int]:
-        return {r["id"]: r["pid"] for r in self.status()["replicas"] if r["pid"]}
+    def replica_pids(self, *, direct: bool = False) -> dict[str, int]:
+        return {r["id"]: r["pid"] for r in self.status(direct=direct)["replicas"] if r["pid"]}
 
     def alive(self) -> list[int]:
         return [pid for pid in self.tracked if _alive(pid)]
