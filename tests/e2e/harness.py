@@ -21,6 +21,8 @@ from typing import Any
 import psutil
 import trustme
 
+from changeover.agent.paths import StatePaths
+from changeover.cli.client import AgentClient, Refused, Unreachable
 from changeover.loadgen import Report, Template, run
 from tests.tlscerts import Issued, issue
 
@@ -171,10 +173,23 @@ class Service:
         assert result.returncode == 0, result.stdout + result.stderr
         return self.url()
 
-    def status(self) -> dict[str, Any]:
-        result = self.cli("status", "--json")
-        assert result.returncode == 0, result.stderr
-        doc: dict[str, Any] = json.loads(result.stdout)
+    def status(self, *, direct: bool = False) -> dict[str, Any]:
+        """What `changeover status --json` prints. `direct` asks the control socket from
+        this process for the same document (that command is `GET /v1/status`, printed),
+        without a CLI run's second of start-up: for a test that polls it many times and
+        reads only what is settled (a CLI's delay must not be what lets a change land)."""
+        if direct:
+            try:
+                with AgentClient(StatePaths.resolve(None, self.spec)) as client:
+                    doc: dict[str, Any] = client.get("/v1/status")
+            except (Unreachable, Refused) as exc:
+                raise AssertionError(f"status: {exc}") from exc
+            finally:
+                self.track_agent()
+        else:
+            result = self.cli("status", "--json")
+            assert result.returncode == 0, result.stderr
+            doc = json.loads(result.stdout)
         self.tracked.update(r["pid"] for r in doc["replicas"] if r["pid"])
         return doc
 
@@ -205,8 +220,8 @@ class Service:
         if pid:
             self.tracked.add(pid)
 
-    def replica_pids(self) -> dict[str, int]:
-        return {r["id"]: r["pid"] for r in self.status()["replicas"] if r["pid"]}
+    def replica_pids(self, *, direct: bool = False) -> dict[str, int]:
+        return {r["id"]: r["pid"] for r in self.status(direct=direct)["replicas"] if r["pid"]}
 
     def alive(self) -> list[int]:
         return [pid for pid in self.tracked if _alive(pid)]

@@ -14,7 +14,13 @@ from tests.helpers import gone, wait_for
 def test_sigkill_agent_then_up_adopts_the_replicas_still_serving(service: Service) -> None:
     service.up()
     assert service.cli("deploy", "--version", "v2", "--env", "HELLO_VERSION=v2").returncode == 0
-    old_replicas = service.replica_pids()
+    # deploy returns once revision 2 is stable; revision 1's replicas may still be stopping
+
+    def revision_2_alone() -> dict[str, int] | None:
+        pids = service.replica_pids(direct=True)
+        return None if any(rid.startswith("r1-") for rid in pids) else pids
+
+    old_replicas = wait_for(revision_2_alone, 30, "revision 1's replicas stopped")
     agent = service.agent_pid()
     assert agent
     assert sorted(old_replicas) == ["r2-1", "r2-2"]

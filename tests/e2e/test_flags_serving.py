@@ -59,7 +59,9 @@ def test_a_rollout_reaches_a_long_polling_client_without_a_poll(service: Service
     def enabled(client: Client) -> set[int]:
         return {n for n, user in enumerate(users) if client.is_enabled("checkout", user)}
 
-    with Client("http://agent/v1/flags", uds=str(sock), poll_interval=5.0) as client:
+    # The agent holds each request up to `wait` (5 s, not the default 30 s): the client
+    # knows the server holds once one request was held, so long-poll mode comes 25 s sooner.
+    with Client("http://agent/v1/flags", uds=str(sock), poll_interval=5.0, wait=5.0) as client:
         assert client.wait_until_ready(10)
         # held requests, one after the other: no interval poll is due in this mode
         wait_for(lambda: (st := client.status()) and st.mode == "long-poll", 30, "long-poll mode")

@@ -41,7 +41,7 @@ listen = "127.0.0.1:{dev}"
 
 [environments.staging]
 promote_from = "dev"
-soak = "15s"
+soak = "10s"  # about 10x what the first refusal takes to come after dev's rollout
 soak_requests = 100
 hotfix_skips = ["soak"]
 [environments.staging.spec.proxy]
@@ -193,7 +193,7 @@ def test_a_release_through_soak_window_and_approvals_under_load(pipeline: Pipeli
         early = p.cli("release", "promote", "1.0.0", "--to", "staging")
         assert early.code == 1, early.said()
         assert gates(early)["soak"].startswith("WAITING soak: stable in dev for")
-        assert "more stable in dev (soak 15s)" in early.stderr
+        assert "more stable in dev (soak 10s)" in early.stderr
         soaked = p.cli("release", "promote", "1.0.0", "--to", "staging", "--wait",
                        "--wait-timeout", "180")  # fmt: skip
         assert soaked.code == 0, soaked.said()

@@ -148,8 +148,11 @@ def test_expand_rollback_contract_refusal_and_a_failing_expand_under_load(
         code, output = deploy(service, "v2", "NOTES_COLUMN=content", "SCHEMA=2")
         outputs.append(output)
         assert code == 0, output
+        # the agent marks the contract done, then runs `status` to note the schema: wait
+        # for both (the state alone can be seen with the expanded schema still noted)
         fixed = wait_for(
-            lambda: (s := schema_of(service, 3))["state"] == "contracted" and s,
+            lambda: (s := schema_of(service, 3))["state"] == "contracted"
+            and s["schema"] == "notes(id, content)" and s,
             60, "the contract of revision 3", detail=lambda: json.dumps(migrations(service)),
         )  # fmt: skip
         assert columns(database) == ["id", "content"]

@@ -40,7 +40,7 @@ def test_the_example_renders_plain_without_loss() -> None:
     assert deployment["spec"]["replicas"] == 2
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     assert deployment["spec"]["minReadySeconds"] == 1
-    assert deployment["spec"]["progressDeadlineSeconds"] == 30
+    assert deployment["spec"]["progressDeadlineSeconds"] == 15  # the example's progress_deadline
     service = _object(rendering, "Service")
     assert service["spec"]["ports"][0]["port"] == 8080  # proxy.listen's port
     assert service["spec"]["ports"][0]["targetPort"] == "http"
