@@ -55,6 +55,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "both, nbthread 1": {"edit": "retry,request-id", "nbthread": 1},
     "1 thread: as the agent runs it": {"nbthread": 1},
     "1 thread: log_sample = 10 (the default before auto)": {"nbthread": 1, "log_sample": 10},
+    "1 thread: 16 KB buffers (max_header_size = 15360)": {"nbthread": 1, "max_header_size": 15360},
     "1 thread: no routing rules": {"nbthread": 1, "edit": "routing"},
     "1 thread: no request id": {"nbthread": 1, "edit": "request-id"},
     "1 thread: layer-4 retries only": {"nbthread": 1, "edit": "retry"},
