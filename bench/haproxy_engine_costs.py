@@ -6,7 +6,9 @@ Run: .venv/bin/python bench/haproxy_engine_costs.py [--seconds 5] [--rounds 2]
 Each variant is the engine as the agent runs it with one setting changed, in front of one
 `uvicorn tinyapp:app` backend, measured with wrk (32 connections, one thread); CPU is
 HAProxy's (master and worker) and this process's (the agent's share: the log reader and
-the stats poll). Variants run interleaved, rounds times; medians are printed.
+the stats poll). Variants run interleaved, rounds times; medians are printed. Two
+yardsticks run in the same harness: HAProxy configured by hand (`haproxy_variants`),
+plain and keeping the engine's promises.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import haproxy_variants
 import psutil
 import uvloop
 
@@ -56,6 +59,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "1 thread: as the agent runs it": {"nbthread": 1},
     "1 thread: log_sample = 10 (the default before auto)": {"nbthread": 1, "log_sample": 10},
     "1 thread: 16 KB buffers (max_header_size = 15360)": {"nbthread": 1, "max_header_size": 15360},
+    # the yardsticks in the same harness: HAProxy configured by hand (haproxy_variants)
+    "1 thread: HAProxy by hand, promises": {"peer": "promises"},
+    "1 thread: HAProxy by hand, plain": {"peer": "plain"},
     "1 thread: no routing rules": {"nbthread": 1, "edit": "routing"},
     "1 thread: no request id": {"nbthread": 1, "edit": "request-id"},
     "1 thread: layer-4 retries only": {"nbthread": 1, "edit": "retry"},
@@ -165,6 +171,34 @@ async def measure(
         await engine.shutdown(2.0)
 
 
+def measure_peer(
+    work: Path, backend: int, variant: str, seconds: float
+) -> tuple[float, float, float]:
+    """(req/s, HAProxy CPU s/request, 0.0) of a hand-written HAProxy (`haproxy_variants`)."""
+    work.mkdir(parents=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (work / "h.cfg").write_text(haproxy_variants.config(variant, port, backend, ""))
+    proc = subprocess.Popen(["haproxy", "-db", "-f", str(work / "h.cfg")])
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"HAProxy ({variant}) did not listen") from None
+                time.sleep(0.05)
+        before = cpu([proc.pid])
+        rps, total = wrk(port, seconds)
+        return rps, (cpu([proc.pid]) - before) / total, 0.0
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 async def run_all(
     port: int, seconds: float, rounds: int
 ) -> dict[str, list[tuple[float, float, float]]]:
@@ -177,7 +211,10 @@ async def run_all(
                 if name not in results:
                     continue
                 where = Path(tmp) / f"{rnd}-{index}"
-                result = await measure(where, port, dict(changes), seconds)
+                if "peer" in changes:
+                    result = measure_peer(where, port, str(changes["peer"]), seconds)
+                else:
+                    result = await measure(where, port, dict(changes), seconds)
                 results[name].append(result)
                 print(f"bench: round {rnd + 1} {name}: {result[0]:.0f} req/s", flush=True)
     return results
