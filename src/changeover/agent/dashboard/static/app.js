@@ -112,6 +112,15 @@ function keyedRows(body, items, key, make) {
   keptRows.set(body, after);
 }
 
+// A box drawn from the same data as last time is left alone (a selection in it stays).
+const drawnFrom = new WeakMap(); // box -> the JSON it was last drawn from
+function unchanged(box, data) {
+  const sig = JSON.stringify(data);
+  if (drawnFrom.get(box) === sig) return true;
+  drawnFrom.set(box, sig);
+  return false;
+}
+
 // Rows come newest first: a refresh that adds some above what the operator reads would
 // push it down. The row at the top of the window stays where it was, unless the window is
 // at the page's top (there the new rows come into view).
@@ -181,6 +190,7 @@ function renderHeader(status) {
 function renderRollout(status) {
   const box = $("#rollout");
   const r = status.rollout;
+  if (unchanged(box, [r, status.weights])) return;
   if (!r) {
     box.replaceChildren(el("p", {}, "No rollout yet."));
     return;
@@ -221,6 +231,7 @@ function renderSteps(status) {
   const progress = status.progress;
   const steps = progress ? progress.steps : [];
   const rollout = status.rollout;
+  if (unchanged(list, [steps, progress && progress.step, rollout && [rollout.strategy, rollout.phase, rollout.finished_at]])) return;
   if (!steps.length) {
     list.replaceChildren(el("li", { class: "muted" }, rollout ? `${rollout.strategy}: no canary steps` : "–"));
     return;
@@ -239,12 +250,10 @@ function renderSteps(status) {
 }
 
 function renderRevisions(status) {
-  const body = $("#revisions tbody");
   const weights = status.weights || {};
-  body.replaceChildren(...status.revisions.map((rev) => {
-    const live = status.live[String(rev.revision)] || {};
-    const w = weights[String(rev.revision)];
-    return el("tr", { "data-revision": rev.revision },
+  const rows = status.revisions.map((rev) => ({ rev, live: status.live[String(rev.revision)] || {}, w: weights[String(rev.revision)] }));
+  keyedRows($("#revisions tbody"), rows, (row) => row.rev.revision, ({ rev, live, w }) =>
+    el("tr", { "data-revision": rev.revision },
       el("td", {}, swatch(color(rev.revision)), ` ${rev.revision}`),
       el("td", {}, rev.version),
       el("td", {}, rev.status),
@@ -252,13 +261,13 @@ function renderRevisions(status) {
       el("td", {}, `${rev.ready}/${rev.replicas}`),
       el("td", {}, num(live.request_rate)),
       el("td", {}, pct(live.success_rate)),
-      el("td", {}, ms(live.latency_p95)));
-  }));
+      el("td", {}, ms(live.latency_p95))));
 }
 
 function renderAnalysis(status) {
   const box = $("#analysis");
   const runs = status.progress ? status.progress.analysis : [];
+  if (unchanged(box, runs)) return;
   if (!runs.length) {
     box.replaceChildren(el("p", { class: "muted" }, "No analysis runs in this rollout."));
     return;
