@@ -350,3 +350,84 @@ def test_the_dashboard_reads_the_haproxy_engine_as_it_reads_the_builtin(
     clean(gen.report)
     assert service.status()["agent"]["engine"] == "haproxy"
     assert errors == []
+
+
+def test_the_history_page_keeps_what_the_operator_opened_when_events_arrive(
+    service: Service, browser: Browser
+) -> None:
+    """An event refreshes the History page (a deploy records several): a revision's diff
+    the operator expanded stays expanded, the rows that did not change are the same
+    elements (a text selection in them survives), the page does not jump, and the Events
+    page's filter keeps its text and focus while new events are drawn under it."""
+    ops = free_port()
+    service.write_spec(extra=f'\n[ops]\nlisten = "127.0.0.1:{ops}"\n')
+    service.up()
+    deploy(service, "v2")
+    wait_for(lambda: rollout(service)["phase"] == "succeeded", 60, "v2 deployed")
+
+    page = browser.new_page(viewport={"width": 1280, "height": 400})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    page.goto(f"http://127.0.0.1:{ops}/#history")
+    page.click("#history-revisions button[data-diff='2']")  # every difference, 1 to 2
+    diff = page.wait_for_selector("#history-revisions tr[data-revision='2'] .full-diff")
+    assert "HELLO_VERSION" in diff.inner_text()
+    # mark the first rollout's row and revision 1's row: a row drawn again loses the mark
+    page.evaluate(
+        """() => {
+          const rows = "#rollouts tbody tr, #history-revisions tr[data-revision='1']";
+          for (const row of document.querySelectorAll(rows)) row.dataset.mark = "kept";
+        }"""
+    )
+    row = page.locator("#history-revisions tr[data-revision='2']")
+    # the operator reads from revision 2 on: it is at the window's top, partly scrolled past
+    # (room below it, as a long history has, lets the window scroll that far)
+    page.evaluate("document.querySelector('main').style.paddingBottom = '2000px'")
+    row.evaluate("(r) => r.scrollIntoView({ block: 'start' })")
+    page.evaluate("window.scrollBy(0, 20)")
+    top = row.bounding_box()
+    assert top is not None
+    assert top["y"] < 0 < top["y"] + top["height"], top  # the row at the window's top
+
+    deploy(service, "v3")  # events arrive while the History page is shown
+    page.wait_for_selector("#history-revisions tr[data-revision='3']", timeout=60_000)
+    wait_for(lambda: rollout(service)["phase"] == "succeeded", 60, "v3 deployed")
+    # the page has drawn the finished rollout: the last events' refresh has landed
+    finished = page.locator("#rollouts tbody tr", has_text="2 → 3")
+    wait_for(
+        lambda: finished.count() == 1 and "succeeded" in finished.inner_text(),
+        30,
+        "the History page shows the v3 rollout succeeded",
+    )
+    assert page.locator("#history-revisions tr[data-revision='2'] .full-diff").count() == 1
+    assert "HELLO_VERSION" in page.inner_text("#history-revisions tr[data-revision='2']")
+    assert page.locator("#history-revisions button[data-diff='2']").count() == 0
+    assert page.locator("#history-revisions button[data-diff='3']").count() == 1  # the new one
+    assert page.locator("#history-revisions tr[data-revision='1'][data-mark=kept]").count() == 1
+    assert page.locator("#rollouts tbody tr[data-mark=kept]").count() >= 1  # rollout 1's
+    after = row.bounding_box()
+    assert after is not None
+    assert abs(after["y"] - top["y"]) <= 2, (top, after)  # what the operator looked at stays
+
+    # the Events page: the filter keeps its text and focus while events are drawn
+    page.click("nav a[data-page=events]")
+    page.wait_for_selector("#events tbody tr")
+    page.fill("#event-filter", "v4")
+    newest = (
+        page.inner_text("#events tbody tr:first-child td:first-child")
+        if page.locator("#events tbody tr").count()
+        else "0"
+    )
+    deploy(service, "v4")
+    wait_for(
+        lambda: (
+            page.locator("#events tbody tr").count() > 0
+            and page.inner_text("#events tbody tr:first-child td:first-child") != newest
+        ),
+        60,
+        "the Events page draws the v4 events under the filter",
+    )
+    assert page.input_value("#event-filter") == "v4"
+    assert page.evaluate("document.activeElement.id") == "event-filter"
+    assert all("v4" in t.lower() for t in page.locator("#events tbody tr").all_inner_texts())
+    assert errors == []

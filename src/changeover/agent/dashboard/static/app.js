@@ -22,6 +22,7 @@ const state = {
   status: null,
   page: "now",
   failures: 0,
+  diffs: new Map(),   // "from>to" -> the diff the operator opened on History, kept across refreshes
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -70,6 +71,70 @@ function swatch(c) {
   const node = el("span", { class: "swatch", "aria-hidden": "true" });
   node.style.background = c; // CSSOM, which the Content-Security-Policy allows
   return node;
+}
+
+// --- rows kept across refreshes -------------------------------------------------------
+// A refresh (an event, a poll) draws a table's rows by a stable key: a row whose data did
+// not change is left as it is, so what the operator opened, selected or focused in it
+// stays, and the page does not jump; a changed row is drawn again (with the focus put back
+// on its counterpart); rows are inserted and removed around the kept ones, never moved.
+const keptRows = new WeakMap(); // tbody -> Map(key -> { node, sig })
+const FOCUSABLE = "a[href], button, input, select, textarea, summary, [tabindex]";
+
+function keyedRows(body, items, key, make) {
+  const before = keptRows.get(body) || new Map();
+  const after = new Map();
+  const active = document.activeElement;
+  for (const item of items) {
+    const k = String(key(item));
+    const sig = JSON.stringify(item);
+    const old = before.get(k);
+    if (old && old.sig === sig && old.node.parentNode === body) {
+      after.set(k, old);
+      continue;
+    }
+    const node = make(item);
+    node.dataset.key = k;
+    if (old && active && old.node.contains(active)) {
+      const at = [...old.node.querySelectorAll(FOCUSABLE)].indexOf(active);
+      const again = node.querySelectorAll(FOCUSABLE)[at];
+      if (again) queueMicrotask(() => again.focus({ preventScroll: true }));
+    }
+    after.set(k, { node, sig });
+  }
+  const wanted = new Set([...after.values()].map((e) => e.node));
+  for (const node of [...body.children]) if (!wanted.has(node)) node.remove();
+  let at = body.firstChild;
+  for (const { node } of after.values()) {
+    if (node === at) at = at.nextSibling;
+    else body.insertBefore(node, at);
+  }
+  keptRows.set(body, after);
+}
+
+// A box drawn from the same data as last time is left alone (a selection in it stays).
+const drawnFrom = new WeakMap(); // box -> the JSON it was last drawn from
+function unchanged(box, data) {
+  const sig = JSON.stringify(data);
+  if (drawnFrom.get(box) === sig) return true;
+  drawnFrom.set(box, sig);
+  return false;
+}
+
+// Rows come newest first: a refresh that adds some above what the operator reads would
+// push it down. The row at the top of the window stays where it was, unless the window is
+// at the page's top (there the new rows come into view).
+function keepInView(draw) {
+  if (window.scrollY <= 0) return draw();
+  const rows = document.querySelectorAll("main section:not([hidden]) tbody tr");
+  const anchor = [...rows].find((row) => row.getBoundingClientRect().bottom > 1);
+  const top = anchor ? anchor.getBoundingClientRect().top : 0;
+  const drawn = draw();
+  if (anchor && anchor.isConnected) {
+    const moved = anchor.getBoundingClientRect().top - top;
+    if (moved) window.scrollBy(0, moved);
+  }
+  return drawn;
 }
 
 // --- the connection line ------------------------------------------------------------
@@ -125,6 +190,7 @@ function renderHeader(status) {
 function renderRollout(status) {
   const box = $("#rollout");
   const r = status.rollout;
+  if (unchanged(box, [r, status.weights])) return;
   if (!r) {
     box.replaceChildren(el("p", {}, "No rollout yet."));
     return;
@@ -165,6 +231,7 @@ function renderSteps(status) {
   const progress = status.progress;
   const steps = progress ? progress.steps : [];
   const rollout = status.rollout;
+  if (unchanged(list, [steps, progress && progress.step, rollout && [rollout.strategy, rollout.phase, rollout.finished_at]])) return;
   if (!steps.length) {
     list.replaceChildren(el("li", { class: "muted" }, rollout ? `${rollout.strategy}: no canary steps` : "–"));
     return;
@@ -183,12 +250,10 @@ function renderSteps(status) {
 }
 
 function renderRevisions(status) {
-  const body = $("#revisions tbody");
   const weights = status.weights || {};
-  body.replaceChildren(...status.revisions.map((rev) => {
-    const live = status.live[String(rev.revision)] || {};
-    const w = weights[String(rev.revision)];
-    return el("tr", { "data-revision": rev.revision },
+  const rows = status.revisions.map((rev) => ({ rev, live: status.live[String(rev.revision)] || {}, w: weights[String(rev.revision)] }));
+  keyedRows($("#revisions tbody"), rows, (row) => row.rev.revision, ({ rev, live, w }) =>
+    el("tr", { "data-revision": rev.revision },
       el("td", {}, swatch(color(rev.revision)), ` ${rev.revision}`),
       el("td", {}, rev.version),
       el("td", {}, rev.status),
@@ -196,13 +261,13 @@ function renderRevisions(status) {
       el("td", {}, `${rev.ready}/${rev.replicas}`),
       el("td", {}, num(live.request_rate)),
       el("td", {}, pct(live.success_rate)),
-      el("td", {}, ms(live.latency_p95)));
-  }));
+      el("td", {}, ms(live.latency_p95))));
 }
 
 function renderAnalysis(status) {
   const box = $("#analysis");
   const runs = status.progress ? status.progress.analysis : [];
+  if (unchanged(box, runs)) return;
   if (!runs.length) {
     box.replaceChildren(el("p", { class: "muted" }, "No analysis runs in this rollout."));
     return;
@@ -442,40 +507,63 @@ function renderTokenState() {
 }
 
 // --- history, events, flags, pipeline ----------------------------------------------
+let historyAsked = 0; // answers to an older request than the newest are dropped
+
 async function loadHistory() {
+  const asked = (historyAsked += 1);
   const doc = await getJSON("/api/history");
-  $("#rollouts tbody").replaceChildren(...doc.rollouts.map((r) => el("tr", {},
+  if (asked !== historyAsked) return;
+  keepInView(() => drawHistory(doc));
+}
+
+function drawHistory(doc) {
+  keyedRows($("#rollouts tbody"), doc.rollouts, (r) => r.id, (r) => el("tr", { "data-rollout": r.id },
     el("td", {}, r.id), el("td", {}, r.kind), el("td", {}, r.strategy),
     el("td", {}, `${r.from_revision ?? "–"} → ${r.to_revision}`),
     el("td", { class: `phase-${r.phase}` }, r.phase), el("td", {}, when(r.started_at)),
-    el("td", {}, took(r.started_at, r.finished_at)), el("td", {}, r.reason || ""))));
+    el("td", {}, took(r.started_at, r.finished_at)), el("td", {}, r.reason || "")));
   // revisions come newest first: the one before each is the next in the list
-  $("#history-revisions tbody").replaceChildren(...doc.revisions.map((r, i) => {
-    const before = doc.revisions[i + 1];
+  const rows = doc.revisions.map((r, i) => ({ ...r, before: doc.revisions[i + 1]?.revision ?? null }));
+  keyedRows($("#history-revisions tbody"), rows, (r) => r.revision, (r) => {
     const cell = el("td", { class: "diff-cell" },
       r.changes.length ? el("ul", { class: "changes" }, r.changes.map((c) => el("li", {}, c))) : "–");
-    if (before) {
-      const button = el("button", { type: "button", "data-diff": r.revision }, `Every difference from ${before.revision}`);
-      button.addEventListener("click", () => showDiff(before.revision, r.revision, cell, button));
+    const opened = state.diffs.get(`${r.before}>${r.revision}`);
+    if (opened) cell.append(fullDiff(opened));
+    else if (r.before !== null) {
+      const button = el("button", { type: "button", "data-diff": r.revision }, `Every difference from ${r.before}`);
+      button.addEventListener("click", () => showDiff(r.before, r.revision, button));
       cell.append(button);
     }
     return el("tr", { "data-revision": r.revision },
       el("td", {}, r.revision), el("td", {}, r.version), el("td", {}, r.status), el("td", {}, when(r.created_at)), cell);
-  }));
+  });
 }
 
-async function showDiff(from, to, cell, button) {
-  // what `changeover history --diff` prints: every path of release and spec that differs
-  const doc = await getJSON(`/api/diff?from=${from}&to=${to}`);
-  button.remove();
-  cell.append(el("ul", { class: "changes full-diff" },
-    doc.changes.length ? doc.changes.map((c) => el("li", {}, c.text)) : [el("li", {}, "no difference")]));
+function fullDiff(doc) {
+  return el("ul", { class: "changes full-diff" },
+    doc.changes.length ? doc.changes.map((c) => el("li", {}, c.text)) : [el("li", {}, "no difference")]);
+}
+
+async function showDiff(from, to, button) {
+  // what `changeover history --diff` prints: every path of release and spec that differs;
+  // remembered by revision, so a refresh of the page draws it open again
+  button.disabled = true;
+  let doc;
+  try {
+    doc = await getJSON(`/api/diff?from=${from}&to=${to}`);
+  } finally {
+    button.disabled = false;
+  }
+  state.diffs.set(`${from}>${to}`, doc);
+  // the row may have been drawn again meanwhile: open the diff in the one on the page
+  const shown = document.querySelector(`#history-revisions button[data-diff="${to}"]`);
+  if (shown) shown.replaceWith(fullDiff(doc));
 }
 
 function renderEvents() {
   const filter = $("#event-filter").value.trim().toLowerCase();
   const shown = state.events.filter((e) => !filter || e.kind.toLowerCase().includes(filter) || e.message.toLowerCase().includes(filter));
-  $("#events tbody").replaceChildren(...shown.slice(-300).reverse().map((e) => el("tr", { class: `kind-${e.kind}` },
+  keepInView(() => keyedRows($("#events tbody"), shown.slice(-300).reverse(), (e) => e.id, (e) => el("tr", { class: `kind-${e.kind}` },
     el("td", {}, e.id), el("td", {}, when(e.ts)), el("td", {}, e.kind), el("td", {}, e.message))));
 }
 
