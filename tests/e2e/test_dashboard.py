@@ -143,6 +143,9 @@ def test_the_dashboard_follows_a_canary_and_acts_only_with_the_token(
     (service.dir / "flag.json").write_text(json.dumps(FLAG))
     made = service.cli("flags", "create", "flag.json")
     assert made.returncode == 0, made.stderr
+    (service.dir / "other.json").write_text(json.dumps({**FLAG, "name": "other-flag"}))
+    made = service.cli("flags", "create", "other.json")
+    assert made.returncode == 0, made.stderr
     dashboard = f"http://127.0.0.1:{ops}"
 
     page = browser.new_page(viewport={"width": 1280, "height": 720})
@@ -272,6 +275,9 @@ def test_the_dashboard_follows_a_canary_and_acts_only_with_the_token(
         shot(page, "events")
         page.click("nav a[data-page=flags]")
         page.wait_for_selector("#flags tr[data-flag='new-checkout']")
+        # a percent typed for one flag, not sent yet, outlives an action on another
+        typed = "#flags tr[data-flag='other-flag'] input[type=number]"
+        page.fill(typed, "37")
         page.once("dialog", lambda d: d.accept())
         page.click("#flags button[data-flag='new-checkout']")
         wait_for(
@@ -279,6 +285,7 @@ def test_the_dashboard_follows_a_canary_and_acts_only_with_the_token(
             20,
             "the flag switched off from the page",
         )
+        assert page.input_value(typed) == "37"
         shot(page, "flags")
         page.click("nav a[data-page=now]")
 
@@ -295,9 +302,10 @@ def test_the_dashboard_follows_a_canary_and_acts_only_with_the_token(
     clean(gen.report)
     messages = [e["message"] for e in service.status()["events"]]
     assert any("dashboard" in m for m in messages), messages
-    flags = json.loads(service.cli("flags", "list", "--json").stdout)
-    assert flags[0]["enabled"] is False
-    assert flags[0]["updated_by"] == "dashboard"
+    flags = {f["name"]: f for f in json.loads(service.cli("flags", "list", "--json").stdout)}
+    assert flags["new-checkout"]["enabled"] is False
+    assert flags["new-checkout"]["updated_by"] == "dashboard"
+    assert flags["other-flag"]["enabled"] is True  # typed into, never sent
     for path in service.state.rglob("*"):  # the state DB, the agent's and replicas' logs
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path

@@ -590,7 +590,14 @@ async function loadFlags() {
   const doc = await getJSON("/api/flags");
   const usable = state.actions && state.token !== null;
   const result = $("#flag-result");
-  const rows = doc.flags.map((f) => {
+  const body = $("#flags tbody");
+  if (!doc.flags.length) {
+    body.replaceChildren(el("tr", {}, el("td", { colSpan: 5, class: "muted" }, "No flags.")));
+    return;
+  }
+  // by name: an action redraws its own row only, so a percent typed into another flag's
+  // field (not sent yet) stays
+  keyedRows(body, doc.flags.map((f) => ({ f, usable })), (row) => row.f.name, ({ f }) => {
     const toggle = el("button", { type: "button", disabled: !usable, "data-flag": f.name },
       f.enabled ? "Disable" : "Enable");
     toggle.addEventListener("click", async () => {
@@ -611,7 +618,6 @@ async function loadFlags() {
       el("td", {}, f.stale.length ? f.stale.join("; ") : "–"),
       el("td", { class: "buttons" }, state.actions ? [toggle, percent, set] : "read-only"));
   });
-  $("#flags tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colSpan: 5, class: "muted" }, "No flags."))]));
 }
 
 async function loadPipeline() {
