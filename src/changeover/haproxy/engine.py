@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -134,9 +135,11 @@ class HaproxyEngine:
         on_event: Callable[[str], None] = lambda message: None,
         tls: HaproxyTls | None = None,  # `[proxy] tls` (haproxy/tls.py)
         clock: Callable[[], float] = time.monotonic,  # what the sampling rate is measured by
+        draw: Callable[[], float] = random.random,  # samples HAProxy's own answers (record)
     ) -> None:
         self._tls = tls
         self._clock = clock
+        self._draw = draw
         # log_sample "auto": the level (sampling.py), kept across HAProxy's restarts
         self._sampling = sampling.Sampling() if settings.auto_sample else None
         self._sample_file = (
@@ -939,11 +942,23 @@ class HaproxyEngine:
             self.unparsed_log_lines += 1
             return
         stats = metrics.revision(revision)
-        if logged.status >= 100:
+        if logged.status >= 100 and (not logged.by_proxy or self._sampled_too()):
             stats.completed(logged.status, logged.seconds)
         code = str(logged.status)
         if logged.by_proxy and code in stats.errors:
             stats.errors[code] += 1
+
+    def _sampled_too(self) -> bool:
+        """Whether an answer HAProxy made itself after choosing a replica (a 502, a 504)
+        enters the latency histogram: HAProxy logs every one, and replicas' answers one in
+        N, so each is kept one time in N here (counted in `errors` always). Otherwise a
+        0.1 % of 504s at 1 in 128 would be 11 % of the latencies, and of the 5xx ratio
+        Prometheus reads from the histogram's counts."""
+        one_in = int(self.log_sample["one_in"])
+        if self._sampling is not None and self._sample_file is not None:
+            applied = sampling.level_of(self._map_haves.get(self._sample_file, ()))
+            one_in = 1 << (applied if applied is not None else self._sampling.level)
+        return one_in <= 1 or self._draw() * one_in < 1.0
 
     def _close_log(self) -> None:
         timer, self._log_timer = self._log_timer, None

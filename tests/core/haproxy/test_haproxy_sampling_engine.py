@@ -4,6 +4,9 @@ reports and what a HAProxy started again is seeded with (pure: no loop is run)."
 
 from __future__ import annotations
 
+import itertools
+import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +22,10 @@ SAMPLE_MAP = f"{MAPS}/sample.map"
 
 
 def engine(
-    log_sample: int | Literal["auto"], clock: FakeClock, access_log: bool = False
+    log_sample: int | Literal["auto"],
+    clock: FakeClock,
+    access_log: bool = False,
+    draw: Callable[[], float] = random.random,
 ) -> HaproxyEngine:
     layout = Layout(
         config=TMP / "haproxy.cfg",
@@ -38,7 +44,7 @@ def engine(
         access_log=access_log,
     )
     return HaproxyEngine(
-        "/usr/sbin/haproxy", layout, settings, log_socket=str(TMP / "log"), clock=clock
+        "/usr/sbin/haproxy", layout, settings, log_socket=str(TMP / "log"), clock=clock, draw=draw
     )
 
 
@@ -136,3 +142,35 @@ def test_a_surge_in_the_log_raises_the_level_before_the_stats_show_it() -> None:
     clock.advance(0.05)
     eng._check_surge()
     assert eng.metrics()["log_sample"]["level"] == 7
+
+
+def histogram_counts(eng: HaproxyEngine, revision: int) -> dict[str, int]:
+    return {name: sum(cells) for name, cells, _ in eng.stats.revisions[revision].classes()}
+
+
+def test_haproxys_own_answers_enter_the_latencies_at_the_replicas_sampling() -> None:
+    """HAProxy logs each of its own 502/504s, a replica's answers one in N: its answers
+    are counted as errors every time, and kept in the latency histogram one time in N,
+    so neither the percentiles nor the 5xx share Prometheus reads are skewed by N."""
+    tenths = itertools.cycle([n / 10 for n in range(10)]).__next__  # one draw in 10 is < 0.1
+    fixed = engine(10, FakeClock(), draw=tenths)
+    fixed.add_endpoint("r1-1", 1, "127.0.0.1", 9111)
+    for _ in range(1000):
+        fixed.record(b"r1-1 200 3 --")  # one replica answer in 10, as HAProxy logged it
+        fixed.record(b"r1-1 504 60000 sH")  # every one of HAProxy's
+    assert fixed.stats.revisions[1].errors["504"] == 1000
+    assert histogram_counts(fixed, 1)["2xx"] == 1000
+    assert histogram_counts(fixed, 1)["5xx"] == 100
+
+    eighths = itertools.cycle([n / 128 for n in range(128)]).__next__
+    auto = engine("auto", FakeClock(), draw=eighths)
+    auto.add_endpoint("r1-1", 1, "127.0.0.1", 9111)
+    auto._map_haves[SAMPLE_MAP] = sampling.entries(7)  # HAProxy logs 1 in 128
+    for _ in range(1280):
+        auto.record(b"r1-1 502 1 SH")
+    assert auto.stats.revisions[1].errors["502"] == 1280
+    assert histogram_counts(auto, 1)["5xx"] == 10
+    every = engine(1, FakeClock(), draw=lambda: 0.99)
+    every.add_endpoint("r1-1", 1, "127.0.0.1", 9111)
+    every.record(b"r1-1 502 1 SH")
+    assert histogram_counts(every, 1)["5xx"] == 1  # logging every answer: all kept
