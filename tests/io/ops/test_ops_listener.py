@@ -92,6 +92,7 @@ def test_metrics_are_read_from_the_agent_when_scraped_and_promtool_accepts_them(
     assert at("changeover_revision_info", status="stable") == 1
     service = frozenset({("service", "hello")})
     assert got["changeover_rollouts_total", service | {("outcome", "rolled-back")}] == 1
+    assert got["changeover_proxy_latency_sample_one_in", service] == 1  # builtin: every one
     assert got["changeover_rollouts_total", service | {("outcome", "succeeded")}] == 0
     info = {
         ("rollout", "1"), ("kind", "initial"), ("strategy", "rolling"), ("phase", "succeeded"),

@@ -152,7 +152,14 @@ class OpsCollector(Collector):
             "Malformed requests answered 400 or 408, never forwarded to a replica",
         )
         rejected.add_metric(self._values(), stats.rejected)
-        yield from (unrouted, rejected)
+        sampled = self._gauge(
+            "changeover_proxy_latency_sample_one_in",
+            "One request in this many is in http_server_request_duration_seconds: 1 on the "
+            "builtin proxy, the request log's sampling on the haproxy engine (log_sample)",
+        )
+        sample = self._agent.proxy.metrics().get("log_sample")
+        sampled.add_metric(self._values(), float(sample["one_in"]) if sample else 1.0)
+        yield from (unrouted, rejected, sampled)
 
     # --- the supervisor -----------------------------------------------------------------
     def _replicas(self, revisions: list[int]) -> Iterator[Metric]:
