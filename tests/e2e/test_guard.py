@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from changeover.loadgen import BackgroundLoad, Report, Template
 from tests import parts
@@ -151,6 +152,17 @@ window = "90s"
     ops = service.status()["agent"]["ops_listen"]
     rules = service.cli("alerts", "rules", "--window", "5s", "--for", "1s", "-o", "rules.yml")
     assert rules.returncode == 0, rules.stderr
+    # This is about errors. Over a 5 s window a fresh revision on a loaded machine can
+    # have twice the stable p95 before it fails at all, and ChangeoverSlowRevision would
+    # then roll it back first: the latency rule is left out here (promtool fires it in
+    # tests/io/ops/test_alert_rules.py).
+    written = yaml.safe_load((service.dir / "rules.yml").read_text())
+    for group in written["groups"]:
+        group["rules"] = [r for r in group["rules"] if r.get("alert") != "ChangeoverSlowRevision"]
+    assert any(
+        r.get("alert") == "ChangeoverHighErrorRatio" for g in written["groups"] for r in g["rules"]
+    )
+    (service.dir / "rules.yml").write_text(yaml.safe_dump(written, sort_keys=False))
     servers: list[Server] = []
     try:
         am = alertmanager(
