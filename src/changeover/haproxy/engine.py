@@ -147,6 +147,9 @@ class HaproxyEngine:
             if settings.auto_sample and settings.map_dir is not None
             else None
         )
+        fixed = settings.log_sample  # one in this many, when not auto
+        self._fixed_one_in = 1 if settings.access_log or not isinstance(fixed, int) else fixed
+        self._applied: tuple[Entries, int | None] = ((), None)  # `_applied_level`'s memo
         # replica lines the log brought since `_surge_start`, logged at level `_surge_at`
         self._replica_lines = 0
         self._surge_start: float | None = None
@@ -742,7 +745,7 @@ class HaproxyEngine:
         if self._sampling is None or self._sample_file is None:
             return
         now = self._clock()
-        applied = sampling.level_of(self._map_haves.get(self._sample_file, ()))
+        applied = self._applied_level()
         if applied is None or applied != self._surge_at or self._surge_start is None:
             self._surge_at, self._surge_start, self._replica_lines = applied, now, 0
             return
@@ -771,9 +774,7 @@ class HaproxyEngine:
         (`log_sample` N, or 1 while the access log is on), `one_in` and `level` (one_in
         is 2^level; None when fixed)."""
         if self._sampling is None:
-            fixed = self._settings.log_sample
-            one_in = 1 if self._settings.access_log or not isinstance(fixed, int) else fixed
-            return {"mode": "fixed", "one_in": one_in, "level": None}
+            return {"mode": "fixed", "one_in": self._fixed_one_in, "level": None}
         level = self._sampling.level
         return {"mode": "auto", "one_in": 1 << level, "level": level}
 
@@ -954,11 +955,21 @@ class HaproxyEngine:
         N, so each is kept one time in N here (counted in `errors` always). Otherwise a
         0.1 % of 504s at 1 in 128 would be 11 % of the latencies, and of the 5xx ratio
         Prometheus reads from the histogram's counts."""
-        one_in = int(self.log_sample["one_in"])
-        if self._sampling is not None and self._sample_file is not None:
-            applied = sampling.level_of(self._map_haves.get(self._sample_file, ()))
+        one_in = self._fixed_one_in
+        if self._sampling is not None:
+            applied = self._applied_level()
             one_in = 1 << (applied if applied is not None else self._sampling.level)
         return one_in <= 1 or self._draw() * one_in < 1.0
+
+    def _applied_level(self) -> int | None:
+        """The level HAProxy's sample map holds, read again only when the map changed
+        (a flood of HAProxy's own answers calls this per line)."""
+        if self._sample_file is None:
+            return None
+        held = self._map_haves.get(self._sample_file, ())
+        if held is not self._applied[0]:
+            self._applied = (held, sampling.level_of(held))
+        return self._applied[1]
 
     def _close_log(self) -> None:
         timer, self._log_timer = self._log_timer, None

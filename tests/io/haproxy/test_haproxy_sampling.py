@@ -34,6 +34,18 @@ def haproxy_installed() -> None:
     require("haproxy", "haproxy")
 
 
+async def every_503_logged(engine: HaproxyEngine, url: str) -> None:
+    """30 requests with no replica: HAProxy answers each 503 itself, which runs no
+    http-response rule, so every one is logged whatever the sampling."""
+    assert await get_many(url, 30) == {"503 None": 30}
+
+    def unrouted() -> int:
+        engine._read_log()
+        return int(engine.metrics()["unrouted"])
+
+    await until(lambda: unrouted() == 30, 10, "every 503 HAProxy answered is logged")
+
+
 def test_one_response_in_n_at_random_and_every_haproxy_answer(tmp_path: Path) -> None:
     async def go() -> None:
         one, two = App(1), App(2)
@@ -73,14 +85,7 @@ def test_one_response_in_n_at_random_and_every_haproxy_answer(tmp_path: Path) ->
             for revision in (1, 2):
                 engine.remove_endpoint(f"r{revision}-1")
             await settled(engine)
-            answered = await get_many(url, 30)
-            assert answered == {"503 None": 30}
-
-            def unrouted() -> int:
-                engine._read_log()
-                return int(engine.metrics()["unrouted"])
-
-            await until(lambda: unrouted() == 30, 10, "every 503 HAProxy answered is logged")
+            await every_503_logged(engine, url)
         finally:
             await engine.shutdown(timeout=2.0)
             await one.close()
@@ -235,13 +240,7 @@ def test_auto_logs_every_response_then_one_in_2_to_the_level_the_agent_writes(
             # HAProxy's own answers run no http-response rule: every 503 is logged
             engine.remove_endpoint("r1-1")
             await settled(engine)
-            assert await get_many(url, 30) == {"503 None": 30}
-
-            def unrouted() -> int:
-                engine._read_log()
-                return int(engine.metrics()["unrouted"])
-
-            await until(lambda: unrouted() == 30, 10, "every 503 HAProxy answered is logged")
+            await every_503_logged(engine, url)
         finally:
             await engine.shutdown(timeout=2.0)
             await app.close()
