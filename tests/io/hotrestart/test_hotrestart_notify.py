@@ -87,7 +87,9 @@ def test_socket_reports_the_sender_pid_and_closes_passed_fds(short_tmp: Path) ->
 APP = """
 import os, signal, socket, sys, time
 path = os.environ["NOTIFY_SOCKET"]
-open("notify-path", "w").write(path)
+with open("notify-path.new", "w") as f:  # renamed whole: the test never reads half of it
+    f.write(path)
+os.replace("notify-path.new", "notify-path")
 if sys.argv[1] == "worker":  # READY=1 from another process of the same group
     if os.fork() == 0:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
