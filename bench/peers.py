@@ -49,7 +49,7 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    upstream app {{ server 127.0.0.1:{backend}; keepalive 64; }}
+    upstream app {{ server 127.0.0.1:{backend}; keepalive 64; }}{request_id}
     server {{
         listen 127.0.0.1:{port};
         keepalive_timeout 75s;
@@ -57,11 +57,25 @@ http {{
         location / {{
             proxy_pass http://app;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_set_header Connection "";{promises}
         }}
     }}
 }}
 """
+# What the haproxy engine promises on every request, as nginx spells it: the client's
+# Host passed on (not the upstream's name), X-Forwarded-For appended, X-Forwarded-Proto
+# and -Host set, the client's X-Request-Id kept or one made, and echoed on every answer
+# (nginx keeps the whole request, so its default retry of a request that never reached
+# the backend, `proxy_next_upstream error timeout`, costs nothing more).
+NGINX_PROMISES = """
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header X-Request-Id $co_request_id;
+            add_header X-Request-Id $co_request_id always;"""
+NGINX_REQUEST_ID = """
+    map $http_x_request_id $co_request_id {{ "" $request_id; default $http_x_request_id; }}"""
 
 
 @contextlib.contextmanager
@@ -143,13 +157,34 @@ def _haproxy_engine(backend: int, work: Path, threads: int) -> Iterator[tuple[in
 @contextlib.contextmanager
 def nginx(backend: int, work: Path) -> Iterator[tuple[int, int]]:
     """(pid of the master, port) of an nginx forwarding to 127.0.0.1:backend."""
+    with _nginx(backend, work, promises=False) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def nginx_promises(backend: int, work: Path) -> Iterator[tuple[int, int]]:
+    """nginx doing on every request what the haproxy engine promises (NGINX_PROMISES)."""
+    with _nginx(backend, work, promises=True) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def _nginx(backend: int, work: Path, promises: bool) -> Iterator[tuple[int, int]]:
     port = free_port()
-    prefix = work / "nginx"
+    prefix = work / ("nginx-promises" if promises else "nginx")
     prefix.mkdir(exist_ok=True)
     config = prefix / "nginx.conf"
-    config.write_text(NGINX.format(port=port, backend=backend, dir=prefix))
+    config.write_text(
+        NGINX.format(
+            port=port,
+            backend=backend,
+            dir=prefix,
+            promises=NGINX_PROMISES if promises else "",
+            request_id=NGINX_REQUEST_ID.format() if promises else "",
+        )
+    )
     log = prefix / "error.log"
     argv = [find("nginx") or "nginx", "-p", str(prefix), "-e", str(log), "-c", str(config)]
-    with Started(argv, log=work / "nginx.out") as proc:
+    with Started(argv, log=prefix.with_suffix(".out")) as proc:
         wait_listening(port, proc=proc.proc)
         yield proc.pid, port

@@ -58,6 +58,7 @@ PEERS = (
     ("haproxy+features", peers.haproxy_features),
     ("haproxy+promises", peers.haproxy_promises),  # what the engine promises, by hand
     ("nginx", peers.nginx),
+    ("nginx+promises", peers.nginx_promises),  # the same promises, as nginx spells them
 )
 
 
