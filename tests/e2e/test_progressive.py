@@ -96,6 +96,31 @@ def test_canary_answering_30_percent_5xx_is_aborted_by_analysis(service: Service
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_canary_timing_out_is_aborted_by_analysis(service: Service, engine: str) -> None:
+    """The proxy's own 504s are the canary's failed requests on both engines: HAProxy
+    counts its own answers in no server's stats, so the agent takes them from its log."""
+    # the pause: a window ending before the first 504 (1 s after the first request)
+    # would hold no answer of the canary's, inconclusive, and wait for a person
+    steps = '[{ set_weight = 20 }, { pause = "2s" }, { analysis = "slo" }, { set_weight = 100 }]'
+    service.write_spec(
+        engine=engine_part(engine), extra=f'type = "canary"\nsteps = {steps}\n' + SLO
+    )
+    listen = 'listen = "127.0.0.1:0"'
+    text = service.spec.read_text().replace(listen, f'{listen}\nresponse_timeout = "1s"', 1)
+    service.spec.write_text(text)
+    url = service.up()
+    with load(url, templates=(Template(method="GET", path="/"),)) as during:
+        result = deploy(service, "v2", "--env", "LATENCY=3")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "success_rate" in result.stdout, result.stdout
+    report = during.report
+    assert report is not None
+    # the canary's 504s are the only failures: never a reset or a refused connection
+    assert report.failed == report.status > 0, report.summary()
+    assert service.status()["stable_revision"] == 1
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_canary_five_times_slower_is_aborted_by_a_ratio_metric(
     service: Service, engine: str
 ) -> None:

@@ -798,8 +798,14 @@ class HaproxyEngine:
         revisions: dict[str, Any] = snapshot["revisions"]
         for revision, counts in sorted(self._totals().items()):
             entry = revisions.setdefault(str(revision), RevisionStats().snapshot())
-            entry["requests"] = counts.requests
-            entry["status"] = dict(zip(STATUS_CLASSES, counts.classes, strict=True))
+            # HAProxy's own 502/503/504 for a replica count in no server's hrsp_* (only
+            # in eresp/econ, which a retry that then succeeded counts too): they come
+            # from the log, where every one is (never sampled), as the builtin counts
+            # its own among the revision's requests and 5xx
+            own = sum(entry["proxy_errors"].values())
+            classes = (*counts.classes[:-1], counts.classes[-1] + own)
+            entry["requests"] = counts.requests + own
+            entry["status"] = dict(zip(STATUS_CLASSES, classes, strict=True))
             entry["aborted"] = counts.aborted
             entry["inflight"] = counts.inflight
         snapshot["revisions"] = dict(sorted(revisions.items(), key=lambda kv: int(kv[0])))

@@ -63,15 +63,18 @@ def test_counts_come_from_the_stats_and_latencies_from_the_log() -> None:
     eng.take(rows(), present={(BACKEND, "r3-1"), (BACKEND, "r4-1")})
     snap = eng.metrics()
     three, four = snap["revisions"]["3"], snap["revisions"]["4"]
-    assert (three["requests"], four["requests"]) == (36, 4)  # show stat's hrsp_*
+    # show stat's hrsp_*, and HAProxy's own 502 from the log (no server's hrsp_* counts it)
+    assert (three["requests"], four["requests"]) == (36, 5)
     assert three["status"]["2xx"] == 36
+    assert (four["status"]["2xx"], four["status"]["5xx"]) == (4, 1)
     assert three["latency"]["count"] == 36
     assert 0.003 <= three["latency"]["p50"] <= 0.004
     assert four["latency"]["p95"] > 0.03
     assert four["proxy_errors"]["502"] == 1  # HAProxy's own answer, from the log
     assert snap["endpoints"]["r3-1"]["revision"] == 3
     window = Window.between(4, None, snap, 1.0)
-    assert (window.requests, window.latency(0.5)) == (4, pytest.approx(0.0406, abs=0.002))
+    assert (window.requests, window.errors) == (5, 1)  # as analysis reads the builtin's
+    assert window.latency(0.5) == pytest.approx(0.0406, abs=0.002)
 
 
 def test_a_deleted_servers_counters_are_kept_so_no_counter_goes_down() -> None:

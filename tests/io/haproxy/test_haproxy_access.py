@@ -294,6 +294,14 @@ def test_own_errors_carry_changeovers_bodies_and_are_logged(
             assert metrics["revisions"]["1"]["proxy_errors"]["502"] == 1
             assert metrics["revisions"]["1"]["proxy_errors"]["504"] == 1
 
+            def counted() -> tuple[int, int]:  # as analysis and the soak evidence read them
+                revision = engine.metrics()["revisions"]["1"]
+                return revision["requests"], revision["status"]["5xx"]
+
+            # both engines count the proxy's own 502/504 among the revision's requests
+            # and 5xx (HAProxy's stats count them in no server's hrsp_*)
+            await until(lambda: counted() == (2, 2), 10, "the 502 and 504 counted")
+
     run(go)
 
 
