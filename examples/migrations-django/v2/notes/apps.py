@@ -1,3 +1,5 @@
+"""The notes app: the Note model and its expand migrations (`migrate notes` applies them)."""
+
 from __future__ import annotations
 
 from django.apps import AppConfig
