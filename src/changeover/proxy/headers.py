@@ -4,6 +4,10 @@ Invariant: a head is forwarded only after it was rebuilt here from headers we
 understood. Hop-by-hop headers (and any header named in Connection) never cross the
 proxy, message framing is decided exactly once, and a request whose framing is
 ambiguous is returned as an error string (answered 400) instead of being forwarded.
+X-Forwarded-For is always the client's (if any) with the peer appended; X-Forwarded-Proto
+and X-Forwarded-Host are ours (the listener's scheme, the Host), except that a request
+from a trusted peer (`trusted`: a load balancer in `[proxy] trusted_proxies`) keeps the
+ones it sent.
 """
 
 from __future__ import annotations
@@ -96,13 +100,17 @@ def rewrite_request(
     client_ip: bytes,
     proto: bytes,
     new_request_id: Callable[[], bytes],
+    trusted: bool = False,
 ) -> RequestHead | str:
-    """Validate and rebuild a request head, or return the reason it must be rejected."""
+    """Validate and rebuild a request head, or return the reason it must be rejected.
+    `trusted`: its peer may set X-Forwarded-Proto and X-Forwarded-Host."""
     parts = [method, b" ", target, b" HTTP/1.1\r\n"]
     host: bytes | None = None
     length: bytes | None = None
     encoding: bytes | None = None
     forwarded: bytes | None = None
+    sent_proto: bytes | None = None  # a trusted peer's X-Forwarded-Proto, -Host
+    sent_host: bytes | None = None
     request_id: bytes | None = None
     upgrade_to: bytes | None = None
     connection: list[bytes] = []
@@ -136,6 +144,12 @@ def rewrite_request(
             forwarded = value if forwarded is None else forwarded + b", " + value
         elif lname == b"x-request-id":
             request_id = request_id or value
+        # X-Forwarded-Proto and -Host: a trusted peer's are kept, anyone else's dropped
+        # (ours replace them below)
+        elif lname == b"x-forwarded-proto" and trusted:
+            sent_proto = value if sent_proto is None else sent_proto + b", " + value
+        elif lname == b"x-forwarded-host" and trusted:
+            sent_host = value if sent_host is None else sent_host + b", " + value
     if connection:
         _drop_connection_named(parts, connection, 4)
     if host is None or length is not None or encoding is not None or upgrade:
@@ -152,8 +166,12 @@ def rewrite_request(
     else:
         body = NONE  # the common case: a Host, no body, no upgrade
     forwarded = client_ip if forwarded is None else forwarded + b", " + client_ip
+    if sent_proto is not None:
+        proto = sent_proto
     parts += (b"X-Forwarded-For: ", forwarded, b"\r\nX-Forwarded-Proto: ", proto, b"\r\n")
-    if host is not None:
+    if sent_host is not None:
+        parts += (b"X-Forwarded-Host: ", sent_host, b"\r\n")
+    elif host is not None:
         parts += (b"X-Forwarded-Host: ", host, b"\r\n")
     if request_id is None:
         request_id = new_request_id()
