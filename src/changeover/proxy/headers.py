@@ -109,8 +109,6 @@ def rewrite_request(
     length: bytes | None = None
     encoding: bytes | None = None
     forwarded: bytes | None = None
-    sent_proto: bytes | None = None  # a trusted peer's X-Forwarded-Proto, -Host
-    sent_host: bytes | None = None
     request_id: bytes | None = None
     upgrade_to: bytes | None = None
     connection: list[bytes] = []
@@ -144,12 +142,6 @@ def rewrite_request(
             forwarded = value if forwarded is None else forwarded + b", " + value
         elif lname == b"x-request-id":
             request_id = request_id or value
-        # X-Forwarded-Proto and -Host: a trusted peer's are kept, anyone else's dropped
-        # (ours replace them below)
-        elif lname == b"x-forwarded-proto" and trusted:
-            sent_proto = value if sent_proto is None else sent_proto + b", " + value
-        elif lname == b"x-forwarded-host" and trusted:
-            sent_host = value if sent_host is None else sent_host + b", " + value
     if connection:
         _drop_connection_named(parts, connection, 4)
     if host is None or length is not None or encoding is not None or upgrade:
@@ -166,17 +158,35 @@ def rewrite_request(
     else:
         body = NONE  # the common case: a Host, no body, no upgrade
     forwarded = client_ip if forwarded is None else forwarded + b", " + client_ip
-    if sent_proto is not None:
-        proto = sent_proto
+    if trusted:  # another pass over its fields, so no other request pays for one
+        proto, host = _sent_forwarding(headers, proto, host)
+    # X-Forwarded-Proto and -Host (the loop dropped the client's): ours, or a trusted peer's
     parts += (b"X-Forwarded-For: ", forwarded, b"\r\nX-Forwarded-Proto: ", proto, b"\r\n")
-    if sent_host is not None:
-        parts += (b"X-Forwarded-Host: ", sent_host, b"\r\n")
-    elif host is not None:
+    if host is not None:
         parts += (b"X-Forwarded-Host: ", host, b"\r\n")
     if request_id is None:
         request_id = new_request_id()
     parts += (b"X-Request-Id: ", request_id, b"\r\n\r\n")
     return _new(RequestHead, (b"".join(parts), body, request_id))
+
+
+def _sent_forwarding(
+    headers: Headers, proto: bytes, host: bytes | None
+) -> tuple[bytes, bytes | None]:
+    """A trusted peer's X-Forwarded-Proto and X-Forwarded-Host, each field's lines joined
+    as one list, else `proto` and `host` (ours)."""
+    sent_proto: list[bytes] = []
+    sent_host: list[bytes] = []
+    for name, value in headers:
+        lname = name.lower()
+        if lname == b"x-forwarded-proto":
+            sent_proto.append(value)
+        elif lname == b"x-forwarded-host":
+            sent_host.append(value)
+    return (
+        b", ".join(sent_proto) if sent_proto else proto,
+        b", ".join(sent_host) if sent_host else host,
+    )
 
 
 def _add_request_framing(parts: list[bytes], length: bytes | None, encoding: bytes | None) -> int:
