@@ -76,7 +76,7 @@ def test_versioning_loads_only_itself_and_the_units() -> None:
 
 
 @pytest.mark.parametrize(
-    "leaf", ["units", "machine", "histogram", "tokenfile", "shell", "tlsfiles"]
+    "leaf", ["units", "machine", "histogram", "tokenfile", "shell", "tlsfiles", "networks"]
 )
 def test_leaves_import_no_other_changeover_module(leaf: str) -> None:
     _, ours = loaded_after(f"changeover.{leaf}")

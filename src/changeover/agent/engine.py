@@ -136,6 +136,7 @@ def make(
         max_header_size=settings.max_header_size,
         max_headers=settings.max_headers,
         forwarded_proto="http" if tls is None else "https",
+        trusted_proxies=tuple(settings.trusted_proxies),
         tls_cert=None if tls is None else str(own(sockets / "tls.pem")),
         access_log=settings.access_log,
         access_log_query=settings.access_log_query,

@@ -337,6 +337,7 @@ def proxy_config(settings: ProxySettings, logs: Path | None = None) -> ProxyConf
         max_header_bytes=settings.max_header_size,
         max_headers=settings.max_headers,
         forwarded_proto="http" if settings.tls is None else "https",
+        trusted_proxies=tuple(settings.trusted_proxies),
         access_log=access_log,
         access_log_query=settings.access_log_query,
     )

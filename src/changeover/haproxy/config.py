@@ -13,7 +13,8 @@ What each part stands for in the builtin proxy (docs/haproxy.md):
 - `retry-on conn-failure empty-response`, `retries`, `option redispatch 1`: a request is
   retried, on another replica, only when the connection failed or closed before any
   byte of an answer came back;
-- X-Forwarded-For (appended), X-Forwarded-Proto and X-Forwarded-Host (set), and
+- X-Forwarded-For (appended), X-Forwarded-Proto and X-Forwarded-Host (set; a peer in
+  `trusted_proxies` keeps the ones it sent: `_forwarding`), and
   X-Request-Id (the client's first one kept, else `<prefix>-<worker pid>-<request
   number>` in hex: unique without a UUID per request, as the builtin's
   `<prefix>-<number>`; the response carries it too);
@@ -36,6 +37,7 @@ from typing import Literal
 from changeover.haproxy import errorpages, routes, sampling
 from changeover.haproxy.logline import ACCESS_FORMAT, MAX_LINE, access_vars
 from changeover.haproxy.runtime import MAX_WEIGHT, address, checked_name
+from changeover.networks import parse_networks
 
 FRONTEND = "public"
 BACKEND = "replicas"
@@ -73,6 +75,9 @@ class Settings:
     max_header_size: int = 16384  # the spec's default
     max_headers: int = 100
     forwarded_proto: str = "http"
+    # peers whose X-Forwarded-Proto/-Host are kept (`networks` entries); none: the rules
+    # are the ones without (their text, and their cost per request, unchanged)
+    trusted_proxies: tuple[str, ...] = ()
     retries: int = 3
     tls_cert: str | None = None  # certificate chain + key, one PEM file (0600): TLS on
     # Random per agent: with the worker's pid and its request counter, ids stay unique
@@ -122,6 +127,10 @@ class Settings:
             raise ValueError(
                 f"forwarded_proto must be a token like 'http': {self.forwarded_proto!r}"
             )
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise ValueError(f"trusted_proxies{exc}") from None
 
     @property
     def auto_sample(self) -> bool:
@@ -249,11 +258,7 @@ def render(
         # after-response: HAProxy's own answers (its 502/503/504 pages) carry it too
         "    http-after-response set-header X-Request-Id %[var(txn.request_id)]"
         " if { var(txn.request_id) -m found }",
-        "    option forwardfor",
-        f"    http-request set-header X-Forwarded-Proto {s.forwarded_proto}",
-        "    http-request del-header X-Forwarded-Host",
-        "    http-request set-header X-Forwarded-Host %[req.fhdr(host)]"
-        " if { req.fhdr(host) -m found }",
+        *_forwarding(s),
     ]
     if s.map_dir is None:
         lines.append(f"    default_backend {BACKEND}")
@@ -272,6 +277,37 @@ def render(
         lines += ["", f"backend {routes.UNROUTED}", "    # no servers: HAProxy answers 503"]
     lines.append("")
     return "\n".join(lines)
+
+
+TRUSTED_ACL = "trusted_proxy"
+NETWORKS_PER_LINE = 16  # an `acl` line of this many stays far below HAProxy's 64 words
+
+
+def _forwarding(s: Settings) -> list[str]:
+    """X-Forwarded-For appended; X-Forwarded-Proto and -Host set, but a trusted peer's
+    own kept. A peer with no IP address (a preview connection, passed over a socketpair:
+    `src` finds nothing) is never trusted; lines with the same `acl` name are ORed."""
+    if not s.trusted_proxies:
+        return [
+            "    option forwardfor",
+            f"    http-request set-header X-Forwarded-Proto {s.forwarded_proto}",
+            "    http-request del-header X-Forwarded-Host",
+            "    http-request set-header X-Forwarded-Host %[req.fhdr(host)]"
+            " if { req.fhdr(host) -m found }",
+        ]
+    networks = [str(network) for network in parse_networks(s.trusted_proxies)]
+    return [
+        *(
+            f"    acl {TRUSTED_ACL} src {' '.join(networks[i : i + NETWORKS_PER_LINE])}"
+            for i in range(0, len(networks), NETWORKS_PER_LINE)
+        ),
+        "    option forwardfor",
+        f"    http-request set-header X-Forwarded-Proto {s.forwarded_proto}"
+        f" unless {TRUSTED_ACL} {{ req.fhdr(x-forwarded-proto) -m found }}",
+        f"    http-request del-header X-Forwarded-Host unless {TRUSTED_ACL}",
+        "    http-request set-header X-Forwarded-Host %[req.fhdr(host)]"
+        " if { req.fhdr(host) -m found } !{ req.fhdr(x-forwarded-host) -m found }",
+    ]
 
 
 def _slot_servers(

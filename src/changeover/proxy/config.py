@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from changeover.networks import parse_networks
+
 
 @dataclass(frozen=True)
 class ProxyConfig:
@@ -23,6 +25,8 @@ class ProxyConfig:
     max_headers: int = 100  # request header fields (trailers not counted); more -> 431
     max_idle_per_endpoint: int = 64
     forwarded_proto: str = "http"
+    # peers whose X-Forwarded-Proto/-Host are passed on as sent (`networks` entries)
+    trusted_proxies: tuple[str, ...] = ()
     access_log: str | None = None  # file the access log is appended to; None: no log
     access_log_query: bool = False  # keep query strings in its paths (they may hold secrets)
 
@@ -49,6 +53,10 @@ class ProxyConfig:
             raise ValueError("max_idle_per_endpoint must be >= 0")
         if not self.forwarded_proto.isascii() or not self.forwarded_proto.isalnum():
             raise ValueError("forwarded_proto must be an ASCII token such as 'http'")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise ValueError(f"trusted_proxies{exc}") from None
         if self.access_log is not None and (
             not isinstance(self.access_log, str) or not self.access_log
         ):

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from changeover.networks import parse_networks
 from changeover.proxy.balancer import Balancer
 from changeover.proxy.config import ProxyConfig
 from changeover.proxy.downstream import Downstream
@@ -58,6 +59,8 @@ class Context:
         self.upstream_type: type[Upstream] = Upstream  # what connections to replicas are
         self.now = clock()
         self.proto = config.forwarded_proto.encode()
+        # empty (the default): no connection looks its peer up (Downstream.connection_made)
+        self.trusted = parse_networks(config.trusted_proxies)
         # Per-process random prefix + counter: unique ids without a uuid per request.
         self._id_prefix = os.urandom(5).hex().encode()
         self._id_seq = 0

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
+from changeover.networks import peer_in
 from changeover.proxy import connector, failures, handoff, tunnel
 from changeover.proxy.client import ClientConnection
 from changeover.proxy.errors import error_body, error_response
@@ -75,6 +76,7 @@ class Downstream(ClientConnection):
         "sent",
         "stash",
         "target",
+        "trusted",
         "tunneled",
     )
 
@@ -84,6 +86,8 @@ class Downstream(ClientConnection):
         self.retired = False  # its listener closed: no keep-alive after the current response
         self.parser: Any = HttpRequestParser(self)
         self.client_ip = b""
+        # its peer is a trusted proxy: the request's X-Forwarded-Proto/-Host are kept
+        self.trusted = False
         self.current: Exchange | None = None  # the exchange allowed to write responses
         self.parsing: Exchange | None = None  # the request the parser is inside of
         self.queue: deque[Exchange] = deque()
@@ -107,6 +111,8 @@ class Downstream(ClientConnection):
         peer = transport.get_extra_info("peername")
         self.client_ip = str(peer[0]).encode() if peer else b"unknown"
         ctx = self.ctx
+        if ctx.trusted and peer and not self.preview:  # decided once, for every request
+            self.trusted = peer_in(str(peer[0]), ctx.trusted)
         self.deadline = ctx.clock() + ctx.config.header_timeout
         ctx.clients.add(self)
 

@@ -153,6 +153,7 @@ class Exchange:
             ds.client_ip,
             ctx.proto,
             ctx.request_ids,
+            ds.trusted,
         )
         if isinstance(head, str):
             self.target = target  # for the access log: no head keeps it

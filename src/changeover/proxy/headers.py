@@ -4,6 +4,10 @@ Invariant: a head is forwarded only after it was rebuilt here from headers we
 understood. Hop-by-hop headers (and any header named in Connection) never cross the
 proxy, message framing is decided exactly once, and a request whose framing is
 ambiguous is returned as an error string (answered 400) instead of being forwarded.
+X-Forwarded-For is always the client's (if any) with the peer appended; X-Forwarded-Proto
+and X-Forwarded-Host are ours (the listener's scheme, the Host), except that a request
+from a trusted peer (`trusted`: a load balancer in `[proxy] trusted_proxies`) keeps the
+ones it sent.
 """
 
 from __future__ import annotations
@@ -96,8 +100,10 @@ def rewrite_request(
     client_ip: bytes,
     proto: bytes,
     new_request_id: Callable[[], bytes],
+    trusted: bool = False,
 ) -> RequestHead | str:
-    """Validate and rebuild a request head, or return the reason it must be rejected."""
+    """Validate and rebuild a request head, or return the reason it must be rejected.
+    `trusted`: its peer may set X-Forwarded-Proto and X-Forwarded-Host."""
     parts = [method, b" ", target, b" HTTP/1.1\r\n"]
     host: bytes | None = None
     length: bytes | None = None
@@ -152,6 +158,9 @@ def rewrite_request(
     else:
         body = NONE  # the common case: a Host, no body, no upgrade
     forwarded = client_ip if forwarded is None else forwarded + b", " + client_ip
+    if trusted:  # another pass over its fields, so no other request pays for one
+        proto, host = _sent_forwarding(headers, proto, host)
+    # X-Forwarded-Proto and -Host (the loop dropped the client's): ours, or a trusted peer's
     parts += (b"X-Forwarded-For: ", forwarded, b"\r\nX-Forwarded-Proto: ", proto, b"\r\n")
     if host is not None:
         parts += (b"X-Forwarded-Host: ", host, b"\r\n")
@@ -159,6 +168,25 @@ def rewrite_request(
         request_id = new_request_id()
     parts += (b"X-Request-Id: ", request_id, b"\r\n\r\n")
     return _new(RequestHead, (b"".join(parts), body, request_id))
+
+
+def _sent_forwarding(
+    headers: Headers, proto: bytes, host: bytes | None
+) -> tuple[bytes, bytes | None]:
+    """A trusted peer's X-Forwarded-Proto and X-Forwarded-Host, each field's lines joined
+    as one list, else `proto` and `host` (ours)."""
+    sent_proto: list[bytes] = []
+    sent_host: list[bytes] = []
+    for name, value in headers:
+        lname = name.lower()
+        if lname == b"x-forwarded-proto":
+            sent_proto.append(value)
+        elif lname == b"x-forwarded-host":
+            sent_host.append(value)
+    return (
+        b", ".join(sent_proto) if sent_proto else proto,
+        b", ".join(sent_host) if sent_host else host,
+    )
 
 
 def _add_request_framing(parts: list[bytes], length: bytes | None, encoding: bytes | None) -> int:

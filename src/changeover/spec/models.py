@@ -27,6 +27,7 @@ from changeover.spec.types import (
     Address,
     CommandLine,
     Duration,
+    Network,
     QuantityField,
     SignalName,
     StrictModel,
@@ -117,6 +118,9 @@ class ProxySettings(StrictModel):
     access_log_query: bool = False  # query strings in its paths: they may hold secrets
     # TLS termination on the public listener, reloaded when the files change (docs/spec.md)
     tls: TlsFiles | None = None
+    # peers (a load balancer) whose X-Forwarded-Proto and X-Forwarded-Host reach the
+    # replicas as they sent them; anyone else's are overwritten (docs/spec.md)
+    trusted_proxies: list[Network] = Field(default_factory=list)
 
     @field_validator("access_log", "access_log_query", mode="before")
     @classmethod
@@ -126,6 +130,13 @@ class ProxySettings(StrictModel):
         where = " (the log is logs/access.log in the state directory)"
         hint = where if info.field_name == "access_log" else ""
         raise ValueError(f"expected true or false{hint}, got {value!r}")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _list_of_networks(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return value
+        raise ValueError(f'expected a list such as ["10.0.0.0/8", "::1"], got {value!r}')
 
     @field_validator("log_sample", mode="before")
     @classmethod

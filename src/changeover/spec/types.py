@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
+from changeover.networks import parse_network
 from changeover.units import DURATION_HINT, Quantity, format_duration, parse_duration
 from changeover.units import parse_quantity as _parse_quantity
 
@@ -73,6 +74,13 @@ def _address(raw: Any) -> str:
     return raw.strip()
 
 
+def _network(raw: Any) -> str:
+    # kept as written (stripped): the agent parses it again for its engine
+    parse_network(raw)
+    assert isinstance(raw, str)  # parse_network refused anything else
+    return raw.strip()
+
+
 Duration = Annotated[float, BeforeValidator(_duration), PlainSerializer(format_duration)]
 QuantityField = Annotated[
     Quantity,
@@ -82,3 +90,4 @@ QuantityField = Annotated[
 SignalName = Annotated[str, BeforeValidator(_signal_name)]
 CommandLine = Annotated[str, BeforeValidator(_command)]
 Address = Annotated[str, BeforeValidator(_address)]
+Network = Annotated[str, BeforeValidator(_network)]  # an IP address or network (`networks`)

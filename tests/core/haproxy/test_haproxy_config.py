@@ -104,6 +104,51 @@ def test_spec_values_land_where_haproxy_reads_them() -> None:
     assert "log" not in text.split("frontend public", 1)[1].split("unique-id", 1)[0]
 
 
+def forwarding_lines(text: str) -> list[str]:
+    start = text.index("    acl trusted_proxy") if "acl trusted" in text else None
+    start = text.index("    option forwardfor") if start is None else start
+    return text[start : text.index("    default_backend")].splitlines()
+
+
+def test_without_trusted_proxies_the_forwarding_rules_are_unconditional() -> None:
+    assert forwarding_lines(render(BASE)) == [
+        "    option forwardfor",
+        "    http-request set-header X-Forwarded-Proto http",
+        "    http-request del-header X-Forwarded-Host",
+        "    http-request set-header X-Forwarded-Host %[req.fhdr(host)]"
+        " if { req.fhdr(host) -m found }",
+    ]
+
+
+def test_a_trusted_peers_forwarded_proto_and_host_are_kept_if_it_sent_them() -> None:
+    trusted = ("10.0.0.0/8", "127.0.0.1", "::1", "fd00::/8")
+    text = render(Settings(**{**BASE.__dict__, "trusted_proxies": trusted}))
+    assert forwarding_lines(text) == [
+        "    acl trusted_proxy src 10.0.0.0/8 127.0.0.1/32 ::1/128 fd00::/8",
+        "    option forwardfor",  # X-Forwarded-For: appended for every peer
+        "    http-request set-header X-Forwarded-Proto http"
+        " unless trusted_proxy { req.fhdr(x-forwarded-proto) -m found }",
+        "    http-request del-header X-Forwarded-Host unless trusted_proxy",
+        "    http-request set-header X-Forwarded-Host %[req.fhdr(host)]"
+        " if { req.fhdr(host) -m found } !{ req.fhdr(x-forwarded-host) -m found }",
+    ]
+    # everything else is the file without them
+    assert text.replace("\n".join(forwarding_lines(text)), "") == render(BASE).replace(
+        "\n".join(forwarding_lines(render(BASE))), ""
+    )
+
+
+def test_many_trusted_networks_take_several_acl_lines_of_one_name() -> None:
+    trusted = tuple(f"10.{i}.0.0/16" for i in range(40))
+    lines = forwarding_lines(
+        render(Settings(listen_fd=3, stats_socket="/s/a", trusted_proxies=trusted))
+    )
+    acls = [line.split() for line in lines if line.startswith("    acl ")]
+    assert [len(words) - 3 for words in acls] == [16, 16, 8]
+    assert {words[1] for words in acls} == {"trusted_proxy"}
+    assert [net for words in acls for net in words[3:]] == list(trusted)
+
+
 def test_a_sampled_log_logs_one_response_of_a_replica_in_n_at_random() -> None:
     text = render(Settings(listen_fd=3, stats_socket="/s/a", log_socket="/s/log", log_sample=10))
     assert "    log ring@changeover_log local0 info\n" in text  # no fixed 1:N
@@ -195,6 +240,9 @@ def test_a_server_haproxy_would_misread_is_refused(server: Server, message: str)
         ({"listen_fd": -1}, "listen_fd must be a file descriptor"),
         ({"preview_fd": 3}, "preview_fd must be a file descriptor but listen_fd"),
         ({"map_dir": "/a b"}, "map_dir must be an absolute path"),
+        # an entry that reached the file could inject a rule: refused, named by index
+        ({"trusted_proxies": ("::1", "10.0.0.0/8 }")}, r"trusted_proxies\[1\]: expected an IP"),
+        ({"trusted_proxies": ("10.1.0.0/8",)}, r"trusted_proxies\[0\]: '10.1.0.0/8' has host"),
     ],
 )
 def test_settings_are_checked_when_made(changes: dict[str, object], message: str) -> None:

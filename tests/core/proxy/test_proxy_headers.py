@@ -23,9 +23,18 @@ def req(
     http11: bool = True,
     upgrade: bool = False,
     method: bytes = b"GET",
+    trusted: bool = False,
 ) -> RequestHead | str:
     return rewrite_request(
-        method, b"/p?q=1", http11, headers, upgrade, b"10.0.0.9", b"https", lambda: b"gen-1"
+        method,
+        b"/p?q=1",
+        http11,
+        headers,
+        upgrade,
+        b"10.0.0.9",
+        b"https",
+        lambda: b"gen-1",
+        trusted,
     )
 
 
@@ -70,6 +79,59 @@ def test_existing_forwarded_for_is_appended_and_request_id_kept() -> None:
     assert b"X-Forwarded-Host: evil" not in out
     assert b"X-Request-Id: client-42" in out
     assert head.request_id == b"client-42"
+
+
+LB_SENT = [
+    (b"Host", b"shop.internal:8080"),
+    (b"X-Forwarded-For", b"203.0.113.7"),
+    (b"x-forwarded-proto", b"https"),
+    (b"X-Forwarded-Host", b"shop.example"),
+]
+
+
+def forwarding(head: RequestHead | str) -> list[bytes]:
+    assert isinstance(head, RequestHead)
+    return [line for line in lines(head.data) if line.lower().startswith(b"x-forwarded-")]
+
+
+def test_a_trusted_peers_forwarded_proto_and_host_are_kept() -> None:
+    assert forwarding(req(LB_SENT, trusted=True)) == [
+        b"X-Forwarded-For: 203.0.113.7, 10.0.0.9",
+        b"X-Forwarded-Proto: https",
+        b"X-Forwarded-Host: shop.example",
+    ]
+
+
+def test_anyone_elses_are_overwritten() -> None:
+    sent = [*LB_SENT[:2], (b"X-Forwarded-Proto", b"gopher"), (b"X-Forwarded-Host", b"evil")]
+    assert forwarding(req(sent)) == [
+        b"X-Forwarded-For: 203.0.113.7, 10.0.0.9",
+        b"X-Forwarded-Proto: https",  # the listener's scheme
+        b"X-Forwarded-Host: shop.internal:8080",  # the Host
+    ]
+
+
+def test_a_trusted_peer_that_sends_none_gets_them_set_as_anyone() -> None:
+    sent = [(b"Host", b"shop.internal"), (b"Keep-Alive", b"300"), (b"TE", b"trailers")]
+    assert forwarding(req(sent, trusted=True)) == [
+        b"X-Forwarded-For: 10.0.0.9",
+        b"X-Forwarded-Proto: https",
+        b"X-Forwarded-Host: shop.internal",
+    ]
+    # no Host: no X-Forwarded-Host to set, but a trusted one is kept
+    http10 = [(b"X-Forwarded-Host", b"shop.example")]
+    assert forwarding(req(http10, http11=False, trusted=True))[-1] == (
+        b"X-Forwarded-Host: shop.example"
+    )
+    assert not [x for x in forwarding(req(http10, http11=False)) if b"Host" in x]
+
+
+def test_a_trusted_peers_repeated_fields_are_kept_as_one_list() -> None:
+    sent = [*LB_SENT, (b"X-Forwarded-Proto", b"http"), (b"x-forwarded-host", b"b.example")]
+    assert forwarding(req(sent, trusted=True))[1:] == [
+        b"X-Forwarded-Proto: https, http",
+        b"X-Forwarded-Host: shop.example, b.example",
+    ]
 
 
 def test_hop_by_hop_and_connection_named_headers_are_dropped() -> None:

@@ -2,7 +2,8 @@
 
 Properties: what comes out is a well-formed HTTP/1.1 head (checked by a strict reader
 written here and by httptools); hop-by-hop headers and those named in Connection never
-cross; X-Forwarded-For is appended to, never replaced; framing is stated exactly once;
+cross; X-Forwarded-For is appended to, never replaced; X-Forwarded-Proto and -Host are
+ours unless the peer is trusted, then its own if it sent them; framing is stated exactly once;
 a CR or LF in a client's bytes can never become a header line of its own (the parser
 refuses the head, or it comes out as the same headers); rewriting a rewritten head
 changes nothing more (requests: but for the hop just added to X-Forwarded-For).
@@ -160,10 +161,14 @@ def parse(data: bytes, response: bool = False) -> Parsed | None:
 
 
 def rewrite(
-    method: bytes, headers: Headers, upgrade: bool = False, http11: bool = True
+    method: bytes,
+    headers: Headers,
+    upgrade: bool = False,
+    http11: bool = True,
+    trusted: bool = False,
 ) -> RequestHead | str:
     return rewrite_request(
-        method, b"/p?q=1", http11, headers, upgrade, CLIENT, b"http", lambda: b"gen-1"
+        method, b"/p?q=1", http11, headers, upgrade, CLIENT, b"http", lambda: b"gen-1", trusted
     )
 
 
@@ -173,11 +178,11 @@ METHODS = st.sampled_from([b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTION
 
 
 @settings(max_examples=150, deadline=None)
-@given(METHODS, HEADERS, st.booleans(), st.booleans())
+@given(METHODS, HEADERS, st.booleans(), st.booleans(), st.booleans())
 def test_a_rewritten_request_is_a_well_formed_head(
-    method: bytes, headers: Headers, upgrade: bool, http11: bool
+    method: bytes, headers: Headers, upgrade: bool, http11: bool, trusted: bool
 ) -> None:
-    head = rewrite(method, headers, upgrade, http11)
+    head = rewrite(method, headers, upgrade, http11, trusted)
     if isinstance(head, str):
         return  # refused: answered 400, nothing forwarded
     start, fields = head_lines(head.data)
@@ -218,9 +223,11 @@ def test_hop_by_hop_and_connection_named_headers_never_cross(
 
 
 @settings(max_examples=200, deadline=None)
-@given(METHODS, REQUEST_HEADERS)
-def test_x_forwarded_for_is_appended_to_not_replaced(method: bytes, headers: Headers) -> None:
-    head = rewrite(method, headers)
+@given(METHODS, REQUEST_HEADERS, st.booleans())
+def test_x_forwarded_for_is_appended_to_not_replaced(
+    method: bytes, headers: Headers, trusted: bool
+) -> None:
+    head = rewrite(method, headers, trusted=trusted)
     assume(isinstance(head, RequestHead))
     assert isinstance(head, RequestHead)
     _, fields = head_lines(head.data)
@@ -228,17 +235,40 @@ def test_x_forwarded_for_is_appended_to_not_replaced(method: bytes, headers: Hea
     assert named(fields, b"x-forwarded-for") == [b", ".join([*before, CLIENT])]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(METHODS, REQUEST_HEADERS, st.booleans())
-def test_rewriting_twice_only_adds_the_hop_to_x_forwarded_for_again(
-    method: bytes, headers: Headers, upgrade: bool
+def test_forwarded_proto_and_host_are_a_trusted_peers_own_else_ours(
+    method: bytes, headers: Headers, trusted: bool
 ) -> None:
-    once = rewrite(method, headers, upgrade)
+    head = rewrite(method, headers, trusted=trusted)
+    assume(isinstance(head, RequestHead))
+    assert isinstance(head, RequestHead)
+    _, fields = head_lines(head.data)
+    sent_proto = named(headers, b"x-forwarded-proto")
+    sent_host = named(headers, b"x-forwarded-host")
+    ours_proto, ours_host = [b"http"], named(headers, b"host")[:1]
+    if trusted:  # kept as sent (several joined as one list), else set as for anyone
+        kept_proto = [b", ".join(sent_proto)] if sent_proto else ours_proto
+        assert named(fields, b"x-forwarded-proto") == kept_proto
+        assert named(fields, b"x-forwarded-host") == (
+            [b", ".join(sent_host)] if sent_host else ours_host
+        )
+    else:
+        assert named(fields, b"x-forwarded-proto") == ours_proto
+        assert named(fields, b"x-forwarded-host") == ours_host
+
+
+@settings(max_examples=200, deadline=None)
+@given(METHODS, REQUEST_HEADERS, st.booleans(), st.booleans())
+def test_rewriting_twice_only_adds_the_hop_to_x_forwarded_for_again(
+    method: bytes, headers: Headers, upgrade: bool, trusted: bool
+) -> None:
+    once = rewrite(method, headers, upgrade, trusted=trusted)
     assume(isinstance(once, RequestHead))
     assert isinstance(once, RequestHead)
     parsed = parse(once.data)
     assert parsed is not None
-    twice = rewrite(method, parsed.headers, upgrade)
+    twice = rewrite(method, parsed.headers, upgrade, trusted=trusted)
     assert isinstance(twice, RequestHead)
     assert (twice.body, twice.request_id) == (once.body, once.request_id)
     line = b"\r\nX-Forwarded-For: " + _xff(once.data)

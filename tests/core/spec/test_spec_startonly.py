@@ -48,6 +48,11 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         ["proxy.listen", "proxy.tls"],
     ),
     ("the engine", {"proxy": {"engine": "haproxy"}}, ["proxy.engine"]),
+    (
+        "the trusted proxies",
+        {"proxy": {"trusted_proxies": ["10.0.0.0/8"]}},
+        ["proxy.trusted_proxies"],
+    ),
     ("the service name", {"app": {"name": "other"}}, ["app.name"]),
     ("log retention", {"logs": {"keep": 5}}, ["logs.keep"]),
     ("event retention", {"events": {"keep": 10}}, ["events.keep"]),
