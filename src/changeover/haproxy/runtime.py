@@ -83,7 +83,10 @@ def _any(text: str) -> bool:
 
 
 def _table(text: str) -> bool:
-    return text.startswith("# ")
+    # HAProxy ends a whole table with an empty line: an answer without it was cut short
+    # (a worker dying while it wrote), and its missing or partial rows would read as
+    # counters gone down, or as servers gone
+    return text.startswith("# ") and text.endswith("\n\n")
 
 
 def add_server(

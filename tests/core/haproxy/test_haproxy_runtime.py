@@ -139,6 +139,15 @@ def test_show_stat_rows_are_read_by_their_header() -> None:
     assert [r.name for r in runtime.servers(rows, "replicas")] == ["r3-1", "r4-1"]
 
 
+@pytest.mark.parametrize("cut", [-1, -2, -40, -200])
+def test_a_show_stat_answer_cut_short_is_refused_not_read_as_fewer_rows(cut: int) -> None:
+    """A worker dying while it writes the table closes the connection mid-answer: what
+    came would read as a server gone, or as counters gone down (a row cut in two)."""
+    whole = (DATA / "show_stat_replicas.csv").read_bytes()
+    with pytest.raises(RuntimeApiError):
+        runtime.show_stat("replicas").check(whole[:cut])
+
+
 def test_quoted_csv_fields_keep_their_commas() -> None:
     answer = '# pxname,svname,last_chk,type,scur,\nb,s,"Layer7 wrong status, 503",2,3,\n'
     (row,) = runtime.stat_rows(answer)
