@@ -7,22 +7,73 @@ which fails if the name is taken, so two `release create` of one version cannot 
 succeed and an existing release is never overwritten. `release prune` removes artifacts
 only, never records: it first marks the record `pruned_at`, then removes the artifact, so
 a release whose record says pruned is never promoted even if a crash left its artifact.
+A prune and a promote never overlap: prune holds the store's lock (`locked`) exclusively
+while it decides and removes, promote holds it shared from reading a release until the
+target's agent recorded the promotion, so whatever a promote sends, prune then finds
+needed (two promotes share it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from changeover.agent.artifact_format import version_problem
 
 ARTIFACT_SUFFIX, META_SUFFIX = ".tar.gz", ".json"
+LOCK_NAME = ".store.lock"  # a version never starts with a dot: no release's name
+LOCK_WAIT = 60.0  # seconds a prune or promote waits for the other, by default
+LOCK_POLL = 0.05
 
 
 class ReleaseExists(Exception):
     pass
+
+
+class StoreBusy(Exception):
+    """The store's lock stayed taken for the whole wait."""
+
+
+@contextlib.contextmanager
+def locked(
+    folder: Path, *, exclusive: bool, wait: float, waiting: Callable[[], None] = lambda: None
+) -> Iterator[None]:
+    """Hold the store's advisory lock (flock on `LOCK_NAME`): exclusive to prune, shared
+    to read and send an artifact. Waits up to `wait` seconds, calling `waiting` once if it
+    must wait at all, then raises StoreBusy. Released when the block ends, or the
+    process does. A store that does not exist has nothing to guard: nothing is created."""
+    if not folder.is_dir():
+        yield
+        return
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        _take(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, wait, waiting)
+        yield
+    finally:
+        os.close(fd)  # closing drops the flock
+
+
+def _take(fd: int, mode: int, wait: float, waiting: Callable[[], None]) -> None:
+    # polled, not a blocking flock: the wait is bounded and Ctrl-C stays immediate
+    deadline = time.monotonic() + wait
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise StoreBusy(f"{wait:g}s") from None
+            if not told:
+                waiting()
+                told = True
+            time.sleep(LOCK_POLL)
 
 
 def releases_dir(spec_file: Path) -> Path:
