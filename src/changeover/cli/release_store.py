@@ -47,16 +47,38 @@ def locked(
     """Hold the store's advisory lock (flock on `LOCK_NAME`): exclusive to prune, shared
     to read and send an artifact. Waits up to `wait` seconds, calling `waiting` once if it
     must wait at all, then raises StoreBusy. Released when the block ends, or the
-    process does. A store that does not exist has nothing to guard: nothing is created."""
-    if not folder.is_dir():
+    process does. A store that does not exist has nothing to guard: nothing is created.
+    An account that may read the store but not write it locks through a read-only open
+    (flock needs no write access); if it can do neither (no lock file yet, none
+    creatable), it goes unlocked, the agent's sha256 check then being the only guard."""
+    fd = _open_lock(folder / LOCK_NAME) if folder.is_dir() else None
+    if fd is None:
         yield
         return
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         _take(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, wait, waiting)
         yield
     finally:
         os.close(fd)  # closing drops the flock
+
+
+def _make_lock(folder: Path) -> None:
+    """The lock file, made by whoever writes the store, so that accounts which only read
+    it (a promote by another deployer) find one to lock."""
+    fd = _open_lock(folder / LOCK_NAME)
+    if fd is not None:
+        os.close(fd)
+
+
+def _open_lock(path: Path) -> int | None:
+    try:  # readable by all who read the store, so their promotes can take it shared
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except PermissionError:
+        pass
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, PermissionError):
+        return None
 
 
 def _take(fd: int, mode: int, wait: float, waiting: Callable[[], None]) -> None:
@@ -130,6 +152,7 @@ def keep(folder: Path, version: str, built: Path, meta: dict[str, Any]) -> Path:
     finally:
         built.unlink(missing_ok=True)
     _write_record(folder, version, meta)
+    _make_lock(folder)
     return final
 
 
