@@ -78,8 +78,9 @@ def down(
                 pid = client.post("/v1/down")["pid"]
         except Unreachable as exc:
             left = leftovers(paths)  # it may have stopped meanwhile
-            if left is None:
+            if left is None and (_lock_readable(paths) or _agent_alive(paths)):
                 fail(UNREACHABLE, *unanswered(paths, exc, min(ANSWER_TIMEOUT, timeout)))
+            left = left or Leftovers()  # another account's agent, gone: nothing to remove
         else:
             stop(paths, pid, before, timeout, json=json)
             return
@@ -177,8 +178,11 @@ def unanswered(paths: StatePaths, exc: Unreachable, waited: float) -> list[str]:
     pid = read_pid(paths.pid_file)
     who = f"the agent (pid {pid})" if pid else "an agent (pid unknown: no pid file)"
     kill = f"kill {pid}" if pid else "kill PID"
+    held = f"{who} holds the lock of {paths.root}"
+    if not _lock_readable(paths):  # another account's agent: its lock is not ours to read
+        held = f"{who} runs for {paths.root} (this account cannot read its lock)"
     return [
-        f"{who} holds the lock of {paths.root} but did not answer on its control socket "
+        f"{held} but did not answer on its control socket "
         f"{paths.control_socket} within {waited:g}s: nothing was stopped",
         f"cause: {exc}",
         "it may be starting, busy or hung: run `changeover down` again; if it still does "
@@ -214,11 +218,36 @@ def stopped(
     }
 
 
+def _lock_readable(paths: StatePaths) -> bool:
+    try:
+        is_locked(paths.lock)
+    except PermissionError:
+        return False
+    return True
+
+
+def _agent_alive(paths: StatePaths) -> bool:
+    """Whether the pid file names a live changeover process (for an account that cannot
+    read the lock: a pid file left by a killed agent names a dead or another process)."""
+    pid = read_pid(paths.pid_file)
+    try:
+        return pid is not None and any("changeover" in a for a in psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return False
+
+
+def _locked(paths: StatePaths) -> bool:
+    try:
+        return is_locked(paths.lock)
+    except PermissionError:  # another account's agent ([control] group): its pid decides
+        return False
+
+
 def wait_stopped(paths: StatePaths, timeout: float, pid: int | None = None) -> bool:
     """True once the agent released its lock and (given its pid) its process has exited."""
     deadline = time.monotonic() + timeout
     # the lock goes a moment before the process: interpreter teardown still runs after it
-    while is_locked(paths.lock) or (pid is not None and _running(pid)):
+    while _locked(paths) or (pid is not None and _running(pid)):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)

@@ -21,6 +21,7 @@ import pytest
 from changeover.agent.lock import is_locked
 from changeover.agent.paths import StatePaths
 from changeover.store import Store
+from tests.accounts import two_accounts
 from tests.helpers import wait_for
 
 SPEC = '[app]\nname = "svc"\ncommand = "sleep 600"\n'
@@ -183,3 +184,46 @@ def test_an_agent_that_does_not_answer_is_exit_3_with_what_to_do(
     as_json_run = down(folder, "--timeout", "1s", "--json")
     assert as_json_run.returncode == 3
     assert as_json_run.stdout == ""  # the error is on stderr, as with every command
+
+
+GROUP_HUNG = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from changeover.agent.control import bind_control_socket
+    from changeover.agent.lock import AgentLock
+    from changeover.agent.paths import StatePaths
+    paths = StatePaths(Path(sys.argv[1]))
+    paths.ensure()
+    AgentLock(paths.lock, paths.pid_file).acquire()
+    sock = bind_control_socket(paths.control_socket, sys.argv[2])  # 0660, folder 0710
+    time.sleep(600)  # listens, accepts nothing
+    """
+)
+
+
+def test_a_group_member_who_cannot_read_the_lock_is_told_the_same(
+    spawned: list[subprocess.Popen[bytes]],
+) -> None:
+    """`[control] group`: a member reaches the socket, not the agent's 0600 lock. A hung
+    agent is still exit 3 with its pid; once it is gone (its files left), exit 0."""
+    with two_accounts() as accounts:
+        (accounts.folder / "changeover.toml").write_text(SPEC)
+        os.chmod(accounts.folder / "changeover.toml", 0o644)
+        state = accounts.folder / ".changeover"  # as `down` finds it beside the spec
+        hung = subprocess.Popen([sys.executable, "-c", GROUP_HUNG, str(state), accounts.group])
+        spawned.append(hung)
+        paths = StatePaths(state)
+        wait_for(lambda: paths.control_socket.exists() and paths.pid_file.exists(), 30, "socket")
+        argv = [*accounts.changeover(), "down", "--timeout", "1s"]
+        done = accounts.run_as(accounts.alice, argv, cwd=accounts.folder)
+        assert done.returncode == 3, done.stdout + done.stderr
+        text = " ".join(done.stderr.split())
+        assert f"the agent (pid {hung.pid}) runs for {state} (this account cannot read" in text
+        assert f"`kill {hung.pid}`" in text
+        assert hung.poll() is None
+        hung.kill()
+        hung.wait(timeout=30)
+        gone = accounts.run_as(accounts.alice, argv, cwd=accounts.folder)
+        assert gone.returncode == 0, gone.stdout + gone.stderr
+        assert f"no agent is running for {state}: nothing to stop" in gone.stdout
