@@ -135,8 +135,9 @@ class Agent:
         self._templates: dict[int, ReplicaTemplate] = {}
         self.digest_key = DigestKey(paths.digest_key)  # made on the first secret only
         self._specs: dict[int, Spec] = {}
-        # the start-only keys (spec.startonly) the latest deploy changed: this agent keeps
-        # its own until a new agent reads the spec file (reload, restart), which starts empty
+        # the start-only keys (spec.startonly) the latest deploy, promotion or undo changed:
+        # this agent keeps its own until a new agent reads the spec file (reload, restart),
+        # which starts empty
         self.pending_reload: list[str] = []
         self.traffic = TrafficApplier(proxy)
         self.live = LiveTraffic(proxy.metrics, clock)
@@ -432,17 +433,21 @@ class Agent:
         rollout = self._start_deploy(fields, name)
         if forced:
             self.events.add("gate", forced, rollout_id=rollout.id)
-        self._note_pending(spec, Path(request.spec_path), rollout)
+        self._note_pending(spec, rollout, f"not {request.spec_path}", Path(request.spec_path))
         return rollout
 
-    def _note_pending(self, deployed: Spec, path: Path, rollout: Rollout) -> None:
-        """Say which start-only keys the deployed spec changed: the rollout applies the
-        revision's part, never these (names only: a value may be sensitive)."""
+    def _note_pending(
+        self, deployed: Spec, rollout: Rollout, source: str, path: Path | None = None
+    ) -> None:
+        """Say which start-only keys the spec that runs now (`deployed`) changed against
+        the agent's: the rollout applies the revision's part, never these (names only: a
+        value may be sensitive). `source` says where that spec came from, for the note
+        when it is not the file a reload reads (`path`, if it is a file at all)."""
         self.pending_reload = pending_reload(self.spec, deployed, self.environment)
         if self.pending_reload:
             message = pending_message(self.pending_reload)
-            if path.resolve() != self.spec_path.resolve():  # a reload reads the `up` file
-                message += f" (changeover reload reads {self.spec_path}, not {path})"
+            if path is None or path.resolve() != self.spec_path.resolve():
+                message += f" (changeover reload reads {self.spec_path}, {source})"
             self.events.add("agent", message, rollout_id=rollout.id)
 
     async def promote(self, request: PromotionRequest, peer: Peer | None) -> Promoted:
@@ -551,7 +556,13 @@ class Agent:
         bluegreen = self.revision_spec(stable.id).strategy.type is StrategyName.BLUE_GREEN
         name = StrategyName.BLUE_GREEN if bluegreen else StrategyName.ROLLING
         self._begin(target, kind="undo", from_revision=stable.id, strategy=name, instant=True)
-        return self._current_rollout()
+        rollout = self._current_rollout()
+        # the restored revision's spec is what runs now: the keys pending are its, not
+        # those of the deploy undone (as for a promotion)
+        self._note_pending(
+            self.revision_spec(target.id), rollout, f"not revision {target.id}'s spec"
+        )
+        return rollout
 
     async def retry(self) -> Rollout:
         """Roll out again the revision of the last rollout, if it was aborted or failed."""
@@ -666,7 +677,8 @@ class Agent:
             raise
         # the artifact's spec is what runs now: the keys pending are its, not an earlier
         # deploy's (a reload still reads the host's file, as the note then says)
-        self._note_pending(spec, held.path / spec_file, rollout)
+        path = held.path / spec_file
+        self._note_pending(spec, rollout, f"not {path}", path)
         promotion, events = self.store.link_promotion(
             promotion.id,
             revision=rollout.to_revision,

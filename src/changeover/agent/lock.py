@@ -7,8 +7,10 @@ same open file, so the lock is never free between the two agents.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -76,6 +78,26 @@ def is_locked(lock_path: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+@contextlib.contextmanager
+def held_if_free(lock_path: Path) -> Iterator[bool]:
+    """Hold the agent lock for the block if no agent holds it (True), else yield False.
+
+    While it is held here no agent can start (`up` would find it taken), so the files a
+    dead agent left (its control socket, its pid file) can be removed without racing a
+    new agent's. Creates nothing: FileNotFoundError without a lock file (no agent ever
+    ran there, so nothing is left to remove)."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # closing drops the flock
 
 
 def read_pid(path: Path) -> int | None:

@@ -99,7 +99,11 @@ class AgentClient:
             said = "".join(f"\n  {line}" for line in lines)
             return Unreachable(f"no answer from the agent of {self.paths.remote} over ssh:{said}")
         where = self.paths.root
-        if not is_locked(self.paths.lock):
+        try:
+            running = is_locked(self.paths.lock)
+        except PermissionError:  # another account's agent ([control] group): unknown
+            running = True
+        if not running:
             return Unreachable(f"no agent is running for {where} (start one with `changeover up`)")
         return Unreachable(f"the agent for {where} did not answer: {exc}")
 

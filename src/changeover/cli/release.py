@@ -11,7 +11,9 @@ place that knows how.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -106,38 +108,62 @@ def promote(
         duration_option("--wait-timeout", help="Give up waiting for the gates after this."),
     ] = None,
     no_wait: NoWait = False,
+    lock_timeout: Annotated[
+        float,
+        duration_option(
+            "--lock-timeout",
+            help="How long to wait for a `release prune` using the store.",
+            default=release_store.LOCK_WAIT,
+        ),
+    ] = release_store.LOCK_WAIT,
     file: SpecFile = DEFAULT_SPEC,
     json: Json = False,
 ) -> None:
     """Upload release V to ENV's agent unless it holds it (same sha256), bring the soak
     evidence from the environment it is promoted from, and roll it out with ENV's
     strategy once ENV's agent finds its gates met; exit 1 if a gate is unmet (the
-    promotion then waits, on record; --wait waits for it) or the rollout is rolled back."""
+    promotion then waits, on record; --wait waits for it) or the rollout is rolled back.
+    Waits for a `release prune` of the store (exit 1 past --lock-timeout, nothing sent)."""
     spec_file = spec_path(file)
-    meta = local_release(spec_file, version)
-    settings = settings_of(spec_file, to)
-    sha256 = meta["sha256"]
+    folder = release_store.releases_dir(spec_file)
+    with contextlib.ExitStack() as store_lock:
+        # shared with other promotes, never with a prune: from reading the release until
+        # ENV's agent has the promotion on record, which a prune then asks about
+        try:
+            store_lock.enter_context(
+                release_store.locked(
+                    folder,
+                    exclusive=False,
+                    wait=lock_timeout,
+                    waiting=partial(release_prune.say_waiting, folder),
+                )
+            )
+        except release_store.StoreBusy:
+            fail(FAILED, *release_prune.busy(folder, lock_timeout, "nothing sent"))
+        meta = local_release(spec_file, version)
+        settings = settings_of(spec_file, to)
+        sha256 = meta["sha256"]
 
-    def evidence() -> dict[str, Any] | None:
-        return release_gates.fetch_evidence(spec_file, settings, version, sha256)
+        def evidence() -> dict[str, Any] | None:
+            return release_gates.fetch_evidence(spec_file, settings, version, sha256)
 
-    evidence()  # a release that never ran in the source is refused before any upload
-    with client_for(spec_file, to) as client:
-        refuse_if_busy(client, to)
-        uploaded = ensure_held(client, spec_file, meta, to, quiet=json)
-        body = {
-            "version": version,
-            "sha256": sha256,
-            "from_environment": settings.promote_from,
-            "hotfix": bool(meta.get("hotfix")),
-            "spec_file": meta.get("spec_file", spec_file.name),
-        }
-        answer = release_gates.promote_through_gates(
-            client, body, evidence, wait=wait, wait_timeout=wait_timeout, json=json,
-            environment=to,
-        )  # fmt: skip
-        say_skipped(answer.get("gates") or [], json=json)
-        finish(client, answer, uploaded=uploaded, no_wait=no_wait, json=json, environment=to)
+        evidence()  # a release that never ran in the source is refused before any upload
+        with client_for(spec_file, to) as client:
+            refuse_if_busy(client, to)
+            uploaded = ensure_held(client, spec_file, meta, to, quiet=json)
+            body = {
+                "version": version,
+                "sha256": sha256,
+                "from_environment": settings.promote_from,
+                "hotfix": bool(meta.get("hotfix")),
+                "spec_file": meta.get("spec_file", spec_file.name),
+            }
+            answer = release_gates.promote_through_gates(
+                client, body, evidence, wait=wait, wait_timeout=wait_timeout, json=json,
+                environment=to, posted=store_lock.close,
+            )  # fmt: skip
+            say_skipped(answer.get("gates") or [], json=json)
+            finish(client, answer, uploaded=uploaded, no_wait=no_wait, json=json, environment=to)
 
 
 @app.command(short_help="Return the environment (-E) to the release it ran before.")

@@ -11,6 +11,7 @@ met exits 1 listing each unmet gate and what would meet it, and stays on record,
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -94,17 +95,20 @@ def promote_through_gates(
     wait_timeout: float | None,
     json: bool,
     environment: str,
+    posted: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
     """Post the promotion (with fresh evidence each time, from `evidence()`); the answer
     once its rollout started. Without `wait`, a promotion left waiting exits 1; with it,
     the gates are evaluated again as events arrive and every `POLL` seconds, until they
-    pass or `wait_timeout` is over (exit 1)."""
+    pass or `wait_timeout` is over (exit 1). `posted` is called once the agent answered
+    a post (the promotion is on record there, waiting or rolling out)."""
     deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
     said = None
     try:
         while True:
             cursor = _last_event(client)  # what happens from here on wakes the wait
             answer: dict[str, Any] = client.post("/v1/promotions", {**body, "evidence": evidence()})
+            posted()
             if not answer.get("waiting"):
                 return answer
             summary = [

@@ -5,7 +5,10 @@ it needs (`release_pruning.needs_of`); one that cannot be asked makes prune exit
 nothing removed. Only artifacts go (`release_store.prune`): every record stays, marked
 `pruned_at`, for versions, notes and history. A spec without environments asks its own
 agent if one runs; with no agent at all nothing is known to run and only the `keep`
-newest stay (said so).
+newest stay (said so). The store's lock is held exclusively from asking the agents to the
+last removal (`release_store.locked`), so no promote reads or sends an artifact meanwhile,
+and one that held it has its promotion on record before prune asks; a lock still taken
+after `--lock-timeout` is exit 1 with nothing removed.
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ from changeover.cli.client import AgentClient, Refused, Unreachable
 from changeover.cli.common import (
     BAD_INPUT,
     DEFAULT_SPEC,
+    FAILED,
     UNREACHABLE,
     Json,
     SpecFile,
+    duration_option,
+    err,
     fail,
     out,
     spec_path,
@@ -52,6 +58,14 @@ def prune(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say what would be removed; remove nothing.")
     ] = False,
+    lock_timeout: Annotated[
+        float,
+        duration_option(
+            "--lock-timeout",
+            help="How long to wait for a `release promote` (or prune) using the store.",
+            default=release_store.LOCK_WAIT,
+        ),
+    ] = release_store.LOCK_WAIT,
     file: SpecFile = DEFAULT_SPEC,
     json: Json = False,
 ) -> None:
@@ -59,26 +73,23 @@ def prune(
     precedence) from .changeover/releases/, keeping every record (V.json). A release an
     environment runs, or that a promotion waits for or rolls out, stays whatever N says:
     every environment's agent is asked first, and if one cannot be asked nothing is
-    removed (exit 3)."""
+    removed (exit 3). Waits for a `release promote` reading the store (exit 1 past
+    --lock-timeout, nothing removed)."""
     spec_file = spec_path(file)
     spec = base_spec(spec_file)
     if keep is not None and keep < 1:
         fail(BAD_INPUT, f"--keep {keep}: expected a whole number of releases, at least 1")
     count = spec.releases.keep if keep is None else keep
     folder = release_store.releases_dir(spec_file)
-    asked, needs = ask_agents(spec_file, list(spec.environments))
-    records = release_store.every(folder)
-    stored = [
-        Stored(str(m["version"]), size)
-        for m in records
-        if (size := artifact_size(folder, m)) is not None
-    ]
-    verdicts = decide(stored, count, needs)
-    now = time.time()
-    if not dry_run:
-        for version in [v.version for v in verdicts if v.remove] + leftovers(folder, records):
-            release_store.prune(folder, version, now)
-    freed = sum(v.size for v in verdicts if v.remove)
+    try:  # a dry run only reads: it shares the lock with promotes
+        with release_store.locked(
+            folder, exclusive=not dry_run, wait=lock_timeout, waiting=partial(say_waiting, folder)
+        ):
+            verdicts, asked, freed = decide_and_remove(
+                spec_file, list(spec.environments), count, dry_run=dry_run
+            )
+    except release_store.StoreBusy:
+        fail(FAILED, *busy(folder, lock_timeout, "nothing removed"))
     if json:
         out.print_json(data=document(verdicts, count, asked, dry_run=dry_run, freed=freed))
         return
@@ -92,6 +103,45 @@ def prune(
         f"{verb} {removed} artifact(s), {size_text(freed)}; kept {len(verdicts) - removed}",
         markup=False,
     )
+
+
+def say_waiting(folder: Path) -> None:
+    err.print(
+        f"waiting for the release store {folder}: another `release promote` or `prune` is using it",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def busy(folder: Path, waited: float, unchanged: str) -> list[str]:
+    """What prune and promote say when the store's lock stayed taken (exit 1)."""
+    return [
+        f"the release store {folder} was in use by another `release promote` or `release "
+        f"prune` for {waited:g}s ({folder / release_store.LOCK_NAME}): {unchanged}",
+        "run it again once that one is done, or wait longer with --lock-timeout",
+    ]
+
+
+def decide_and_remove(
+    spec_file: Path, environments: list[str], count: int, *, dry_run: bool
+) -> tuple[list[Verdict], list[str], int]:
+    """Ask the agents, decide, remove (unless `dry_run`): the verdicts, who was asked and
+    the bytes freed. Run with the store's lock held."""
+    folder = release_store.releases_dir(spec_file)
+    asked, needs = ask_agents(spec_file, environments)
+    records = release_store.every(folder)
+    stored = [
+        Stored(str(m["version"]), size)
+        for m in records
+        if (size := artifact_size(folder, m)) is not None
+    ]
+    verdicts = decide(stored, count, needs)
+    now = time.time()
+    if not dry_run:
+        for version in [v.version for v in verdicts if v.remove] + leftovers(folder, records):
+            release_store.prune(folder, version, now)
+    freed = sum(v.size for v in verdicts if v.remove)
+    return verdicts, asked, freed
 
 
 def artifact_size(folder: Path, meta: dict[str, Any]) -> int | None:

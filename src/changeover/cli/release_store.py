@@ -7,22 +7,95 @@ which fails if the name is taken, so two `release create` of one version cannot 
 succeed and an existing release is never overwritten. `release prune` removes artifacts
 only, never records: it first marks the record `pruned_at`, then removes the artifact, so
 a release whose record says pruned is never promoted even if a crash left its artifact.
+A prune and a promote never overlap: prune holds the store's lock (`locked`) exclusively
+while it decides and removes, promote holds it shared from reading a release until the
+target's agent recorded the promotion, so whatever a promote sends, prune then finds
+needed (two promotes share it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from changeover.agent.artifact_format import version_problem
 
 ARTIFACT_SUFFIX, META_SUFFIX = ".tar.gz", ".json"
+LOCK_NAME = ".store.lock"  # a version never starts with a dot: no release's name
+LOCK_WAIT = 60.0  # seconds a prune or promote waits for the other, by default
+LOCK_POLL = 0.05
 
 
 class ReleaseExists(Exception):
     pass
+
+
+class StoreBusy(Exception):
+    """The store's lock stayed taken for the whole wait."""
+
+
+@contextlib.contextmanager
+def locked(
+    folder: Path, *, exclusive: bool, wait: float, waiting: Callable[[], None] = lambda: None
+) -> Iterator[None]:
+    """Hold the store's advisory lock (flock on `LOCK_NAME`): exclusive to prune, shared
+    to read and send an artifact. Waits up to `wait` seconds, calling `waiting` once if it
+    must wait at all, then raises StoreBusy. Released when the block ends, or the
+    process does. A store that does not exist has nothing to guard: nothing is created.
+    An account that may read the store but not write it locks through a read-only open
+    (flock needs no write access); if it can do neither (no lock file yet, none
+    creatable), it goes unlocked, the agent's sha256 check then being the only guard."""
+    fd = _open_lock(folder / LOCK_NAME) if folder.is_dir() else None
+    if fd is None:
+        yield
+        return
+    try:
+        _take(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, wait, waiting)
+        yield
+    finally:
+        os.close(fd)  # closing drops the flock
+
+
+def _make_lock(folder: Path) -> None:
+    """The lock file, made by whoever writes the store, so that accounts which only read
+    it (a promote by another deployer) find one to lock."""
+    fd = _open_lock(folder / LOCK_NAME)
+    if fd is not None:
+        os.close(fd)
+
+
+def _open_lock(path: Path) -> int | None:
+    try:  # readable by all who read the store, so their promotes can take it shared
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except PermissionError:
+        pass
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, PermissionError):
+        return None
+
+
+def _take(fd: int, mode: int, wait: float, waiting: Callable[[], None]) -> None:
+    # polled, not a blocking flock: the wait is bounded and Ctrl-C stays immediate
+    deadline = time.monotonic() + wait
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise StoreBusy(f"{wait:g}s") from None
+            if not told:
+                waiting()
+                told = True
+            time.sleep(LOCK_POLL)
 
 
 def releases_dir(spec_file: Path) -> Path:
@@ -79,6 +152,7 @@ def keep(folder: Path, version: str, built: Path, meta: dict[str, Any]) -> Path:
     finally:
         built.unlink(missing_ok=True)
     _write_record(folder, version, meta)
+    _make_lock(folder)
     return final
 
 

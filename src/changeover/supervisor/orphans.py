@@ -38,6 +38,11 @@ async def kill_orphans(records: Iterable[tuple[str, int, int, float]], grace: fl
     return [rec.replica_id for rec in found]
 
 
+def still_running(records: Iterable[tuple[str, int, int, float]]) -> list[str]:
+    """The ids of the recorded replicas whose own process is still alive (no signal)."""
+    return [rec.replica_id for rec in map(OrphanRecord._make, records) if _running(rec)]
+
+
 def _running(rec: OrphanRecord) -> bool:
     """The recorded process itself (not a pid reuse) is alive and not a zombie."""
     try:

@@ -43,7 +43,10 @@ def test_commands_refuse_a_bad_duration_with_exit_2(args: list[str], tmp_path: P
 
 def test_a_left_out_duration_takes_its_default(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["down", "--state-dir", str(tmp_path)])
-    assert (result.exit_code, result.output) == (0, f"no agent is running for {tmp_path}\n")
+    assert (result.exit_code, result.output) == (
+        0,
+        f"no agent is running for {tmp_path}: nothing to stop\n",
+    )
 
 
 def test_help_shows_defaults_in_the_same_grammar() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from changeover.agent.core import Agent
 from changeover.agent.paths import StatePaths
-from changeover.agent.releases import DeployRequest, release_fields
+from changeover.agent.releases import DeployRequest, UndoRequest, release_fields
 from changeover.agent.status import status_document
 from changeover.proxy.server import Proxy
 from changeover.spec.load import load_spec
@@ -103,3 +103,72 @@ def test_a_deploy_from_another_file_says_which_file_a_reload_reads(
         f"proxy.access_log, logs.keep (changeover reload reads {tmp_path / 'svc.toml'}, "
         f"not {tmp_path / 'other.toml'})"
     )
+
+
+def make_stable(store: Store, revision: int) -> None:
+    """As a successful rollout leaves the store: `revision` stable, the other superseded."""
+    for rev in store.revisions():
+        if rev.status is RevisionStatus.STABLE:
+            store.set_revision_status(rev.id, RevisionStatus.SUPERSEDED)
+    store.set_revision_status(revision, RevisionStatus.STABLE)
+
+
+async def undo_scenario(tmp_path: Path) -> dict[str, Any]:
+    """Undo follows what runs, as a promotion does: undoing a deploy that changed
+    start-only keys back to a revision with the agent's own clears them; undoing to a
+    revision whose spec changed them names them again."""
+    spec_path = tmp_path / "svc.toml"
+    spec_path.write_text(SPEC)
+    paths = StatePaths(tmp_path / "state")
+    paths.ensure()
+    proxy = Proxy()
+    await proxy.serve(socket.create_server(("127.0.0.1", 0)))
+    out: dict[str, Any] = {}
+    with Store.open(paths.store) as store:
+        agent = Agent(
+            paths=paths, spec=load_spec(spec_path), spec_path=spec_path, store=store, proxy=proxy
+        )
+        first = store.create_revision(
+            **release_fields(agent.spec, body(spec_path, "v1"), agent.digest_key), now=1.0
+        )
+        store.set_revision_status(first.id, RevisionStatus.STABLE)
+        spec_path.write_text(CHANGED)
+        changed = await agent.deploy(body(spec_path, "v2"))
+        agent.controller.cancel("test over")
+        make_stable(store, changed.to_revision)
+        out["deployed"] = list(agent.pending_reload)
+        undone = await agent.undo(UndoRequest(to_revision=first.id))
+        out["undone"] = undone
+        out["after_undo"] = status_document(agent)["agent"]["pending_reload"]
+        out["events_after_undo"] = [(e.kind, e.message, e.rollout_id) for e in store.events()]
+        agent.controller.cancel("test over")
+        make_stable(store, first.id)
+        redone = await agent.undo(UndoRequest(to_revision=changed.to_revision))
+        out["redone"] = redone
+        out["after_redo"] = status_document(agent)["agent"]["pending_reload"]
+        out["redo_events"] = [
+            e.message for e in store.events() if e.rollout_id == redone.id and e.kind == "agent"
+        ]
+        agent.controller.cancel("test over")
+        await proxy.shutdown(timeout=1.0)
+    return out
+
+
+def test_an_undo_recomputes_the_keys_against_the_revision_it_returns_to(tmp_path: Path) -> None:
+    result = bounded(undo_scenario(tmp_path))
+    keys = ["proxy.max_header_size", "proxy.access_log", "logs.keep"]
+    assert result["deployed"] == keys
+    assert result["undone"].kind == "undo"
+    # revision 1 has the agent's own start-only keys: nothing waits for a reload any more
+    assert result["after_undo"] == []
+    undo_id = result["undone"].id
+    assert not [e for e in result["events_after_undo"] if e[2] == undo_id and "not applied" in e[1]]
+    # back to revision 2, whose spec changed them: named again, with the undo's event
+    assert result["after_redo"] == keys
+    (note,) = result["redo_events"]
+    assert note == (
+        "spec keys not applied until changeover reload: proxy.max_header_size, "
+        f"proxy.access_log, logs.keep (changeover reload reads {tmp_path / 'svc.toml'}, "
+        "not revision 2's spec)"
+    )
+    assert "32768" not in note  # names, never values

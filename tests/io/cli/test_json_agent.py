@@ -145,7 +145,7 @@ def test_up_logs_reload_down_json_match_the_agent(folder: Folder) -> None:
     assert stopped == {
         "running": True, "stopped": True, "pid": after, "state_dir": agent["state_dir"],
         "replicas": [{"id": r["id"], "revision": 1, "pid": r["pid"]} for r in replicas],
-        "inflight": 0,
+        "inflight": 0, "reason": None, "removed": [], "left_running": [],
     }  # fmt: skip
     assert gone(after)
     assert all(gone(r["pid"]) for r in replicas)
@@ -153,6 +153,8 @@ def test_up_logs_reload_down_json_match_the_agent(folder: Folder) -> None:
     assert (again["running"], again["stopped"], again["pid"], again["replicas"]) == (
         False, False, None, []
     )  # fmt: skip
+    assert again["reason"] == f"no agent is running for {agent['state_dir']}: nothing to stop"
+    assert again["removed"] == []  # a clean stop leaves no socket or pid file behind
     unreachable = folder.cli("reload", "--json")
     assert unreachable.returncode == 3, unreachable.stdout + unreachable.stderr
     assert unreachable.stdout == ""
