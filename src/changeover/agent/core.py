@@ -177,7 +177,7 @@ class Agent:
             traffic=self.traffic,
             analyses=self.analyses,
             analysis_templates=lambda rev: self.revision_spec(rev).analysis,
-            notifier=self.notifier,
+            notifier=self._rollout_ended,
             tally=self.tally,
         )
         self.migrator = Migrator(
@@ -261,6 +261,15 @@ class Agent:
             with contextlib.suppress(SpawnError):  # then the command runs without them
                 env |= read("analysis")
         return env
+
+    def _rollout_ended(self, kind: str, rollout: Rollout, reason: str) -> None:
+        """The controller's word on a rollout (the hooks are told). One that ended with
+        the stable revision restored (rolled back, aborted) leaves that revision's spec
+        running: the keys pending are its, as after an undo, not the failed deploy's."""
+        self.notifier(kind, rollout, reason)
+        back = rollout.from_revision
+        if kind in ("rolled-back", Phase.ABORTED.value) and back is not None:
+            self._note_pending(self.revision_spec(back), rollout, f"not revision {back}'s spec")
 
     def _expand_failed(self, rollout: Rollout, reason: str) -> None:
         # as the controller ends a failed rollout: counted, and the hooks told

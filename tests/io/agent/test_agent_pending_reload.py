@@ -172,3 +172,43 @@ def test_an_undo_recomputes_the_keys_against_the_revision_it_returns_to(tmp_path
         "not revision 2's spec)"
     )
     assert "32768" not in note  # names, never values
+
+
+async def rolled_back_scenario(tmp_path: Path, kind: str) -> dict[str, Any]:
+    """A deploy that changed start-only keys, then rolled back (or aborted) by the
+    controller: the stable revision's spec runs again, as after an undo."""
+    spec_path = tmp_path / "svc.toml"
+    spec_path.write_text(SPEC)
+    paths = StatePaths(tmp_path / "state")
+    paths.ensure()
+    proxy = Proxy()
+    await proxy.serve(socket.create_server(("127.0.0.1", 0)))
+    out: dict[str, Any] = {}
+    with Store.open(paths.store) as store:
+        agent = Agent(
+            paths=paths, spec=load_spec(spec_path), spec_path=spec_path, store=store, proxy=proxy
+        )
+        first = store.create_revision(
+            **release_fields(agent.spec, body(spec_path, "v1"), agent.digest_key), now=1.0
+        )
+        store.set_revision_status(first.id, RevisionStatus.STABLE)
+        spec_path.write_text(CHANGED)
+        rollout = await agent.deploy(body(spec_path, "v2"))
+        out["deployed"] = list(agent.pending_reload)
+        agent.controller._notify(kind, rollout, "the test ends it")  # as `_finish` does
+        out["after"] = status_document(agent)["agent"]["pending_reload"]
+        agent.controller.cancel("test over")
+        await proxy.shutdown(timeout=1.0)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["rolled-back", "aborted"])
+def test_a_deploy_rolled_back_leaves_the_stable_revisions_keys(tmp_path: Path, kind: str) -> None:
+    result = bounded(rolled_back_scenario(tmp_path, kind))
+    assert result["deployed"] == ["proxy.max_header_size", "proxy.access_log", "logs.keep"]
+    assert result["after"] == []  # revision 1 runs again, with the agent's own keys
+
+
+def test_a_deploy_that_succeeded_keeps_its_keys(tmp_path: Path) -> None:
+    result = bounded(rolled_back_scenario(tmp_path, "succeeded"))
+    assert result["after"] == result["deployed"] != []
