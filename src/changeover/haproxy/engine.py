@@ -59,7 +59,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from changeover.haproxy import errorpages, logline, maps, routes, sampling, seed, stopping
+from changeover.haproxy import (
+    errorpages,
+    logline,
+    maps,
+    preview,
+    routes,
+    sampling,
+    seed,
+    stopping,
+)
 from changeover.haproxy.access import HaproxyAccessLog
 from changeover.haproxy.client import RuntimeClient
 from changeover.haproxy.config import BACKEND, Settings
@@ -449,10 +458,19 @@ class HaproxyEngine:
         self._previews.open(sock)
 
     async def close_preview(self) -> None:
+        """Stop accepting previews; idle preview connections close now, busy ones after
+        their answer (`_end_previews`), as on the builtin proxy."""
         self._previews.close()
+        self._previews.retire()
+        self._dirty.set()
 
     def set_preview(self, revision: int | None) -> None:
+        """The revision the preview listener serves (None: 503). When a preview revision
+        ends, its connections close as at `close_preview` (a keep-alive one would
+        otherwise send its next request to whatever the preview is then)."""
         if revision != self._preview:
+            if self._preview is not None:
+                self._previews.retire()
             self._preview = revision
             self._dirty.set()
 
@@ -537,8 +555,29 @@ class HaproxyEngine:
             if self.running:
                 try:
                     await self.reconcile()
+                    await self._end_previews()
                 except Exception:  # a bug must not end reconciling: said, retried next tick
                     log.exception("haproxy reconcile pass failed")
+
+    async def _end_previews(self) -> None:
+        """Shut the retiring preview connections HAProxy has no stream on (preview.py);
+        after the maps were written, so a busy one's answer says `Connection: close` if
+        the preview revision is gone. Again at each pass while busy ones are left."""
+        retiring = set(self._previews.retiring)  # more may retire while this awaits
+        if not retiring:
+            return
+        try:
+            answer = await self._client.send(stopping.show_sess())
+            pid = int((await self._client.info()).get("Pid", "0"))
+        except (OSError, TimeoutError, RuntimeApiError, ValueError) as exc:
+            log.debug("haproxy sessions not read: %s", exc)
+            return
+        try:
+            left = preview.shut_idle(pid, retiring, preview.stream_fds(answer))
+        except OSError as exc:  # they finish on their own (keep-alive: idle_timeout)
+            log.warning("haproxy preview connections not closed at the preview's end: %s", exc)
+            left = set()
+        self._previews.retiring -= retiring - left
 
     async def reconcile(self) -> bool:
         """One pass; True when every change succeeded. Servers are added and enabled
