@@ -16,18 +16,19 @@ enough (the pair's buffer is full), the agent stops accepting, so clients wait i
 listener's backlog rather than being refused; it accepts again once HAProxy can take
 them. Only the preview's connections pass here; public traffic never touches the agent.
 
-When the preview ends, its connections close as the builtin proxy's do: idle ones at
-once, busy ones after their answer. HAProxy has no command that closes an idle
-connection (it has no stream, so `shutdown session` cannot name it) and sees no address
-on a passed one, so the agent notes the socket inode of each connection it passes and,
-when the preview ends (`retire`), finds them among HAProxy's descriptors (/proc), leaves
-those HAProxy has a stream on (`show sess`: `stream_fds`), and shuts the reading side
-of the others through a copy of HAProxy's descriptor (`pidfd_getfd`, `shut_idle`):
-HAProxy reads the end and closes the connection. Busy ones are looked at again until
-they are idle or gone; their answers say `Connection: close` when there is no preview
-revision any more (routes.py). The agent keeps no descriptor of a passed connection: one
-it kept would hold the connection open after HAProxy closed it without a shutdown (a
-failed TLS handshake, an error), leaving its client waiting.
+When the preview ends, its connections close as the builtin proxy's do when its preview
+listener closes: idle ones at once, busy ones after their answer. HAProxy has no
+command that closes an idle connection (it has no stream, so `shutdown session` cannot
+name it) and sees no address on a passed one, so the agent notes the socket inode of
+each connection it passes and, when the preview ends (`retire`), finds them among
+HAProxy's descriptors (/proc), leaves those HAProxy has a stream on (`show sess`:
+`stream_fds`), and shuts the reading side of the others through a copy of HAProxy's
+descriptor (`pidfd_getfd`, `shut_idle`): HAProxy reads the end and closes the
+connection. Busy ones are looked at again until they are idle or gone; their answers
+say `Connection: close` when there is no preview revision any more (routes.py). The
+agent keeps no descriptor of a passed connection: one it kept would hold the
+connection open after HAProxy closed it without a shutdown (a failed TLS handshake, an
+error), leaving its client waiting.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import asyncio
 import contextlib
 import ctypes
 import errno
+import functools
 import os
 import re
 import socket
@@ -208,7 +210,7 @@ def shut_idle(pid: int, inodes: set[int], busy: set[int]) -> set[int]:
     """Shut the reading side of each connection of HAProxy's worker `pid` whose socket
     inode is in `inodes` and whose descriptor is not in `busy` (HAProxy has a stream on
     those); return the inodes of the busy ones (the others are shut or gone). OSError
-    when /proc or `pidfd_getfd` is refused (then nothing is shut)."""
+    when /proc or `pidfd_getfd` is refused (then the rest are not shut)."""
     left = set()
     pidfd = os.pidfd_open(pid)
     try:
@@ -236,11 +238,15 @@ def _inode(pid: int, fd: int) -> int | None:
     return None
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def _shut_read(pidfd: int, fd: int, inode: int) -> None:
     """`shutdown(SHUT_RD)` on HAProxy's connection `fd` through a copy of it, if it is
     still the socket `inode` (a descriptor number is reused once closed)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    mine = libc.syscall(PIDFD_GETFD, pidfd, fd, 0)
+    mine = _libc().syscall(PIDFD_GETFD, pidfd, fd, 0)
     if mine < 0:
         code = ctypes.get_errno()
         if code == errno.EBADF:  # closed since the listing
