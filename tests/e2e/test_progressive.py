@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import subprocess
 import time
 from collections import Counter
@@ -182,9 +183,23 @@ def test_blue_green_promote_and_instant_undo_with_zero_failures(
         assert on_preview.failed == 0, on_preview.summary()
         assert on_preview.header_counts == {"v2": 600}
         assert versions(url + "/", 20) == {"v1": 20}
+        kept = http.client.HTTPConnection("127.0.0.1", preview, timeout=10)
+        kept.request("GET", "/")
+        answer = kept.getresponse()
+        answer.read()
+        assert (answer.status, answer.will_close) == (200, False)  # then idle, kept alive
         promoted = service.cli("promote")
         assert promoted.returncode == 0, promoted.stderr
         wait_for(lambda: phase(service) == "succeeded", 30, "switch")
+        # the preview ended: its idle connection is closed (haproxy, like the builtin at
+        # close_preview), or its next request answered 503 (the builtin); never routed
+        if engine == "haproxy":
+            assert kept.sock is not None
+            assert kept.sock.recv(1) == b"", "the idle preview connection stayed open"
+        else:
+            kept.request("GET", "/")
+            assert kept.getresponse().status == 503
+        kept.close()
         warm = {rid: pid for rid, pid in service.replica_pids().items() if rid.startswith("r1-")}
         assert warm, "the old revision is kept warm"
         assert versions(url + "/", 20) == {"v2": 20}

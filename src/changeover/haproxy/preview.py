@@ -15,15 +15,37 @@ While HAProxy is not running (not started, or being restarted) or does not read 
 enough (the pair's buffer is full), the agent stops accepting, so clients wait in the
 listener's backlog rather than being refused; it accepts again once HAProxy can take
 them. Only the preview's connections pass here; public traffic never touches the agent.
+
+When the preview ends, its connections close as the builtin proxy's do when its preview
+listener closes: idle ones at once, busy ones after their answer. HAProxy has no
+command that closes an idle connection (it has no stream, so `shutdown session` cannot
+name it) and sees no address on a passed one, so the agent notes the socket inode of
+each connection it passes and, when the preview ends (`retire`), finds them among
+HAProxy's descriptors (/proc), leaves those HAProxy has a stream on (`show sess`:
+`stream_fds`), and shuts the reading side of the others through a copy of HAProxy's
+descriptor (`pidfd_getfd`, `shut_idle`): HAProxy reads the end and closes the
+connection. Busy ones are looked at again until they are idle or gone; their answers
+say `Connection: close` when there is no preview revision any more (routes.py). The
+agent keeps no descriptor of a passed connection: one it kept would hold the
+connection open after HAProxy closed it without a shutdown (a failed TLS handshake, an
+error), leaving its client waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import errno
+import functools
+import os
+import re
 import socket
 from collections import deque
 
 BATCH = 64  # connections accepted per wake-up
+MAX_NOTED = 1 << 16  # inodes noted per preview; connections past it finish on their own
+PIDFD_GETFD = 438  # the syscall's number, the same on every Linux architecture (5.6+)
 
 
 class PreviewPass:
@@ -36,6 +58,8 @@ class PreviewPass:
         self._reading = False
         self._writing = False
         self.passed = 0
+        self._noted: set[int] = set()  # socket inodes of the connections passed
+        self.retiring: set[int] = set()  # of those, the ones the preview ended for
 
     # --- HAProxy's side ----------------------------------------------------------------
 
@@ -60,6 +84,8 @@ class PreviewPass:
             pair.close()
         while self._waiting:
             self._waiting.popleft().close()
+        self._noted.clear()  # its connections went with it
+        self.retiring.clear()
 
     # --- the agent's side --------------------------------------------------------------
 
@@ -142,7 +168,10 @@ class PreviewPass:
             except OSError:
                 self._waiting.popleft().close()  # HAProxy is gone: `lost` follows
                 continue
-            self._waiting.popleft().close()  # HAProxy has its own copy now
+            passed = self._waiting.popleft()
+            if len(self._noted) < MAX_NOTED:
+                self._noted.add(os.fstat(passed.fileno()).st_ino)
+            passed.close()  # HAProxy has its own copy now
             self.passed += 1
         if self._writing:
             self._unwatch()
@@ -153,5 +182,85 @@ class PreviewPass:
         self.close()
         self.lost()
 
+    def retire(self) -> None:
+        """The preview ended for every connection passed so far (`shut_idle`)."""
+        self.retiring |= self._noted
+        self._noted.clear()
 
-__all__ = ["PreviewPass"]
+
+# --- the preview's end: which connections HAProxy is busy with, and shutting the others --
+
+_SCF_FD = re.compile(r"\bscf=\[[^\]]*\bfd=(\d+)\]")
+
+
+def stream_fds(answer: str) -> set[int]:
+    """HAProxy's descriptors of the client connections that have a stream on the preview
+    bind, from a `show sess` answer (the bind is the only `sockpair` one; the brief line
+    of a stream ends its client side with `scf=[..,fd=N]`)."""
+    out = set()
+    for line in answer.splitlines():
+        if "proto=sockpair" in line.split():
+            found = _SCF_FD.search(line)
+            if found is not None:
+                out.add(int(found.group(1)))
+    return out
+
+
+def shut_idle(pid: int, inodes: set[int], busy: set[int]) -> set[int]:
+    """Shut the reading side of each connection of HAProxy's worker `pid` whose socket
+    inode is in `inodes` and whose descriptor is not in `busy` (HAProxy has a stream on
+    those); return the inodes of the busy ones (the others are shut or gone). OSError
+    when /proc or `pidfd_getfd` is refused (then the rest are not shut)."""
+    left = set()
+    pidfd = os.pidfd_open(pid)
+    try:
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            fd = int(name)
+            inode = _inode(pid, fd)
+            if inode is None or inode not in inodes:
+                continue
+            if fd in busy:
+                left.add(inode)
+                continue
+            _shut_read(pidfd, fd, inode)
+    finally:
+        os.close(pidfd)
+    return left
+
+
+def _inode(pid: int, fd: int) -> int | None:
+    try:
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except FileNotFoundError:
+        return None  # closed since the listing
+    if target.startswith("socket:[") and target.endswith("]"):
+        return int(target[8:-1])
+    return None
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _shut_read(pidfd: int, fd: int, inode: int) -> None:
+    """`shutdown(SHUT_RD)` on HAProxy's connection `fd` through a copy of it, if it is
+    still the socket `inode` (a descriptor number is reused once closed)."""
+    mine = _libc().syscall(PIDFD_GETFD, pidfd, fd, 0)
+    if mine < 0:
+        code = ctypes.get_errno()
+        if code == errno.EBADF:  # closed since the listing
+            return
+        raise OSError(code, f"pidfd_getfd: {os.strerror(code)}")
+    try:
+        same = os.fstat(mine).st_ino == inode
+    except OSError:
+        same = False
+    if not same:
+        os.close(mine)
+        return
+    with socket.socket(fileno=mine) as conn, contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_RD)  # OSError: reset meanwhile, it ends anyway
+
+
+__all__ = ["PreviewPass", "shut_idle", "stream_fds"]

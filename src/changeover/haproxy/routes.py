@@ -23,7 +23,8 @@ Invariant: an entry points at a slot only while that slot has a server HAProxy h
 ready and the agent wants routable (`usable`), so no request is routed to a slot that
 would answer 503: a route or a sticky bucket whose revision has none is left out, and
 the request falls through to the weights, as the builtin proxy does. The preview
-listener with no usable preview revision goes to `unrouted` (no servers: 503).
+listener with no usable preview revision goes to `unrouted` (no servers: 503), and
+every answer on a preview connection then says `Connection: close`.
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ def frontend_lines(files: MapFiles, default_backend: str) -> list[str]:
         f",crc32,mod({BUCKETS}),map_int({files.buckets})"
         f" if {{ str(sticky),map({switch}) -m found }} !{{ so_name preview }}"
         " !{ var(txn.co_route) -m found }",
+        # no preview revision (any more): a preview connection closes after this
+        # answer, as the builtin's do once the preview ends (haproxy/preview.py)
+        "    http-after-response set-header Connection close if { so_name preview }"
+        f" !{{ str(preview),map({switch}) -m found }}",
         f"    use_backend %[str(preview),map({switch},{UNROUTED})] if {{ so_name preview }}",
         "    use_backend %[var(txn.co_route)] if { var(txn.co_route) -m found }",
         f"    default_backend {default_backend}",

@@ -253,6 +253,12 @@ def test_the_frontend_routes_preview_then_header_routes_then_sticky_then_weights
         " !{ var(txn.co_route) -m found }"
     )
     assert lines[-1] == "    default_backend replicas"
+    # a preview connection closes after an answer given while there is no preview
+    (close,) = [line.strip() for line in lines if "http-after-response" in line]
+    assert close == (
+        "http-after-response set-header Connection close if { so_name preview }"
+        " !{ str(preview),map(/s/switch.map) -m found }"
+    )
 
 
 def cli_words(line: str) -> list[list[str]]:

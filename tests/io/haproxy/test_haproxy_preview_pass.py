@@ -5,6 +5,7 @@ not refused, while HAProxy is away they wait in the backlog, and none is kept.""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 
 from changeover.haproxy.preview import PreviewPass
@@ -18,6 +19,7 @@ class Receiver:
         self.sock = theirs
         self.sock.setblocking(False)
         self.count = 0
+        self.inodes: set[int] = set()  # of the sockets received
         asyncio.get_running_loop().add_reader(theirs.fileno(), self.read)
 
     def read(self) -> None:
@@ -30,6 +32,7 @@ class Receiver:
                 return
             for fd in fds:
                 self.count += 1
+                self.inodes.add(os.fstat(fd).st_ino)
                 with socket.socket(fileno=fd) as conn:
                     conn.sendall(b"passed %d" % self.count)
 
@@ -100,3 +103,31 @@ def test_a_full_pair_stops_accepting_until_haproxy_reads_again() -> None:
         receiver.close()
 
     bounded(go(), 30)
+
+
+def test_the_preview_end_retires_the_connections_passed_by_their_inodes() -> None:
+    """What `retire` hands to `shut_idle`: the socket inodes of the connections passed
+    before the preview ended, not of those passed after; none after HAProxy died."""
+
+    async def go() -> None:
+        previews = PreviewPass()
+        previews.open(socket.create_server(("127.0.0.1", 0)))
+        address = previews.address
+        assert address is not None
+        receiver = Receiver(previews.new_pair())
+        previews.started()
+        await asyncio.gather(ask(address), ask(address))
+        before = set(receiver.inodes)
+        previews.retire()
+        assert previews.retiring == before
+        assert len(before) == 2
+        await ask(address)
+        assert previews.retiring == before  # a connection after the end is not retired
+        previews.retire()
+        assert previews.retiring == receiver.inodes
+        previews.lost()
+        assert previews.retiring == set()  # they went with HAProxy
+        receiver.close()
+        previews.shutdown()
+
+    bounded(go(), 20)

@@ -8,6 +8,7 @@ same way, from the same certificate, and the swap reaches it too."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import socket
 import ssl
@@ -18,6 +19,9 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
+import h2.config
+import h2.connection
+import h2.events
 import httpx
 import pytest
 import trustme
@@ -30,6 +34,7 @@ from changeover.proxy.policy import TrafficPolicy
 from changeover.spec.models import ProxySettings
 from changeover.tlsfiles import Pair, load_pair
 from tests.helpers import bounded, until
+from tests.io.haproxy.test_haproxy_real import App
 from tests.parts import require
 from tests.tlscerts import Issued, client_context, issue, plain_answer
 
@@ -232,5 +237,110 @@ def test_the_preview_listener_speaks_tls_with_the_same_pair_and_its_swaps(
                     conn.writer.close()
         finally:
             green.close()
+
+    bounded(go(), 60.0, on_uvloop=True)
+
+
+async def h2_exchange(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int]:
+    """An HTTP/2 connection (ALPN h2) that made one request; its answer's status."""
+    context = client_context(CA)
+    context.set_alpn_protocols(["h2"])
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=context, server_hostname="localhost"
+    )
+    assert writer.get_extra_info("ssl_object").selected_alpn_protocol() == "h2"
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    headers = [(":method", "GET"), (":path", "/"), (":scheme", "https")]
+    conn.send_headers(1, [*headers, (":authority", "localhost")], end_stream=True)
+    writer.write(conn.data_to_send())
+    status = 0
+    while not status:
+        data = await asyncio.wait_for(reader.read(65536), 10)
+        assert data, "closed before the answer"
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.ResponseReceived):
+                status = int(dict(event.headers)[b":status"])
+        writer.write(conn.data_to_send())
+    return reader, writer, status
+
+
+def test_an_idle_h2_preview_connection_is_closed_when_the_preview_ends(tmp_path: Path) -> None:
+    """HTTP/2 over TLS on the preview bind: the agent shuts an idle connection's reading
+    side as for HTTP/1.1, and HAProxy ends it (haproxy/preview.py)."""
+    files = issue(CA, tmp_path / "a", "first")
+
+    async def go() -> None:
+        green, green_port = await replica(2)
+        try:
+            async with serving(tmp_path, files) as (engine, _port):
+                engine.add_endpoint("r2-1", 2, "127.0.0.1", green_port)
+                engine.set_routable("r2-1", True)
+                engine.set_traffic(TrafficPolicy({1: 100, 2: 0}))
+                engine.set_preview(2)
+                await engine.serve_preview(socket.create_server(("127.0.0.1", 0)))
+                assert engine.preview_address is not None
+                await until(lambda: engine.pending == 0, 10, "the runtime API caught up")
+                reader, writer, status = await h2_exchange(engine.preview_address[1])
+                assert status == 200
+                engine.set_preview(None)
+
+                async def ended() -> None:
+                    while await reader.read(65536):  # a GOAWAY may come first
+                        pass
+
+                with contextlib.suppress(ConnectionError, ssl.SSLError):  # ended, less politely
+                    await asyncio.wait_for(ended(), 10)
+                writer.close()
+        finally:
+            green.close()
+
+    bounded(go(), 60.0, on_uvloop=True)
+
+
+def test_a_busy_h2_preview_connection_finishes_its_stream_then_ends(tmp_path: Path) -> None:
+    """A stream in flight when the preview ends gets its whole answer (HTTP/2 carries no
+    `Connection: close`), then the agent shuts the connection, now idle."""
+    files = issue(CA, tmp_path / "a", "first")
+
+    async def go() -> None:
+        green = App(2)
+        green_port = await green.start()
+        try:
+            async with serving(tmp_path, files) as (engine, _port):
+                engine.add_endpoint("r2-1", 2, "127.0.0.1", green_port)
+                engine.set_routable("r2-1", True)
+                engine.set_traffic(TrafficPolicy({1: 100, 2: 0}))
+                engine.set_preview(2)
+                await engine.serve_preview(socket.create_server(("127.0.0.1", 0)))
+                assert engine.preview_address is not None
+                await until(lambda: engine.pending == 0, 10, "the runtime API caught up")
+                context = client_context(CA)
+                context.set_alpn_protocols(["h2"])
+                reader, writer = await asyncio.open_connection(
+                    "127.0.0.1", engine.preview_address[1], ssl=context, server_hostname="localhost"
+                )
+                conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+                conn.initiate_connection()
+                slow = [(":method", "GET"), (":path", "/slow"), (":scheme", "https")]
+                conn.send_headers(1, [*slow, (":authority", "localhost")], end_stream=True)
+                writer.write(conn.data_to_send())
+                await green.started.wait()
+                engine.set_preview(None)
+                await until(lambda: not engine.pending, 10, "the maps written")
+                green.release.set()
+                got: list[object] = []
+                with contextlib.suppress(ConnectionError, ssl.SSLError):  # the end, either way
+                    while data := await asyncio.wait_for(reader.read(65536), 10):
+                        got += conn.receive_data(data)
+                        writer.write(conn.data_to_send())
+                answers = [e for e in got if isinstance(e, h2.events.ResponseReceived)]
+                assert [dict(e.headers)[b":status"] for e in answers] == [b"200"]
+                body = b"".join(e.data for e in got if isinstance(e, h2.events.DataReceived))
+                assert body == b"rev 2"
+                assert any(isinstance(e, h2.events.StreamEnded) for e in got)
+                writer.close()
+        finally:
+            await green.close()
 
     bounded(go(), 60.0, on_uvloop=True)
