@@ -28,7 +28,7 @@ Metrics: request and status counts, aborts and in-flight come from `show stat` (
 every `poll_interval`); latencies, and the 502/503/504 HAProxy answered itself, from the
 request log (a line per request, or per `log_sample` requests, through HAProxy's ring
 buffer and a unix stream socket the agent reads at most once a LOG_TICK, and not at
-all while no line comes: "The request log's reads" below; with `log_sample = "auto"`,
+all while no line comes: `logreader`; with `log_sample = "auto"`,
 one in 2^level, the level decided at each read of the stats from the requests they
 count (`sampling.observe`) and written into the sample map like any other map):
 the snapshot has the shape `proxy.metrics` documents, so analysis windows, `status` and
@@ -36,13 +36,6 @@ the Prometheus collector read it as they read the builtin proxy's. With the acce
 on, the same lines are longer (`logline.ACCESS_FORMAT`, every request) and each is also
 written to `access_log` as the builtin's JSON line (`haproxy.access`).
 
-The request log's reads: a read that found lines schedules the next one a LOG_TICK
-later (at once when it read a full LOG_READ), so lines that keep coming are read in
-batches, one wake-up a tick; a read that found none hands the connections to the loop
-(`add_reader`), and the first byte after that wakes the agent, which reads at once if
-the last read is a LOG_TICK old, else when it will be. Reads are never closer than a
-LOG_TICK but out of turn (a full read, `shutdown`, a test), which the surge rule counts
-on from (`_check_surge`).
 """
 
 from __future__ import annotations
@@ -72,6 +65,7 @@ from changeover.haproxy import (
 from changeover.haproxy.access import HaproxyAccessLog
 from changeover.haproxy.client import RuntimeClient
 from changeover.haproxy.config import BACKEND, Settings
+from changeover.haproxy.logreader import LOG_TICK, LogReader
 from changeover.haproxy.plan import DRAIN, Have, Step, Want, plan_all
 from changeover.haproxy.preview import PreviewPass
 from changeover.haproxy.process import Haproxy, Layout, StartFailed
@@ -92,12 +86,6 @@ TICK = 1.0  # seconds between reconcile passes when nothing changed
 DRAIN_POLL = 0.05  # seconds between two reads of a draining server's scur
 RESTART_DELAY = 1.0  # seconds before HAProxy is started again after it died
 MAX_RESTART_DELAY = 30.0  # doubling up to this while it fails to start
-# The request log's stream is read at most once a LOG_TICK while lines keep coming (at
-# thousands of lines a second a wake-up per line or two cost the agent more than the
-# lines; HAProxy's ring, config.RING_SIZE, holds them meanwhile; a full read reads on at
-# once), and on readiness once a read found nothing: an idle agent never wakes for it.
-LOG_TICK = 0.05
-LOG_READ = 1 << 20  # bytes read per connection per tick, so a flood cannot starve the loop
 REJECTED = (400, 408, 413, 414, 431, 501)  # answered without a replica: malformed
 
 
@@ -176,7 +164,6 @@ class HaproxyEngine:
         self._process = Haproxy(binary, layout)
         self._layout = layout
         self._settings = settings
-        self._log_path = log_socket
         self._access_path = access_log if settings.access_log else None
         self._access: HaproxyAccessLog | None = None
         self._client = RuntimeClient(settings.stats_socket)
@@ -200,12 +187,7 @@ class HaproxyEngine:
         self._log_metrics = Metrics()  # latencies and HAProxy's own errors, from the log
         self.unparsed_log_lines = 0
         self._sock: socket.socket | None = None
-        self._log_sock: socket.socket | None = None  # listening: HAProxy's ring connects
-        self._log_conns: dict[socket.socket, logline.Frames] = {}
-        self._log_timer: asyncio.TimerHandle | asyncio.Handle | None = None
-        self._log_watched: set[int] = set()  # connections' fds the loop watches (idle)
-        self._log_read_at = float("-inf")  # the loop's time of the last read
-        self.log_reads = 0  # reads of the request log (an idle agent does none)
+        self.log_reader = LogReader(log_socket, self.record, self._check_surge)
         self._dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
@@ -333,7 +315,7 @@ class HaproxyEngine:
             await self._process.kill()
         else:
             await self._process.stop(timeout + 1.0)
-        self._read_log()  # the last lines
+        self.log_reader.read()  # the last lines
         self._close_log()
         if hand_over is not None:  # the next generation's files are the ones to read now
             with contextlib.suppress(OSError):
@@ -893,135 +875,14 @@ class HaproxyEngine:
             errorpages.write(Path(folder), self._settings.response_timeout)
 
     def _open_log(self) -> None:
-        path = self._log_path
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.bind(path)
-            os.chmod(path, 0o600)
-            sock.listen(8)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
-        self._log_sock = sock
-        loop = asyncio.get_running_loop()
+        self.log_reader.open()
         if self._access_path is not None:
             self._access = HaproxyAccessLog(
                 self._access_path,
                 self._settings.access_log_query,
                 self._settings.response_timeout,
-                loop.call_later,
+                asyncio.get_running_loop().call_later,
             )
-        loop.add_reader(sock.fileno(), self._accept_log)
-
-    def _accept_log(self) -> None:
-        """HAProxy's ring forwarder connecting (again after a restart of HAProxy)."""
-        listener = self._log_sock
-        if listener is None:
-            return
-        with contextlib.suppress(BlockingIOError, InterruptedError):
-            conn, _ = listener.accept()
-            conn.setblocking(False)
-            self._log_conns[conn] = logline.Frames()
-            if self._log_timer is None:  # idle: its first line wakes the agent
-                self._watch_log()
-
-    def _read_log(self) -> None:
-        """The lines HAProxy sent since the last read, into `record`; then the next read
-        is scheduled (see the module: "The request log's reads")."""
-        self._unschedule_log()  # called out of turn (shutdown, a test): one schedule
-        self.log_reads += 1
-        got = more = False
-        for conn in list(self._log_conns):
-            read, full = self._read_conn(conn)
-            got, more = got or read, more or full
-        self._check_surge()
-        if self._log_sock is None:
-            return
-        loop = asyncio.get_running_loop()
-        self._log_read_at = loop.time()
-        if more:  # read on after the loop's other work
-            self._log_timer = loop.call_soon(self._read_log)
-        elif got:  # lines keep coming, likely: the next batch in a tick
-            self._log_timer = loop.call_later(LOG_TICK, self._read_log)
-        else:  # nothing: no wake-up until a line comes
-            self._watch_log()
-
-    @property
-    def log_idle(self) -> bool:
-        """No read of the request log is scheduled: the loop watches its connections,
-        and the agent sleeps until a line comes."""
-        return self._log_timer is None and bool(self._log_watched)
-
-    def _log_readable(self) -> None:
-        """A line came after a read that found none: read now, or a LOG_TICK after the
-        last read, so that reads stay batched when lines come a few at a time."""
-        self._unwatch_log()
-        if self._log_timer is not None:
-            return
-        loop = asyncio.get_running_loop()
-        due = self._log_read_at + LOG_TICK
-        if loop.time() >= due:
-            self._read_log()
-        else:
-            self._log_timer = loop.call_at(due, self._read_log)
-
-    def _watch_log(self) -> None:
-        loop = asyncio.get_running_loop()
-        for conn in self._log_conns:
-            fd = conn.fileno()
-            if fd not in self._log_watched:
-                loop.add_reader(fd, self._log_readable)
-                self._log_watched.add(fd)
-
-    def _unwatch_log(self) -> None:
-        if not self._log_watched:
-            return
-        loop = asyncio.get_running_loop()
-        for fd in self._log_watched:
-            loop.remove_reader(fd)
-        self._log_watched.clear()
-
-    def _unschedule_log(self) -> None:
-        timer, self._log_timer = self._log_timer, None
-        if timer is not None:
-            timer.cancel()
-        self._unwatch_log()
-
-    def _read_conn(self, conn: socket.socket) -> tuple[bool, bool]:
-        """Read one connection: whether it had lines, and more than one read's worth."""
-        frames = self._log_conns[conn]
-        got = 0
-        while got < LOG_READ:
-            try:
-                data = conn.recv(LOG_READ)
-            except (BlockingIOError, InterruptedError):
-                return got > 0, False
-            except OSError:
-                data = b""
-            if not data:
-                self._drop_log_conn(conn)
-                return got > 0, False
-            got += len(data)
-            try:
-                lines = frames.feed(data)
-            except logline.FramingError as exc:
-                log.warning("haproxy request log: %s; connection dropped", exc)
-                self._drop_log_conn(conn)
-                return True, False
-            for line in lines:
-                self.record(line)
-        return True, True
-
-    def _drop_log_conn(self, conn: socket.socket) -> None:
-        self._log_conns.pop(conn, None)
-        fd = conn.fileno()
-        if fd in self._log_watched:  # never left watched: the fd number is reused
-            asyncio.get_running_loop().remove_reader(fd)
-            self._log_watched.discard(fd)
-        conn.close()
 
     def record(self, line: bytes) -> None:
         """One request log line into the per-revision latency histograms, and into the
@@ -1081,21 +942,10 @@ class HaproxyEngine:
         return self._applied[1]
 
     def _close_log(self) -> None:
-        self._unschedule_log()
-        for conn in list(self._log_conns):  # the lines sent since the last tick count too
-            self._read_conn(conn)
-            self._drop_log_conn(conn)
+        self.log_reader.close()  # the lines sent since the last read count too
         access, self._access = self._access, None
         if access is not None:
             access.close()  # the lines still waiting for their batch
-        sock, self._log_sock = self._log_sock, None
-        if sock is None:
-            return
-        with contextlib.suppress(ValueError, RuntimeError):
-            asyncio.get_running_loop().remove_reader(sock.fileno())
-        sock.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._log_path)
 
 
 __all__ = ["Counts", "HaproxyEngine"]

@@ -16,7 +16,8 @@ import pytest
 
 from changeover.agent.engine import make
 from changeover.agent.paths import StatePaths
-from changeover.haproxy.engine import LOG_TICK, HaproxyEngine
+from changeover.haproxy.engine import HaproxyEngine
+from changeover.haproxy.logreader import LOG_TICK
 from changeover.spec.models import ProxySettings
 from tests.helpers import until
 from tests.io.haproxy.test_haproxy_real import App, get_many, run, settled
@@ -64,11 +65,11 @@ def test_an_idle_agent_never_reads_the_log_and_a_burst_is_read_in_batches(
             await until(lambda: latencies(engine) == 1, 10, "the first line read")
 
             # idle: several reads of the stats, not one of the log
-            await until(lambda: engine.log_idle, 10, "the log watched, no read scheduled")
-            reads, start = engine.log_reads, polls
+            await until(lambda: engine.log_reader.idle, 10, "the log watched, no read scheduled")
+            reads, start = engine.log_reader.reads, polls
             await until(lambda: polls >= start + 4, 20, "four reads of the stats")
-            assert engine.log_reads == reads
-            assert engine.log_idle
+            assert engine.log_reader.reads == reads
+            assert engine.log_reader.idle
 
             # a burst: every line read, in batches
             loop = asyncio.get_running_loop()
@@ -77,10 +78,10 @@ def test_an_idle_agent_never_reads_the_log_and_a_burst_is_read_in_batches(
             assert sum(s["200 1"] for s in served) == 1000
             await until(lambda: latencies(engine) == 1001, 20, "every line of the burst")
             took = loop.time() - began
-            burst = engine.log_reads - reads
+            burst = engine.log_reader.reads - reads
             assert burst <= took / LOG_TICK + 2, (burst, took)  # never two reads a tick
             assert burst <= 1000 / 10, burst  # far fewer reads than lines
-            await until(lambda: engine.log_idle, 10, "idle again after the burst")
+            await until(lambda: engine.log_reader.idle, 10, "idle again after the burst")
 
             # HAProxy started again: its ring connects again and is read the same way
             child = engine.master
@@ -90,11 +91,10 @@ def test_an_idle_agent_never_reads_the_log_and_a_burst_is_read_in_batches(
             await settled(engine)
             assert await get_many(url, 3) == {"200 1": 3}
             await until(lambda: latencies(engine) == 1004, 20, "the new ring's lines")
-            await until(lambda: engine.log_idle, 10, "idle on the new connection")
+            await until(lambda: engine.log_reader.idle, 10, "idle on the new connection")
         finally:
             await engine.shutdown(timeout=2.0)
             await app.close()
-        assert engine._log_timer is None  # nothing left scheduled or watched
-        assert not engine._log_watched
+        assert engine.log_reader.quiet  # nothing left scheduled or watched
 
     run(go)

@@ -40,7 +40,7 @@ async def every_503_logged(engine: HaproxyEngine, url: str) -> None:
     assert await get_many(url, 30) == {"503 None": 30}
 
     def unrouted() -> int:
-        engine._read_log()
+        engine.log_reader.read()
         return int(engine.metrics()["unrouted"])
 
     await until(lambda: unrouted() == 30, 10, "every 503 HAProxy answered is logged")
@@ -74,7 +74,7 @@ def test_one_response_in_n_at_random_and_every_haproxy_answer(tmp_path: Path) ->
             await until(lambda: counted() == [200, 200], 10, "the stats count every request")
 
             def logged() -> list[int]:
-                engine._read_log()  # what HAProxy has sent so far
+                engine.log_reader.read()  # what HAProxy has sent so far
                 return [engine.stats.revision(r).snapshot()["latency"]["count"] for r in (1, 2)]
 
             # 1 in 2 at random: about 100 each (binomial, sd 7); a fixed 1:2 would log
@@ -114,15 +114,15 @@ def test_lines_wait_in_haproxys_ring_while_the_agent_reads_nothing(tmp_path: Pat
             engine.set_routable("r1-1", True)
             await engine.serve(public)
             await settled(engine)
-            await until(lambda: bool(engine._log_conns), 10, "HAProxy's ring connected")
-            engine._unschedule_log()  # the agent reads nothing for a while (nor waits)
+            await until(lambda: engine.log_reader.connected, 10, "HAProxy's ring connected")
+            engine.log_reader.unschedule()  # the agent reads nothing for a while (nor waits)
             served = await get_many(f"http://{host}:{port}", 300)
             assert served == {"200 1": 300}
             stats = engine.stats.revision(1)
             assert stats.snapshot()["latency"]["count"] == 0  # not read yet
 
             def logged() -> int:
-                engine._read_log()
+                engine.log_reader.read()
                 return int(stats.snapshot()["latency"]["count"])
 
             await until(lambda: logged() == 300, 10, "every line, read late")
@@ -172,7 +172,7 @@ def test_auto_logs_every_response_then_one_in_2_to_the_level_the_agent_writes(
             return maps.entries(await client.send(maps.show(sample_map)))
 
         def logged() -> int:
-            engine._read_log()
+            engine.log_reader.read()
             return int(engine.stats.revision(1).snapshot()["latency"]["count"])
 
         def counted() -> int:
@@ -183,7 +183,7 @@ def test_auto_logs_every_response_then_one_in_2_to_the_level_the_agent_writes(
             assert (await malformed(host, port)).startswith(b"HTTP/1.1 400")
 
             def seen() -> bool:
-                engine._read_log()
+                engine.log_reader.read()
                 return int(engine.metrics()["rejected"]) == rejected
 
             await until(seen, 10, "the 400's line")
