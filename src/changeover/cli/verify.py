@@ -124,8 +124,9 @@ ServerName = Annotated[
     Opt(
         "--server-name",
         metavar="NAME",
-        help="The name the https:// listener's certificate is checked for, sent as SNI "
-        "(default: the listen address; for a certificate naming a DNS name).",
+        help="The name the service answers to: the requests' Host, and for an https:// "
+        "listener the name its certificate is checked for, sent as SNI (default: the "
+        "listen address).",
     ),
 ]
 
@@ -218,18 +219,17 @@ def check_trust(
     t: float,
     server_name: str | None = None,
 ) -> None:
-    """Exit 2 before the deploy when the load's handshakes cannot work: `--cacert` or
-    `--server-name` for a plain HTTP listener, or a first TLS handshake that fails (saying
-    why)."""
+    """Exit 2 before the deploy when the load's handshakes cannot work: `--cacert` for a
+    plain HTTP listener, or a first TLS handshake that fails (saying why). `--server-name`
+    over plain HTTP only names the Host the requests carry."""
     if not url.startswith("https://"):
-        for option, value in (("--cacert", cacert), ("--server-name", server_name)):
-            if value is not None:
-                fail(
-                    BAD_INPUT,
-                    f"{option} {value}: the public listener {url} speaks plain HTTP (the "
-                    "agent serves no [proxy] tls), so there is no certificate to check; "
-                    f"leave {option} out",
-                )
+        if cacert is not None:
+            fail(
+                BAD_INPUT,
+                f"--cacert {cacert}: the public listener {url} speaks plain HTTP (the "
+                "agent serves no [proxy] tls), so there is no certificate to check; "
+                "leave --cacert out",
+            )
         return
     problem = handshake(url, trust, t, server_name)
     if problem is None:

@@ -33,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--server-name",
-        help="name an https:// target's certificate is checked for, sent as SNI (default: "
-        "the URL's host; for a certificate naming a DNS name, reached at an address)",
+        help="the name the target answers to: the requests' Host, and for an https:// "
+        "target the name its certificate is checked for, sent as SNI (default: the URL's "
+        "host; for a service reached at an address)",
     )
     p.add_argument("--rate", type=float, required=True, help="total requests per second")
     p.add_argument("--connections", type=int, default=20, help="keep-alive workers")

@@ -45,10 +45,9 @@ class LoadGenerator:
         _validate(rate, connections, duration, requests, templates, timeout)
         self.target = parse_url(url)
         self._tls = tls_context(self.target, ssl_context)
-        if server_name is not None and self._tls is None:
-            raise ValueError(f"a server name needs an https:// URL, got {self.target.url()}")
         # the name the TLS handshake sends (SNI) and verifies: the URL's host unless told
-        # (a certificate for a DNS name, reached at an address)
+        # (a certificate for a DNS name, reached at an address); over plain HTTP only the
+        # Host below says it
         self._server_name = server_name or self.target.host
         # requests say that name too (Host), as a browser reaching it at this address
         # would: an app that checks Host (Django's ALLOWED_HOSTS) sees the name it serves

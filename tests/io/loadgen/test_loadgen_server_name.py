@@ -1,11 +1,11 @@
-"""`server_name`: an https:// target reached at an address, its certificate checked for
-a DNS name, sent as SNI and as the Host requests carry (`--server-name`)."""
+"""`server_name`: a target reached at an address by the name it answers to, said as the
+Host requests carry (`--server-name`); for an https:// one its certificate is checked
+for that name, sent as SNI."""
 
 from __future__ import annotations
 
 import ssl
 
-import pytest
 import trustme
 
 from changeover.loadgen import run
@@ -53,8 +53,16 @@ def test_without_it_the_address_is_checked_and_every_handshake_fails(arun: Arun)
     assert arun(go()) == (0, 6, 6)  # a refused certificate fails the connect
 
 
-def test_a_server_name_needs_https() -> None:
-    from changeover.loadgen import LoadGenerator
+def test_over_plain_http_the_name_is_the_host_requests_carry(arun: Arun) -> None:
+    """An app that checks Host (Django's ALLOWED_HOSTS) reached at an address: no TLS,
+    so the name is said in Host alone."""
 
-    with pytest.raises(ValueError, match="a server name needs an https:// URL"):
-        LoadGenerator("http://127.0.0.1:1", rate=1, server_name="svc.test")
+    async def go() -> tuple[int, int, set[str]]:
+        async with Server() as srv:
+            report = await run(srv.url, rate=200, requests=6, connections=2, server_name="svc.test")
+            return report.ok, report.failed, {r.headers.get("host", "") for r in srv.received}
+
+    ok, failed, hosts = arun(go())
+    assert (ok, failed) == (6, 0)
+    (host,) = hosts
+    assert host.startswith("svc.test:")
