@@ -15,7 +15,7 @@ Invariant: nothing a rollout does reloads HAProxy; every change is a runtime API
 is `drain` or `maint`) and its `scur` (requests assigned to it and not finished) read 0.
 Per-revision counters never go down while the agent runs: a server's counters are read
 one last time before it is deleted and kept, and when HAProxy dies its last-read counters
-are kept the same way (what it served after that last read is lost with it).
+are kept the same way (what it served after that last read is lost with it): counting.py.
 
 Header routes, sticky users and the preview (routes.py, preview.py): a revision with
 replicas gets a slot backend, where its replicas are servers again (twins of those in
@@ -48,7 +48,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ from changeover.haproxy import (
 from changeover.haproxy.access import HaproxyAccessLog
 from changeover.haproxy.client import RuntimeClient
 from changeover.haproxy.config import BACKEND, Settings
+from changeover.haproxy.counting import Counters, Counts
 from changeover.haproxy.logreader import LOG_TICK, LogReader
 from changeover.haproxy.plan import DRAIN, Have, Step, Want, plan_all
 from changeover.haproxy.preview import PreviewPass
@@ -73,9 +74,8 @@ from changeover.haproxy.routes import Entries, MapFiles
 from changeover.haproxy.runtime import RuntimeApiError, StatRow
 from changeover.haproxy.seed import Seed
 from changeover.haproxy.tls import HaproxyTls
-from changeover.histogram import STATUS_CLASSES
 from changeover.proxy.handoff import Send
-from changeover.proxy.metrics import Metrics, RevisionStats
+from changeover.proxy.metrics import Metrics
 from changeover.proxy.policy import TrafficPolicy
 from changeover.supervisor.process import ChildProcess
 from changeover.tlsfiles import Pair
@@ -87,42 +87,6 @@ DRAIN_POLL = 0.05  # seconds between two reads of a draining server's scur
 RESTART_DELAY = 1.0  # seconds before HAProxy is started again after it died
 MAX_RESTART_DELAY = 30.0  # doubling up to this while it fails to start
 REJECTED = (400, 408, 413, 414, 431, 501)  # answered without a replica: malformed
-
-
-@dataclass(frozen=True)
-class Counts:
-    """A server's (or a revision's) cumulative counters from `show stat`, and gauges."""
-
-    classes: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)  # hrsp_1xx .. hrsp_5xx
-    aborted: int = 0  # cli_abrt + srv_abrt
-    inflight: int = 0  # scur
-    idle: int = 0  # srv_icur
-
-    @classmethod
-    def of(cls, row: StatRow) -> Counts:
-        classes = tuple(row.number(f"hrsp_{c}") for c in STATUS_CLASSES)
-        return cls(
-            classes=classes,  # type: ignore[arg-type]  # five, by STATUS_CLASSES
-            aborted=row.number("cli_abrt") + row.number("srv_abrt"),
-            inflight=row.number("scur"),
-            idle=row.number("srv_icur"),
-        )
-
-    def __add__(self, other: Counts) -> Counts:
-        return Counts(
-            classes=tuple(a + b for a, b in zip(self.classes, other.classes, strict=True)),  # type: ignore[arg-type]
-            aborted=self.aborted + other.aborted,
-            inflight=self.inflight + other.inflight,
-            idle=self.idle + other.idle,
-        )
-
-    def retired(self) -> Counts:
-        """What outlives the server: its counters, not its gauges."""
-        return replace(self, inflight=0, idle=0)
-
-    @property
-    def requests(self) -> int:
-        return sum(self.classes)
 
 
 class HaproxyEngine:
@@ -182,8 +146,7 @@ class HaproxyEngine:
         self._policy = TrafficPolicy()
         self._preview: int | None = None
         self._revision_of: dict[str, int] = {}  # every server ever wanted: logs and stats
-        self._live: dict[tuple[str, str], Counts] = {}  # (backend, server): last `show stat`
-        self._retired: dict[int, Counts] = {}  # per revision: servers deleted, HAProxy dead
+        self.counters = Counters(self._revision_of)  # from `show stat` (counting.py)
         self._log_metrics = Metrics()  # latencies and HAProxy's own errors, from the log
         self.unparsed_log_lines = 0
         self._sock: socket.socket | None = None
@@ -681,13 +644,7 @@ class HaproxyEngine:
 
     def deleted(self, server: str, final: Counts | None, backend: str = BACKEND) -> None:
         """HAProxy deleted `server` of `backend`: its counters as last read are kept."""
-        self._live.pop((backend, server), None)
-        revision = self._revision_of.get(server)
-        if final is not None and revision is not None:
-            self._retire(revision, final)
-
-    def _retire(self, revision: int, counts: Counts) -> None:
-        self._retired[revision] = self._retired.get(revision, Counts()) + counts.retired()
+        self.counters.deleted(server, final, backend)
 
     # --- supervision ------------------------------------------------------------------
 
@@ -714,11 +671,7 @@ class HaproxyEngine:
 
     def lost(self, status: int) -> None:
         """HAProxy died: its servers and counters went with it; keep the last counters read."""
-        for (_backend, server), counts in self._live.items():
-            revision = self._revision_of.get(server)
-            if revision is not None:
-                self._retire(revision, counts)
-        self._live.clear()
+        self.counters.lost()
         self._forget_haves()
         self._previews.lost()
         message = f"haproxy exited unexpectedly ({status}): {self._process.tail(3)}; restarting"
@@ -751,15 +704,8 @@ class HaproxyEngine:
 
     def take(self, rows: list[StatRow], present: set[tuple[str, str]]) -> None:
         """Counters of the servers HAProxy has (`present`: backend, server) from `show
-        stat` rows; a server deleted while they were read is in `_retired` already, so it
-        is left out. A replica's twins (weighted backend, slot) each count the requests
-        HAProxy sent to that backend, so their sum counts each request once."""
-        self._live = {
-            (row.proxy, row.name): Counts.of(row)
-            for row in self._server_rows(rows)
-            if (row.proxy, row.name) in present
-        }
-        totals = self._totals()
+        stat` rows (`Counters.take`); their in-flight and aborts into the stats."""
+        totals = self.counters.take(self._server_rows(rows), present)
         for revision, counts in totals.items():
             stats = self._log_metrics.revision(revision)
             stats.inflight, stats.aborted = counts.inflight, counts.aborted
@@ -812,39 +758,14 @@ class HaproxyEngine:
         level = self._sampling.level
         return {"mode": "auto", "one_in": 1 << level, "level": level}
 
-    def _totals(self) -> dict[int, Counts]:
-        totals = dict(self._retired)
-        for (_backend, server), counts in self._live.items():
-            revision = self._revision_of.get(server)
-            if revision is not None:
-                totals[revision] = totals.get(revision, Counts()) + counts
-        return totals
-
-    def _per_server(self) -> dict[str, Counts]:
-        out: dict[str, Counts] = {}
-        for (_backend, server), counts in self._live.items():
-            out[server] = out.get(server, Counts()) + counts
-        return out
-
     def metrics(self) -> dict[str, Any]:
         """A snapshot with the shape `proxy.metrics` documents (see the module)."""
         snapshot = self._log_metrics.snapshot()
         revisions: dict[str, Any] = snapshot["revisions"]
-        for revision, counts in sorted(self._totals().items()):
-            entry = revisions.setdefault(str(revision), RevisionStats().snapshot())
-            # HAProxy's own 502/503/504 for a replica count in no server's hrsp_* (only
-            # in eresp/econ, which a retry that then succeeded counts too): they come
-            # from the log, where every one is (never sampled), as the builtin counts
-            # its own among the revision's requests and 5xx
-            own = sum(entry["proxy_errors"].values())
-            classes = (*counts.classes[:-1], counts.classes[-1] + own)
-            entry["requests"] = counts.requests + own
-            entry["status"] = dict(zip(STATUS_CLASSES, classes, strict=True))
-            entry["aborted"] = counts.aborted
-            entry["inflight"] = counts.inflight
+        self.counters.fill(revisions)
         snapshot["revisions"] = dict(sorted(revisions.items(), key=lambda kv: int(kv[0])))
         snapshot["log_sample"] = self.log_sample
-        live = self._per_server()
+        live = self.counters.per_server()
         snapshot["endpoints"] = {
             name: {
                 "revision": want.revision,
