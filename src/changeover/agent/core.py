@@ -12,7 +12,7 @@ import dataclasses
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,7 @@ from changeover.agent.controller import Busy, Controller, NoRollout
 from changeover.agent.dashboard.series import Trend
 from changeover.agent.engine import Engine
 from changeover.agent.events import EventLog
-from changeover.agent.evidence import (
-    SoakCounts,
-    SoakEvidence,
-    ran_release,
-    stable_period,
-    verdicts,
-)
+from changeover.agent.evidence import SoakCounts, SoakEvidence, SoakWitness
 from changeover.agent.flags import FlagService
 from changeover.agent.gatekeeper import Gatekeeper
 from changeover.agent.gates import GateResult, passed
@@ -69,14 +63,13 @@ from changeover.spec.rules import engine_lacks
 from changeover.spec.startonly import pending_message, pending_reload
 from changeover.spec.strategy import StrategyName
 from changeover.spec.types import parse_address
-from changeover.store import Revision, RevisionStatus, Rollout, RolloutKind, Store
+from changeover.store import Revision, RevisionStatus, Rollout, Store
 from changeover.store.promotions import Promotion, PromotionKind
 from changeover.supervisor.spawn import SpawnError
 from changeover.supervisor.supervisor import ReplicaInfo, ReplicaTemplate, Supervisor
 
 RETRYABLE = (Phase.ABORTED, Phase.FAILED)
 ROLLBACK_SCAN = 1000  # promotions a rollback looks back through, newest first
-EVIDENCE_SCAN = 1000  # promotions and rollouts the soak evidence looks back through
 UNKNOWN_PEER = "unknown"  # who asked, when the connection is no unix socket
 
 
@@ -128,6 +121,14 @@ class Agent:
             wall=wall,
         )
         self.soak_counts = SoakCounts(self.started_at)  # what the soak evidence counts
+        self.soak = SoakWitness(
+            store=store,
+            metrics=proxy.metrics,
+            wall=wall,
+            started_at=self.started_at,
+            environment=environment,
+            counts=self.soak_counts,
+        )
         self._promoting = asyncio.Lock()  # one promotion decided (and started) at a time
         self.failure = ""  # set when the agent must stop because a part of it broke
         # hands over to a new agent (set by `main`): timeout -> outcome; Busy if refused
@@ -342,72 +343,15 @@ class Agent:
             await asyncio.sleep(every)
 
     def note_soak(self) -> None:
-        stable = self.store.stable_revision()
-        self.soak_counts.note(None if stable is None else stable.id, self._served, self.wall())
-
-    def _served(self, revision: int) -> tuple[int, int]:
-        """Requests `revision` answered through this agent's proxy, and of those failed
-        (5xx answers and exchanges aborted before a complete answer)."""
-        stats = self.proxy.metrics()["revisions"].get(str(revision))
-        if stats is None:
-            return 0, 0
-        return int(stats["requests"]), int(stats["status"]["5xx"] + stats["aborted"])
+        self.soak.note()
 
     def environment_settings(self) -> EnvironmentSettings:
         """This environment's settings in the agent's own spec (never an artifact's)."""
         return self.spec.environments.get(self.environment or "") or EnvironmentSettings()
 
     def evidence(self, version: str, sha256: str) -> SoakEvidence:
-        """What this agent says of release `version` (`sha256`) for a promotion from here:
-        when it became stable, the requests its revision served since, its analyses."""
-        found = ran_release(self.store.promotions(version, limit=EVIDENCE_SCAN), version, sha256)
-        where = f"environment {self.environment}" if self.environment else "this agent"
-        if found is None or found.revision is None:
-            raise KeyError(
-                f"release {version} (sha256 {sha256[:12]}) never ran in {where}: no promotion "
-                f"of it succeeded here, so there is no soak evidence (promote it here first)"
-            )
-        revision = self.store.revision(found.revision)
-        rollouts = self.store.rollouts(limit=EVIDENCE_SCAN)
-        since, until = stable_period(revision, rollouts)
-        counted = self.soak_counts.since(revision.id, self._served)
-        at, served, failed = counted or (max(self.started_at, since or 0.0), 0, 0)
-        runs = [
-            run for r in rollouts if r.to_revision == revision.id for run in self.store.runs(r.id)
-        ]
-        during = self._rollout_counts(revision.id, rollouts)
-        return SoakEvidence(
-            environment=self.environment or "",
-            version=version,
-            sha256=sha256,
-            revision=revision.id,
-            stable_since=since,
-            stable_until=until,
-            counted_since=at,
-            served=served,
-            failed=failed,
-            analysis=verdicts(runs),
-            at=self.wall(),
-            rollout_served=None if during is None else during[0],
-            rollout_failed=None if during is None else during[1],
-        )
-
-    def _rollout_counts(self, revision: int, rollouts: Sequence[Rollout]) -> tuple[int, int] | None:
-        """What `revision` served during the rollout that made it stable: its counters when
-        it became stable, if this agent ran that whole rollout (a new revision counts from
-        zero); None when the agent started later, or it became stable here more than once
-        (the counters then hold more than one rollout)."""
-        noted = self.soak_counts.at_stable(revision)
-        made = [
-            r
-            for r in rollouts
-            if r.to_revision == revision
-            and r.phase is Phase.SUCCEEDED
-            and r.kind is not RolloutKind.RESTORE
-        ]
-        if noted is None or len(made) != 1 or made[0].started_at < self.started_at:
-            return None
-        return noted[1], noted[2]
+        """What this agent says of release `version` (`sha256`): `SoakWitness.evidence`."""
+        return self.soak.evidence(version, sha256)
 
     def note_logs(self) -> None:
         replicas = self.supervisor.replicas()

@@ -7,21 +7,25 @@ rollouts) and its own proxy's per-revision counters, never from anything a clien
 The counters live in memory and restart from zero with the agent: `counted_since` says
 from when they count (the later of the release becoming stable and the agent starting),
 so a restart can only make the evidence smaller (a soak measured again), never larger.
+`SoakWitness` is the agent's part: it notes the counts each second and answers evidence.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from changeover.agent.artifact_format import SHA256, VERSION
-from changeover.store import Revision, Rollout, RolloutKind
+from changeover.rollout.phase import Phase
+from changeover.store import Revision, Rollout, RolloutKind, Store
 from changeover.store.analysis import RunRecord
 from changeover.store.promotions import Promotion
 
 SUCCEEDED = "succeeded"
+EVIDENCE_SCAN = 1000  # promotions and rollouts the soak evidence looks back through
 
 
 class AnalysisVerdict(BaseModel):
@@ -140,3 +144,89 @@ def verdicts(runs: Sequence[RunRecord]) -> list[AnalysisVerdict]:
         )
         for r in runs
     ]
+
+
+class SoakWitness:
+    """What this agent says of the releases it ran: `SoakCounts` fed from its proxy's
+    per-revision counters (`metrics`, the snapshot `proxy.metrics` documents) and the
+    evidence read from its store."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        metrics: Callable[[], dict[str, Any]],
+        wall: Callable[[], float],
+        started_at: float,
+        environment: str | None,
+        counts: SoakCounts,
+    ) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._wall = wall
+        self._started_at = started_at
+        self._environment = environment
+        self.counts = counts
+
+    def note(self) -> None:
+        stable = self._store.stable_revision()
+        self.counts.note(None if stable is None else stable.id, self.served, self._wall())
+
+    def served(self, revision: int) -> tuple[int, int]:
+        """Requests `revision` answered through this agent's proxy, and of those failed
+        (5xx answers and exchanges aborted before a complete answer)."""
+        stats = self._metrics()["revisions"].get(str(revision))
+        if stats is None:
+            return 0, 0
+        return int(stats["requests"]), int(stats["status"]["5xx"] + stats["aborted"])
+
+    def evidence(self, version: str, sha256: str) -> SoakEvidence:
+        """What this agent says of release `version` (`sha256`) for a promotion from here:
+        when it became stable, the requests its revision served since, its analyses."""
+        store = self._store
+        found = ran_release(store.promotions(version, limit=EVIDENCE_SCAN), version, sha256)
+        where = f"environment {self._environment}" if self._environment else "this agent"
+        if found is None or found.revision is None:
+            raise KeyError(
+                f"release {version} (sha256 {sha256[:12]}) never ran in {where}: no promotion "
+                f"of it succeeded here, so there is no soak evidence (promote it here first)"
+            )
+        revision = store.revision(found.revision)
+        rollouts = store.rollouts(limit=EVIDENCE_SCAN)
+        since, until = stable_period(revision, rollouts)
+        counted = self.counts.since(revision.id, self.served)
+        at, served, failed = counted or (max(self._started_at, since or 0.0), 0, 0)
+        runs = [run for r in rollouts if r.to_revision == revision.id for run in store.runs(r.id)]
+        during = self._rollout_counts(revision.id, rollouts)
+        return SoakEvidence(
+            environment=self._environment or "",
+            version=version,
+            sha256=sha256,
+            revision=revision.id,
+            stable_since=since,
+            stable_until=until,
+            counted_since=at,
+            served=served,
+            failed=failed,
+            analysis=verdicts(runs),
+            at=self._wall(),
+            rollout_served=None if during is None else during[0],
+            rollout_failed=None if during is None else during[1],
+        )
+
+    def _rollout_counts(self, revision: int, rollouts: Sequence[Rollout]) -> tuple[int, int] | None:
+        """What `revision` served during the rollout that made it stable: its counters when
+        it became stable, if this agent ran that whole rollout (a new revision counts from
+        zero); None when the agent started later, or it became stable here more than once
+        (the counters then hold more than one rollout)."""
+        noted = self.counts.at_stable(revision)
+        made = [
+            r
+            for r in rollouts
+            if r.to_revision == revision
+            and r.phase is Phase.SUCCEEDED
+            and r.kind is not RolloutKind.RESTORE
+        ]
+        if noted is None or len(made) != 1 or made[0].started_at < self._started_at:
+            return None
+        return noted[1], noted[2]
