@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from changeover.agent import schema, strategies
+from changeover.agent import promoting, schema, strategies
 from changeover.agent.analyses import Analyses
-from changeover.agent.artifacts import Artifacts, Held
+from changeover.agent.artifacts import Artifacts
 from changeover.agent.controller import Busy, Controller, NoRollout
 from changeover.agent.dashboard.series import Trend
 from changeover.agent.engine import Engine
@@ -26,24 +26,19 @@ from changeover.agent.events import EventLog
 from changeover.agent.evidence import SoakCounts, SoakEvidence, SoakWitness
 from changeover.agent.flags import FlagService
 from changeover.agent.gatekeeper import Gatekeeper
-from changeover.agent.gates import GateResult, passed
 from changeover.agent.logclock import LogClock
 from changeover.agent.migrator import Migrator, Outcome
 from changeover.agent.notify import Notifier
 from changeover.agent.ops.tally import Tally
 from changeover.agent.paths import StatePaths
 from changeover.agent.peer import Peer
-from changeover.agent.promotions import (
-    PromotionRequest,
-    rollback_target,
-    started_message,
-)
+from changeover.agent.promoting import UNKNOWN_PEER, Promoted
+from changeover.agent.promotions import PromotionRequest
 from changeover.agent.releases import (
     BadRequest,
     DeployRequest,
     UndoRequest,
     release_fields,
-    release_request,
     revision_spec,
     template_for,
 )
@@ -64,23 +59,11 @@ from changeover.spec.startonly import pending_message, pending_reload
 from changeover.spec.strategy import StrategyName
 from changeover.spec.types import parse_address
 from changeover.store import Revision, RevisionStatus, Rollout, Store
-from changeover.store.promotions import Promotion, PromotionKind
+from changeover.store.promotions import Promotion
 from changeover.supervisor.spawn import SpawnError
 from changeover.supervisor.supervisor import ReplicaInfo, ReplicaTemplate, Supervisor
 
 RETRYABLE = (Phase.ABORTED, Phase.FAILED)
-ROLLBACK_SCAN = 1000  # promotions a rollback looks back through, newest first
-UNKNOWN_PEER = "unknown"  # who asked, when the connection is no unix socket
-
-
-@dataclasses.dataclass(frozen=True)
-class Promoted:
-    """What a promotion request came to: its record, its gates, and its rollout if the
-    gates let it start (None: it waits)."""
-
-    promotion: Promotion
-    gates: list[GateResult]
-    rollout: Rollout | None
 
 
 class Agent:
@@ -404,93 +387,12 @@ class Agent:
             self.events.add("agent", message, rollout_id=rollout.id)
 
     async def promote(self, request: PromotionRequest, peer: Peer | None) -> Promoted:
-        """Promote a release artifact this agent holds: recorded as waiting for its gates
-        (or found waiting already), evaluated, and rolled out once none is unmet."""
-        async with self._promoting:
-            self._ensure_idle()
-            held = self._held(request.version, request.sha256)
-            self._check_request(request, held)
-            release_request(held, request.spec_file, self.environment)  # bad spec: nothing kept
-            promotion, new = self._waiting_for(request, held, peer)
-            try:
-                results = await self.gatekeeper.decide(promotion, held.path, request.evidence)
-                if not passed(results):
-                    return Promoted(self.store.promotion(promotion.id), results, None)
-                rollout, started = await self._promote(
-                    held,
-                    request.spec_file,
-                    kind="promote",
-                    from_environment=request.from_environment,
-                    hotfix=held.hotfix,
-                    peer=peer,
-                    record=promotion,
-                )
-            except (BadRequest, Busy):
-                if new:
-                    self.store.forget_promotion(promotion.id)  # refused: as if never asked
-                raise
-            return Promoted(started, results, rollout)
-
-    def _check_request(self, request: PromotionRequest, held: Held) -> None:
-        """The request must agree with this agent's spec and with the artifact itself."""
-        source = self.environment_settings().promote_from
-        if request.from_environment != source:
-            where = f"environment {self.environment}" if self.environment else "this agent"
-            raise BadRequest(
-                f"{where} promotes from {source or 'the build (no promote_from)'} in this "
-                f"host's spec, not from {request.from_environment or 'the build'}: nothing changed"
-            )
-        if request.hotfix != held.hotfix:
-            said = "is" if held.hotfix else "is not"
-            raise BadRequest(
-                f"release {held.version} {said} a hotfix by its own artifact (sha256 "
-                f"{held.sha256[:12]}), whatever the request says: nothing changed"
-            )
-
-    def _waiting_for(
-        self, request: PromotionRequest, held: Held, peer: Peer | None
-    ) -> tuple[Promotion, bool]:
-        """The promotion of this artifact waiting here, or a new one; whether it is new.
-        Asking again keeps its requester, its approvals and its ticks."""
-        found = self.store.waiting_promotion(held.version, held.sha256)
-        if found is not None:
-            return found, False
-        promotion = self.store.record_promotion(
-            version=held.version,
-            sha256=held.sha256,
-            environment=self.environment or "",
-            from_environment=request.from_environment,
-            hotfix=held.hotfix,
-            kind="promote",
-            spec_file=request.spec_file,
-            requested_by=peer.account if peer is not None else UNKNOWN_PEER,
-            requested_uid=peer.uid if peer is not None else None,
-            now=self.wall(),
-        )
-        return promotion, True
+        """Promote a release artifact this agent holds (`promoting.promote`)."""
+        return await promoting.promote(self, request, peer)
 
     async def rollback_release(self, peer: Peer | None) -> tuple[Rollout, Promotion]:
         """Promote again the release this environment ran before its current one."""
-        self._ensure_idle()
-        stable = self._stable()
-        target = rollback_target(self.store.promotions(limit=ROLLBACK_SCAN), stable.id)
-        if target is None:
-            where = f"environment {self.environment}" if self.environment else "this agent"
-            raise BadRequest(
-                f"no earlier release to roll back to: {where} ran no other release "
-                f"through a promotion (stable: revision {stable.id}, {stable.version})"
-            )
-        held = self._held(target.version, target.sha256)
-        if target.revision is not None:  # the revision that ran this release here
-            schema.check_move(self, target.revision, False, f"rollback to release {target.version}")
-        return await self._promote(
-            held,
-            target.spec_file,
-            kind="rollback",
-            from_environment=None,
-            hotfix=held.hotfix,
-            peer=peer,
-        )
+        return await promoting.rollback_release(self, peer)
 
     async def undo(self, request: UndoRequest) -> Rollout:
         self._ensure_idle()
@@ -591,70 +493,6 @@ class Agent:
         target = self.store.create_revision(**fields, now=self.wall())
         self._begin(target, kind="deploy", from_revision=stable.id, strategy=name)
         return self._current_rollout()
-
-    async def _promote(
-        self,
-        held: Held,
-        spec_file: str,
-        *,
-        kind: PromotionKind,
-        from_environment: str | None,
-        hotfix: bool,
-        peer: Peer | None,
-        record: Promotion | None = None,
-    ) -> tuple[Rollout, Promotion]:
-        """Deploy `held` as a promotion (`record`, whose gates passed, or a new record of a
-        rollback): recorded before its rollout starts, linked (with its event) right after,
-        so no rollout of a promotion is ever without its record."""
-        spec, request = release_request(held, spec_file, self.environment)
-        # secrets and env files come from this host's service folder, never the artifact
-        fields, name = await self._release(spec, request, env_base=self.spec_path.parent)
-        self._ensure_idle()
-        promotion = record or self.store.record_promotion(
-            version=held.version,
-            sha256=held.sha256,
-            environment=self.environment or "",
-            from_environment=from_environment,
-            hotfix=hotfix,
-            kind=kind,
-            spec_file=spec_file,
-            requested_by=peer.account if peer is not None else UNKNOWN_PEER,
-            requested_uid=peer.uid if peer is not None else None,
-            now=self.wall(),
-        )
-        try:
-            rollout = self._start_deploy(fields, name)
-        except (BadRequest, Busy):
-            if record is None:
-                self.store.forget_promotion(promotion.id)  # refused before anything started
-            raise
-        # the artifact's spec is what runs now: the keys pending are its, not an earlier
-        # deploy's (a reload still reads the host's file, as the note then says)
-        path = held.path / spec_file
-        self._note_pending(spec, rollout, f"not {path}", path)
-        promotion, events = self.store.link_promotion(
-            promotion.id,
-            revision=rollout.to_revision,
-            rollout_id=rollout.id,
-            message=started_message(promotion, rollout.id),
-            now=self.wall(),
-        )
-        self.events.committed(events)
-        return rollout, promotion
-
-    def _held(self, version: str, sha256: str) -> Held:
-        held = self.artifacts.held(version)
-        if held is None:
-            raise BadRequest(
-                f"release {version} is not held by this agent: upload it first "
-                f"(PUT /v1/artifacts/{version}; `changeover release promote` does)"
-            )
-        if held.sha256 != sha256:
-            raise BadRequest(
-                f"release {version} is held here with sha256 {held.sha256}, not {sha256}: "
-                "a version names one artifact"
-            )
-        return held
 
     def _begin(
         self,
@@ -784,7 +622,7 @@ def _started_message(rollout: Rollout, target: Revision) -> str:
     )
 
 
-__all__ = ["Agent", "BadRequest", "Busy", "RevisionStatus"]
+__all__ = ["UNKNOWN_PEER", "Agent", "BadRequest", "Busy", "Promoted", "RevisionStatus"]
 
 
 def _log_sizes(replicas: list[ReplicaInfo]) -> list[tuple[str, int]]:

@@ -1,5 +1,5 @@
 """Promotions of release artifacts: the request, which release a rollback returns to, and
-the documents the API answers with. Pure: the agent (`core.Agent.promote`) does the I/O.
+the documents the API answers with. Pure: the agent (`promoting`) does the I/O.
 
 Invariant: a promotion's state is one of waiting (for its gates, `agent.gates`),
 rolling out, done (its rollout ended: `outcome` says how), rejected or superseded, read
