@@ -25,16 +25,16 @@ points at a slot without a ready server. `drain` waits for both twins; their cou
 are summed (HAProxy counts a request only in the backend that served it).
 
 Metrics: request and status counts, aborts and in-flight come from `show stat` (read
-every `poll_interval`); latencies, and the 502/503/504 HAProxy answered itself, from the
-request log (a line per request, or per `log_sample` requests, through HAProxy's ring
-buffer and a unix stream socket the agent reads at most once a LOG_TICK, and not at
-all while no line comes: `logreader`; with `log_sample = "auto"`,
-one in 2^level, the level decided at each read of the stats from the requests they
-count (`sampling.observe`) and written into the sample map like any other map):
-the snapshot has the shape `proxy.metrics` documents, so analysis windows, `status` and
-the Prometheus collector read it as they read the builtin proxy's. With the access log
-on, the same lines are longer (`logline.ACCESS_FORMAT`, every request) and each is also
-written to `access_log` as the builtin's JSON line (`haproxy.access`).
+every `poll_interval`; `counting`); latencies, and the 502/503/504 HAProxy answered
+itself, from the request log (a line per request, or per `log_sample` requests, through
+HAProxy's ring buffer and a unix stream socket the agent reads at most once a LOG_TICK,
+and not at all while no line comes: `logreader`; counted, and with `log_sample = "auto"`
+the level of one in 2^level decided and written into the sample map like any other map:
+`logmetrics`): the snapshot has the shape `proxy.metrics` documents, so analysis
+windows, `status` and the Prometheus collector read it as they read the builtin proxy's.
+With the access log on, the same lines are longer (`logline.ACCESS_FORMAT`, every
+request) and each is also written to `access_log` as the builtin's JSON line
+(`haproxy.access`).
 
 """
 
@@ -54,11 +54,9 @@ from typing import Any
 
 from changeover.haproxy import (
     errorpages,
-    logline,
     maps,
     preview,
     routes,
-    sampling,
     seed,
     stopping,
 )
@@ -66,7 +64,8 @@ from changeover.haproxy.access import HaproxyAccessLog
 from changeover.haproxy.client import RuntimeClient
 from changeover.haproxy.config import BACKEND, Settings
 from changeover.haproxy.counting import Counters, Counts
-from changeover.haproxy.logreader import LOG_TICK, LogReader
+from changeover.haproxy.logmetrics import LogMetrics
+from changeover.haproxy.logreader import LogReader
 from changeover.haproxy.plan import DRAIN, Have, Step, Want, plan_all
 from changeover.haproxy.preview import PreviewPass
 from changeover.haproxy.process import Haproxy, Layout, StartFailed
@@ -86,7 +85,6 @@ TICK = 1.0  # seconds between reconcile passes when nothing changed
 DRAIN_POLL = 0.05  # seconds between two reads of a draining server's scur
 RESTART_DELAY = 1.0  # seconds before HAProxy is started again after it died
 MAX_RESTART_DELAY = 30.0  # doubling up to this while it fails to start
-REJECTED = (400, 408, 413, 414, 431, 501)  # answered without a replica: malformed
 
 
 class HaproxyEngine:
@@ -109,27 +107,10 @@ class HaproxyEngine:
         draw: Callable[[], float] = random.random,  # samples HAProxy's own answers (record)
     ) -> None:
         self._tls = tls
-        self._clock = clock
-        self._draw = draw
-        # log_sample "auto": the level (sampling.py), kept across HAProxy's restarts
-        self._sampling = sampling.Sampling() if settings.auto_sample else None
-        self._sample_file = (
-            sampling.map_file(settings.map_dir)
-            if settings.auto_sample and settings.map_dir is not None
-            else None
-        )
-        fixed = settings.log_sample  # one in this many, when not auto
-        self._fixed_one_in = 1 if settings.access_log or not isinstance(fixed, int) else fixed
-        self._applied: tuple[Entries, int | None] = ((), None)  # `_applied_level`'s memo
-        # replica lines the log brought since `_surge_start`, logged at level `_surge_at`
-        self._replica_lines = 0
-        self._surge_start: float | None = None
-        self._surge_at: int | None = None
         self._process = Haproxy(binary, layout)
         self._layout = layout
         self._settings = settings
         self._access_path = access_log if settings.access_log else None
-        self._access: HaproxyAccessLog | None = None
         self._client = RuntimeClient(settings.stats_socket)
         self._options = settings.server_options()
         self._poll_interval = poll_interval
@@ -147,11 +128,12 @@ class HaproxyEngine:
         self._preview: int | None = None
         self._revision_of: dict[str, int] = {}  # every server ever wanted: logs and stats
         self.counters = Counters(self._revision_of)  # from `show stat` (counting.py)
-        self._log_metrics = Metrics()  # latencies and HAProxy's own errors, from the log
-        self.unparsed_log_lines = 0
         self._sock: socket.socket | None = None
-        self.log_reader = LogReader(log_socket, self.record, self._check_surge)
         self._dirty = asyncio.Event()
+        self.log_metrics = LogMetrics(  # the request log's lines (logmetrics.py)
+            settings, self._revision_of, lambda: self._map_haves, self._dirty.set, clock, draw
+        )
+        self.log_reader = LogReader(log_socket, self.record, self.log_metrics.check_surge)
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
 
@@ -169,14 +151,8 @@ class HaproxyEngine:
             self._files,
             self._policy,
             self._preview,
-            self._sample_map(),
+            self.log_metrics.sample_map(),
         )
-
-    def _sample_map(self) -> dict[str, Entries]:
-        """The sample map's wanted content: the current level (`sampling`), if auto."""
-        if self._sampling is None or self._sample_file is None:
-            return {}
-        return {self._sample_file: sampling.entries(self._sampling.level)}
 
     def config_text(self, start: Seed) -> str:
         """The configuration HAProxy starts with, for `start` (bench/ edits it)."""
@@ -303,7 +279,8 @@ class HaproxyEngine:
 
     def _remove_socket_dir(self) -> None:
         files = self._files.all() if self._files is not None else ()
-        sample = (self._sample_file,) if self._sample_file is not None else ()
+        sample_file = self.log_metrics.sample_file
+        sample = (sample_file,) if sample_file is not None else ()
         for path in (*files, *sample):
             with contextlib.suppress(OSError):
                 os.unlink(path)
@@ -579,12 +556,12 @@ class HaproxyEngine:
 
     def _wanted_maps(self, slots: Mapping[int, int]) -> dict[str, Entries]:
         if self._files is None:
-            return self._sample_map()
+            return self.log_metrics.sample_map()
         usable = seed.usable(slots, self._slot_haves, self._wants)
         wanted = routes.maps(
             self._files, self._policy, self._preview, slots, usable, self._available()
         )
-        return {**wanted, **self._sample_map()}
+        return {**wanted, **self.log_metrics.sample_map()}
 
     async def _steps(self, steps: list[Step]) -> bool:
         done = True
@@ -707,60 +684,22 @@ class HaproxyEngine:
         stat` rows (`Counters.take`); their in-flight and aborts into the stats."""
         totals = self.counters.take(self._server_rows(rows), present)
         for revision, counts in totals.items():
-            stats = self._log_metrics.revision(revision)
+            stats = self.log_metrics.metrics.revision(revision)
             stats.inflight, stats.aborted = counts.inflight, counts.aborted
         self.observe_rate(sum(counts.requests for counts in totals.values()))
 
     def observe_rate(self, requests: int) -> None:
-        """`log_sample = "auto"`: the level for the requests the stats counted so far
-        (`sampling.observe`); a new level wakes the reconcile, which writes the map."""
-        if self._sampling is None:
-            return
-        self._sample_at(sampling.observe(self._sampling, self._clock(), requests))
-
-    def _check_surge(self) -> None:
-        """`log_sample = "auto"`: a surge the log shows raises the level before the next
-        stats poll would (`sampling.surged`), counting only lines logged at the level
-        HAProxy's map holds: after the map changed, the count starts again."""
-        if self._sampling is None or self._sample_file is None:
-            return
-        now = self._clock()
-        applied = self._applied_level()
-        if applied is None or applied != self._surge_at or self._surge_start is None:
-            self._surge_at, self._surge_start, self._replica_lines = applied, now, 0
-            return
-        elapsed = now - self._surge_start
-        if elapsed < LOG_TICK / 2:  # a read out of turn: count on to a tick's worth
-            return
-        lines, self._surge_start, self._replica_lines = self._replica_lines, now, 0
-        self._sample_at(sampling.surged(self._sampling, applied, lines, elapsed))
-
-    def _sample_at(self, new: sampling.Sampling) -> None:
-        """Keep `new`; a new level wakes the reconcile, which writes the map."""
-        assert self._sampling is not None
-        before, self._sampling = self._sampling.level, new
-        if new.level != before:
-            log.info(
-                "haproxy request log: %s replica responses logged (was %s)",
-                sampling.describe(new.level),
-                sampling.describe(before),
-            )
-            self._dirty.set()
+        """`log_sample = "auto"`: the level for the requests the stats counted so far."""
+        self.log_metrics.observe_rate(requests)
 
     @property
     def log_sample(self) -> dict[str, Any]:
-        """How many replica responses the request log holds: `mode` "auto" (the level
-        the agent chose; the reconcile writes it into HAProxy's map at once) or "fixed"
-        (`log_sample` N, or 1 while the access log is on), `one_in` and `level` (one_in
-        is 2^level; None when fixed)."""
-        if self._sampling is None:
-            return {"mode": "fixed", "one_in": self._fixed_one_in, "level": None}
-        level = self._sampling.level
-        return {"mode": "auto", "one_in": 1 << level, "level": level}
+        """How many replica responses the request log holds (`LogMetrics.log_sample`)."""
+        return self.log_metrics.log_sample
 
     def metrics(self) -> dict[str, Any]:
         """A snapshot with the shape `proxy.metrics` documents (see the module)."""
-        snapshot = self._log_metrics.snapshot()
+        snapshot = self.log_metrics.metrics.snapshot()
         revisions: dict[str, Any] = snapshot["revisions"]
         self.counters.fill(revisions)
         snapshot["revisions"] = dict(sorted(revisions.items(), key=lambda kv: int(kv[0])))
@@ -785,7 +724,12 @@ class HaproxyEngine:
     def stats(self) -> Metrics:
         """Per revision: latencies per status class from the log, in-flight and aborts
         from the stats (the Prometheus collector reads these)."""
-        return self._log_metrics
+        return self.log_metrics.metrics
+
+    @property
+    def unparsed_log_lines(self) -> int:
+        """Request log lines read but not counted: unparsable, or naming no server."""
+        return self.log_metrics.unparsed
 
     # --- the request log --------------------------------------------------------------
 
@@ -798,7 +742,7 @@ class HaproxyEngine:
     def _open_log(self) -> None:
         self.log_reader.open()
         if self._access_path is not None:
-            self._access = HaproxyAccessLog(
+            self.log_metrics.access = HaproxyAccessLog(
                 self._access_path,
                 self._settings.access_log_query,
                 self._settings.response_timeout,
@@ -806,65 +750,12 @@ class HaproxyEngine:
             )
 
     def record(self, line: bytes) -> None:
-        """One request log line into the per-revision latency histograms, and into the
-        access log when it is on."""
-        access = self._access
-        if access is None:
-            logged = logline.parse(line)
-        else:
-            entry = logline.parse_access(line)
-            logged = None if entry is None else entry.logged
-        if logged is None:
-            self.unparsed_log_lines += 1
-            return
-        if access is not None and entry is not None:
-            server = logged.server
-            access.add(entry, None if server is None else self._revision_of.get(server))
-        metrics = self._log_metrics
-        if logged.server is None:
-            if logged.status in REJECTED:
-                metrics.rejected += 1
-            elif logged.status == 503:
-                metrics.unrouted += 1
-            return
-        if not logged.by_proxy:  # a replica's answer: sampled (HAProxy's own never are)
-            self._replica_lines += 1
-        revision = self._revision_of.get(logged.server)
-        if revision is None:
-            self.unparsed_log_lines += 1
-            return
-        stats = metrics.revision(revision)
-        if logged.status >= 100 and (not logged.by_proxy or self._sampled_too()):
-            stats.completed(logged.status, logged.seconds)
-        code = str(logged.status)
-        if logged.by_proxy and code in stats.errors:
-            stats.errors[code] += 1
-
-    def _sampled_too(self) -> bool:
-        """Whether an answer HAProxy made itself after choosing a replica (a 502, a 504)
-        enters the latency histogram: HAProxy logs every one, and replicas' answers one in
-        N, so each is kept one time in N here (counted in `errors` always). Otherwise a
-        0.1 % of 504s at 1 in 128 would be 11 % of the latencies, and of the 5xx ratio
-        Prometheus reads from the histogram's counts."""
-        one_in = self._fixed_one_in
-        if self._sampling is not None:
-            applied = self._applied_level()
-            one_in = 1 << (applied if applied is not None else self._sampling.level)
-        return one_in <= 1 or self._draw() * one_in < 1.0
-
-    def _applied_level(self) -> int | None:
-        """The level HAProxy's sample map holds, read again only when the map changed
-        (a flood of HAProxy's own answers calls this per line)."""
-        if self._sample_file is None:
-            return None
-        held = self._map_haves.get(self._sample_file, ())
-        if held is not self._applied[0]:
-            self._applied = (held, sampling.level_of(held))
-        return self._applied[1]
+        """One request log line into the metrics (`LogMetrics.record`)."""
+        self.log_metrics.record(line)
 
     def _close_log(self) -> None:
         self.log_reader.close()  # the lines sent since the last read count too
-        access, self._access = self._access, None
+        access, self.log_metrics.access = self.log_metrics.access, None
         if access is not None:
             access.close()  # the lines still waiting for their batch
 

@@ -115,32 +115,32 @@ def test_a_surge_in_the_log_raises_the_level_before_the_stats_show_it() -> None:
     eng = engine("auto", clock)
     eng.add_endpoint("r1-1", 1, "127.0.0.1", 9111)
     eng._map_haves[SAMPLE_MAP] = sampling.entries(0)  # what HAProxy started with
-    eng._check_surge()  # the first tick: the count starts
+    eng.log_metrics.check_surge()  # the first tick: the count starts
     for _ in range(2000):
         eng.record(b"<NOSRV> 503 0 SC")  # HAProxy's own: always logged, not sampled
     clock.advance(0.05)
-    eng._check_surge()
+    eng.log_metrics.check_surge()
     assert eng.metrics()["log_sample"]["level"] == 0
     for _ in range(1800):  # 36,000 replica responses a second, every one logged
         eng.record(b"r1-1 200 0 --")
     clock.advance(0.05)
-    eng._check_surge()
+    eng.log_metrics.check_surge()
     assert eng.metrics()["log_sample"]["level"] == 7  # no stats poll came
     for _ in range(1800):  # still at 1 in 1 in HAProxy: not raised again
         eng.record(b"r1-1 200 0 --")
     clock.advance(0.05)
-    eng._check_surge()
+    eng.log_metrics.check_surge()
     assert eng.metrics()["log_sample"]["level"] == 7
     eng._map_haves[SAMPLE_MAP] = sampling.entries(7)  # the reconcile wrote the map
     for _ in range(1800):  # logged before the change, read after it: not counted
         eng.record(b"r1-1 200 0 --")
     clock.advance(0.05)
-    eng._check_surge()
+    eng.log_metrics.check_surge()
     assert eng.metrics()["log_sample"]["level"] == 7
     for _ in range(14):  # 280 lines a second at 1 in 128: 35,840 requests a second
         eng.record(b"r1-1 200 0 --")
     clock.advance(0.05)
-    eng._check_surge()
+    eng.log_metrics.check_surge()
     assert eng.metrics()["log_sample"]["level"] == 7
 
 

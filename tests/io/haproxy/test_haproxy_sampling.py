@@ -160,7 +160,7 @@ def test_auto_logs_every_response_then_one_in_2_to_the_level_the_agent_writes(
         # Time stands still for the level: the agent's own reads of the stats decide
         # nothing, the test drives the decision (how fast this machine serves does not)
         clock = FakeClock()
-        engine._clock = clock
+        engine.log_metrics.clock = clock
         public = socket.create_server(("127.0.0.1", 0))
         host, port = public.getsockname()[:2]
         url = f"http://{host}:{port}"
