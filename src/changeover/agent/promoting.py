@@ -6,7 +6,8 @@ them, on the agent's own deploy path (its checks and its start of a rollout).
 Invariant: a promotion is recorded before its rollout starts and linked (with its event)
 right after, so no rollout of a promotion is ever without its record; a refused request
 (a bad spec, unmet checks, a rollout in progress) leaves no record it made behind; one
-promotion is decided, and started, at a time (`Agent._promoting`).
+promotion request is decided, and started, at a time (`Agent._promoting`; a rollback
+has no gates to wait for).
 """
 
 from __future__ import annotations
