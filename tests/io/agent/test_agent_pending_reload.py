@@ -6,6 +6,9 @@ changes none (a new agent, after a reload, starts with none)."""
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ from changeover.agent.releases import DeployRequest, UndoRequest, release_fields
 from changeover.agent.status import status_document
 from changeover.proxy.server import Proxy
 from changeover.spec.load import load_spec
-from changeover.store import RevisionStatus, Store
+from changeover.store import Revision, RevisionStatus, Store
 from tests.helpers import bounded
 
 SPEC = """\
@@ -32,14 +35,24 @@ def body(spec: Path, version: str) -> DeployRequest:
     return DeployRequest(version=version, spec_text=spec.read_text(), spec_path=str(spec))
 
 
-async def scenario(tmp_path: Path) -> dict[str, Any]:
+@dataclass
+class Running:
+    """A real agent started from SPEC, its store holding revision 1 (v1) stable."""
+
+    agent: Agent
+    store: Store
+    spec_path: Path
+    first: Revision
+
+
+@asynccontextmanager
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
     spec_path = tmp_path / "svc.toml"
     spec_path.write_text(SPEC)
     paths = StatePaths(tmp_path / "state")
     paths.ensure()
     proxy = Proxy()
     await proxy.serve(socket.create_server(("127.0.0.1", 0)))
-    out: dict[str, Any] = {}
     with Store.open(paths.store) as store:
         agent = Agent(
             paths=paths, spec=load_spec(spec_path), spec_path=spec_path, store=store, proxy=proxy
@@ -48,6 +61,15 @@ async def scenario(tmp_path: Path) -> dict[str, Any]:
             **release_fields(agent.spec, body(spec_path, "v1"), agent.digest_key), now=1.0
         )
         store.set_revision_status(first.id, RevisionStatus.STABLE)
+        yield Running(agent, store, spec_path, first)
+        agent.controller.cancel("test over")
+        await proxy.shutdown(timeout=1.0)
+
+
+async def scenario(tmp_path: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    async with running(tmp_path) as run:
+        agent, store, spec_path = run.agent, run.store, run.spec_path
         out["before"] = status_document(agent)["agent"]["pending_reload"]
         spec_path.write_text(CHANGED)
         rollout = await agent.deploy(body(spec_path, "v2"))
@@ -65,8 +87,6 @@ async def scenario(tmp_path: Path) -> dict[str, Any]:
         other.write_text(CHANGED)
         await agent.deploy(body(other, "v4"))
         out["elsewhere"] = store.events()[-1].message
-        agent.controller.cancel("test over")
-        await proxy.shutdown(timeout=1.0)
     return out
 
 
@@ -117,21 +137,9 @@ async def undo_scenario(tmp_path: Path) -> dict[str, Any]:
     """Undo follows what runs, as a promotion does: undoing a deploy that changed
     start-only keys back to a revision with the agent's own clears them; undoing to a
     revision whose spec changed them names them again."""
-    spec_path = tmp_path / "svc.toml"
-    spec_path.write_text(SPEC)
-    paths = StatePaths(tmp_path / "state")
-    paths.ensure()
-    proxy = Proxy()
-    await proxy.serve(socket.create_server(("127.0.0.1", 0)))
     out: dict[str, Any] = {}
-    with Store.open(paths.store) as store:
-        agent = Agent(
-            paths=paths, spec=load_spec(spec_path), spec_path=spec_path, store=store, proxy=proxy
-        )
-        first = store.create_revision(
-            **release_fields(agent.spec, body(spec_path, "v1"), agent.digest_key), now=1.0
-        )
-        store.set_revision_status(first.id, RevisionStatus.STABLE)
+    async with running(tmp_path) as run:
+        agent, store, spec_path, first = run.agent, run.store, run.spec_path, run.first
         spec_path.write_text(CHANGED)
         changed = await agent.deploy(body(spec_path, "v2"))
         agent.controller.cancel("test over")
@@ -149,8 +157,6 @@ async def undo_scenario(tmp_path: Path) -> dict[str, Any]:
         out["redo_events"] = [
             e.message for e in store.events() if e.rollout_id == redone.id and e.kind == "agent"
         ]
-        agent.controller.cancel("test over")
-        await proxy.shutdown(timeout=1.0)
     return out
 
 
@@ -177,28 +183,14 @@ def test_an_undo_recomputes_the_keys_against_the_revision_it_returns_to(tmp_path
 async def rolled_back_scenario(tmp_path: Path, kind: str) -> dict[str, Any]:
     """A deploy that changed start-only keys, then rolled back (or aborted) by the
     controller: the stable revision's spec runs again, as after an undo."""
-    spec_path = tmp_path / "svc.toml"
-    spec_path.write_text(SPEC)
-    paths = StatePaths(tmp_path / "state")
-    paths.ensure()
-    proxy = Proxy()
-    await proxy.serve(socket.create_server(("127.0.0.1", 0)))
     out: dict[str, Any] = {}
-    with Store.open(paths.store) as store:
-        agent = Agent(
-            paths=paths, spec=load_spec(spec_path), spec_path=spec_path, store=store, proxy=proxy
-        )
-        first = store.create_revision(
-            **release_fields(agent.spec, body(spec_path, "v1"), agent.digest_key), now=1.0
-        )
-        store.set_revision_status(first.id, RevisionStatus.STABLE)
+    async with running(tmp_path) as run:
+        agent, spec_path = run.agent, run.spec_path
         spec_path.write_text(CHANGED)
         rollout = await agent.deploy(body(spec_path, "v2"))
         out["deployed"] = list(agent.pending_reload)
         agent.controller._notify(kind, rollout, "the test ends it")  # as `_finish` does
         out["after"] = status_document(agent)["agent"]["pending_reload"]
-        agent.controller.cancel("test over")
-        await proxy.shutdown(timeout=1.0)
     return out
 
 
