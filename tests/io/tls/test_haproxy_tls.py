@@ -202,14 +202,7 @@ def test_the_preview_listener_speaks_tls_with_the_same_pair_and_its_swaps(
         green, green_port = await replica(2)
         try:
             async with serving(tmp_path, first) as (engine, port):
-                engine.add_endpoint("r2-1", 2, "127.0.0.1", green_port)
-                engine.set_routable("r2-1", True)
-                engine.set_traffic(TrafficPolicy({1: 100, 2: 0}))
-                engine.set_preview(2)
-                await engine.serve_preview(socket.create_server(("127.0.0.1", 0)))
-                assert engine.preview_address is not None
-                preview = engine.preview_address[1]
-                await until(lambda: engine.pending == 0, 10, "the runtime API caught up")
+                preview = await preview_of_2(engine, green_port)
                 # HTTP/2 by ALPN and X-Forwarded-Proto https, as on the public listener
                 async with httpx.AsyncClient(http2=True, verify=client_context(CA)) as h2:
                     answer = await h2.get(f"https://localhost:{preview}/")
@@ -241,8 +234,23 @@ def test_the_preview_listener_speaks_tls_with_the_same_pair_and_its_swaps(
     bounded(go(), 60.0, on_uvloop=True)
 
 
-async def h2_exchange(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int]:
-    """An HTTP/2 connection (ALPN h2) that made one request; its answer's status."""
+async def preview_of_2(engine: HaproxyEngine, green_port: int) -> int:
+    """Revision 2 (one replica at `green_port`, no public traffic) as the preview of a
+    preview listener the engine now serves; that listener's port."""
+    engine.add_endpoint("r2-1", 2, "127.0.0.1", green_port)
+    engine.set_routable("r2-1", True)
+    engine.set_traffic(TrafficPolicy({1: 100, 2: 0}))
+    engine.set_preview(2)
+    await engine.serve_preview(socket.create_server(("127.0.0.1", 0)))
+    assert engine.preview_address is not None
+    await until(lambda: engine.pending == 0, 10, "the runtime API caught up")
+    return engine.preview_address[1]
+
+
+async def h2_request(
+    port: int, path: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, h2.connection.H2Connection]:
+    """An HTTP/2 connection (ALPN h2) that sent one GET of `path` on stream 1."""
     context = client_context(CA)
     context.set_alpn_protocols(["h2"])
     reader, writer = await asyncio.open_connection(
@@ -251,9 +259,15 @@ async def h2_exchange(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWr
     assert writer.get_extra_info("ssl_object").selected_alpn_protocol() == "h2"
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
-    headers = [(":method", "GET"), (":path", "/"), (":scheme", "https")]
+    headers = [(":method", "GET"), (":path", path), (":scheme", "https")]
     conn.send_headers(1, [*headers, (":authority", "localhost")], end_stream=True)
     writer.write(conn.data_to_send())
+    return reader, writer, conn
+
+
+async def h2_exchange(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int]:
+    """An HTTP/2 connection (ALPN h2) that made one request; its answer's status."""
+    reader, writer, conn = await h2_request(port, "/")
     status = 0
     while not status:
         data = await asyncio.wait_for(reader.read(65536), 10)
@@ -274,14 +288,7 @@ def test_an_idle_h2_preview_connection_is_closed_when_the_preview_ends(tmp_path:
         green, green_port = await replica(2)
         try:
             async with serving(tmp_path, files) as (engine, _port):
-                engine.add_endpoint("r2-1", 2, "127.0.0.1", green_port)
-                engine.set_routable("r2-1", True)
-                engine.set_traffic(TrafficPolicy({1: 100, 2: 0}))
-                engine.set_preview(2)
-                await engine.serve_preview(socket.create_server(("127.0.0.1", 0)))
-                assert engine.preview_address is not None
-                await until(lambda: engine.pending == 0, 10, "the runtime API caught up")
-                reader, writer, status = await h2_exchange(engine.preview_address[1])
+                reader, writer, status = await h2_exchange(await preview_of_2(engine, green_port))
                 assert status == 200
                 engine.set_preview(None)
 
@@ -308,23 +315,8 @@ def test_a_busy_h2_preview_connection_finishes_its_stream_then_ends(tmp_path: Pa
         green_port = await green.start()
         try:
             async with serving(tmp_path, files) as (engine, _port):
-                engine.add_endpoint("r2-1", 2, "127.0.0.1", green_port)
-                engine.set_routable("r2-1", True)
-                engine.set_traffic(TrafficPolicy({1: 100, 2: 0}))
-                engine.set_preview(2)
-                await engine.serve_preview(socket.create_server(("127.0.0.1", 0)))
-                assert engine.preview_address is not None
-                await until(lambda: engine.pending == 0, 10, "the runtime API caught up")
-                context = client_context(CA)
-                context.set_alpn_protocols(["h2"])
-                reader, writer = await asyncio.open_connection(
-                    "127.0.0.1", engine.preview_address[1], ssl=context, server_hostname="localhost"
-                )
-                conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-                conn.initiate_connection()
-                slow = [(":method", "GET"), (":path", "/slow"), (":scheme", "https")]
-                conn.send_headers(1, [*slow, (":authority", "localhost")], end_stream=True)
-                writer.write(conn.data_to_send())
+                preview = await preview_of_2(engine, green_port)
+                reader, writer, conn = await h2_request(preview, "/slow")
                 await green.started.wait()
                 engine.set_preview(None)
                 await until(lambda: not engine.pending, 10, "the maps written")
