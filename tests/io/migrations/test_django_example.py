@@ -155,6 +155,23 @@ def test_a_release_never_changes_a_migration_it_shipped_before() -> None:
         assert later.read_bytes() == path.read_bytes(), f"v2 changed {later.name}"
 
 
+# what release v2 changes of v1's files; the rest of the two trees is the same project
+# at two commits, kept whole so that each folder deploys as it is
+CHANGED_IN_V2 = {"changeover.toml", "notes/models.py", "notes/views.py"}
+
+
+def test_the_two_releases_differ_only_where_v2_changes_the_code() -> None:
+    v1 = {
+        str(p.relative_to(EXAMPLE / "v1")): p.read_bytes()
+        for p in (EXAMPLE / "v1").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert set(v1) >= CHANGED_IN_V2
+    for name, text in v1.items():
+        later = (EXAMPLE / "v2" / name).read_bytes()
+        assert (later == text) is (name not in CHANGED_IN_V2), name
+
+
 def test_each_release_model_matches_its_migrations(tmp_path: Path, database: Cluster) -> None:
     """v2's model has no `body`: its expand takes `body` out of Django's state too, or
     Django would plan a RemoveField (and `migrate` warn on every run)."""
